@@ -1,0 +1,51 @@
+// One persistent pool of worker threads shared by every CPU kernel, and the process-wide thread
+// count that also caps OpenBLAS, so `--threads N` really means N threads doing work.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace nse {
+
+class ThreadPool {
+  public:
+    explicit ThreadPool(int threads);  // threads >= 1; the calling thread is one of them
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return threads_; }
+    // Splits [0, n) into at most size() contiguous ranges and runs fn(begin, end) on each,
+    // one range on the calling thread. Returns when all are done. Not reentrant.
+    void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+  private:
+    void worker(int index);
+
+    int threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable wake_, done_;
+    const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+    int64_t job_n_ = 0;
+    int job_parts_ = 0;
+    uint64_t generation_ = 0;
+    int pending_ = 0;
+    bool stop_ = false;
+};
+
+// Sets the number of threads used by nsengine kernels and by OpenBLAS (>= 1).
+void set_num_threads(int threads);
+int num_threads();
+// Threads the machine offers (at least 1).
+int hardware_threads();
+// The process-wide pool sized by set_num_threads (default: hardware_threads()).
+ThreadPool& thread_pool();
+// Convenience: thread_pool().parallel_for(n, fn).
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace nse

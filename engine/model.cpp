@@ -1,0 +1,191 @@
+#include "engine/model.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <set>
+
+#include "base/error.h"
+
+namespace nse {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
+
+}  // namespace
+
+std::string canonical_model_name(const std::string& name) {
+    static const std::map<std::string, std::string> aliases = {
+        {"alex_net", "alexnet"}, {"vgg_net", "vgg16"},           {"vgg", "vgg16"},
+        {"le_net", "lenet"},     {"mobile_net", "mobilenet_v2"}, {"mobilenet", "mobilenet_v2"},
+        {"resnet", "resnet18"},
+    };
+    auto it = aliases.find(name);
+    return it == aliases.end() ? name : it->second;
+}
+
+std::string model_path(const std::string& dir, const std::string& name) {
+    const std::string ext = ".safetensors";
+    const bool looks_like_path =
+        name.find('/') != std::string::npos ||
+        (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0);
+    struct stat sb;
+    if (looks_like_path && stat(name.c_str(), &sb) == 0) return name;
+    return dir + "/" + canonical_model_name(name) + ".safetensors";
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+    return from_safetensors(read_safetensors(path), path);
+}
+
+std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std::string& where) {
+    auto m = std::shared_ptr<Model>(new Model());
+    m->file_ = std::move(file);
+    const auto& meta = m->file_.metadata;
+    auto fmt = meta.find("nsengine.format");
+    NSE_CHECK(fmt != meta.end(), ErrorCode::InvalidModel, where,
+              ": no nsengine.format metadata (not an nsengine model file; convert one with "
+              "tools/convert_torchvision.py)");
+    NSE_CHECK(fmt->second == "1", ErrorCode::InvalidModel, where, ": model format ", fmt->second,
+              " is not supported (this nsengine reads format 1)");
+    auto graph_text = meta.find("nsengine.graph");
+    NSE_CHECK(graph_text != meta.end(), ErrorCode::InvalidModel, where,
+              ": no nsengine.graph metadata");
+    try {
+        m->graph_ = Graph::from_json(graph_text->second);
+    } catch (const Error& e) {
+        throw Error(ErrorCode::InvalidModel, where + ": " + e.what());
+    }
+    m->name_ = m->metadata_or("nsengine.model", "model");
+
+    const Graph& g = m->graph_;
+    std::map<std::string, int> ids = {{g.input_name, 0}};
+    for (int i = 0; i < m->size(); ++i) ids[g.nodes[i].name] = i + 1;
+    m->last_use_.assign(m->tensor_count(), -1);
+    std::set<std::string> used_params;
+
+    for (int i = 0; i < m->size(); ++i) {
+        const Node& node = g.nodes[i];
+        const std::string ctx = where + ": node '" + node.name + "' (" + node.op + ")";
+        auto layer = make_layer(node.op);
+        NSE_CHECK(layer, ErrorCode::InvalidModel, ctx,
+                  ": unknown op; known ops: ", join(known_ops()));
+        std::vector<Tensor> params;
+        for (const auto& p : node.params) {
+            auto t = m->file_.tensors.find(p);
+            NSE_CHECK(t != m->file_.tensors.end(), ErrorCode::InvalidModel, ctx,
+                      ": weight tensor '", p, "' is not in the file");
+            NSE_CHECK(used_params.insert(p).second, ErrorCode::InvalidModel, ctx,
+                      ": weight tensor '", p, "' is already used by another node");
+            params.push_back(t->second);
+        }
+        std::vector<int> in_ids;
+        for (const auto& in : node.inputs) {
+            in_ids.push_back(ids.at(in));
+            m->last_use_[ids.at(in)] = i;
+        }
+        const int arity = layer->arity();
+        NSE_CHECK(arity < 0 || static_cast<int>(in_ids.size()) == arity, ErrorCode::InvalidModel,
+                  ctx, ": takes ", arity, " input(s), the graph gives ", in_ids.size());
+        try {
+            layer->load(node.attrs, std::move(params));
+        } catch (const Error& e) {
+            throw Error(ErrorCode::InvalidModel, ctx + ": " + e.what());
+        }
+        m->inputs_.push_back(std::move(in_ids));
+        m->layers_.push_back(std::move(layer));
+    }
+    for (const auto& [name, t] : m->file_.tensors)
+        NSE_CHECK(used_params.count(name), ErrorCode::InvalidModel, where, ": tensor '", name,
+                  "' is not used by any node of the graph");
+    for (const auto& out : g.outputs) {
+        m->output_ids_.push_back(ids.at(out));
+        m->last_use_[ids.at(out)] = m->size();
+    }
+
+    std::vector<Shape> shapes = m->shapes_for_batch(g.input_shape[0]);
+    for (int i = 0; i < m->size(); ++i) {
+        std::vector<Shape> in;
+        for (int id : m->inputs_[i]) in.push_back(shapes[id]);
+        NodeInfo info;
+        info.out_shape = shapes[i + 1];
+        info.flops = m->layers_[i]->flops(in);
+        info.out_bytes = static_cast<size_t>(numel(info.out_shape)) * sizeof(float);
+        info.param_bytes = m->layers_[i]->param_bytes();
+        m->info_.push_back(std::move(info));
+    }
+
+    auto classes = meta.find("nsengine.classes");
+    if (classes != meta.end()) {
+        auto j = nlohmann::json::parse(classes->second, nullptr, false);
+        NSE_CHECK(!j.is_discarded() && j.is_array(), ErrorCode::InvalidModel, where,
+                  ": nsengine.classes is not a JSON list");
+        for (const auto& c : j) m->classes_.push_back(c.is_string() ? c.get<std::string>() : "?");
+    }
+    return m;
+}
+
+const std::string& Model::tensor_name(int id) const {
+    return id == 0 ? graph_.input_name : graph_.nodes[id - 1].name;
+}
+
+std::vector<Shape> Model::shapes_for_batch(int64_t batch) const {
+    NSE_CHECK(batch >= 1, ErrorCode::InvalidArgument, "batch size must be >= 1, got ", batch);
+    std::vector<Shape> shapes(tensor_count());
+    shapes[0] = graph_.input_shape;
+    shapes[0][0] = batch;
+    for (int i = 0; i < size(); ++i) {
+        std::vector<Shape> in;
+        for (int id : inputs_[i]) in.push_back(shapes[id]);
+        try {
+            shapes[i + 1] = layers_[i]->output_shape(in);
+        } catch (const Error& e) {
+            throw Error(ErrorCode::InvalidModel, "node '" + graph_.nodes[i].name + "' (" +
+                                                     graph_.nodes[i].op + "): " + e.what());
+        }
+    }
+    return shapes;
+}
+
+std::vector<int> Model::live_at(int cut) const {
+    NSE_ASSERT(cut >= 0 && cut <= size());
+    std::vector<int> live;
+    for (int id = 0; id < tensor_count(); ++id) {
+        const int producer = id - 1;  // the input (id 0) is "produced" before node 0
+        if (producer < cut && last_use_[id] >= cut) live.push_back(id);
+    }
+    return live;
+}
+
+size_t Model::live_bytes(int cut) const {
+    size_t bytes = 0;
+    for (int id : live_at(cut))
+        bytes += static_cast<size_t>(id == 0 ? numel(graph_.input_shape)
+                                             : numel(info_[id - 1].out_shape)) *
+                 sizeof(float);
+    return bytes;
+}
+
+std::string Model::metadata_or(const std::string& key, const std::string& fallback) const {
+    auto it = file_.metadata.find(key);
+    return it == file_.metadata.end() ? fallback : it->second;
+}
+
+double Model::total_flops() const {
+    double f = 0;
+    for (const auto& i : info_) f += i.flops;
+    return f;
+}
+
+size_t Model::total_param_bytes() const {
+    size_t b = 0;
+    for (const auto& i : info_) b += i.param_bytes;
+    return b;
+}
+
+}  // namespace nse

@@ -1,0 +1,82 @@
+// A loaded model: the graph, one layer per node bound to the weights of the model file, the
+// shape and cost of every node, and the live tensors of every cut. Immutable once loaded and
+// shared by any number of Runtimes.
+//
+// Tensor ids: 0 is the graph input, i + 1 the output of node i. A cut k (0 <= k <= size())
+// puts nodes [0, k) on one side and [k, size()) on the other; its live set is every tensor
+// produced before k and used at or after k (or a graph output).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "layers/layer.h"
+#include "weights/safetensors.h"
+
+namespace nse {
+
+struct NodeInfo {
+    Shape out_shape;  // batch 1
+    double flops = 0;
+    size_t out_bytes = 0;
+    size_t param_bytes = 0;
+};
+
+class Model {
+  public:
+    // Reads and validates a model file; throws Error(Io / InvalidModel) with a clear message.
+    static std::shared_ptr<const Model> load(const std::string& path);
+    // Builds a model from an already parsed file (name is used in error messages).
+    static std::shared_ptr<const Model> from_safetensors(SafeTensors file, const std::string& name);
+
+    const Graph& graph() const { return graph_; }
+    int size() const { return static_cast<int>(graph_.nodes.size()); }
+    const Node& node(int i) const { return graph_.nodes[i]; }
+    const Layer& layer(int i) const { return *layers_[i]; }
+    const NodeInfo& info(int i) const { return info_[i]; }
+
+    int tensor_count() const { return size() + 1; }
+    const std::string& tensor_name(int id) const;
+    // Tensor ids read by node i, in input order.
+    const std::vector<int>& node_inputs(int i) const { return inputs_[i]; }
+    // Ids of the graph outputs, in graph order.
+    const std::vector<int>& output_ids() const { return output_ids_; }
+    // Last node index reading tensor `id`, or size() if it is a graph output.
+    int last_use(int id) const { return last_use_[id]; }
+
+    // Ids of the tensors live at cut k, ascending.
+    std::vector<int> live_at(int cut) const;
+    // Bytes of those tensors at batch 1.
+    size_t live_bytes(int cut) const;
+    // Shape of every tensor id for a given batch size (throws if the graph cannot take it).
+    std::vector<Shape> shapes_for_batch(int64_t batch) const;
+
+    const std::string& name() const { return name_; }  // e.g. "mobilenet_v2"
+    const std::map<std::string, std::string>& metadata() const { return file_.metadata; }
+    std::string metadata_or(const std::string& key, const std::string& fallback) const;
+    // Class names stored by the converter (empty when the file has none).
+    const std::vector<std::string>& classes() const { return classes_; }
+    double total_flops() const;
+    size_t total_param_bytes() const;
+
+  private:
+    SafeTensors file_;
+    Graph graph_;
+    std::string name_;
+    std::vector<std::unique_ptr<Layer>> layers_;
+    std::vector<NodeInfo> info_;
+    std::vector<std::vector<int>> inputs_;
+    std::vector<int> output_ids_;
+    std::vector<int> last_use_;
+    std::vector<std::string> classes_;
+};
+
+// Resolves a model name or alias ("mobilenet" -> "mobilenet_v2") to its canonical name; names
+// that are not known aliases are returned unchanged.
+std::string canonical_model_name(const std::string& name);
+// "<dir>/<canonical>.safetensors", or `name` itself if it names an existing file.
+std::string model_path(const std::string& dir, const std::string& name);
+
+}  // namespace nse

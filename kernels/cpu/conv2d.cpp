@@ -1,0 +1,121 @@
+#include "kernels/cpu/conv2d.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/thread_pool.h"
+
+namespace nse {
+
+namespace {
+
+// im2col tiles hold at most this many floats (8 MiB), so VGG-sized layers do not need a
+// 100+ MB column matrix; tiles are at least kMinTileCols wide to keep the GEMM efficient.
+constexpr int64_t kTileBudget = 2 << 20;
+constexpr int64_t kMinTileCols = 256;
+
+int64_t tile_cols(const ConvShape& sh) {
+    int64_t rows = sh.c / sh.groups * sh.r * sh.s;
+    int64_t pq = sh.p() * sh.q();
+    int64_t cols = std::max(kMinTileCols, kTileBudget / std::max<int64_t>(rows, 1));
+    return std::min(pq, cols);
+}
+
+// col[row, j - j0] for j in [j0, j1), row = (c * R + r) * S + s over the group's channels.
+void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, float* col) {
+    const int64_t cg = sh.c / sh.groups, P = sh.p(), Q = sh.q();
+    const int64_t rows = cg * sh.r * sh.s, width = j1 - j0;
+    (void)P;
+    parallel_for(rows, [&](int64_t row0, int64_t row1) {
+        for (int64_t row = row0; row < row1; ++row) {
+            const int64_t s = row % sh.s, r = (row / sh.s) % sh.r, c = row / (sh.s * sh.r);
+            const float* plane = x + c * sh.h * sh.w;
+            float* out = col + row * width;
+            int64_t j = j0;
+            while (j < j1) {
+                const int64_t p = j / Q, q0 = j % Q;
+                const int64_t n = std::min(Q - q0, j1 - j);
+                const int64_t ih = p * sh.stride_h - sh.pad_h + r * sh.dil_h;
+                float* o = out + (j - j0);
+                if (ih < 0 || ih >= sh.h) {
+                    std::memset(o, 0, n * sizeof(float));
+                } else {
+                    const float* in_row = plane + ih * sh.w;
+                    const int64_t base = -sh.pad_w + s * sh.dil_w;
+                    for (int64_t i = 0; i < n; ++i) {
+                        const int64_t iw = (q0 + i) * sh.stride_w + base;
+                        o[i] = (iw >= 0 && iw < sh.w) ? in_row[iw] : 0.f;
+                    }
+                }
+                j += n;
+            }
+        }
+    });
+}
+
+// y[k, :] = act(y[k, :] + b[k]) for k in [0, K).
+void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, float* y) {
+    if (!b && act == Activation::None) return;
+    parallel_for(K, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+            float* row = y + k * HW;
+            const float bias = b ? b[k] : 0.f;
+            switch (act) {
+                case Activation::None:
+                    for (int64_t i = 0; i < HW; ++i) row[i] += bias;
+                    break;
+                case Activation::Relu:
+                    for (int64_t i = 0; i < HW; ++i) row[i] = std::max(row[i] + bias, 0.f);
+                    break;
+                case Activation::Relu6:
+                    for (int64_t i = 0; i < HW; ++i)
+                        row[i] = std::min(std::max(row[i] + bias, 0.f), 6.f);
+                    break;
+            }
+        }
+    });
+}
+
+}  // namespace
+
+size_t conv2d_workspace_floats(const ConvShape& sh, int threads) {
+    if (sh.depthwise()) return depthwise_workspace_floats(sh, threads);
+    if (sh.pointwise()) return 0;
+    return static_cast<size_t>(sh.c / sh.groups * sh.r * sh.s * tile_cols(sh));
+}
+
+void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
+                    Activation act, float* y, float* workspace) {
+    if (sh.depthwise()) {
+        depthwise_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
+        return;
+    }
+    const int64_t G = sh.groups, cg = sh.c / G, kg = sh.k / G;
+    const int64_t PQ = sh.p() * sh.q(), HW = sh.h * sh.w, rows = cg * sh.r * sh.s;
+    for (int64_t n = 0; n < sh.n; ++n) {
+        const float* xn = x + n * sh.c * HW;
+        float* yn = y + n * sh.k * PQ;
+        for (int64_t g = 0; g < G; ++g) {
+            const float* xg = xn + g * cg * HW;
+            const float* wg = w + g * kg * rows;
+            float* yg = yn + g * kg * PQ;
+            if (sh.pointwise()) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, PQ, cg, 1.f, wg, cg, xg,
+                            PQ, 0.f, yg, PQ);
+                continue;
+            }
+            const int64_t tile = tile_cols(sh);
+            for (int64_t j0 = 0; j0 < PQ; j0 += tile) {
+                const int64_t j1 = std::min(PQ, j0 + tile);
+                im2col_tile(sh, xg, j0, j1, workspace);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, j1 - j0, rows, 1.f, wg,
+                            rows, workspace, j1 - j0, 0.f, yg + j0, PQ);
+            }
+        }
+        bias_activation(sh.k, PQ, b, act, yn);
+    }
+}
+
+}  // namespace nse

@@ -1,0 +1,24 @@
+// CPU convolution: im2col + OpenBLAS sgemm in column tiles (general case), a plain sgemm for
+// 1x1 stride-1 convolutions, and a hand-written vectorised kernel for depthwise convolutions.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/shapes.h"
+
+namespace nse {
+
+// Scratch floats conv2d_f32_cpu needs for `shape` when run on `threads` threads.
+size_t conv2d_workspace_floats(const ConvShape& shape, int threads);
+
+// x:[N,C,H,W] w:[K,C/g,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
+// `workspace` holds conv2d_workspace_floats(shape, num_threads()) floats.
+void conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
+                    Activation act, float* y, float* workspace);
+
+// The depthwise path of conv2d_f32_cpu (groups == C == K), exposed for tests and benchmarks.
+size_t depthwise_workspace_floats(const ConvShape& shape, int threads);
+void depthwise_conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w,
+                              const float* b, Activation act, float* y, float* workspace);
+
+}  // namespace nse

@@ -1,0 +1,14 @@
+// CPU fully connected layer: OpenBLAS sgemv for one row, sgemm for a batch.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/shapes.h"
+
+namespace nse {
+
+// x:[M, I] w:[O, I] b:[O] (may be null) -> y:[M, O], y = act(x w^T + b).
+void linear_f32_cpu(int64_t m, int64_t in, int64_t out, const float* x, const float* w,
+                    const float* b, Activation act, float* y);
+
+}  // namespace nse

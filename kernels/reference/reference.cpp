@@ -1,0 +1,107 @@
+#include "kernels/reference/reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace nse::ref {
+
+void conv2d(const ConvShape& sh, const float* x, const float* w, const float* b, Activation act,
+            float* y) {
+    const int64_t P = sh.p(), Q = sh.q(), cg = sh.c / sh.groups, kg = sh.k / sh.groups;
+    for (int64_t n = 0; n < sh.n; ++n)
+        for (int64_t k = 0; k < sh.k; ++k)
+            for (int64_t p = 0; p < P; ++p)
+                for (int64_t q = 0; q < Q; ++q) {
+                    double acc = b ? b[k] : 0.0;
+                    const int64_t g = k / kg;
+                    for (int64_t c = 0; c < cg; ++c)
+                        for (int64_t r = 0; r < sh.r; ++r)
+                            for (int64_t s = 0; s < sh.s; ++s) {
+                                const int64_t ih = p * sh.stride_h - sh.pad_h + r * sh.dil_h;
+                                const int64_t iw = q * sh.stride_w - sh.pad_w + s * sh.dil_w;
+                                if (ih < 0 || ih >= sh.h || iw < 0 || iw >= sh.w) continue;
+                                acc +=
+                                    double(x[((n * sh.c + g * cg + c) * sh.h + ih) * sh.w + iw]) *
+                                    w[((k * cg + c) * sh.r + r) * sh.s + s];
+                            }
+                    y[((n * sh.k + k) * P + p) * Q + q] = activate(act, static_cast<float>(acc));
+                }
+}
+
+void max_pool2d(const PoolShape& sh, const float* x, float* y) {
+    for (int64_t pl = 0; pl < sh.n * sh.c; ++pl)
+        for (int64_t p = 0; p < sh.p; ++p)
+            for (int64_t q = 0; q < sh.q; ++q) {
+                float m = -std::numeric_limits<float>::infinity();
+                for (int64_t r = 0; r < sh.kh; ++r)
+                    for (int64_t s = 0; s < sh.kw; ++s) {
+                        const int64_t ih = p * sh.stride_h - sh.pad_h + r * sh.dil_h;
+                        const int64_t iw = q * sh.stride_w - sh.pad_w + s * sh.dil_w;
+                        if (ih >= 0 && ih < sh.h && iw >= 0 && iw < sh.w)
+                            m = std::max(m, x[(pl * sh.h + ih) * sh.w + iw]);
+                    }
+                y[(pl * sh.p + p) * sh.q + q] = m;
+            }
+}
+
+void avg_pool2d(const PoolShape& sh, const float* x, float* y) {
+    for (int64_t pl = 0; pl < sh.n * sh.c; ++pl)
+        for (int64_t p = 0; p < sh.p; ++p)
+            for (int64_t q = 0; q < sh.q; ++q) {
+                double sum = 0;
+                int64_t inside = 0, padded = 0;
+                for (int64_t r = 0; r < sh.kh; ++r)
+                    for (int64_t s = 0; s < sh.kw; ++s) {
+                        const int64_t ih = p * sh.stride_h - sh.pad_h + r;
+                        const int64_t iw = q * sh.stride_w - sh.pad_w + s;
+                        // Window cells in the padded input count for count_include_pad; cells
+                        // past the padding (possible with ceil_mode) never count.
+                        if (ih < sh.h + sh.pad_h && iw < sh.w + sh.pad_w) ++padded;
+                        if (ih >= 0 && ih < sh.h && iw >= 0 && iw < sh.w) {
+                            sum += x[(pl * sh.h + ih) * sh.w + iw];
+                            ++inside;
+                        }
+                    }
+                const int64_t count = sh.count_include_pad ? padded : inside;
+                y[(pl * sh.p + p) * sh.q + q] = count ? static_cast<float>(sum / count) : 0.f;
+            }
+}
+
+void adaptive_avg_pool2d(int64_t n, int64_t c, int64_t h, int64_t w, int64_t P, int64_t Q,
+                         const float* x, float* y) {
+    for (int64_t pl = 0; pl < n * c; ++pl)
+        for (int64_t p = 0; p < P; ++p)
+            for (int64_t q = 0; q < Q; ++q) {
+                const int64_t hs = (p * h) / P, he = ((p + 1) * h + P - 1) / P;
+                const int64_t ws = (q * w) / Q, we = ((q + 1) * w + Q - 1) / Q;
+                double sum = 0;
+                for (int64_t i = hs; i < he; ++i)
+                    for (int64_t j = ws; j < we; ++j) sum += x[(pl * h + i) * w + j];
+                y[(pl * P + p) * Q + q] = static_cast<float>(sum / ((he - hs) * (we - ws)));
+            }
+}
+
+void linear(int64_t m, int64_t in, int64_t out, const float* x, const float* w, const float* b,
+            Activation act, float* y) {
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < out; ++o) {
+            double acc = b ? b[o] : 0.0;
+            for (int64_t j = 0; j < in; ++j) acc += double(x[i * in + j]) * w[o * in + j];
+            y[i * out + o] = activate(act, static_cast<float>(acc));
+        }
+}
+
+void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            double m = -INFINITY, sum = 0;
+            for (int64_t d = 0; d < dim; ++d) m = std::max<double>(m, x[(o * dim + d) * inner + i]);
+            for (int64_t d = 0; d < dim; ++d) sum += std::exp(x[(o * dim + d) * inner + i] - m);
+            for (int64_t d = 0; d < dim; ++d)
+                y[(o * dim + d) * inner + i] =
+                    static_cast<float>(std::exp(x[(o * dim + d) * inner + i] - m) / sum);
+        }
+}
+
+}  // namespace nse::ref

@@ -1,0 +1,86 @@
+#include "layers/combine.h"
+
+#include <cstring>
+
+#include "kernels/cpu/elementwise.h"
+
+namespace nse {
+
+void Add::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
+    expect_params(params, 0, "add");
+    act_ = attr_activation(attrs);
+}
+
+Shape Add::output_shape(const std::vector<Shape>& in) const {
+    NSE_CHECK(in[0] == in[1], ErrorCode::InvalidModel, "add needs two inputs of one shape, got ",
+              shape_str(in[0]), " and ", shape_str(in[1]));
+    return in[0];
+}
+
+void Add::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+    add_f32_cpu(out.numel(), in[0]->data(), in[1]->data(), act_, out.data());
+}
+
+void Concat::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
+    expect_params(params, 0, "concat");
+    dim_ = attr_int(attrs, "dim", 1);
+}
+
+Shape Concat::output_shape(const std::vector<Shape>& in) const {
+    const int64_t axis = normalize_axis(dim_, in[0].size(), "concat");
+    Shape out = in[0];
+    for (size_t i = 1; i < in.size(); ++i) {
+        bool fits = in[i].size() == out.size();
+        for (size_t d = 0; fits && d < out.size(); ++d)
+            fits = static_cast<int64_t>(d) == axis || in[i][d] == out[d];
+        NSE_CHECK(fits, ErrorCode::InvalidModel, "concat along dim ", axis, " cannot join shapes ",
+                  shape_str(in[0]), " and ", shape_str(in[i]));
+        out[axis] += in[i][axis];
+    }
+    return out;
+}
+
+void Concat::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+    const Shape& y = out.shape();
+    const int64_t axis = normalize_axis(dim_, y.size(), "concat");
+    int64_t outer = 1, after = 1;
+    for (int64_t i = 0; i < axis; ++i) outer *= y[i];
+    for (size_t i = axis + 1; i < y.size(); ++i) after *= y[i];
+    // At most a handful of inputs in real networks; fixed arrays keep forward allocation-free.
+    constexpr int kMaxInputs = 64;
+    NSE_CHECK(in.size() <= kMaxInputs, ErrorCode::Unsupported, "concat of more than ", kMaxInputs,
+              " tensors");
+    int64_t inner[kMaxInputs];
+    const float* src[kMaxInputs];
+    for (size_t i = 0; i < in.size(); ++i) {
+        inner[i] = in[i]->dim(axis) * after;
+        src[i] = in[i]->data();
+    }
+    concat_f32_cpu(outer, static_cast<int>(in.size()), inner, src, out.data());
+}
+
+void Flatten::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
+    expect_params(params, 0, "flatten");
+    start_ = attr_int(attrs, "start_dim", 1);
+    end_ = attr_int(attrs, "end_dim", -1);
+}
+
+Shape Flatten::output_shape(const std::vector<Shape>& in) const {
+    const Shape& x = in[0];
+    const int64_t s = normalize_axis(start_, x.size(), "flatten start");
+    const int64_t e = normalize_axis(end_, x.size(), "flatten end");
+    NSE_CHECK(s <= e, ErrorCode::InvalidModel, "flatten start_dim ", s, " is after end_dim ", e);
+    Shape out(x.begin(), x.begin() + s);
+    int64_t merged = 1;
+    for (int64_t i = s; i <= e; ++i) merged *= x[i];
+    out.push_back(merged);
+    out.insert(out.end(), x.begin() + e + 1, x.end());
+    return out;
+}
+
+void Flatten::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+    // A copy keeps every tensor in its own buffer; it is a few KB in real networks.
+    if (out.data() != in[0]->data()) std::memcpy(out.data(), in[0]->data(), out.bytes());
+}
+
+}  // namespace nse

@@ -1,0 +1,27 @@
+// conv2d: attrs stride, padding, dilation (int or [h, w]), groups, activation (none/relu/relu6);
+// params weight [K, C/groups, R, S] and optional bias [K].
+#pragma once
+
+#include "layers/layer.h"
+
+namespace nse {
+
+class Conv2d : public Layer {
+  public:
+    void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
+    Shape output_shape(const std::vector<Shape>& in) const override;
+    double flops(const std::vector<Shape>& in) const override;
+    size_t workspace_floats(const std::vector<Shape>& in, int threads) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out,
+                 float* workspace) const override;
+
+    // The kernel shape for an input shape (validated by output_shape first).
+    ConvShape conv_shape(const Shape& x) const;
+
+  private:
+    std::array<int64_t, 2> stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
+    int64_t groups_ = 1;
+    Activation act_ = Activation::None;
+};
+
+}  // namespace nse

@@ -1,0 +1,61 @@
+// The layer interface: one class per graph op. A layer is built from the graph node's attributes
+// and weight tensors, reports its output shape and cost, and runs forward on preallocated memory.
+// Layers are immutable after load(), so one model can serve several runtimes at once.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/tensor.h"
+#include "kernels/shapes.h"
+
+namespace nse {
+
+class Layer {
+  public:
+    virtual ~Layer() = default;
+
+    // Reads attributes and keeps the weights (views, no copy); throws Error(InvalidModel).
+    virtual void load(const nlohmann::json& attrs, std::vector<Tensor> params) = 0;
+    // Number of inputs; -1 means one or more.
+    virtual int arity() const { return 1; }
+    // Output shape for these input shapes (arity already checked); throws Error(InvalidModel)
+    // when the inputs or the weights do not fit.
+    virtual Shape output_shape(const std::vector<Shape>& in) const = 0;
+    // Floating-point operations for these input shapes; a multiply-add counts as two.
+    virtual double flops(const std::vector<Shape>& in) const { return 0.0; }
+    // Scratch floats forward() needs for these input shapes on `threads` threads.
+    virtual size_t workspace_floats(const std::vector<Shape>& in, int threads) const { return 0; }
+    // out = op(in); out is preallocated with output_shape(). Allocates nothing.
+    virtual void forward(const std::vector<const Tensor*>& in, Tensor& out,
+                         float* workspace) const = 0;
+
+    size_t param_bytes() const;
+
+  protected:
+    std::vector<Tensor> params_;
+};
+
+// Creates the layer for a graph op name, or returns null for an unknown op.
+std::unique_ptr<Layer> make_layer(const std::string& op);
+// Every op name make_layer knows, in registration order.
+std::vector<std::string> known_ops();
+
+// Attribute readers used by layers; each throws Error(InvalidModel) naming the attribute.
+int64_t attr_int(const nlohmann::json& attrs, const char* key, int64_t fallback);
+bool attr_bool(const nlohmann::json& attrs, const char* key, bool fallback);
+// An int or a two-element list, as PyTorch accepts for kernel sizes, strides and padding.
+std::array<int64_t, 2> attr_pair(const nlohmann::json& attrs, const char* key,
+                                 std::array<int64_t, 2> fallback);
+// "relu", "relu6" or absent/"none".
+Activation attr_activation(const nlohmann::json& attrs);
+// Resolves a possibly negative axis against a rank.
+int64_t normalize_axis(int64_t axis, size_t rank, const char* what);
+// Checks that `params` has `count` tensors.
+void expect_params(const std::vector<Tensor>& params, size_t count, const char* op);
+
+}  // namespace nse

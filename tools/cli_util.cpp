@@ -1,0 +1,152 @@
+#include "tools/cli_util.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <random>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "tools/image.h"
+#include "weights/safetensors.h"
+
+namespace nse {
+
+void add_model_options(cxxopts::Options& opts, bool with_json) {
+    opts.add_options()("t,model",
+                       "model name (lenet, alexnet, vgg16, mobilenet_v2, resnet18; "
+                       "aliases le_net, alex_net, vgg_net, mobile_net, mobilenet) or a "
+                       ".safetensors path",
+                       cxxopts::value<std::string>()->default_value("mobilenet_v2"))(
+        "models-dir", "folder holding <model>.safetensors",
+        cxxopts::value<std::string>()->default_value("models"))(
+        "threads", "worker threads for nsengine and OpenBLAS (default: all cores)",
+        cxxopts::value<int>());
+    if (with_json) opts.add_options()("json", "print one JSON object instead of tables");
+}
+
+int apply_threads(const cxxopts::ParseResult& args) {
+    int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
+    set_num_threads(threads);
+    return threads;
+}
+
+std::string model_path_arg(const cxxopts::ParseResult& args) {
+    return model_path(args["models-dir"].as<std::string>(), args["model"].as<std::string>());
+}
+
+std::shared_ptr<const Model> load_model_arg(const cxxopts::ParseResult& args) {
+    const std::string dir = args["models-dir"].as<std::string>();
+    const std::string name = args["model"].as<std::string>();
+    const std::string path = model_path(dir, name);
+    struct stat sb;
+    NSE_CHECK(stat(path.c_str(), &sb) == 0, ErrorCode::Io, "model file ", path,
+              " not found; create it with: /usr/bin/python3 tools/convert_torchvision.py ",
+              canonical_model_name(name), " --out ", dir);
+    return Model::load(path);
+}
+
+Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec) {
+    const Shape& shape = model.graph().input_shape;
+    if (spec == "random") {
+        Tensor t = Tensor::zeros(shape);
+        std::mt19937 rng(1);
+        std::normal_distribution<float> dist(0.f, 1.f);
+        for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(rng);
+        return t;
+    }
+    if (spec == "ref") {
+        std::string path = model_file;
+        const std::string ext = ".safetensors";
+        if (path.size() >= ext.size() &&
+            path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+            path.resize(path.size() - ext.size());
+        path += ".ref.safetensors";
+        SafeTensors ref = read_safetensors(path);
+        auto it = ref.tensors.find("input");
+        NSE_CHECK(it != ref.tensors.end(), ErrorCode::InvalidModel, path,
+                  ": no tensor named 'input'");
+        NSE_CHECK(it->second.shape() == shape, ErrorCode::InvalidModel, path, ": input shape ",
+                  shape_str(it->second.shape()), " does not match the model's ", shape_str(shape));
+        return it->second.clone();
+    }
+    Preprocess prep;
+    auto meta = model.metadata().find("nsengine.preprocess");
+    if (meta != model.metadata().end()) prep = Preprocess::from_json(meta->second);
+    Tensor t = preprocess_image(load_image(spec), prep);
+    NSE_CHECK(t.shape() == shape, ErrorCode::InvalidArgument, "preprocessed image has shape ",
+              shape_str(t.shape()), " but the model takes ", shape_str(shape));
+    return t;
+}
+
+std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k) {
+    const int64_t n = logits.numel() / std::max<int64_t>(logits.dim(0), 1);
+    const float* x = logits.data();
+    const float mx = *std::max_element(x, x + n);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += std::exp(double(x[i]) - mx);
+    std::vector<int> order(n);
+    for (int64_t i = 0; i < n; ++i) order[i] = int(i);
+    k = int(std::min<int64_t>(k, n));
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int a, int b) { return x[a] > x[b]; });
+    std::vector<Prediction> out;
+    for (int i = 0; i < k; ++i) {
+        const int c = order[i];
+        const auto& classes = model.classes();
+        out.push_back({c, float(std::exp(double(x[c]) - mx) / sum),
+                       c < int(classes.size()) ? classes[c] : std::to_string(c)});
+    }
+    return out;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+std::string fixed(double value, int decimals) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(decimals) << value;
+    return os.str();
+}
+
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KB", "MB", "GB"};
+    int u = 0;
+    while (bytes >= 1000 && u < 3) bytes /= 1000, ++u;
+    return fixed(bytes, u == 0 ? 0 : 1) + " " + units[u];
+}
+
+void print_table(std::ostream& os, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows,
+                 const std::vector<bool>& right) {
+    std::vector<size_t> width(header.size());
+    for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+    for (const auto& r : rows)
+        for (size_t c = 0; c < r.size() && c < width.size(); ++c)
+            width[c] = std::max(width[c], r[c].size());
+    auto line = [&](const std::vector<std::string>& r) {
+        for (size_t c = 0; c < width.size(); ++c) {
+            const std::string cell = c < r.size() ? r[c] : "";
+            const bool align_right = c < right.size() && right[c];
+            const bool last = c + 1 == width.size();
+            os << (c ? "  " : "") << (align_right ? std::right : std::left)
+               << std::setw(last && !align_right ? 0 : int(width[c])) << cell;
+        }
+        os << '\n';
+    };
+    line(header);
+    std::vector<std::string> rule;
+    for (size_t w : width) rule.push_back(std::string(w, '-'));
+    line(rule);
+    for (const auto& r : rows) line(r);
+    os << std::right;
+}
+
+}  // namespace nse

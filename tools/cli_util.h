@@ -1,0 +1,44 @@
+// Helpers shared by the nsengine subcommands: common flags, model and input loading with
+// messages that tell the user what to do, result formatting, tables.
+#pragma once
+
+#include <cxxopts.hpp>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace nse {
+
+// --model/-t, --models-dir, --threads (and --json when with_json).
+void add_model_options(cxxopts::Options& opts, bool with_json = true);
+// Applies --threads (default: all hardware threads) and returns the count.
+int apply_threads(const cxxopts::ParseResult& args);
+// Path of the model named by --model in --models-dir.
+std::string model_path_arg(const cxxopts::ParseResult& args);
+// Loads the model named by --model from --models-dir, with a hint on how to create it.
+std::shared_ptr<const Model> load_model_arg(const cxxopts::ParseResult& args);
+// "ref" (the reference input stored beside the model file as <name>.ref.safetensors), "random"
+// (seeded normal) or an image file (JPEG/PNG/BMP, preprocessed as the model's metadata says).
+Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec);
+
+struct Prediction {
+    int index;
+    float probability;
+    std::string label;
+};
+// Softmax over the first row of `logits`, top k classes.
+std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
+
+double median(std::vector<double> values);
+std::string fixed(double value, int decimals);
+std::string human_bytes(double bytes);
+
+// Prints rows as an aligned text table; columns listed in `right` are right-aligned.
+void print_table(std::ostream& os, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+
+}  // namespace nse

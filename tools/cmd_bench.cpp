@@ -1,0 +1,74 @@
+// nsengine bench: whole-model latency over repeated runs. --stdin runs once per line read and
+// prints that run's milliseconds, so tools/bench_peers.py can interleave engines run by run.
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/runtime.h"
+#include "tools/cli_util.h"
+
+namespace nse {
+
+int cmd_bench(int argc, char** argv) {
+    cxxopts::Options opts("nsengine bench", "Measure whole-model latency on this machine.");
+    add_model_options(opts);
+    opts.add_options()("runs", "timed runs", cxxopts::value<int>()->default_value("20"))(
+        "warmup", "untimed runs first", cxxopts::value<int>()->default_value("3"))(
+        "input", "ref, random or an image file",
+        cxxopts::value<std::string>()->default_value("random"))(
+        "stdin", "run once per line read from stdin and print its latency in ms (for scripts)")(
+        "h,help", "show this help");
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
+    NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,
+              ErrorCode::InvalidArgument, "--runs must be >= 1 and --warmup >= 0");
+    const int threads = apply_threads(args);
+    auto model = load_model_arg(args);
+    Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
+    Runtime rt(model);
+    using clock = std::chrono::steady_clock;
+    auto timed = [&] {
+        auto t0 = clock::now();
+        rt.run(input);
+        return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    };
+    for (int i = 0; i < warmup; ++i) timed();
+
+    if (args.count("stdin")) {
+        std::cout << "ready" << std::endl;
+        std::string line;
+        while (std::getline(std::cin, line)) std::cout << fixed(timed(), 4) << std::endl;
+        return 0;
+    }
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) {
+        ms.push_back(timed());
+        if (!args.count("json") && runs >= 10 && (i + 1) % std::max(1, runs / 10) == 0)
+            std::cerr << "\rbench: " << (i + 1) << "/" << runs << " runs" << std::flush;
+    }
+    if (!args.count("json") && runs >= 10) std::cerr << "\r\033[K";
+    double mn = ms[0], sum = 0;
+    for (double v : ms) mn = std::min(mn, v), sum += v;
+    const double med = median(ms);
+    if (args.count("json")) {
+        nlohmann::json j = {{"model", model->name()}, {"device", "cpu"},
+                            {"threads", threads},     {"runs", runs},
+                            {"median_ms", med},       {"min_ms", mn},
+                            {"mean_ms", sum / runs},  {"gflops", model->total_flops() / med / 1e6},
+                            {"runs_ms", ms}};
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    std::cout << model->name() << " on cpu, " << threads << " thread(s), " << runs
+              << " runs: median " << fixed(med, 3) << " ms, min " << fixed(mn, 3) << " ms, mean "
+              << fixed(sum / runs, 3) << " ms (" << fixed(model->total_flops() / med / 1e6, 1)
+              << " GFLOP/s at the median)\n";
+    return 0;
+}
+
+}  // namespace nse

@@ -1,0 +1,71 @@
+// nsengine: one binary, one subcommand per job. Each subcommand parses its own flags; errors
+// become one line on stderr and a non-zero exit status (1 = failure, 2 = bad usage).
+#include <cstdio>
+#include <cstring>
+#include <cxxopts.hpp>
+#include <string>
+
+#include "base/error.h"
+
+namespace nse {
+int cmd_run(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+}  // namespace nse
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*fn)(int, char**);
+    const char* help;
+};
+
+const Command kCommands[] = {
+    {"run", nse::cmd_run, "classify an input (reference, random or an image); print top-5"},
+    {"info", nse::cmd_info, "print a model's layers (shape, bytes, FLOPs) and its cut points"},
+    {"bench", nse::cmd_bench, "measure whole-model latency (median/min over runs)"},
+};
+
+void usage(FILE* out) {
+    std::fprintf(
+        out,
+        "nsengine %s - split CNN inference between an edge device and a cloud server\n\n"
+        "usage: nsengine <command> [options]   (nsengine <command> --help for its flags)\n\n"
+        "commands:\n",
+        NSE_VERSION);
+    for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+        !std::strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!std::strcmp(argv[1], "--version")) {
+        std::printf("nsengine %s\n", NSE_VERSION);
+        return 0;
+    }
+    for (const auto& c : kCommands) {
+        if (std::strcmp(argv[1], c.name) != 0) continue;
+        try {
+            return c.fn(argc - 1, argv + 1);
+        } catch (const cxxopts::exceptions::exception& e) {
+            std::fprintf(stderr, "nsengine %s: %s (see nsengine %s --help)\n", c.name, e.what(),
+                         c.name);
+            return 2;
+        } catch (const nse::Error& e) {
+            std::fprintf(stderr, "nsengine %s: error: %s\n", c.name, e.what());
+            return e.code() == nse::ErrorCode::InvalidArgument ? 2 : 1;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "nsengine %s: error: %s\n", c.name, e.what());
+            return 1;
+        }
+    }
+    std::fprintf(stderr, "nsengine: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
