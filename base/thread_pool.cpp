@@ -22,13 +22,12 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-static void run_part(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int parts,
-                     int index) {
+static void run_part(const RangeFn& fn, int64_t n, int parts, int index) {
     int64_t begin = n * index / parts, end = n * (index + 1) / parts;
     if (begin < end) fn(begin, end);
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
     if (n <= 0) return;
     int parts = static_cast<int>(std::min<int64_t>(n, threads_));
     if (parts == 1) {
@@ -53,7 +52,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        const std::function<void(int64_t, int64_t)>* job;
+        const RangeFn* job;
         int64_t n;
         int parts;
         {
@@ -104,8 +103,6 @@ ThreadPool& thread_pool() {
     return *pool;
 }
 
-void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-    thread_pool().parallel_for(n, fn);
-}
+void parallel_for(int64_t n, RangeFn fn) { thread_pool().parallel_for(n, fn); }
 
 }  // namespace nse

@@ -4,12 +4,26 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace nse {
+
+// A non-owning reference to a callable taking (begin, end): unlike std::function it never
+// allocates, which keeps kernels allocation-free on the inference path.
+class RangeFn {
+  public:
+    template <typename F>
+    RangeFn(const F& f)  // NOLINT: implicit on purpose, wraps any lambda
+        : obj_(&f),
+          call_([](const void* o, int64_t b, int64_t e) { (*static_cast<const F*>(o))(b, e); }) {}
+    void operator()(int64_t begin, int64_t end) const { call_(obj_, begin, end); }
+
+  private:
+    const void* obj_;
+    void (*call_)(const void*, int64_t, int64_t);
+};
 
 class ThreadPool {
   public:
@@ -21,7 +35,7 @@ class ThreadPool {
     int size() const { return threads_; }
     // Splits [0, n) into at most size() contiguous ranges and runs fn(begin, end) on each,
     // one range on the calling thread. Returns when all are done. Not reentrant.
-    void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+    void parallel_for(int64_t n, RangeFn fn);
 
   private:
     void worker(int index);
@@ -30,7 +44,7 @@ class ThreadPool {
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable wake_, done_;
-    const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+    const RangeFn* job_ = nullptr;
     int64_t job_n_ = 0;
     int job_parts_ = 0;
     uint64_t generation_ = 0;
@@ -46,6 +60,6 @@ int hardware_threads();
 // The process-wide pool sized by set_num_threads (default: hardware_threads()).
 ThreadPool& thread_pool();
 // Convenience: thread_pool().parallel_for(n, fn).
-void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+void parallel_for(int64_t n, RangeFn fn);
 
 }  // namespace nse

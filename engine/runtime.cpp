@@ -148,7 +148,9 @@ const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Te
 
 const Tensor& Runtime::run(const Tensor& input) {
     single_input_.resize(1);
-    single_input_[0] = Tensor::view(input.shape(), const_cast<float*>(input.data()));
+    if (single_input_[0].shape() != input.shape())
+        single_input_[0] = Tensor::view(input.shape(), nullptr);
+    single_input_[0].rebind(const_cast<float*>(input.data()));
     return run(0, model_->size(), single_input_)[first_output_];
 }
 

@@ -96,12 +96,11 @@ SafeTensors parse_safetensors(const uint8_t* data, uint64_t size, std::shared_pt
         NSE_CHECK(begin <= end && end <= body_size, ErrorCode::InvalidModel, where,
                   ": data_offsets [", begin, ", ", end, ") lie outside the ", body_size,
                   "-byte data section (truncated file?)");
-        // numel fits: at most 8 dims of <= 2^40 could overflow, so compare step by step.
-        uint64_t expected = 4;
+        uint64_t expected = sizeof(float);
         for (int64_t d : shape) {
-            NSE_CHECK(d == 0 || expected <= (end - begin) / static_cast<uint64_t>(d),
+            NSE_CHECK(d == 0 || expected <= UINT64_MAX / static_cast<uint64_t>(d),
                       ErrorCode::InvalidModel, where, ": shape ", shape_str(shape),
-                      " needs more bytes than its data_offsets hold");
+                      " is too large");
             expected *= static_cast<uint64_t>(d);
         }
         NSE_CHECK(expected == end - begin, ErrorCode::InvalidModel, where, ": shape ",

@@ -12,7 +12,8 @@ namespace {
 // Below this many elements a parallel_for costs more than it saves.
 constexpr int64_t kParallelGrain = 1 << 14;
 
-void chunked(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+template <typename F>
+void chunked(int64_t n, const F& fn) {
     if (n < kParallelGrain) {
         fn(0, n);
         return;

@@ -1,0 +1,73 @@
+// conv2d CPU kernels (im2col + GEMM, 1x1 GEMM, depthwise) against the naive reference.
+#include "tests/kernel_tester.h"
+
+namespace nse::test {
+
+TEST(Conv2d, GeneralShapes) {
+    ConvTester().in(3, 7, 9).out(5).k(3).check();
+    ConvTester().in(3, 7, 9).out(5).k(3).pad(1).check();
+    ConvTester().in(4, 13, 11).out(6).k(5).stride(2).pad(2).check();
+    ConvTester().in(2, 17, 17).out(3).k(3).stride(2).check();
+    ConvTester().in(5, 9, 10).out(4).k(3, 5).pad(1, 2).check();
+    ConvTester().in(3, 15, 15).out(4).k(3).dilation(2).pad(2).check();
+    ConvTester().in(3, 16, 12).out(4).k(2).stride(2, 1).check();
+    ConvTester().in(1, 28, 28).out(6).k(5).pad(2).act(Activation::Relu).check();
+    ConvTester().in(6, 14, 14).out(16).k(5).act(Activation::Relu6).check();
+    ConvTester().in(3, 5, 5).out(2).k(5).no_bias().check();  // kernel covers the input
+}
+
+TEST(Conv2d, AlexNetFirstLayer11x11Stride4) {
+    ConvTester().in(3, 63, 63).out(8).k(11).stride(4).pad(2).act(Activation::Relu).check();
+}
+
+TEST(Conv2d, LargeLayerUsesSeveralIm2colTiles) {
+    // 64 * 9 rows x 56 * 56 columns is larger than one im2col tile.
+    ConvTester().in(64, 56, 56).out(16).k(3).pad(1).check();
+}
+
+TEST(Conv2d, Groups) {
+    ConvTester().in(4, 9, 9).out(6).k(3).pad(1).groups(2).check();
+    ConvTester().in(6, 8, 8).out(9).k(3).stride(2).pad(1).groups(3).check();
+    ConvTester().in(8, 7, 7).out(8).k(1).groups(4).check();
+}
+
+TEST(Conv2d, Pointwise) {
+    ConvTester().in(16, 7, 7).out(24).k(1).check();
+    ConvTester().in(3, 5, 11).out(1).k(1).act(Activation::Relu6).check();
+    ConvTester().in(8, 9, 9).out(4).k(1).stride(2).check();  // strided 1x1 goes through im2col
+    ConvTester().in(8, 5, 5).out(4).k(1).pad(1).check();
+}
+
+TEST(Conv2d, Depthwise) {
+    for (int64_t stride : {1, 2, 3})
+        for (int64_t size : {5, 8, 13, 17})
+            for (int64_t pad : {0, 1})
+                ConvTester()
+                    .depthwise(7)
+                    .in(7, size, size + 1)
+                    .k(3)
+                    .stride(stride)
+                    .pad(pad)
+                    .check();
+    ConvTester().depthwise(32).in(32, 112, 112).k(3).pad(1).act(Activation::Relu6).check();
+    ConvTester().depthwise(4).in(4, 11, 11).k(5).pad(2).stride(2).check();
+    ConvTester().depthwise(3).in(3, 12, 12).k(3).pad(2).dilation(2).check();
+    ConvTester().depthwise(5).in(5, 9, 7).k(3, 1).pad(1, 0).check();
+}
+
+TEST(Conv2d, Batch) {
+    ConvTester().batch(3).in(3, 9, 9).out(4).k(3).pad(1).check();
+    ConvTester().batch(2).in(8, 6, 6).out(8).k(1).check();
+    ConvTester().batch(2).depthwise(6).in(6, 10, 10).k(3).stride(2).pad(1).check();
+}
+
+TEST(Conv2d, SingleAndManyThreads) {
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        ConvTester().in(8, 20, 20).out(8).k(3).pad(1).check();
+        ConvTester().depthwise(9).in(9, 15, 15).k(3).stride(2).pad(1).check();
+    }
+    set_num_threads(hardware_threads());
+}
+
+}  // namespace nse::test

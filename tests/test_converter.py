@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""The converter stops with exit code 2 and names the op and module path it cannot convert."""
+import contextlib
+import io
+import sys
+import tempfile
+import unittest
+
+import torch
+import torch.nn as nn
+
+import convert_torchvision as cv
+
+
+class Gelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+class BatchNormFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+class Sigmoid(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
+class ConverterTest(unittest.TestCase):
+    def reject(self, model, needle):
+        with tempfile.TemporaryDirectory() as out:
+            with self.assertRaises(cv.Unsupported) as ctx:
+                cv.convert(model.eval(), "bad", [1, 3, 8, 8], out,
+                           {"nsengine.weights": "random(seed=0)"}, 0)
+        self.assertIn(needle, str(ctx.exception))
+
+    def test_unsupported_module_named_with_path(self):
+        self.reject(Gelu(), "unsupported op GELU at module act")
+
+    def test_unsupported_function(self):
+        self.reject(Sigmoid(), "unsupported op sigmoid")
+
+    def test_batchnorm_without_conv(self):
+        self.reject(BatchNormFirst(), "BatchNorm2d at bn does not directly follow a conv2d")
+
+    def test_cli_exit_code(self):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as ctx:
+            cv.main(["resnet50", "--out", tempfile.gettempdir()])
+        self.assertNotEqual(ctx.exception.code, 0)
+
+    def test_fused_graph_of_lenet(self):
+        with tempfile.TemporaryDirectory() as out:
+            model, shape, *_ = cv.build_model("lenet", "random", 0)
+            _, graph = cv.convert(model, "lenet", shape, out, {"nsengine.weights": "r"}, 0)
+        ops = [(n["op"], n["attrs"].get("activation")) for n in graph["nodes"]]
+        self.assertEqual(ops[0], ("conv2d", "relu"))
+        self.assertEqual([o for o, _ in ops].count("relu"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,80 @@
+// linear, activations, add, concat and softmax kernels against naive loops.
+#include <cstring>
+
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "tests/kernel_tester.h"
+
+namespace nse::test {
+
+TEST(Linear, AgainstReference) {
+    struct Case {
+        int64_t m, in, out;
+        Activation act;
+    };
+    for (Case c : {Case{1, 400, 120, Activation::Relu}, Case{1, 9216, 64, Activation::None},
+                   Case{3, 17, 5, Activation::Relu6}, Case{4, 1, 1, Activation::None}}) {
+        auto x = random_vector(c.m * c.in, 6), w = random_vector(c.out * c.in, 7);
+        auto b = random_vector(c.out, 8);
+        std::vector<float> y(c.m * c.out), ref(y.size());
+        linear_f32_cpu(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, y.data());
+        ref::linear(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, ref.data());
+        EXPECT_LE(max_rel_diff(y, ref), 1e-5) << c.m << "x" << c.in << " -> " << c.out;
+    }
+}
+
+TEST(Activation, ReluAndRelu6InPlaceAndLarge) {
+    for (int64_t n : {1, 7, 100000}) {
+        auto x = random_vector(n, 9, -10.f, 10.f);
+        std::vector<float> y(n), z = x;
+        activation_f32_cpu(n, Activation::Relu6, x.data(), y.data());
+        activation_f32_cpu(n, Activation::Relu, z.data(), z.data());
+        for (int64_t i = 0; i < n; ++i) {
+            ASSERT_EQ(y[i], std::min(std::max(x[i], 0.f), 6.f));
+            ASSERT_EQ(z[i], std::max(x[i], 0.f));
+        }
+    }
+}
+
+TEST(Add, WithAndWithoutActivation) {
+    for (int64_t n : {3, 50000}) {
+        auto a = random_vector(n, 10), b = random_vector(n, 11);
+        std::vector<float> y(n), r(n);
+        add_f32_cpu(n, a.data(), b.data(), Activation::None, y.data());
+        add_f32_cpu(n, a.data(), b.data(), Activation::Relu, r.data());
+        for (int64_t i = 0; i < n; ++i) {
+            ASSERT_EQ(y[i], a[i] + b[i]);
+            ASSERT_EQ(r[i], std::max(a[i] + b[i], 0.f));
+        }
+    }
+}
+
+TEST(Concat, ChannelAxisOfNchw) {
+    // [2, 3, 2, 2] ++ [2, 1, 2, 2] along channels.
+    auto a = random_vector(2 * 3 * 4, 12), b = random_vector(2 * 1 * 4, 13);
+    const int64_t inner[] = {3 * 4, 1 * 4};
+    const float* src[] = {a.data(), b.data()};
+    std::vector<float> y(2 * 4 * 4);
+    concat_f32_cpu(2, 2, inner, src, y.data());
+    for (int64_t n = 0; n < 2; ++n)
+        for (int64_t c = 0; c < 4; ++c)
+            for (int64_t i = 0; i < 4; ++i) {
+                float want = c < 3 ? a[(n * 3 + c) * 4 + i] : b[n * 4 + i];
+                ASSERT_EQ(y[(n * 4 + c) * 4 + i], want);
+            }
+}
+
+TEST(Softmax, AgainstReferenceOnEveryAxis) {
+    struct Case {
+        int64_t outer, dim, inner;
+    };
+    for (Case c : {Case{1, 1000, 1}, Case{3, 5, 7}, Case{2, 1, 4}}) {
+        auto x = random_vector(c.outer * c.dim * c.inner, 14, -20.f, 20.f);
+        std::vector<float> y(x.size()), ref(x.size());
+        softmax_f32_cpu(c.outer, c.dim, c.inner, x.data(), y.data());
+        ref::softmax(c.outer, c.dim, c.inner, x.data(), ref.data());
+        EXPECT_LE(max_rel_diff(y, ref), 1e-6);
+    }
+}
+
+}  // namespace nse::test

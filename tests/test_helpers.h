@@ -1,0 +1,60 @@
+// Helpers for tests that build model files in a temporary folder.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "base/error.h"
+#include "base/tensor.h"
+#include "weights/safetensors.h"
+
+namespace nse::test {
+
+inline std::string temp_path(const std::string& name) {
+    return ::testing::TempDir() + "nse_" + std::to_string(getpid()) + "_" + name;
+}
+
+inline std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+inline Tensor filled(const Shape& shape, float start = 0.f, float step = 0.01f) {
+    Tensor t = Tensor::zeros(shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = start + step * float(i % 97);
+    return t;
+}
+
+// A file image: u64 header length, the given header text, then `body`.
+inline std::string raw_file(const std::string& header, const std::string& body) {
+    std::string out(8, '\0');
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) out[i] = char((n >> (8 * i)) & 0xff);
+    return out + header + body;
+}
+
+// Expects `fn` to throw nse::Error whose message contains `needle`.
+template <typename Fn>
+void expect_error(Fn fn, const std::string& needle) {
+    try {
+        fn();
+        ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+            << "message: " << e.what() << "\nexpected to contain: " << needle;
+    }
+}
+
+}  // namespace nse::test

@@ -1,0 +1,64 @@
+// End-to-end parity with PyTorch: every converted model reproduces torchvision's output on the
+// reference input (max |diff| <= 1e-4 * max |ref|, same top-1), and every split of it equals the
+// whole run bit for bit. The models are converted by the ctest fixture `convert_models`.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/runtime.h"
+#include "tests/test_helpers.h"
+
+#ifndef NSE_TEST_MODELS_DIR
+#error "NSE_TEST_MODELS_DIR must point at the converted models"
+#endif
+
+namespace nse::test {
+
+class Parity : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        const std::string dir = NSE_TEST_MODELS_DIR;
+        model_ = Model::load(dir + "/" + GetParam() + ".safetensors");
+        SafeTensors ref = read_safetensors(dir + "/" + GetParam() + ".ref.safetensors");
+        input_ = ref.tensors.at("input").clone();
+        expected_ = ref.tensors.at("output").clone();
+    }
+    std::shared_ptr<const Model> model_;
+    Tensor input_, expected_;
+};
+
+TEST_P(Parity, MatchesPyTorch) {
+    Runtime rt(model_);
+    const Tensor& y = rt.run(input_);
+    ASSERT_EQ(y.shape(), expected_.shape());
+    double max_diff = 0, max_ref = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+        max_diff = std::max(max_diff, double(std::fabs(y.data()[i] - expected_.data()[i])));
+        max_ref = std::max(max_ref, double(std::fabs(expected_.data()[i])));
+    }
+    EXPECT_GT(max_ref, 0.0);
+    EXPECT_LE(max_diff, 1e-4 * max_ref) << "max|diff| " << max_diff << ", max|ref| " << max_ref;
+    auto argmax = [](const Tensor& t) {
+        return std::max_element(t.data(), t.data() + t.numel()) - t.data();
+    };
+    EXPECT_EQ(argmax(y), argmax(expected_));
+}
+
+TEST_P(Parity, EverySplitEqualsWholeRunExactly) {
+    Runtime whole(model_), split(model_);
+    Tensor full = whole.run(input_).clone();
+    const int n = model_->size();
+    for (int k = 0; k <= n; ++k) {
+        std::vector<Tensor> mid;
+        for (const Tensor& t : split.run(0, k, {input_})) mid.push_back(t.clone());
+        const std::vector<Tensor>& out = split.run(k, n, mid);
+        ASSERT_EQ(out.size(), 1u);
+        ASSERT_EQ(0, std::memcmp(out[0].data(), full.data(), full.bytes())) << "cut " << k;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Parity,
+                         ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace nse::test

@@ -1,0 +1,60 @@
+// Pooling kernels against the naive reference, PyTorch's ceil_mode and padding rules included.
+#include "tests/kernel_tester.h"
+
+namespace nse::test {
+
+TEST(MaxPool2d, Shapes) {
+    PoolTester().in(3, 8, 8).k(2).stride(2).check_max();
+    PoolTester().in(3, 9, 11).k(3).stride(2).check_max();
+    PoolTester().in(2, 112, 112).k(3).stride(2).pad(1).check_max();  // resnet stem
+    PoolTester().in(2, 55, 55).k(3).stride(2).check_max();           // alexnet
+    PoolTester().in(2, 10, 10).k(3).stride(1).pad(1).check_max();
+    PoolTester().in(2, 12, 12).k(3).stride(2).dilation(2).pad(1).check_max();
+    PoolTester().in(2, 7, 9).k(2, 3).stride(2).check_max();
+    PoolTester().batch(3).in(2, 6, 6).k(2).stride(2).check_max();
+}
+
+TEST(MaxPool2d, CeilMode) {
+    PoolTester().in(2, 7, 7).k(2).stride(2).ceil().check_max();
+    PoolTester().in(2, 10, 13).k(3).stride(2).ceil().check_max();
+    PoolTester().in(2, 5, 5).k(3).stride(2).pad(1).ceil().check_max();
+    PoolTester().in(1, 6, 6).k(2).stride(4).ceil().check_max();
+}
+
+TEST(AvgPool2d, Shapes) {
+    PoolTester().in(3, 8, 8).k(2).stride(2).check_avg();
+    PoolTester().in(3, 9, 9).k(3).stride(2).pad(1).check_avg();
+    PoolTester().in(3, 9, 9).k(3).stride(2).pad(1).exclude_pad().check_avg();
+    PoolTester().in(2, 7, 7).k(7).stride(1).check_avg();
+}
+
+TEST(AvgPool2d, CeilMode) {
+    PoolTester().in(2, 7, 7).k(2).stride(2).ceil().check_avg();
+    PoolTester().in(2, 10, 10).k(3).stride(2).pad(1).ceil().check_avg();
+    PoolTester().in(2, 10, 10).k(3).stride(2).pad(1).ceil().exclude_pad().check_avg();
+}
+
+TEST(PoolOutSize, MatchesPyTorch) {
+    // Values computed by torch.nn.functional.max_pool2d on these sizes (torch 1.13).
+    EXPECT_EQ(pool_out_size(7, 2, 2, 0, 1, false), 3);
+    EXPECT_EQ(pool_out_size(7, 2, 2, 0, 1, true), 4);
+    EXPECT_EQ(pool_out_size(5, 3, 2, 1, 1, true), 3);
+    EXPECT_EQ(pool_out_size(6, 2, 4, 0, 1, true), 2);
+    EXPECT_EQ(pool_out_size(112, 3, 2, 1, 1, false), 56);
+}
+
+TEST(AdaptiveAvgPool2d, AgainstReference) {
+    struct Case {
+        int64_t h, w, p, q;
+    };
+    for (Case c : {Case{7, 7, 1, 1}, Case{13, 13, 6, 6}, Case{6, 6, 6, 6}, Case{5, 9, 3, 4},
+                   Case{4, 4, 7, 7}}) {
+        auto x = random_vector(2 * 3 * c.h * c.w, 5);
+        std::vector<float> y(2 * 3 * c.p * c.q), ref(y.size());
+        adaptive_avg_pool2d_f32_cpu(2, 3, c.h, c.w, c.p, c.q, x.data(), y.data());
+        ref::adaptive_avg_pool2d(2, 3, c.h, c.w, c.p, c.q, x.data(), ref.data());
+        EXPECT_LE(max_rel_diff(y, ref), 1e-6) << c.h << "x" << c.w << " -> " << c.p << "x" << c.q;
+    }
+}
+
+}  // namespace nse::test

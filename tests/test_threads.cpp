@@ -1,0 +1,56 @@
+// The thread count really bounds the threads that do work: ours and OpenBLAS's.
+#include <cblas.h>
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+
+namespace nse::test {
+
+namespace {
+size_t distinct_workers(int64_t n) {
+    std::mutex mu;
+    std::set<std::thread::id> ids;
+    parallel_for(n, [&](int64_t, int64_t) {
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(std::this_thread::get_id());
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    });
+    return ids.size();
+}
+}  // namespace
+
+TEST(Threads, PoolAndOpenBlasFollowTheSetting) {
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        EXPECT_EQ(num_threads(), threads);
+        EXPECT_EQ(openblas_get_num_threads(), threads);
+        EXPECT_LE(distinct_workers(64), size_t(threads));
+        EXPECT_EQ(distinct_workers(64), size_t(threads));  // and every thread takes part
+    }
+    set_num_threads(hardware_threads());
+}
+
+TEST(Threads, ParallelForCoversEveryIndexOnce) {
+    set_num_threads(3);
+    for (int64_t n : {0, 1, 2, 5, 1000}) {
+        std::vector<int> hits(n, 0);
+        parallel_for(n, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) ++hits[i];
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << i;
+    }
+    set_num_threads(hardware_threads());
+}
+
+TEST(Threads, AbsurdCountsAreErrors) {
+    EXPECT_THROW(set_num_threads(0), Error);
+    EXPECT_THROW(set_num_threads(-3), Error);
+    EXPECT_THROW(set_num_threads(100000), Error);
+}
+
+}  // namespace nse::test
