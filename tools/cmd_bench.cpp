@@ -1,5 +1,7 @@
 // nsengine bench: whole-model latency over repeated runs. --stdin runs once per line read and
 // prints that run's milliseconds, so tools/bench_peers.py can interleave engines run by run.
+#include <unistd.h>
+
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -45,13 +47,15 @@ int cmd_bench(int argc, char** argv) {
         while (std::getline(std::cin, line)) std::cout << fixed(timed(), 4) << std::endl;
         return 0;
     }
+    // Progress on stderr, only for a person watching a terminal.
+    const bool progress = isatty(STDERR_FILENO) && runs >= 10;
     std::vector<double> ms;
     for (int i = 0; i < runs; ++i) {
         ms.push_back(timed());
-        if (!args.count("json") && runs >= 10 && (i + 1) % std::max(1, runs / 10) == 0)
+        if (progress && (i + 1) % std::max(1, runs / 10) == 0)
             std::cerr << "\rbench: " << (i + 1) << "/" << runs << " runs" << std::flush;
     }
-    if (!args.count("json") && runs >= 10) std::cerr << "\r\033[K";
+    if (progress) std::cerr << "\r\033[K";
     double mn = ms[0], sum = 0;
     for (double v : ms) mn = std::min(mn, v), sum += v;
     const double med = median(ms);

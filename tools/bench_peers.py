@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""Compare nsengine's CPU latency with PyTorch (eager and torch.jit.optimize_for_inference) and
+OpenCV DNN (through an ONNX export, when python3-opencv and python3-onnx are installed).
+
+For each model and thread count, every engine runs as its own process that has loaded the model
+and warmed up; the runs are then interleaved one by one (engine order rotated each round), so
+machine drift hits all engines alike. Prints medians and the ratio nsengine / best peer
+(< 1 means nsengine is faster). All engines use the same seeded random weights' architecture,
+batch 1, fp32, and the same thread count; peers get OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs.
+
+  /usr/bin/python3 tools/bench_peers.py [--models lenet,alexnet] [--threads 1,2] [--runs 30]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEERS = ["torch-eager", "torch-jit", "opencv"]
+
+
+# ---- worker side: one engine, one model, one thread count; a run per stdin line -------------
+def worker(engine, model_name, threads):
+    import torch
+    sys.path.insert(0, HERE)
+    from convert_torchvision import build_model
+    torch.set_num_threads(threads)
+    model, shape, *_ = build_model(model_name, "random", 0)
+    x = torch.randn(shape)
+    if engine == "torch-eager":
+        def run():
+            with torch.no_grad():
+                model(x)
+    elif engine == "torch-jit":
+        with torch.no_grad():
+            jit = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+
+        def run():
+            with torch.no_grad():
+                jit(x)
+    elif engine == "opencv":
+        import cv2
+        cv2.setNumThreads(threads)
+        net = cv2.dnn.readNetFromONNX(onnx_export(model, x))
+        blob = x.numpy()
+
+        def run():
+            net.setInput(blob)
+            net.forward()
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    for _ in range(3):
+        run()
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        t0 = time.perf_counter()
+        run()
+        print(f"{(time.perf_counter() - t0) * 1e3:.4f}", flush=True)
+
+
+def onnx_export(model, x):
+    """ONNX bytes OpenCV 4.6 can read: torch dedups equal initialisers through Identity nodes,
+    which OpenCV rejects, so those become plain initialisers again."""
+    import io
+    import onnx
+    import torch
+    f = io.BytesIO()
+    torch.onnx.export(model, x, f, opset_version=10)  # Clip with attributes, as OpenCV 4.6 reads it
+    m = onnx.load_from_string(f.getvalue())
+    inits = {i.name: i for i in m.graph.initializer}
+    for node in [n for n in m.graph.node if n.op_type == "Identity" and n.input[0] in inits]:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(inits[node.input[0]])
+        copy.name = node.output[0]
+        m.graph.initializer.append(copy)
+        m.graph.node.remove(node)
+    return m.SerializeToString()
+
+
+# ---- driver side --------------------------------------------------------------------------
+class Engine:
+    def __init__(self, name, cmd, env):
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            err = self.proc.stderr.read().strip().splitlines()
+            self.close()
+            raise RuntimeError(f"{name} did not start: {err[-1] if err else line}")
+        self.times = []
+
+    def once(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        self.times.append(float(self.proc.stdout.readline()))
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except Exception:
+            pass
+        self.proc.kill()
+        self.proc.wait()
+
+
+def available_peers():
+    peers = ["torch-eager", "torch-jit"]
+    try:
+        import cv2  # noqa: F401
+        import onnx  # noqa: F401
+        peers.append("opencv")
+    except ImportError:
+        print("bench_peers: OpenCV DNN skipped (install python3-opencv python3-onnx)",
+              file=sys.stderr)
+    return peers
+
+
+def peer_env(threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    with open("/proc/cpuinfo") as f:
+        if "avx512f" in f.read():
+            env.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
+    return env
+
+
+def bench(model, threads, runs, nsengine, models_dir, peers):
+    engines = []
+    try:
+        engines.append(Engine("nsengine", [nsengine, "bench", "--model", model, "--models-dir",
+                                           models_dir, "--threads", str(threads), "--stdin"],
+                              dict(os.environ)))
+        for p in peers:
+            try:
+                engines.append(Engine(p, [sys.executable, __file__, "--worker", p, "--model", model,
+                                          "--threads", str(threads)], peer_env(threads)))
+            except RuntimeError as e:
+                print(f"bench_peers: {model}: {e}", file=sys.stderr)
+        for r in range(runs):
+            k = r % len(engines)
+            for e in engines[k:] + engines[:k]:
+                e.once()
+            print(f"\r{model} @ {threads} thread(s): {r + 1}/{runs}", end="", file=sys.stderr)
+        print("\r\033[K", end="", file=sys.stderr)
+        return {e.name: {"median_ms": statistics.median(e.times), "min_ms": min(e.times)}
+                for e in engines}
+    finally:
+        for e in engines:
+            e.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="lenet,alexnet,mobilenet_v2,resnet18,vgg16")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--runs", type=int, default=30, help="interleaved runs per engine")
+    ap.add_argument("--nsengine", default=os.path.join(ROOT, "build", "tools", "nsengine"))
+    ap.add_argument("--models-dir", default=os.path.join(ROOT, "models"))
+    ap.add_argument("--json", action="store_true", help="print results as JSON")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.model, int(args.threads))
+    if args.runs < 1:
+        ap.error("--runs must be >= 1")
+    if not os.access(args.nsengine, os.X_OK):
+        ap.error(f"{args.nsengine} not found: build first (scripts/build.sh)")
+    peers = available_peers()
+    results = []
+    for model in args.models.split(","):
+        if not os.path.exists(os.path.join(args.models_dir, f"{model}.safetensors")):
+            subprocess.run([sys.executable, os.path.join(HERE, "convert_torchvision.py"), model,
+                            "--out", args.models_dir], check=True, stdout=subprocess.DEVNULL)
+        for t in [int(v) for v in args.threads.split(",")]:
+            r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers)
+            best = min((v["median_ms"], k) for k, v in r.items() if k != "nsengine")
+            results.append({"model": model, "threads": t, "engines": r, "best_peer": best[1],
+                            "ratio": r["nsengine"]["median_ms"] / best[0]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    cols = ["nsengine"] + peers
+    print(f"median ms over {args.runs} interleaved runs, batch 1 fp32 "
+          f"(ratio = nsengine / best peer; < 1 is faster)")
+    print(f"{'model':<13}{'thr':>4}" + "".join(f"{c:>13}" for c in cols) +
+          f"{'best peer':>13}{'ratio':>8}")
+    for res in results:
+        cells = "".join(f"{res['engines'][c]['median_ms']:>13.3f}" if c in res["engines"]
+                        else f"{'-':>13}" for c in cols)
+        print(f"{res['model']:<13}{res['threads']:>4}{cells}{res['best_peer']:>13}"
+              f"{res['ratio']:>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
