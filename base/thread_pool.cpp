@@ -30,7 +30,10 @@ static void run_part(const RangeFn& fn, int64_t n, int parts, int index) {
 void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
     if (n <= 0) return;
     int parts = static_cast<int>(std::min<int64_t>(n, threads_));
-    if (parts == 1) {
+    // A pool already busy (another thread's job, or a nested call) runs the work inline: every
+    // kernel gives the same result however [0, n) is split, so this only costs speed.
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (parts == 1 || !busy.owns_lock()) {
         fn(0, n);
         return;
     }
@@ -73,6 +76,8 @@ void ThreadPool::worker(int index) {
 }
 
 namespace {
+thread_local ThreadPool* t_scoped_pool = nullptr;
+
 std::unique_ptr<ThreadPool>& global_pool() {
     static std::unique_ptr<ThreadPool> pool;
     return pool;
@@ -97,7 +102,14 @@ void set_num_threads(int threads) {
 
 int num_threads() { return thread_pool().size(); }
 
+ScopedThreadPool::ScopedThreadPool(ThreadPool* pool) : previous_(t_scoped_pool) {
+    t_scoped_pool = pool;
+}
+
+ScopedThreadPool::~ScopedThreadPool() { t_scoped_pool = previous_; }
+
 ThreadPool& thread_pool() {
+    if (t_scoped_pool) return *t_scoped_pool;
     auto& pool = global_pool();
     if (!pool) set_num_threads(hardware_threads());
     return *pool;

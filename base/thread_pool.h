@@ -34,7 +34,8 @@ class ThreadPool {
 
     int size() const { return threads_; }
     // Splits [0, n) into at most size() contiguous ranges and runs fn(begin, end) on each,
-    // one range on the calling thread. Returns when all are done. Not reentrant.
+    // one range on the calling thread. Returns when all are done. Safe to call from several
+    // threads: while the pool is busy, other callers run their whole range inline.
     void parallel_for(int64_t n, RangeFn fn);
 
   private:
@@ -42,7 +43,7 @@ class ThreadPool {
 
     int threads_;
     std::vector<std::thread> workers_;
-    std::mutex mu_;
+    std::mutex mu_, busy_;
     std::condition_variable wake_, done_;
     const RangeFn* job_ = nullptr;
     int64_t job_n_ = 0;
@@ -52,12 +53,26 @@ class ThreadPool {
     bool stop_ = false;
 };
 
+// Makes `pool` the pool that kernels called from this thread use, until destroyed. Servers give
+// each inference worker its own pool this way, so concurrent requests never share one.
+class ScopedThreadPool {
+  public:
+    explicit ScopedThreadPool(ThreadPool* pool);
+    ~ScopedThreadPool();
+    ScopedThreadPool(const ScopedThreadPool&) = delete;
+    ScopedThreadPool& operator=(const ScopedThreadPool&) = delete;
+
+  private:
+    ThreadPool* previous_;
+};
+
 // Sets the number of threads used by nsengine kernels and by OpenBLAS (>= 1).
 void set_num_threads(int threads);
-int num_threads();
+int num_threads();  // size of the pool this thread uses
 // Threads the machine offers (at least 1).
 int hardware_threads();
-// The process-wide pool sized by set_num_threads (default: hardware_threads()).
+// The pool this thread uses: its ScopedThreadPool if any, else the process-wide pool sized by
+// set_num_threads (default: hardware_threads()).
 ThreadPool& thread_pool();
 // Convenience: thread_pool().parallel_for(n, fn).
 void parallel_for(int64_t n, RangeFn fn);

@@ -40,12 +40,14 @@ std::string model_path(const std::string& dir, const std::string& name) {
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
-    return from_safetensors(read_safetensors(path), path);
+    return from_safetensors(read_safetensors(path), path, path);
 }
 
-std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std::string& where) {
+std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std::string& where,
+                                                     const std::string& path) {
     auto m = std::shared_ptr<Model>(new Model());
     m->file_ = std::move(file);
+    m->path_ = path;
     const auto& meta = m->file_.metadata;
     auto fmt = meta.find("nsengine.format");
     NSE_CHECK(fmt != meta.end(), ErrorCode::InvalidModel, where,

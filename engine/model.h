@@ -28,8 +28,10 @@ class Model {
   public:
     // Reads and validates a model file; throws Error(Io / InvalidModel) with a clear message.
     static std::shared_ptr<const Model> load(const std::string& path);
-    // Builds a model from an already parsed file (name is used in error messages).
-    static std::shared_ptr<const Model> from_safetensors(SafeTensors file, const std::string& name);
+    // Builds a model from an already parsed file; `where` names it in error messages and
+    // `path` is what path() reports.
+    static std::shared_ptr<const Model> from_safetensors(SafeTensors file, const std::string& where,
+                                                         const std::string& path = "");
 
     const Graph& graph() const { return graph_; }
     int size() const { return static_cast<int>(graph_.nodes.size()); }
@@ -54,6 +56,8 @@ class Model {
     std::vector<Shape> shapes_for_batch(int64_t batch) const;
 
     const std::string& name() const { return name_; }  // e.g. "mobilenet_v2"
+    // The file it was loaded from (empty when built from memory).
+    const std::string& path() const { return path_; }
     const std::map<std::string, std::string>& metadata() const { return file_.metadata; }
     std::string metadata_or(const std::string& key, const std::string& fallback) const;
     // Class names stored by the converter (empty when the file has none).
@@ -65,6 +69,7 @@ class Model {
     SafeTensors file_;
     Graph graph_;
     std::string name_;
+    std::string path_;
     std::vector<std::unique_ptr<Layer>> layers_;
     std::vector<NodeInfo> info_;
     std::vector<std::vector<int>> inputs_;

@@ -11,6 +11,9 @@ namespace nse {
 int cmd_run(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_cloud(int argc, char** argv);
+int cmd_edge(int argc, char** argv);
+int cmd_bench_net(int argc, char** argv);
 }  // namespace nse
 
 namespace {
@@ -25,6 +28,9 @@ const Command kCommands[] = {
     {"run", nse::cmd_run, "classify an input (reference, random or an image); print top-5"},
     {"info", nse::cmd_info, "print a model's layers (shape, bytes, FLOPs) and its cut points"},
     {"bench", nse::cmd_bench, "measure whole-model latency (median/min over runs)"},
+    {"cloud", nse::cmd_cloud, "serve models to edge clients (the suffix of each split)"},
+    {"edge", nse::cmd_edge, "run a model split between this device and a cloud"},
+    {"bench-net", nse::cmd_bench_net, "measure tensor transfer speed and per-request overhead"},
 };
 
 void usage(FILE* out) {
@@ -34,7 +40,7 @@ void usage(FILE* out) {
         "usage: nsengine <command> [options]   (nsengine <command> --help for its flags)\n\n"
         "commands:\n",
         NSE_VERSION);
-    for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+    for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.help);
 }
 
 }  // namespace

@@ -143,6 +143,37 @@ SafeTensors read_safetensors(const std::string& path) {
     return parse_safetensors(data, mapped->size, mapped, path);
 }
 
+uint64_t file_content_hash(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    NSE_CHECK(fd >= 0, ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
+    struct stat sb;
+    fstat(fd, &sb);
+    const size_t size = static_cast<size_t>(sb.st_size);
+    void* addr = size ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+    ::close(fd);
+    NSE_CHECK(size == 0 || addr != MAP_FAILED, ErrorCode::Io, path, ": cannot map");
+    const uint8_t* p = static_cast<const uint8_t*>(addr);
+    // Four independent multiply-xorshift lanes over 8-byte words, then the tail and the size.
+    uint64_t lane[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                        0x27d4eb2f165667c5ull};
+    auto mix = [](uint64_t h, uint64_t w) {
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        return h ^ (h >> 32);
+    };
+    size_t i = 0;
+    for (; i + 32 <= size; i += 32)
+        for (int l = 0; l < 4; ++l) {
+            uint64_t w;
+            std::memcpy(&w, p + i + 8 * l, 8);
+            lane[l] = mix(lane[l], w);
+        }
+    uint64_t h = size;
+    for (; i < size; ++i) h = mix(h, p[i]);
+    for (uint64_t l : lane) h = mix(h, l);
+    if (size) munmap(addr, size);
+    return h;
+}
+
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
     nlohmann::json header = nlohmann::json::object();

@@ -27,6 +27,10 @@ SafeTensors read_safetensors(const std::string& path);
 SafeTensors parse_safetensors(const uint8_t* data, uint64_t size, std::shared_ptr<void> keep_alive,
                               const std::string& name);
 
+// A fast 64-bit hash of a whole file's bytes, used to check that edge and cloud hold the same
+// model file. Not cryptographic. Throws Error(Io).
+uint64_t file_content_hash(const std::string& path);
+
 // Writes F32 tensors and string metadata; the header is padded to a multiple of 8 bytes.
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata);

@@ -1,0 +1,209 @@
+#include "net/client.h"
+
+#include <asio.hpp>
+#include <cstring>
+
+namespace nse::net {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct CloudClient::Io {
+    asio::io_context ctx;
+    tcp::socket sock{ctx};
+
+    // Runs the asynchronous operation started by `start` until it completes or `deadline`
+    // passes; on timeout the socket is closed and Error(Timeout) thrown.
+    template <typename Start>
+    void run(Start start, Clock::time_point deadline, const std::string& what) {
+        bool done = false;
+        std::error_code err;
+        start([&](std::error_code ec) {
+            done = true;
+            err = ec;
+        });
+        ctx.restart();
+        while (!done && Clock::now() < deadline) ctx.run_one_until(deadline);
+        if (!done) {
+            std::error_code ec;
+            sock.close(ec);
+            ctx.restart();
+            ctx.run();  // let the cancelled operation finish
+            throw Error(ErrorCode::Timeout, what + " timed out");
+        }
+        if (err) throw Error(ErrorCode::Network, what + ": " + err.message());
+    }
+};
+
+namespace {
+const uint8_t kZeros[kAlign] = {};
+
+Clock::time_point after(double seconds) {
+    return Clock::now() +
+           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+}  // namespace
+
+CloudClient::CloudClient(ClientOptions options)
+    : opts_(std::move(options)), io_(std::make_unique<Io>()) {}
+
+CloudClient::~CloudClient() { close(); }
+
+void CloudClient::close() {
+    std::error_code ec;
+    io_->sock.shutdown(tcp::socket::shutdown_both, ec);
+    io_->sock.close(ec);
+    connected_ = false;
+}
+
+nlohmann::json CloudClient::connect(const nlohmann::json& hello) {
+    close();
+    const std::string where = opts_.host + ":" + std::to_string(opts_.port);
+    std::error_code ec;
+    auto addr = asio::ip::make_address(opts_.host, ec);
+    tcp::endpoint ep;
+    const auto deadline = after(opts_.connect_timeout_s);
+    if (ec) {  // a host name: resolve it (bounded by the same deadline)
+        tcp::resolver resolver(io_->ctx);
+        tcp::resolver::results_type results;
+        io_->run(
+            [&](auto done) {
+                resolver.async_resolve(opts_.host, std::to_string(opts_.port),
+                                       [&, done](std::error_code e, tcp::resolver::results_type r) {
+                                           results = r;
+                                           done(e);
+                                       });
+            },
+            deadline, "resolving " + opts_.host);
+        ep = *results.begin();
+    } else {
+        ep = tcp::endpoint(addr, opts_.port);
+    }
+    io_->run([&](auto done) { io_->sock.async_connect(ep, done); }, deadline,
+             "connecting to " + where);
+    io_->sock.set_option(tcp::no_delay(true), ec);
+    connected_ = true;
+    Outgoing out;
+    out.head = encode_json(hello.dump());
+    FrameHeader reply;
+    try {
+        auto payload = exchange(MsgType::Hello, 0, 0, out, MsgType::HelloAck, reply,
+                                after(opts_.connect_timeout_s), nullptr);
+        auto doc = nlohmann::json::parse(
+            decode_json(reinterpret_cast<const uint8_t*>(payload.get()), reply.payload_bytes),
+            nullptr, false);
+        if (doc.is_discarded() || !doc.is_object())
+            throw Error(ErrorCode::Network, where + " sent a HELLO_ACK that is not a JSON object");
+        return doc;
+    } catch (...) {
+        close();
+        throw;
+    }
+}
+
+std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t flags,
+                                             const Outgoing& out, MsgType expect,
+                                             FrameHeader& reply, Clock::time_point deadline,
+                                             double* send_ms) {
+    NSE_CHECK(connected_, ErrorCode::Network, "not connected");
+    const auto t0 = Clock::now();
+    FrameHeader h;
+    h.type = uint16_t(type);
+    h.flags = flags;
+    h.request_id = id;
+    h.payload_bytes = out.payload_bytes();
+    uint8_t hdr[kHeaderBytes];
+    encode_header(h, hdr);
+    // Header, fixed fields and tensor bytes go out in one gathered write, straight from the
+    // tensors' memory.
+    std::vector<asio::const_buffer> bufs{asio::buffer(hdr, kHeaderBytes), asio::buffer(out.head)};
+    for (size_t i = 0; i < out.data.size(); ++i) {
+        bufs.push_back(asio::buffer(out.data[i], out.bytes[i]));
+        if (size_t pad = (kAlign - out.bytes[i] % kAlign) % kAlign)
+            bufs.push_back(asio::buffer(kZeros, pad));
+    }
+    const std::string what =
+        std::string(msg_type_name(type)) + " to " + opts_.host + ":" + std::to_string(opts_.port);
+    try {
+        io_->run(
+            [&](auto done) {
+                asio::async_write(io_->sock, bufs,
+                                  [done](std::error_code ec, size_t) { done(ec); });
+            },
+            deadline, "sending " + what);
+        if (send_ms)
+            *send_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        uint8_t rh[kHeaderBytes];
+        io_->run(
+            [&](auto done) {
+                asio::async_read(io_->sock, asio::buffer(rh, kHeaderBytes),
+                                 [done](std::error_code ec, size_t) { done(ec); });
+            },
+            deadline, "waiting for the reply to " + what);
+        reply = decode_header(rh);
+        check_header(reply, opts_.max_message_bytes);
+        auto payload = aligned_floats((reply.payload_bytes + sizeof(float) - 1) / sizeof(float));
+        io_->run(
+            [&](auto done) {
+                asio::async_read(io_->sock, asio::buffer(payload.get(), reply.payload_bytes),
+                                 [done](std::error_code ec, size_t) { done(ec); });
+            },
+            deadline, "reading the reply to " + what);
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(payload.get());
+        if (MsgType(reply.type) == MsgType::Error) {
+            ErrorReply e = decode_error(p, reply.payload_bytes);
+            close();  // the cloud closes after an ERROR
+            throw RemoteError(e.code, e.message);
+        }
+        if (MsgType(reply.type) != expect || reply.request_id != id)
+            throw ProtocolError(WireError::BadType, std::string("expected ") +
+                                                        msg_type_name(expect) + " for request " +
+                                                        std::to_string(id) + ", got " +
+                                                        msg_type_name(MsgType(reply.type)));
+        return payload;
+    } catch (const RemoteError&) {
+        throw;
+    } catch (const Error&) {
+        close();
+        throw;
+    }
+}
+
+InferReply CloudClient::infer(const InferRequest& request, uint64_t request_id) {
+    const auto t0 = Clock::now();
+    InferReply r;
+    FrameHeader reply;
+    r.payload = exchange(MsgType::Infer, request_id, 0, encode_infer(request), MsgType::Result,
+                         reply, after(opts_.request_timeout_s), &r.send_ms);
+    try {
+        r.result =
+            decode_result(reinterpret_cast<const uint8_t*>(r.payload.get()), reply.payload_bytes);
+    } catch (const Error&) {
+        close();
+        throw;
+    }
+    r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return r;
+}
+
+ProbeReply CloudClient::probe(size_t bytes, bool echo) {
+    // The filler is one block of zeros, kept for the next probe (padded to kAlign on the wire).
+    if (filler_bytes_ < bytes) {
+        filler_ = aligned_floats((bytes + 3) / 4);
+        std::memset(filler_.get(), 0, (bytes + 3) / 4 * 4);
+        filler_bytes_ = bytes;
+    }
+    Outgoing out;
+    out.data.push_back(filler_.get());
+    out.bytes.push_back(bytes);
+    const auto t0 = Clock::now();
+    FrameHeader reply;
+    auto payload = exchange(MsgType::Probe, 0, echo ? kProbeEcho : 0, out, MsgType::ProbeAck, reply,
+                            after(opts_.request_timeout_s), nullptr);
+    ProbeReply r;
+    r.ack = decode_probe_ack(reinterpret_cast<const uint8_t*>(payload.get()), reply.payload_bytes);
+    r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return r;
+}
+
+}  // namespace nse::net

@@ -1,0 +1,81 @@
+// The cloud server: accepts edge clients over TCP (asio, one I/O thread), validates every frame,
+// and runs the suffix of the requested model on a pool of inference workers, each with its own
+// kernel thread pool and runtimes. A bad message gets an ERROR reply where the connection still
+// allows it and closes that connection; nobody else notices.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/model.h"
+#include "net/protocol.h"
+
+namespace nse::net {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    uint16_t port = 9999;  // 0 picks a free port (see CloudServer::port)
+    int threads = 1;       // kernel threads per inference worker
+    int workers = 1;       // requests computed at once
+    int max_clients = 64;  // connections beyond this get ERROR busy
+    uint64_t max_message_bytes = 256ull << 20;
+    double idle_timeout_s = 60;   // between messages
+    double io_timeout_s = 30;     // to finish reading or writing a started message
+    std::ostream* log = nullptr;  // one line per request and per rejected client; null = quiet
+};
+
+struct ServedModel {
+    std::shared_ptr<const Model> model;
+    uint64_t hash = 0;  // file_content_hash of the model file
+};
+
+class CloudServer {
+  public:
+    CloudServer(ServerOptions options, std::vector<ServedModel> models);
+    ~CloudServer();
+    CloudServer(const CloudServer&) = delete;
+    CloudServer& operator=(const CloudServer&) = delete;
+
+    // Binds and listens; throws Error(Network) when the address cannot be used.
+    void start();
+    uint16_t port() const;
+    // Serves until stop() (or SIGINT/SIGTERM after stop_on_signals()); returns after every
+    // worker has finished.
+    void run();
+    // Thread-safe; in-flight requests are answered ERROR shutting_down or dropped.
+    void stop();
+    void stop_on_signals();
+
+    // The HELLO_ACK document: server, protocol, device, models (name, hash, nodes), load.
+    nlohmann::json hello() const;
+    uint64_t requests_served() const;
+
+    struct Impl;
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// A CloudServer running on its own thread for the lifetime of this object (tests, bench-net).
+class BackgroundServer {
+  public:
+    BackgroundServer(ServerOptions options, std::vector<ServedModel> models);
+    ~BackgroundServer();  // stops the server and joins its thread
+    uint16_t port() const { return server_.port(); }
+    CloudServer& server() { return server_; }
+
+  private:
+    CloudServer server_;
+    std::thread thread_;
+};
+
+// Checks an INFER against a served model: hash, cut range, and that the tensors are exactly the
+// cut's live set (names, order, shapes). Returns views of the request's tensor data.
+std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req);
+
+}  // namespace nse::net

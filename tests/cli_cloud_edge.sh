@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# cli_cloud_edge.sh NSENGINE MODELS_DIR: a real `nsengine cloud` process on a free loopback
+# port, `nsengine edge` against it at several cuts, then the cloud killed and the edge still
+# answering (locally), and a clean SIGTERM shutdown of a second cloud.
+set -u
+nse=$1
+dir=$2
+log=$(mktemp)
+trap 'kill -9 $cloud 2>/dev/null; rm -f "$log"' EXIT
+fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
+
+start_cloud() {
+    "$nse" cloud -p 0 --models-dir "$dir" --models lenet,mobilenet_v2 --threads 1 2>"$log" &
+    cloud=$!
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
+        [ -n "$port" ] && return 0
+        sleep 0.1
+    done
+    fail "cloud did not start"
+}
+
+start_cloud
+for split in cloud 1 30 edge; do
+    out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --split "$split" --repeat 2 --json) ||
+        fail "edge --split $split exited $?"
+    echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split $split fell back: $out"
+done
+grep -q "mobilenet_v2 cut=30/65" "$log" || fail "cloud did not log the cut-30 request"
+
+kill -9 "$cloud"
+wait "$cloud" 2>/dev/null
+out=$("$nse" edge -t lenet --models-dir "$dir" -p "$port" --split 2 2>&1) || fail "edge without cloud exited $?"
+echo "$out" | grep -q "finished on the edge" || fail "no fallback notice: $out"
+echo "$out" | grep -q "edge (fallback)" || fail "no fallback row: $out"
+"$nse" edge -t lenet --models-dir "$dir" -p "$port" --split 2 --require-cloud >/dev/null 2>&1 &&
+    fail "--require-cloud succeeded without a cloud"
+
+start_cloud
+kill -TERM "$cloud"
+wait "$cloud" || fail "cloud exited $? on SIGTERM"
+grep -q "shutting down" "$log" || fail "no shutdown message"
+echo "cloud/edge CLI: all checks passed"

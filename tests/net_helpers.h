@@ -1,0 +1,135 @@
+// Test peers for the network tests: a raw client that sends arbitrary bytes and reads one frame,
+// and a fake cloud that misbehaves on purpose.
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "net/protocol.h"
+#include "tests/test_helpers.h"
+
+namespace nse::test {
+
+// Blocking socket with a receive timeout, for speaking bad protocol to the server.
+class RawClient {
+  public:
+    explicit RawClient(uint16_t port) : sock_(io_) {
+        sock_.connect({asio::ip::make_address("127.0.0.1"), port});
+        timeval tv{5, 0};
+        setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    void send(const std::vector<uint8_t>& bytes) {
+        std::error_code ec;
+        asio::write(sock_, asio::buffer(bytes), ec);
+    }
+    void send_frame(net::MsgType type, const std::vector<uint8_t>& payload,
+                    uint64_t declared = ~0ull, uint32_t magic = net::kMagic,
+                    uint16_t version = net::kProtocolVersion, uint16_t raw_type = 0) {
+        net::FrameHeader h;
+        h.magic = magic;
+        h.version = version;
+        h.type = raw_type ? raw_type : uint16_t(type);
+        h.payload_bytes = declared == ~0ull ? payload.size() : declared;
+        std::vector<uint8_t> bytes(net::kHeaderBytes);
+        net::encode_header(h, bytes.data());
+        bytes.insert(bytes.end(), payload.begin(), payload.end());
+        send(bytes);
+    }
+    // Reads one frame; returns its header and payload. Throws Error on EOF / timeout.
+    net::FrameHeader read_frame(std::vector<uint8_t>& payload) {
+        uint8_t h[net::kHeaderBytes];
+        std::error_code ec;
+        asio::read(sock_, asio::buffer(h), ec);
+        if (ec) throw Error(ErrorCode::Network, "read: " + ec.message());
+        net::FrameHeader fh = net::decode_header(h);
+        payload.resize(fh.payload_bytes);
+        asio::read(sock_, asio::buffer(payload), ec);
+        if (ec) throw Error(ErrorCode::Network, "read payload: " + ec.message());
+        return fh;
+    }
+    // Expects an ERROR frame with `code`, then the connection closed by the server.
+    void expect_error_then_close(net::WireError code) {
+        std::vector<uint8_t> p;
+        net::FrameHeader h = read_frame(p);
+        ASSERT_EQ(h.type, uint16_t(net::MsgType::Error));
+        net::ErrorReply e = net::decode_error(p.data(), p.size());
+        EXPECT_EQ(e.code, code) << "message: " << e.message;
+        EXPECT_TRUE(closed()) << "server kept the connection open";
+    }
+    bool closed() {
+        uint8_t b;
+        std::error_code ec;
+        sock_.read_some(asio::buffer(&b, 1), ec);
+        return ec == asio::error::eof || ec == asio::error::connection_reset;
+    }
+    void close() {
+        std::error_code ec;
+        sock_.close(ec);
+    }
+
+  private:
+    asio::io_context io_;
+    asio::ip::tcp::socket sock_;
+};
+
+// A cloud that answers HELLO properly (serving `model` with `hash`) and then misbehaves on the
+// first INFER: closes the connection, or never answers.
+class FakeCloud {
+  public:
+    enum class Mode { CloseOnInfer, NeverReply };
+    FakeCloud(Mode mode, std::string model, uint64_t hash)
+        : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), mode_(mode) {
+        hello_ =
+            nlohmann::json{{"models", {{{"name", model}, {"hash", net::hash_hex(hash)}}}}}.dump();
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FakeCloud() {
+        stop_ = true;
+        std::error_code ec;
+        acceptor_.close(ec);
+        if (thread_.joinable()) thread_.join();
+    }
+    uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  private:
+    void serve() {
+        std::error_code ec;
+        asio::ip::tcp::socket s(io_);
+        acceptor_.accept(s, ec);
+        if (ec) return;
+        for (;;) {
+            uint8_t h[net::kHeaderBytes];
+            asio::read(s, asio::buffer(h), ec);
+            if (ec) return;
+            net::FrameHeader fh = net::decode_header(h);
+            std::vector<uint8_t> p(fh.payload_bytes);
+            asio::read(s, asio::buffer(p), ec);
+            if (ec) return;
+            if (fh.type == uint16_t(net::MsgType::Hello)) {
+                auto payload = net::encode_json(hello_);
+                net::FrameHeader r;
+                r.type = uint16_t(net::MsgType::HelloAck);
+                r.payload_bytes = payload.size();
+                std::vector<uint8_t> out(net::kHeaderBytes);
+                net::encode_header(r, out.data());
+                out.insert(out.end(), payload.begin(), payload.end());
+                asio::write(s, asio::buffer(out), ec);
+                continue;
+            }
+            if (mode_ == Mode::CloseOnInfer) return;  // socket closes mid-request
+            while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return;
+        }
+    }
+
+    asio::io_context io_;
+    asio::ip::tcp::acceptor acceptor_;
+    Mode mode_;
+    std::string hello_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace nse::test

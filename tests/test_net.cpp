@@ -1,0 +1,330 @@
+// Edge + cloud over loopback: split results equal local runs exactly, many clients at once,
+// every kind of bad input answered ERROR without harming other clients, and the edge finishing
+// locally whenever the cloud fails.
+#include <future>
+
+#include "engine/runtime.h"
+#include "net/edge.h"
+#include "net/server.h"
+#include "tests/model_builder.h"
+#include "tests/net_helpers.h"
+#include "weights/safetensors.h"
+
+namespace nse::test {
+
+using namespace net;
+
+namespace {
+
+ServedModel serve(const std::string& name) {
+    const std::string path = std::string(NSE_TEST_MODELS_DIR) + "/" + name + ".safetensors";
+    return {Model::load(path), file_content_hash(path)};
+}
+
+Tensor reference_input(const Model& m) {
+    SafeTensors ref =
+        read_safetensors(std::string(NSE_TEST_MODELS_DIR) + "/" + m.name() + ".ref.safetensors");
+    return ref.tensors.at("input").clone();
+}
+
+Tensor local_output(const std::shared_ptr<const Model>& m, const Tensor& x) {
+    Runtime rt(m);
+    return rt.run(x).clone();
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.bytes()) == 0;
+}
+
+ClientOptions client_for(uint16_t port, double timeout_s = 30) {
+    ClientOptions o;
+    o.port = port;
+    o.request_timeout_s = timeout_s;
+    o.connect_timeout_s = 5;
+    return o;
+}
+
+ServerOptions server_options() {
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 1;
+    return o;
+}
+
+// A good client gets a correct answer: the server still works after whatever came before.
+void expect_good_client_served(uint16_t port, const ServedModel& lenet) {
+    Tensor x = reference_input(*lenet.model);
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(port), /*require_cloud=*/true);
+    EdgeReport r;
+    const Tensor& y = edge.infer(x, 2, r);
+    EXPECT_TRUE(r.offloaded);
+    EXPECT_TRUE(same_bytes(y, local_output(lenet.model, x)));
+}
+
+}  // namespace
+
+TEST(Net, EveryCutOfEveryModelEqualsTheLocalRun) {
+    std::vector<ServedModel> models;
+    for (const char* name : {"lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"})
+        models.push_back(serve(name));
+    BackgroundServer cloud(server_options(), models);
+    for (const auto& served : models) {
+        Tensor x = reference_input(*served.model);
+        Tensor want = local_output(served.model, x);
+        EdgeRunner edge(served.model, served.hash, client_for(cloud.port()), true);
+        for (int k = 0; k <= served.model->size(); ++k) {
+            EdgeReport r;
+            const Tensor& y = edge.infer(x, k, r);
+            EXPECT_EQ(r.offloaded, k < served.model->size());
+            EXPECT_TRUE(same_bytes(y, want)) << served.model->name() << " cut " << k;
+        }
+    }
+}
+
+TEST(Net, SixteenConcurrentClientsTwentyRequestsEach) {
+    ServedModel lenet = serve("lenet");
+    ServerOptions so = server_options();
+    so.workers = 2;
+    BackgroundServer cloud(so, {lenet});
+    Tensor x = reference_input(*lenet.model);
+    Tensor want = local_output(lenet.model, x);
+    std::vector<std::future<int>> clients;
+    for (int c = 0; c < 16; ++c)
+        clients.push_back(std::async(std::launch::async, [&, c] {
+            EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), true);
+            int correct = 0;
+            for (int i = 0; i < 20; ++i) {
+                EdgeReport r;
+                const Tensor& y = edge.infer(x, (c + i) % lenet.model->size(), r);
+                correct += r.offloaded && same_bytes(y, want);
+            }
+            return correct;
+        }));
+    for (auto& f : clients) EXPECT_EQ(f.get(), 20);
+    EXPECT_EQ(cloud.server().requests_served(), 16u * 20u);
+}
+
+class BadInput : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        lenet_ = serve("lenet");
+        ServerOptions so = server_options();
+        so.max_message_bytes = 1 << 20;
+        so.idle_timeout_s = 0.3;
+        so.io_timeout_s = 0.3;
+        so.max_clients = 3;
+        cloud_ = std::make_unique<BackgroundServer>(so, std::vector<ServedModel>{lenet_});
+        x_ = reference_input(*lenet_.model);
+    }
+    void TearDown() override { expect_good_client_served(cloud_->port(), lenet_); }
+
+    // An INFER for cut 0 with the given tweaks applied to the request.
+    std::vector<uint8_t> infer_payload(const std::function<void(InferRequest&)>& tweak) {
+        InferRequest r;
+        r.model = "lenet";
+        r.model_hash = lenet_.hash;
+        r.cut = 0;
+        r.tensors = {{"input", x_.shape(), x_.data()}};
+        tweak(r);
+        Outgoing out = encode_infer(r);
+        std::vector<uint8_t> p = out.head;
+        for (size_t i = 0; i < out.data.size(); ++i) {
+            const uint8_t* d = reinterpret_cast<const uint8_t*>(out.data[i]);
+            p.insert(p.end(), d, d + out.bytes[i]);
+            p.resize(p.size() + (kAlign - out.bytes[i] % kAlign) % kAlign, 0);
+        }
+        return p;
+    }
+    void expect_rejected(const std::vector<uint8_t>& payload, WireError code) {
+        RawClient c(cloud_->port());
+        c.send_frame(MsgType::Infer, payload);
+        c.expect_error_then_close(code);
+    }
+
+    ServedModel lenet_;
+    std::unique_ptr<BackgroundServer> cloud_;
+    Tensor x_;
+};
+
+TEST_F(BadInput, WrongMagic) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Hello, encode_json("{}"), ~0ull, 0xdeadbeef);
+    c.expect_error_then_close(WireError::BadMagic);
+}
+
+TEST_F(BadInput, UnsupportedVersion) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Hello, encode_json("{}"), ~0ull, kMagic, 77);
+    c.expect_error_then_close(WireError::BadVersion);
+}
+
+TEST_F(BadInput, UnknownMessageType) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Hello, {}, ~0ull, kMagic, kProtocolVersion, 99);
+    c.expect_error_then_close(WireError::BadType);
+}
+
+TEST_F(BadInput, MessageOnlyTheCloudSends) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Result, {});
+    c.expect_error_then_close(WireError::BadType);
+}
+
+TEST_F(BadInput, UnknownModel) {
+    expect_rejected(infer_payload([](InferRequest& r) { r.model = "resnet50"; }),
+                    WireError::UnknownModel);
+}
+
+TEST_F(BadInput, HashMismatch) {
+    expect_rejected(infer_payload([](InferRequest& r) { r.model_hash ^= 1; }),
+                    WireError::HashMismatch);
+}
+
+TEST_F(BadInput, CutOutOfRange) {
+    expect_rejected(infer_payload([](InferRequest& r) { r.cut = 1000; }), WireError::BadCut);
+}
+
+TEST_F(BadInput, TensorCountNameAndShape) {
+    expect_rejected(infer_payload([&](InferRequest& r) { r.tensors.push_back(r.tensors[0]); }),
+                    WireError::BadTensors);
+    expect_rejected(infer_payload([](InferRequest& r) { r.tensors[0].name = "image"; }),
+                    WireError::BadTensors);
+    Tensor wide = filled({1, 1, 28, 29});
+    expect_rejected(infer_payload([&](InferRequest& r) {
+                        r.tensors[0] = {"input", wide.shape(), wide.data()};
+                    }),
+                    WireError::BadTensors);
+}
+
+TEST_F(BadInput, TensorDtype) {
+    auto p = infer_payload([](InferRequest&) {});
+    // Descriptor: str model, u64 hash, u32 cut, u32 count, str name, u8 dtype...
+    const size_t dtype_at = 2 + 5 + 8 + 4 + 4 + 2 + 5;
+    ASSERT_EQ(p[dtype_at], 1);
+    p[dtype_at] = 2;
+    expect_rejected(p, WireError::BadTensors);
+}
+
+TEST_F(BadInput, GarbagePayload) {
+    expect_rejected(std::vector<uint8_t>(40, 0xff), WireError::Malformed);
+}
+
+TEST_F(BadInput, DeclaredLengthOverTheLimit) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Infer, {1, 2, 3}, 2u << 20);
+    c.expect_error_then_close(WireError::TooLarge);
+}
+
+TEST_F(BadInput, TruncatedFrameTimesOut) {
+    RawClient c(cloud_->port());
+    c.send_frame(MsgType::Infer, std::vector<uint8_t>(10, 0), 1000);
+    c.expect_error_then_close(WireError::Timeout);
+}
+
+TEST_F(BadInput, ClientGoneMidFrame) {
+    for (int i = 0; i < 5; ++i) {
+        RawClient c(cloud_->port());
+        c.send_frame(MsgType::Infer, std::vector<uint8_t>(100, 0), 5000);
+        c.close();
+    }
+}
+
+TEST_F(BadInput, IdleClientPastTheTimeout) {
+    RawClient c(cloud_->port());
+    c.expect_error_then_close(WireError::Timeout);
+}
+
+TEST_F(BadInput, MoreClientsThanTheLimit) {
+    // Three handshaken clients fill the limit; the fourth is refused at once.
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<RawClient>(cloud_->port()));
+        held.back()->send_frame(MsgType::Hello, encode_json("{}"));
+        std::vector<uint8_t> p;
+        EXPECT_EQ(held.back()->read_frame(p).type, uint16_t(MsgType::HelloAck));
+    }
+    RawClient extra(cloud_->port());
+    extra.expect_error_then_close(WireError::Busy);
+    held.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the server see them go
+}
+
+class Fallback : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        lenet_ = serve("lenet");
+        x_ = reference_input(*lenet_.model);
+        want_ = local_output(lenet_.model, x_);
+    }
+    void expect_local(uint16_t port, const std::string& reason, double timeout_s = 30) {
+        EdgeRunner edge(lenet_.model, lenet_.hash, client_for(port, timeout_s));
+        EdgeReport r;
+        const Tensor& y = edge.infer(x_, 3, r);
+        EXPECT_FALSE(r.offloaded);
+        EXPECT_NE(r.fallback_reason.find(reason), std::string::npos) << r.fallback_reason;
+        EXPECT_TRUE(same_bytes(y, want_));
+        EdgeRunner strict(lenet_.model, lenet_.hash, client_for(port, timeout_s), true);
+        EXPECT_THROW(strict.infer(x_, 3, r), Error);
+    }
+    ServedModel lenet_;
+    Tensor x_, want_;
+};
+
+TEST_F(Fallback, CloudUnreachable) {
+    uint16_t port;
+    {
+        asio::io_context io;
+        asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+    }
+    expect_local(port, "refused");
+}
+
+TEST_F(Fallback, CloudClosesTheConnectionMidRequest) {
+    FakeCloud fake(FakeCloud::Mode::CloseOnInfer, "lenet", lenet_.hash);
+    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port()));
+    EdgeReport r;
+    const Tensor& y = edge.infer(x_, 3, r);
+    EXPECT_FALSE(r.offloaded);
+    EXPECT_FALSE(r.fallback_reason.empty());
+    EXPECT_TRUE(same_bytes(y, want_));
+}
+
+TEST_F(Fallback, CloudPastTheDeadline) {
+    FakeCloud fake(FakeCloud::Mode::NeverReply, "lenet", lenet_.hash);
+    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port(), 0.3));
+    EdgeReport r;
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor& y = edge.infer(x_, 3, r);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+    EXPECT_NE(r.fallback_reason.find("timed out"), std::string::npos) << r.fallback_reason;
+    EXPECT_TRUE(same_bytes(y, want_));
+}
+
+TEST_F(Fallback, CloudAnswersError) {
+    // The cloud holds a different lenet file: the handshake notices, the edge computes alone.
+    BackgroundServer cloud(server_options(), {{lenet_.model, lenet_.hash ^ 5}});
+    expect_local(cloud.port(), "different file");
+}
+
+TEST_F(Fallback, CloudKilledMidRequest) {
+    ServedModel vgg = serve("vgg16");
+    Tensor x = reference_input(*vgg.model);
+    Tensor want = local_output(vgg.model, x);
+    auto cloud =
+        std::make_unique<BackgroundServer>(server_options(), std::vector<ServedModel>{vgg});
+    EdgeRunner edge(vgg.model, vgg.hash, client_for(cloud->port()));
+    edge.connect();
+    auto killer = std::async(std::launch::async, [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        cloud.reset();  // stops the server while it computes the suffix
+    });
+    EdgeReport r;
+    const Tensor& y = edge.infer(x, 1, r);
+    killer.get();
+    EXPECT_FALSE(r.offloaded);
+    EXPECT_FALSE(r.fallback_reason.empty());
+    EXPECT_TRUE(same_bytes(y, want));
+}
+
+}  // namespace nse::test

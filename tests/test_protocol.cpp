@@ -1,0 +1,191 @@
+// Wire protocol codecs: round trips, every truncation, and a replayed corpus of mutated messages
+// that must only ever produce nse::Error.
+#include <random>
+
+#include "tests/model_builder.h"
+#include "tests/protocol_fuzz_body.h"
+
+namespace nse::test {
+
+using namespace net;
+
+namespace {
+std::vector<uint8_t> frame_bytes(MsgType type, const Outgoing& out, uint64_t id = 7) {
+    FrameHeader h;
+    h.type = uint16_t(type);
+    h.request_id = id;
+    h.payload_bytes = out.payload_bytes();
+    std::vector<uint8_t> bytes(kHeaderBytes);
+    encode_header(h, bytes.data());
+    bytes.insert(bytes.end(), out.head.begin(), out.head.end());
+    for (size_t i = 0; i < out.data.size(); ++i) {
+        const uint8_t* d = reinterpret_cast<const uint8_t*>(out.data[i]);
+        bytes.insert(bytes.end(), d, d + out.bytes[i]);
+        bytes.resize(bytes.size() + (kAlign - out.bytes[i] % kAlign) % kAlign, 0);
+    }
+    return bytes;
+}
+
+struct Fixture {
+    std::shared_ptr<const Model> model = small_dag().load("proto_dag.safetensors");
+    ServedModel served{model, 42};
+    Tensor x = filled({1, 3, 8, 8});
+    Tensor a = filled({1, 4, 8, 8}, 0.5f), b = filled({1, 4, 8, 8}, -0.5f);
+    InferRequest request(uint32_t cut = 2) {
+        InferRequest r;
+        r.model = "synthetic";
+        r.model_hash = 42;
+        r.cut = cut;
+        r.tensors = {{"a", a.shape(), a.data()}, {"b", b.shape(), b.data()}};
+        return r;
+    }
+};
+}  // namespace
+
+TEST(Protocol, HeaderIsPackedLittleEndian) {
+    FrameHeader h;
+    h.type = uint16_t(MsgType::Infer);
+    h.request_id = 0x0102030405060708ull;
+    h.payload_bytes = 300;
+    uint8_t b[kHeaderBytes];
+    encode_header(h, b);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(b), 4), "NSE1");
+    EXPECT_EQ(b[8], 0);  // flags
+    EXPECT_EQ(b[12], 0x08);
+    EXPECT_EQ(b[20], 300 & 0xff);
+    FrameHeader d = decode_header(b);
+    EXPECT_EQ(d.request_id, h.request_id);
+    EXPECT_EQ(d.payload_bytes, 300u);
+    EXPECT_NO_THROW(check_header(d, 1000));
+}
+
+TEST(Protocol, HeaderChecks) {
+    FrameHeader h;
+    h.type = uint16_t(MsgType::Hello);
+    h.magic = 0x12345678;
+    expect_error([&] { check_header(h, 100); }, "bad magic");
+    h.magic = kMagic;
+    h.version = 9;
+    expect_error([&] { check_header(h, 100); }, "protocol version 9");
+    h.version = kProtocolVersion;
+    h.type = 99;
+    expect_error([&] { check_header(h, 100); }, "unknown message type 99");
+    h.type = 1;
+    h.payload_bytes = 101;
+    expect_error([&] { check_header(h, 100); }, "exceeds the limit");
+}
+
+TEST(Protocol, InferRoundTripKeepsTensorBytesAligned) {
+    Fixture f;
+    auto bytes = frame_bytes(MsgType::Infer, encode_infer(f.request()));
+    auto buf = aligned_floats(bytes.size() / 4 + 1);
+    std::memcpy(buf.get(), bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(buf.get());
+    InferRequest d = decode_infer(p, bytes.size() - kHeaderBytes);
+    EXPECT_EQ(d.model, "synthetic");
+    EXPECT_EQ(d.cut, 2u);
+    ASSERT_EQ(d.tensors.size(), 2u);
+    EXPECT_EQ(d.tensors[1].name, "b");
+    EXPECT_EQ(d.tensors[1].shape, f.b.shape());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(d.tensors[0].data) % kAlign, 0u);
+    EXPECT_EQ(0, std::memcmp(d.tensors[1].data, f.b.data(), f.b.bytes()));
+    EXPECT_EQ(check_infer(f.served, d).size(), 2u);
+}
+
+TEST(Protocol, CheckInferRejectsMismatches) {
+    Fixture f;
+    InferRequest r = f.request();
+    r.model_hash = 43;
+    expect_error([&] { check_infer(f.served, r); }, "differs");
+    r = f.request(99);
+    expect_error([&] { check_infer(f.served, r); }, "cut 99 is out of range");
+    r = f.request(1);
+    expect_error([&] { check_infer(f.served, r); }, "has 1 live tensor(s), got 2");
+    r = f.request();
+    r.tensors[1].name = "c";
+    expect_error([&] { check_infer(f.served, r); }, "expects 'b'");
+    r = f.request();
+    r.tensors[0].shape = {1, 4, 8, 7};
+    expect_error([&] { check_infer(f.served, r); }, "expected [1, 4, 8, 8]");
+}
+
+TEST(Protocol, ResultErrorJsonProbeRoundTrips) {
+    Tensor y = filled({1, 10});
+    ResultReply res;
+    res.receive_us = 5, res.queue_us = 6, res.compute_us = 7, res.queued = 2, res.running = 1;
+    res.tensors = {{"fc", y.shape(), y.data()}};
+    auto bytes = frame_bytes(MsgType::Result, encode_result(res));
+    auto buf = aligned_floats(bytes.size() / 4 + 1);
+    std::memcpy(buf.get(), bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
+    ResultReply d =
+        decode_result(reinterpret_cast<uint8_t*>(buf.get()), bytes.size() - kHeaderBytes);
+    EXPECT_EQ(d.compute_us, 7u);
+    EXPECT_EQ(d.queued, 2u);
+    EXPECT_EQ(d.tensors[0].data[9], y.data()[9]);
+
+    auto e = encode_error({WireError::BadCut, "nope"});
+    ErrorReply de = decode_error(e.data(), e.size());
+    EXPECT_EQ(de.code, WireError::BadCut);
+    EXPECT_EQ(de.message, "nope");
+    auto j = encode_json("{\"a\":1}");
+    EXPECT_EQ(decode_json(j.data(), j.size()), "{\"a\":1}");
+    auto pa = encode_probe_ack({3, 4});
+    EXPECT_EQ(decode_probe_ack(pa.data(), pa.size()).bytes, 4u);
+}
+
+TEST(Protocol, EveryTruncationIsAnError) {
+    Fixture f;
+    auto bytes = frame_bytes(MsgType::Infer, encode_infer(f.request()));
+    const size_t head = kHeaderBytes + encode_infer(f.request()).head.size();
+    for (size_t cut = kHeaderBytes; cut < head + 8; ++cut) {
+        auto buf = aligned_floats(bytes.size() / 4 + 1);
+        std::memcpy(buf.get(), bytes.data() + kHeaderBytes, cut - kHeaderBytes);
+        EXPECT_THROW(decode_infer(reinterpret_cast<uint8_t*>(buf.get()), cut - kHeaderBytes), Error)
+            << "payload cut at " << cut - kHeaderBytes;
+    }
+}
+
+TEST(Protocol, MutatedCorpusReplayNeverCrashes) {
+    // A bounded, deterministic stand-in for the libFuzzer run (tests/fuzz_protocol.cpp).
+    Fixture f;
+    Tensor y = filled({1, 5});
+    ResultReply res;
+    res.tensors = {{"prob", y.shape(), y.data()}};
+    Outgoing hello;
+    hello.head = encode_json("{\"client\":\"x\"}");
+    std::vector<std::vector<uint8_t>> seeds = {
+        frame_bytes(MsgType::Infer, encode_infer(f.request())),
+        frame_bytes(MsgType::Infer, encode_infer(f.request(4))),
+        frame_bytes(MsgType::Result, encode_result(res)), frame_bytes(MsgType::Hello, hello)};
+    std::mt19937 rng(1234);
+    int errors = 0;
+    for (int i = 0; i < 30000; ++i) {
+        std::vector<uint8_t> m = seeds[rng() % seeds.size()];
+        const int edits = 1 + int(rng() % 6);
+        for (int e = 0; e < edits; ++e) {
+            const size_t at = rng() % m.size();
+            switch (rng() % 4) {
+                case 0:
+                    m[at] = uint8_t(rng());
+                    break;  // byte
+                case 1:
+                    m[at] ^= uint8_t(1u << (rng() % 8));
+                    break;  // bit
+                case 2:
+                    m.resize(std::max<size_t>(1, at));
+                    break;  // truncate
+                case 3:
+                    m.insert(m.begin() + at, uint8_t(rng() % 3 ? 0 : 0xff));
+                    break;
+            }
+        }
+        try {
+            fuzz_one(m.data(), m.size(), &f.served);
+        } catch (const Error&) {
+            ++errors;
+        }
+    }
+    EXPECT_GT(errors, 1000);  // the mutations do reach the checks
+}
+
+}  // namespace nse::test

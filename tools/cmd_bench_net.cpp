@@ -1,0 +1,105 @@
+// nsengine bench-net: transport speed. A 10 MB tensor echoed over the connection (round-trip
+// throughput) and a whole-model request on the cloud (round trip minus cloud compute = the
+// engine's network overhead). Without --host, it starts its own cloud on loopback.
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/thread_pool.h"
+#include "net/edge.h"
+#include "net/server.h"
+#include "tools/cli_util.h"
+#include "tools/net_util.h"
+#include "weights/safetensors.h"
+
+namespace nse {
+
+int cmd_bench_net(int argc, char** argv) {
+    cxxopts::Options opts("nsengine bench-net",
+                          "Measure tensor transfer speed and per-request overhead.");
+    add_model_options(opts);
+    add_endpoint_options(opts, "127.0.0.1");
+    opts.add_options()("bytes-mb", "tensor size for the throughput test, MB",
+                       cxxopts::value<double>()->default_value("10"))(
+        "runs", "measured runs of each test", cxxopts::value<int>()->default_value("30"))(
+        "h,help", "show this help");
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    check_device(args);
+    const int runs = args["runs"].as<int>();
+    const double mb = args["bytes-mb"].as<double>();
+    NSE_CHECK(runs >= 1 && runs <= 100000 && mb > 0 && mb <= 1024, ErrorCode::InvalidArgument,
+              "--runs must be >= 1 and --bytes-mb in (0, 1024]");
+    const size_t bytes = size_t(mb * 1e6) / 64 * 64;
+    const int threads = apply_threads(args);
+    auto model = load_model_arg(args);
+    const uint64_t hash = file_content_hash(model->path());
+
+    // Own loopback cloud unless --host or --port names one.
+    std::unique_ptr<net::BackgroundServer> server;
+    net::ClientOptions co;
+    if (args.count("host") || args.count("port")) {
+        co = client_options(args);
+    } else {
+        net::ServerOptions so;
+        so.port = 0;
+        so.threads = threads;
+        server = std::make_unique<net::BackgroundServer>(
+            so, std::vector<net::ServedModel>{{model, hash}});
+        co.port = server->port();
+    }
+    net::EdgeRunner edge(model, hash, co, /*require_cloud=*/true);
+    edge.connect();
+    net::CloudClient& client = edge.client();
+
+    std::vector<double> echo_ms, up_ms, overhead_ms, total_ms, compute_ms;
+    for (int i = 0; i < 3; ++i) client.probe(bytes, true);  // warm-up
+    for (int i = 0; i < runs; ++i) {
+        echo_ms.push_back(client.probe(bytes, true).total_ms);
+        up_ms.push_back(client.probe(bytes, false).total_ms);
+    }
+    Tensor input = make_input(*model, model->path(), "random");
+    net::EdgeReport r;
+    for (int i = 0; i < 5; ++i) edge.infer(input, 0, r);
+    for (int i = 0; i < runs; ++i) {
+        edge.infer(input, 0, r);
+        total_ms.push_back(r.total_ms);
+        compute_ms.push_back(r.cloud_compute_ms);
+        overhead_ms.push_back(r.total_ms - r.cloud_compute_ms);
+    }
+    server.reset();
+    const double echo = median(echo_ms), up = median(up_ms);
+    const double rt_gbs = 2.0 * bytes / (echo / 1e3) / 1e9, up_gbs = bytes / (up / 1e3) / 1e9;
+    if (args.count("json")) {
+        nlohmann::json j = {{"host", co.host},
+                            {"port", co.port},
+                            {"own_loopback_cloud", server != nullptr},
+                            {"tensor_bytes", bytes},
+                            {"round_trip_ms", echo},
+                            {"round_trip_gbytes_per_s", rt_gbs},
+                            {"upload_ms", up},
+                            {"upload_gbytes_per_s", up_gbs},
+                            {"model", model->name()},
+                            {"request_total_ms", median(total_ms)},
+                            {"cloud_compute_ms", median(compute_ms)},
+                            {"overhead_ms", median(overhead_ms)}};
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    std::cout << "cloud " << co.host << ":" << co.port << (server ? " (own, loopback)" : "")
+              << ", medians of " << runs << " runs\n"
+              << "  tensor of " << human_bytes(double(bytes))
+              << " there and back: " << fixed(echo, 3) << " ms = " << fixed(rt_gbs, 2) << " GB/s\n"
+              << "  tensor of " << human_bytes(double(bytes))
+              << " one way (+ small ack): " << fixed(up, 3) << " ms = " << fixed(up_gbs, 2)
+              << " GB/s\n"
+              << "  " << model->name() << " all on the cloud: " << fixed(median(total_ms), 3)
+              << " ms per request, cloud compute " << fixed(median(compute_ms), 3)
+              << " ms, overhead " << fixed(median(overhead_ms), 3) << " ms\n";
+    return 0;
+}
+
+}  // namespace nse

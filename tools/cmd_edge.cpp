@@ -1,0 +1,143 @@
+// nsengine edge: run a model split between this machine and a cloud server.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "base/thread_pool.h"
+#include "net/edge.h"
+#include "tools/cli_util.h"
+#include "tools/net_util.h"
+#include "weights/safetensors.h"
+
+namespace nse {
+
+namespace {
+
+// --split as a fixed cut, or -1 for auto.
+int parse_split(const std::string& s, int n) {
+    if (s == "edge") return n;
+    if (s == "cloud") return 0;
+    if (s == "auto") return -1;
+    char* end = nullptr;
+    const long k = std::strtol(s.c_str(), &end, 10);
+    NSE_CHECK(!s.empty() && *end == '\0' && k >= 0 && k <= n, ErrorCode::InvalidArgument,
+              "--split must be edge, cloud, auto or a cut 0..", n, ", got '", s, "'");
+    return int(k);
+}
+
+nlohmann::json report_json(const net::EdgeReport& r) {
+    return {
+        {"cut", r.cut},
+        {"where", r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge-fallback")},
+        {"fallback_reason", r.fallback_reason},
+        {"edge_ms", r.edge_ms},
+        {"upload_ms", r.upload_ms},
+        {"cloud_queue_ms", r.cloud_queue_ms},
+        {"cloud_compute_ms", r.cloud_compute_ms},
+        {"network_ms", r.network_ms},
+        {"local_suffix_ms", r.local_suffix_ms},
+        {"total_ms", r.total_ms},
+        {"sent_bytes", r.sent_bytes}};
+}
+
+}  // namespace
+
+int cmd_edge(int argc, char** argv) {
+    cxxopts::Options opts("nsengine edge",
+                          "Run a model split between this edge device and a cloud server.");
+    add_model_options(opts);
+    add_endpoint_options(opts, "127.0.0.1");
+    opts.add_options()("split", "edge, cloud, auto, or a cut k (nodes [0,k) run here)",
+                       cxxopts::value<std::string>()->default_value("auto"))(
+        "repeat", "requests to run", cxxopts::value<int>()->default_value("1"))(
+        "input", "ref, random or an image file",
+        cxxopts::value<std::string>()->default_value("ref"))(
+        "top", "classes to print", cxxopts::value<int>()->default_value("5"))(
+        "require-cloud", "fail instead of finishing locally when the cloud fails")(
+        "timeout-s", "deadline for one cloud request",
+        cxxopts::value<double>()->default_value("30"))(
+        "connect-timeout-s", "deadline to connect and handshake",
+        cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    check_device(args);
+    const int repeat = args["repeat"].as<int>();
+    NSE_CHECK(repeat >= 1 && repeat <= 1000000, ErrorCode::InvalidArgument,
+              "--repeat must be >= 1");
+    NSE_CHECK(args["top"].as<int>() >= 1, ErrorCode::InvalidArgument, "--top must be >= 1");
+    net::ClientOptions co = client_options(args);
+    co.request_timeout_s = args["timeout-s"].as<double>();
+    co.connect_timeout_s = args["connect-timeout-s"].as<double>();
+    NSE_CHECK(co.request_timeout_s > 0 && co.connect_timeout_s > 0, ErrorCode::InvalidArgument,
+              "timeouts must be > 0");
+    apply_threads(args);
+    auto model = load_model_arg(args);
+    const int n = model->size();
+    const int fixed_cut = parse_split(args["split"].as<std::string>(), n);
+    NSE_CHECK(fixed_cut >= 0, ErrorCode::Unsupported,
+              "--split auto needs the cost models, which this build does not have yet; "
+              "use --split edge, cloud or a cut 0..",
+              n);
+    Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
+    const bool json = args.count("json") > 0;
+
+    net::EdgeRunner edge(model, file_content_hash(model->path()), co,
+                         args.count("require-cloud") > 0);
+    std::vector<net::EdgeReport> reports;
+    Tensor last;
+    for (int i = 0; i < repeat; ++i) {
+        net::EdgeReport r;
+        const Tensor& out = edge.infer(input, fixed_cut, r);
+        if (!r.fallback_reason.empty())
+            std::cerr << "nsengine edge: request " << i + 1 << ": cloud failed ("
+                      << r.fallback_reason << "); finished on the edge\n";
+        if (i + 1 == repeat) last = out.clone();
+        reports.push_back(r);
+    }
+    auto preds = top_k(*model, last, args["top"].as<int>());
+    if (json) {
+        nlohmann::json j = {{"model", model->name()},
+                            {"host", co.host},
+                            {"port", co.port},
+                            {"requests", nlohmann::json::array()},
+                            {"top", nlohmann::json::array()}};
+        int fallbacks = 0;
+        for (const auto& r : reports) {
+            j["requests"].push_back(report_json(r));
+            fallbacks += !r.fallback_reason.empty();
+        }
+        j["fallbacks"] = fallbacks;
+        for (const auto& p : preds)
+            j["top"].push_back(
+                {{"class", p.index}, {"label", p.label}, {"probability", p.probability}});
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    std::cout << model->name() << " split with " << co.host << ":" << co.port
+              << " (cut k: nodes [0,k) on the edge, " << n << " nodes)\n\n";
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < reports.size(); ++i) {
+        const auto& r = reports[i];
+        const std::string where =
+            r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge (fallback)");
+        rows.push_back({std::to_string(i + 1), std::to_string(r.cut), where, fixed(r.edge_ms, 2),
+                        human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
+                        fixed(r.cloud_queue_ms + r.cloud_compute_ms, 2), fixed(r.network_ms, 2),
+                        fixed(r.local_suffix_ms, 2), fixed(r.total_ms, 2)});
+    }
+    print_table(std::cout,
+                {"#", "cut", "suffix ran on", "edge ms", "sent", "upload ms", "cloud ms",
+                 "network ms", "local ms", "total ms"},
+                rows, {true, true, false, true, true, true, true, true, true, true});
+    std::cout << '\n';
+    rows.clear();
+    for (size_t i = 0; i < preds.size(); ++i)
+        rows.push_back({std::to_string(i + 1), std::to_string(preds[i].index),
+                        fixed(100.0 * preds[i].probability, 2) + " %", preds[i].label});
+    print_table(std::cout, {"rank", "class", "prob", "label"}, rows, {true, true, true, false});
+    return 0;
+}
+
+}  // namespace nse
