@@ -29,7 +29,7 @@ uint64_t micros(Clock::duration d) {
 
 std::string kb(size_t bytes) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1fKB", bytes / 1024.0);
+    std::snprintf(buf, sizeof buf, "%.1fKB", bytes / 1000.0);  // 1 KB = 1000 B, as the CLI prints
     return buf;
 }
 

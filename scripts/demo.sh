@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine: installs dependencies, builds, converts the
-# default model (MobileNetV2, seeded random weights) and runs it with nsengine.
+# default model (MobileNetV2, seeded random weights), starts `nsengine cloud` on loopback, runs
+# `nsengine edge` against it at several cuts, and stops the cloud.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-mobilenet_v2}
 scripts/install_deps.sh
 scripts/build.sh
 /usr/bin/python3 tools/convert_torchvision.py "$model" --out models --skip-existing
+nse=build/tools/nsengine
+
+log=$(mktemp)
+"$nse" cloud -p 0 --models "$model" 2>"$log" &
+cloud=$!
+trap 'kill $cloud 2>/dev/null; wait $cloud 2>/dev/null; rm -f "$log"' EXIT
+port=""
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$log"; echo "demo: the cloud did not start"; exit 1; }
+echo "== nsengine cloud is serving $model on 127.0.0.1:$port"
+
+n=$("$nse" info --model "$model" --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')
+for split in cloud $((n / 6)) $((n / 2)) edge; do
+    echo
+    echo "== nsengine edge --model $model -p $port --split $split --repeat 3"
+    "$nse" edge --model "$model" -p "$port" --split "$split" --repeat 3 --top 3
+done
 echo
-echo "== nsengine info --model $model"
-build/tools/nsengine info --model "$model"
-echo
-echo "== nsengine run --model $model --input ref"
-build/tools/nsengine run --model "$model" --input ref
-echo
-echo "== nsengine bench --model $model"
-build/tools/nsengine bench --model "$model" --runs 20
+echo "== cloud log"
+kill -INT $cloud
+wait $cloud || true
+cat "$log"
