@@ -10,26 +10,36 @@ namespace nse {
 
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
     NSE_ASSERT(threads >= 1);
+    for (int i = 0; i < threads; ++i) slots_.push_back(std::make_unique<Slot>());
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        stop_ = true;
+        stop_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
 }
 
-static void run_part(const RangeFn& fn, int64_t n, int parts, int index) {
-    int64_t begin = n * index / parts, end = n * (index + 1) / parts;
-    if (begin < end) fn(begin, end);
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
 }
+
+// How long an idle worker spins before sleeping: long enough to bridge the gap between two
+// layers, short enough not to hold a core for long once inference stops.
+constexpr int kSpinIterations = 20000;  // tens of microseconds
+
+}  // namespace
 
 void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
     if (n <= 0) return;
-    int parts = static_cast<int>(std::min<int64_t>(n, threads_));
+    const int parts = static_cast<int>(std::min<int64_t>(n, threads_));
     // A pool already busy (another thread's job, or a nested call) runs the work inline: every
     // kernel gives the same result however [0, n) is split, so this only costs speed.
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
@@ -37,41 +47,45 @@ void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
         fn(0, n);
         return;
     }
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        job_ = &fn;
-        job_n_ = n;
-        job_parts_ = parts;
-        pending_ = parts - 1;
-        ++generation_;
+    pending_.store(parts - 1, std::memory_order_relaxed);
+    for (int i = 1; i < parts; ++i) {
+        Slot& slot = *slots_[i];
+        slot.fn = &fn;
+        slot.begin = n * i / parts;
+        slot.end = n * (i + 1) / parts;
+        slot.go.fetch_add(1, std::memory_order_release);
     }
+    { std::lock_guard<std::mutex> lock(mu_); }  // a worker about to sleep sees `go` or is woken
     wake_.notify_all();
-    run_part(fn, n, parts, 0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    if (const int64_t end = n / parts; end > 0) fn(0, end);
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins < kSpinIterations)
+            cpu_relax();
+        else
+            std::this_thread::yield();
+    }
 }
 
 void ThreadPool::worker(int index) {
+    Slot& slot = *slots_[index];
     uint64_t seen = 0;
     for (;;) {
-        const RangeFn* job;
-        int64_t n;
-        int parts;
-        {
+        uint64_t go = slot.go.load(std::memory_order_acquire);
+        for (int spins = 0; go == seen && spins < kSpinIterations && !stop_.load(); ++spins) {
+            cpu_relax();
+            go = slot.go.load(std::memory_order_acquire);
+        }
+        if (go == seen) {
             std::unique_lock<std::mutex> lock(mu_);
-            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
-            job = job_;
-            n = job_n_;
-            parts = job_parts_;
+            wake_.wait(lock, [&] {
+                return stop_.load() || slot.go.load(std::memory_order_acquire) != seen;
+            });
+            go = slot.go.load(std::memory_order_acquire);
         }
-        if (index < parts) {
-            run_part(*job, n, parts, index);
-            std::lock_guard<std::mutex> lock(mu_);
-            if (--pending_ == 0) done_.notify_one();
-        }
+        if (stop_.load()) return;
+        seen = go;
+        if (slot.begin < slot.end) (*slot.fn)(slot.begin, slot.end);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
 
@@ -97,7 +111,8 @@ void set_num_threads(int threads) {
         pool.reset();
         pool = std::make_unique<ThreadPool>(threads);
     }
-    openblas_set_num_threads(threads);
+    // OpenBLAS runs single-threaded inside our pool's threads (kernels/cpu/gemm.h says why).
+    openblas_set_num_threads(1);
 }
 
 int num_threads() { return thread_pool().size(); }

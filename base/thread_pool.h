@@ -1,9 +1,12 @@
 // One persistent pool of worker threads shared by every CPU kernel, and the process-wide thread
-// count that also caps OpenBLAS, so `--threads N` really means N threads doing work.
+// count. OpenBLAS is kept at one thread and called from the pool's threads, so `--threads N`
+// really means N threads doing work.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -43,14 +46,19 @@ class ThreadPool {
 
     int threads_;
     std::vector<std::thread> workers_;
+    // Each worker has its own slot: the caller fills it and bumps `go`; the worker spins on it
+    // briefly (a network's layers come microseconds apart) before sleeping on wake_. Workers
+    // only ever read a slot that was handed to them.
+    struct alignas(64) Slot {
+        std::atomic<uint64_t> go{0};
+        const RangeFn* fn = nullptr;
+        int64_t begin = 0, end = 0;
+    };
+    std::vector<std::unique_ptr<Slot>> slots_;
     std::mutex mu_, busy_;
-    std::condition_variable wake_, done_;
-    const RangeFn* job_ = nullptr;
-    int64_t job_n_ = 0;
-    int job_parts_ = 0;
-    uint64_t generation_ = 0;
-    int pending_ = 0;
-    bool stop_ = false;
+    std::condition_variable wake_;
+    std::atomic<int> pending_{0};
+    std::atomic<bool> stop_{false};
 };
 
 // Makes `pool` the pool that kernels called from this thread use, until destroyed. Servers give
@@ -66,7 +74,7 @@ class ScopedThreadPool {
     ThreadPool* previous_;
 };
 
-// Sets the number of threads used by nsengine kernels and by OpenBLAS (>= 1).
+// Sets the number of threads used by nsengine kernels (>= 1); OpenBLAS stays at one.
 void set_num_threads(int threads);
 int num_threads();  // size of the pool this thread uses
 // Threads the machine offers (at least 1).

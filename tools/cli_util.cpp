@@ -1,6 +1,9 @@
 #include "tools/cli_util.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <cmath>
@@ -101,6 +104,22 @@ std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k) {
                        c < int(classes.size()) ? classes[c] : std::to_string(c)});
     }
     return out;
+}
+
+Progress::Progress(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+
+Progress::~Progress() {
+    if (tty_ && last_ >= 0) std::fprintf(stderr, "\r\033[K");
+}
+
+void Progress::update(int done, int total) {
+    if (!tty_ || total <= 0) return;
+    const int width = 30, filled = int(int64_t(width) * done / total);
+    if (filled == last_ && done != total) return;
+    last_ = filled;
+    std::fprintf(stderr, "\r%s [%s%s] %d/%d", label_.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total);
+    std::fflush(stderr);
 }
 
 double median(std::vector<double> v) {

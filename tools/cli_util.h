@@ -34,6 +34,19 @@ struct Prediction {
 std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
 
 double median(std::vector<double> values);
+
+// A progress bar on stderr, drawn only when stderr is a terminal.
+class Progress {
+public:
+    explicit Progress(std::string label);
+    ~Progress();  // clears the line
+    void update(int done, int total);
+
+private:
+    std::string label_;
+    bool tty_;
+    int last_ = -1;
+};
 std::string fixed(double value, int decimals);
 std::string human_bytes(double bytes);
 

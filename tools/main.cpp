@@ -14,6 +14,9 @@ int cmd_bench(int argc, char** argv);
 int cmd_cloud(int argc, char** argv);
 int cmd_edge(int argc, char** argv);
 int cmd_bench_net(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_deploy(int argc, char** argv);
+int cmd_predict(int argc, char** argv);
 }  // namespace nse
 
 namespace {
@@ -31,6 +34,9 @@ const Command kCommands[] = {
     {"cloud", nse::cmd_cloud, "serve models to edge clients (the suffix of each split)"},
     {"edge", nse::cmd_edge, "run a model split between this device and a cloud"},
     {"bench-net", nse::cmd_bench_net, "measure tensor transfer speed and per-request overhead"},
+    {"profile", nse::cmd_profile, "measure every node's latency and output size"},
+    {"deploy", nse::cmd_deploy, "fit this device's latency model (deployment phase)"},
+    {"predict", nse::cmd_predict, "predicted vs measured latency per node and model"},
 };
 
 void usage(FILE* out) {

@@ -1,11 +1,10 @@
 #include "kernels/cpu/conv2d.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm.h"
 
 namespace nse {
 
@@ -102,16 +101,14 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
             const float* wg = w + g * kg * rows;
             float* yg = yn + g * kg * PQ;
             if (sh.pointwise()) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, PQ, cg, 1.f, wg, cg, xg,
-                            PQ, 0.f, yg, PQ);
+                sgemm_nn(kg, PQ, cg, wg, cg, xg, PQ, yg, PQ);
                 continue;
             }
             const int64_t tile = tile_cols(sh);
             for (int64_t j0 = 0; j0 < PQ; j0 += tile) {
                 const int64_t j1 = std::min(PQ, j0 + tile);
                 im2col_tile(sh, xg, j0, j1, workspace);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, j1 - j0, rows, 1.f, wg,
-                            rows, workspace, j1 - j0, 0.f, yg + j0, PQ);
+                sgemm_nn(kg, j1 - j0, rows, wg, rows, workspace, j1 - j0, yg + j0, PQ);
             }
         }
         bias_activation(sh.k, PQ, b, act, yn);

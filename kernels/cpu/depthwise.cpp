@@ -43,10 +43,13 @@ void fill_phases(const ConvShape& sh, const PhaseLayout& l, const float* plane, 
             std::memset(out + sh.pad_w + sh.w, 0, (l.phase_w - sh.pad_w - sh.w) * sizeof(float));
             continue;
         }
-        for (int64_t col = 0; col < l.phases * l.phase_w; ++col) {
-            const int64_t iw = col - sh.pad_w;
-            out[(col % l.phases) * l.phase_w + col / l.phases] =
-                (iw >= 0 && iw < sh.w) ? in[iw] : 0.f;
+        // Column col = i * phases + ph of the padded row goes to phase ph, slot i.
+        for (int64_t ph = 0; ph < l.phases; ++ph) {
+            float* dst = out + ph * l.phase_w;
+            for (int64_t i = 0; i < l.phase_w; ++i) {
+                const int64_t iw = i * l.phases + ph - sh.pad_w;
+                dst[i] = (iw >= 0 && iw < sh.w) ? in[iw] : 0.f;
+            }
         }
     }
 }

@@ -1,0 +1,74 @@
+#include "kernels/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "base/thread_pool.h"
+
+namespace nse {
+
+namespace {
+// Column blocks are multiples of 16 (the widest micro-kernel) so every block but the last
+// runs full-width kernels; blocks below 64 columns are not worth a thread.
+int64_t blocks_for(int64_t n, int64_t min_cols = 64) {
+    return std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / min_cols));
+}
+int64_t block_start(int64_t n, int64_t blocks, int64_t b) {
+    return std::min(n, (n * b / blocks + 15) / 16 * 16);
+}
+}  // namespace
+
+void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+              int64_t ldb, float* C, int64_t ldc) {
+    const int threads = num_threads();
+    if (threads > 1 && N < 64 * threads && M >= 32 * threads) {
+        // Few columns (small feature maps) but many output channels: split the rows instead.
+        const int64_t blocks = std::min<int64_t>(threads, M / 16);
+        parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b) {
+                const int64_t i0 = block_start(M, blocks, b), i1 = block_start(M, blocks, b + 1);
+                if (i1 > i0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, N, K, 1.f,
+                                A + i0 * lda, lda, B, ldb, 0.f, C + i0 * ldc, ldc);
+            }
+        });
+        return;
+    }
+    const int64_t blocks = blocks_for(N);
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t j0 = block_start(N, blocks, b), j1 = block_start(N, blocks, b + 1);
+            if (j1 > j0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, j1 - j0, K, 1.f, A, lda,
+                            B + j0, ldb, 0.f, C + j0, ldc);
+        }
+    });
+}
+
+void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
+              int64_t ldw, float* C, int64_t ldc) {
+    const int64_t blocks = blocks_for(N);
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t j0 = block_start(N, blocks, b), j1 = block_start(N, blocks, b + 1);
+            if (j1 > j0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
+                            W + j0 * ldw, ldw, 0.f, C + j0, ldc);
+        }
+    });
+}
+
+void sgemv_n(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
+    const int64_t blocks = blocks_for(N, 16);
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t i0 = block_start(N, blocks, b), i1 = block_start(N, blocks, b + 1);
+            if (i1 > i0)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, i1 - i0, K, 1.f, W + i0 * ldw, ldw, x, 1,
+                            0.f, y + i0, 1);
+        }
+    });
+}
+
+}  // namespace nse

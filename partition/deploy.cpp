@@ -1,0 +1,245 @@
+#include "partition/deploy.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <random>
+
+#include "base/thread_pool.h"
+#include "engine/runtime.h"
+
+namespace nse {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kScrubBytes = size_t(2) << 20;         // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;       // > the last-level cache a layer sees
+constexpr size_t kStreamedWeights = size_t(4) << 20;    // weights this large are cold in use
+
+// One synthetic single-node network.
+struct Config {
+    std::string kind, op, desc;
+    Shape input;
+    nlohmann::json attrs = nlohmann::json::object();
+    std::vector<Shape> params;
+    int inputs = 1;  // add/concat take the input twice
+
+    Config(std::string kind_, std::string op_, std::string desc_, Shape input_)
+        : kind(std::move(kind_)), op(std::move(op_)), desc(std::move(desc_)), input(std::move(input_)) {}
+};
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
+    Tensor t = Tensor::zeros(shape);
+    std::uniform_real_distribution<float> d(-0.1f, 0.1f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
+    return t;
+}
+
+std::shared_ptr<const Model> build(const Config& c, std::mt19937& rng) {
+    SafeTensors file;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < c.params.size(); ++i) {
+        names.push_back("p" + std::to_string(i));
+        file.tensors[names.back()] = random_tensor(c.params[i], rng);
+    }
+    std::vector<std::string> inputs(c.inputs, "input");
+    nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", c.input}}},
+                            {"nodes", {{{"name", "x"}, {"op", c.op}, {"inputs", inputs},
+                                        {"attrs", c.attrs}, {"params", names}}}},
+                            {"outputs", {"x"}}};
+    file.metadata = {{"nsengine.format", "1"}, {"nsengine.model", "deploy"},
+                     {"nsengine.graph", graph.dump()}};
+    return Model::from_safetensors(std::move(file), "deploy: " + c.desc);
+}
+
+template <typename T>
+T pick(const std::vector<T>& v, std::mt19937& rng) {
+    return v[rng() % v.size()];
+}
+
+std::vector<Config> make_configs(bool quick, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const std::vector<int64_t> channels = {3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512};
+    const std::vector<int64_t> sizes = {7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224};
+    std::vector<Config> out;
+    auto count = [&](int n) { return quick ? std::max(2, n / 5) : 2 * n; };
+    auto desc = [](const std::string& what, int64_t c, int64_t h) {
+        return what + " c" + std::to_string(c) + " " + std::to_string(h) + "x" + std::to_string(h);
+    };
+
+    for (int made = 0; made < count(90);) {  // general convolutions (3x3 mostly, 5x5, 7x7, 11x11)
+        const int64_t c = pick(channels, rng), k = pick(channels, rng), h = pick(sizes, rng);
+        const int64_t r = pick(std::vector<int64_t>{3, 3, 3, 3, 5, 7, 11}, rng);
+        const int64_t stride = r == 11 ? 4 : pick(std::vector<int64_t>{1, 1, 1, 2}, rng);
+        const int64_t groups = (c % 2 == 0 && k % 2 == 0 && rng() % 8 == 0) ? 2 : 1;
+        ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2, 1, 1, groups};
+        if (c > 64 && h > 112) continue;  // keep each layer under ~4 GFLOP and 30 MB
+        if (cs.p() < 1 || cs.flops() > 4e9 || cs.flops() < 2e5) continue;
+        Config cfg{"conv", "conv2d",
+                   desc("conv" + std::to_string(r) + "x" + std::to_string(r) + " s" +
+                            std::to_string(stride) + " k" + std::to_string(k),
+                        c, h),
+                   {1, c, h, h}};
+        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
+        cfg.params = {{k, c / groups, r, r}, {k}};
+        out.push_back(cfg);
+        ++made;
+    }
+    for (int made = 0; made < count(60);) {  // 1x1 convolutions
+        const int64_t c = pick(channels, rng) * pick(std::vector<int64_t>{1, 1, 2, 3}, rng);
+        const int64_t k = pick(channels, rng) * pick(std::vector<int64_t>{1, 1, 2, 3}, rng);
+        const int64_t h = pick(sizes, rng);
+        ConvShape cs{1, c, h, h, k, 1, 1};
+        if (cs.flops() > 2e9 || cs.flops() < 1e5 || h > 112) continue;
+        Config cfg{"conv1x1", "conv2d", desc("conv1x1 k" + std::to_string(k), c, h), {1, c, h, h}};
+        cfg.attrs = {{"activation", "relu6"}};
+        cfg.params = {{k, c, 1, 1}, {k}};
+        out.push_back(cfg);
+        ++made;
+    }
+    for (int made = 0; made < count(45);) {  // depthwise
+        const int64_t c = pick(channels, rng) * pick(std::vector<int64_t>{1, 2, 3, 6}, rng);
+        const int64_t h = pick(sizes, rng), stride = pick(std::vector<int64_t>{1, 1, 2}, rng);
+        const int64_t r = pick(std::vector<int64_t>{3, 3, 3, 5}, rng);
+        if (c < 8 || double(c) * h * h > 6e6) continue;
+        Config cfg{"depthwise", "conv2d",
+                   desc("depthwise" + std::to_string(r) + "x" + std::to_string(r) + " s" +
+                            std::to_string(stride),
+                        c, h),
+                   {1, c, h, h}};
+        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"groups", c}, {"activation", "relu6"}};
+        cfg.params = {{c, 1, r, r}, {c}};
+        out.push_back(cfg);
+        ++made;
+    }
+    for (int made = 0; made < count(35); ++made) {  // fully connected
+        const int64_t in = pick(std::vector<int64_t>{84, 120, 256, 400, 512, 1024, 1280, 2048,
+                                                     4096, 6400, 9216, 12544, 25088},
+                                rng);
+        const int64_t o = pick(std::vector<int64_t>{10, 84, 120, 256, 512, 1000, 2048, 4096}, rng);
+        Config cfg{"linear", "linear", "linear " + std::to_string(in) + "->" + std::to_string(o), {1, in}};
+        cfg.params = {{o, in}, {o}};
+        out.push_back(cfg);
+    }
+    for (const char* pool : {"max_pool", "avg_pool"})
+        for (int made = 0; made < count(25);) {
+            const int64_t c = pick(channels, rng), h = pick(sizes, rng);
+            const int64_t k = pick(std::vector<int64_t>{2, 3}, rng);
+            if (double(c) * h * h > 8e6) continue;
+            Config cfg{pool, pool == std::string("max_pool") ? "max_pool2d" : "avg_pool2d",
+                       desc(std::string(pool) + std::to_string(k), c, h), {1, c, h, h}};
+            cfg.attrs = {{"kernel_size", k}, {"stride", 2}, {"padding", k == 3 ? 1 : 0}};
+            out.push_back(cfg);
+            ++made;
+        }
+    for (int made = 0; made < count(20);) {
+        const int64_t c = pick(channels, rng) * 2, h = pick(sizes, rng);
+        if (double(c) * h * h > 8e6) continue;
+        Config cfg{"adaptive_avg_pool", "adaptive_avg_pool2d", desc("adaptive_avg_pool", c, h),
+                   {1, c, h, h}};
+        cfg.attrs = {{"output_size", pick(std::vector<int64_t>{1, 1, 6, 7}, rng)}};
+        out.push_back(cfg);
+        ++made;
+    }
+    struct Simple {
+        const char* kind;
+        const char* op;
+        int inputs;
+    };
+    for (Simple s : {Simple{"add", "add", 2}, Simple{"concat", "concat", 2},
+                     Simple{"activation", "relu", 1}, Simple{"softmax", "softmax", 1},
+                     Simple{"flatten", "flatten", 1}})
+        for (int made = 0; made < count(20);) {
+            const int64_t c = pick(channels, rng), h = pick(sizes, rng);
+            if (double(c) * h * h > 8e6) continue;
+            Config cfg{s.kind, s.op, desc(s.kind, c, h), {1, c, h, h}};
+            cfg.inputs = s.inputs;
+            if (s.kind == std::string("softmax")) cfg.attrs = {{"dim", 1}};
+            out.push_back(cfg);
+            ++made;
+        }
+    return out;
+}
+
+std::string cpu_name() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown";
+}
+
+std::string utc_now() {
+    char buf[32];
+    std::time_t t = std::time(nullptr);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+}  // namespace
+
+namespace {
+// Writes `bytes` of a scratch buffer (one float per cache line), then reads `t`.
+void scrub_then_touch(size_t bytes, const Tensor& t) {
+    static std::vector<float> scrub;
+    static float sink = 0;
+    if (scrub.size() < bytes / 4) scrub.resize(bytes / 4);
+    for (size_t i = 0; i < bytes / 4; i += 16) scrub[i] += 1.f;
+    float acc = 0;
+    for (int64_t i = 0; i < t.numel(); i += 16) acc += t.data()[i];
+    sink += acc;
+}
+}  // namespace
+
+double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
+                         double min_time_ms, size_t scrub_bytes, int max_runs) {
+    Runtime rt(model);
+    rt.run(input);  // plans memory, warms caches
+    std::vector<double> ms;
+    double total = 0;
+    while (ms.size() < 3 || (total < min_time_ms && int(ms.size()) < max_runs)) {
+        if (scrub_bytes) scrub_then_touch(scrub_bytes, input);
+        const auto t0 = Clock::now();
+        rt.run(input);
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        total += ms.back();
+    }
+    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+    return ms[ms.size() / 2];
+}
+
+DeviceProfile deploy_profile(const DeployOptions& options,
+                             const std::function<void(int, int)>& progress,
+                             std::vector<DeploySample>* samples_out) {
+    std::mt19937 rng(options.seed);
+    const std::vector<Config> configs = make_configs(options.quick, options.seed);
+    std::map<std::string, std::vector<Sample>> by_kind;
+    for (size_t i = 0; i < configs.size(); ++i) {
+        const Config& c = configs[i];
+        auto model = build(c, rng);
+        Tensor input = random_tensor(c.input, rng);
+        // Inside a network the layers around this one evict the private caches; weights too
+        // large to stay in the shared cache between inferences come from memory.
+        const bool big_weights = model->total_param_bytes() > kStreamedWeights;
+        const double ms = median_latency_ms(model, input, options.min_time_ms,
+                                            big_weights ? kFlushBytes : kScrubBytes,
+                                            big_weights ? 30 : 200);
+        std::vector<Shape> in(c.inputs, c.input);
+        NodeFeatures f = node_features(*model, 0, in);
+        by_kind[f.kind].push_back({f.x, ms});
+        if (samples_out) samples_out->push_back({f.kind, c.desc, f, ms});
+        if (progress) progress(int(i + 1), int(configs.size()));
+    }
+    DeviceProfile p;
+    p.device = "cpu";
+    p.cpu = cpu_name();
+    p.threads = num_threads();
+    p.engine = std::string("nsengine ") + NSE_VERSION;
+    p.created = utc_now();
+    for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
+    return p;
+}
+
+}  // namespace nse

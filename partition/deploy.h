@@ -1,0 +1,38 @@
+// The deployment phase: micro-benchmark every kernel kind on a seeded sweep of synthetic
+// single-layer networks (not the evaluated models) and fit a DeviceProfile from the timings.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "partition/profile.h"
+
+namespace nse {
+
+struct DeployOptions {
+    bool quick = false;       // a tenth of the configurations (tests, a first look)
+    uint32_t seed = 1;
+    double min_time_ms = 40;  // per configuration: repeat until this much time was measured
+};
+
+struct DeploySample {
+    std::string kind;
+    std::string config;  // human-readable layer description
+    NodeFeatures features;
+    double ms = 0;
+};
+
+// progress(done, total) is called after each configuration.
+DeviceProfile deploy_profile(const DeployOptions& options,
+                             const std::function<void(int, int)>& progress,
+                             std::vector<DeploySample>* samples_out = nullptr);
+
+// Median latency (ms) of running a whole model on `input`, repeating until `min_time_ms`
+// was measured (at least 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much
+// memory before each run and then reads the input back in, as a layer inside a network finds
+// the caches: its input just written, everything else pushed out by the layers around it.
+double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
+                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200);
+
+}  // namespace nse

@@ -1,0 +1,111 @@
+#include "partition/features.h"
+
+#include <cmath>
+
+#include "layers/activation.h"
+#include "layers/combine.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
+
+namespace nse {
+
+namespace {
+
+constexpr double kMega = 1e6;
+// Weights above this size come from memory inside a network (and are measured that way by the
+// deployment phase); their bytes get a coefficient of their own.
+constexpr double kCachedWeightsMb = 4.0;
+
+double bytes_of(const Shape& s) { return double(numel(s)) * sizeof(float); }
+
+std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node& node) {
+    if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
+        ConvShape cs = conv->conv_shape(in[0]);
+        if (cs.depthwise()) return "depthwise";
+        if (cs.pointwise() && cs.groups == 1) return "conv1x1";
+        return "conv";
+    }
+    if (dynamic_cast<const Linear*>(&layer)) return "linear";
+    if (dynamic_cast<const AdaptiveAvgPool2d*>(&layer)) return "adaptive_avg_pool";
+    if (dynamic_cast<const Pool2d*>(&layer)) return node.op == "max_pool2d" ? "max_pool" : "avg_pool";
+    if (dynamic_cast<const Add*>(&layer)) return "add";
+    if (dynamic_cast<const Concat*>(&layer)) return "concat";
+    if (dynamic_cast<const ActivationLayer*>(&layer)) return "activation";
+    if (dynamic_cast<const Softmax*>(&layer)) return "softmax";
+    if (dynamic_cast<const Flatten*>(&layer)) return "flatten";
+    return "other";
+}
+
+}  // namespace
+
+std::vector<std::string> cost_kinds() {
+    return {"conv", "conv1x1", "depthwise", "linear", "max_pool", "avg_pool", "adaptive_avg_pool",
+            "add", "concat", "activation", "softmax", "flatten"};
+}
+
+// Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
+std::vector<std::string> feature_names(const std::string& kind) {
+    if (kind == "conv")
+        return {"1", "mflop", "mflop_small_m", "im2col_mb", "out_mb", "param_mb_streamed"};
+    if (kind == "conv1x1")
+        return {"1", "mflop", "mflop_small_m", "in_mb", "out_mb", "param_mb_streamed"};
+    if (kind == "depthwise") return {"1", "mflop", "in_mb", "out_mb", "mrow_calls"};
+    if (kind == "linear") return {"1", "mflop", "param_mb_cached", "param_mb_streamed"};
+    if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
+        return {"1", "mflop", "in_mb", "out_mb"};
+    return {"1", "in_mb", "out_mb"};
+}
+
+NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in) {
+    const Layer& layer = model.layer(i);
+    NodeFeatures f;
+    f.kind = kind_of(layer, in, model.node(i));
+    const Shape out = layer.output_shape(in);
+    double in_mb = 0;
+    for (const auto& s : in) in_mb += bytes_of(s) / kMega;
+    const double out_mb = bytes_of(out) / kMega;
+    const double param_mb = double(layer.param_bytes()) / kMega;
+    const double mflop = layer.flops(in) / kMega;
+    if (f.kind == "conv" || f.kind == "conv1x1") {
+        ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
+        // GEMM rows are the output channels per group; below ~64 the micro-kernels run partly
+        // empty, so those FLOPs cost more.
+        const double m = double(cs.k / cs.groups);
+        const double small_m = mflop * std::max(0.0, 64.0 / m - 1.0);
+        const double im2col_mb = double(cs.c * cs.r * cs.s * cs.p() * cs.q()) * cs.n * 4 / kMega;
+        const double streamed = std::max(0.0, param_mb - kCachedWeightsMb);
+        if (f.kind == "conv")
+            f.x = {1, mflop, small_m, im2col_mb, out_mb, streamed};
+        else
+            f.x = {1, mflop, small_m, in_mb, out_mb, streamed};
+    } else if (f.kind == "depthwise") {
+        // The kernel makes one vector call per output row and tap: small planes pay for calls.
+        ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
+        const double row_calls = double(cs.n) * cs.c * cs.p() * cs.r * cs.s / kMega;
+        f.x = {1, mflop, in_mb, out_mb, row_calls};
+    } else if (f.kind == "linear") {
+
+
+        f.x = {1, mflop, std::min(param_mb, kCachedWeightsMb),
+               std::max(0.0, param_mb - kCachedWeightsMb)};
+    } else if (f.kind == "max_pool" || f.kind == "avg_pool" || f.kind == "adaptive_avg_pool") {
+        f.x = {1, mflop, in_mb, out_mb};
+    } else {
+        f.x = {1, in_mb, out_mb};
+    }
+    return f;
+}
+
+std::vector<NodeFeatures> model_features(const Model& model) {
+    std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
+    std::vector<NodeFeatures> out;
+    for (int i = 0; i < model.size(); ++i) {
+        std::vector<Shape> in;
+        for (int id : model.node_inputs(i)) in.push_back(shapes[id]);
+        out.push_back(node_features(model, i, in));
+    }
+    return out;
+}
+
+}  // namespace nse

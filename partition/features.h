@@ -1,0 +1,28 @@
+// What the cost model knows of a node: its kernel kind and FLOP-based features, all derived from
+// what the layer reports (FLOPs, input/output/parameter bytes) plus, for convolutions, the GEMM
+// shape that decides how efficient the kernel can be.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace nse {
+
+struct NodeFeatures {
+    std::string kind;           // "conv", "conv1x1", "depthwise", "max_pool", "linear", ...
+    std::vector<double> x;      // regression inputs, first is the constant 1
+};
+
+// Names of the regression inputs for a kind (for JSON and tables), same order as x.
+std::vector<std::string> feature_names(const std::string& kind);
+// Every kind the deployment phase measures.
+std::vector<std::string> cost_kinds();
+
+// Features of node `i` of `model` when its inputs have `in` shapes.
+NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in);
+// Features of every node at batch 1.
+std::vector<NodeFeatures> model_features(const Model& model);
+
+}  // namespace nse

@@ -1,0 +1,54 @@
+// The runtime decision: for every cut k of a model, predicted
+//   edge prefix [0, k) + live bytes / upload bandwidth + RTT + cloud backlog + cloud suffix
+//   [k, n) + output bytes / download bandwidth
+// (or the edge's energy for it), and the best cut. Per-node predictions are summed once per
+// (model, profiles); a decision is then one pass over the cuts and runs no layer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "partition/profile.h"
+
+namespace nse {
+
+enum class Objective { Latency, Energy };
+Objective parse_objective(const std::string& s);  // throws Error(InvalidArgument)
+
+struct LinkState {
+    double upload_bytes_per_ms = 1e3;
+    double download_bytes_per_ms = 1e3;
+    double rtt_ms = 1;
+    double cloud_backlog_ms = 0;  // predicted wait before the cloud starts our request
+};
+
+struct CutEstimate {
+    int cut = 0;
+    size_t live_bytes = 0;
+    double edge_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, cloud_ms = 0,
+           download_ms = 0;
+    double total_ms = 0;
+    double energy_mj = 0;  // edge energy, millijoules
+};
+
+class Planner {
+public:
+    Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud);
+
+    // Estimates for every cut 0..n (n = all on the edge: no network terms).
+    std::vector<CutEstimate> estimate(const LinkState& link) const;
+    // The best cut for the objective.
+    int choose(const LinkState& link, Objective objective) const;
+
+    const std::vector<double>& edge_node_ms() const { return edge_ms_; }
+    const std::vector<double>& cloud_node_ms() const { return cloud_ms_; }
+
+private:
+    PowerModel power_;
+    std::vector<double> edge_ms_, cloud_ms_;   // per node
+    std::vector<double> prefix_, suffix_;      // per cut
+    std::vector<size_t> live_bytes_;           // per cut
+    size_t output_bytes_ = 0;
+};
+
+}  // namespace nse

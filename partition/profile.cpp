@@ -1,0 +1,166 @@
+#include "partition/profile.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "base/error.h"
+
+namespace nse {
+
+double DeviceProfile::predict_ms(const NodeFeatures& f) const {
+    auto it = kinds.find(f.kind);
+    if (it == kinds.end() || it->second.coef.size() != f.x.size()) return 0.001;
+    double ms = 0;
+    for (size_t i = 0; i < f.x.size(); ++i) ms += it->second.coef[i] * f.x[i];
+    return std::max(ms, 0.001);
+}
+
+std::vector<double> DeviceProfile::predict_model(const Model& model) const {
+    std::vector<double> out;
+    for (const auto& f : model_features(model)) out.push_back(predict_ms(f));
+    return out;
+}
+
+nlohmann::json DeviceProfile::to_json() const {
+    nlohmann::json k = nlohmann::json::object();
+    for (const auto& [kind, fit] : kinds)
+        k[kind] = {{"features", feature_names(kind)},
+                   {"coef", fit.coef},
+                   {"samples", fit.samples},
+                   {"median_rel_error", fit.median_rel_error}};
+    return {{"format", 1},
+            {"device", device},
+            {"cpu", cpu},
+            {"threads", threads},
+            {"engine", engine},
+            {"created", created},
+            {"power_w", {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
+            {"kinds", k}};
+}
+
+DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
+    DeviceProfile p;
+    try {
+        NSE_CHECK(j.is_object() && j.at("format").get<int>() == 1, ErrorCode::InvalidArgument,
+                  "profile format must be 1");
+        p.device = j.at("device").get<std::string>();
+        p.cpu = j.value("cpu", "");
+        p.threads = j.at("threads").get<int>();
+        p.engine = j.value("engine", "");
+        p.created = j.value("created", "");
+        if (j.contains("power_w")) {
+            const auto& w = j["power_w"];
+            p.power.compute_w = w.value("compute", p.power.compute_w);
+            p.power.transmit_w = w.value("transmit", p.power.transmit_w);
+            p.power.idle_w = w.value("idle", p.power.idle_w);
+        }
+        for (const auto& [kind, v] : j.at("kinds").items()) {
+            KindFit fit;
+            fit.coef = v.at("coef").get<std::vector<double>>();
+            fit.samples = v.value("samples", 0);
+            fit.median_rel_error = v.value("median_rel_error", 0.0);
+            NSE_CHECK(fit.coef.size() == feature_names(kind).size(), ErrorCode::InvalidArgument,
+                      "profile kind '", kind, "' has ", fit.coef.size(), " coefficients, expected ",
+                      feature_names(kind).size());
+            for (double c : fit.coef)
+                NSE_CHECK(std::isfinite(c) && c >= 0, ErrorCode::InvalidArgument, "profile kind '",
+                          kind, "' has a negative or non-finite coefficient");
+            p.kinds[kind] = fit;
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(ErrorCode::InvalidArgument, std::string("profile: ") + e.what());
+    }
+    return p;
+}
+
+DeviceProfile DeviceProfile::load(const std::string& path) {
+    std::ifstream in(path);
+    NSE_CHECK(in.good(), ErrorCode::Io, path, ": cannot read profile");
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    NSE_CHECK(!j.is_discarded(), ErrorCode::InvalidArgument, path, ": profile is not JSON");
+    try {
+        return from_json(j);
+    } catch (const Error& e) {
+        throw Error(ErrorCode::InvalidArgument, path + ": " + e.what());
+    }
+}
+
+void DeviceProfile::save(const std::string& path) const {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        NSE_CHECK(out.good(), ErrorCode::Io, tmp, ": cannot write");
+        out << to_json().dump(2) << '\n';
+        NSE_CHECK(out.good(), ErrorCode::Io, tmp, ": write failed");
+    }
+    NSE_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, ErrorCode::Io, path, ": cannot rename");
+}
+
+KindFit fit_kind(const std::vector<Sample>& samples) {
+    KindFit fit;
+    fit.samples = int(samples.size());
+    if (samples.empty()) return fit;
+    const size_t d = samples[0].x.size();
+    // Weighted normal equations with weight ms^-1.5: between absolute error (which only the big
+    // layers would steer) and relative error (which the many tiny ones would); columns scaled
+    // to unit weighted RMS for conditioning.
+    std::vector<double> scale(d, 0);
+    for (const auto& s : samples)
+        for (size_t j = 0; j < d; ++j) scale[j] += s.x[j] * s.x[j] / std::pow(s.ms, 1.5);
+    for (auto& v : scale) v = v > 0 ? std::sqrt(v / samples.size()) : 1;
+    std::vector<double> G(d * d, 0), b(d, 0);
+    for (const auto& s : samples) {
+        const double w = 1.0 / std::pow(s.ms, 1.5);
+        for (size_t i = 0; i < d; ++i) {
+            b[i] += w * (s.x[i] / scale[i]) * s.ms;
+            for (size_t j = 0; j < d; ++j) G[i * d + j] += w * (s.x[i] / scale[i]) * (s.x[j] / scale[j]);
+        }
+    }
+    for (size_t i = 0; i < d; ++i) G[i * d + i] += 1e-9 * samples.size();  // tiny ridge
+    // Projected coordinate descent: converges to the non-negative least-squares solution.
+    std::vector<double> beta(d, 0);
+    for (int sweep = 0; sweep < 5000; ++sweep) {
+        double change = 0;
+        for (size_t i = 0; i < d; ++i) {
+            double g = -b[i];
+            for (size_t j = 0; j < d; ++j) g += G[i * d + j] * beta[j];
+            const double next = std::max(0.0, beta[i] - g / G[i * d + i]);
+            change = std::max(change, std::fabs(next - beta[i]));
+            beta[i] = next;
+        }
+        if (change < 1e-12) break;
+    }
+    fit.coef.resize(d);
+    for (size_t j = 0; j < d; ++j) fit.coef[j] = beta[j] / scale[j];
+    std::vector<double> err;
+    for (const auto& s : samples) {
+        double p = 0;
+        for (size_t j = 0; j < d; ++j) p += fit.coef[j] * s.x[j];
+        err.push_back(std::fabs(p - s.ms) / s.ms);
+    }
+    std::nth_element(err.begin(), err.begin() + err.size() / 2, err.end());
+    fit.median_rel_error = err[err.size() / 2];
+    return fit;
+}
+
+std::string cached_profile_path(const std::string& device, int threads) {
+    std::string dir;
+    if (const char* d = std::getenv("NSE_CACHE_DIR"); d && *d)
+        dir = d;
+    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        dir = std::string(x) + "/nsengine";
+    else if (const char* h = std::getenv("HOME"); h && *h)
+        dir = std::string(h) + "/.cache/nsengine";
+    else
+        dir = "/tmp/nsengine";
+    // mkdir -p
+    for (size_t pos = 1; pos <= dir.size(); ++pos)
+        if (pos == dir.size() || dir[pos] == '/') ::mkdir(dir.substr(0, pos).c_str(), 0755);
+    return dir + "/profile-" + device + "-" + std::to_string(threads) + "t.json";
+}
+
+}  // namespace nse

@@ -1,0 +1,68 @@
+// nsengine deploy: fit this device's profile from micro-benchmarks (the deployment phase).
+#include <fstream>
+#include <iostream>
+
+#include "base/thread_pool.h"
+#include "partition/deploy.h"
+#include "tools/cli_util.h"
+
+namespace nse {
+
+int cmd_deploy(int argc, char** argv) {
+    cxxopts::Options opts("nsengine deploy",
+                          "Micro-benchmark every kernel kind on synthetic layers and fit this "
+                          "device's latency model (takes about a minute).");
+    opts.add_options()("threads", "threads to profile with (default: all cores)", cxxopts::value<int>())(
+        "d,device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))(
+        "out", "profile file to write (default: the cache the edge and cloud read)",
+        cxxopts::value<std::string>())("quick", "a fifth of the configurations (less accurate)")(
+        "seed", "seed of the configuration sweep", cxxopts::value<uint32_t>()->default_value("1"))(
+        "samples", "also write every measured configuration to this CSV file",
+        cxxopts::value<std::string>())("json", "print the profile")("h,help", "show this help");
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
+              "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
+    const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
+    set_num_threads(threads);
+    const std::string out =
+        args.count("out") ? args["out"].as<std::string>() : cached_profile_path("cpu", threads);
+    DeployOptions o;
+    o.quick = args.count("quick") > 0;
+    o.seed = args["seed"].as<uint32_t>();
+    const auto t0 = std::chrono::steady_clock::now();
+    DeviceProfile p;
+    std::vector<DeploySample> samples;
+    {
+        Progress progress("deploy: micro-benchmarks");
+        p = deploy_profile(o, [&](int done, int total) { progress.update(done, total); }, &samples);
+    }
+    p.save(out);
+    if (args.count("samples")) {
+        std::ofstream csv(args["samples"].as<std::string>());
+        NSE_CHECK(csv.good(), ErrorCode::Io, args["samples"].as<std::string>(), ": cannot write");
+        csv << "kind,config,measured_ms,predicted_ms,features\n";
+        for (const auto& s : samples) {
+            csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << p.predict_ms(s.features) << ",\"";
+            for (size_t i = 0; i < s.features.x.size(); ++i) csv << (i ? " " : "") << s.features.x[i];
+            csv << "\"\n";
+        }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (args.count("json")) {
+        std::cout << p.to_json().dump(2) << '\n';
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [kind, fit] : p.kinds)
+        rows.push_back({kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
+    print_table(std::cout, {"kind", "samples", "median fit error"}, rows, {false, true, true});
+    std::cout << "\nprofile for cpu, " << threads << " thread(s), written to " << out << " ("
+              << fixed(s, 1) << " s)\n";
+    return 0;
+}
+
+}  // namespace nse

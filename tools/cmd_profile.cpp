@@ -1,0 +1,189 @@
+// nsengine profile: measured latency and output bytes of every node, live bytes of every cut.
+// nsengine predict: the same measurement against a device profile's predictions.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "base/thread_pool.h"
+#include "engine/runtime.h"
+#include "partition/deploy.h"
+#include "partition/profile.h"
+#include "tools/cli_util.h"
+
+namespace nse {
+
+namespace {
+
+struct Measured {
+    std::vector<double> node_ms;  // median per node
+    double whole_ms = 0;          // median whole-model latency (no per-node timing)
+};
+
+Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input, int runs,
+                 const std::string& label) {
+    Runtime rt(model);
+    std::vector<std::vector<double>> per_node(model->size());
+    rt.set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
+    rt.run(input);  // warm-up (plans memory)
+    for (auto& v : per_node) v.clear();
+    Progress progress(label);
+    for (int r = 0; r < runs; ++r) {
+        rt.run(input);
+        progress.update(r + 1, 2 * runs);
+    }
+    Measured m;
+    for (auto& v : per_node) m.node_ms.push_back(median(v));
+    rt.set_node_observer(nullptr);
+    std::vector<double> whole;
+    for (int r = 0; r < runs; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        rt.run(input);
+        whole.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        progress.update(runs + r + 1, 2 * runs);
+    }
+    m.whole_ms = median(whole);
+    return m;
+}
+
+cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv, bool predict) {
+    add_model_options(opts);
+    opts.add_options()("runs", "measured runs (medians are reported)",
+                       cxxopts::value<int>()->default_value("20"))(
+        "csv", "print CSV instead of a table")("h,help", "show this help");
+    if (predict)
+        opts.add_options()("profile", "device profile JSON (from nsengine deploy)",
+                           cxxopts::value<std::string>());
+    else
+        opts.add_options()("d,device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"));
+    return opts.parse(argc, argv);
+}
+
+}  // namespace
+
+int cmd_profile(int argc, char** argv) {
+    cxxopts::Options opts("nsengine profile", "Measure every node's latency and output size.");
+    auto args = parse_common(opts, argc, argv, false);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
+              "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
+    const int runs = args["runs"].as<int>();
+    NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");
+    const int threads = apply_threads(args);
+    auto model = load_model_arg(args);
+    Tensor input = make_input(*model, model_path_arg(args), "random");
+    Measured m = measure(model, input, runs, "profile " + model->name());
+    const int n = model->size();
+
+    if (args.count("json")) {
+        nlohmann::json nodes = nlohmann::json::array(), cuts = nlohmann::json::array();
+        for (int i = 0; i < n; ++i)
+            nodes.push_back({{"index", i}, {"name", model->node(i).name}, {"op", model->node(i).op},
+                             {"ms", m.node_ms[i]}, {"output_bytes", model->info(i).out_bytes},
+                             {"flops", model->info(i).flops}});
+        for (int k = 0; k <= n; ++k) cuts.push_back({{"cut", k}, {"live_bytes", model->live_bytes(k)}});
+        std::cout << nlohmann::json{{"model", model->name()}, {"device", "cpu"}, {"threads", threads},
+                                    {"runs", runs}, {"whole_ms", m.whole_ms}, {"nodes", nodes},
+                                    {"cuts", cuts}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    if (args.count("csv")) {
+        std::cout << "index,name,op,ms,output_bytes,live_bytes_after\n";
+        for (int i = 0; i < n; ++i)
+            std::cout << i << ',' << model->node(i).name << ',' << model->node(i).op << ','
+                      << fixed(m.node_ms[i], 4) << ',' << model->info(i).out_bytes << ','
+                      << model->live_bytes(i + 1) << '\n';
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    double sum = 0;
+    for (int i = 0; i < n; ++i) {
+        sum += m.node_ms[i];
+        rows.push_back({std::to_string(i), model->node(i).name, model->node(i).op,
+                        fixed(m.node_ms[i], 3), std::to_string(model->info(i).out_bytes),
+                        std::to_string(model->live_bytes(i + 1))});
+    }
+    std::cout << model->name() << " on cpu, " << threads << " thread(s), medians of " << runs
+              << " runs\n\n";
+    print_table(std::cout, {"#", "name", "op", "ms", "out bytes", "live bytes at cut #+1"}, rows,
+                {true, false, false, true, true, true});
+    std::cout << "\nsum of nodes " << fixed(sum, 3) << " ms, whole model " << fixed(m.whole_ms, 3)
+              << " ms; live bytes at cut 0 (input): " << model->live_bytes(0) << "\n";
+    return 0;
+}
+
+int cmd_predict(int argc, char** argv) {
+    cxxopts::Options opts("nsengine predict",
+                          "Compare a device profile's predicted latencies with measured ones.");
+    auto args = parse_common(opts, argc, argv, true);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    NSE_CHECK(args.count("profile"), ErrorCode::InvalidArgument, "--profile FILE is required");
+    const int runs = args["runs"].as<int>();
+    NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");
+    DeviceProfile profile = DeviceProfile::load(args["profile"].as<std::string>());
+    if (!args.count("threads")) set_num_threads(profile.threads);
+    const int threads = args.count("threads") ? apply_threads(args) : profile.threads;
+    if (threads != profile.threads)
+        std::cerr << "nsengine predict: warning: profile was fitted with " << profile.threads
+                  << " thread(s), measuring with " << threads << "\n";
+    auto model = load_model_arg(args);
+    Tensor input = make_input(*model, model_path_arg(args), "random");
+    const std::vector<double> pred = profile.predict_model(*model);
+    Measured m = measure(model, input, runs, "predict " + model->name());
+    const std::vector<NodeFeatures> feats = model_features(*model);
+
+    double pred_sum = 0;
+    int big = 0, big_ok = 0;
+    for (int i = 0; i < model->size(); ++i) {
+        pred_sum += pred[i];
+        if (m.node_ms[i] >= 0.1) {
+            ++big;
+            big_ok += std::abs(pred[i] - m.node_ms[i]) <= 0.2 * m.node_ms[i];
+        }
+    }
+    const double whole_err = (pred_sum - m.whole_ms) / m.whole_ms;
+    const double frac = big ? double(big_ok) / big : 1.0;
+    if (args.count("json")) {
+        nlohmann::json nodes = nlohmann::json::array();
+        for (int i = 0; i < model->size(); ++i)
+            nodes.push_back({{"index", i}, {"name", model->node(i).name}, {"kind", feats[i].kind},
+                             {"predicted_ms", pred[i]}, {"measured_ms", m.node_ms[i]}});
+        std::cout << nlohmann::json{{"model", model->name()}, {"threads", threads},
+                                    {"predicted_ms", pred_sum}, {"measured_ms", m.whole_ms},
+                                    {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},
+                                    {"nodes_within_20pct", big_ok}, {"nodes", nodes}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    if (args.count("csv")) {
+        std::cout << "index,name,kind,predicted_ms,measured_ms\n";
+        for (int i = 0; i < model->size(); ++i)
+            std::cout << i << ',' << model->node(i).name << ',' << feats[i].kind << ','
+                      << fixed(pred[i], 4) << ',' << fixed(m.node_ms[i], 4) << '\n';
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (int i = 0; i < model->size(); ++i) {
+        const double err = (pred[i] - m.node_ms[i]) / m.node_ms[i];
+        rows.push_back({std::to_string(i), model->node(i).name, feats[i].kind, fixed(pred[i], 3),
+                        fixed(m.node_ms[i], 3), (err >= 0 ? "+" : "") + fixed(100 * err, 1) + " %"});
+    }
+    std::cout << model->name() << ", profile " << args["profile"].as<std::string>() << " ("
+              << profile.threads << " thread(s)), medians of " << runs << " runs\n\n";
+    print_table(std::cout, {"#", "name", "kind", "predicted ms", "measured ms", "error"}, rows,
+                {true, false, false, true, true, true});
+    std::cout << "\nwhole model: predicted " << fixed(pred_sum, 3) << " ms, measured "
+              << fixed(m.whole_ms, 3) << " ms, error " << (whole_err >= 0 ? "+" : "")
+              << fixed(100 * whole_err, 1) << " %\nnodes >= 0.1 ms within +-20 %: " << big_ok
+              << "/" << big << " (" << fixed(100 * frac, 0) << " %)\n";
+    return 0;
+}
+
+}  // namespace nse
