@@ -39,7 +39,88 @@ const nlohmann::json& EdgeRunner::connect() {
         client_.close();
         throw Error(ErrorCode::Network, problem);
     }
+    if (edge_profile_) {
+        planner_.reset();
+        cloud_profile_.reset();
+        const auto& prof =
+            hello_ack_.contains("profile") ? hello_ack_["profile"] : nlohmann::json();
+        if (prof.is_object()) {
+            cloud_profile_ = std::make_unique<DeviceProfile>(DeviceProfile::from_json(prof));
+            planner_ = std::make_unique<Planner>(*model_, *edge_profile_, *cloud_profile_);
+        }
+        cloud_backlog_ms_ =
+            hello_ack_.value("load", nlohmann::json::object()).value("backlog_us", 0.0) / 1e3;
+        probe_link(100);
+    }
     return hello_ack_;
+}
+
+void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile,
+                             Objective objective) {
+    edge_profile_ = std::move(edge_profile);
+    objective_ = objective;
+}
+
+void EdgeRunner::probe_link(double budget_ms) {
+    const auto t0 = Clock::now();
+    // Round-trip time: two tiny probes; then throughput with probes growing 4x.
+    for (int i = 0; i < 2; ++i) {
+        ProbeReply r = client_.probe(64, false);
+        bandwidth_.add_rtt(r.total_ms - r.ack.receive_us / 1e3);
+    }
+    for (size_t bytes = 16 * 1024; bytes <= (size_t(16) << 20); bytes *= 4) {
+        ProbeReply r = client_.probe(bytes, false);
+        const double receive_ms = r.ack.receive_us / 1e3;
+        bandwidth_.add_upload(bytes, receive_ms);
+        if (receive_ms > 20 || ms_since(t0) + 4 * r.total_ms > budget_ms) break;
+    }
+}
+
+const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
+    NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting is not enabled");
+    const int n = model_->size();
+    std::string unavailable;
+    if (!client_.connected()) {
+        try {
+            connect();
+        } catch (const Error& e) {
+            unavailable = std::string("cloud unavailable: ") + e.what();
+        }
+    }
+    if (unavailable.empty() && !planner_) unavailable = "the cloud publishes no profile";
+    if (!unavailable.empty()) {
+        if (require_cloud_) throw Error(ErrorCode::Network, unavailable);
+        const Tensor& out = infer(input, n, report);
+        report.fallback_reason = unavailable;
+        return out;
+    }
+    LinkState link;
+    link.upload_bytes_per_ms = bandwidth_.upload_bytes_per_ms();
+    link.download_bytes_per_ms = bandwidth_.download_bytes_per_ms();
+    link.rtt_ms = bandwidth_.rtt_ms();
+    link.cloud_backlog_ms = cloud_backlog_ms_;
+    const std::vector<CutEstimate> est = planner_->estimate(link);
+    const int cut = planner_->choose(link, objective_);
+    const Tensor& out = infer(input, cut, report);
+    report.predicted_ms = est[cut].total_ms;
+    report.predicted_energy_mj = est[cut].energy_mj;
+    report.assumed_mbps = link.upload_bytes_per_ms * 8 / 1e3;
+    report.assumed_rtt_ms = link.rtt_ms;
+    if (report.offloaded) {
+        bandwidth_.add_upload(report.sent_bytes, report.upload_ms);
+        const double download_ms = double(model_->live_bytes(n)) / link.download_bytes_per_ms;
+        bandwidth_.add_rtt(std::max(0.01, report.network_ms - download_ms));
+        cloud_backlog_ms_ = report.cloud_backlog_ms;
+        local_streak_ = 0;
+    } else if (cut == n && client_.connected() && ++local_streak_ % 2 == 0) {
+        // Kept local: no transfer tells us if the link got better, so measure it now and then,
+        // after the request (its latency is already taken).
+        try {
+            probe_link(30);
+        } catch (const Error&) {
+        }
+    }
+    return out;
 }
 
 const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report) {
@@ -80,6 +161,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         report.cloud_compute_ms = res.compute_us / 1e3;
         report.cloud_queued = res.queued;
         report.cloud_running = res.running;
+        report.cloud_backlog_ms = res.backlog_us / 1e3;
         report.total_ms = ms_since(t0);
         report.network_ms = std::max(0.0, reply.total_ms - report.upload_ms -
                                               report.cloud_queue_ms - report.cloud_compute_ms);

@@ -9,6 +9,8 @@
 
 #include "engine/runtime.h"
 #include "net/client.h"
+#include "partition/bandwidth.h"
+#include "partition/planner.h"
 
 namespace nse::net {
 
@@ -25,6 +27,11 @@ struct EdgeReport {
     double total_ms = 0;
     size_t sent_bytes = 0;
     uint32_t cloud_queued = 0, cloud_running = 0;
+    double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
+    // With --split auto: what the planner predicted for the chosen cut, and the link it assumed.
+    double predicted_ms = 0;
+    double predicted_energy_mj = 0;
+    double assumed_mbps = 0, assumed_rtt_ms = 0;
 };
 
 class EdgeRunner {
@@ -36,6 +43,18 @@ class EdgeRunner {
     // graph output (runtime memory, valid until the next call). Throws only when the cloud
     // fails and require_cloud is set, or on local errors.
     const Tensor& infer(const Tensor& input, int cut, EdgeReport& report);
+
+    // Turns on automatic splitting with this device's profile; the cloud's comes in HELLO_ACK.
+    void enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective);
+    // Chooses the cut (connecting and probing the link first if needed) and runs infer().
+    // Without a reachable cloud that publishes a profile, the whole model runs here.
+    const Tensor& infer_auto(const Tensor& input, EdgeReport& report);
+    // Measures the link with PROBEs of growing size until one takes ~20 ms or `budget_ms` is
+    // spent; feeds the bandwidth estimator.
+    void probe_link(double budget_ms);
+    const BandwidthEstimator& bandwidth() const { return bandwidth_; }
+    // The planner for the current cloud (null before a connection with a cloud profile).
+    const Planner* planner() const { return planner_.get(); }
 
     // Connects now (infer() connects lazily); returns the HELLO_ACK or throws.
     const nlohmann::json& connect();
@@ -53,6 +72,15 @@ class EdgeRunner {
     uint64_t next_id_ = 1;
     Tensor output_;
     std::vector<Tensor> single_;
+
+    // Automatic splitting.
+    std::shared_ptr<const DeviceProfile> edge_profile_;
+    Objective objective_ = Objective::Latency;
+    std::unique_ptr<DeviceProfile> cloud_profile_;
+    std::unique_ptr<Planner> planner_;
+    BandwidthEstimator bandwidth_;
+    double cloud_backlog_ms_ = 0;
+    int local_streak_ = 0;  // requests in a row kept on the edge by the planner
 };
 
 }  // namespace nse::net

@@ -272,6 +272,7 @@ Outgoing encode_result(const ResultReply& res) {
     w.u64(res.compute_us);
     w.u32(res.queued);
     w.u32(res.running);
+    w.u64(res.backlog_us);
     return finish_with_tensors(std::move(w), res.tensors);
 }
 
@@ -283,6 +284,7 @@ ResultReply decode_result(const uint8_t* payload, size_t size) {
     res.compute_us = r.u64();
     res.queued = r.u32();
     res.running = r.u32();
+    res.backlog_us = r.u64();
     res.tensors = read_tensors(r, payload, size);
     return res;
 }

@@ -148,6 +148,7 @@ struct ResultReply {
     uint64_t compute_us = 0;  // running the suffix
     uint32_t queued = 0;      // load after this request: requests waiting
     uint32_t running = 0;     //   and running
+    uint64_t backlog_us = 0;  // predicted wait before a new request would start
     std::vector<WireTensor> tensors;
 };
 Outgoing encode_result(const ResultReply& res);

@@ -118,6 +118,7 @@ struct Job {
     std::shared_ptr<float> payload;  // owns the inputs' bytes
     size_t in_bytes = 0;
     uint64_t receive_us = 0;
+    double predicted_ms = 0;  // from the profile, for the backlog estimate
     Clock::time_point queued_at;
 };
 
@@ -133,6 +134,7 @@ struct CloudServer::Impl {
     std::condition_variable cv;
     std::deque<Job> queue;
     int running = 0;
+    double backlog_ms = 0;  // predicted compute of queued + running jobs
     bool stopping = false;
     std::vector<std::thread> workers;
     std::atomic<uint64_t> served{0};
@@ -146,9 +148,17 @@ struct CloudServer::Impl {
         std::lock_guard<std::mutex> lock(log_mu);
         *opts.log << "nsengine cloud: " << line << std::endl;
     }
-    std::pair<uint32_t, uint32_t> load() {
+    struct Load {
+        uint32_t queued, running;
+        uint64_t backlog_us;
+    };
+    Load load() {
         std::lock_guard<std::mutex> lock(mu);
-        return {uint32_t(queue.size()), uint32_t(running)};
+        return load_locked();
+    }
+    Load load_locked() const {
+        return {uint32_t(queue.size()), uint32_t(running),
+                uint64_t(std::max(0.0, backlog_ms) * 1e3 / opts.workers)};
     }
     const ServedModel* find(const std::string& name) const {
         for (const auto& m : models)
@@ -308,6 +318,7 @@ class Session : public std::enable_shared_from_this<Session> {
                     job.payload = payload_;
                     job.in_bytes = size_;
                     job.receive_us = receive_us;
+                    job.predicted_ms = served->suffix_ms.empty() ? 0 : served->suffix_ms[req.cut];
                     job.queued_at = Clock::now();
                     srv_.enqueue(std::move(job));
                     return;  // the reply resumes reading
@@ -350,15 +361,16 @@ nlohmann::json CloudServer::Impl::hello() {
     for (const auto& m : models)
         list.push_back(
             {{"name", m.model->name()}, {"hash", hash_hex(m.hash)}, {"nodes", m.model->size()}});
-    auto [queued, run] = load();
+    const Load l = load();
     return {{"server", std::string("nsengine ") + NSE_VERSION},
             {"protocol", kProtocolVersion},
             {"device", "cpu"},
             {"threads", opts.threads},
             {"workers", opts.workers},
             {"models", list},
-            {"load", {{"queued", queued}, {"running", run}}},
-            {"max_message_bytes", opts.max_message_bytes}};
+            {"load", {{"queued", l.queued}, {"running", l.running}, {"backlog_us", l.backlog_us}}},
+            {"max_message_bytes", opts.max_message_bytes},
+            {"profile", opts.profile ? opts.profile->to_json() : nlohmann::json()}};
 }
 
 void CloudServer::Impl::accept() {
@@ -381,6 +393,7 @@ void CloudServer::Impl::accept() {
 void CloudServer::Impl::enqueue(Job job) {
     {
         std::lock_guard<std::mutex> lock(mu);
+        backlog_ms += job.predicted_ms;
         queue.push_back(std::move(job));
     }
     cv.notify_one();
@@ -424,8 +437,11 @@ void CloudServer::Impl::worker_main() {
             {
                 std::lock_guard<std::mutex> lock(mu);
                 --running;
-                res.queued = uint32_t(queue.size());
-                res.running = uint32_t(running);
+                backlog_ms -= job.predicted_ms;
+                const Load l = load_locked();
+                res.queued = l.queued;
+                res.running = l.running;
+                res.backlog_us = l.backlog_us;
             }
             Outgoing out = encode_result(res);
             const uint64_t payload_bytes = out.payload_bytes();
@@ -443,6 +459,7 @@ void CloudServer::Impl::worker_main() {
             {
                 std::lock_guard<std::mutex> lock(mu);
                 --running;
+                backlog_ms -= job.predicted_ms;
             }
             asio::post(io, [s = job.session, msg = std::string(e.what()), id = job.request_id] {
                 s->fail(WireError::Internal, msg, id);
@@ -466,6 +483,13 @@ CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models)
     : impl_(std::make_unique<Impl>()) {
     impl_->opts = std::move(options);
     impl_->models = std::move(models);
+    for (auto& m : impl_->models) {
+        if (!impl_->opts.profile) break;
+        const std::vector<double> node_ms = impl_->opts.profile->predict_model(*m.model);
+        m.suffix_ms.assign(node_ms.size() + 1, 0);
+        for (int k = int(node_ms.size()) - 1; k >= 0; --k)
+            m.suffix_ms[k] = m.suffix_ms[k + 1] + node_ms[k];
+    }
     NSE_CHECK(impl_->opts.threads >= 1 && impl_->opts.workers >= 1 && impl_->opts.max_clients >= 1,
               ErrorCode::InvalidArgument, "threads, workers and max clients must be >= 1");
 }

@@ -14,6 +14,7 @@
 
 #include "engine/model.h"
 #include "net/protocol.h"
+#include "partition/profile.h"
 
 namespace nse::net {
 
@@ -27,11 +28,16 @@ struct ServerOptions {
     double idle_timeout_s = 60;   // between messages
     double io_timeout_s = 30;     // to finish reading or writing a started message
     std::ostream* log = nullptr;  // one line per request and per rejected client; null = quiet
+    // This machine's profile: published in HELLO_ACK and used to predict the backlog. May be
+    // null (the edge then cannot choose a split automatically).
+    std::shared_ptr<const DeviceProfile> profile;
 };
 
 struct ServedModel {
     std::shared_ptr<const Model> model;
-    uint64_t hash = 0;  // file_content_hash of the model file
+    uint64_t hash = 0;              // file_content_hash of the model file
+    std::vector<double> suffix_ms;  // predicted cloud time of nodes [k, n), per cut (filled by
+                                    // the server from its profile)
 };
 
 class CloudServer {

@@ -10,7 +10,7 @@
 namespace nse {
 
 class BandwidthEstimator {
-public:
+  public:
     // A transfer of `bytes` whose body took `receive_ms` at the cloud. Transfers too small to
     // time (under kMinBytes, or under 0.05 ms) are ignored.
     void add_upload(size_t bytes, double receive_ms);
@@ -21,14 +21,16 @@ public:
     // Bytes per millisecond; `fallback` before any sample.
     double upload_bytes_per_ms(double fallback = 1e3) const;
     // Download is not measured separately (replies are a few KB); links are taken as symmetric.
-    double download_bytes_per_ms(double fallback = 1e3) const { return upload_bytes_per_ms(fallback); }
+    double download_bytes_per_ms(double fallback = 1e3) const {
+        return upload_bytes_per_ms(fallback);
+    }
     double rtt_ms(double fallback = 1.0) const;
     size_t upload_samples() const { return up_.size(); }
 
     static constexpr size_t kMinBytes = 8 * 1024;
     static constexpr size_t kWindow = 3;
 
-private:
+  private:
     std::deque<double> up_;   // bytes per ms
     std::deque<double> rtt_;  // ms
 };

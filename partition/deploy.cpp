@@ -15,9 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kScrubBytes = size_t(2) << 20;         // half the L2 of a core
-constexpr size_t kFlushBytes = size_t(128) << 20;       // > the last-level cache a layer sees
-constexpr size_t kStreamedWeights = size_t(4) << 20;    // weights this large are cold in use
+constexpr size_t kScrubBytes = size_t(2) << 20;       // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;     // > the last-level cache a layer sees
+constexpr size_t kStreamedWeights = size_t(4) << 20;  // weights this large are cold in use
 
 // One synthetic single-node network.
 struct Config {
@@ -28,7 +28,10 @@ struct Config {
     int inputs = 1;  // add/concat take the input twice
 
     Config(std::string kind_, std::string op_, std::string desc_, Shape input_)
-        : kind(std::move(kind_)), op(std::move(op_)), desc(std::move(desc_)), input(std::move(input_)) {}
+        : kind(std::move(kind_)),
+          op(std::move(op_)),
+          desc(std::move(desc_)),
+          input(std::move(input_)) {}
 };
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
@@ -47,11 +50,15 @@ std::shared_ptr<const Model> build(const Config& c, std::mt19937& rng) {
     }
     std::vector<std::string> inputs(c.inputs, "input");
     nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", c.input}}},
-                            {"nodes", {{{"name", "x"}, {"op", c.op}, {"inputs", inputs},
-                                        {"attrs", c.attrs}, {"params", names}}}},
+                            {"nodes",
+                             {{{"name", "x"},
+                               {"op", c.op},
+                               {"inputs", inputs},
+                               {"attrs", c.attrs},
+                               {"params", names}}}},
                             {"outputs", {"x"}}};
-    file.metadata = {{"nsengine.format", "1"}, {"nsengine.model", "deploy"},
-                     {"nsengine.graph", graph.dump()}};
+    file.metadata = {
+        {"nsengine.format", "1"}, {"nsengine.model", "deploy"}, {"nsengine.graph", graph.dump()}};
     return Model::from_safetensors(std::move(file), "deploy: " + c.desc);
 }
 
@@ -62,7 +69,8 @@ T pick(const std::vector<T>& v, std::mt19937& rng) {
 
 std::vector<Config> make_configs(bool quick, uint32_t seed) {
     std::mt19937 rng(seed);
-    const std::vector<int64_t> channels = {3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512};
+    const std::vector<int64_t> channels = {3,   8,   16,  24,  32,  48,  64, 96,
+                                           128, 160, 192, 256, 320, 384, 512};
     const std::vector<int64_t> sizes = {7, 10, 14, 20, 28, 40, 56, 80, 112, 160, 224};
     std::vector<Config> out;
     auto count = [&](int n) { return quick ? std::max(2, n / 5) : 2 * n; };
@@ -78,12 +86,14 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2, 1, 1, groups};
         if (c > 64 && h > 112) continue;  // keep each layer under ~4 GFLOP and 30 MB
         if (cs.p() < 1 || cs.flops() > 4e9 || cs.flops() < 2e5) continue;
-        Config cfg{"conv", "conv2d",
+        Config cfg{"conv",
+                   "conv2d",
                    desc("conv" + std::to_string(r) + "x" + std::to_string(r) + " s" +
                             std::to_string(stride) + " k" + std::to_string(k),
                         c, h),
                    {1, c, h, h}};
-        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
+        cfg.attrs = {
+            {"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
         cfg.params = {{k, c / groups, r, r}, {k}};
         out.push_back(cfg);
         ++made;
@@ -105,22 +115,25 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         const int64_t h = pick(sizes, rng), stride = pick(std::vector<int64_t>{1, 1, 2}, rng);
         const int64_t r = pick(std::vector<int64_t>{3, 3, 3, 5}, rng);
         if (c < 8 || double(c) * h * h > 6e6) continue;
-        Config cfg{"depthwise", "conv2d",
+        Config cfg{"depthwise",
+                   "conv2d",
                    desc("depthwise" + std::to_string(r) + "x" + std::to_string(r) + " s" +
                             std::to_string(stride),
                         c, h),
                    {1, c, h, h}};
-        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"groups", c}, {"activation", "relu6"}};
+        cfg.attrs = {
+            {"stride", stride}, {"padding", r / 2}, {"groups", c}, {"activation", "relu6"}};
         cfg.params = {{c, 1, r, r}, {c}};
         out.push_back(cfg);
         ++made;
     }
     for (int made = 0; made < count(35); ++made) {  // fully connected
-        const int64_t in = pick(std::vector<int64_t>{84, 120, 256, 400, 512, 1024, 1280, 2048,
-                                                     4096, 6400, 9216, 12544, 25088},
+        const int64_t in = pick(std::vector<int64_t>{84, 120, 256, 400, 512, 1024, 1280, 2048, 4096,
+                                                     6400, 9216, 12544, 25088},
                                 rng);
         const int64_t o = pick(std::vector<int64_t>{10, 84, 120, 256, 512, 1000, 2048, 4096}, rng);
-        Config cfg{"linear", "linear", "linear " + std::to_string(in) + "->" + std::to_string(o), {1, in}};
+        Config cfg{
+            "linear", "linear", "linear " + std::to_string(in) + "->" + std::to_string(o), {1, in}};
         cfg.params = {{o, in}, {o}};
         out.push_back(cfg);
     }
@@ -129,8 +142,10 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
             const int64_t c = pick(channels, rng), h = pick(sizes, rng);
             const int64_t k = pick(std::vector<int64_t>{2, 3}, rng);
             if (double(c) * h * h > 8e6) continue;
-            Config cfg{pool, pool == std::string("max_pool") ? "max_pool2d" : "avg_pool2d",
-                       desc(std::string(pool) + std::to_string(k), c, h), {1, c, h, h}};
+            Config cfg{pool,
+                       pool == std::string("max_pool") ? "max_pool2d" : "avg_pool2d",
+                       desc(std::string(pool) + std::to_string(k), c, h),
+                       {1, c, h, h}};
             cfg.attrs = {{"kernel_size", k}, {"stride", 2}, {"padding", k == 3 ? 1 : 0}};
             out.push_back(cfg);
             ++made;
@@ -138,7 +153,9 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
     for (int made = 0; made < count(20);) {
         const int64_t c = pick(channels, rng) * 2, h = pick(sizes, rng);
         if (double(c) * h * h > 8e6) continue;
-        Config cfg{"adaptive_avg_pool", "adaptive_avg_pool2d", desc("adaptive_avg_pool", c, h),
+        Config cfg{"adaptive_avg_pool",
+                   "adaptive_avg_pool2d",
+                   desc("adaptive_avg_pool", c, h),
                    {1, c, h, h}};
         cfg.attrs = {{"output_size", pick(std::vector<int64_t>{1, 1, 6, 7}, rng)}};
         out.push_back(cfg);
@@ -149,9 +166,9 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         const char* op;
         int inputs;
     };
-    for (Simple s : {Simple{"add", "add", 2}, Simple{"concat", "concat", 2},
-                     Simple{"activation", "relu", 1}, Simple{"softmax", "softmax", 1},
-                     Simple{"flatten", "flatten", 1}})
+    for (Simple s :
+         {Simple{"add", "add", 2}, Simple{"concat", "concat", 2}, Simple{"activation", "relu", 1},
+          Simple{"softmax", "softmax", 1}, Simple{"flatten", "flatten", 1}})
         for (int made = 0; made < count(20);) {
             const int64_t c = pick(channels, rng), h = pick(sizes, rng);
             if (double(c) * h * h > 8e6) continue;
@@ -223,9 +240,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         // Inside a network the layers around this one evict the private caches; weights too
         // large to stay in the shared cache between inferences come from memory.
         const bool big_weights = model->total_param_bytes() > kStreamedWeights;
-        const double ms = median_latency_ms(model, input, options.min_time_ms,
-                                            big_weights ? kFlushBytes : kScrubBytes,
-                                            big_weights ? 30 : 200);
+        const double ms =
+            median_latency_ms(model, input, options.min_time_ms,
+                              big_weights ? kFlushBytes : kScrubBytes, big_weights ? 30 : 200);
         std::vector<Shape> in(c.inputs, c.input);
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});

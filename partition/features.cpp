@@ -28,7 +28,8 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
     }
     if (dynamic_cast<const Linear*>(&layer)) return "linear";
     if (dynamic_cast<const AdaptiveAvgPool2d*>(&layer)) return "adaptive_avg_pool";
-    if (dynamic_cast<const Pool2d*>(&layer)) return node.op == "max_pool2d" ? "max_pool" : "avg_pool";
+    if (dynamic_cast<const Pool2d*>(&layer))
+        return node.op == "max_pool2d" ? "max_pool" : "avg_pool";
     if (dynamic_cast<const Add*>(&layer)) return "add";
     if (dynamic_cast<const Concat*>(&layer)) return "concat";
     if (dynamic_cast<const ActivationLayer*>(&layer)) return "activation";
@@ -40,8 +41,8 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
 }  // namespace
 
 std::vector<std::string> cost_kinds() {
-    return {"conv", "conv1x1", "depthwise", "linear", "max_pool", "avg_pool", "adaptive_avg_pool",
-            "add", "concat", "activation", "softmax", "flatten"};
+    return {"conv", "conv1x1", "depthwise",  "linear",  "max_pool", "avg_pool", "adaptive_avg_pool",
+            "add",  "concat",  "activation", "softmax", "flatten"};
 }
 
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
@@ -85,8 +86,6 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double row_calls = double(cs.n) * cs.c * cs.p() * cs.r * cs.s / kMega;
         f.x = {1, mflop, in_mb, out_mb, row_calls};
     } else if (f.kind == "linear") {
-
-
         f.x = {1, mflop, std::min(param_mb, kCachedWeightsMb),
                std::max(0.0, param_mb - kCachedWeightsMb)};
     } else if (f.kind == "max_pool" || f.kind == "avg_pool" || f.kind == "adaptive_avg_pool") {

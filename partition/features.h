@@ -11,8 +11,8 @@
 namespace nse {
 
 struct NodeFeatures {
-    std::string kind;           // "conv", "conv1x1", "depthwise", "max_pool", "linear", ...
-    std::vector<double> x;      // regression inputs, first is the constant 1
+    std::string kind;       // "conv", "conv1x1", "depthwise", "max_pool", "linear", ...
+    std::vector<double> x;  // regression inputs, first is the constant 1
 };
 
 // Names of the regression inputs for a kind (for JSON and tables), same order as x.

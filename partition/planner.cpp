@@ -7,11 +7,14 @@ namespace nse {
 Objective parse_objective(const std::string& s) {
     if (s == "latency") return Objective::Latency;
     if (s == "energy") return Objective::Energy;
-    throw Error(ErrorCode::InvalidArgument, "--objective must be latency or energy, got '" + s + "'");
+    throw Error(ErrorCode::InvalidArgument,
+                "--objective must be latency or energy, got '" + s + "'");
 }
 
 Planner::Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud)
-    : power_(edge.power), edge_ms_(edge.predict_model(model)), cloud_ms_(cloud.predict_model(model)) {
+    : power_(edge.power),
+      edge_ms_(edge.predict_model(model)),
+      cloud_ms_(cloud.predict_model(model)) {
     const int n = model.size();
     prefix_.assign(n + 1, 0);
     suffix_.assign(n + 1, 0);
@@ -36,7 +39,8 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link) const {
             e.cloud_ms = suffix_[k];
             e.download_ms = double(output_bytes_) / link.download_bytes_per_ms;
         }
-        e.total_ms = e.edge_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.cloud_ms + e.download_ms;
+        e.total_ms =
+            e.edge_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.cloud_ms + e.download_ms;
         // W x ms = mJ.
         e.energy_mj = power_.compute_w * e.edge_ms + power_.transmit_w * e.upload_ms +
                       power_.idle_w * (e.rtt_ms + e.cloud_wait_ms + e.cloud_ms + e.download_ms);

@@ -25,14 +25,13 @@ struct LinkState {
 struct CutEstimate {
     int cut = 0;
     size_t live_bytes = 0;
-    double edge_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, cloud_ms = 0,
-           download_ms = 0;
+    double edge_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, cloud_ms = 0, download_ms = 0;
     double total_ms = 0;
     double energy_mj = 0;  // edge energy, millijoules
 };
 
 class Planner {
-public:
+  public:
     Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud);
 
     // Estimates for every cut 0..n (n = all on the edge: no network terms).
@@ -43,11 +42,11 @@ public:
     const std::vector<double>& edge_node_ms() const { return edge_ms_; }
     const std::vector<double>& cloud_node_ms() const { return cloud_ms_; }
 
-private:
+  private:
     PowerModel power_;
-    std::vector<double> edge_ms_, cloud_ms_;   // per node
-    std::vector<double> prefix_, suffix_;      // per cut
-    std::vector<size_t> live_bytes_;           // per cut
+    std::vector<double> edge_ms_, cloud_ms_;  // per node
+    std::vector<double> prefix_, suffix_;     // per cut
+    std::vector<size_t> live_bytes_;          // per cut
     size_t output_bytes_ = 0;
 };
 

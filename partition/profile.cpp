@@ -32,14 +32,16 @@ nlohmann::json DeviceProfile::to_json() const {
                    {"coef", fit.coef},
                    {"samples", fit.samples},
                    {"median_rel_error", fit.median_rel_error}};
-    return {{"format", 1},
-            {"device", device},
-            {"cpu", cpu},
-            {"threads", threads},
-            {"engine", engine},
-            {"created", created},
-            {"power_w", {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
-            {"kinds", k}};
+    return {
+        {"format", 1},
+        {"device", device},
+        {"cpu", cpu},
+        {"threads", threads},
+        {"engine", engine},
+        {"created", created},
+        {"power_w",
+         {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
+        {"kinds", k}};
 }
 
 DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
@@ -117,7 +119,8 @@ KindFit fit_kind(const std::vector<Sample>& samples) {
         const double w = 1.0 / std::pow(s.ms, 1.5);
         for (size_t i = 0; i < d; ++i) {
             b[i] += w * (s.x[i] / scale[i]) * s.ms;
-            for (size_t j = 0; j < d; ++j) G[i * d + j] += w * (s.x[i] / scale[i]) * (s.x[j] / scale[j]);
+            for (size_t j = 0; j < d; ++j)
+                G[i * d + j] += w * (s.x[i] / scale[i]) * (s.x[j] / scale[j]);
         }
     }
     for (size_t i = 0; i < d; ++i) G[i * d + i] += 1e-9 * samples.size();  // tiny ridge

@@ -32,9 +32,9 @@ struct Sample {
 };
 
 class DeviceProfile {
-public:
+  public:
     std::string device = "cpu";
-    std::string cpu;      // processor name
+    std::string cpu;  // processor name
     int threads = 1;
     std::string engine;   // "nsengine 0.1.0"
     std::string created;  // UTC time

@@ -3,16 +3,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <random>
 #include <sstream>
 
 #include "base/error.h"
 #include "base/thread_pool.h"
+#include "partition/deploy.h"
 #include "tools/image.h"
 #include "weights/safetensors.h"
 
@@ -120,6 +120,32 @@ void Progress::update(int done, int total) {
     std::fprintf(stderr, "\r%s [%s%s] %d/%d", label_.c_str(), std::string(filled, '#').c_str(),
                  std::string(width - filled, '.').c_str(), done, total);
     std::fflush(stderr);
+}
+
+std::shared_ptr<const DeviceProfile> profile_for(const std::string& path, int threads,
+                                                 const std::string& who) {
+    if (!path.empty()) return std::make_shared<DeviceProfile>(DeviceProfile::load(path));
+    const std::string cached = cached_profile_path("cpu", threads);
+    struct stat sb;
+    if (stat(cached.c_str(), &sb) == 0) {
+        try {
+            return std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
+        } catch (const Error& e) {
+            std::fprintf(stderr, "%s: cached profile unusable (%s); rebuilding it\n", who.c_str(),
+                         e.what());
+        }
+    }
+    std::fprintf(stderr,
+                 "%s: no profile for this machine at %d thread(s) yet; building one with the "
+                 "deployment phase (nsengine deploy, about a minute) into %s\n",
+                 who.c_str(), threads, cached.c_str());
+    DeviceProfile p;
+    {
+        Progress progress(who + ": deploy");
+        p = deploy_profile({}, [&](int done, int total) { progress.update(done, total); });
+    }
+    p.save(cached);
+    return std::make_shared<DeviceProfile>(std::move(p));
 }
 
 double median(std::vector<double> v) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/model.h"
+#include "partition/profile.h"
 
 namespace nse {
 
@@ -35,14 +36,20 @@ std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
 
 double median(std::vector<double> values);
 
+// The device profile to use: `path` if given, else the one cached for this device and thread
+// count, which is built with the deployment phase on first use (about a minute, progress on
+// stderr; `who` names the command in the message).
+std::shared_ptr<const DeviceProfile> profile_for(const std::string& path, int threads,
+                                                 const std::string& who);
+
 // A progress bar on stderr, drawn only when stderr is a terminal.
 class Progress {
-public:
+  public:
     explicit Progress(std::string label);
     ~Progress();  // clears the line
     void update(int done, int total);
 
-private:
+  private:
     std::string label_;
     bool tty_;
     int last_ = -1;

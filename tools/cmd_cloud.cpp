@@ -50,7 +50,11 @@ int cmd_cloud(int argc, char** argv) {
         "idle-timeout-s", "close connections idle this long",
         cxxopts::value<double>()->default_value("60"))(
         "io-timeout-s", "time to finish reading or writing a started message",
-        cxxopts::value<double>()->default_value("30"))("quiet", "no per-request log lines")(
+        cxxopts::value<double>()->default_value("30"))(
+        "profile",
+        "this machine's device profile, published to edges (default: the cached one, "
+        "built on first use)",
+        cxxopts::value<std::string>()->default_value(""))("quiet", "no per-request log lines")(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
     if (args.count("help")) {
@@ -80,7 +84,7 @@ int cmd_cloud(int argc, char** argv) {
     NSE_CHECK(so.idle_timeout_s > 0 && so.io_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
     so.log = args.count("quiet") ? nullptr : &std::cerr;
-    set_num_threads(so.threads);  // OpenBLAS's count; each worker has its own kernel pool
+    set_num_threads(so.threads);  // each worker has its own pool of this size
 
     const std::string dir = args["models-dir"].as<std::string>();
     std::vector<std::string> files;
@@ -101,6 +105,7 @@ int cmd_cloud(int argc, char** argv) {
         std::cerr << "nsengine cloud: loaded " << model->name() << " (" << model->size()
                   << " nodes, hash " << net::hash_hex(served.back().hash) << ")\n";
     }
+    so.profile = profile_for(args["profile"].as<std::string>(), so.threads, "nsengine cloud");
     net::CloudServer server(so, served);
     server.start();
     server.stop_on_signals();

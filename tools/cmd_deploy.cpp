@@ -12,8 +12,9 @@ int cmd_deploy(int argc, char** argv) {
     cxxopts::Options opts("nsengine deploy",
                           "Micro-benchmark every kernel kind on synthetic layers and fit this "
                           "device's latency model (takes about a minute).");
-    opts.add_options()("threads", "threads to profile with (default: all cores)", cxxopts::value<int>())(
-        "d,device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))(
+    opts.add_options()("threads", "threads to profile with (default: all cores)",
+                       cxxopts::value<int>())("d,device", "cpu or cuda",
+                                              cxxopts::value<std::string>()->default_value("cpu"))(
         "out", "profile file to write (default: the cache the edge and cloud read)",
         cxxopts::value<std::string>())("quick", "a fifth of the configurations (less accurate)")(
         "seed", "seed of the configuration sweep", cxxopts::value<uint32_t>()->default_value("1"))(
@@ -38,7 +39,8 @@ int cmd_deploy(int argc, char** argv) {
     std::vector<DeploySample> samples;
     {
         Progress progress("deploy: micro-benchmarks");
-        p = deploy_profile(o, [&](int done, int total) { progress.update(done, total); }, &samples);
+        p = deploy_profile(
+            o, [&](int done, int total) { progress.update(done, total); }, &samples);
     }
     p.save(out);
     if (args.count("samples")) {
@@ -46,8 +48,10 @@ int cmd_deploy(int argc, char** argv) {
         NSE_CHECK(csv.good(), ErrorCode::Io, args["samples"].as<std::string>(), ": cannot write");
         csv << "kind,config,measured_ms,predicted_ms,features\n";
         for (const auto& s : samples) {
-            csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << p.predict_ms(s.features) << ",\"";
-            for (size_t i = 0; i < s.features.x.size(); ++i) csv << (i ? " " : "") << s.features.x[i];
+            csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << p.predict_ms(s.features)
+                << ",\"";
+            for (size_t i = 0; i < s.features.x.size(); ++i)
+                csv << (i ? " " : "") << s.features.x[i];
             csv << "\"\n";
         }
     }
@@ -58,7 +62,8 @@ int cmd_deploy(int argc, char** argv) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& [kind, fit] : p.kinds)
-        rows.push_back({kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
+        rows.push_back(
+            {kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
     print_table(std::cout, {"kind", "samples", "median fit error"}, rows, {false, true, true});
     std::cout << "\nprofile for cpu, " << threads << " thread(s), written to " << out << " ("
               << fixed(s, 1) << " s)\n";

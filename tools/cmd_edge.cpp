@@ -4,6 +4,7 @@
 
 #include "base/thread_pool.h"
 #include "net/edge.h"
+#include "partition/planner.h"
 #include "tools/cli_util.h"
 #include "tools/net_util.h"
 #include "weights/safetensors.h"
@@ -36,7 +37,12 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"network_ms", r.network_ms},
         {"local_suffix_ms", r.local_suffix_ms},
         {"total_ms", r.total_ms},
-        {"sent_bytes", r.sent_bytes}};
+        {"sent_bytes", r.sent_bytes},
+        {"cloud_backlog_ms", r.cloud_backlog_ms},
+        {"predicted_ms", r.predicted_ms},
+        {"predicted_energy_mj", r.predicted_energy_mj},
+        {"assumed_upload_mbps", r.assumed_mbps},
+        {"assumed_rtt_ms", r.assumed_rtt_ms}};
 }
 
 }  // namespace
@@ -53,6 +59,12 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value("ref"))(
         "top", "classes to print", cxxopts::value<int>()->default_value("5"))(
         "require-cloud", "fail instead of finishing locally when the cloud fails")(
+        "objective", "what --split auto minimises: latency or energy (edge energy)",
+        cxxopts::value<std::string>()->default_value("latency"))(
+        "profile",
+        "this device's profile for --split auto (default: the cached one, built on "
+        "first use)",
+        cxxopts::value<std::string>()->default_value(""))(
         "timeout-s", "deadline for one cloud request",
         cxxopts::value<double>()->default_value("30"))(
         "connect-timeout-s", "deadline to connect and handshake",
@@ -72,24 +84,25 @@ int cmd_edge(int argc, char** argv) {
     co.connect_timeout_s = args["connect-timeout-s"].as<double>();
     NSE_CHECK(co.request_timeout_s > 0 && co.connect_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
-    apply_threads(args);
+    const int threads = apply_threads(args);
     auto model = load_model_arg(args);
     const int n = model->size();
     const int fixed_cut = parse_split(args["split"].as<std::string>(), n);
-    NSE_CHECK(fixed_cut >= 0, ErrorCode::Unsupported,
-              "--split auto needs the cost models, which this build does not have yet; "
-              "use --split edge, cloud or a cut 0..",
-              n);
+    const Objective objective = parse_objective(args["objective"].as<std::string>());
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
     const bool json = args.count("json") > 0;
 
     net::EdgeRunner edge(model, file_content_hash(model->path()), co,
                          args.count("require-cloud") > 0);
+    if (fixed_cut < 0)
+        edge.enable_auto(profile_for(args["profile"].as<std::string>(), threads, "nsengine edge"),
+                         objective);
     std::vector<net::EdgeReport> reports;
     Tensor last;
     for (int i = 0; i < repeat; ++i) {
         net::EdgeReport r;
-        const Tensor& out = edge.infer(input, fixed_cut, r);
+        const Tensor& out =
+            fixed_cut < 0 ? edge.infer_auto(input, r) : edge.infer(input, fixed_cut, r);
         if (!r.fallback_reason.empty())
             std::cerr << "nsengine edge: request " << i + 1 << ": cloud failed ("
                       << r.fallback_reason << "); finished on the edge\n";
@@ -125,12 +138,14 @@ int cmd_edge(int argc, char** argv) {
         rows.push_back({std::to_string(i + 1), std::to_string(r.cut), where, fixed(r.edge_ms, 2),
                         human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
                         fixed(r.cloud_queue_ms + r.cloud_compute_ms, 2), fixed(r.network_ms, 2),
-                        fixed(r.local_suffix_ms, 2), fixed(r.total_ms, 2)});
+                        fixed(r.local_suffix_ms, 2), fixed(r.total_ms, 2),
+                        fixed_cut < 0 ? fixed(r.predicted_ms, 2) : "-",
+                        fixed_cut < 0 ? fixed(r.assumed_mbps, 1) : "-"});
     }
     print_table(std::cout,
                 {"#", "cut", "suffix ran on", "edge ms", "sent", "upload ms", "cloud ms",
-                 "network ms", "local ms", "total ms"},
-                rows, {true, true, false, true, true, true, true, true, true, true});
+                 "network ms", "local ms", "total ms", "predicted", "est Mbit/s"},
+                rows, {true, true, false, true, true, true, true, true, true, true, true, true});
     std::cout << '\n';
     rows.clear();
     for (size_t i = 0; i < preds.size(); ++i)

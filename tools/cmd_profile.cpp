@@ -37,7 +37,9 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
     for (int r = 0; r < runs; ++r) {
         auto t0 = std::chrono::steady_clock::now();
         rt.run(input);
-        whole.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        whole.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
         progress.update(runs + r + 1, 2 * runs);
     }
     m.whole_ms = median(whole);
@@ -53,7 +55,8 @@ cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv,
         opts.add_options()("profile", "device profile JSON (from nsengine deploy)",
                            cxxopts::value<std::string>());
     else
-        opts.add_options()("d,device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"));
+        opts.add_options()("d,device", "cpu or cuda",
+                           cxxopts::value<std::string>()->default_value("cpu"));
     return opts.parse(argc, argv);
 }
 
@@ -79,12 +82,20 @@ int cmd_profile(int argc, char** argv) {
     if (args.count("json")) {
         nlohmann::json nodes = nlohmann::json::array(), cuts = nlohmann::json::array();
         for (int i = 0; i < n; ++i)
-            nodes.push_back({{"index", i}, {"name", model->node(i).name}, {"op", model->node(i).op},
-                             {"ms", m.node_ms[i]}, {"output_bytes", model->info(i).out_bytes},
+            nodes.push_back({{"index", i},
+                             {"name", model->node(i).name},
+                             {"op", model->node(i).op},
+                             {"ms", m.node_ms[i]},
+                             {"output_bytes", model->info(i).out_bytes},
                              {"flops", model->info(i).flops}});
-        for (int k = 0; k <= n; ++k) cuts.push_back({{"cut", k}, {"live_bytes", model->live_bytes(k)}});
-        std::cout << nlohmann::json{{"model", model->name()}, {"device", "cpu"}, {"threads", threads},
-                                    {"runs", runs}, {"whole_ms", m.whole_ms}, {"nodes", nodes},
+        for (int k = 0; k <= n; ++k)
+            cuts.push_back({{"cut", k}, {"live_bytes", model->live_bytes(k)}});
+        std::cout << nlohmann::json{{"model", model->name()},
+                                    {"device", "cpu"},
+                                    {"threads", threads},
+                                    {"runs", runs},
+                                    {"whole_ms", m.whole_ms},
+                                    {"nodes", nodes},
                                     {"cuts", cuts}}
                          .dump(2)
                   << '\n';
@@ -152,10 +163,13 @@ int cmd_predict(int argc, char** argv) {
     if (args.count("json")) {
         nlohmann::json nodes = nlohmann::json::array();
         for (int i = 0; i < model->size(); ++i)
-            nodes.push_back({{"index", i}, {"name", model->node(i).name}, {"kind", feats[i].kind},
-                             {"predicted_ms", pred[i]}, {"measured_ms", m.node_ms[i]}});
-        std::cout << nlohmann::json{{"model", model->name()}, {"threads", threads},
-                                    {"predicted_ms", pred_sum}, {"measured_ms", m.whole_ms},
+            nodes.push_back({{"index", i},
+                             {"name", model->node(i).name},
+                             {"kind", feats[i].kind},
+                             {"predicted_ms", pred[i]},
+                             {"measured_ms", m.node_ms[i]}});
+        std::cout << nlohmann::json{{"model", model->name()},       {"threads", threads},
+                                    {"predicted_ms", pred_sum},     {"measured_ms", m.whole_ms},
                                     {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},
                                     {"nodes_within_20pct", big_ok}, {"nodes", nodes}}
                          .dump(2)
@@ -173,7 +187,8 @@ int cmd_predict(int argc, char** argv) {
     for (int i = 0; i < model->size(); ++i) {
         const double err = (pred[i] - m.node_ms[i]) / m.node_ms[i];
         rows.push_back({std::to_string(i), model->node(i).name, feats[i].kind, fixed(pred[i], 3),
-                        fixed(m.node_ms[i], 3), (err >= 0 ? "+" : "") + fixed(100 * err, 1) + " %"});
+                        fixed(m.node_ms[i], 3),
+                        (err >= 0 ? "+" : "") + fixed(100 * err, 1) + " %"});
     }
     std::cout << model->name() << ", profile " << args["profile"].as<std::string>() << " ("
               << profile.threads << " thread(s)), medians of " << runs << " runs\n\n";
@@ -181,8 +196,8 @@ int cmd_predict(int argc, char** argv) {
                 {true, false, false, true, true, true});
     std::cout << "\nwhole model: predicted " << fixed(pred_sum, 3) << " ms, measured "
               << fixed(m.whole_ms, 3) << " ms, error " << (whole_err >= 0 ? "+" : "")
-              << fixed(100 * whole_err, 1) << " %\nnodes >= 0.1 ms within +-20 %: " << big_ok
-              << "/" << big << " (" << fixed(100 * frac, 0) << " %)\n";
+              << fixed(100 * whole_err, 1) << " %\nnodes >= 0.1 ms within +-20 %: " << big_ok << "/"
+              << big << " (" << fixed(100 * frac, 0) << " %)\n";
     return 0;
 }
 

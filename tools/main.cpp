@@ -17,6 +17,7 @@ int cmd_bench_net(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
 int cmd_deploy(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
+int cmd_plan(int argc, char** argv);
 }  // namespace nse
 
 namespace {
@@ -37,6 +38,7 @@ const Command kCommands[] = {
     {"profile", nse::cmd_profile, "measure every node's latency and output size"},
     {"deploy", nse::cmd_deploy, "fit this device's latency model (deployment phase)"},
     {"predict", nse::cmd_predict, "predicted vs measured latency per node and model"},
+    {"plan", nse::cmd_plan, "chosen split and per-cut costs for given profiles and bandwidths"},
 };
 
 void usage(FILE* out) {

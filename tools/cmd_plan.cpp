@@ -1,0 +1,180 @@
+// nsengine plan: the planner's view for given profiles and bandwidths: the chosen cut and every
+// cut's predicted breakdown; --svg draws them as stacked bars.
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "partition/planner.h"
+#include "tools/cli_util.h"
+
+namespace nse {
+
+namespace {
+
+std::vector<double> parse_list(const std::string& s, const char* what) {
+    std::vector<double> out;
+    std::stringstream ss(s);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char* end = nullptr;
+        const double v = std::strtod(item.c_str(), &end);
+        NSE_CHECK(!item.empty() && *end == '\0' && v > 0 && v < 1e9, ErrorCode::InvalidArgument,
+                  what, " must be a comma-separated list of positive numbers, got '", s, "'");
+        out.push_back(v);
+    }
+    NSE_CHECK(!out.empty(), ErrorCode::InvalidArgument, what, " is empty");
+    return out;
+}
+
+// One panel per bandwidth: a stacked bar per cut (edge, upload, cloud incl. wait, download +
+// RTT), the chosen cut outlined.
+void write_svg(const std::string& path, const Model& model, const std::vector<double>& mbps,
+               const std::vector<std::vector<CutEstimate>>& est, const std::vector<int>& chosen,
+               Objective objective) {
+    const int n = model.size(), panel_h = 220, left = 60, bar_w = std::max(4, 720 / (n + 1));
+    const int width = left + bar_w * (n + 1) + 180, height = panel_h * int(mbps.size()) + 40;
+    std::ofstream svg(path);
+    NSE_CHECK(svg.good(), ErrorCode::Io, path, ": cannot write");
+    svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
+        << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+           "fill='white'/>\n<text x='"
+        << left << "' y='20' font-size='15'>" << model.name() << ": predicted latency per cut ("
+        << (objective == Objective::Latency ? "latency" : "energy") << " objective)</text>\n";
+    const char* colors[] = {"#4c78a8", "#f58518", "#54a24b", "#b279a2"};
+    const char* names[] = {"edge compute", "upload", "cloud (wait + compute)", "RTT + download"};
+    for (int c = 0; c < 4; ++c)
+        svg << "<rect x='" << width - 170 << "' y='" << 40 + 18 * c
+            << "' width='12' height='12' fill='" << colors[c] << "'/><text x='" << width - 152
+            << "' y='" << 50 + 18 * c << "'>" << names[c] << "</text>\n";
+    for (size_t b = 0; b < mbps.size(); ++b) {
+        const int top = 40 + panel_h * int(b), base = top + panel_h - 40;
+        double max_ms = 0;
+        for (const auto& e : est[b]) max_ms = std::max(max_ms, e.total_ms);
+        const double scale = (panel_h - 60) / std::max(max_ms, 1e-9);
+        svg << "<text x='" << left << "' y='" << top + 12 << "'>" << mbps[b] << " Mbit/s: best cut "
+            << chosen[b] << ", " << fixed(est[b][chosen[b]].total_ms, 2) << " ms (all edge "
+            << fixed(est[b][n].total_ms, 1) << " ms, all cloud " << fixed(est[b][0].total_ms, 1)
+            << " ms)</text>\n";
+        svg << "<line x1='" << left << "' y1='" << base << "' x2='" << left + bar_w * (n + 1)
+            << "' y2='" << base << "' stroke='black'/>\n<text x='5' y='" << base
+            << "'>0 ms</text><text x='5' y='" << base - int(max_ms * scale) << "'>"
+            << fixed(max_ms, 1) << "</text>\n";
+        for (const auto& e : est[b]) {
+            const double parts[] = {e.edge_ms, e.upload_ms, e.cloud_wait_ms + e.cloud_ms,
+                                    e.rtt_ms + e.download_ms};
+            double y = base;
+            const int x = left + bar_w * e.cut;
+            for (int c = 0; c < 4; ++c) {
+                const double h = parts[c] * scale;
+                y -= h;
+                svg << "<rect x='" << x + 1 << "' y='" << fixed(y, 2) << "' width='" << bar_w - 2
+                    << "' height='" << fixed(h, 2) << "' fill='" << colors[c] << "'/>\n";
+            }
+            if (e.cut == chosen[b])
+                svg << "<rect x='" << x << "' y='" << fixed(y - 2, 2) << "' width='" << bar_w
+                    << "' height='" << fixed(base - y + 2, 2)
+                    << "' fill='none' stroke='red' stroke-width='2'/>\n<text x='" << x << "' y='"
+                    << fixed(y - 6, 2) << "' fill='red'>cut " << e.cut << "</text>\n";
+            if (e.cut % std::max(1, (n + 1) / 12) == 0)
+                svg << "<text x='" << x << "' y='" << base + 14 << "' font-size='10'>" << e.cut
+                    << "</text>\n";
+        }
+    }
+    svg << "<text x='" << left << "' y='" << height - 5 << "' font-size='10'>cut k: nodes [0,k) on "
+        << "the edge, [k," << n << ") on the cloud</text>\n</svg>\n";
+}
+
+}  // namespace
+
+int cmd_plan(int argc, char** argv) {
+    cxxopts::Options opts("nsengine plan",
+                          "Show the chosen split and every cut's predicted cost for given "
+                          "device profiles and bandwidths (runs no layer).");
+    add_model_options(opts);
+    opts.add_options()("edge-profile", "the edge device's profile", cxxopts::value<std::string>())(
+        "cloud-profile", "the cloud's profile", cxxopts::value<std::string>())(
+        "bandwidth", "link rates in Mbit/s",
+        cxxopts::value<std::string>()->default_value("1,10,100,1000"))(
+        "rtt-ms", "round-trip time", cxxopts::value<double>()->default_value("5"))(
+        "backlog-ms", "cloud queueing delay", cxxopts::value<double>()->default_value("0"))(
+        "objective", "latency or energy", cxxopts::value<std::string>()->default_value("latency"))(
+        "svg", "also draw the cuts as stacked bars into this SVG file",
+        cxxopts::value<std::string>())("h,help", "show this help");
+    auto args = opts.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << opts.help() << '\n';
+        return 0;
+    }
+    NSE_CHECK(args.count("edge-profile") && args.count("cloud-profile"), ErrorCode::InvalidArgument,
+              "--edge-profile and --cloud-profile are required");
+    const DeviceProfile edge = DeviceProfile::load(args["edge-profile"].as<std::string>());
+    const DeviceProfile cloud = DeviceProfile::load(args["cloud-profile"].as<std::string>());
+    const Objective objective = parse_objective(args["objective"].as<std::string>());
+    const std::vector<double> mbps = parse_list(args["bandwidth"].as<std::string>(), "--bandwidth");
+    const double rtt = args["rtt-ms"].as<double>(), backlog = args["backlog-ms"].as<double>();
+    NSE_CHECK(rtt >= 0 && backlog >= 0, ErrorCode::InvalidArgument,
+              "--rtt-ms and --backlog-ms must be >= 0");
+    auto model = load_model_arg(args);
+    Planner planner(*model, edge, cloud);
+    std::vector<std::vector<CutEstimate>> all;
+    std::vector<int> chosen;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (double m : mbps) {
+        LinkState link;
+        link.upload_bytes_per_ms = link.download_bytes_per_ms = m * 1e6 / 8 / 1e3;
+        link.rtt_ms = rtt;
+        link.cloud_backlog_ms = backlog;
+        chosen.push_back(planner.choose(link, objective));
+        all.push_back(planner.estimate(link));
+    }
+    const double decide_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+        double(mbps.size());
+    if (args.count("svg"))
+        write_svg(args["svg"].as<std::string>(), *model, mbps, all, chosen, objective);
+    if (args.count("json")) {
+        nlohmann::json j = {{"model", model->name()},
+                            {"objective", args["objective"].as<std::string>()},
+                            {"rtt_ms", rtt},
+                            {"decision_us", decide_us},
+                            {"bandwidths", nlohmann::json::array()}};
+        for (size_t b = 0; b < mbps.size(); ++b) {
+            nlohmann::json cuts = nlohmann::json::array();
+            for (const auto& e : all[b])
+                cuts.push_back({{"cut", e.cut},
+                                {"live_bytes", e.live_bytes},
+                                {"edge_ms", e.edge_ms},
+                                {"upload_ms", e.upload_ms},
+                                {"rtt_ms", e.rtt_ms},
+                                {"cloud_ms", e.cloud_wait_ms + e.cloud_ms},
+                                {"download_ms", e.download_ms},
+                                {"total_ms", e.total_ms},
+                                {"energy_mj", e.energy_mj}});
+            j["bandwidths"].push_back(
+                {{"mbps", mbps[b]}, {"chosen_cut", chosen[b]}, {"cuts", cuts}});
+        }
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    for (size_t b = 0; b < mbps.size(); ++b) {
+        const auto& e = all[b];
+        std::cout << (b ? "\n" : "") << model->name() << " at " << mbps[b] << " Mbit/s, RTT " << rtt
+                  << " ms: best cut " << chosen[b] << " (" << fixed(e[chosen[b]].total_ms, 2)
+                  << " ms, " << fixed(e[chosen[b]].energy_mj, 1) << " mJ on the edge)\n";
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& c : e)
+            rows.push_back(
+                {std::string(c.cut == chosen[b] ? "*" : "") + std::to_string(c.cut),
+                 c.cut == 0 ? "(input)" : model->node(c.cut - 1).name, std::to_string(c.live_bytes),
+                 fixed(c.edge_ms, 2), fixed(c.upload_ms, 2), fixed(c.cloud_wait_ms + c.cloud_ms, 2),
+                 fixed(c.rtt_ms + c.download_ms, 2), fixed(c.total_ms, 2), fixed(c.energy_mj, 1)});
+        print_table(std::cout,
+                    {"cut", "after", "live bytes", "edge ms", "upload ms", "cloud ms",
+                     "rtt+down ms", "total ms", "edge mJ"},
+                    rows, {true, false, true, true, true, true, true, true, true});
+    }
+    std::cout << "\ndecision time: " << fixed(decide_us, 1) << " us per bandwidth\n";
+    return 0;
+}
+
+}  // namespace nse
