@@ -132,4 +132,70 @@ class FakeCloud {
     std::thread thread_;
 };
 
+// A TCP proxy on loopback that forwards to `upstream_port`, pacing each direction to
+// `bytes_per_s`: an in-process rate-limited link for the bandwidth estimator.
+class RateLimitedProxy {
+  public:
+    RateLimitedProxy(uint16_t upstream_port, double bytes_per_s)
+        : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}),
+          upstream_(upstream_port),
+          rate_(bytes_per_s) {
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~RateLimitedProxy() {
+        stop_ = true;
+        std::error_code ec;
+        acceptor_.close(ec);
+        if (thread_.joinable()) thread_.join();
+        // shutdown() wakes the pumps' blocking reads; close() alone would not.
+        if (client_) client_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        if (server_) server_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        for (auto& t : pumps_) t.join();
+    }
+    RateLimitedProxy(const RateLimitedProxy&) = delete;
+    RateLimitedProxy& operator=(const RateLimitedProxy&) = delete;
+    uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    void set_rate(double bytes_per_s) { rate_ = bytes_per_s; }
+
+  private:
+    void serve() {
+        std::error_code ec;
+        client_ = std::make_unique<asio::ip::tcp::socket>(io_);
+        acceptor_.accept(*client_, ec);
+        if (ec) return;
+        server_ = std::make_unique<asio::ip::tcp::socket>(io_);
+        server_->connect({asio::ip::make_address("127.0.0.1"), upstream_}, ec);
+        if (ec) return;
+        client_->set_option(asio::ip::tcp::no_delay(true), ec);  // no Nagle stalls on the
+        server_->set_option(asio::ip::tcp::no_delay(true), ec);  // paced small writes
+        pumps_.emplace_back([this] { pump(*client_, *server_); });
+        pumps_.emplace_back([this] { pump(*server_, *client_); });
+    }
+    void pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to) {
+        std::vector<uint8_t> buf(4096);
+        auto due = std::chrono::steady_clock::now();
+        while (!stop_) {
+            std::error_code ec;
+            const size_t n = from.read_some(asio::buffer(buf), ec);
+            if (ec) break;
+            due = std::max(due, std::chrono::steady_clock::now()) +
+                  std::chrono::microseconds(int64_t(1e6 * double(n) / rate_.load()));
+            std::this_thread::sleep_until(due);
+            asio::write(to, asio::buffer(buf.data(), n), ec);
+            if (ec) break;
+        }
+        std::error_code ec;
+        to.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    }
+
+    asio::io_context io_;
+    asio::ip::tcp::acceptor acceptor_;
+    uint16_t upstream_;
+    std::atomic<double> rate_;
+    std::atomic<bool> stop_{false};
+    std::unique_ptr<asio::ip::tcp::socket> client_, server_;
+    std::thread thread_;
+    std::vector<std::thread> pumps_;
+};
+
 }  // namespace nse::test

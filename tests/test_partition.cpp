@@ -1,0 +1,145 @@
+// Cost-model fit, planner decisions on fixed synthetic profiles, and the bandwidth estimator.
+#include <random>
+
+#include "partition/bandwidth.h"
+#include "partition/planner.h"
+#include "tests/model_builder.h"
+
+namespace nse::test {
+
+TEST(Fit, RecoversKnownNonNegativeCoefficients) {
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> u(0.1, 10.0);
+    std::vector<Sample> samples;
+    for (int i = 0; i < 200; ++i) {
+        Sample s;
+        s.x = {1, u(rng), u(rng), u(rng)};
+        s.ms = 0.05 + 0.2 * s.x[1] + 0.0 * s.x[2] + 1.5 * s.x[3];
+        samples.push_back(s);
+    }
+    KindFit fit = fit_kind(samples);
+    ASSERT_EQ(fit.coef.size(), 4u);
+    EXPECT_NEAR(fit.coef[0], 0.05, 1e-3);
+    EXPECT_NEAR(fit.coef[1], 0.2, 1e-3);
+    EXPECT_NEAR(fit.coef[2], 0.0, 1e-3);
+    EXPECT_NEAR(fit.coef[3], 1.5, 1e-3);
+    EXPECT_LT(fit.median_rel_error, 1e-3);
+}
+
+TEST(Fit, NeverNegativeEvenWhenTheDataWantsIt) {
+    std::vector<Sample> samples;
+    for (int i = 1; i <= 50; ++i)
+        samples.push_back({{1, double(i), double(i % 7)}, 2.0 + i - 0.3 * (i % 7)});
+    KindFit fit = fit_kind(samples);
+    for (double c : fit.coef) EXPECT_GE(c, 0.0);
+    EXPECT_GT(fit.coef[1], 0.5);
+}
+
+// A profile where every kind costs `per_mflop` ms per MFLOP plus `base` ms.
+DeviceProfile flat_profile(double base, double per_mflop) {
+    DeviceProfile p;
+    for (const auto& kind : cost_kinds()) {
+        KindFit f;
+        f.coef.assign(feature_names(kind).size(), 0.0);
+        f.coef[0] = base;
+        if (feature_names(kind)[1] == "mflop") f.coef[1] = per_mflop;
+        p.kinds[kind] = f;
+    }
+    return p;
+}
+
+TEST(Planner, FollowsTheBandwidth) {
+    auto m = small_chain().load("plan_chain.safetensors");
+    const int n = m->size();
+    DeviceProfile edge = flat_profile(0.01, 5.0), cloud = flat_profile(0.01, 0.01);
+    Planner planner(*m, edge, cloud);
+    LinkState fast, slow;
+    fast.upload_bytes_per_ms = fast.download_bytes_per_ms = 1e9;
+    fast.rtt_ms = 0.001;
+    slow.upload_bytes_per_ms = slow.download_bytes_per_ms = 1e-3;
+    EXPECT_EQ(planner.choose(fast, Objective::Latency), 0);  // edge is slow, link is free
+    EXPECT_EQ(planner.choose(slow, Objective::Latency), n);  // nothing may cross the link
+    // The choice is the argmin of the estimates, and each estimate adds up.
+    for (double bw : {1e-2, 1.0, 30.0, 1e3}) {
+        LinkState l;
+        l.upload_bytes_per_ms = l.download_bytes_per_ms = bw;
+        l.rtt_ms = 0.5;
+        l.cloud_backlog_ms = 0.2;
+        auto est = planner.estimate(l);
+        int best = 0;
+        for (const auto& e : est) {
+            EXPECT_NEAR(
+                e.total_ms,
+                e.edge_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.cloud_ms + e.download_ms,
+                1e-9);
+            if (e.total_ms < est[best].total_ms) best = e.cut;
+        }
+        EXPECT_EQ(planner.choose(l, Objective::Latency), best) << "bandwidth " << bw;
+        EXPECT_EQ(est[n].upload_ms + est[n].rtt_ms, 0.0);
+    }
+}
+
+TEST(Planner, PicksTheSmallCutInBetween) {
+    // Cut 2 (after the pool) sends 48 bytes instead of the 200-byte input or the 300-byte conv
+    // output; with a slow link and a slow edge it beats both ends.
+    auto m = small_chain().load("plan_chain2.safetensors");
+    DeviceProfile edge = flat_profile(0.5, 0.0), cloud = flat_profile(0.0, 0.0);
+    Planner planner(*m, edge, cloud);
+    LinkState l;
+    l.upload_bytes_per_ms = l.download_bytes_per_ms = 100;  // 200 B = 2 ms, 48 B = 0.48 ms
+    l.rtt_ms = 0.1;
+    EXPECT_EQ(m->live_bytes(2), 48u);
+    EXPECT_EQ(planner.choose(l, Objective::Latency), 2);
+}
+
+TEST(Planner, EnergyObjectiveWeighsThePowers) {
+    auto m = small_chain().load("plan_chain3.safetensors");
+    const int n = m->size();
+    DeviceProfile edge = flat_profile(1.0, 0.0), cloud = flat_profile(3.0, 0.0);
+    Planner planner(*m, edge, cloud);
+    LinkState l;
+    l.upload_bytes_per_ms = l.download_bytes_per_ms = 1e6;
+    l.rtt_ms = 0.1;
+    // Latency: the edge (1 ms a node) beats the cloud (3 ms a node) -> all on the edge.
+    EXPECT_EQ(planner.choose(l, Objective::Latency), n);
+    // Energy: waiting idle at 0.3 W costs less than computing at 3 W -> all on the cloud.
+    EXPECT_EQ(planner.choose(l, Objective::Energy), 0);
+    EXPECT_THROW(parse_objective("speed"), Error);
+}
+
+TEST(Profile, JsonRoundTripAndValidation) {
+    DeviceProfile p = flat_profile(0.1, 0.2);
+    p.threads = 2;
+    p.power.transmit_w = 2.5;
+    DeviceProfile q = DeviceProfile::from_json(p.to_json());
+    EXPECT_EQ(q.threads, 2);
+    EXPECT_EQ(q.power.transmit_w, 2.5);
+    EXPECT_EQ(q.kinds.at("conv").coef, p.kinds.at("conv").coef);
+    auto bad = p.to_json();
+    bad["kinds"]["conv"]["coef"] = {1.0};
+    expect_error([&] { DeviceProfile::from_json(bad); }, "coefficients");
+    bad = p.to_json();
+    bad["kinds"]["linear"]["coef"][1] = -1.0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "negative");
+    expect_error([] { DeviceProfile::from_json(nlohmann::json::array()); }, "profile");
+}
+
+TEST(Bandwidth, MedianOfRecentSamplesFollowsAStepWithinTwo) {
+    BandwidthEstimator bw;
+    EXPECT_FALSE(bw.has_bandwidth());
+    EXPECT_EQ(bw.upload_bytes_per_ms(42), 42);
+    for (int i = 0; i < 5; ++i) bw.add_upload(1'000'000, 1.0);  // 1 MB/ms
+    bw.add_upload(1'000'000, 100.0);                            // one odd transfer
+    EXPECT_DOUBLE_EQ(bw.upload_bytes_per_ms(), 1e6);
+    bw.add_upload(1'000'000, 100.0);  // the link really dropped 100x
+    EXPECT_DOUBLE_EQ(bw.upload_bytes_per_ms(), 1e4);
+    bw.add_upload(100, 1.0);  // too small to time: ignored
+    bw.add_upload(1'000'000, 0.0);
+    EXPECT_EQ(bw.upload_samples(), 3u);
+    bw.add_rtt(2);
+    bw.add_rtt(4);
+    bw.add_rtt(3);
+    EXPECT_DOUBLE_EQ(bw.rtt_ms(), 3);
+}
+
+}  // namespace nse::test
