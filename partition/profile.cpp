@@ -91,7 +91,17 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     }
 }
 
+namespace {
+// mkdir -p
+void make_dirs(const std::string& dir) {
+    for (size_t pos = 1; pos <= dir.size(); ++pos)
+        if (pos == dir.size() || dir[pos] == '/') ::mkdir(dir.substr(0, pos).c_str(), 0755);
+}
+}  // namespace
+
 void DeviceProfile::save(const std::string& path) const {
+    const size_t slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) make_dirs(path.substr(0, slash));
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
@@ -160,9 +170,7 @@ std::string cached_profile_path(const std::string& device, int threads) {
         dir = std::string(h) + "/.cache/nsengine";
     else
         dir = "/tmp/nsengine";
-    // mkdir -p
-    for (size_t pos = 1; pos <= dir.size(); ++pos)
-        if (pos == dir.size() || dir[pos] == '/') ::mkdir(dir.substr(0, pos).c_str(), 0755);
+    make_dirs(dir);
     return dir + "/profile-" + device + "-" + std::to_string(threads) + "t.json";
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine: installs dependencies, builds, converts the
 # default model (MobileNetV2, seeded random weights), starts `nsengine cloud` on loopback, runs
-# `nsengine edge` against it at several cuts, and stops the cloud.
+# `nsengine edge --model mobilenet_v2` against it (automatic split; the first run builds this
+# machine's profile, about a minute), then a few fixed cuts, and stops the cloud.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-mobilenet_v2}
@@ -14,20 +15,25 @@ log=$(mktemp)
 "$nse" cloud -p 0 --models "$model" 2>"$log" &
 cloud=$!
 trap 'kill $cloud 2>/dev/null; wait $cloud 2>/dev/null; rm -f "$log"' EXIT
+echo "== starting nsengine cloud (builds this machine's profile on first use)"
 port=""
-for _ in $(seq 100); do
+for _ in $(seq 600); do
     port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
     [ -n "$port" ] && break
-    sleep 0.1
+    kill -0 $cloud 2>/dev/null || { cat "$log"; echo "demo: the cloud failed"; exit 1; }
+    sleep 0.2
 done
 [ -n "$port" ] || { cat "$log"; echo "demo: the cloud did not start"; exit 1; }
 echo "== nsengine cloud is serving $model on 127.0.0.1:$port"
 
+echo
+echo "== nsengine edge --model $model -p $port --repeat 3   (--split auto)"
+"$nse" edge --model "$model" -p "$port" --repeat 3 --top 3
 n=$("$nse" info --model "$model" --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')
-for split in cloud $((n / 6)) $((n / 2)) edge; do
+for split in cloud $((n / 2)) edge; do
     echo
-    echo "== nsengine edge --model $model -p $port --split $split --repeat 3"
-    "$nse" edge --model "$model" -p "$port" --split "$split" --repeat 3 --top 3
+    echo "== nsengine edge --model $model -p $port --split $split --repeat 2"
+    "$nse" edge --model "$model" -p "$port" --split "$split" --repeat 2 --top 1
 done
 echo
 echo "== cloud log"

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# cli_cloud_edge.sh NSENGINE MODELS_DIR: a real `nsengine cloud` process on a free loopback
-# port, `nsengine edge` against it at several cuts, then the cloud killed and the edge still
-# answering (locally), and a clean SIGTERM shutdown of a second cloud.
+# cli_cloud_edge.sh NSENGINE MODELS_DIR PROFILE: a real `nsengine cloud` process on a free
+# loopback port, `nsengine edge` against it at several cuts and with --split auto, then the cloud
+# killed and the edge still answering (locally), and a clean SIGTERM shutdown of a second cloud.
 set -u
 nse=$1
 dir=$2
+profile=$3
 log=$(mktemp)
 trap 'kill -9 $cloud 2>/dev/null; rm -f "$log"' EXIT
 fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
 
 start_cloud() {
-    "$nse" cloud -p 0 --models-dir "$dir" --models lenet,mobilenet_v2 --threads 1 2>"$log" &
+    "$nse" cloud -p 0 --models-dir "$dir" --models lenet,mobilenet_v2 --threads 1 \
+        --profile "$profile" 2>"$log" &
     cloud=$!
     for _ in $(seq 100); do
         port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
@@ -27,6 +29,10 @@ for split in cloud 1 30 edge; do
     echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split $split fell back: $out"
 done
 grep -q "mobilenet_v2 cut=30/65" "$log" || fail "cloud did not log the cut-30 request"
+out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --profile "$profile" --repeat 3 \
+    --threads 1 --json) || fail "edge --split auto exited $?"
+echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split auto fell back: $out"
+echo "$out" | grep -q '"predicted_ms"' || fail "no prediction in: $out"
 
 kill -9 "$cloud"
 wait "$cloud" 2>/dev/null

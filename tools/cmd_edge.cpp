@@ -1,6 +1,8 @@
 // nsengine edge: run a model split between this machine and a cloud server.
+#include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/thread_pool.h"
 #include "net/edge.h"
@@ -55,6 +57,7 @@ int cmd_edge(int argc, char** argv) {
     opts.add_options()("split", "edge, cloud, auto, or a cut k (nodes [0,k) run here)",
                        cxxopts::value<std::string>()->default_value("auto"))(
         "repeat", "requests to run", cxxopts::value<int>()->default_value("1"))(
+        "interval-ms", "pause between requests", cxxopts::value<double>()->default_value("0"))(
         "input", "ref, random or an image file",
         cxxopts::value<std::string>()->default_value("ref"))(
         "top", "classes to print", cxxopts::value<int>()->default_value("5"))(
@@ -99,7 +102,12 @@ int cmd_edge(int argc, char** argv) {
                          objective);
     std::vector<net::EdgeReport> reports;
     Tensor last;
+    const double interval_ms = args["interval-ms"].as<double>();
+    NSE_CHECK(interval_ms >= 0 && interval_ms <= 3.6e6, ErrorCode::InvalidArgument,
+              "--interval-ms must be 0..3600000");
     for (int i = 0; i < repeat; ++i) {
+        if (i && interval_ms > 0)
+            std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(interval_ms));
         net::EdgeReport r;
         const Tensor& out =
             fixed_cut < 0 ? edge.infer_auto(input, r) : edge.infer(input, fixed_cut, r);

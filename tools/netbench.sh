@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Proof that --split auto chooses well on a real, shaped link (root needed).
+#
+# Puts a cloud and an edge in two network namespaces joined by a veth pair, shapes both
+# directions with `tc qdisc ... tbf`, runs the cloud on 2 threads and the edge on 1 thread limited
+# to a fraction of a CPU by a cgroup (a weak device: the two sides really differ), and for each
+# model and rate measures:
+#   oracle  every cut with --split K (cuts whose upload alone exceeds the best total so far are
+#           skipped: they cannot win), the best median;
+#   auto    --split auto, its cut and median.
+# Then link changes mid-run: auto with --repeat while the rate drops from 100 to 1 Mbit/s and
+# comes back.
+#
+#   tools/netbench.sh [--models lenet,alexnet,...] [--rates 1,5,20,100] [--repeat 3]
+#                     [--edge-cpu 0.25] [--out DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+models=lenet,alexnet,mobilenet_v2,resnet18,vgg16
+rates=1,5,20,100
+repeat=3
+edge_cpu=0.25
+out=netbench-results
+while [ $# -gt 0 ]; do
+    case $1 in
+        --models) models=$2; shift 2 ;;
+        --rates) rates=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --edge-cpu) edge_cpu=$2; shift 2 ;;
+        *) echo "netbench: unknown argument $1"; exit 2 ;;
+    esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "netbench: needs root (network namespaces, tc)"; exit 2; }
+nse=$PWD/build/tools/nsengine
+[ -x "$nse" ] || { echo "netbench: build first (scripts/build.sh)"; exit 2; }
+mkdir -p "$out"
+E=nse-edge C=nse-cloud EIP=10.77.0.1 CIP=10.77.0.2 PORT=9999
+
+cleanup() {
+    [ -n "${cloud_pid:-}" ] && kill "$cloud_pid" 2>/dev/null && wait "$cloud_pid" 2>/dev/null
+    ip netns del $E 2>/dev/null || true
+    ip netns del $C 2>/dev/null || true
+    if [ -n "$CG" ]; then rmdir "$CG" 2>/dev/null || true; fi
+}
+CG=""
+trap cleanup EXIT
+cleanup
+# The edge's CPU share: a cgroup (v1 cpu controller, or v2) with a CFS quota over a short
+# period, so the edge runs slower evenly (a 100 ms period would let it run at full speed for
+# 25 ms and then freeze it for 75, which distorts every timing). The kernel's smallest quota is
+# 1 ms, so the period is 4 ms for a quarter CPU.
+period=$(/usr/bin/python3 -c "print(max(1000, int(1000 / $edge_cpu)))")
+quota=$(/usr/bin/python3 -c "print(max(1000, int($period * $edge_cpu)))")
+if [ -d /sys/fs/cgroup/cpu ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+    CG=/sys/fs/cgroup/cpu/nse-netbench-edge
+    mkdir -p $CG
+    echo "$period" >$CG/cpu.cfs_period_us
+    echo "$quota" >$CG/cpu.cfs_quota_us
+elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    CG=/sys/fs/cgroup/nse-netbench-edge
+    mkdir -p $CG
+    echo "$quota $period" >$CG/cpu.max
+fi
+[ -n "$CG" ] || echo "netbench: no cgroup cpu controller; the edge runs unthrottled"
+edge_run() {  # runs a command inside the edge's cgroup
+    bash -c 'if [ -n "$0" ]; then echo $$ >"$0/cgroup.procs" 2>/dev/null || echo $$ >"$0/tasks"; fi; exec "$@"' "$CG" "$@"
+}
+
+ip netns add $E
+ip netns add $C
+ip link add veth-e netns $E type veth peer name veth-c netns $C
+ip -n $E addr add $EIP/24 dev veth-e
+ip -n $C addr add $CIP/24 dev veth-c
+ip -n $E link set veth-e up
+ip -n $C link set veth-c up
+ip -n $E link set lo up
+ip -n $C link set lo up
+
+shape() {  # rate in Mbit/s, both directions
+    for pair in "$E veth-e" "$C veth-c"; do
+        set -- $pair
+        ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "${rate_now}mbit" burst 32kbit latency 400ms
+    done
+}
+
+for m in ${models//,/ }; do
+    [ -f "models/$m.safetensors" ] || /usr/bin/python3 tools/convert_torchvision.py "$m" --out models >/dev/null
+done
+# Profiles: the edge at 1 thread in its cgroup, the cloud at 2 (kept for later runs).
+edge_profile=$out/profile-edge-1t-cpu$edge_cpu.json cloud_profile=$out/profile-cloud-2t.json
+[ -f "$edge_profile" ] || edge_run "$nse" deploy --threads 1 --out "$edge_profile" >/dev/null
+[ -f "$cloud_profile" ] || "$nse" deploy --threads 2 --out "$cloud_profile" >/dev/null
+
+ip netns exec $C "$nse" cloud -i $CIP -p $PORT --threads 2 --models "$models" \
+    --profile "$cloud_profile" --quiet 2>"$out/cloud.log" &
+cloud_pid=$!
+for _ in $(seq 100); do grep -q serving "$out/cloud.log" && break; sleep 0.2; done
+
+edge() {  # args...: prints the JSON report
+    edge_run ip netns exec $E "$nse" edge -i $CIP -p $PORT --threads 1 --profile "$edge_profile" \
+        --input random --json "$@"
+}
+summary() {  # JSON on stdin -> "median_total cut" over the requests after the first
+    /usr/bin/python3 -c '
+import json, statistics, sys
+r = json.load(sys.stdin)["requests"]
+r = r[1:] if len(r) > 1 else r
+cuts = [q["cut"] for q in r]
+med = statistics.median(q["total_ms"] for q in r)
+print(f"{med:.2f} {max(set(cuts), key=cuts.count)}")'
+}
+
+results=$out/results.tsv
+printf 'model\tmbit\toracle_cut\toracle_ms\tauto_cut\tauto_ms\tall_edge_ms\tall_cloud_ms\tratio\n' >"$results"
+for m in ${models//,/ }; do
+    n=$("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')
+    live=($("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(c["live_bytes"]) for c in json.load(sys.stdin)["cuts"]))'))
+    for rate_now in ${rates//,/ }; do
+        shape
+        read -r edge_ms _ < <(edge -t "$m" --split edge --repeat $((repeat + 1)) | summary)
+        best_ms=$edge_ms best_cut=$n cloud_ms=NA
+        for k in $(seq 0 $((n - 1))); do
+            # upload alone (bytes * 8 / rate) already exceeds the best: this cut cannot win
+            if /usr/bin/python3 -c "import sys; sys.exit(0 if ${live[$k]}*8/($rate_now*1e3) > $best_ms else 1)"; then
+                continue
+            fi
+            read -r ms _ < <(edge -t "$m" --split "$k" --repeat $((repeat + 1)) | summary)
+            [ "$k" -eq 0 ] && cloud_ms=$ms
+            if /usr/bin/python3 -c "import sys; sys.exit(0 if $ms < $best_ms else 1)"; then
+                best_ms=$ms best_cut=$k
+            fi
+        done
+        [ "$cloud_ms" = NA ] && cloud_ms=">$(/usr/bin/python3 -c "print(round(${live[0]}*8/($rate_now*1e3)))")"
+        read -r auto_ms auto_cut < <(edge -t "$m" --split auto --repeat $((repeat + 1)) | summary)
+        ratio=$(/usr/bin/python3 -c "print(f'{$auto_ms / $best_ms:.2f}')")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_cut" "$best_ms" \
+            "$auto_cut" "$auto_ms" "$edge_ms" "$cloud_ms" "$ratio" | tee -a "$results"
+    done
+done
+
+# Link change: 100 Mbit/s, 1 Mbit/s after about 8 requests (one every 500 ms), 100 again after
+# about 16.
+m=${models%%,*}
+for cand in resnet18 alexnet; do [[ ",$models," == *",$cand,"* ]] && m=$cand; done
+rate_now=100
+shape
+( sleep 4; rate_now=1; shape; sleep 4; rate_now=100; shape ) &
+changer=$!
+edge -t "$m" --split auto --repeat 24 --interval-ms 500 >"$out/link-change.json" || true
+wait $changer
+/usr/bin/python3 - "$out/link-change.json" <<'PY' | tee "$out/link-change.txt"
+import json, sys
+r = json.load(open(sys.argv[1]))["requests"]
+print("request  cut  where          total_ms  assumed_Mbit/s")
+for i, q in enumerate(r):
+    print(f"{i + 1:7d}  {q['cut']:3d}  {q['where']:13s}  {q['total_ms']:8.1f}  {q['assumed_upload_mbps']:10.1f}")
+PY
+echo "netbench: results in $out/results.tsv and $out/link-change.txt"
