@@ -56,7 +56,7 @@ class ThreadPool {
     };
     std::vector<std::unique_ptr<Slot>> slots_;
     std::mutex mu_, busy_;
-    std::condition_variable wake_;
+    std::condition_variable wake_, done_;
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
 };

@@ -36,7 +36,6 @@ struct CloudClient::Io {
 };
 
 namespace {
-const uint8_t kZeros[kAlign] = {};
 
 Clock::time_point after(double seconds) {
     return Clock::now() +
@@ -119,8 +118,7 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
     std::vector<asio::const_buffer> bufs{asio::buffer(hdr, kHeaderBytes), asio::buffer(out.head)};
     for (size_t i = 0; i < out.data.size(); ++i) {
         bufs.push_back(asio::buffer(out.data[i], out.bytes[i]));
-        if (size_t pad = (kAlign - out.bytes[i] % kAlign) % kAlign)
-            bufs.push_back(asio::buffer(kZeros, pad));
+        if (const size_t pad = pad_after(out.bytes[i])) bufs.push_back(asio::buffer(kZeroPad, pad));
     }
     const std::string what =
         std::string(msg_type_name(type)) + " to " + opts_.host + ":" + std::to_string(opts_.port);

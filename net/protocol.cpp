@@ -160,10 +160,22 @@ void check_header(const FrameHeader& h, uint64_t max_payload) {
                                                      std::to_string(max_payload));
 }
 
+const uint8_t kZeroPad[kAlign] = {};
+
 size_t Outgoing::payload_bytes() const {
     size_t n = head.size();
     for (size_t b : bytes) n += align_up(b);
     return n;
+}
+
+std::vector<uint8_t> Outgoing::flatten() const {
+    std::vector<uint8_t> out = head;
+    for (size_t i = 0; i < data.size(); ++i) {
+        const uint8_t* d = reinterpret_cast<const uint8_t*>(data[i]);
+        out.insert(out.end(), d, d + bytes[i]);
+        out.resize(out.size() + pad_after(bytes[i]), 0);
+    }
+    return out;
 }
 
 Outgoing finish_with_tensors(Writer w, const std::vector<WireTensor>& tensors) {

@@ -118,12 +118,18 @@ struct WireTensor {
     size_t bytes() const { return static_cast<size_t>(numel(shape)) * sizeof(float); }
 };
 
-// Where one tensor's bytes go in an outgoing payload (after the descriptor bytes).
+// Zero bytes that follow a tensor data block up to the next multiple of kAlign.
+inline size_t pad_after(size_t bytes) { return (kAlign - bytes % kAlign) % kAlign; }
+extern const uint8_t kZeroPad[kAlign];
+
+// An outgoing payload: fixed bytes, then tensor data blocks sent from the tensors' memory.
 struct Outgoing {
     std::vector<uint8_t> head;  // fixed fields + tensor descriptors, padded to kAlign
     std::vector<const float*> data;
-    std::vector<size_t> bytes;  // each data block is followed by padding to kAlign
+    std::vector<size_t> bytes;  // each data block is followed by pad_after(bytes) zeros
     size_t payload_bytes() const;
+    // The whole payload in one buffer (a copy: for tests and tools, not the data path).
+    std::vector<uint8_t> flatten() const;
 };
 
 // Appends a tensor section to `w` (whose bytes precede it in the payload) and returns the

@@ -33,8 +33,6 @@ std::string kb(size_t bytes) {
     return buf;
 }
 
-const uint8_t kZeros[kAlign] = {};
-
 // The bytes of one outgoing frame, owned until the write completes.
 struct Frame {
     uint8_t header[kHeaderBytes];
@@ -452,8 +450,8 @@ void CloudServer::Impl::worker_main() {
             frame->owned = std::move(copies);
             for (size_t i = 0; i < out.data.size(); ++i) {
                 frame->blocks.emplace_back(out.data[i], out.bytes[i]);
-                const size_t pad = (kAlign - out.bytes[i] % kAlign) % kAlign;
-                if (pad) frame->blocks.emplace_back(kZeros, pad);
+                if (const size_t pad = pad_after(out.bytes[i]))
+                    frame->blocks.emplace_back(kZeroPad, pad);
             }
         } catch (const std::exception& e) {
             {

@@ -147,14 +147,7 @@ class BadInput : public ::testing::Test {
         r.cut = 0;
         r.tensors = {{"input", x_.shape(), x_.data()}};
         tweak(r);
-        Outgoing out = encode_infer(r);
-        std::vector<uint8_t> p = out.head;
-        for (size_t i = 0; i < out.data.size(); ++i) {
-            const uint8_t* d = reinterpret_cast<const uint8_t*>(out.data[i]);
-            p.insert(p.end(), d, d + out.bytes[i]);
-            p.resize(p.size() + (kAlign - out.bytes[i] % kAlign) % kAlign, 0);
-        }
-        return p;
+        return encode_infer(r).flatten();
     }
     void expect_rejected(const std::vector<uint8_t>& payload, WireError code) {
         RawClient c(cloud_->port());

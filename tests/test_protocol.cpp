@@ -17,12 +17,8 @@ std::vector<uint8_t> frame_bytes(MsgType type, const Outgoing& out, uint64_t id 
     h.payload_bytes = out.payload_bytes();
     std::vector<uint8_t> bytes(kHeaderBytes);
     encode_header(h, bytes.data());
-    bytes.insert(bytes.end(), out.head.begin(), out.head.end());
-    for (size_t i = 0; i < out.data.size(); ++i) {
-        const uint8_t* d = reinterpret_cast<const uint8_t*>(out.data[i]);
-        bytes.insert(bytes.end(), d, d + out.bytes[i]);
-        bytes.resize(bytes.size() + (kAlign - out.bytes[i] % kAlign) % kAlign, 0);
-    }
+    const std::vector<uint8_t> payload = out.flatten();
+    bytes.insert(bytes.end(), payload.begin(), payload.end());
     return bytes;
 }
 

@@ -4,7 +4,9 @@ OpenCV DNN (through an ONNX export, when python3-opencv and python3-onnx are ins
 
 For each model and thread count, every engine runs as its own process that has loaded the model
 and warmed up; the runs are then interleaved one by one (engine order rotated each round), so
-machine drift hits all engines alike. Prints medians and the ratio nsengine / best peer
+machine drift hits all engines alike. --gap-ms pauses before each run (default 0): it lets the
+previous engine's spinning threads go to sleep, but on these VMs an idle pause also makes the
+next run start cold, which slowed every engine (measured), so it is off by default. Prints medians and the ratio nsengine / best peer
 (< 1 means nsengine is faster). All engines use the same seeded random weights' architecture,
 batch 1, fp32, and the same thread count; peers get OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs.
 
@@ -129,7 +131,7 @@ def peer_env(threads):
     return env
 
 
-def bench(model, threads, runs, nsengine, models_dir, peers):
+def bench(model, threads, runs, nsengine, models_dir, peers, gap_ms):
     engines = []
     try:
         engines.append(Engine("nsengine", [nsengine, "bench", "--model", model, "--models-dir",
@@ -144,6 +146,7 @@ def bench(model, threads, runs, nsengine, models_dir, peers):
         for r in range(runs):
             k = r % len(engines)
             for e in engines[k:] + engines[:k]:
+                time.sleep(gap_ms / 1e3)
                 e.once()
             print(f"\r{model} @ {threads} thread(s): {r + 1}/{runs}", end="", file=sys.stderr)
         print("\r\033[K", end="", file=sys.stderr)
@@ -160,6 +163,7 @@ def main():
     ap.add_argument("--models", default="lenet,alexnet,mobilenet_v2,resnet18,vgg16")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--runs", type=int, default=30, help="interleaved runs per engine")
+    ap.add_argument("--gap-ms", type=float, default=0, help="idle pause before each run")
     ap.add_argument("--nsengine", default=os.path.join(ROOT, "build", "tools", "nsengine"))
     ap.add_argument("--models-dir", default=os.path.join(ROOT, "models"))
     ap.add_argument("--json", action="store_true", help="print results as JSON")
@@ -179,7 +183,7 @@ def main():
             subprocess.run([sys.executable, os.path.join(HERE, "convert_torchvision.py"), model,
                             "--out", args.models_dir], check=True, stdout=subprocess.DEVNULL)
         for t in [int(v) for v in args.threads.split(",")]:
-            r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers)
+            r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers, args.gap_ms)
             best = min((v["median_ms"], k) for k, v in r.items() if k != "nsengine")
             results.append({"model": model, "threads": t, "engines": r, "best_peer": best[1],
                             "ratio": r["nsengine"]["median_ms"] / best[0]})
