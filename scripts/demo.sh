@@ -14,7 +14,7 @@ nse=build/tools/nsengine
 log=$(mktemp)
 "$nse" cloud -p 0 --models "$model" 2>"$log" &
 cloud=$!
-trap 'kill $cloud 2>/dev/null; wait $cloud 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $cloud 2>/dev/null || true; wait $cloud 2>/dev/null || true; rm -f "$log"' EXIT
 echo "== starting nsengine cloud (builds this machine's profile on first use)"
 port=""
 for _ in $(seq 600); do
