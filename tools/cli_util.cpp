@@ -18,6 +18,12 @@
 
 namespace nse {
 
+bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args) {
+    if (!args.count("help")) return false;
+    std::printf("%s\n", opts.help().c_str());
+    return true;
+}
+
 void add_model_options(cxxopts::Options& opts, bool with_json) {
     opts.add_options()("t,model",
                        "model name (lenet, alexnet, vgg16, mobilenet_v2, resnet18; "
@@ -26,7 +32,7 @@ void add_model_options(cxxopts::Options& opts, bool with_json) {
                        cxxopts::value<std::string>()->default_value("mobilenet_v2"))(
         "models-dir", "folder holding <model>.safetensors",
         cxxopts::value<std::string>()->default_value("models"))(
-        "threads", "worker threads for nsengine and OpenBLAS (default: all cores)",
+        "threads", "threads that run the kernels, OpenBLAS calls included (default: all cores)",
         cxxopts::value<int>());
     if (with_json) opts.add_options()("json", "print one JSON object instead of tables");
 }

@@ -14,6 +14,8 @@
 
 namespace nse {
 
+// Prints the command's --help and returns true when it was asked for.
+bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args);
 // --model/-t, --models-dir, --threads (and --json when with_json).
 void add_model_options(cxxopts::Options& opts, bool with_json = true);
 // Applies --threads (default: all hardware threads) and returns the count.

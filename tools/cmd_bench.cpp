@@ -22,10 +22,7 @@ int cmd_bench(int argc, char** argv) {
         "stdin", "run once per line read from stdin and print its latency in ms (for scripts)")(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,
               ErrorCode::InvalidArgument, "--runs must be >= 1 and --warmup >= 0");

@@ -24,10 +24,7 @@ int cmd_bench_net(int argc, char** argv) {
         "runs", "measured runs of each test", cxxopts::value<int>()->default_value("30"))(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     check_device(args);
     const int runs = args["runs"].as<int>();
     const double mb = args["bytes-mb"].as<double>();

@@ -57,10 +57,7 @@ int cmd_cloud(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value(""))("quiet", "no per-request log lines")(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     check_device(args);
     net::ServerOptions so;
     so.host = args["host"].as<std::string>();

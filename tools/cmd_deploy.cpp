@@ -21,10 +21,7 @@ int cmd_deploy(int argc, char** argv) {
         "samples", "also write every measured configuration to this CSV file",
         cxxopts::value<std::string>())("json", "print the profile")("h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
               "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
     const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();

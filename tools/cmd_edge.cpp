@@ -73,10 +73,7 @@ int cmd_edge(int argc, char** argv) {
         "connect-timeout-s", "deadline to connect and handshake",
         cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     check_device(args);
     const int repeat = args["repeat"].as<int>();
     NSE_CHECK(repeat >= 1 && repeat <= 1000000, ErrorCode::InvalidArgument,

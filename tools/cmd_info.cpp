@@ -12,10 +12,7 @@ int cmd_info(int argc, char** argv) {
     add_model_options(opts);
     opts.add_options()("h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     auto model = load_model_arg(args);
     const Model& m = *model;
 

@@ -101,10 +101,7 @@ int cmd_plan(int argc, char** argv) {
         "svg", "also draw the cuts as stacked bars into this SVG file",
         cxxopts::value<std::string>())("h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     NSE_CHECK(args.count("edge-profile") && args.count("cloud-profile"), ErrorCode::InvalidArgument,
               "--edge-profile and --cloud-profile are required");
     const DeviceProfile edge = DeviceProfile::load(args["edge-profile"].as<std::string>());

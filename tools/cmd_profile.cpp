@@ -65,10 +65,7 @@ cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv,
 int cmd_profile(int argc, char** argv) {
     cxxopts::Options opts("nsengine profile", "Measure every node's latency and output size.");
     auto args = parse_common(opts, argc, argv, false);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
               "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
     const int runs = args["runs"].as<int>();
@@ -130,10 +127,7 @@ int cmd_predict(int argc, char** argv) {
     cxxopts::Options opts("nsengine predict",
                           "Compare a device profile's predicted latencies with measured ones.");
     auto args = parse_common(opts, argc, argv, true);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     NSE_CHECK(args.count("profile"), ErrorCode::InvalidArgument, "--profile FILE is required");
     const int runs = args["runs"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");

@@ -17,10 +17,7 @@ int cmd_run(int argc, char** argv) {
         "top", "number of classes to print", cxxopts::value<int>()->default_value("5"))(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::cout << opts.help() << '\n';
-        return 0;
-    }
+    if (print_help(opts, args)) return 0;
     NSE_CHECK(args["top"].as<int>() >= 1, ErrorCode::InvalidArgument, "--top must be >= 1");
     const int threads = apply_threads(args);
     auto model = load_model_arg(args);
