@@ -59,6 +59,18 @@ class ConverterTest(unittest.TestCase):
             cv.main(["resnet50", "--out", tempfile.gettempdir()])
         self.assertNotEqual(ctx.exception.code, 0)
 
+    def test_state_dict_is_loaded(self):
+        with tempfile.TemporaryDirectory() as out:
+            torch.manual_seed(5)
+            net = cv.LeNet()
+            path = f"{out}/mine.pth"
+            torch.save(net.state_dict(), path)
+            self.assertEqual(cv.main(["lenet", "--state-dict", path, "--out", out]), 0)
+            model, *_, label = cv.build_model("lenet", "random", 0, path)
+            self.assertEqual(label, "state_dict(mine.pth)")
+            self.assertTrue(torch.equal(model.state_dict()["features.0.weight"],
+                                        net.state_dict()["features.0.weight"]))
+
     def test_fused_graph_of_lenet(self):
         with tempfile.TemporaryDirectory() as out:
             model, shape, *_ = cv.build_model("lenet", "random", 0)
