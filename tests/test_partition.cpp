@@ -1,4 +1,5 @@
-// Cost-model fit, planner decisions on fixed synthetic profiles, and the bandwidth estimator.
+// Cost-model fit, planner decisions on fixed synthetic profiles, and the bandwidth estimator
+// (on a real rate-limited link: test_net.cpp).
 #include <random>
 
 #include "partition/bandwidth.h"
