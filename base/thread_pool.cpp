@@ -38,7 +38,10 @@ inline void cpu_relax() {
 // instructions, whose cost differs 10x between CPU generations.
 constexpr auto kSpinTime = std::chrono::microseconds(100);
 
-// Calls `done()` until it returns true or kSpinTime passes; returns its last answer.
+// Calls `done()` until it returns true or kSpinTime passes; returns its last answer. Yields
+// between bursts: when the scheduler has put the thread we wait for on our own CPU (it does,
+// after a futex wake-up), spinning alone would keep it from running (measured: LeNet took
+// 1.9 ms instead of 0.04 in such runs).
 template <typename Done>
 bool spin_until(Done done) {
     const auto until = std::chrono::steady_clock::now() + kSpinTime;
@@ -48,6 +51,7 @@ bool spin_until(Done done) {
             cpu_relax();
         }
         if (std::chrono::steady_clock::now() >= until) return done();
+        std::this_thread::yield();
     }
 }
 
