@@ -459,11 +459,12 @@ void CloudServer::Impl::worker_main() {
                 --running;
                 backlog_ms -= job.predicted_ms;
             }
-            asio::post(io, [s = job.session, msg = std::string(e.what()), id = job.request_id] {
-                s->fail(WireError::Internal, msg, id);
-            });
+            asio::post(io, [s = std::move(job.session), msg = std::string(e.what()),
+                            id = job.request_id] { s->fail(WireError::Internal, msg, id); });
             continue;
         }
+        // The session reference travels with the reply, so a session is only ever destroyed on
+        // the I/O thread that owns its socket and timer.
         served.fetch_add(1);
         char line[256];
         std::snprintf(line, sizeof line,
@@ -471,7 +472,7 @@ void CloudServer::Impl::worker_main() {
                       m.name().c_str(), job.cut, m.size(), kb(job.in_bytes).c_str(),
                       kb(frame->head.size() + res.tensors[0].bytes()).c_str(), res.receive_us / 1e3,
                       res.queue_us / 1e3, res.compute_us / 1e3);
-        asio::post(io, [s = job.session, frame, line = std::string(line)] {
+        asio::post(io, [s = std::move(job.session), frame, line = std::string(line)] {
             s->reply(frame, s->peer() + line);
         });
     }
