@@ -149,7 +149,11 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         for (const auto& t : req.tensors) report.sent_bytes += t.bytes();
         InferReply reply = client_.infer(req, next_id_++);
         const ResultReply& res = reply.result;
-        const Shape want = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
+        if (output_batch_ != input.dim(0)) {  // shape inference once per batch size
+            output_shape_ = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
+            output_batch_ = input.dim(0);
+        }
+        const Shape& want = output_shape_;
         if (res.tensors.size() != 1 || res.tensors[0].shape != want)
             throw Error(ErrorCode::Network,
                         "the cloud's RESULT does not hold the model output " + shape_str(want));

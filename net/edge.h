@@ -71,6 +71,8 @@ class EdgeRunner {
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
     Tensor output_;
+    Shape output_shape_;  // of the model output at batch output_batch_
+    int64_t output_batch_ = 0;
     std::vector<Tensor> single_;
 
     // Automatic splitting.

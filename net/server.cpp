@@ -425,7 +425,7 @@ void CloudServer::Impl::worker_main() {
             // The outputs are copied (they are a few KB for classifiers) so this worker can take
             // the next job while the I/O thread sends the reply.
             std::vector<std::shared_ptr<float>> copies;
-            const std::vector<int> ids = m.live_at(m.size());
+            const std::vector<int>& ids = job.served->output_ids;
             for (size_t i = 0; i < outs.size(); ++i) {
                 copies.push_back(aligned_floats(size_t(outs[i].numel())));
                 std::memcpy(copies.back().get(), outs[i].data(), outs[i].bytes());
@@ -483,7 +483,8 @@ CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models)
     impl_->opts = std::move(options);
     impl_->models = std::move(models);
     for (auto& m : impl_->models) {
-        if (!impl_->opts.profile) break;
+        m.output_ids = m.model->live_at(m.model->size());
+        if (!impl_->opts.profile) continue;
         const std::vector<double> node_ms = impl_->opts.profile->predict_model(*m.model);
         m.suffix_ms.assign(node_ms.size() + 1, 0);
         for (int k = int(node_ms.size()) - 1; k >= 0; --k)

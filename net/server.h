@@ -38,6 +38,7 @@ struct ServedModel {
     uint64_t hash = 0;              // file_content_hash of the model file
     std::vector<double> suffix_ms;  // predicted cloud time of nodes [k, n), per cut (filled by
                                     // the server from its profile)
+    std::vector<int> output_ids;  // live_at(n): the tensors a RESULT carries (filled by the server)
 };
 
 class CloudServer {

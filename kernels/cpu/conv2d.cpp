@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/gemm.h"
 
 namespace nse {
@@ -58,22 +59,7 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
 void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, float* y) {
     if (!b && act == Activation::None) return;
     parallel_for(K, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            float* row = y + k * HW;
-            const float bias = b ? b[k] : 0.f;
-            switch (act) {
-                case Activation::None:
-                    for (int64_t i = 0; i < HW; ++i) row[i] += bias;
-                    break;
-                case Activation::Relu:
-                    for (int64_t i = 0; i < HW; ++i) row[i] = std::max(row[i] + bias, 0.f);
-                    break;
-                case Activation::Relu6:
-                    for (int64_t i = 0; i < HW; ++i)
-                        row[i] = std::min(std::max(row[i] + bias, 0.f), 6.f);
-                    break;
-            }
-        }
+        for (int64_t k = k0; k < k1; ++k) bias_activation_row(HW, b ? b[k] : 0.f, act, y + k * HW);
     });
 }
 

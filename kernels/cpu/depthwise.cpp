@@ -8,6 +8,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/epilogue.h"
 
 namespace nse {
 
@@ -59,17 +60,6 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void bias_act_row(
-    int64_t n, float bias, Activation act, float* __restrict y) {
-    if (act == Activation::None) {
-        for (int64_t i = 0; i < n; ++i) y[i] += bias;
-    } else if (act == Activation::Relu) {
-        for (int64_t i = 0; i < n; ++i) y[i] = std::max(y[i] + bias, 0.f);
-    } else {
-        for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + bias, 0.f), 6.f);
-    }
-}
-
 }  // namespace
 
 size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
@@ -103,7 +93,7 @@ void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* 
                             axpy_row(Q, wc[r * sh.s + s], src, out);
                         }
                     }
-                    bias_act_row(Q, b ? b[c] : 0.f, act, out);
+                    bias_activation_row(Q, b ? b[c] : 0.f, act, out);
                 }
             }
         }

@@ -17,6 +17,18 @@ int64_t blocks_for(int64_t n, int64_t min_cols = 64) {
 int64_t block_start(int64_t n, int64_t blocks, int64_t b) {
     return std::min(n, (n * b / blocks + 15) / 16 * 16);
 }
+
+// Splits [0, n) into `blocks` pieces starting at multiples of 16 and runs fn(i0, i1) on each,
+// one per pool thread.
+template <typename Fn>
+void for_blocks(int64_t n, int64_t blocks, const Fn& fn) {
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t i0 = block_start(n, blocks, b), i1 = block_start(n, blocks, b + 1);
+            if (i1 > i0) fn(i0, i1);
+        }
+    });
+}
 }  // namespace
 
 void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
@@ -24,50 +36,30 @@ void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, cons
     const int threads = num_threads();
     if (threads > 1 && N < 64 * threads && M >= 32 * threads) {
         // Few columns (small feature maps) but many output channels: split the rows instead.
-        const int64_t blocks = std::min<int64_t>(threads, M / 16);
-        parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-            for (int64_t b = b0; b < b1; ++b) {
-                const int64_t i0 = block_start(M, blocks, b), i1 = block_start(M, blocks, b + 1);
-                if (i1 > i0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, N, K, 1.f,
-                                A + i0 * lda, lda, B, ldb, 0.f, C + i0 * ldc, ldc);
-            }
+        for_blocks(M, std::min<int64_t>(threads, M / 16), [&](int64_t i0, int64_t i1) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, N, K, 1.f, A + i0 * lda,
+                        lda, B, ldb, 0.f, C + i0 * ldc, ldc);
         });
         return;
     }
-    const int64_t blocks = blocks_for(N);
-    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t j0 = block_start(N, blocks, b), j1 = block_start(N, blocks, b + 1);
-            if (j1 > j0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, j1 - j0, K, 1.f, A, lda,
-                            B + j0, ldb, 0.f, C + j0, ldc);
-        }
+    for_blocks(N, blocks_for(N), [&](int64_t j0, int64_t j1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, j1 - j0, K, 1.f, A, lda, B + j0,
+                    ldb, 0.f, C + j0, ldc);
     });
 }
 
 void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
               int64_t ldw, float* C, int64_t ldc) {
-    const int64_t blocks = blocks_for(N);
-    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t j0 = block_start(N, blocks, b), j1 = block_start(N, blocks, b + 1);
-            if (j1 > j0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
-                            W + j0 * ldw, ldw, 0.f, C + j0, ldc);
-        }
+    for_blocks(N, blocks_for(N), [&](int64_t j0, int64_t j1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
+                    W + j0 * ldw, ldw, 0.f, C + j0, ldc);
     });
 }
 
 void sgemv_n(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
-    const int64_t blocks = blocks_for(N, 16);
-    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t i0 = block_start(N, blocks, b), i1 = block_start(N, blocks, b + 1);
-            if (i1 > i0)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, i1 - i0, K, 1.f, W + i0 * ldw, ldw, x, 1,
-                            0.f, y + i0, 1);
-        }
+    for_blocks(N, blocks_for(N, 16), [&](int64_t i0, int64_t i1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, i1 - i0, K, 1.f, W + i0 * ldw, ldw, x, 1, 0.f,
+                    y + i0, 1);
     });
 }
 
