@@ -21,6 +21,8 @@ const char* error_code_name(ErrorCode code) {
             return "timeout";
         case ErrorCode::Internal:
             return "internal";
+        case ErrorCode::Device:
+            return "device";
     }
     return "unknown";
 }

@@ -16,6 +16,7 @@ enum class ErrorCode {
     Network = 5,          // connection, protocol or peer failure
     Timeout = 6,
     Internal = 7,
+    Device = 8,  // a GPU runtime, cuDNN or cuBLAS call failed
 };
 
 const char* error_code_name(ErrorCode code);

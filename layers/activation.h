@@ -14,6 +14,8 @@ class ActivationLayer : public Layer {
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
 
+    Activation activation() const { return act_; }
+
   private:
     Activation act_;
 };
@@ -25,6 +27,8 @@ class Softmax : public Layer {
     double flops(const std::vector<Shape>& in) const override { return 4.0 * numel(in[0]); }
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
+
+    int64_t dim() const { return dim_; }
 
   private:
     int64_t dim_ = -1;

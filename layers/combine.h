@@ -15,6 +15,8 @@ class Add : public Layer {
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
 
+    Activation activation() const { return act_; }
+
   private:
     Activation act_ = Activation::None;
 };
@@ -26,6 +28,8 @@ class Concat : public Layer {
     Shape output_shape(const std::vector<Shape>& in) const override;
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
+
+    int64_t dim() const { return dim_; }
 
   private:
     int64_t dim_ = 1;

@@ -17,6 +17,7 @@ class Conv2d : public Layer {
 
     // The kernel shape for an input shape (validated by output_shape first).
     ConvShape conv_shape(const Shape& x) const;
+    Activation activation() const { return act_; }
 
   private:
     std::array<int64_t, 2> stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};

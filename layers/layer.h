@@ -35,6 +35,8 @@ class Layer {
                          float* workspace) const = 0;
 
     size_t param_bytes() const;
+    // The weights as loaded (for backends that copy them elsewhere, such as a GPU).
+    const std::vector<Tensor>& params() const { return params_; }
 
   protected:
     std::vector<Tensor> params_;

@@ -13,6 +13,8 @@ class Linear : public Layer {
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
 
+    Activation activation() const { return act_; }
+
   private:
     Activation act_ = Activation::None;
 };

@@ -16,9 +16,10 @@ class Pool2d : public Layer {
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
 
-  private:
     PoolShape pool_shape(const Shape& x) const;
+    bool is_max() const { return max_; }
 
+  private:
     bool max_;
     std::array<int64_t, 2> kernel_{1, 1}, stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
     bool ceil_mode_ = false, count_include_pad_ = true;
@@ -31,6 +32,8 @@ class AdaptiveAvgPool2d : public Layer {
     double flops(const std::vector<Shape>& in) const override;
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
+
+    std::array<int64_t, 2> output_size() const { return size_; }
 
   private:
     std::array<int64_t, 2> size_{1, 1};

@@ -1,0 +1,77 @@
+// Executor: runs a contiguous range of a model's nodes on one device. The CPU Runtime and the
+// CUDA runtime implement it; callers (CLI, cloud workers, the edge) pick one with make_executor.
+//
+// The split primitive is run(begin, end, live_in): given the tensors live at cut `begin` (host
+// memory), it runs nodes [begin, end) and returns the tensors live at cut `end` (host memory,
+// valid until the next run over the same range). An executor is used by one thread at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace nse {
+
+enum class Device { Cpu, Cuda };
+
+struct DeviceOptions {
+    Device device = Device::Cpu;
+    bool tf32 = false;        // CUDA: allow TF32 tensor cores in convolutions and GEMMs
+    bool cuda_graphs = true;  // CUDA: replay each (range, batch) as one CUDA graph
+};
+
+// "cpu" or "cuda"; anything else is Error(InvalidArgument).
+Device parse_device(const std::string& name);
+const char* device_name(Device device);
+// True when this binary was built with the CUDA backend (NSE_WITH_CUDA).
+bool cuda_backend_built();
+// Throws Error(Unsupported) with the reason when `options` asks for a device this binary or
+// machine cannot use (CUDA not built in, no GPU, driver too old). Cheap; call before long work.
+void check_device_available(const DeviceOptions& options);
+
+class Executor {
+  public:
+    virtual ~Executor() = default;
+
+    // Throws Error(InvalidArgument) on a count or shape mismatch.
+    virtual const std::vector<Tensor>& run(int begin, int end,
+                                           const std::vector<Tensor>& live_in) = 0;
+    // Whole model on one input; returns the first graph output.
+    const Tensor& run(const Tensor& input);
+
+    // Called after each node with its index and seconds taken (for profiling); empty = off.
+    // On a GPU each node is then timed to its completion (no graph replay while it is set).
+    void set_node_observer(std::function<void(int node, double seconds)> observer) {
+        observer_ = std::move(observer);
+    }
+
+    const Model& model() const { return *model_; }
+    // "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)".
+    virtual std::string description() const = 0;
+    // How each node of the whole model runs at this batch where the backend chooses by
+    // measurement (CUDA: cuDNN algorithm, fused epilogue, own kernel); empty on the CPU.
+    virtual std::vector<std::string> node_choices(int64_t batch) { return {}; }
+    // Host memory that run(begin, end, ...) reads its inputs from without copying them first
+    // (CUDA: the pinned staging buffers the transfer to the GPU starts from); pass these views
+    // as live_in to save a copy. Empty where inputs are read in place (CPU).
+    virtual std::vector<Tensor> input_buffers(int begin, int end, int64_t batch) { return {}; }
+
+  protected:
+    explicit Executor(std::shared_ptr<const Model> model);
+
+    std::shared_ptr<const Model> model_;
+    std::function<void(int, double)> observer_;
+
+  private:
+    std::vector<Tensor> single_input_;
+    size_t first_output_ = 0;
+};
+
+// The executor for `options.device`; throws as check_device_available does.
+std::unique_ptr<Executor> make_executor(std::shared_ptr<const Model> model,
+                                        const DeviceOptions& options);
+
+}  // namespace nse
