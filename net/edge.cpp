@@ -14,12 +14,12 @@ double ms_since(Clock::time_point t0) {
 }  // namespace
 
 EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
-                       ClientOptions options, bool require_cloud)
+                       ClientOptions options, bool require_cloud, const DeviceOptions& device)
     : model_(model),
       hash_(model_hash),
       client_(std::move(options)),
       require_cloud_(require_cloud),
-      runtime_(model) {}
+      runtime_(make_executor(model, device)) {}
 
 const nlohmann::json& EdgeRunner::connect() {
     hello_ack_ = client_.connect({{"client", std::string("nsengine-edge ") + NSE_VERSION},
@@ -131,7 +131,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
     report.cut = cut;
     const auto t0 = Clock::now();
     single_.assign(1, Tensor::view(input.shape(), const_cast<float*>(input.data())));
-    const std::vector<Tensor>& live = runtime_.run(0, cut, single_);
+    const std::vector<Tensor>& live = runtime_->run(0, cut, single_);
     report.edge_ms = ms_since(t0);
     if (cut == n) {  // all on the edge, by choice
         report.total_ms = report.edge_ms;
@@ -177,7 +177,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
     // The cloud failed: finish locally from the live tensors the prefix left (still valid: the
     // suffix runs in a different plan of the same runtime).
     const auto t1 = Clock::now();
-    const std::vector<Tensor>& out = runtime_.run(cut, n, live);
+    const std::vector<Tensor>& out = runtime_->run(cut, n, live);
     report.local_suffix_ms = ms_since(t1);
     report.total_ms = ms_since(t0);
     return out[0];

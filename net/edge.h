@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/runtime.h"
+#include "engine/executor.h"
 #include "net/client.h"
 #include "partition/bandwidth.h"
 #include "partition/planner.h"
@@ -37,7 +37,7 @@ struct EdgeReport {
 class EdgeRunner {
   public:
     EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash, ClientOptions options,
-               bool require_cloud = false);
+               bool require_cloud = false, const DeviceOptions& device = {});
 
     // Runs one inference split at `cut` (0 = all cloud, size() = all edge) and returns the first
     // graph output (runtime memory, valid until the next call). Throws only when the cloud
@@ -67,7 +67,7 @@ class EdgeRunner {
     uint64_t hash_;
     CloudClient client_;
     bool require_cloud_;
-    Runtime runtime_;
+    std::unique_ptr<Executor> runtime_;  // the edge's own device
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
     Tensor output_;

@@ -362,7 +362,7 @@ nlohmann::json CloudServer::Impl::hello() {
     const Load l = load();
     return {{"server", std::string("nsengine ") + NSE_VERSION},
             {"protocol", kProtocolVersion},
-            {"device", "cpu"},
+            {"device", device_name(opts.device.device)},
             {"threads", opts.threads},
             {"workers", opts.workers},
             {"models", list},
@@ -400,7 +400,7 @@ void CloudServer::Impl::enqueue(Job job) {
 void CloudServer::Impl::worker_main() {
     ThreadPool pool(opts.threads);
     ScopedThreadPool scoped(&pool);
-    std::map<const Model*, std::unique_ptr<Runtime>> runtimes;
+    std::map<const Model*, std::unique_ptr<Executor>> runtimes;
     for (;;) {
         Job job;
         {
@@ -413,13 +413,13 @@ void CloudServer::Impl::worker_main() {
         }
         const Model& m = *job.served->model;
         auto& rt = runtimes[&m];
-        if (!rt) rt = std::make_unique<Runtime>(job.served->model);
         ResultReply res;
         res.receive_us = job.receive_us;
         auto t0 = Clock::now();
         res.queue_us = micros(t0 - job.queued_at);
         std::shared_ptr<Frame> frame;
         try {
+            if (!rt) rt = make_executor(job.served->model, opts.device);
             const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
             res.compute_us = micros(Clock::now() - t0);
             // The outputs are copied (they are a few KB for classifiers) so this worker can take

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/executor.h"
 #include "engine/model.h"
 #include "net/protocol.h"
 #include "partition/profile.h"
@@ -31,6 +32,7 @@ struct ServerOptions {
     // This machine's profile: published in HELLO_ACK and used to predict the backlog. May be
     // null (the edge then cannot choose a split automatically).
     std::shared_ptr<const DeviceProfile> profile;
+    DeviceOptions device;  // where workers compute (each has its own runtime per model)
 };
 
 struct ServedModel {

@@ -211,16 +211,19 @@ void scrub_then_touch(size_t bytes, const Tensor& t) {
 }  // namespace
 
 double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
-                         double min_time_ms, size_t scrub_bytes, int max_runs) {
-    Runtime rt(model);
-    rt.run(input);  // plans memory, warms caches
+                         double min_time_ms, size_t scrub_bytes, int max_runs,
+                         const DeviceOptions& device) {
+    std::unique_ptr<Executor> rt = make_executor(model, device);
+    double nodes_s = 0;
+    rt->set_node_observer([&](int, double s) { nodes_s += s; });
+    rt->run(input);  // plans memory, warms caches
     std::vector<double> ms;
     double total = 0;
     while (ms.size() < 3 || (total < min_time_ms && int(ms.size()) < max_runs)) {
         if (scrub_bytes) scrub_then_touch(scrub_bytes, input);
-        const auto t0 = Clock::now();
-        rt.run(input);
-        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        nodes_s = 0;
+        rt->run(input);
+        ms.push_back(nodes_s * 1e3);
         total += ms.back();
     }
     std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
@@ -240,9 +243,12 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         // Inside a network the layers around this one evict the private caches; weights too
         // large to stay in the shared cache between inferences come from memory.
         const bool big_weights = model->total_param_bytes() > kStreamedWeights;
-        const double ms =
-            median_latency_ms(model, input, options.min_time_ms,
-                              big_weights ? kFlushBytes : kScrubBytes, big_weights ? 30 : 200);
+        const bool cpu = options.device.device == Device::Cpu;
+        const double ms = median_latency_ms(model, input, options.min_time_ms,
+                                            !cpu          ? 0
+                                            : big_weights ? kFlushBytes
+                                                          : kScrubBytes,
+                                            big_weights ? 30 : 200, options.device);
         std::vector<Shape> in(c.inputs, c.input);
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});
@@ -250,7 +256,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         if (progress) progress(int(i + 1), int(configs.size()));
     }
     DeviceProfile p;
-    p.device = "cpu";
+    p.device = device_name(options.device.device);
     p.cpu = cpu_name();
     p.threads = num_threads();
     p.engine = std::string("nsengine ") + NSE_VERSION;

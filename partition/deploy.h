@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/executor.h"
 #include "partition/profile.h"
 
 namespace nse {
@@ -14,6 +15,7 @@ struct DeployOptions {
     bool quick = false;  // a tenth of the configurations (tests, a first look)
     uint32_t seed = 1;
     double min_time_ms = 40;  // per configuration: repeat until this much time was measured
+    DeviceOptions device;     // where the kernels run (the profile's device)
 };
 
 struct DeploySample {
@@ -28,11 +30,13 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                              const std::function<void(int, int)>& progress,
                              std::vector<DeploySample>* samples_out = nullptr);
 
-// Median latency (ms) of running a whole model on `input`, repeating until `min_time_ms`
-// was measured (at least 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much
+// Median latency (ms) of a whole model's nodes on `input` (the sum of per-node times, so on a GPU
+// the copies in and out are not counted), repeating until `min_time_ms` was measured (at least
+// 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much
 // memory before each run and then reads the input back in, as a layer inside a network finds
 // the caches: its input just written, everything else pushed out by the layers around it.
 double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
-                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200);
+                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
+                         const DeviceOptions& device = {});
 
 }  // namespace nse

@@ -13,7 +13,8 @@ TEST(Linear, AgainstReference) {
         Activation act;
     };
     for (Case c : {Case{1, 400, 120, Activation::Relu}, Case{1, 9216, 64, Activation::None},
-                   Case{3, 17, 5, Activation::Relu6}, Case{4, 1, 1, Activation::None}}) {
+                   Case{3, 17, 5, Activation::Relu6}, Case{4, 1, 1, Activation::None},
+                   Case{1, 4096, 29, Activation::None}, Case{1, 4096, 5, Activation::Relu}}) {
         auto x = random_vector(c.m * c.in, 6), w = random_vector(c.out * c.in, 7);
         auto b = random_vector(c.out, 8);
         std::vector<float> y(c.m * c.out), ref(y.size());

@@ -19,6 +19,10 @@ TEST(MaxPool2d, CeilMode) {
     PoolTester().in(2, 10, 13).k(3).stride(2).ceil().check_max();
     PoolTester().in(2, 5, 5).k(3).stride(2).pad(1).ceil().check_max();
     PoolTester().in(1, 6, 6).k(2).stride(4).ceil().check_max();
+    // Batch 2 with odd planes (the CUDA backend's sweep found these).
+    PoolTester().batch(2).in(5, 14, 11).k(3).stride(2).ceil().check_max();
+    PoolTester().batch(2).in(5, 14, 11).k(3).stride(2).pad(1).ceil().check_max();
+    PoolTester().batch(2).in(5, 14, 11).k(2, 3).stride(1).check_max();
 }
 
 TEST(AvgPool2d, Shapes) {

@@ -37,6 +37,22 @@ void add_model_options(cxxopts::Options& opts, bool with_json) {
     if (with_json) opts.add_options()("json", "print one JSON object instead of tables");
 }
 
+void add_device_options(cxxopts::Options& opts) {
+    opts.add_options()("d,device", "where the kernels run: cpu or cuda",
+                       cxxopts::value<std::string>()->default_value("cpu"))(
+        "tf32", "cuda: allow TF32 tensor cores in convolutions and GEMMs (faster, ~1e-3 error)");
+}
+
+DeviceOptions device_options(const cxxopts::ParseResult& args) {
+    DeviceOptions d;
+    d.device = parse_device(args["device"].as<std::string>());
+    d.tf32 = args.count("tf32") > 0;
+    NSE_CHECK(!d.tf32 || d.device == Device::Cuda, ErrorCode::InvalidArgument,
+              "--tf32 applies to --device cuda only");
+    check_device_available(d);
+    return d;
+}
+
 int apply_threads(const cxxopts::ParseResult& args) {
     int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
     set_num_threads(threads);
@@ -128,10 +144,11 @@ void Progress::update(int done, int total) {
     std::fflush(stderr);
 }
 
-std::shared_ptr<const DeviceProfile> profile_for(const std::string& path, int threads,
+std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
+                                                 const DeviceOptions& device, int threads,
                                                  const std::string& who) {
     if (!path.empty()) return std::make_shared<DeviceProfile>(DeviceProfile::load(path));
-    const std::string cached = cached_profile_path("cpu", threads);
+    const std::string cached = cached_profile_path(device_name(device.device), threads);
     struct stat sb;
     if (stat(cached.c_str(), &sb) == 0) {
         try {
@@ -142,13 +159,15 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path, int th
         }
     }
     std::fprintf(stderr,
-                 "%s: no profile for this machine at %d thread(s) yet; building one with the "
+                 "%s: no %s profile for this machine at %d thread(s) yet; building one with the "
                  "deployment phase (nsengine deploy, about a minute) into %s\n",
-                 who.c_str(), threads, cached.c_str());
+                 who.c_str(), device_name(device.device), threads, cached.c_str());
     DeviceProfile p;
     {
         Progress progress(who + ": deploy");
-        p = deploy_profile({}, [&](int done, int total) { progress.update(done, total); });
+        DeployOptions o;
+        o.device = device;
+        p = deploy_profile(o, [&](int done, int total) { progress.update(done, total); });
     }
     p.save(cached);
     return std::make_shared<DeviceProfile>(std::move(p));

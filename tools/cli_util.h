@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/executor.h"
 #include "engine/model.h"
 #include "partition/profile.h"
 
@@ -18,6 +19,11 @@ namespace nse {
 bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args);
 // --model/-t, --models-dir, --threads (and --json when with_json).
 void add_model_options(cxxopts::Options& opts, bool with_json = true);
+// -d/--device cpu|cuda and --tf32.
+void add_device_options(cxxopts::Options& opts);
+// Reads -d/--device and --tf32; throws Error(Unsupported) at once when the device cannot be used
+// (CUDA not built in, no GPU), before any long work starts.
+DeviceOptions device_options(const cxxopts::ParseResult& args);
 // Applies --threads (default: all hardware threads) and returns the count.
 int apply_threads(const cxxopts::ParseResult& args);
 // Path of the model named by --model in --models-dir.
@@ -41,7 +47,8 @@ double median(std::vector<double> values);
 // The device profile to use: `path` if given, else the one cached for this device and thread
 // count, which is built with the deployment phase on first use (about a minute, progress on
 // stderr; `who` names the command in the message).
-std::shared_ptr<const DeviceProfile> profile_for(const std::string& path, int threads,
+std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
+                                                 const DeviceOptions& device, int threads,
                                                  const std::string& who);
 
 // A progress bar on stderr, drawn only when stderr is a terminal.

@@ -19,13 +19,14 @@ int cmd_bench_net(int argc, char** argv) {
                           "Measure tensor transfer speed and per-request overhead.");
     add_model_options(opts);
     add_endpoint_options(opts, "127.0.0.1");
+    add_device_options(opts);
     opts.add_options()("bytes-mb", "tensor size for the throughput test, MB",
                        cxxopts::value<double>()->default_value("10"))(
         "runs", "measured runs of each test", cxxopts::value<int>()->default_value("30"))(
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
-    check_device(args);
+    const DeviceOptions device = device_options(args);  // of the loopback cloud
     const int runs = args["runs"].as<int>();
     const double mb = args["bytes-mb"].as<double>();
     NSE_CHECK(runs >= 1 && runs <= 100000 && mb > 0 && mb <= 1024, ErrorCode::InvalidArgument,
@@ -44,6 +45,7 @@ int cmd_bench_net(int argc, char** argv) {
         net::ServerOptions so;
         so.port = 0;
         so.threads = threads;
+        so.device = device;
         server = std::make_unique<net::BackgroundServer>(
             so, std::vector<net::ServedModel>{{model, hash}});
         co.port = server->port();

@@ -36,6 +36,7 @@ int cmd_cloud(int argc, char** argv) {
     cxxopts::Options opts("nsengine cloud",
                           "Serve models to edge clients: run the suffix of each split inference.");
     add_endpoint_options(opts, "127.0.0.1");
+    add_device_options(opts);
     opts.add_options()("models-dir", "folder of <model>.safetensors to serve",
                        cxxopts::value<std::string>()->default_value("models"))(
         "models", "comma-separated models to serve (default: every model in --models-dir)",
@@ -58,7 +59,7 @@ int cmd_cloud(int argc, char** argv) {
         "h,help", "show this help");
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
-    check_device(args);
+    const DeviceOptions device = device_options(args);
     net::ServerOptions so;
     so.host = args["host"].as<std::string>();
     so.port = port_arg(args);
@@ -102,7 +103,9 @@ int cmd_cloud(int argc, char** argv) {
         std::cerr << "nsengine cloud: loaded " << model->name() << " (" << model->size()
                   << " nodes, hash " << net::hash_hex(served.back().hash) << ")\n";
     }
-    so.profile = profile_for(args["profile"].as<std::string>(), so.threads, "nsengine cloud");
+    so.device = device;
+    so.profile =
+        profile_for(args["profile"].as<std::string>(), device, so.threads, "nsengine cloud");
     net::CloudServer server(so, served);
     server.start();
     server.stop_on_signals();

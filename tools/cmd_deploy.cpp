@@ -13,22 +13,23 @@ int cmd_deploy(int argc, char** argv) {
                           "Micro-benchmark every kernel kind on synthetic layers and fit this "
                           "device's latency model (takes about a minute).");
     opts.add_options()("threads", "threads to profile with (default: all cores)",
-                       cxxopts::value<int>())("d,device", "cpu or cuda",
-                                              cxxopts::value<std::string>()->default_value("cpu"))(
+                       cxxopts::value<int>())(
         "out", "profile file to write (default: the cache the edge and cloud read)",
         cxxopts::value<std::string>())("quick", "a fifth of the configurations (less accurate)")(
         "seed", "seed of the configuration sweep", cxxopts::value<uint32_t>()->default_value("1"))(
         "samples", "also write every measured configuration to this CSV file",
         cxxopts::value<std::string>())("json", "print the profile")("h,help", "show this help");
+    add_device_options(opts);
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
-    NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
-              "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
+    const DeviceOptions device = device_options(args);
     const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
     set_num_threads(threads);
-    const std::string out =
-        args.count("out") ? args["out"].as<std::string>() : cached_profile_path("cpu", threads);
+    const std::string out = args.count("out")
+                                ? args["out"].as<std::string>()
+                                : cached_profile_path(device_name(device.device), threads);
     DeployOptions o;
+    o.device = device;
     o.quick = args.count("quick") > 0;
     o.seed = args["seed"].as<uint32_t>();
     const auto t0 = std::chrono::steady_clock::now();
@@ -62,8 +63,8 @@ int cmd_deploy(int argc, char** argv) {
         rows.push_back(
             {kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
     print_table(std::cout, {"kind", "samples", "median fit error"}, rows, {false, true, true});
-    std::cout << "\nprofile for cpu, " << threads << " thread(s), written to " << out << " ("
-              << fixed(s, 1) << " s)\n";
+    std::cout << "\nprofile for " << device_name(device.device) << ", " << threads
+              << " thread(s), written to " << out << " (" << fixed(s, 1) << " s)\n";
     return 0;
 }
 

@@ -54,6 +54,7 @@ int cmd_edge(int argc, char** argv) {
                           "Run a model split between this edge device and a cloud server.");
     add_model_options(opts);
     add_endpoint_options(opts, "127.0.0.1");
+    add_device_options(opts);
     opts.add_options()("split", "edge, cloud, auto, or a cut k (nodes [0,k) run here)",
                        cxxopts::value<std::string>()->default_value("auto"))(
         "repeat", "requests to run", cxxopts::value<int>()->default_value("1"))(
@@ -74,7 +75,7 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
-    check_device(args);
+    const DeviceOptions device = device_options(args);
     const int repeat = args["repeat"].as<int>();
     NSE_CHECK(repeat >= 1 && repeat <= 1000000, ErrorCode::InvalidArgument,
               "--repeat must be >= 1");
@@ -93,10 +94,11 @@ int cmd_edge(int argc, char** argv) {
     const bool json = args.count("json") > 0;
 
     net::EdgeRunner edge(model, file_content_hash(model->path()), co,
-                         args.count("require-cloud") > 0);
+                         args.count("require-cloud") > 0, device);
     if (fixed_cut < 0)
-        edge.enable_auto(profile_for(args["profile"].as<std::string>(), threads, "nsengine edge"),
-                         objective);
+        edge.enable_auto(
+            profile_for(args["profile"].as<std::string>(), device, threads, "nsengine edge"),
+            objective);
     std::vector<net::EdgeReport> reports;
     Tensor last;
     const double interval_ms = args["interval-ms"].as<double>();

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/thread_pool.h"
-#include "engine/runtime.h"
+#include "engine/executor.h"
 #include "partition/deploy.h"
 #include "partition/profile.h"
 #include "tools/cli_util.h"
@@ -14,13 +14,15 @@ namespace nse {
 namespace {
 
 struct Measured {
-    std::vector<double> node_ms;  // median per node
-    double whole_ms = 0;          // median whole-model latency (no per-node timing)
+    std::vector<double> node_ms;   // median per node
+    std::vector<std::string> how;  // per node where the backend chose (CUDA), else empty
+    double whole_ms = 0;           // median whole-model latency (no per-node timing)
 };
 
 Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input, int runs,
-                 const std::string& label) {
-    Runtime rt(model);
+                 const std::string& label, const DeviceOptions& device) {
+    std::unique_ptr<Executor> exec = make_executor(model, device);
+    Executor& rt = *exec;
     std::vector<std::vector<double>> per_node(model->size());
     rt.set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
     rt.run(input);  // warm-up (plans memory)
@@ -33,6 +35,7 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
     Measured m;
     for (auto& v : per_node) m.node_ms.push_back(median(v));
     rt.set_node_observer(nullptr);
+    rt.run(input);  // a GPU captures its graph here
     std::vector<double> whole;
     for (int r = 0; r < runs; ++r) {
         auto t0 = std::chrono::steady_clock::now();
@@ -43,6 +46,7 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
         progress.update(runs + r + 1, 2 * runs);
     }
     m.whole_ms = median(whole);
+    m.how = rt.node_choices(input.dim(0));
     return m;
 }
 
@@ -55,8 +59,7 @@ cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv,
         opts.add_options()("profile", "device profile JSON (from nsengine deploy)",
                            cxxopts::value<std::string>());
     else
-        opts.add_options()("d,device", "cpu or cuda",
-                           cxxopts::value<std::string>()->default_value("cpu"));
+        add_device_options(opts);
     return opts.parse(argc, argv);
 }
 
@@ -66,29 +69,30 @@ int cmd_profile(int argc, char** argv) {
     cxxopts::Options opts("nsengine profile", "Measure every node's latency and output size.");
     auto args = parse_common(opts, argc, argv, false);
     if (print_help(opts, args)) return 0;
-    NSE_CHECK(args["device"].as<std::string>() == "cpu", ErrorCode::Unsupported,
-              "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
+    const DeviceOptions device = device_options(args);
     const int runs = args["runs"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");
     const int threads = apply_threads(args);
     auto model = load_model_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), "random");
-    Measured m = measure(model, input, runs, "profile " + model->name());
+    Measured m = measure(model, input, runs, "profile " + model->name(), device);
     const int n = model->size();
 
     if (args.count("json")) {
         nlohmann::json nodes = nlohmann::json::array(), cuts = nlohmann::json::array();
-        for (int i = 0; i < n; ++i)
+        for (int i = 0; i < n; ++i) {
             nodes.push_back({{"index", i},
                              {"name", model->node(i).name},
                              {"op", model->node(i).op},
                              {"ms", m.node_ms[i]},
                              {"output_bytes", model->info(i).out_bytes},
                              {"flops", model->info(i).flops}});
+            if (!m.how.empty()) nodes.back()["how"] = m.how[i];
+        }
         for (int k = 0; k <= n; ++k)
             cuts.push_back({{"cut", k}, {"live_bytes", model->live_bytes(k)}});
         std::cout << nlohmann::json{{"model", model->name()},
-                                    {"device", "cpu"},
+                                    {"device", device_name(device.device)},
                                     {"threads", threads},
                                     {"runs", runs},
                                     {"whole_ms", m.whole_ms},
@@ -113,11 +117,14 @@ int cmd_profile(int argc, char** argv) {
         rows.push_back({std::to_string(i), model->node(i).name, model->node(i).op,
                         fixed(m.node_ms[i], 3), std::to_string(model->info(i).out_bytes),
                         std::to_string(model->live_bytes(i + 1))});
+        if (!m.how.empty()) rows.back().push_back(m.how[i]);
     }
-    std::cout << model->name() << " on cpu, " << threads << " thread(s), medians of " << runs
-              << " runs\n\n";
-    print_table(std::cout, {"#", "name", "op", "ms", "out bytes", "live bytes at cut #+1"}, rows,
-                {true, false, false, true, true, true});
+    std::vector<std::string> header{"#", "name", "op", "ms", "out bytes", "live bytes at cut #+1"};
+    std::vector<bool> right{true, false, false, true, true, true};
+    if (!m.how.empty()) header.push_back("how"), right.push_back(false);
+    std::cout << model->name() << " on " << device_name(device.device) << ", " << threads
+              << " thread(s), medians of " << runs << " runs\n\n";
+    print_table(std::cout, header, rows, right);
     std::cout << "\nsum of nodes " << fixed(sum, 3) << " ms, whole model " << fixed(m.whole_ms, 3)
               << " ms; live bytes at cut 0 (input): " << model->live_bytes(0) << "\n";
     return 0;
@@ -140,7 +147,10 @@ int cmd_predict(int argc, char** argv) {
     auto model = load_model_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), "random");
     const std::vector<double> pred = profile.predict_model(*model);
-    Measured m = measure(model, input, runs, "predict " + model->name());
+    DeviceOptions device;  // the profile's device
+    device.device = parse_device(profile.device);
+    check_device_available(device);
+    Measured m = measure(model, input, runs, "predict " + model->name(), device);
     const std::vector<NodeFeatures> feats = model_features(*model);
 
     double pred_sum = 0;

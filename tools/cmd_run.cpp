@@ -3,7 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "engine/runtime.h"
+#include "engine/executor.h"
 #include "tools/cli_util.h"
 
 namespace nse {
@@ -12,6 +12,7 @@ int cmd_run(int argc, char** argv) {
     cxxopts::Options opts("nsengine run",
                           "Classify one input with the whole model on this machine.");
     add_model_options(opts);
+    add_device_options(opts);
     opts.add_options()("input", "ref (reference input beside the model), random, or an image file",
                        cxxopts::value<std::string>()->default_value("ref"))(
         "top", "number of classes to print", cxxopts::value<int>()->default_value("5"))(
@@ -20,25 +21,27 @@ int cmd_run(int argc, char** argv) {
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args["top"].as<int>() >= 1, ErrorCode::InvalidArgument, "--top must be >= 1");
     const int threads = apply_threads(args);
+    const DeviceOptions device = device_options(args);
     auto model = load_model_arg(args);
     const std::string input_spec = args["input"].as<std::string>();
     Tensor input = make_input(*model, model_path_arg(args), input_spec);
 
-    Runtime rt(model);
+    std::unique_ptr<Executor> rt = make_executor(model, device);
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
-    rt.run(input);  // first run plans memory
+    rt->run(input);  // first run plans memory (on a GPU: chooses algorithms, captures a graph)
     auto t1 = clock::now();
-    const Tensor& out = rt.run(input);
+    const Tensor& out = rt->run(input);
     auto t2 = clock::now();
     const double cold_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     const double warm_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     auto preds = top_k(*model, out, args["top"].as<int>());
 
     if (args.count("json")) {
-        nlohmann::json j = {{"model", model->name()},  {"input", input_spec},
-                            {"threads", threads},      {"latency_ms", warm_ms},
-                            {"first_run_ms", cold_ms}, {"top", nlohmann::json::array()}};
+        nlohmann::json j = {{"model", model->name()},        {"input", input_spec},
+                            {"device", rt->description()},   {"threads", threads},
+                            {"latency_ms", warm_ms},         {"first_run_ms", cold_ms},
+                            {"top", nlohmann::json::array()}};
         for (const auto& p : preds)
             j["top"].push_back(
                 {{"class", p.index}, {"label", p.label}, {"probability", p.probability}});
@@ -46,7 +49,8 @@ int cmd_run(int argc, char** argv) {
         return 0;
     }
     std::cout << model->name() << " (" << model->metadata_or("nsengine.weights", "?")
-              << " weights), input " << input_spec << ", " << threads << " thread(s)\n\n";
+              << " weights), input " << input_spec << ", on " << rt->description() << ", "
+              << threads << " CPU thread(s)\n\n";
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < preds.size(); ++i)
         rows.push_back({std::to_string(i + 1), std::to_string(preds[i].index),

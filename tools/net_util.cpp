@@ -7,8 +7,7 @@ namespace nse {
 void add_endpoint_options(cxxopts::Options& opts, const std::string& default_host) {
     opts.add_options()("i,host", "cloud address",
                        cxxopts::value<std::string>()->default_value(default_host))(
-        "p,port", "cloud TCP port", cxxopts::value<int>()->default_value("9999"))(
-        "d,device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"));
+        "p,port", "cloud TCP port", cxxopts::value<int>()->default_value("9999"));
 }
 
 uint16_t port_arg(const cxxopts::ParseResult& args) {
@@ -24,14 +23,6 @@ net::ClientOptions client_options(const cxxopts::ParseResult& args) {
     o.port = port_arg(args);
     NSE_CHECK(o.port != 0, ErrorCode::InvalidArgument, "--port 0 is not a cloud's port");
     return o;
-}
-
-void check_device(const cxxopts::ParseResult& args) {
-    const std::string d = args["device"].as<std::string>();
-    NSE_CHECK(d == "cpu" || d == "cuda", ErrorCode::InvalidArgument,
-              "--device must be cpu or cuda, got '", d, "'");
-    NSE_CHECK(d == "cpu", ErrorCode::Unsupported,
-              "--device cuda: this nsengine has no CUDA backend yet (CPU only)");
 }
 
 }  // namespace nse

@@ -8,12 +8,10 @@
 
 namespace nse {
 
-// -i/--host, -p/--port, -d/--device.
+// -i/--host, -p/--port.
 void add_endpoint_options(cxxopts::Options& opts, const std::string& default_host);
 // Reads --host/--port into client options (checks the port range).
 net::ClientOptions client_options(const cxxopts::ParseResult& args);
 uint16_t port_arg(const cxxopts::ParseResult& args);
-// Checks --device: "cpu" works; "cuda" is a clear error in a build without the CUDA backend.
-void check_device(const cxxopts::ParseResult& args);
 
 }  // namespace nse
