@@ -48,10 +48,13 @@ std::vector<std::string> cost_kinds() {
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
 std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "conv")
-        return {"1", "mflop", "mflop_small_m", "im2col_mb", "out_mb", "param_mb_streamed"};
+        return {"1",         "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
+                "im2col_mb", "out_mb", "param_mb_streamed"};
     if (kind == "conv1x1")
-        return {"1", "mflop", "mflop_small_m", "in_mb", "out_mb", "param_mb_streamed"};
-    if (kind == "depthwise") return {"1", "mflop", "in_mb", "out_mb", "mrow_calls"};
+        return {"1",     "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
+                "in_mb", "out_mb", "param_mb_streamed"};
+    if (kind == "depthwise")
+        return {"1", "mflop", "mflop_strided", "in_mb", "out_mb", "mrow_calls", "mplanes"};
     if (kind == "linear") return {"1", "mflop", "param_mb_cached", "param_mb_streamed"};
     if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
         return {"1", "mflop", "in_mb", "out_mb"};
@@ -76,15 +79,27 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double small_m = mflop * std::max(0.0, 64.0 / m - 1.0);
         const double im2col_mb = double(cs.c * cs.r * cs.s * cs.p() * cs.q()) * cs.n * 4 / kMega;
         const double streamed = std::max(0.0, param_mb - kCachedWeightsMb);
+        // GEMM columns are the output pixels: small feature maps (7x7, 14x14) leave the
+        // micro-kernels short rows and split the work by rows instead, at a lower rate.
+        const double cols = double(cs.p() * cs.q());
+        const double small_n = mflop * std::max(0.0, std::log2(400.0 / cols));
+        // A short inner dimension (few input channels) spends more of the GEMM on packing.
+        const double inner = double(cs.c / cs.groups * cs.r * cs.s);
+        const double small_k = mflop * std::max(0.0, std::log2(256.0 / inner));
         if (f.kind == "conv")
-            f.x = {1, mflop, small_m, im2col_mb, out_mb, streamed};
+            f.x = {1, mflop, small_m, small_n, small_k, im2col_mb, out_mb, streamed};
         else
-            f.x = {1, mflop, small_m, in_mb, out_mb, streamed};
+            f.x = {1, mflop, small_m, small_n, small_k, in_mb, out_mb, streamed};
     } else if (f.kind == "depthwise") {
         // The kernel makes one vector call per output row and tap: small planes pay for calls.
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
         const double row_calls = double(cs.n) * cs.c * cs.p() * cs.r * cs.s / kMega;
-        f.x = {1, mflop, in_mb, out_mb, row_calls};
+        // Each plane is first copied into a padded buffer: a per-plane cost that dominates
+        // small planes (7x7 costs about what 10x10 does).
+        const double planes = double(cs.n) * cs.c / kMega;
+        // Strided planes are split into column phases first: more work per FLOP.
+        const double strided = cs.stride_w > 1 ? mflop : 0.0;
+        f.x = {1, mflop, strided, in_mb, out_mb, row_calls, planes};
     } else if (f.kind == "linear") {
         f.x = {1, mflop, std::min(param_mb, kCachedWeightsMb),
                std::max(0.0, param_mb - kCachedWeightsMb)};
