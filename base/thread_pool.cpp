@@ -149,4 +149,13 @@ ThreadPool& thread_pool() {
 
 void parallel_for(int64_t n, RangeFn fn) { thread_pool().parallel_for(n, fn); }
 
+void parallel_for(int64_t n, double work, RangeFn fn) {
+    if (n <= 0) return;
+    if (work < kMinParallelWork) {
+        fn(0, n);
+        return;
+    }
+    thread_pool().parallel_for(n, fn);
+}
+
 }  // namespace nse

@@ -84,5 +84,11 @@ int hardware_threads();
 ThreadPool& thread_pool();
 // Convenience: thread_pool().parallel_for(n, fn).
 void parallel_for(int64_t n, RangeFn fn);
+// Jobs smaller than this many FLOPs run inline: waking a pool thread costs more than they take
+// (a few microseconds of work). Memory-bound loops count kFlopsPerElement per element touched.
+constexpr double kMinParallelWork = 1e6;
+constexpr double kFlopsPerElement = 16;
+// parallel_for for a job of `work` units in total: inline below kMinParallelWork.
+void parallel_for(int64_t n, double work, RangeFn fn);
 
 }  // namespace nse

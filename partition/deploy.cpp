@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -198,15 +199,24 @@ std::string utc_now() {
 }  // namespace
 
 namespace {
-// Writes `bytes` of a scratch buffer (one float per cache line), then reads `t`.
+// Every pool thread writes `bytes` of its own scratch buffer (one float per cache line), so no
+// core keeps the layer's weights or its share of the last run in its private cache; then the
+// threads rewrite the input in contiguous shares, as the layer before would have just written
+// it (inside a network a layer's input sits dirty in several cores' caches).
 void scrub_then_touch(size_t bytes, const Tensor& t) {
-    static std::vector<float> scrub;
-    static float sink = 0;
-    if (scrub.size() < bytes / 4) scrub.resize(bytes / 4);
-    for (size_t i = 0; i < bytes / 4; i += 16) scrub[i] += 1.f;
-    float acc = 0;
-    for (int64_t i = 0; i < t.numel(); i += 16) acc += t.data()[i];
-    sink += acc;
+    static std::vector<std::vector<float>> scrub;
+    const int threads = num_threads();
+    if (int(scrub.size()) < threads) scrub.resize(threads);
+    for (auto& s : scrub)
+        if (s.size() < bytes / 4) s.resize(bytes / 4);
+    volatile float* in = const_cast<float*>(t.data());
+    const int64_t n = t.numel();
+    parallel_for(threads, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            for (size_t i = 0; i < bytes / 4; i += 16) scrub[b][i] += 1.f;
+            for (int64_t i = n * b / threads; i < n * (b + 1) / threads; i += 16) in[i] = in[i];
+        }
+    });
 }
 }  // namespace
 
@@ -229,6 +239,135 @@ double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor
     std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
     return ms[ms.size() / 2];
 }
+
+namespace {
+
+// A synthetic multi-layer network for measuring the network factor: layers appended one after
+// another (the current tensor's channels and size are tracked), seeded random weights.
+class ChainBuilder {
+  public:
+    ChainBuilder(Shape input, std::mt19937& rng) : input_(input), shape_(input), rng_(rng) {}
+
+    std::string conv(int64_t k, int64_t r, int64_t stride, bool depthwise, const char* act) {
+        const int64_t c = shape_[1], groups = depthwise ? c : 1;
+        if (depthwise) k = c;
+        ConvShape cs{shape_[0], c,      shape_[2], shape_[3], k, r, r,
+                     stride,    stride, r / 2,     r / 2,     1, 1, groups};
+        const std::string name =
+            node("conv2d",
+                 {{"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", act}},
+                 {{k, c / groups, r, r}, {k}});
+        shape_ = {shape_[0], k, cs.p(), cs.q()};
+        return name;
+    }
+    std::string pool(int64_t k) {
+        const std::string name = node("max_pool2d", {{"kernel_size", k}}, {});
+        shape_ = {shape_[0], shape_[1], shape_[2] / k, shape_[3] / k};
+        return name;
+    }
+    std::string add(const std::string& other) {
+        return node("add", {{"activation", "none"}}, {}, {last_, other});
+    }
+    void head(int64_t classes) {
+        node("adaptive_avg_pool2d", {{"output_size", 1}}, {});
+        node("flatten", nlohmann::json::object(), {});
+        node("linear", nlohmann::json::object(), {{classes, shape_[1]}, {classes}});
+        node("softmax", {{"dim", 1}}, {});
+    }
+    const std::string& last() const { return last_; }
+    int64_t channels() const { return shape_[1]; }
+    std::shared_ptr<const Model> done(const std::string& desc) {
+        nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", input_}}},
+                                {"nodes", nodes_},
+                                {"outputs", {last_}}};
+        file_.metadata = {
+            {"nsengine.format", "1"}, {"nsengine.model", desc}, {"nsengine.graph", graph.dump()}};
+        return Model::from_safetensors(std::move(file_), "deploy: " + desc);
+    }
+
+  private:
+    std::string node(const std::string& op, const nlohmann::json& attrs,
+                     const std::vector<Shape>& params, std::vector<std::string> inputs = {}) {
+        const std::string name = "n" + std::to_string(nodes_.size());
+        std::vector<std::string> names;
+        for (size_t i = 0; i < params.size(); ++i) {
+            names.push_back(name + ".p" + std::to_string(i));
+            file_.tensors[names.back()] = random_tensor(params[i], rng_);
+        }
+        if (inputs.empty()) inputs = {last_};
+        nodes_.push_back(
+            {{"name", name}, {"op", op}, {"inputs", inputs}, {"attrs", attrs}, {"params", names}});
+        last_ = name;
+        return name;
+    }
+
+    Shape input_, shape_;
+    std::mt19937& rng_;
+    SafeTensors file_;
+    nlohmann::json nodes_ = nlohmann::json::array();
+    std::string last_ = "input";
+};
+
+// Two networks unlike any evaluated one in their sizes: inverted residual blocks (1x1 expand,
+// depthwise, 1x1 project, add) and a plain 3x3 stack with pooling and a residual pair.
+std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
+    std::vector<std::shared_ptr<const Model>> out;
+    {
+        ChainBuilder b({1, 32, 56, 56}, rng);
+        struct Stage {
+            int64_t expand, out, stride;
+        };
+        for (Stage s : {Stage{3, 32, 2}, Stage{6, 32, 1}, Stage{6, 64, 2}, Stage{6, 64, 1},
+                        Stage{6, 160, 2}, Stage{6, 160, 1}}) {
+            const std::string in = b.last();
+            const bool residual = s.stride == 1 && s.out == b.channels();
+            b.conv(b.channels() * s.expand, 1, 1, false, "relu6");
+            b.conv(0, 3, s.stride, true, "relu6");
+            b.conv(s.out, 1, 1, false, "none");
+            if (residual) b.add(in);
+        }
+        b.conv(640, 1, 1, false, "relu6");
+        b.head(1000);
+        out.push_back(b.done("chain-inverted-residual"));
+    }
+    {
+        ChainBuilder b({1, 3, 112, 112}, rng);
+        b.conv(32, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(64, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(128, 3, 1, false, "relu");
+        b.conv(128, 3, 1, false, "relu");
+        b.pool(2);
+        const std::string in = b.conv(256, 3, 1, false, "relu");
+        b.conv(256, 3, 1, false, "relu");
+        b.conv(256, 3, 1, false, "none");
+        b.add(in);
+        b.head(1000);
+        out.push_back(b.done("chain-plain"));
+    }
+    return out;
+}
+
+// Median whole-run latency (ms) after two warm-up runs, repeating until `min_time_ms`.
+double whole_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
+                        double min_time_ms, const DeviceOptions& device) {
+    std::unique_ptr<Executor> rt = make_executor(model, device);
+    rt->run(input);
+    rt->run(input);
+    std::vector<double> ms;
+    double total = 0;
+    while (ms.size() < 5 || (total < min_time_ms && ms.size() < 1000)) {
+        const auto t0 = Clock::now();
+        rt->run(input);
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        total += ms.back();
+    }
+    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+    return ms[ms.size() / 2];
+}
+
+}  // namespace
 
 DeviceProfile deploy_profile(const DeployOptions& options,
                              const std::function<void(int, int)>& progress,
@@ -253,7 +392,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});
         if (samples_out) samples_out->push_back({f.kind, c.desc, f, ms});
-        if (progress) progress(int(i + 1), int(configs.size()));
+        if (progress) progress(int(i + 1), int(configs.size() + 2));
     }
     DeviceProfile p;
     p.device = device_name(options.device.device);
@@ -262,6 +401,31 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();
     for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
+    if (samples_out)
+        for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
+    // The network factor: measured whole synthetic networks over their predicted sums
+    // (geometric mean over the networks, clamped to [0.2, 2]).
+    double log_sum = 0;
+    const auto chains = chain_models(rng);
+    for (size_t i = 0; i < chains.size(); ++i) {
+        const auto& m = chains[i];
+        Tensor input = random_tensor(m->graph().input_shape, rng);
+        const double measured =
+            whole_latency_ms(m, input, options.quick ? 100 : 400, options.device);
+        double predicted = 0;
+        for (double v : p.predict_model(*m)) predicted += v;
+        log_sum += std::log(measured / predicted);
+        if (samples_out) {
+            DeploySample s;
+            s.kind = "network";
+            s.config = m->name();
+            s.ms = measured;
+            s.predicted_ms = predicted;
+            samples_out->push_back(s);
+        }
+        if (progress) progress(int(configs.size() + i + 1), int(configs.size() + chains.size()));
+    }
+    p.network_factor = std::clamp(std::exp(log_sum / double(chains.size())), 0.2, 2.0);
     return p;
 }
 

@@ -19,10 +19,11 @@ struct DeployOptions {
 };
 
 struct DeploySample {
-    std::string kind;
-    std::string config;  // human-readable layer description
+    std::string kind;    // a kernel kind, or "network" for the network-factor measurements
+    std::string config;  // human-readable layer (or network) description
     NodeFeatures features;
-    double ms = 0;
+    double ms = 0;            // measured
+    double predicted_ms = 0;  // by the fitted kinds, before the network factor
 };
 
 // progress(done, total) is called after each configuration.

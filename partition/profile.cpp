@@ -16,7 +16,7 @@ double DeviceProfile::predict_ms(const NodeFeatures& f) const {
     if (it == kinds.end() || it->second.coef.size() != f.x.size()) return 0.001;
     double ms = 0;
     for (size_t i = 0; i < f.x.size(); ++i) ms += it->second.coef[i] * f.x[i];
-    return std::max(ms, 0.001);
+    return std::max(ms * network_factor, 0.001);
 }
 
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
@@ -41,6 +41,7 @@ nlohmann::json DeviceProfile::to_json() const {
         {"created", created},
         {"power_w",
          {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
+        {"network_factor", network_factor},
         {"kinds", k}};
 }
 
@@ -60,6 +61,10 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
             p.power.transmit_w = w.value("transmit", p.power.transmit_w);
             p.power.idle_w = w.value("idle", p.power.idle_w);
         }
+        p.network_factor = j.value("network_factor", 1.0);
+        NSE_CHECK(
+            std::isfinite(p.network_factor) && p.network_factor > 0.1 && p.network_factor < 10,
+            ErrorCode::InvalidArgument, "profile network_factor must be in (0.1, 10)");
         for (const auto& [kind, v] : j.at("kinds").items()) {
             KindFit fit;
             fit.coef = v.at("coef").get<std::vector<double>>();

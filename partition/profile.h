@@ -40,6 +40,11 @@ class DeviceProfile {
     std::string created;  // UTC time
     std::map<std::string, KindFit> kinds;
     PowerModel power;
+    // Whole-network time over the sum of the per-layer predictions, measured in the deployment
+    // phase on synthetic multi-layer networks: what a layer costs among others (caches, clock
+    // under sustained load; on a GPU, graph replay) that single-layer benchmarks miss. Scales
+    // every prediction.
+    double network_factor = 1.0;
 
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of 1 us (a profile from `deploy` has every kind).

@@ -116,7 +116,20 @@ TEST(Profile, JsonRoundTripAndValidation) {
     EXPECT_EQ(q.threads, 2);
     EXPECT_EQ(q.power.transmit_w, 2.5);
     EXPECT_EQ(q.kinds.at("conv").coef, p.kinds.at("conv").coef);
+    // The network factor travels and scales every prediction.
+    NodeFeatures f;
+    f.kind = "conv";
+    f.x.assign(p.kinds.at("conv").coef.size(), 1.0);
+    const double plain = p.predict_ms(f);
+    p.network_factor = 1.25;
+    q = DeviceProfile::from_json(p.to_json());
+    EXPECT_DOUBLE_EQ(q.network_factor, 1.25);
+    EXPECT_NEAR(q.predict_ms(f), 1.25 * plain, 1e-12);
+    p.network_factor = 1.0;
     auto bad = p.to_json();
+    bad["network_factor"] = -2.0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "network_factor");
+    bad = p.to_json();
     bad["kinds"]["conv"]["coef"] = {1.0};
     expect_error([&] { DeviceProfile::from_json(bad); }, "coefficients");
     bad = p.to_json();

@@ -2,6 +2,7 @@
 #include <cblas.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -43,6 +44,29 @@ TEST(Threads, ParallelForCoversEveryIndexOnce) {
             for (int64_t i = b; i < e; ++i) ++hits[i];
         });
         for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << i;
+    }
+    set_num_threads(hardware_threads());
+}
+
+TEST(Threads, SmallJobsRunInlineBigOnesAreSplit) {
+    set_num_threads(2);
+    const auto caller = std::this_thread::get_id();
+    for (double work : {0.0, kMinParallelWork / 2, kMinParallelWork * 4}) {
+        std::vector<int> hits(100, 0);
+        std::atomic<int> calls{0}, elsewhere{0};
+        parallel_for(100, work, [&](int64_t b, int64_t e) {
+            ++calls;
+            if (std::this_thread::get_id() != caller) ++elsewhere;
+            for (int64_t i = b; i < e; ++i) ++hits[i];
+        });
+        for (int h : hits) ASSERT_EQ(h, 1);
+        if (work < kMinParallelWork) {
+            EXPECT_EQ(calls.load(), 1) << "work " << work;
+            EXPECT_EQ(elsewhere.load(), 0) << "work " << work;
+        } else {
+            EXPECT_EQ(calls.load(), 2) << "work " << work;
+            EXPECT_EQ(elsewhere.load(), 1) << "work " << work;
+        }
     }
     set_num_threads(hardware_threads());
 }

@@ -46,8 +46,7 @@ int cmd_deploy(int argc, char** argv) {
         NSE_CHECK(csv.good(), ErrorCode::Io, args["samples"].as<std::string>(), ": cannot write");
         csv << "kind,config,measured_ms,predicted_ms,features\n";
         for (const auto& s : samples) {
-            csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << p.predict_ms(s.features)
-                << ",\"";
+            csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << s.predicted_ms << ",\"";
             for (size_t i = 0; i < s.features.x.size(); ++i)
                 csv << (i ? " " : "") << s.features.x[i];
             csv << "\"\n";
@@ -63,8 +62,11 @@ int cmd_deploy(int argc, char** argv) {
         rows.push_back(
             {kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
     print_table(std::cout, {"kind", "samples", "median fit error"}, rows, {false, true, true});
-    std::cout << "\nprofile for " << device_name(device.device) << ", " << threads
-              << " thread(s), written to " << out << " (" << fixed(s, 1) << " s)\n";
+    std::cout << "\nnetwork factor " << fixed(p.network_factor, 3)
+              << " (whole synthetic networks measured / predicted layer by layer; scales every "
+                 "prediction)\nprofile for "
+              << device_name(device.device) << ", " << threads << " thread(s), written to " << out
+              << " (" << fixed(s, 1) << " s)\n";
     return 0;
 }
 

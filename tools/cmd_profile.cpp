@@ -171,7 +171,8 @@ int cmd_predict(int argc, char** argv) {
                              {"name", model->node(i).name},
                              {"kind", feats[i].kind},
                              {"predicted_ms", pred[i]},
-                             {"measured_ms", m.node_ms[i]}});
+                             {"measured_ms", m.node_ms[i]},
+                             {"features", feats[i].x}});
         std::cout << nlohmann::json{{"model", model->name()},       {"threads", threads},
                                     {"predicted_ms", pred_sum},     {"measured_ms", m.whole_ms},
                                     {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},

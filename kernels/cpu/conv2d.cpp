@@ -28,7 +28,7 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
     const int64_t cg = sh.c / sh.groups, P = sh.p(), Q = sh.q();
     const int64_t rows = cg * sh.r * sh.s, width = j1 - j0;
     (void)P;
-    parallel_for(rows, [&](int64_t row0, int64_t row1) {
+    parallel_for(rows, kFlopsPerElement * rows * width, [&](int64_t row0, int64_t row1) {
         for (int64_t row = row0; row < row1; ++row) {
             const int64_t s = row % sh.s, r = (row / sh.s) % sh.r, c = row / (sh.s * sh.r);
             const float* plane = x + c * sh.h * sh.w;
@@ -58,7 +58,7 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
 // y[k, :] = act(y[k, :] + b[k]) for k in [0, K).
 void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, float* y) {
     if (!b && act == Activation::None) return;
-    parallel_for(K, [&](int64_t k0, int64_t k1) {
+    parallel_for(K, kFlopsPerElement * K * HW, [&](int64_t k0, int64_t k1) {
         for (int64_t k = k0; k < k1; ++k) bias_activation_row(HW, b ? b[k] : 0.f, act, y + k * HW);
     });
 }

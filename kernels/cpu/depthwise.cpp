@@ -73,31 +73,34 @@ void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* 
     const int64_t P = sh.p(), Q = sh.q(), planes = sh.n * sh.c;
     const int64_t row_floats = l.phases * l.phase_w;
     const int parts = static_cast<int>(std::min<int64_t>(num_threads(), planes));
-    parallel_for(parts, [&](int64_t part0, int64_t part1) {
-        for (int64_t part = part0; part < part1; ++part) {
-            float* scratch = workspace + part * l.hp * row_floats;
-            for (int64_t plane = planes * part / parts; plane < planes * (part + 1) / parts;
-                 ++plane) {
-                const int64_t c = plane % sh.c;
-                fill_phases(sh, l, x + plane * sh.h * sh.w, scratch);
-                const float* wc = w + c * sh.r * sh.s;
-                float* yp = y + plane * P * Q;
-                for (int64_t p = 0; p < P; ++p) {
-                    float* out = yp + p * Q;
-                    std::memset(out, 0, Q * sizeof(float));
-                    for (int64_t r = 0; r < sh.r; ++r) {
-                        const float* row = scratch + (p * sh.stride_h + r * sh.dil_h) * row_floats;
-                        for (int64_t s = 0; s < sh.s; ++s) {
-                            const int64_t off = s * sh.dil_w;
-                            const float* src = row + (off % l.phases) * l.phase_w + off / l.phases;
-                            axpy_row(Q, wc[r * sh.s + s], src, out);
-                        }
-                    }
-                    bias_activation_row(Q, b ? b[c] : 0.f, act, out);
-                }
-            }
-        }
-    });
+    parallel_for(parts, sh.flops() + kFlopsPerElement * planes * (sh.h * sh.w + P * Q),
+                 [&](int64_t part0, int64_t part1) {
+                     for (int64_t part = part0; part < part1; ++part) {
+                         float* scratch = workspace + part * l.hp * row_floats;
+                         for (int64_t plane = planes * part / parts;
+                              plane < planes * (part + 1) / parts; ++plane) {
+                             const int64_t c = plane % sh.c;
+                             fill_phases(sh, l, x + plane * sh.h * sh.w, scratch);
+                             const float* wc = w + c * sh.r * sh.s;
+                             float* yp = y + plane * P * Q;
+                             for (int64_t p = 0; p < P; ++p) {
+                                 float* out = yp + p * Q;
+                                 std::memset(out, 0, Q * sizeof(float));
+                                 for (int64_t r = 0; r < sh.r; ++r) {
+                                     const float* row =
+                                         scratch + (p * sh.stride_h + r * sh.dil_h) * row_floats;
+                                     for (int64_t s = 0; s < sh.s; ++s) {
+                                         const int64_t off = s * sh.dil_w;
+                                         const float* src =
+                                             row + (off % l.phases) * l.phase_w + off / l.phases;
+                                         axpy_row(Q, wc[r * sh.s + s], src, out);
+                                     }
+                                 }
+                                 bias_activation_row(Q, b ? b[c] : 0.f, act, out);
+                             }
+                         }
+                     }
+                 });
 }
 
 }  // namespace nse

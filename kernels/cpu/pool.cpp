@@ -8,65 +8,69 @@
 namespace nse {
 
 void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
-    parallel_for(sh.n * sh.c, [&](int64_t pl0, int64_t pl1) {
-        for (int64_t plane = pl0; plane < pl1; ++plane) {
-            const float* in = x + plane * sh.h * sh.w;
-            float* out = y + plane * sh.p * sh.q;
-            for (int64_t p = 0; p < sh.p; ++p) {
-                const int64_t h0 = p * sh.stride_h - sh.pad_h;
-                // Rows of the window that fall inside the input.
-                int64_t r0 = 0, r1 = sh.kh;
-                while (r0 < r1 && h0 + r0 * sh.dil_h < 0) ++r0;
-                while (r1 > r0 && h0 + (r1 - 1) * sh.dil_h >= sh.h) --r1;
-                for (int64_t q = 0; q < sh.q; ++q) {
-                    const int64_t w0 = q * sh.stride_w - sh.pad_w;
-                    int64_t s0 = 0, s1 = sh.kw;
-                    while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
-                    while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
-                    float m = -std::numeric_limits<float>::infinity();
-                    for (int64_t r = r0; r < r1; ++r) {
-                        const float* row = in + (h0 + r * sh.dil_h) * sh.w + w0;
-                        for (int64_t s = s0; s < s1; ++s) m = std::max(m, row[s * sh.dil_w]);
-                    }
-                    out[p * sh.q + q] = m;
-                }
-            }
-        }
-    });
+    parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
+                 [&](int64_t pl0, int64_t pl1) {
+                     for (int64_t plane = pl0; plane < pl1; ++plane) {
+                         const float* in = x + plane * sh.h * sh.w;
+                         float* out = y + plane * sh.p * sh.q;
+                         for (int64_t p = 0; p < sh.p; ++p) {
+                             const int64_t h0 = p * sh.stride_h - sh.pad_h;
+                             // Rows of the window that fall inside the input.
+                             int64_t r0 = 0, r1 = sh.kh;
+                             while (r0 < r1 && h0 + r0 * sh.dil_h < 0) ++r0;
+                             while (r1 > r0 && h0 + (r1 - 1) * sh.dil_h >= sh.h) --r1;
+                             for (int64_t q = 0; q < sh.q; ++q) {
+                                 const int64_t w0 = q * sh.stride_w - sh.pad_w;
+                                 int64_t s0 = 0, s1 = sh.kw;
+                                 while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
+                                 while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                                 float m = -std::numeric_limits<float>::infinity();
+                                 for (int64_t r = r0; r < r1; ++r) {
+                                     const float* row = in + (h0 + r * sh.dil_h) * sh.w + w0;
+                                     for (int64_t s = s0; s < s1; ++s)
+                                         m = std::max(m, row[s * sh.dil_w]);
+                                 }
+                                 out[p * sh.q + q] = m;
+                             }
+                         }
+                     }
+                 });
 }
 
 void avg_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
-    parallel_for(sh.n * sh.c, [&](int64_t pl0, int64_t pl1) {
-        for (int64_t plane = pl0; plane < pl1; ++plane) {
-            const float* in = x + plane * sh.h * sh.w;
-            float* out = y + plane * sh.p * sh.q;
-            for (int64_t p = 0; p < sh.p; ++p) {
-                int64_t hs = p * sh.stride_h - sh.pad_h;
-                int64_t he = std::min(hs + sh.kh, sh.h + sh.pad_h);
-                const int64_t hspan = he - hs;
-                hs = std::max<int64_t>(hs, 0);
-                he = std::min(he, sh.h);
-                for (int64_t q = 0; q < sh.q; ++q) {
-                    int64_t ws = q * sh.stride_w - sh.pad_w;
-                    int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
-                    const int64_t wspan = we - ws;
-                    ws = std::max<int64_t>(ws, 0);
-                    we = std::min(we, sh.w);
-                    float sum = 0.f;
-                    for (int64_t i = hs; i < he; ++i)
-                        for (int64_t j = ws; j < we; ++j) sum += in[i * sh.w + j];
-                    const int64_t count =
-                        sh.count_include_pad ? hspan * wspan : (he - hs) * (we - ws);
-                    out[p * sh.q + q] = count > 0 ? sum / static_cast<float>(count) : 0.f;
-                }
-            }
-        }
-    });
+    parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
+                 [&](int64_t pl0, int64_t pl1) {
+                     for (int64_t plane = pl0; plane < pl1; ++plane) {
+                         const float* in = x + plane * sh.h * sh.w;
+                         float* out = y + plane * sh.p * sh.q;
+                         for (int64_t p = 0; p < sh.p; ++p) {
+                             int64_t hs = p * sh.stride_h - sh.pad_h;
+                             int64_t he = std::min(hs + sh.kh, sh.h + sh.pad_h);
+                             const int64_t hspan = he - hs;
+                             hs = std::max<int64_t>(hs, 0);
+                             he = std::min(he, sh.h);
+                             for (int64_t q = 0; q < sh.q; ++q) {
+                                 int64_t ws = q * sh.stride_w - sh.pad_w;
+                                 int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
+                                 const int64_t wspan = we - ws;
+                                 ws = std::max<int64_t>(ws, 0);
+                                 we = std::min(we, sh.w);
+                                 float sum = 0.f;
+                                 for (int64_t i = hs; i < he; ++i)
+                                     for (int64_t j = ws; j < we; ++j) sum += in[i * sh.w + j];
+                                 const int64_t count =
+                                     sh.count_include_pad ? hspan * wspan : (he - hs) * (we - ws);
+                                 out[p * sh.q + q] =
+                                     count > 0 ? sum / static_cast<float>(count) : 0.f;
+                             }
+                         }
+                     }
+                 });
 }
 
 void adaptive_avg_pool2d_f32_cpu(int64_t n, int64_t c, int64_t h, int64_t w, int64_t P, int64_t Q,
                                  const float* x, float* y) {
-    parallel_for(n * c, [&](int64_t pl0, int64_t pl1) {
+    parallel_for(n * c, kFlopsPerElement * n * c * h * w, [&](int64_t pl0, int64_t pl1) {
         for (int64_t plane = pl0; plane < pl1; ++plane) {
             const float* in = x + plane * h * w;
             float* out = y + plane * P * Q;
