@@ -304,22 +304,11 @@ void CudaRuntime::try_capture(Plan& plan, int begin, int end) {
 
 const std::vector<Tensor>& CudaRuntime::run(int begin, int end,
                                             const std::vector<Tensor>& live_in) {
-    const Model& m = *model_;
-    NSE_CHECK(begin >= 0 && begin <= end && end <= m.size(), ErrorCode::InvalidArgument,
-              "node range [", begin, ", ", end, ") is not within [0, ", m.size(), "]");
-    NSE_CHECK(!live_in.empty() && !live_in[0].shape().empty(), ErrorCode::InvalidArgument,
-              "no input tensors given for cut ", begin);
-    Plan& plan = plan_for(begin, end, live_in[0].dim(0));
-    NSE_CHECK(live_in.size() == plan.in_ids.size(), ErrorCode::InvalidArgument, "cut ", begin,
-              " has ", plan.in_ids.size(), " live tensor(s), got ", live_in.size());
-    for (size_t i = 0; i < live_in.size(); ++i) {
-        const int id = plan.in_ids[i];
-        NSE_CHECK(live_in[i].shape() == plan.shapes[id], ErrorCode::InvalidArgument, "tensor '",
-                  m.tensor_name(id), "' at cut ", begin, " must have shape ",
-                  shape_str(plan.shapes[id]), ", got ", shape_str(live_in[i].shape()));
+    Plan& plan = plan_for(begin, end, check_range(begin, end, live_in));
+    check_live_in(begin, plan.in_ids, plan.shapes, live_in);
+    for (size_t i = 0; i < live_in.size(); ++i)
         if (live_in[i].data() != plan.host_in_ptr[i])
             std::memcpy(plan.host_in_ptr[i], live_in[i].data(), plan.in_bytes[i]);
-    }
     if (plan.graph && !observer_) {
         NSE_CUDA_CHECK(cudaGraphLaunch(plan.graph, ctx_.stream));
     } else {

@@ -43,6 +43,26 @@ Executor::Executor(std::shared_ptr<const Model> model) : model_(std::move(model)
     first_output_ = std::find(ids.begin(), ids.end(), model_->output_ids()[0]) - ids.begin();
 }
 
+int64_t Executor::check_range(int begin, int end, const std::vector<Tensor>& live_in) const {
+    const Model& m = *model_;
+    NSE_CHECK(begin >= 0 && begin <= end && end <= m.size(), ErrorCode::InvalidArgument,
+              "node range [", begin, ", ", end, ") is not within [0, ", m.size(), "]");
+    NSE_CHECK(!live_in.empty() && !live_in[0].shape().empty(), ErrorCode::InvalidArgument,
+              "no input tensors given for cut ", begin);
+    return live_in[0].dim(0);
+}
+
+void Executor::check_live_in(int begin, const std::vector<int>& ids,
+                             const std::vector<Shape>& shapes,
+                             const std::vector<Tensor>& live_in) const {
+    NSE_CHECK(live_in.size() == ids.size(), ErrorCode::InvalidArgument, "cut ", begin, " has ",
+              ids.size(), " live tensor(s), got ", live_in.size());
+    for (size_t i = 0; i < live_in.size(); ++i)
+        NSE_CHECK(live_in[i].shape() == shapes[ids[i]], ErrorCode::InvalidArgument, "tensor '",
+                  model_->tensor_name(ids[i]), "' at cut ", begin, " must have shape ",
+                  shape_str(shapes[ids[i]]), ", got ", shape_str(live_in[i].shape()));
+}
+
 const Tensor& Executor::run(const Tensor& input) {
     single_input_.resize(1);
     if (single_input_[0].shape() != input.shape())

@@ -61,6 +61,13 @@ class Executor {
 
   protected:
     explicit Executor(std::shared_ptr<const Model> model);
+    // For run(): throws Error(InvalidArgument) unless [begin, end) is a range of the model and
+    // live_in is not empty; returns the batch (live_in[0]'s first dimension).
+    int64_t check_range(int begin, int end, const std::vector<Tensor>& live_in) const;
+    // For run(): throws Error(InvalidArgument) unless live_in are tensors `ids` (the tensors live
+    // at cut `begin`) with `shapes` (per tensor id).
+    void check_live_in(int begin, const std::vector<int>& ids, const std::vector<Shape>& shapes,
+                       const std::vector<Tensor>& live_in) const;
 
     std::shared_ptr<const Model> model_;
     std::function<void(int, double)> observer_;

@@ -404,7 +404,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     if (samples_out)
         for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
     // The network factor: measured whole synthetic networks over their predicted sums
-    // (geometric mean over the networks, clamped to [0.2, 2]).
+    // (geometric mean over the networks, clamped to [0.2, 5]).
     double log_sum = 0;
     const auto chains = chain_models(rng);
     for (size_t i = 0; i < chains.size(); ++i) {
@@ -425,7 +425,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         }
         if (progress) progress(int(configs.size() + i + 1), int(configs.size() + chains.size()));
     }
-    p.network_factor = std::clamp(std::exp(log_sum / double(chains.size())), 0.2, 2.0);
+    p.network_factor = std::clamp(std::exp(log_sum / double(chains.size())), 0.2, 5.0);
     return p;
 }
 
