@@ -76,6 +76,10 @@ void EdgeRunner::probe_link(double budget_ms) {
     }
 }
 
+namespace {
+constexpr std::chrono::milliseconds kProbeInterval{100};
+}  // namespace
+
 const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting is not enabled");
     const int n = model_->size();
@@ -112,9 +116,14 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
         bandwidth_.add_rtt(std::max(0.01, report.network_ms - download_ms));
         cloud_backlog_ms_ = report.cloud_backlog_ms;
         local_streak_ = 0;
-    } else if (cut == n && client_.connected() && ++local_streak_ % 2 == 0) {
+        last_link_sample_ = std::chrono::steady_clock::now();
+    } else if (cut == n && client_.connected() && ++local_streak_ >= 2 &&
+               std::chrono::steady_clock::now() - last_link_sample_ >= kProbeInterval) {
         // Kept local: no transfer tells us if the link got better, so measure it now and then,
-        // after the request (its latency is already taken).
+        // after the request (its latency is already taken): after two local requests, at most
+        // every kProbeInterval (a 50 us model would otherwise spend its time probing).
+        local_streak_ = 0;
+        last_link_sample_ = std::chrono::steady_clock::now();
         try {
             probe_link(30);
         } catch (const Error&) {

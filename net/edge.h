@@ -4,6 +4,7 @@
 // lost (unless require_cloud asks for an error instead).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -83,6 +84,7 @@ class EdgeRunner {
     BandwidthEstimator bandwidth_;
     double cloud_backlog_ms_ = 0;
     int local_streak_ = 0;  // requests in a row kept on the edge by the planner
+    std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload
 };
 
 }  // namespace nse::net

@@ -2,9 +2,9 @@
 # Proof that --split auto chooses well on a real, shaped link (root needed).
 #
 # Puts a cloud and an edge in two network namespaces joined by a veth pair, shapes both
-# directions with `tc qdisc ... tbf`, runs the cloud on 2 threads and the edge on 1 thread limited
-# to a fraction of a CPU by a cgroup (a weak device: the two sides really differ), and for each
-# model and rate measures:
+# directions with `tc qdisc ... tbf`, runs the cloud on 2 threads and the edge on 1 thread
+# (optionally limited to a fraction of a CPU by a cgroup, --edge-cpu; a CFS quota makes long runs
+# slower than short ones, so the default is a whole CPU), and for each model and rate measures:
 #   oracle  every cut with --split K (cuts whose upload alone exceeds the best total so far are
 #           skipped: they cannot win), the best median;
 #   auto    --split auto, its cut and median.
@@ -12,13 +12,13 @@
 # comes back.
 #
 #   tools/netbench.sh [--models lenet,alexnet,...] [--rates 1,5,20,100] [--repeat 3]
-#                     [--edge-cpu 0.25] [--out DIR]
+#                     [--edge-cpu 1] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=lenet,alexnet,mobilenet_v2,resnet18,vgg16
 rates=1,5,20,100
 repeat=3
-edge_cpu=0.25
+edge_cpu=1
 out=netbench-results
 while [ $# -gt 0 ]; do
     case $1 in
