@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "base/thread_pool.h"
-#include "engine/runtime.h"
+#include "engine/executor.h"
 
 namespace nse::net {
 

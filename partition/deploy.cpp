@@ -8,7 +8,7 @@
 #include <random>
 
 #include "base/thread_pool.h"
-#include "engine/runtime.h"
+#include "engine/executor.h"
 
 namespace nse {
 
