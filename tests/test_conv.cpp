@@ -66,6 +66,13 @@ TEST(Conv2d, SingleAndManyThreads) {
         set_num_threads(threads);
         ConvTester().in(8, 20, 20).out(8).k(3).pad(1).check();
         ConvTester().depthwise(9).in(9, 15, 15).k(3).stride(2).pad(1).check();
+        // Each way the GEMMs split: rows for few columns and many rows (14x14 x 384, 7x7 x 256),
+        // columns for large maps, one block inline below ~1 MFLOP; depthwise above its threshold.
+        ConvTester().in(64, 14, 14).out(384).k(1).act(Activation::Relu6).check();
+        ConvTester().in(32, 7, 7).out(256).k(3).pad(1).check();
+        ConvTester().in(16, 56, 56).out(64).k(3).pad(1).check();
+        ConvTester().in(3, 5, 11).out(2).k(1).check();
+        ConvTester().depthwise(96).in(96, 28, 28).k(3).pad(1).act(Activation::Relu6).check();
     }
     set_num_threads(hardware_threads());
 }
