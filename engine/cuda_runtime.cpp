@@ -283,7 +283,13 @@ void CudaRuntime::enqueue(Plan& plan, int begin, int end, bool timed) {
 }
 
 void CudaRuntime::try_capture(Plan& plan, int begin, int end) {
-    NSE_CUDA_CHECK(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal));
+    // The run that called this has its results already: a capture that cannot even start only
+    // means this plan keeps launching node by node.
+    if (cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        (void)cudaGetLastError();
+        plan.graph_failed = true;
+        return;
+    }
     bool ok = true;
     try {
         enqueue(plan, begin, end, false);
