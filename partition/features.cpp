@@ -54,7 +54,7 @@ std::vector<std::string> feature_names(const std::string& kind) {
         return {"1",     "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
                 "in_mb", "out_mb", "param_mb_streamed"};
     if (kind == "depthwise")
-        return {"1", "mflop", "mflop_strided", "in_mb", "out_mb", "mrow_calls", "mplanes"};
+        return {"1", "mflop", "mflop_strided", "in_mb", "out_mb", "mvector_taps", "mplanes"};
     if (kind == "linear") return {"1", "mflop", "param_mb_cached", "param_mb_streamed"};
     if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
         return {"1", "mflop", "in_mb", "out_mb"};
@@ -91,9 +91,11 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         else
             f.x = {1, mflop, small_m, small_n, small_k, in_mb, out_mb, streamed};
     } else if (f.kind == "depthwise") {
-        // The kernel makes one vector call per output row and tap: small planes pay for calls.
+        // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
+        // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
-        const double row_calls = double(cs.n) * cs.c * cs.p() * cs.r * cs.s / kMega;
+        const double row_calls =
+            double(cs.n) * cs.c * cs.p() * ((cs.q() + 15) / 16) * cs.r * cs.s / kMega;
         // Each plane is first copied into a padded buffer: a per-plane cost that dominates
         // small planes (7x7 costs about what 10x10 does).
         const double planes = double(cs.n) * cs.c / kMega;
