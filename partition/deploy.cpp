@@ -203,13 +203,13 @@ namespace {
 // core keeps the layer's weights or its share of the last run in its private cache; then the
 // threads rewrite the input in contiguous shares, as the layer before would have just written
 // it (inside a network a layer's input sits dirty in several cores' caches).
-void scrub_then_touch(size_t bytes, const Tensor& t) {
+void scrub_then_touch(size_t bytes, Tensor& t) {
     static std::vector<std::vector<float>> scrub;
     const int threads = num_threads();
     if (int(scrub.size()) < threads) scrub.resize(threads);
     for (auto& s : scrub)
         if (s.size() < bytes / 4) s.resize(bytes / 4);
-    volatile float* in = const_cast<float*>(t.data());
+    volatile float* in = t.data();
     const int64_t n = t.numel();
     parallel_for(threads, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
@@ -218,26 +218,38 @@ void scrub_then_touch(size_t bytes, const Tensor& t) {
         }
     });
 }
+
+// Calls `one_run` (which returns milliseconds) at least `min_runs` times and until `min_time_ms`
+// was measured or `max_runs` reached; returns the median.
+double repeat_median_ms(const std::function<double()>& one_run, size_t min_runs, double min_time_ms,
+                        size_t max_runs) {
+    std::vector<double> ms;
+    double total = 0;
+    while (ms.size() < min_runs || (total < min_time_ms && ms.size() < max_runs)) {
+        ms.push_back(one_run());
+        total += ms.back();
+    }
+    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+    return ms[ms.size() / 2];
+}
+
 }  // namespace
 
-double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
+double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
                          double min_time_ms, size_t scrub_bytes, int max_runs,
                          const DeviceOptions& device) {
     std::unique_ptr<Executor> rt = make_executor(model, device);
     double nodes_s = 0;
     rt->set_node_observer([&](int, double s) { nodes_s += s; });
     rt->run(input);  // plans memory, warms caches
-    std::vector<double> ms;
-    double total = 0;
-    while (ms.size() < 3 || (total < min_time_ms && int(ms.size()) < max_runs)) {
-        if (scrub_bytes) scrub_then_touch(scrub_bytes, input);
-        nodes_s = 0;
-        rt->run(input);
-        ms.push_back(nodes_s * 1e3);
-        total += ms.back();
-    }
-    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-    return ms[ms.size() / 2];
+    return repeat_median_ms(
+        [&] {
+            if (scrub_bytes) scrub_then_touch(scrub_bytes, input);
+            nodes_s = 0;
+            rt->run(input);
+            return nodes_s * 1e3;
+        },
+        3, min_time_ms, size_t(std::max(3, max_runs)));
 }
 
 namespace {
@@ -355,16 +367,13 @@ double whole_latency_ms(const std::shared_ptr<const Model>& model, const Tensor&
     std::unique_ptr<Executor> rt = make_executor(model, device);
     rt->run(input);
     rt->run(input);
-    std::vector<double> ms;
-    double total = 0;
-    while (ms.size() < 5 || (total < min_time_ms && ms.size() < 1000)) {
-        const auto t0 = Clock::now();
-        rt->run(input);
-        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        total += ms.back();
-    }
-    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-    return ms[ms.size() / 2];
+    return repeat_median_ms(
+        [&] {
+            const auto t0 = Clock::now();
+            rt->run(input);
+            return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        },
+        5, min_time_ms, 1000);
 }
 
 }  // namespace
@@ -375,6 +384,8 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     std::mt19937 rng(options.seed);
     const std::vector<Config> configs = make_configs(options.quick, options.seed);
     std::map<std::string, std::vector<Sample>> by_kind;
+    const auto chains = chain_models(rng);  // for the network factor, measured last
+    const int total = int(configs.size() + chains.size());
     for (size_t i = 0; i < configs.size(); ++i) {
         const Config& c = configs[i];
         auto model = build(c, rng);
@@ -392,7 +403,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});
         if (samples_out) samples_out->push_back({f.kind, c.desc, f, ms});
-        if (progress) progress(int(i + 1), int(configs.size() + 2));
+        if (progress) progress(int(i + 1), total);
     }
     DeviceProfile p;
     p.device = device_name(options.device.device);
@@ -406,7 +417,6 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // The network factor: measured whole synthetic networks over their predicted sums
     // (geometric mean over the networks, clamped to [0.2, 5]).
     double log_sum = 0;
-    const auto chains = chain_models(rng);
     for (size_t i = 0; i < chains.size(); ++i) {
         const auto& m = chains[i];
         Tensor input = random_tensor(m->graph().input_shape, rng);
@@ -423,7 +433,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             s.predicted_ms = predicted;
             samples_out->push_back(s);
         }
-        if (progress) progress(int(configs.size() + i + 1), int(configs.size() + chains.size()));
+        if (progress) progress(int(configs.size() + i + 1), total);
     }
     p.network_factor = std::clamp(std::exp(log_sum / double(chains.size())), 0.2, 5.0);
     return p;

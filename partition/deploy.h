@@ -36,7 +36,8 @@ DeviceProfile deploy_profile(const DeployOptions& options,
 // 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much
 // memory before each run and then reads the input back in, as a layer inside a network finds
 // the caches: its input just written, everything else pushed out by the layers around it.
-double median_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
+// `input` is rewritten with its own values before each run (see scrub_bytes).
+double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
                          double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
                          const DeviceOptions& device = {});
 
