@@ -16,9 +16,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kScrubBytes = size_t(2) << 20;       // half the L2 of a core
-constexpr size_t kFlushBytes = size_t(128) << 20;     // > the last-level cache a layer sees
-constexpr size_t kStreamedWeights = size_t(4) << 20;  // weights this large are cold in use
+constexpr size_t kScrubBytes = size_t(2) << 20;    // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;  // > the last-level cache a layer sees
 
 // One synthetic single-node network.
 struct Config {
@@ -79,10 +78,18 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         return what + " c" + std::to_string(c) + " " + std::to_string(h) + "x" + std::to_string(h);
     };
 
-    for (int made = 0; made < count(90);) {  // general convolutions (3x3 mostly, 5x5, 7x7, 11x11)
-        const int64_t c = pick(channels, rng), k = pick(channels, rng), h = pick(sizes, rng);
-        const int64_t r = pick(std::vector<int64_t>{3, 3, 3, 3, 5, 7, 11}, rng);
-        const int64_t stride = r == 11 ? 4 : pick(std::vector<int64_t>{1, 1, 1, 2}, rng);
+    // General convolutions: 3x3 mostly, 5x5, 7x7, 11x11 and strided 1x1 (a residual shortcut);
+    // half of them with as many or twice as many output channels as input ones, as in most
+    // networks, the others with any pair.
+    for (int made = 0; made < count(150);) {
+        const int64_t c = pick(channels, rng), h = pick(sizes, rng);
+        const int64_t k = rng() % 2
+                              ? pick(channels, rng)
+                              : std::min<int64_t>(512, c * pick(std::vector<int64_t>{1, 2}, rng));
+        const int64_t r = pick(std::vector<int64_t>{1, 3, 3, 3, 3, 5, 7, 11}, rng);
+        const int64_t stride = r == 11  ? 4
+                               : r == 1 ? 2
+                                        : pick(std::vector<int64_t>{1, 1, 1, 2}, rng);
         const int64_t groups = (c % 2 == 0 && k % 2 == 0 && rng() % 8 == 0) ? 2 : 1;
         ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2, 1, 1, groups};
         if (c > 64 && h > 112) continue;  // keep each layer under ~4 GFLOP and 30 MB
@@ -111,7 +118,7 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         out.push_back(cfg);
         ++made;
     }
-    for (int made = 0; made < count(45);) {  // depthwise
+    for (int made = 0; made < count(90);) {  // depthwise (cheap to measure; a wide sweep)
         const int64_t c = pick(channels, rng) * pick(std::vector<int64_t>{1, 2, 3, 6}, rng);
         const int64_t h = pick(sizes, rng), stride = pick(std::vector<int64_t>{1, 1, 2}, rng);
         const int64_t r = pick(std::vector<int64_t>{3, 3, 3, 5}, rng);
@@ -280,6 +287,18 @@ class ChainBuilder {
     std::string add(const std::string& other) {
         return node("add", {{"activation", "none"}}, {}, {last_, other});
     }
+    // Flatten, then fully connected layers of these widths (ReLU between), then softmax.
+    void mlp_head(const std::vector<int64_t>& widths) {
+        node("flatten", nlohmann::json::object(), {});
+        int64_t in = shape_[1] * shape_[2] * shape_[3];
+        for (size_t i = 0; i < widths.size(); ++i) {
+            const bool last = i + 1 == widths.size();
+            node("linear", {{"activation", last ? "none" : "relu"}},
+                 {{widths[i], in}, {widths[i]}});
+            in = widths[i];
+        }
+        node("softmax", {{"dim", 1}}, {});
+    }
     void head(int64_t classes) {
         node("adaptive_avg_pool2d", {{"output_size", 1}}, {});
         node("flatten", nlohmann::json::object(), {});
@@ -320,10 +339,20 @@ class ChainBuilder {
     std::string last_ = "input";
 };
 
-// Two networks unlike any evaluated one in their sizes: inverted residual blocks (1x1 expand,
-// depthwise, 1x1 project, add) and a plain 3x3 stack with pooling and a residual pair.
+// Three networks unlike any evaluated one in their sizes: a tiny one whose weights (0.4 MB)
+// stay in a core's cache between inferences, inverted residual blocks (1x1 expand, depthwise,
+// 1x1 project, add) and a plain 3x3 stack with pooling and a residual pair.
 std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
     std::vector<std::shared_ptr<const Model>> out;
+    {
+        ChainBuilder b({1, 3, 28, 28}, rng);
+        b.conv(12, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(32, 3, 1, false, "relu");
+        b.pool(2);
+        b.mlp_head({64, 10});
+        out.push_back(b.done("chain-tiny"));
+    }
     {
         ChainBuilder b({1, 32, 56, 56}, rng);
         struct Stage {
@@ -384,15 +413,32 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     std::mt19937 rng(options.seed);
     const std::vector<Config> configs = make_configs(options.quick, options.seed);
     std::map<std::string, std::vector<Sample>> by_kind;
-    const auto chains = chain_models(rng);  // for the network factor, measured last
-    const int total = int(configs.size() + chains.size());
+    // The synthetic networks for the network factor are timed before, at every quarter of and
+    // after the layer sweep, so a drift in the machine's speed during the sweep (another tenant,
+    // the clock) moves both sides of the ratio alike.
+    const auto chains = chain_models(rng);
+    std::vector<Tensor> chain_inputs;
+    for (const auto& m : chains) chain_inputs.push_back(random_tensor(m->graph().input_shape, rng));
+    std::vector<std::vector<double>> chain_ms(chains.size());
+    constexpr int kChainRounds = 5;
+    const int total = int(configs.size() + kChainRounds * chains.size());
+    int done = 0;
+    auto time_chains = [&] {
+        for (size_t i = 0; i < chains.size(); ++i) {
+            chain_ms[i].push_back(whole_latency_ms(chains[i], chain_inputs[i],
+                                                   options.quick ? 50 : 150, options.device));
+            if (progress) progress(++done, total);
+        }
+    };
+    time_chains();
     for (size_t i = 0; i < configs.size(); ++i) {
+        if (i > 0 && i % ((configs.size() + 3) / 4) == 0) time_chains();
         const Config& c = configs[i];
         auto model = build(c, rng);
         Tensor input = random_tensor(c.input, rng);
         // Inside a network the layers around this one evict the private caches; weights too
         // large to stay in the shared cache between inferences come from memory.
-        const bool big_weights = model->total_param_bytes() > kStreamedWeights;
+        const bool big_weights = model->total_param_bytes() > kCachedWeightsMb * 1e6;
         const bool cpu = options.device.device == Device::Cpu;
         const double ms = median_latency_ms(model, input, options.min_time_ms,
                                             !cpu          ? 0
@@ -403,8 +449,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});
         if (samples_out) samples_out->push_back({f.kind, c.desc, f, ms});
-        if (progress) progress(int(i + 1), total);
+        if (progress) progress(++done, total);
     }
+    time_chains();
     DeviceProfile p;
     p.device = device_name(options.device.device);
     p.cpu = cpu_name();
@@ -414,17 +461,29 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
     if (samples_out)
         for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
-    // The network factor: measured whole synthetic networks over their predicted sums
-    // (geometric mean over the networks, clamped to [0.2, 5]).
-    double log_sum = 0;
+    // The network factors: measured whole synthetic networks (median of the rounds) over their
+    // predicted sums, each clamped to [0.2, 5]. The tiny network (the first) gives the factor of
+    // models that stay in cache; the others, unlike each other in their mix of layers (their
+    // factors differ by up to +-20 % as the single-layer fits err in opposite directions), are
+    // merged into one point (geometric means of size and factor) so that no model is scaled by
+    // the errors of whichever synthetic network happens to be closest in size.
+    double log_sum = 0, log_mb = 0, log_f = 0;
     for (size_t i = 0; i < chains.size(); ++i) {
         const auto& m = chains[i];
-        Tensor input = random_tensor(m->graph().input_shape, rng);
-        const double measured =
-            whole_latency_ms(m, input, options.quick ? 100 : 400, options.device);
+        std::vector<double>& rounds = chain_ms[i];
+        std::nth_element(rounds.begin(), rounds.begin() + rounds.size() / 2, rounds.end());
+        const double measured = rounds[rounds.size() / 2];
         double predicted = 0;
         for (double v : p.predict_model(*m)) predicted += v;
-        log_sum += std::log(measured / predicted);
+        const double factor = std::clamp(measured / predicted, 0.2, 5.0);
+        const double mb = double(m->total_param_bytes()) / 1e6;
+        log_sum += std::log(factor);
+        if (i == 0) {
+            p.network_factors.emplace_back(mb, factor);
+        } else {
+            log_mb += std::log(mb) / double(chains.size() - 1);
+            log_f += std::log(factor) / double(chains.size() - 1);
+        }
         if (samples_out) {
             DeploySample s;
             s.kind = "network";
@@ -433,9 +492,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             s.predicted_ms = predicted;
             samples_out->push_back(s);
         }
-        if (progress) progress(int(configs.size() + i + 1), total);
     }
-    p.network_factor = std::clamp(std::exp(log_sum / double(chains.size())), 0.2, 5.0);
+    p.network_factor = std::exp(log_sum / double(chains.size()));
+    p.network_factors.emplace_back(std::exp(log_mb), std::exp(log_f));
     return p;
 }
 

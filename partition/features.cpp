@@ -13,9 +13,6 @@ namespace nse {
 namespace {
 
 constexpr double kMega = 1e6;
-// Weights above this size come from memory inside a network (and are measured that way by the
-// deployment phase); their bytes get a coefficient of their own.
-constexpr double kCachedWeightsMb = 4.0;
 
 double bytes_of(const Shape& s) { return double(numel(s)) * sizeof(float); }
 
@@ -54,7 +51,8 @@ std::vector<std::string> feature_names(const std::string& kind) {
         return {"1",     "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
                 "in_mb", "out_mb", "param_mb_streamed"};
     if (kind == "depthwise")
-        return {"1", "mflop", "mflop_strided", "in_mb", "out_mb", "mvector_taps", "mplanes"};
+        return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
+                "in_mb", "out_mb", "mvector_taps",  "mplanes"};
     if (kind == "linear") return {"1", "mflop", "param_mb_cached", "param_mb_streamed"};
     if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
         return {"1", "mflop", "in_mb", "out_mb"};
@@ -78,11 +76,16 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double m = double(cs.k / cs.groups);
         const double small_m = mflop * std::max(0.0, 64.0 / m - 1.0);
         const double im2col_mb = double(cs.c * cs.r * cs.s * cs.p() * cs.q()) * cs.n * 4 / kMega;
-        const double streamed = std::max(0.0, param_mb - kCachedWeightsMb);
+        // Weights from memory only cost time of their own when each is used for too few
+        // columns to hide the load behind the multiply-adds.
+        const double streamed = std::max(0.0, param_mb - kCachedWeightsMb) *
+                                std::max(0.0, 1.0 - cs.p() * cs.q() / 64.0);
         // GEMM columns are the output pixels: small feature maps (7x7, 14x14) leave the
-        // micro-kernels short rows and split the work by rows instead, at a lower rate.
+        // micro-kernels short rows, at a lower rate unless there are enough rows (output
+        // channels) for each thread to take a share of those instead.
         const double cols = double(cs.p() * cs.q());
-        const double small_n = mflop * std::max(0.0, std::log2(400.0 / cols));
+        const double small_n =
+            mflop * std::max(0.0, std::log2(400.0 / cols)) * std::min(1.0, 128.0 / m);
         // A short inner dimension (few input channels) spends more of the GEMM on packing.
         const double inner = double(cs.c / cs.groups * cs.r * cs.s);
         const double small_k = mflop * std::max(0.0, std::log2(256.0 / inner));
@@ -101,7 +104,10 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double planes = double(cs.n) * cs.c / kMega;
         // Strided planes are split into column phases first: more work per FLOP.
         const double strided = cs.stride_w > 1 ? mflop : 0.0;
-        f.x = {1, mflop, strided, in_mb, out_mb, row_calls, planes};
+        // 5x5 kernels keep more rows and taps live than the registers hold: measured ~2x the
+        // cost per tap of 3x3.
+        const double wide = cs.r * cs.s > 9 ? mflop : 0.0;
+        f.x = {1, mflop, strided, wide, in_mb, out_mb, row_calls, planes};
     } else if (f.kind == "linear") {
         f.x = {1, mflop, std::min(param_mb, kCachedWeightsMb),
                std::max(0.0, param_mb - kCachedWeightsMb)};

@@ -15,6 +15,13 @@ struct NodeFeatures {
     std::vector<double> x;  // regression inputs, first is the constant 1
 };
 
+// A layer's weights up to this size stay in the last-level cache from one inference to the next
+// (a network with larger layers is large altogether: its weights stream from memory every
+// time); the deployment phase measures larger layers with cold caches and their bytes get a
+// coefficient of their own. Measured here: MobileNetV2's 5 MB classifier reads at 53 GB/s in the
+// network (cached), VGG16's and AlexNet's 67-411 MB ones at 29-35 GB/s.
+constexpr double kCachedWeightsMb = 16.0;
+
 // Names of the regression inputs for a kind (for JSON and tables), same order as x.
 std::vector<std::string> feature_names(const std::string& kind);
 // Every kind the deployment phase measures.

@@ -13,25 +13,53 @@ namespace nse {
 
 double DeviceProfile::predict_ms(const NodeFeatures& f) const {
     auto it = kinds.find(f.kind);
-    if (it == kinds.end() || it->second.coef.size() != f.x.size()) return 0.001;
-    double ms = 0;
-    for (size_t i = 0; i < f.x.size(); ++i) ms += it->second.coef[i] * f.x[i];
-    return std::max(ms * network_factor, 0.001);
+    if (it == kinds.end() || it->second.coef.size() != f.x.size()) return kMinNodeMs;
+    return std::max(it->second.predict_ms(f.x) * network_factor, kMinNodeMs);
+}
+
+double DeviceProfile::network_factor_for(double weights_mb) const {
+    if (network_factors.empty()) return network_factor;
+    if (weights_mb <= network_factors.front().first) return network_factors.front().second;
+    if (weights_mb >= network_factors.back().first) return network_factors.back().second;
+    size_t i = 1;
+    while (network_factors[i].first < weights_mb) ++i;
+    const auto& [x0, f0] = network_factors[i - 1];
+    const auto& [x1, f1] = network_factors[i];
+    const double t = std::log(weights_mb / x0) / std::log(x1 / x0);
+    return f0 + t * (f1 - f0);
 }
 
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
+    const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
     std::vector<double> out;
-    for (const auto& f : model_features(model)) out.push_back(predict_ms(f));
+    for (const auto& f : model_features(model)) {
+        auto it = kinds.find(f.kind);
+        const double ms = it == kinds.end() || it->second.coef.size() != f.x.size()
+                              ? kMinNodeMs
+                              : it->second.predict_ms(f.x) * factor;
+        out.push_back(std::max(ms, kMinNodeMs));
+    }
     return out;
 }
 
 nlohmann::json DeviceProfile::to_json() const {
     nlohmann::json k = nlohmann::json::object();
-    for (const auto& [kind, fit] : kinds)
+    for (const auto& [kind, fit] : kinds) {
         k[kind] = {{"features", feature_names(kind)},
                    {"coef", fit.coef},
                    {"samples", fit.samples},
+                   {"linear_rel_error", fit.linear_rel_error},
                    {"median_rel_error", fit.median_rel_error}};
+        if (!fit.correction.empty()) {
+            nlohmann::json points = nlohmann::json::array();
+            for (const Sample& s : fit.correction.points()) {
+                std::vector<double> row{s.ms};
+                row.insert(row.end(), s.x.begin(), s.x.end());
+                points.push_back(row);
+            }
+            k[kind]["neighbour_points"] = points;  // [ms, features...] per deployment sample
+        }
+    }
     return {
         {"format", 1},
         {"device", device},
@@ -42,6 +70,7 @@ nlohmann::json DeviceProfile::to_json() const {
         {"power_w",
          {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
         {"network_factor", network_factor},
+        {"network_factors", network_factors},
         {"kinds", k}};
 }
 
@@ -62,9 +91,22 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
             p.power.idle_w = w.value("idle", p.power.idle_w);
         }
         p.network_factor = j.value("network_factor", 1.0);
-        NSE_CHECK(
-            std::isfinite(p.network_factor) && p.network_factor > 0.1 && p.network_factor < 10,
-            ErrorCode::InvalidArgument, "profile network_factor must be in (0.1, 10)");
+        auto factor_ok = [](double f) { return std::isfinite(f) && f > 0.1 && f < 10; };
+        NSE_CHECK(factor_ok(p.network_factor), ErrorCode::InvalidArgument,
+                  "profile network_factor must be in (0.1, 10)");
+        if (j.contains("network_factors")) {
+            p.network_factors =
+                j.at("network_factors").get<std::vector<std::pair<double, double>>>();
+            for (const auto& [mb, f] : p.network_factors)
+                NSE_CHECK(std::isfinite(mb) && mb > 0 && factor_ok(f), ErrorCode::InvalidArgument,
+                          "profile network_factors must be [weights MB > 0, factor in (0.1, 10)] "
+                          "pairs");
+            std::sort(p.network_factors.begin(), p.network_factors.end());
+            for (size_t i = 1; i < p.network_factors.size(); ++i)
+                NSE_CHECK(p.network_factors[i].first > p.network_factors[i - 1].first,
+                          ErrorCode::InvalidArgument,
+                          "profile network_factors has two networks of the same size");
+        }
         for (const auto& [kind, v] : j.at("kinds").items()) {
             KindFit fit;
             fit.coef = v.at("coef").get<std::vector<double>>();
@@ -76,6 +118,24 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
             for (double c : fit.coef)
                 NSE_CHECK(std::isfinite(c) && c >= 0, ErrorCode::InvalidArgument, "profile kind '",
                           kind, "' has a negative or non-finite coefficient");
+            fit.linear_rel_error = v.value("linear_rel_error", fit.median_rel_error);
+            if (v.contains("neighbour_points")) {
+                std::vector<Sample> points;
+                for (const auto& row : v.at("neighbour_points")) {
+                    auto r = row.get<std::vector<double>>();
+                    NSE_CHECK(r.size() == fit.coef.size() + 1, ErrorCode::InvalidArgument,
+                              "profile kind '", kind, "': a neighbour point has ", r.size(),
+                              " numbers, expected ", fit.coef.size() + 1);
+                    for (double x : r)
+                        NSE_CHECK(std::isfinite(x) && x >= 0, ErrorCode::InvalidArgument,
+                                  "profile kind '", kind,
+                                  "': a neighbour point has a negative or non-finite number");
+                    NSE_CHECK(r[0] > 0, ErrorCode::InvalidArgument, "profile kind '", kind,
+                              "': a neighbour point has a zero time");
+                    points.push_back({std::vector<double>(r.begin() + 1, r.end()), r[0]});
+                }
+                fit.correction = NeighbourCorrection(std::move(points), fit.coef);
+            }
             p.kinds[kind] = fit;
         }
     } catch (const nlohmann::json::exception& e) {
@@ -97,6 +157,12 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
 }
 
 namespace {
+double round_significant(double v, int digits = 4) {
+    if (v == 0 || !std::isfinite(v)) return v;
+    const double scale = std::pow(10.0, digits - 1 - int(std::floor(std::log10(std::fabs(v)))));
+    return std::round(v * scale) / scale;
+}
+
 // mkdir -p
 void make_dirs(const std::string& dir) {
     for (size_t pos = 1; pos <= dir.size(); ++pos)
@@ -154,14 +220,33 @@ KindFit fit_kind(const std::vector<Sample>& samples) {
     }
     fit.coef.resize(d);
     for (size_t j = 0; j < d; ++j) fit.coef[j] = beta[j] / scale[j];
-    std::vector<double> err;
-    for (const auto& s : samples) {
-        double p = 0;
-        for (size_t j = 0; j < d; ++j) p += fit.coef[j] * s.x[j];
-        err.push_back(std::fabs(p - s.ms) / s.ms);
+    auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return v[v.size() / 2];
+    };
+    // The points travel in every HELLO_ACK: four significant digits (well under the
+    // measurements' noise) keep the profile small.
+    std::vector<Sample> points = samples;
+    for (Sample& p : points) {
+        p.ms = round_significant(p.ms);
+        for (double& v : p.x) v = round_significant(v);
     }
-    std::nth_element(err.begin(), err.begin() + err.size() / 2, err.end());
-    fit.median_rel_error = err[err.size() / 2];
+    std::vector<double> linear_err, corrected_err;
+    NeighbourCorrection correction(std::move(points), fit.coef);
+    for (size_t i = 0; i < samples.size(); ++i) {
+        const Sample& s = samples[i];
+        const double p = linear_ms(fit.coef, s.x);
+        linear_err.push_back(std::fabs(p - s.ms) / s.ms);
+        const double q = p * correction.factor(s.x, int(i));
+        corrected_err.push_back(std::fabs(q - s.ms) / s.ms);
+    }
+    fit.linear_rel_error = fit.median_rel_error = median(linear_err);
+    const double corrected = median(corrected_err);
+    if (samples.size() > size_t(2 * NeighbourCorrection::kNeighbours) &&
+        corrected < 0.9 * fit.linear_rel_error && fit.linear_rel_error - corrected > 0.01) {
+        fit.correction = std::move(correction);
+        fit.median_rel_error = corrected;
+    }
     return fit;
 }
 

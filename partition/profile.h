@@ -9,13 +9,24 @@
 #include <vector>
 
 #include "partition/features.h"
+#include "partition/neighbours.h"
 
 namespace nse {
 
 struct KindFit {
     std::vector<double> coef;  // ms per unit of each feature, >= 0
+    // Applied on top of the linear fit where it predicts the deployment samples better (left
+    // out one at a time); empty otherwise.
+    NeighbourCorrection correction;
     int samples = 0;
-    double median_rel_error = 0;  // on the deployment samples
+    // On the deployment samples: of the linear fit, and of the model as used (the correction
+    // validated leaving each sample out).
+    double linear_rel_error = 0;
+    double median_rel_error = 0;
+
+    double predict_ms(const std::vector<double>& x) const {
+        return linear_ms(coef, x) * correction.factor(x);
+    }
 };
 
 // Powers for the energy objective (watts). Defaults are those of a phone-class edge device:
@@ -24,11 +35,6 @@ struct PowerModel {
     double compute_w = 3.0;
     double transmit_w = 1.5;
     double idle_w = 0.3;
-};
-
-struct Sample {
-    std::vector<double> x;
-    double ms = 0;
 };
 
 class DeviceProfile {
@@ -43,13 +49,18 @@ class DeviceProfile {
     // Whole-network time over the sum of the per-layer predictions, measured in the deployment
     // phase on synthetic multi-layer networks: what a layer costs among others (caches, clock
     // under sustained load; on a GPU, graph replay) that single-layer benchmarks miss. Scales
-    // every prediction.
+    // every prediction: by the factor measured on networks of about the model's weight size
+    // (a network small enough to stay in a core's cache runs faster than its layers measured
+    // with cold caches), interpolated in log size between `network_factors` and constant
+    // beyond them; by `network_factor` (their mean) where the model is not known.
     double network_factor = 1.0;
+    std::vector<std::pair<double, double>> network_factors;  // (weights MB, factor), ascending
+    double network_factor_for(double weights_mb) const;
 
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
-    // floor of 1 us (a profile from `deploy` has every kind).
+    // floor of kMinNodeMs (a profile from `deploy` has every kind).
     double predict_ms(const NodeFeatures& f) const;
-    // Per node of a model.
+    // Per node of a model, with the network factor for its weight size.
     std::vector<double> predict_model(const Model& model) const;
 
     nlohmann::json to_json() const;
@@ -59,7 +70,9 @@ class DeviceProfile {
     void save(const std::string& path) const;  // writes atomically (temp file + rename)
 };
 
-// Non-negative weighted least squares: minimises sum((x.coef - ms)^2 / ms^1.5), coef >= 0.
+// Non-negative weighted least squares: minimises sum((x.coef - ms)^2 / ms^1.5), coef >= 0; then
+// keeps the neighbour correction if, left out one sample at a time, it lowers the median
+// relative error by at least a tenth and by at least a percentage point.
 KindFit fit_kind(const std::vector<Sample>& samples);
 
 // Where profiles are cached: $NSE_CACHE_DIR, else $XDG_CACHE_HOME/nsengine, else

@@ -36,6 +36,58 @@ TEST(Fit, NeverNegativeEvenWhenTheDataWantsIt) {
     EXPECT_GT(fit.coef[1], 0.5);
 }
 
+// Samples from a cost with a region the linear terms cannot express: above x1 = 50 every
+// sample costs 1.6x the line (a kernel switching to a slower path).
+std::vector<Sample> kinked_samples(std::mt19937& rng) {
+    std::uniform_real_distribution<double> u(1.0, 100.0);
+    std::vector<Sample> samples;
+    for (int i = 0; i < 300; ++i) {
+        Sample s;
+        s.x = {1, u(rng), u(rng)};
+        s.ms = (0.05 + 0.2 * s.x[1] + 0.1 * s.x[2]) * (s.x[1] > 50 ? 1.6 : 1.0);
+        samples.push_back(s);
+    }
+    return samples;
+}
+
+TEST(Fit, NeighbourCorrectionLearnsWhatTheLineMisses) {
+    std::mt19937 rng(5);
+    KindFit fit = fit_kind(kinked_samples(rng));
+    ASSERT_FALSE(fit.correction.empty());
+    EXPECT_LT(fit.median_rel_error, 0.5 * fit.linear_rel_error);
+    // Unseen points on both sides of the kink: the corrected prediction is close, the line is
+    // not (it compromises between the two regions).
+    for (double x1 : {20.0, 35.0, 70.0, 90.0}) {
+        const std::vector<double> x = {1, x1, 40.0};
+        const double truth = (0.05 + 0.2 * x1 + 4.0) * (x1 > 50 ? 1.6 : 1.0);
+        EXPECT_NEAR(fit.predict_ms(x) / truth, 1.0, 0.1) << "x1 " << x1;
+        EXPECT_GT(std::fabs(linear_ms(fit.coef, x) / truth - 1.0), 0.1) << "x1 " << x1;
+    }
+}
+
+TEST(Fit, NoNeighbourCorrectionWhereTheLineIsRight) {
+    std::mt19937 rng(6);
+    std::uniform_real_distribution<double> u(1.0, 100.0);
+    std::vector<Sample> samples;
+    for (int i = 0; i < 100; ++i) {
+        Sample s;
+        s.x = {1, u(rng)};
+        s.ms = 0.05 + 0.2 * s.x[1];
+        samples.push_back(s);
+    }
+    KindFit fit = fit_kind(samples);
+    EXPECT_TRUE(fit.correction.empty());
+    EXPECT_DOUBLE_EQ(fit.median_rel_error, fit.linear_rel_error);
+}
+
+TEST(Fit, NeighbourCorrectionIsBounded) {
+    // One far-off point cannot move a prediction by more than 2x either way.
+    std::vector<Sample> points = {{{1, 10}, 1000.0}, {{1, 20}, 1e-6}};
+    NeighbourCorrection c(points, {0.0, 0.1});
+    EXPECT_DOUBLE_EQ(c.factor({1, 10}, 1), 2.0);
+    EXPECT_DOUBLE_EQ(c.factor({1, 20}, 0), 0.5);
+}
+
 // A profile where every kind costs `per_mflop` ms per MFLOP plus `base` ms.
 DeviceProfile flat_profile(double base, double per_mflop) {
     DeviceProfile p;
@@ -136,6 +188,32 @@ TEST(Profile, JsonRoundTripAndValidation) {
     bad["kinds"]["linear"]["coef"][1] = -1.0;
     expect_error([&] { DeviceProfile::from_json(bad); }, "negative");
     expect_error([] { DeviceProfile::from_json(nlohmann::json::array()); }, "profile");
+}
+
+TEST(Profile, NeighbourPointsTravelAndAreValidated) {
+    std::mt19937 rng(5);
+    DeviceProfile p;
+    p.kinds["add"] = fit_kind(kinked_samples(rng));  // "add" has three features, as the samples
+    ASSERT_FALSE(p.kinds["add"].correction.empty());
+    DeviceProfile q = DeviceProfile::from_json(p.to_json());
+    NodeFeatures f;
+    f.kind = "add";
+    for (double x1 : {5.0, 55.0, 95.0}) {
+        f.x = {1, x1, 30.0};
+        EXPECT_DOUBLE_EQ(q.predict_ms(f), p.predict_ms(f));
+    }
+    auto bad = p.to_json();
+    bad["kinds"]["add"]["neighbour_points"][3] = {1.0, 2.0};
+    expect_error([&] { DeviceProfile::from_json(bad); }, "neighbour point has 2 numbers");
+    bad = p.to_json();
+    bad["kinds"]["add"]["neighbour_points"][0][2] = -1.0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "negative or non-finite");
+    bad = p.to_json();
+    bad["kinds"]["add"]["neighbour_points"][0][0] = 0.0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "zero time");
+    bad = p.to_json();
+    bad["kinds"]["add"]["neighbour_points"] = "many";
+    expect_error([&] { DeviceProfile::from_json(bad); }, "profile");
 }
 
 TEST(Bandwidth, MedianOfRecentSamplesFollowsAStepWithinTwo) {

@@ -60,13 +60,18 @@ int cmd_deploy(int argc, char** argv) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& [kind, fit] : p.kinds)
         rows.push_back(
-            {kind, std::to_string(fit.samples), fixed(100 * fit.median_rel_error, 1) + " %"});
-    print_table(std::cout, {"kind", "samples", "median fit error"}, rows, {false, true, true});
-    std::cout << "\nnetwork factor " << fixed(p.network_factor, 3)
-              << " (whole synthetic networks measured / predicted layer by layer; scales every "
-                 "prediction)\nprofile for "
-              << device_name(device.device) << ", " << threads << " thread(s), written to " << out
-              << " (" << fixed(s, 1) << " s)\n";
+            {kind, std::to_string(fit.samples), fixed(100 * fit.linear_rel_error, 1) + " %",
+             fit.correction.empty() ? "no" : "yes", fixed(100 * fit.median_rel_error, 1) + " %"});
+    print_table(
+        std::cout,
+        {"kind", "samples", "linear fit error", "neighbour correction", "error as used (left out)"},
+        rows, {false, true, true, false, true});
+    std::cout << "\nnetwork factors (whole synthetic networks measured / predicted layer by "
+                 "layer; scale the predictions of a model by its weight size):";
+    for (const auto& [mb, f] : p.network_factors)
+        std::cout << ' ' << fixed(f, 3) << " at " << fixed(mb, 2) << " MB";
+    std::cout << "\nprofile for " << device_name(device.device) << ", " << threads
+              << " thread(s), written to " << out << " (" << fixed(s, 1) << " s)\n";
     return 0;
 }
 
