@@ -7,7 +7,10 @@
 # slower than short ones, so the default is a whole CPU), and for each model and rate measures:
 #   oracle  every cut with --split K (cuts whose upload alone exceeds the best total so far are
 #           skipped: they cannot win), the best median;
-#   auto    --split auto, its cut and median.
+#   auto    --split auto, its cut and median;
+#   then the oracle's best cut and auto alternate for three more rounds each, and the table
+#   reports the medians of those rounds (the scan and a single auto run are minutes apart on a
+#   machine whose speed moves by 10 %, which the ratio would otherwise measure).
 # Then link changes mid-run: auto with --repeat while the rate drops from 100 to 1 Mbit/s and
 # comes back.
 #
@@ -31,7 +34,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "netbench: needs root (network namespaces, tc)"; exit 2; }
-nse=$PWD/build/tools/nsengine
+nse=${NSE:-$PWD/build/tools/nsengine}  # NSE=path runs another build (one not rebuilt meanwhile)
 [ -x "$nse" ] || { echo "netbench: build first (scripts/build.sh)"; exit 2; }
 mkdir -p "$out"
 E=nse-edge C=nse-cloud EIP=10.77.0.1 CIP=10.77.0.2 PORT=9999
@@ -132,6 +135,19 @@ for m in ${models//,/ }; do
         done
         [ "$cloud_ms" = NA ] && cloud_ms=">$(/usr/bin/python3 -c "print(round(${live[0]}*8/($rate_now*1e3)))")"
         read -r auto_ms auto_cut < <(edge -t "$m" --split auto --repeat $((repeat + 1)) | summary)
+        oracle_rounds=() auto_rounds=($auto_ms) auto_cuts=($auto_cut)
+        best_split=$best_cut
+        [ "$best_cut" -eq "$n" ] && best_split=edge
+        for _ in 1 2 3; do
+            read -r ms _ < <(edge -t "$m" --split "$best_split" --repeat $((repeat + 1)) | summary)
+            oracle_rounds+=("$ms")
+            read -r ms cut < <(edge -t "$m" --split auto --repeat $((repeat + 1)) | summary)
+            auto_rounds+=("$ms") auto_cuts+=("$cut")
+        done
+        median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+        best_ms=$(median "${oracle_rounds[@]}")
+        auto_ms=$(median "${auto_rounds[@]}")
+        auto_cut=$(printf '%s\n' "${auto_cuts[@]}" | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
         ratio=$(/usr/bin/python3 -c "print(f'{$auto_ms / $best_ms:.2f}')")
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_cut" "$best_ms" \
             "$auto_cut" "$auto_ms" "$edge_ms" "$cloud_ms" "$ratio" | tee -a "$results"
