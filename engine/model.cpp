@@ -120,6 +120,7 @@ std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std
         info.out_bytes = static_cast<size_t>(numel(info.out_shape)) * sizeof(float);
         info.param_bytes = m->layers_[i]->param_bytes();
         m->info_.push_back(std::move(info));
+        m->layers_[i]->prepare(in);
     }
 
     auto classes = meta.find("nsengine.classes");

@@ -2,6 +2,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/winograd.h"
 
 namespace nse {
 
@@ -29,6 +30,13 @@ void Conv2d::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
         NSE_CHECK(params[1].shape() == Shape{w[0]}, ErrorCode::InvalidModel,
                   "conv2d bias must be [", w[0], "], got ", shape_str(params[1].shape()));
     params_ = std::move(params);
+}
+
+void Conv2d::prepare(const std::vector<Shape>& in) {
+    const Shape& w = params_[0].shape();
+    if (!winograd_applies(conv_shape(in[0]))) return;
+    winograd_u_ = Tensor::zeros({36, w[0], w[1]});
+    winograd_transform_weights(w[0], w[1], params_[0].data(), winograd_u_.data());
 }
 
 ConvShape Conv2d::conv_shape(const Shape& x) const {
@@ -60,13 +68,19 @@ Shape Conv2d::output_shape(const std::vector<Shape>& in) const {
 double Conv2d::flops(const std::vector<Shape>& in) const { return conv_shape(in[0]).flops(); }
 
 size_t Conv2d::workspace_floats(const std::vector<Shape>& in, int threads) const {
-    return conv2d_workspace_floats(conv_shape(in[0]), threads);
+    const ConvShape cs = conv_shape(in[0]);
+    if (has_winograd() && winograd_applies(cs)) return winograd_workspace_floats(cs, threads);
+    return conv2d_workspace_floats(cs, threads);
 }
 
 void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
     const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
-    conv2d_f32_cpu(conv_shape(in[0]->shape()), in[0]->data(), params_[0].data(), bias, act_,
-                   out.data(), workspace);
+    const ConvShape cs = conv_shape(in[0]->shape());
+    if (has_winograd() && winograd_applies(cs))
+        winograd_conv2d_f32_cpu(cs, in[0]->data(), winograd_u_.data(), bias, act_, out.data(),
+                                workspace);
+    else
+        conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace);
 }
 
 }  // namespace nse

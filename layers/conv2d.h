@@ -11,6 +11,8 @@ class Conv2d : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override;
     double flops(const std::vector<Shape>& in) const override;
+    // Transforms the weights for the Winograd kernel where it applies to these shapes.
+    void prepare(const std::vector<Shape>& in) override;
     size_t workspace_floats(const std::vector<Shape>& in, int threads) const override;
     void forward(const std::vector<const Tensor*>& in, Tensor& out,
                  float* workspace) const override;
@@ -19,10 +21,15 @@ class Conv2d : public Layer {
     ConvShape conv_shape(const Shape& x) const;
     Activation activation() const { return act_; }
 
+    // Whether the filter was transformed for the Winograd path (by prepare(); the path runs
+    // where winograd_applies() holds for the input shape).
+    bool has_winograd() const { return !winograd_u_.shape().empty(); }
+
   private:
     std::array<int64_t, 2> stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
     int64_t groups_ = 1;
     Activation act_ = Activation::None;
+    Tensor winograd_u_;  // [36, K, C]: 4x the weights, so only for filters that can use it
 };
 
 }  // namespace nse

@@ -28,6 +28,9 @@ class Layer {
     virtual Shape output_shape(const std::vector<Shape>& in) const = 0;
     // Floating-point operations for these input shapes; a multiply-add counts as two.
     virtual double flops(const std::vector<Shape>& in) const { return 0.0; }
+    // Called once after load with the node's input shapes at batch 1 (a model's spatial sizes
+    // are fixed): a layer may transform its weights for the kernel those shapes will use.
+    virtual void prepare(const std::vector<Shape>& in) {}
     // Scratch floats forward() needs for these input shapes on `threads` threads.
     virtual size_t workspace_floats(const std::vector<Shape>& in, int threads) const { return 0; }
     // out = op(in); out is preallocated with output_shape(). Allocates nothing.

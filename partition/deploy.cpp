@@ -9,6 +9,7 @@
 
 #include "base/thread_pool.h"
 #include "engine/executor.h"
+#include "kernels/cpu/winograd.h"
 
 namespace nse {
 
@@ -103,6 +104,20 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         cfg.attrs = {
             {"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
         cfg.params = {{k, c / groups, r, r}, {k}};
+        out.push_back(cfg);
+        ++made;
+    }
+    for (int made = 0; made < count(60);) {  // 3x3 stride-1 convolutions: the Winograd path
+        const int64_t c = pick(channels, rng), h = pick(sizes, rng);
+        const int64_t k = rng() % 2
+                              ? pick(channels, rng)
+                              : std::min<int64_t>(512, c * pick(std::vector<int64_t>{1, 2}, rng));
+        ConvShape cs{1, c, h, h, k, 3, 3, 1, 1, 1, 1};
+        if (!winograd_applies(cs) || cs.flops() > 4e9 || (c > 64 && h > 112)) continue;
+        Config cfg{
+            "winograd", "conv2d", desc("conv3x3 s1 k" + std::to_string(k), c, h), {1, c, h, h}};
+        cfg.attrs = {{"stride", 1}, {"padding", 1}, {"activation", "relu"}};
+        cfg.params = {{k, c, 3, 3}, {k}};
         out.push_back(cfg);
         ++made;
     }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu/winograd.h"
 #include "layers/activation.h"
 #include "layers/combine.h"
 #include "layers/conv2d.h"
@@ -20,6 +21,7 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
     if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
         ConvShape cs = conv->conv_shape(in[0]);
         if (cs.depthwise()) return "depthwise";
+        if (conv->has_winograd() && winograd_applies(cs)) return "winograd";
         if (cs.pointwise() && cs.groups == 1) return "conv1x1";
         return "conv";
     }
@@ -38,8 +40,9 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
 }  // namespace
 
 std::vector<std::string> cost_kinds() {
-    return {"conv", "conv1x1", "depthwise",  "linear",  "max_pool", "avg_pool", "adaptive_avg_pool",
-            "add",  "concat",  "activation", "softmax", "flatten"};
+    return {"conv",     "conv1x1",           "winograd", "depthwise", "linear",     "max_pool",
+            "avg_pool", "adaptive_avg_pool", "add",      "concat",    "activation", "softmax",
+            "flatten"};
 }
 
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
@@ -50,6 +53,9 @@ std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "conv1x1")
         return {"1",     "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
                 "in_mb", "out_mb", "param_mb_streamed"};
+    if (kind == "winograd")
+        return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
+                "in_mb", "out_mb",     "weight_mb_read"};
     if (kind == "depthwise")
         return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
                 "in_mb", "out_mb", "mvector_taps",  "mplanes"};
@@ -93,6 +99,16 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
             f.x = {1, mflop, small_m, small_n, small_k, im2col_mb, out_mb, streamed};
         else
             f.x = {1, mflop, small_m, small_n, small_k, in_mb, out_mb, streamed};
+    } else if (f.kind == "winograd") {
+        // 36 GEMMs of K x C x tiles, transforms of (C + K) x tiles 6x6 tiles, and the transformed
+        // weights (4x the filter) read once per chunk of tiles.
+        ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
+        const double tiles = double(cs.n) * winograd_tiles(cs);
+        const double gemm = 2.0 * 36 * cs.k * cs.c * tiles / kMega;
+        const double few = gemm * std::max(0.0, std::log2(128.0 / double(std::min(cs.c, cs.k))));
+        const double values = 36.0 * (cs.c + cs.k) * tiles / kMega;
+        const double weights = 36.0 * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
+        f.x = {1, gemm, few, values, in_mb, out_mb, weights};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.

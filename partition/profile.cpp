@@ -138,6 +138,9 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
             }
             p.kinds[kind] = fit;
         }
+        for (const std::string& kind : cost_kinds())
+            NSE_CHECK(p.kinds.count(kind), ErrorCode::InvalidArgument, "profile has no fit for '",
+                      kind, "' layers (written by an older nsengine?); run nsengine deploy again");
     } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorCode::InvalidArgument, std::string("profile: ") + e.what());
     }

@@ -78,3 +78,55 @@ TEST(Conv2d, SingleAndManyThreads) {
 }
 
 }  // namespace nse::test
+
+namespace nse::test {
+
+TEST(Winograd, AppliesToUnitStride3x3WithEnoughChannelsOnly) {
+    auto shape = [](int64_t c, int64_t k, int64_t hw, int64_t r, int64_t stride, int64_t dil,
+                    int64_t groups) {
+        return ConvShape{1, c, hw, hw, k, r, r, stride, stride, 1, 1, dil, dil, groups};
+    };
+    EXPECT_TRUE(winograd_applies(shape(16, 16, 17, 3, 1, 1, 1)));  // 5 x 5 tiles
+    EXPECT_TRUE(winograd_applies(shape(512, 512, 28, 3, 1, 1, 1)));
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 2, 1, 1)));    // strided
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 2, 1)));    // dilated
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 1, 2)));    // grouped
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 5, 1, 1, 1)));    // 5x5
+    EXPECT_FALSE(winograd_applies(shape(3, 64, 224, 3, 1, 1, 1)));    // RGB input
+    EXPECT_FALSE(winograd_applies(shape(64, 8, 56, 3, 1, 1, 1)));     // few outputs
+    EXPECT_FALSE(winograd_applies(shape(512, 512, 14, 3, 1, 1, 1)));  // 4 x 4 tiles
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 16, 3, 1, 1, 1)));    // 4 x 4 tiles
+}
+
+// F(4x4, 3x3) against the naive direct convolution: every way a map can end inside a 4x4 tile
+// (outputs 18..25), padding 0 and 1, activations, bias or not, batch, rectangular maps
+// (tolerance: ConvTester::kWinogradTolerance).
+TEST(Winograd, MatchesTheReferenceOverShapes) {
+    for (int64_t size : {20, 21, 22, 23, 24, 25})
+        for (int64_t pad : {0, 1})
+            ConvTester().winograd().in(16, size, size).out(24).k(3).pad(pad).check();
+    ConvTester().winograd().in(24, 17, 39).out(16).k(3).pad(1).act(Activation::Relu).check();
+    ConvTester().winograd().in(32, 22, 22).out(16).k(3).pad(1).act(Activation::Relu6).check();
+    ConvTester().winograd().in(16, 22, 22).out(16).k(3).no_bias().check();
+    ConvTester().winograd().batch(2).in(16, 19, 19).out(32).k(3).pad(1).check();
+    ConvTester().winograd().in(64, 56, 56).out(64).k(3).pad(1).check();  // ResNet-18 layer 1
+}
+
+TEST(Winograd, DeepReductionsStayAccurate) {
+    // 512 input channels x 9 taps summed per output, as in VGG16's and ResNet-18's last layers.
+    ConvTester().winograd().in(512, 20, 20).out(16).k(3).pad(1).check();
+    ConvTester().winograd().in(256, 28, 28).out(16).k(3).pad(1).check();
+}
+
+TEST(Winograd, SeveralChunksAndThreads) {
+    // 9 x 9 tiles of 200 + 200 channels: two chunks (8 rows of tiles, then 1).
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        ConvTester().winograd().in(200, 34, 34).out(200).k(3).pad(1).check();
+        ConvTester().winograd().in(16, 20, 20).out(48).k(3).pad(1).check();
+        ConvTester().winograd().in(48, 30, 17).out(16).k(3).check();  // one chunk
+    }
+    set_num_threads(hardware_threads());
+}
+
+}  // namespace nse::test

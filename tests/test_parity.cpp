@@ -37,6 +37,8 @@ TEST_P(Parity, MatchesPyTorch) {
         max_ref = std::max(max_ref, double(std::fabs(expected_.data()[i])));
     }
     EXPECT_GT(max_ref, 0.0);
+    RecordProperty("max_rel_diff", std::to_string(max_diff / max_ref));
+    std::printf("%s: max|diff| / max|ref| = %.3g\n", GetParam().c_str(), max_diff / max_ref);
     EXPECT_LE(max_diff, 1e-4 * max_ref) << "max|diff| " << max_diff << ", max|ref| " << max_ref;
     auto argmax = [](const Tensor& t) {
         return std::max_element(t.data(), t.data() + t.numel()) - t.data();

@@ -95,7 +95,7 @@ DeviceProfile flat_profile(double base, double per_mflop) {
         KindFit f;
         f.coef.assign(feature_names(kind).size(), 0.0);
         f.coef[0] = base;
-        if (feature_names(kind)[1] == "mflop") f.coef[1] = per_mflop;
+        if (feature_names(kind)[1].rfind("mflop", 0) == 0) f.coef[1] = per_mflop;
         p.kinds[kind] = f;
     }
     return p;
@@ -188,11 +188,14 @@ TEST(Profile, JsonRoundTripAndValidation) {
     bad["kinds"]["linear"]["coef"][1] = -1.0;
     expect_error([&] { DeviceProfile::from_json(bad); }, "negative");
     expect_error([] { DeviceProfile::from_json(nlohmann::json::array()); }, "profile");
+    bad = p.to_json();
+    bad["kinds"].erase("winograd");
+    expect_error([&] { DeviceProfile::from_json(bad); }, "no fit for 'winograd'");
 }
 
 TEST(Profile, NeighbourPointsTravelAndAreValidated) {
     std::mt19937 rng(5);
-    DeviceProfile p;
+    DeviceProfile p = flat_profile(0.1, 0.2);
     p.kinds["add"] = fit_kind(kinked_samples(rng));  // "add" has three features, as the samples
     ASSERT_FALSE(p.kinds["add"].correction.empty());
     DeviceProfile q = DeviceProfile::from_json(p.to_json());

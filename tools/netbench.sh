@@ -110,7 +110,7 @@ r = json.load(sys.stdin)["requests"]
 r = r[1:] if len(r) > 1 else r
 cuts = [q["cut"] for q in r]
 med = statistics.median(q["total_ms"] for q in r)
-print(f"{med:.2f} {max(set(cuts), key=cuts.count)}")'
+print(f"{med:.4f} {max(set(cuts), key=cuts.count)}")'
 }
 
 results=$out/results.tsv

@@ -1,5 +1,7 @@
 // CPU convolution: im2col + OpenBLAS sgemm in column tiles (general case), a plain sgemm for
 // 1x1 stride-1 convolutions, and a hand-written vectorised kernel for depthwise convolutions.
+// 3x3 stride-1 layers with weights transformed at load take kernels/cpu/winograd.h instead (the
+// Conv2d layer chooses).
 #pragma once
 
 #include <cstddef>
