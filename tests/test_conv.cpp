@@ -130,3 +130,27 @@ TEST(Winograd, SeveralChunksAndThreads) {
 }
 
 }  // namespace nse::test
+
+namespace nse::test {
+
+TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
+    // LeNet's first layer, short and long rows (masked vectors below 32 outputs, the compiler's
+    // loops above), strides and dilation through the column phases, batch, every activation,
+    // and the largest channel product the path takes (32).
+    EXPECT_TRUE(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}));
+    EXPECT_TRUE(direct_conv_applies(ConvShape{1, 4, 14, 14, 8, 3, 3}));
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}));  // 96 pairs
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 1, 64, 64, 8, 7, 7}));   // 7x7
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        ConvTester().in(1, 28, 28).out(6).k(5).pad(2).act(Activation::Relu).check();
+        ConvTester().in(2, 70, 45).out(16).k(3).pad(1).act(Activation::Relu6).check();
+        ConvTester().in(3, 33, 31).out(8).k(3).stride(2).pad(1).act(Activation::Relu6).check();
+        ConvTester().in(4, 17, 17).out(8).k(3).stride(3, 2).pad(1).check();
+        ConvTester().in(2, 19, 19).out(8).k(3).dilation(2).pad(2).no_bias().check();
+        ConvTester().batch(3).in(4, 12, 12).out(8).k(5).stride(2).pad(2).check();
+    }
+    set_num_threads(hardware_threads());
+}
+
+}  // namespace nse::test

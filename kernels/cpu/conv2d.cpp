@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/gemm.h"
 
@@ -67,6 +68,7 @@ void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, floa
 
 size_t conv2d_workspace_floats(const ConvShape& sh, int threads) {
     if (sh.depthwise()) return depthwise_workspace_floats(sh, threads);
+    if (direct_conv_applies(sh)) return direct_conv_workspace_floats(sh);
     if (sh.pointwise()) return 0;
     return static_cast<size_t>(sh.c / sh.groups * sh.r * sh.s * tile_cols(sh));
 }
@@ -75,6 +77,10 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
                     Activation act, float* y, float* workspace) {
     if (sh.depthwise()) {
         depthwise_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
+        return;
+    }
+    if (direct_conv_applies(sh)) {
+        direct_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
         return;
     }
     const int64_t G = sh.groups, cg = sh.c / G, kg = sh.k / G;

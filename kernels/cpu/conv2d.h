@@ -1,5 +1,6 @@
 // CPU convolution: im2col + OpenBLAS sgemm in column tiles (general case), a plain sgemm for
-// 1x1 stride-1 convolutions, and a hand-written vectorised kernel for depthwise convolutions.
+// 1x1 stride-1 convolutions, a hand-written vectorised kernel for depthwise convolutions and a
+// direct one for 3x3/5x5 layers with few channels (direct_conv.h).
 // 3x3 stride-1 layers with weights transformed at load take kernels/cpu/winograd.h instead (the
 // Conv2d layer chooses).
 #pragma once
