@@ -9,6 +9,7 @@
 
 #include "base/thread_pool.h"
 #include "engine/executor.h"
+#include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/winograd.h"
 
 namespace nse {
@@ -118,6 +119,24 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
             "winograd", "conv2d", desc("conv3x3 s1 k" + std::to_string(k), c, h), {1, c, h, h}};
         cfg.attrs = {{"stride", 1}, {"padding", 1}, {"activation", "relu"}};
         cfg.params = {{k, c, 3, 3}, {k}};
+        out.push_back(cfg);
+        ++made;
+    }
+    for (int made = 0; made < count(20);) {  // few channels: the direct path
+        const int64_t c = pick(std::vector<int64_t>{1, 1, 2, 3, 4, 6, 8}, rng);
+        const int64_t k = pick(std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16, 24, 32}, rng);
+        const int64_t h = pick(sizes, rng), r = pick(std::vector<int64_t>{3, 5}, rng);
+        const int64_t stride = pick(std::vector<int64_t>{1, 1, 2}, rng);
+        ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2};
+        if (!direct_conv_applies(cs)) continue;
+        Config cfg{"direct_conv",
+                   "conv2d",
+                   desc("conv" + std::to_string(r) + "x" + std::to_string(r) + " s" +
+                            std::to_string(stride) + " k" + std::to_string(k),
+                        c, h),
+                   {1, c, h, h}};
+        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"activation", "relu"}};
+        cfg.params = {{k, c, r, r}, {k}};
         out.push_back(cfg);
         ++made;
     }

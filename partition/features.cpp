@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/winograd.h"
 #include "layers/activation.h"
 #include "layers/combine.h"
@@ -22,6 +23,7 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
         ConvShape cs = conv->conv_shape(in[0]);
         if (cs.depthwise()) return "depthwise";
         if (conv->has_winograd() && winograd_applies(cs)) return "winograd";
+        if (direct_conv_applies(cs)) return "direct_conv";
         if (cs.pointwise() && cs.groups == 1) return "conv1x1";
         return "conv";
     }
@@ -40,9 +42,9 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
 }  // namespace
 
 std::vector<std::string> cost_kinds() {
-    return {"conv",     "conv1x1",           "winograd", "depthwise", "linear",     "max_pool",
-            "avg_pool", "adaptive_avg_pool", "add",      "concat",    "activation", "softmax",
-            "flatten"};
+    return {"conv",     "conv1x1",  "winograd",          "direct_conv", "depthwise", "linear",
+            "max_pool", "avg_pool", "adaptive_avg_pool", "add",         "concat",    "activation",
+            "softmax",  "flatten"};
 }
 
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
@@ -56,6 +58,8 @@ std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "winograd")
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
+    if (kind == "direct_conv")
+        return {"1", "mflop", "in_mb", "out_mb", "mvector_taps", "kplane_passes"};
     if (kind == "depthwise")
         return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
                 "in_mb", "out_mb", "mvector_taps",  "mplanes"};
@@ -109,6 +113,12 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double values = 36.0 * (cs.c + cs.k) * tiles / kMega;
         const double weights = 36.0 * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
         f.x = {1, gemm, few, values, in_mb, out_mb, weights};
+    } else if (f.kind == "direct_conv") {
+        // Like depthwise, but every (output, input) channel pair is a pass over a plane.
+        ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
+        const double pairs = double(cs.n) * cs.k * cs.c;
+        const double taps = pairs * cs.p() * ((cs.q() + 15) / 16) * cs.r * cs.s / kMega;
+        f.x = {1, mflop, in_mb, out_mb, taps, pairs / 1e3};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.

@@ -49,7 +49,8 @@ class DeviceProfile {
     // Whole-network time over the sum of the per-layer predictions, measured in the deployment
     // phase on synthetic multi-layer networks: what a layer costs among others (caches, clock
     // under sustained load; on a GPU, graph replay) that single-layer benchmarks miss. Scales
-    // every prediction: by the factor measured on networks of about the model's weight size
+    // every prediction of a layer whose weights stay in cache (the others are measured cold, as
+    // in a network): by the factor measured on networks of about the model's weight size
     // (a network small enough to stay in a core's cache runs faster than its layers measured
     // with cold caches), interpolated in log size between `network_factors` and constant
     // beyond them; by `network_factor` (their mean) where the model is not known.

@@ -17,12 +17,12 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void plane_3x3_clones(
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_3x3_clones(
     const PlaneArgs& a) {
     plane_fixed<3, 3, false>(a);
 }
 
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void plane_5x5_clones(
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_5x5_clones(
     const PlaneArgs& a) {
     plane_fixed<5, 5, false>(a);
 }
@@ -45,7 +45,7 @@ void plane_3x3(const PlaneArgs& a) {
 
 void plane_5x5(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && a.Q < kMaskedRowsBelow) return plane_5x5_avx512(a);
+    if (cpu_has_avx512()) return plane_5x5_avx512(a);  // see kMaskedRowsBelow
 #endif
     plane_5x5_clones(a);
 }

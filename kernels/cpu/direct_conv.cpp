@@ -21,12 +21,12 @@ __attribute__((always_inline)) inline void plane_sum(const PlaneArgs& first, int
     }
 }
 
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void sum_3x3_clones(
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void sum_3x3_clones(
     const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
     plane_sum<3, 3>(a, channels, plane_floats, w_stride);
 }
 
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void sum_5x5_clones(
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void sum_5x5_clones(
     const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
     plane_sum<5, 5>(a, channels, plane_floats, w_stride);
 }
@@ -48,7 +48,7 @@ __attribute__((target("avx512f"))) void sum_avx512(const PlaneArgs& first, int64
 template <int R, int S>
 void plane_sum_any(const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && a.Q < kMaskedRowsBelow)
+    if (cpu_has_avx512() && (R == 5 || a.Q < kMaskedRowsBelow))
         return sum_avx512<R, S>(a, channels, plane_floats, w_stride);
 #endif
     if (R == 3)
