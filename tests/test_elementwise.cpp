@@ -24,6 +24,25 @@ TEST(Linear, AgainstReference) {
     }
 }
 
+TEST(Linear, BatchOneRowKernelOverShapesAndThreads) {
+    // The batch-1 path streams 8 rows at a time, 16 inputs per step, then a masked tail: inputs
+    // below, at and above a multiple of 16, row counts with and without a remainder of 8.
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        for (int64_t in : {1, 7, 16, 84, 250, 1283, 9216})
+            for (int64_t out : {1, 5, 8, 13, 120, 1000}) {
+                auto x = random_vector(in, 6), w = random_vector(out * in, 7);
+                auto b = random_vector(out, 8);
+                std::vector<float> y(out), ref(out);
+                linear_f32_cpu(1, in, out, x.data(), w.data(), b.data(), Activation::None,
+                               y.data());
+                ref::linear(1, in, out, x.data(), w.data(), b.data(), Activation::None, ref.data());
+                ASSERT_LE(max_rel_diff(y, ref), 1e-5) << in << " -> " << out << ", " << threads;
+            }
+    }
+    set_num_threads(hardware_threads());
+}
+
 TEST(Activation, ReluAndRelu6InPlaceAndLarge) {
     for (int64_t n : {1, 7, 100000}) {
         auto x = random_vector(n, 9, -10.f, 10.f);

@@ -13,7 +13,8 @@ void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, cons
 // C[M, N] = A[M, K] * W[N, K]^T, split by column blocks of C (rows of W).
 void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
               int64_t ldw, float* C, int64_t ldc);
-// y[N] = W[N, K] x[K], split by rows of W.
+// y[N] = W[N, K] x[K], split by rows of W; an own AVX-512 kernel streams the rows where the CPU
+// has it (OpenBLAS sgemv otherwise).
 void sgemv_n(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
 
 }  // namespace nse
