@@ -43,12 +43,22 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
                 if (ih < 0 || ih >= sh.h) {
                     std::memset(o, 0, n * sizeof(float));
                 } else {
-                    const float* in_row = plane + ih * sh.w;
-                    const int64_t base = -sh.pad_w + s * sh.dil_w;
-                    for (int64_t i = 0; i < n; ++i) {
-                        const int64_t iw = (q0 + i) * sh.stride_w + base;
-                        o[i] = (iw >= 0 && iw < sh.w) ? in_row[iw] : 0.f;
-                    }
+                    // Columns [i0, i1) read inside the row; the ones before and after are
+                    // padding. The inside is a copy (stride 1) or a branch-free strided loop
+                    // (a per-element bounds test made this a tenth of ResNet-18's time).
+                    const int64_t base = -sh.pad_w + s * sh.dil_w, sw = sh.stride_w;
+                    const int64_t first = q0 * sw + base;  // input column of i = 0
+                    const int64_t i0 =
+                        std::clamp<int64_t>(first < 0 ? (-first + sw - 1) / sw : 0, 0, n);
+                    const int64_t i1 = std::clamp<int64_t>(
+                        sh.w - first > 0 ? (sh.w - first + sw - 1) / sw : 0, i0, n);
+                    std::fill(o, o + i0, 0.f);
+                    std::fill(o + i1, o + n, 0.f);
+                    const float* in = plane + ih * sh.w + first;
+                    if (sw == 1)
+                        std::copy(in + i0, in + i1, o + i0);
+                    else
+                        for (int64_t i = i0; i < i1; ++i) o[i] = in[i * sw];
                 }
                 j += n;
             }
