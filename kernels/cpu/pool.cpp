@@ -7,9 +7,27 @@
 
 namespace nse {
 
+namespace {
+
+// rm[x] = max(rm[x], row[x]) over a whole input row: contiguous, vectorised.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void max_into(
+    int64_t n, const float* __restrict row, float* __restrict rm) {
+    for (int64_t x = 0; x < n; ++x) rm[x] = std::max(rm[x], row[x]);
+}
+
+constexpr int64_t kRowBuffer = 4096;  // floats: input rows up to this wide take the fast path
+
+}  // namespace
+
 void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
     parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
                  [&](int64_t pl0, int64_t pl1) {
+                     // Each output row first takes the maximum over its window's rows for every
+                     // input column (contiguous, vectorised), then over the window's columns of
+                     // that: kh + kw reads per output instead of kh * kw scattered ones
+                     // (ResNet-18's 3x3 stride-2 pooling took 1.35 ms at 1 thread).
+                     float rm[kRowBuffer];
+                     const bool rows_first = sh.w <= kRowBuffer;
                      for (int64_t plane = pl0; plane < pl1; ++plane) {
                          const float* in = x + plane * sh.h * sh.w;
                          float* out = y + plane * sh.p * sh.q;
@@ -19,6 +37,22 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                              int64_t r0 = 0, r1 = sh.kh;
                              while (r0 < r1 && h0 + r0 * sh.dil_h < 0) ++r0;
                              while (r1 > r0 && h0 + (r1 - 1) * sh.dil_h >= sh.h) --r1;
+                             if (rows_first && r1 > r0) {
+                                 std::copy_n(in + (h0 + r0 * sh.dil_h) * sh.w, sh.w, rm);
+                                 for (int64_t r = r0 + 1; r < r1; ++r)
+                                     max_into(sh.w, in + (h0 + r * sh.dil_h) * sh.w, rm);
+                                 for (int64_t q = 0; q < sh.q; ++q) {
+                                     const int64_t w0 = q * sh.stride_w - sh.pad_w;
+                                     int64_t s0 = 0, s1 = sh.kw;
+                                     while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
+                                     while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                                     float m = -std::numeric_limits<float>::infinity();
+                                     for (int64_t s = s0; s < s1; ++s)
+                                         m = std::max(m, rm[w0 + s * sh.dil_w]);
+                                     out[p * sh.q + q] = m;
+                                 }
+                                 continue;
+                             }
                              for (int64_t q = 0; q < sh.q; ++q) {
                                  const int64_t w0 = q * sh.stride_w - sh.pad_w;
                                  int64_t s0 = 0, s1 = sh.kw;
