@@ -290,6 +290,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();
     for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
+    // A kind this machine never runs (the direct path without AVX-512) costs nothing here.
+    for (const std::string& kind : cost_kinds())
+        if (!p.kinds.count(kind)) p.kinds[kind].coef.assign(feature_names(kind).size(), 0.0);
     if (samples_out)
         for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
     // The network factors: measured whole synthetic networks (median of the rounds) over their

@@ -58,8 +58,7 @@ std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "winograd")
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
-    if (kind == "direct_conv")
-        return {"1", "mflop", "in_mb", "out_mb", "mvector_taps", "kplane_passes"};
+    if (kind == "direct_conv") return {"1", "mflop", "in_mb", "out_mb", "mvector_fmas"};
     if (kind == "depthwise")
         return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
                 "in_mb", "out_mb", "mvector_taps",  "mplanes"};
@@ -114,11 +113,11 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double weights = 36.0 * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
         f.x = {1, gemm, few, values, in_mb, out_mb, weights};
     } else if (f.kind == "direct_conv") {
-        // Like depthwise, but every (output, input) channel pair is a pass over a plane.
+        // Output channels in 16-wide vectors: one multiply-add per pixel, tap and 16 channels.
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
-        const double pairs = double(cs.n) * cs.k * cs.c;
-        const double taps = pairs * cs.p() * ((cs.q() + 15) / 16) * cs.r * cs.s / kMega;
-        f.x = {1, mflop, in_mb, out_mb, taps, pairs / 1e3};
+        const double fmas =
+            double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s * double((cs.k + 15) / 16) / kMega;
+        f.x = {1, mflop, in_mb, out_mb, fmas};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.

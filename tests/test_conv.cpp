@@ -134,21 +134,28 @@ TEST(Winograd, SeveralChunksAndThreads) {
 namespace nse::test {
 
 TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
-    // LeNet's first layer, short and long rows (masked vectors below 32 outputs, the compiler's
-    // loops above), strides and dilation through the column phases, batch, every activation,
-    // and the largest channel product the path takes (32).
-    EXPECT_TRUE(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}));
-    EXPECT_TRUE(direct_conv_applies(ConvShape{1, 4, 14, 14, 8, 3, 3}));
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}));  // 96 pairs
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 1, 64, 64, 8, 7, 7}));   // 7x7
+    // LeNet's layers, RGB stems (3x3 stride 2, 7x7 stride 2), output channels that fill no,
+    // one and several 16-wide vectors (5, 16, 40, 64), widths that leave 1-3 pixels of the last
+    // group of 4, strides, dilation, padding, batch, every activation, no bias.
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), avx512);
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));   // > 64 outputs
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 32, 32, 32, 16, 3, 3}));  // reduction 288
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
+    if (!avx512) GTEST_SKIP() << "SKIPPED: the direct path needs AVX-512";
     for (int threads : {1, 2, 3}) {
         set_num_threads(threads);
         ConvTester().in(1, 28, 28).out(6).k(5).pad(2).act(Activation::Relu).check();
-        ConvTester().in(2, 70, 45).out(16).k(3).pad(1).act(Activation::Relu6).check();
-        ConvTester().in(3, 33, 31).out(8).k(3).stride(2).pad(1).act(Activation::Relu6).check();
-        ConvTester().in(4, 17, 17).out(8).k(3).stride(3, 2).pad(1).check();
-        ConvTester().in(2, 19, 19).out(8).k(3).dilation(2).pad(2).no_bias().check();
-        ConvTester().batch(3).in(4, 12, 12).out(8).k(5).stride(2).pad(2).check();
+        ConvTester().in(6, 14, 14).out(16).k(5).act(Activation::Relu).check();
+        ConvTester().in(3, 33, 31).out(32).k(3).stride(2).pad(1).act(Activation::Relu6).check();
+        ConvTester().in(3, 45, 41).out(64).k(7).stride(2).pad(3).act(Activation::Relu).check();
+        ConvTester().in(4, 17, 18).out(40).k(3).stride(3, 2).pad(1).check();
+        ConvTester().in(2, 19, 19).out(5).k(3).dilation(2).pad(2).no_bias().check();
+        ConvTester().batch(3).in(4, 12, 13).out(8).k(5).stride(2).pad(2).check();
+        ConvTester().in(3, 11, 9).out(16).k(1, 3).pad(0, 1).check();  // 1x3 is not 1x1
     }
     set_num_threads(hardware_threads());
 }

@@ -1,101 +1,122 @@
 #include "kernels/cpu/direct_conv.h"
 
+#include <algorithm>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "base/thread_pool.h"
-#include "kernels/cpu/epilogue.h"
-#include "kernels/cpu/plane.h"
 
 namespace nse {
 
 namespace {
 
-// y = sum over channels of plane_fixed (first channel stores, the others add).
-template <int R, int S>
-__attribute__((always_inline)) inline void plane_sum(const PlaneArgs& first, int64_t channels,
-                                                     int64_t plane_floats, int64_t w_stride) {
-    PlaneArgs a = first;
-    plane_fixed<R, S, false>(a);
-    for (int64_t c = 1; c < channels; ++c) {
-        a.scratch += plane_floats;
-        a.w += w_stride;
-        plane_fixed<R, S, true>(a);
-    }
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void sum_3x3_clones(
-    const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
-    plane_sum<3, 3>(a, channels, plane_floats, w_stride);
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void sum_5x5_clones(
-    const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
-    plane_sum<5, 5>(a, channels, plane_floats, w_stride);
-}
-
 #if defined(__x86_64__)
-template <int R, int S>
-__attribute__((target("avx512f"))) void sum_avx512(const PlaneArgs& first, int64_t channels,
-                                                   int64_t plane_floats, int64_t w_stride) {
-    PlaneArgs a = first;
-    plane_fixed_avx512<R, S, false>(a);
-    for (int64_t c = 1; c < channels; ++c) {
-        a.scratch += plane_floats;
-        a.w += w_stride;
-        plane_fixed_avx512<R, S, true>(a);
+// The output channels in 16-wide vectors: for 4 neighbouring output pixels at a time, every
+// input value under the window is broadcast and multiplied into a vector of 16 filters' weights
+// (laid out [C][R][S][K] once per call), so a layer with few output channels (LeNet's 16, a
+// network's RGB stem) keeps the vector units full where a GEMM of so few rows does not.
+__attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh, const float* xp,
+                                                            int64_t Hp, int64_t Wp, const float* wt,
+                                                            int64_t Kp, const float* b,
+                                                            Activation act, float* y, int64_t p0,
+                                                            int64_t p1) {
+    const int64_t P = sh.p(), Q = sh.q(), PQ = P * Q, R = sh.r, S = sh.s;
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
+    // A row's outputs for 16 channels, pixel-major, then written out channel by channel (a
+    // 16-lane scatter into planes a multiple of 4 KB apart, as at 224x224, hit one L1 set).
+    alignas(64) float rowbuf[16 * (kMaxRowPixels + 4)];
+    for (int64_t kb = 0; kb < sh.k; kb += 16) {
+        const int kn = int(std::min<int64_t>(16, sh.k - kb));
+        const __mmask16 mask = __mmask16((1u << kn) - 1);
+        const __m512 bias = b ? _mm512_maskz_loadu_ps(mask, b + kb) : zero;
+        for (int64_t p = p0; p < p1; ++p) {
+            for (int64_t q = 0; q < Q; q += 4) {
+                const int px = int(std::min<int64_t>(4, Q - q));
+                __m512 acc[4] = {bias, bias, bias, bias};
+                for (int64_t c = 0; c < sh.c; ++c)
+                    for (int64_t r = 0; r < R; ++r) {
+                        const float* row =
+                            xp + (c * Hp + p * sh.stride_h + r * sh.dil_h) * Wp + q * sh.stride_w;
+                        const float* wrow = wt + (c * R + r) * S * Kp + kb;
+                        for (int64_t s = 0; s < S; ++s) {
+                            const __m512 wv = _mm512_loadu_ps(wrow + s * Kp);
+                            const float* xs = row + s * sh.dil_w;
+                            for (int i = 0; i < 4; ++i)  // pixels past Q read padding, unused
+                                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xs[i * sh.stride_w]), wv,
+                                                         acc[i]);
+                        }
+                    }
+                for (int i = 0; i < px; ++i) {
+                    __m512 v = acc[i];
+                    if (act != Activation::None) v = _mm512_mask_max_ps(v, 0xFFFF, v, zero);
+                    if (act == Activation::Relu6) v = _mm512_mask_min_ps(v, 0xFFFF, v, six);
+                    _mm512_store_ps(rowbuf + (q + i) * 16, v);
+                }
+            }
+            for (int j = 0; j < kn; ++j) {
+                float* out = y + (kb + j) * PQ + p * Q;
+                for (int64_t q = 0; q < Q; ++q) out[q] = rowbuf[q * 16 + j];
+            }
+        }
     }
 }
 #endif
 
-template <int R, int S>
-void plane_sum_any(const PlaneArgs& a, int64_t channels, int64_t plane_floats, int64_t w_stride) {
+bool has_avx512() {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && (R == 5 || a.Q < kMaskedRowsBelow))
-        return sum_avx512<R, S>(a, channels, plane_floats, w_stride);
+    static const bool yes = __builtin_cpu_supports("avx512f");
+    return yes;
+#else
+    return false;
 #endif
-    if (R == 3)
-        sum_3x3_clones(a, channels, plane_floats, w_stride);
-    else
-        sum_5x5_clones(a, channels, plane_floats, w_stride);
 }
+
+// Padded input width: the last group of 4 pixels may read up to 3 pixels past the row.
+int64_t padded_width(const ConvShape& sh) {
+    return std::max(sh.w + 2 * sh.pad_w, (sh.q() + 3) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1);
+}
+int64_t padded_k(const ConvShape& sh) { return (sh.k + 15) / 16 * 16; }
 
 }  // namespace
 
 bool direct_conv_applies(const ConvShape& sh) {
-    const bool k3 = sh.r == 3 && sh.s == 3, k5 = sh.r == 5 && sh.s == 5;
-    return sh.groups == 1 && (k3 || k5) && sh.c * sh.k <= 32;
+    return has_avx512() && sh.groups == 1 && sh.r * sh.s > 1 && sh.k <= 64 &&
+           sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels;
 }
 
 size_t direct_conv_workspace_floats(const ConvShape& sh) {
-    const PhaseLayout l = plane_layout(sh);
-    return static_cast<size_t>(sh.c * l.hp * l.phases * l.phase_w);
+    return static_cast<size_t>(sh.c * sh.r * sh.s * padded_k(sh) +
+                               sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
 }
 
 void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
                            Activation act, float* y, float* workspace) {
-    const PhaseLayout l = plane_layout(sh);
-    const int64_t P = sh.p(), Q = sh.q(), row_floats = l.phases * l.phase_w;
-    const int64_t plane_floats = l.hp * row_floats, taps = sh.r * sh.s;
+#if defined(__x86_64__)
+    const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
+    const int64_t Hp = sh.h + 2 * sh.pad_h, Wp = padded_width(sh), P = sh.p(), Q = sh.q();
+    float* wt = workspace;      // [C][R][S][Kp]
+    float* xp = wt + CRS * Kp;  // [C][Hp][Wp], zero-padded
+    std::fill_n(wt, CRS * Kp, 0.f);
+    for (int64_t k = 0; k < sh.k; ++k)
+        for (int64_t i = 0; i < CRS; ++i) wt[i * Kp + k] = w[k * CRS + i];
     for (int64_t n = 0; n < sh.n; ++n) {
         const float* xn = x + n * sh.c * sh.h * sh.w;
         float* yn = y + n * sh.k * P * Q;
-        parallel_for(sh.c, kFlopsPerElement * sh.c * plane_floats, [&](int64_t c0, int64_t c1) {
-            for (int64_t c = c0; c < c1; ++c)
-                fill_phases(sh, l, xn + c * sh.h * sh.w, workspace + c * plane_floats);
-        });
-        parallel_for(sh.k, sh.flops() / sh.n, [&](int64_t k0, int64_t k1) {
-            for (int64_t k = k0; k < k1; ++k) {
-                float* yk = yn + k * P * Q;
-                const PlaneArgs a{workspace, row_floats, l.phase_w, l.phases, sh.stride_h,
-                                  sh.dil_h,  sh.dil_w,   P,         Q,        w + k * sh.c * taps,
-                                  yk};
-                if (sh.r == 3)
-                    plane_sum_any<3, 3>(a, sh.c, plane_floats, taps);
-                else
-                    plane_sum_any<5, 5>(a, sh.c, plane_floats, taps);
-                for (int64_t p = 0; p < P; ++p)
-                    bias_activation_row(Q, b ? b[k] : 0.f, act, yk + p * Q);
-            }
+        std::fill_n(xp, sh.c * Hp * Wp, 0.f);
+        for (int64_t c = 0; c < sh.c; ++c)
+            for (int64_t i = 0; i < sh.h; ++i)
+                std::copy_n(xn + (c * sh.h + i) * sh.w, sh.w,
+                            xp + (c * Hp + i + sh.pad_h) * Wp + sh.pad_w);
+        parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
+            channel_vector_rows(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
         });
     }
+#else
+    (void)sh, (void)x, (void)w, (void)b, (void)act, (void)y, (void)workspace;
+#endif
 }
 
 }  // namespace nse

@@ -1,9 +1,6 @@
-// Direct convolution for layers with very few channels (LeNet's first): every input plane is
-// padded once, then each output plane is the sum over input channels of the one-pass plane
-// kernels of plane.h. A GEMM with 6 rows runs its micro-kernels mostly empty and im2col copies
-// the input R*S times: LeNet's first layer took 20 us that way, 8 us this way. With more
-// channel pairs im2col wins again (LeNet's second layer, 6 x 16: 18 us against 25; MobileNetV2's
-// stem, 3 x 32: 0.60 ms against 0.64).
+// Direct convolution for layers with few output channels and short reductions (LeNet's, a
+// network's RGB stem), output channels in AVX-512 vectors: a GEMM with 6 or 16 rows runs its
+// micro-kernels mostly empty and im2col copies the input R*S times.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +9,12 @@
 
 namespace nse {
 
-// Whether conv2d_f32_cpu runs `shape` this way: no groups, a 3x3 or 5x5 filter and at most 32
-// (input x output) channel pairs.
+// The longest reduction (C * R * S) and output row the direct path takes.
+constexpr int64_t kMaxReduction = 160;
+constexpr int64_t kMaxRowPixels = 512;
+// Whether conv2d_f32_cpu runs `shape` this way: a CPU with AVX-512, no groups, not 1x1 (a
+// plain GEMM), at most 64 output channels, C * R * S <= kMaxReduction and rows of at most
+// kMaxRowPixels outputs.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 
