@@ -136,6 +136,7 @@ struct CloudServer::Impl {
     bool stopping = false;
     std::vector<std::thread> workers;
     std::atomic<uint64_t> served{0};
+    std::atomic<uint64_t> probes{0};
     std::mutex log_mu;
 
     void accept();
@@ -289,6 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
                     return write(frame, [self = shared_from_this()] { self->read_header(); });
                 }
                 case MsgType::Probe: {
+                    srv_.probes.fetch_add(1);
                     std::vector<uint8_t> ack = encode_probe_ack({receive_us, size_});
                     const bool echo = header_.flags & kProbeEcho;
                     auto frame = make_frame(MsgType::ProbeAck, id, std::move(ack), header_.flags);
@@ -555,6 +557,7 @@ void CloudServer::stop_on_signals() {
 nlohmann::json CloudServer::hello() const { return impl_->hello(); }
 
 uint64_t CloudServer::requests_served() const { return impl_->served.load(); }
+uint64_t CloudServer::probes_answered() const { return impl_->probes.load(); }
 
 BackgroundServer::BackgroundServer(ServerOptions options, std::vector<ServedModel> models)
     : server_(std::move(options), std::move(models)) {

@@ -63,6 +63,7 @@ class CloudServer {
     // The HELLO_ACK document: server, protocol, device, models (name, hash, nodes), load.
     nlohmann::json hello() const;
     uint64_t requests_served() const;
+    uint64_t probes_answered() const;
 
     struct Impl;
 

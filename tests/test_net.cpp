@@ -1,7 +1,9 @@
 // Edge + cloud over loopback: split results equal local runs exactly, many clients at once,
 // every kind of bad input answered ERROR without harming other clients, and the edge finishing
 // locally whenever the cloud fails.
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "engine/runtime.h"
 #include "net/edge.h"
@@ -124,6 +126,45 @@ TEST(Bandwidth, EstimateOnARateLimitedLinkAndAfterItChanges) {
     const double after = edge.bandwidth().upload_bytes_per_ms() * 1e3;
     EXPECT_GT(after, 0.5 * kRate / 4) << after;
     EXPECT_LT(after, 1.5 * kRate / 4) << after;
+}
+
+// Every kind costs `ms` per node.
+std::shared_ptr<DeviceProfile> constant_profile(double ms) {
+    auto p = std::make_shared<DeviceProfile>();
+    for (const auto& kind : cost_kinds()) {
+        KindFit f;
+        f.coef.assign(feature_names(kind).size(), 0.0);
+        f.coef[0] = ms;
+        p->kinds[kind] = f;
+    }
+    return p;
+}
+
+TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
+    ServedModel lenet = serve("lenet");
+    ServerOptions so = server_options();
+    so.profile = constant_profile(50.0);  // a slow cloud: everything stays on the edge
+    BackgroundServer cloud(so, {lenet});
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), false);
+    edge.enable_auto(constant_profile(0.001), Objective::Latency);
+    const Tensor x = reference_input(*lenet.model);
+    EdgeReport r;
+    edge.infer_auto(x, r);  // connects, probes the link, runs locally
+    ASSERT_FALSE(r.offloaded);
+    const uint64_t at_connect = cloud.server().probes_answered();
+    EXPECT_GT(at_connect, 0u);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) edge.infer_auto(x, r);
+    const double elapsed_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (elapsed_ms < 80) {  // (a stalled machine could take longer: nothing to see then)
+        EXPECT_EQ(cloud.server().probes_answered(), at_connect)
+            << "probed again " << elapsed_ms << " ms after the probe at connect";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    edge.infer_auto(x, r);
+    edge.infer_auto(x, r);
+    EXPECT_GT(cloud.server().probes_answered(), at_connect) << "no probe after the interval";
 }
 
 class BadInput : public ::testing::Test {
