@@ -19,20 +19,20 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_3x3_clones(
     const PlaneArgs& a) {
-    plane_fixed<3, 3, false>(a);
+    plane_fixed<3, 3>(a);
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_5x5_clones(
     const PlaneArgs& a) {
-    plane_fixed<5, 5, false>(a);
+    plane_fixed<5, 5>(a);
 }
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) void plane_3x3_avx512(const PlaneArgs& a) {
-    plane_fixed_avx512<3, 3, false>(a);
+    plane_fixed_avx512<3, 3>(a);
 }
 __attribute__((target("avx512f"))) void plane_5x5_avx512(const PlaneArgs& a) {
-    plane_fixed_avx512<5, 5, false>(a);
+    plane_fixed_avx512<5, 5>(a);
 }
 #endif
 

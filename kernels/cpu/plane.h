@@ -1,4 +1,4 @@
-// Plane kernels shared by the depthwise and the direct convolution: an input plane is copied
+// Plane kernels of the depthwise convolution: an input plane is copied
 // once into scratch, zero-padded and split into `stride_w` column phases, so that every kernel
 // tap reads a contiguous run of the scratch row and the inner loop is a plain multiply-add over
 // the output row, which the compiler vectorises (the callers compile it in AVX-512 / AVX2 / SSE
@@ -61,7 +61,7 @@ inline void fill_phases(const ConvShape& sh, const PhaseLayout& l, const float* 
 // One plane's output rows for an R x S filter known at compile time: all taps of an output
 // element are summed in one pass (in the same order as the row-by-row path, so the results are
 // identical), instead of R * S passes over the output row. Small planes (7x7, 14x14) were
-// dominated by the per-pass call and loop overhead. With Accumulate the sums are added to y.
+// dominated by the per-pass call and loop overhead.
 struct PlaneArgs {
     const float* scratch;
     int64_t row_floats, phase_w, phases, stride_h, dil_h, dil_w, P, Q;
@@ -69,7 +69,7 @@ struct PlaneArgs {
     float* y;
 };
 
-template <int R, int S, bool Accumulate>
+template <int R, int S>
 __attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
     // Where each tap reads, relative to the first scratch row of an output row: computed once
     // per plane (the divisions cost more than a small plane's multiply-adds).
@@ -93,7 +93,7 @@ __attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
             float acc = 0.f;
 #pragma GCC unroll 32
             for (int k = 0; k < R * S; ++k) acc += wk[k] * tap[k][i];
-            out[i] = Accumulate ? out[i] + acc : acc;
+            out[i] = acc;
         }
     }
 }
@@ -103,7 +103,7 @@ __attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
 // one masked, where the compiler's loop (GCC 12) runs rows shorter than its vector (7x7, 10x10,
 // 14x14 planes) entirely in its scalar remainder. Same operations in the same order per output
 // as plane_fixed, so the results are identical.
-template <int R, int S, bool Accumulate>
+template <int R, int S>
 __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArgs& a) {
     int64_t tap_off[R * S];
     for (int r = 0; r < R; ++r)
@@ -126,7 +126,6 @@ __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArg
 #pragma GCC unroll 32
             for (int k = 0; k < R * S; ++k)
                 acc = _mm512_fmadd_ps(wk[k], _mm512_maskz_loadu_ps(m, tap[k] + i), acc);
-            if (Accumulate) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + i), acc);
             _mm512_mask_storeu_ps(out + i, m, acc);
         }
     }
