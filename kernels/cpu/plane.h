@@ -69,17 +69,22 @@ struct PlaneArgs {
     float* y;
 };
 
+// Where each tap reads, relative to the first scratch row of an output row: computed once per
+// plane (the divisions cost more than a small plane's multiply-adds).
 template <int R, int S>
-__attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
-    // Where each tap reads, relative to the first scratch row of an output row: computed once
-    // per plane (the divisions cost more than a small plane's multiply-adds).
-    int64_t tap_off[R * S];
+inline void tap_offsets(const PlaneArgs& a, int64_t* tap_off) {
     for (int r = 0; r < R; ++r)
         for (int s = 0; s < S; ++s) {
             const int64_t off = s * a.dil_w;
             tap_off[r * S + s] =
                 r * a.dil_h * a.row_floats + (off % a.phases) * a.phase_w + off / a.phases;
         }
+}
+
+template <int R, int S>
+__attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
+    int64_t tap_off[R * S];
+    tap_offsets<R, S>(a, tap_off);
     float wk[R * S];
     for (int k = 0; k < R * S; ++k) wk[k] = a.w[k];
     for (int64_t p = 0; p < a.P; ++p) {
@@ -106,12 +111,7 @@ __attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
 template <int R, int S>
 __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArgs& a) {
     int64_t tap_off[R * S];
-    for (int r = 0; r < R; ++r)
-        for (int s = 0; s < S; ++s) {
-            const int64_t off = s * a.dil_w;
-            tap_off[r * S + s] =
-                r * a.dil_h * a.row_floats + (off % a.phases) * a.phase_w + off / a.phases;
-        }
+    tap_offsets<R, S>(a, tap_off);
     __m512 wk[R * S];
     for (int k = 0; k < R * S; ++k) wk[k] = _mm512_set1_ps(a.w[k]);
     for (int64_t p = 0; p < a.P; ++p) {

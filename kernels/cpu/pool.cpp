@@ -1,6 +1,7 @@
 #include "kernels/cpu/pool.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include "base/thread_pool.h"
@@ -28,6 +29,15 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                      // (ResNet-18's 3x3 stride-2 pooling took 1.35 ms at 1 thread).
                      float rm[kRowBuffer];
                      const bool rows_first = sh.w <= kRowBuffer;
+                     // Output column q's window starts at input column w0; its taps [s0, s1)
+                     // fall inside the input.
+                     auto window_columns = [&](int64_t q) {
+                         const int64_t w0 = q * sh.stride_w - sh.pad_w;
+                         int64_t s0 = 0, s1 = sh.kw;
+                         while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
+                         while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                         return std::array<int64_t, 3>{w0, s0, s1};
+                     };
                      for (int64_t plane = pl0; plane < pl1; ++plane) {
                          const float* in = x + plane * sh.h * sh.w;
                          float* out = y + plane * sh.p * sh.q;
@@ -42,10 +52,7 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                                  for (int64_t r = r0 + 1; r < r1; ++r)
                                      max_into(sh.w, in + (h0 + r * sh.dil_h) * sh.w, rm);
                                  for (int64_t q = 0; q < sh.q; ++q) {
-                                     const int64_t w0 = q * sh.stride_w - sh.pad_w;
-                                     int64_t s0 = 0, s1 = sh.kw;
-                                     while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
-                                     while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                                     const auto [w0, s0, s1] = window_columns(q);
                                      float m = -std::numeric_limits<float>::infinity();
                                      for (int64_t s = s0; s < s1; ++s)
                                          m = std::max(m, rm[w0 + s * sh.dil_w]);
@@ -54,10 +61,7 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                                  continue;
                              }
                              for (int64_t q = 0; q < sh.q; ++q) {
-                                 const int64_t w0 = q * sh.stride_w - sh.pad_w;
-                                 int64_t s0 = 0, s1 = sh.kw;
-                                 while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
-                                 while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                                 const auto [w0, s0, s1] = window_columns(q);
                                  float m = -std::numeric_limits<float>::infinity();
                                  for (int64_t r = r0; r < r1; ++r) {
                                      const float* row = in + (h0 + r * sh.dil_h) * sh.w + w0;
