@@ -129,8 +129,8 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double planes = double(cs.n) * cs.c / kMega;
         // Strided planes are split into column phases first: more work per FLOP.
         const double strided = cs.stride_w > 1 ? mflop : 0.0;
-        // 5x5 kernels keep more rows and taps live than the registers hold: measured ~2x the
-        // cost per tap of 3x3.
+        // 5x5 and 3x3 run different plane kernels (5x5 always in masked AVX-512 vectors): a
+        // coefficient of their own.
         const double wide = cs.r * cs.s > 9 ? mflop : 0.0;
         f.x = {1, mflop, strided, wide, in_mb, out_mb, row_calls, planes};
     } else if (f.kind == "linear") {

@@ -40,6 +40,20 @@ template <typename T>
 T pick(const std::vector<T>& v, std::mt19937& rng) {
     return v[rng() % v.size()];
 }
+// A convolution with ReLU: c -> k channels on an h x h map, r x r, "same" padding.
+Config conv_config(const std::string& kind, int64_t c, int64_t k, int64_t h, int64_t r,
+                   int64_t stride, int64_t groups = 1) {
+    const std::string rr = std::to_string(r) + "x" + std::to_string(r);
+    Config cfg{kind,
+               "conv2d",
+               "conv" + rr + " s" + std::to_string(stride) + " k" + std::to_string(k) + " c" +
+                   std::to_string(c) + " " + std::to_string(h) + "x" + std::to_string(h),
+               {1, c, h, h}};
+    cfg.attrs = {
+        {"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
+    cfg.params = {{k, c / groups, r, r}, {k}};
+    return cfg;
+}
 }  // namespace
 
 std::vector<Config> make_configs(bool quick, uint32_t seed) {
@@ -69,16 +83,7 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2, 1, 1, groups};
         if (c > 64 && h > 112) continue;  // keep each layer under ~4 GFLOP and 30 MB
         if (cs.p() < 1 || cs.flops() > 4e9 || cs.flops() < 2e5) continue;
-        Config cfg{"conv",
-                   "conv2d",
-                   desc("conv" + std::to_string(r) + "x" + std::to_string(r) + " s" +
-                            std::to_string(stride) + " k" + std::to_string(k),
-                        c, h),
-                   {1, c, h, h}};
-        cfg.attrs = {
-            {"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", "relu"}};
-        cfg.params = {{k, c / groups, r, r}, {k}};
-        out.push_back(cfg);
+        out.push_back(conv_config("conv", c, k, h, r, stride, groups));
         ++made;
     }
     for (int made = 0; made < count(60);) {  // 3x3 stride-1 convolutions: the Winograd path
@@ -88,11 +93,7 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
                               : std::min<int64_t>(512, c * pick(std::vector<int64_t>{1, 2}, rng));
         ConvShape cs{1, c, h, h, k, 3, 3, 1, 1, 1, 1};
         if (!winograd_applies(cs) || cs.flops() > 4e9 || (c > 64 && h > 112)) continue;
-        Config cfg{
-            "winograd", "conv2d", desc("conv3x3 s1 k" + std::to_string(k), c, h), {1, c, h, h}};
-        cfg.attrs = {{"stride", 1}, {"padding", 1}, {"activation", "relu"}};
-        cfg.params = {{k, c, 3, 3}, {k}};
-        out.push_back(cfg);
+        out.push_back(conv_config("winograd", c, k, h, 3, 1));
         ++made;
     }
     // Few output channels and short reductions: the direct path, where the CPU has it.
@@ -104,15 +105,7 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         const int64_t stride = pick(std::vector<int64_t>{1, 1, 2}, rng);
         ConvShape cs{1, c, h, h, k, r, r, stride, stride, r / 2, r / 2};
         if (!direct_conv_applies(cs)) continue;
-        Config cfg{"direct_conv",
-                   "conv2d",
-                   desc("conv" + std::to_string(r) + "x" + std::to_string(r) + " s" +
-                            std::to_string(stride) + " k" + std::to_string(k),
-                        c, h),
-                   {1, c, h, h}};
-        cfg.attrs = {{"stride", stride}, {"padding", r / 2}, {"activation", "relu"}};
-        cfg.params = {{k, c, r, r}, {k}};
-        out.push_back(cfg);
+        out.push_back(conv_config("direct_conv", c, k, h, r, stride));
         ++made;
     }
     for (int made = 0; made < count(60);) {  // 1x1 convolutions

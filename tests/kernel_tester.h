@@ -11,6 +11,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/winograd.h"

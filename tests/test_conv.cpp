@@ -137,7 +137,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     // LeNet's layers, RGB stems (3x3 stride 2, 7x7 stride 2), output channels that fill no,
     // one and several 16-wide vectors (5, 16, 40, 64), widths that leave 1-3 pixels of the last
     // group of 4, strides, dilation, padding, batch, every activation, no bias.
-    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = cpu_has_avx512();
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), avx512);

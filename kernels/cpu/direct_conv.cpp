@@ -8,6 +8,7 @@
 #endif
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace nse {
 
@@ -65,15 +66,6 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
 }
 #endif
 
-bool has_avx512() {
-#if defined(__x86_64__)
-    static const bool yes = __builtin_cpu_supports("avx512f");
-    return yes;
-#else
-    return false;
-#endif
-}
-
 // Padded input width: the last group of 4 pixels may read up to 3 pixels past the row.
 int64_t padded_width(const ConvShape& sh) {
     return std::max(sh.w + 2 * sh.pad_w, (sh.q() + 3) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1);
@@ -83,7 +75,7 @@ int64_t padded_k(const ConvShape& sh) { return (sh.k + 15) / 16 * 16; }
 }  // namespace
 
 bool direct_conv_applies(const ConvShape& sh) {
-    return has_avx512() && sh.groups == 1 && sh.r * sh.s > 1 && sh.k <= 64 &&
+    return cpu_has_avx512() && sh.groups == 1 && sh.r * sh.s > 1 && sh.k <= 64 &&
            sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels;
 }
 

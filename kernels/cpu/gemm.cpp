@@ -9,6 +9,7 @@
 #endif
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace nse {
 
@@ -81,17 +82,13 @@ __attribute__((target("avx512f"))) void gemv_avx512(int64_t N, int64_t K, const 
     for (; i < N; ++i) gemv_rows<1>(K, W + i * ldw, ldw, x, y + i);
 }
 
-bool has_avx512() {
-    static const bool yes = __builtin_cpu_supports("avx512f");
-    return yes;
-}
 #endif
 
 // y[N] = W[N, K] x[K] on this thread: the kernel above where the CPU has AVX-512, OpenBLAS
 // otherwise.
 void gemv_block(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
 #if defined(__x86_64__)
-    if (has_avx512()) return gemv_avx512(N, K, W, ldw, x, y);
+    if (cpu_has_avx512()) return gemv_avx512(N, K, W, ldw, x, y);
 #endif
     cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.f, W, ldw, x, 1, 0.f, y, 1);
 }

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/shapes.h"
 
 namespace nse {
@@ -137,13 +138,8 @@ __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArg
 // vectorise that loop at all (a 40x40 plane: 35 us there, 3 us here).
 constexpr int64_t kMaskedRowsBelow = 32;
 
-inline bool cpu_has_avx512() {
-    static const bool yes = __builtin_cpu_supports("avx512f");
-    return yes;
-}
 #else
 constexpr int64_t kMaskedRowsBelow = 0;
-inline bool cpu_has_avx512() { return false; }
 #endif
 
 }  // namespace nse
