@@ -93,7 +93,8 @@ double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& inpu
 namespace {
 
 // A synthetic multi-layer network for measuring the network factor: layers appended one after
-// another (the current tensor's channels and size are tracked), seeded random weights.
+// another (the current tensor's shape is tracked), seeded random weights. Each layer is also
+// kept as a single-layer configuration, to be measured alone as the sweep measures its layers.
 class ChainBuilder {
   public:
     ChainBuilder(Shape input, std::mt19937& rng) : input_(input), shape_(input), rng_(rng) {}
@@ -121,23 +122,28 @@ class ChainBuilder {
     // Flatten, then fully connected layers of these widths (ReLU between), then softmax.
     void mlp_head(const std::vector<int64_t>& widths) {
         node("flatten", nlohmann::json::object(), {});
-        int64_t in = shape_[1] * shape_[2] * shape_[3];
+        shape_ = {shape_[0], shape_[1] * shape_[2] * shape_[3]};
         for (size_t i = 0; i < widths.size(); ++i) {
             const bool last = i + 1 == widths.size();
             node("linear", {{"activation", last ? "none" : "relu"}},
-                 {{widths[i], in}, {widths[i]}});
-            in = widths[i];
+                 {{widths[i], shape_[1]}, {widths[i]}});
+            shape_ = {shape_[0], widths[i]};
         }
         node("softmax", {{"dim", 1}}, {});
     }
     void head(int64_t classes) {
         node("adaptive_avg_pool2d", {{"output_size", 1}}, {});
+        shape_ = {shape_[0], shape_[1], 1, 1};
         node("flatten", nlohmann::json::object(), {});
+        shape_ = {shape_[0], shape_[1]};
         node("linear", nlohmann::json::object(), {{classes, shape_[1]}, {classes}});
+        shape_ = {shape_[0], classes};
         node("softmax", {{"dim", 1}}, {});
     }
     const std::string& last() const { return last_; }
     int64_t channels() const { return shape_[1]; }
+    // Every layer so far as a single-layer configuration (an add takes its input twice).
+    const std::vector<Config>& layers() const { return layers_; }
     std::shared_ptr<const Model> done(const std::string& desc) {
         nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", input_}}},
                                 {"nodes", nodes_},
@@ -151,6 +157,11 @@ class ChainBuilder {
     std::string node(const std::string& op, const nlohmann::json& attrs,
                      const std::vector<Shape>& params, std::vector<std::string> inputs = {}) {
         const std::string name = "n" + std::to_string(nodes_.size());
+        Config layer("", op, name, shape_);
+        layer.attrs = attrs;
+        layer.params = params;
+        layer.inputs = inputs.empty() ? 1 : int(inputs.size());
+        layers_.push_back(std::move(layer));
         std::vector<std::string> names;
         for (size_t i = 0; i < params.size(); ++i) {
             names.push_back(name + ".p" + std::to_string(i));
@@ -168,13 +179,27 @@ class ChainBuilder {
     SafeTensors file_;
     nlohmann::json nodes_ = nlohmann::json::array();
     std::string last_ = "input";
+    std::vector<Config> layers_;
 };
 
-// Three networks unlike any evaluated one in their sizes: a tiny one whose weights (0.4 MB)
+// A synthetic network, and its layers as single-layer networks.
+struct Chain {
+    std::shared_ptr<const Model> whole;
+    std::vector<std::shared_ptr<const Model>> layers;
+};
+
+// Four networks unlike any evaluated one in their shapes: a tiny one whose weights (0.4 MB)
 // stay in a core's cache between inferences, inverted residual blocks (1x1 expand, depthwise,
-// 1x1 project, add) and a plain 3x3 stack with pooling and a residual pair.
-std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
-    std::vector<std::shared_ptr<const Model>> out;
+// 1x1 project, add), a plain 3x3 stack with pooling and a residual pair (these two about 6 MB)
+// and wide 3x3 layers on 14x14 and 7x7 maps (44 MB).
+std::vector<Chain> chain_models(std::mt19937& rng) {
+    std::vector<Chain> out;
+    auto finish = [&](ChainBuilder& b, const std::string& desc) {
+        Chain c;
+        for (const Config& layer : b.layers()) c.layers.push_back(build(layer, rng));
+        c.whole = b.done(desc);
+        return c;
+    };
     {
         ChainBuilder b({1, 3, 28, 28}, rng);
         b.conv(12, 3, 1, false, "relu");
@@ -182,7 +207,7 @@ std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
         b.conv(32, 3, 1, false, "relu");
         b.pool(2);
         b.mlp_head({64, 10});
-        out.push_back(b.done("chain-tiny"));
+        out.push_back(finish(b, "chain-tiny"));
     }
     {
         ChainBuilder b({1, 32, 56, 56}, rng);
@@ -200,7 +225,7 @@ std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
         }
         b.conv(640, 1, 1, false, "relu6");
         b.head(1000);
-        out.push_back(b.done("chain-inverted-residual"));
+        out.push_back(finish(b, "chain-inverted-residual"));
     }
     {
         ChainBuilder b({1, 3, 112, 112}, rng);
@@ -216,7 +241,23 @@ std::vector<std::shared_ptr<const Model>> chain_models(std::mt19937& rng) {
         b.conv(256, 3, 1, false, "none");
         b.add(in);
         b.head(1000);
-        out.push_back(b.done("chain-plain"));
+        out.push_back(finish(b, "chain-plain"));
+    }
+    {
+        // Wide layers on small maps, 44 MB of weights: too many to stay cached between
+        // inferences (they meet the other layers' weights and activations on the way).
+        ChainBuilder b({1, 128, 28, 28}, rng);
+        b.conv(256, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(512, 3, 1, false, "relu");
+        const std::string in = b.conv(512, 3, 1, false, "relu");
+        b.conv(512, 3, 1, false, "none");
+        b.add(in);
+        b.pool(2);
+        b.conv(512, 3, 1, false, "relu");
+        b.conv(512, 3, 1, false, "relu");
+        b.head(1000);
+        out.push_back(finish(b, "chain-wide"));
     }
     return out;
 }
@@ -244,20 +285,45 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     std::mt19937 rng(options.seed);
     const std::vector<Config> configs = make_configs(options.quick, options.seed);
     std::map<std::string, std::vector<Sample>> by_kind;
-    // The synthetic networks for the network factor are timed before, at every quarter of and
-    // after the layer sweep, so a drift in the machine's speed during the sweep (another tenant,
-    // the clock) moves both sides of the ratio alike.
-    const auto chains = chain_models(rng);
+    // One layer alone, as the sweep measures it: inside a network the layers around this one
+    // evict the private caches; weights too large to stay in the shared cache between
+    // inferences come from memory.
+    auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
+        const bool big_weights = model->total_param_bytes() > kCachedWeightsMb * 1e6;
+        const bool cpu = options.device.device == Device::Cpu;
+        return median_latency_ms(model, input, options.min_time_ms,
+                                 !cpu          ? 0
+                                 : big_weights ? kFlushBytes
+                                               : kScrubBytes,
+                                 big_weights ? 30 : 200, options.device);
+    };
+    // The synthetic networks for the network factor are timed whole and layer by layer before,
+    // at every quarter of and after the layer sweep, so a drift in the machine's speed during
+    // the sweep (another tenant, the clock) moves both sides of the ratio alike.
+    const std::vector<Chain> chains = chain_models(rng);
     std::vector<Tensor> chain_inputs;
-    for (const auto& m : chains) chain_inputs.push_back(random_tensor(m->graph().input_shape, rng));
-    std::vector<std::vector<double>> chain_ms(chains.size());
+    std::vector<std::vector<Tensor>> layer_inputs(chains.size());
+    for (size_t i = 0; i < chains.size(); ++i) {
+        chain_inputs.push_back(random_tensor(chains[i].whole->graph().input_shape, rng));
+        for (const auto& layer : chains[i].layers)
+            layer_inputs[i].push_back(random_tensor(layer->graph().input_shape, rng));
+    }
+    std::vector<std::vector<double>> whole_ms(chains.size()), alone_ms(chains.size());
+    std::vector<std::vector<std::vector<double>>> layer_ms(chains.size());
+    for (size_t i = 0; i < chains.size(); ++i) layer_ms[i].resize(chains[i].layers.size());
     constexpr int kChainRounds = 5;
     const int total = int(configs.size() + kChainRounds * chains.size());
     int done = 0;
     auto time_chains = [&] {
         for (size_t i = 0; i < chains.size(); ++i) {
-            chain_ms[i].push_back(whole_latency_ms(chains[i], chain_inputs[i],
+            whole_ms[i].push_back(whole_latency_ms(chains[i].whole, chain_inputs[i],
                                                    options.quick ? 50 : 150, options.device));
+            double sum = 0;
+            for (size_t l = 0; l < chains[i].layers.size(); ++l) {
+                layer_ms[i][l].push_back(time_layer(chains[i].layers[l], layer_inputs[i][l]));
+                sum += layer_ms[i][l].back();
+            }
+            alone_ms[i].push_back(sum);
             if (progress) progress(++done, total);
         }
     };
@@ -267,15 +333,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         const Config& c = configs[i];
         auto model = build(c, rng);
         Tensor input = random_tensor(c.input, rng);
-        // Inside a network the layers around this one evict the private caches; weights too
-        // large to stay in the shared cache between inferences come from memory.
-        const bool big_weights = model->total_param_bytes() > kCachedWeightsMb * 1e6;
-        const bool cpu = options.device.device == Device::Cpu;
-        const double ms = median_latency_ms(model, input, options.min_time_ms,
-                                            !cpu          ? 0
-                                            : big_weights ? kFlushBytes
-                                                          : kScrubBytes,
-                                            big_weights ? 30 : 200, options.device);
+        const double ms = time_layer(model, input);
         std::vector<Shape> in(c.inputs, c.input);
         NodeFeatures f = node_features(*model, 0, in);
         by_kind[f.kind].push_back({f.x, ms});
@@ -295,40 +353,53 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         if (!p.kinds.count(kind)) p.kinds[kind].coef.assign(feature_names(kind).size(), 0.0);
     if (samples_out)
         for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
-    // The network factors: measured whole synthetic networks (median of the rounds) over their
-    // predicted sums, each clamped to [0.2, 5]. The tiny network (the first) gives the factor of
-    // models that stay in cache; the others, unlike each other in their mix of layers (their
-    // factors differ by up to +-20 % as the single-layer fits err in opposite directions), are
-    // merged into one point (geometric means of size and factor) so that no model is scaled by
-    // the errors of whichever synthetic network happens to be closest in size.
-    double log_sum = 0, log_mb = 0, log_f = 0;
+    // The network factors: each synthetic network measured whole over its layers measured
+    // alone (medians of the rounds), clamped to [0.2, 5] -- what running among other layers
+    // costs, free of the fits' errors on this network's particular layers. Three points by
+    // weight size: the tiny network's (models that stay in cache), the two 6 MB networks merged
+    // (geometric means of size and factor) and the wide one's (weights that do not stay cached).
+    auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return v[v.size() / 2];
+    };
+    std::vector<std::pair<double, double>> points;  // (MB, factor) per network
+    const DeviceProfile unscaled = p;  // (predict_model would apply the factors found so far)
     for (size_t i = 0; i < chains.size(); ++i) {
-        const auto& m = chains[i];
-        std::vector<double>& rounds = chain_ms[i];
-        std::nth_element(rounds.begin(), rounds.begin() + rounds.size() / 2, rounds.end());
-        const double measured = rounds[rounds.size() / 2];
+        const Model& m = *chains[i].whole;
+        const double measured = median(whole_ms[i]), alone = median(alone_ms[i]);
         double predicted = 0;
-        for (double v : p.predict_model(*m)) predicted += v;
-        const double factor = std::clamp(measured / predicted, 0.2, 5.0);
-        const double mb = double(m->total_param_bytes()) / 1e6;
-        log_sum += std::log(factor);
-        if (i == 0) {
-            p.network_factors.emplace_back(mb, factor);
-        } else {
-            log_mb += std::log(mb) / double(chains.size() - 1);
-            log_f += std::log(factor) / double(chains.size() - 1);
-        }
+        for (double v : unscaled.predict_model(m)) predicted += v;
+        const double factor = std::clamp(measured / alone, 0.2, 5.0);
+        points.emplace_back(double(m.total_param_bytes()) / 1e6, factor);
         if (samples_out) {
             DeploySample s;
             s.kind = "network";
-            s.config = m->name();
+            s.config = m.name();
             s.ms = measured;
+            s.alone_ms = alone;
             s.predicted_ms = predicted;
             samples_out->push_back(s);
+            for (size_t l = 0; l < chains[i].layers.size(); ++l) {
+                const Model& one = *chains[i].layers[l];
+                std::vector<Shape> in(one.graph().nodes[0].inputs.size(), one.graph().input_shape);
+                DeploySample t;
+                t.features = node_features(one, 0, in);
+                t.kind = "network_layer";
+                t.config = m.name() + " n" + std::to_string(l) + " " + t.features.kind;
+                t.ms = median(layer_ms[i][l]);
+                t.predicted_ms = p.predict_ms(t.features);
+                samples_out->push_back(t);
+            }
         }
     }
-    p.network_factor = std::exp(log_sum / double(chains.size()));
-    p.network_factors.emplace_back(std::exp(log_mb), std::exp(log_f));
+    auto geomean = [](double a, double b) { return std::sqrt(a * b); };
+    p.network_factors = {
+        points[0],
+        {geomean(points[1].first, points[2].first), geomean(points[1].second, points[2].second)},
+        points[3]};
+    double log_sum = 0;
+    for (const auto& pt : points) log_sum += std::log(pt.second);
+    p.network_factor = std::exp(log_sum / double(points.size()));
     return p;
 }
 

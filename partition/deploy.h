@@ -24,6 +24,7 @@ struct DeploySample {
     NodeFeatures features;
     double ms = 0;            // measured
     double predicted_ms = 0;  // by the fitted kinds, before the network factor
+    double alone_ms = 0;      // "network": the sum of its layers measured one by one
 };
 
 // progress(done, total) is called after each configuration.
