@@ -2,6 +2,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd.h"
 
 namespace nse {
@@ -34,7 +35,11 @@ void Conv2d::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
 
 void Conv2d::prepare(const std::vector<Shape>& in) {
     const Shape& w = params_[0].shape();
-    if (!winograd_applies(conv_shape(in[0]))) return;
+    const ConvShape cs = conv_shape(in[0]);
+    if (!winograd_applies(cs)) {
+        if (conv2d_uses_packed_gemm(cs)) packed_ = pack_conv_weights(cs, params_[0].data());
+        return;
+    }
     winograd_u_ = Tensor::zeros({36, w[0], w[1]});
     winograd_transform_weights(w[0], w[1], params_[0].data(), winograd_u_.data());
 }
@@ -80,7 +85,8 @@ void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
         winograd_conv2d_f32_cpu(cs, in[0]->data(), winograd_u_.data(), bias, act_, out.data(),
                                 workspace);
     else
-        conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace);
+        conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace,
+                       packed_.empty() ? nullptr : packed_.data());
 }
 
 }  // namespace nse

@@ -2,6 +2,7 @@
 // params weight [K, C/groups, R, S] and optional bias [K].
 #pragma once
 
+#include "kernels/cpu/packed_gemm.h"
 #include "layers/layer.h"
 
 namespace nse {
@@ -30,6 +31,7 @@ class Conv2d : public Layer {
     int64_t groups_ = 1;
     Activation act_ = Activation::None;
     Tensor winograd_u_;  // [36, K, C]: 4x the weights, so only for filters that can use it
+    std::vector<PackedWeights> packed_;  // per group, for the GEMM paths (prepare)
 };
 
 }  // namespace nse

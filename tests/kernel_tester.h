@@ -13,6 +13,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/direct_conv.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/winograd.h"
 #include "kernels/reference/reference.h"
@@ -65,6 +66,8 @@ class ConvTester {
     ConvTester& no_bias() { return bias_ = false, *this; }
     // Runs the Winograd kernel (on weights transformed as the layer does at load) instead.
     ConvTester& winograd() { return winograd_ = true, *this; }
+    // Runs the GEMM paths on the own packed GEMM (weights packed as the layer does at load).
+    ConvTester& packed() { return packed_ = true, *this; }
 
     void check() const {
         SCOPED_TRACE(describe());
@@ -84,8 +87,13 @@ class ConvTester {
                                     y.data(), ws.data());
         } else {
             std::vector<float> ws(conv2d_workspace_floats(sh_, num_threads()) + 1);
+            std::vector<PackedWeights> pw;
+            if (packed_) {
+                ASSERT_TRUE(conv2d_uses_packed_gemm(sh_));
+                pw = pack_conv_weights(sh_, w.data());
+            }
             conv2d_f32_cpu(sh_, x.data(), w.data(), bias_ ? b.data() : nullptr, act_, y.data(),
-                           ws.data());
+                           ws.data(), packed_ ? pw.data() : nullptr);
         }
         ref::conv2d(sh_, x.data(), w.data(), bias_ ? b.data() : nullptr, act_, ref.data());
         EXPECT_LE(max_rel_diff(y, ref), winograd_ ? kWinogradTolerance : 1e-5);
@@ -98,13 +106,13 @@ class ConvTester {
                std::to_string(sh_.stride_h) + "/" + std::to_string(sh_.stride_w) + " pad " +
                std::to_string(sh_.pad_h) + "/" + std::to_string(sh_.pad_w) + " dil " +
                std::to_string(sh_.dil_h) + " groups " + std::to_string(sh_.groups) +
-               (winograd_ ? " winograd" : "");
+               (winograd_ ? " winograd" : "") + (packed_ ? " packed" : "");
     }
 
   private:
     ConvShape sh_;
     Activation act_ = Activation::None;
-    bool bias_ = true, winograd_ = false;
+    bool bias_ = true, winograd_ = false, packed_ = false;
 };
 
 class PoolTester {

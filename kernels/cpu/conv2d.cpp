@@ -7,6 +7,7 @@
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/packed_gemm.h"
 
 namespace nse {
 
@@ -92,8 +93,19 @@ size_t conv2d_workspace_floats(const ConvShape& sh, int threads) {
     return static_cast<size_t>(sh.c / sh.groups * sh.r * sh.s * tile_cols(sh));
 }
 
+bool conv2d_uses_packed_gemm(const ConvShape& sh) {
+    return !sh.depthwise() && !direct_conv_applies(sh) && packed_gemm_available();
+}
+
+std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w) {
+    const int64_t kg = sh.k / sh.groups, rows = sh.c / sh.groups * sh.r * sh.s;
+    std::vector<PackedWeights> out;
+    for (int64_t g = 0; g < sh.groups; ++g) out.emplace_back(kg, rows, w + g * kg * rows, rows);
+    return out;
+}
+
 void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                    Activation act, float* y, float* workspace) {
+                    Activation act, float* y, float* workspace, const PackedWeights* packed) {
     if (sh.depthwise()) {
         depthwise_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
         return;
@@ -111,18 +123,27 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
             const float* xg = xn + g * cg * HW;
             const float* wg = w + g * kg * rows;
             float* yg = yn + g * kg * PQ;
+            const float* bg = b ? b + g * kg : nullptr;
+            // C[kg, cols] = W B with B the input itself (1x1) or an im2col tile; the packed
+            // GEMM adds the bias and applies the activation as it stores.
+            auto gemm = [&](int64_t cols, const float* bm, float* c) {
+                if (packed)
+                    packed_gemm(packed[g], cols, bm, cols, bg, act, c, PQ);
+                else
+                    sgemm_nn(kg, cols, rows, wg, rows, bm, cols, c, PQ);
+            };
             if (sh.pointwise()) {
-                sgemm_nn(kg, PQ, cg, wg, cg, xg, PQ, yg, PQ);
+                gemm(PQ, xg, yg);
                 continue;
             }
             const int64_t tile = tile_cols(sh);
             for (int64_t j0 = 0; j0 < PQ; j0 += tile) {
                 const int64_t j1 = std::min(PQ, j0 + tile);
                 im2col_tile(sh, xg, j0, j1, workspace);
-                sgemm_nn(kg, j1 - j0, rows, wg, rows, workspace, j1 - j0, yg + j0, PQ);
+                gemm(j1 - j0, workspace, yg + j0);
             }
         }
-        bias_activation(sh.k, PQ, b, act, yn);
+        if (!packed) bias_activation(sh.k, PQ, b, act, yn);
     }
 }
 

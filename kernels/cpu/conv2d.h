@@ -6,18 +6,29 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "kernels/shapes.h"
 
 namespace nse {
 
+class PackedWeights;
+
 // Scratch floats conv2d_f32_cpu needs for `shape` when run on `threads` threads.
 size_t conv2d_workspace_floats(const ConvShape& shape, int threads);
 
 // x:[N,C,H,W] w:[K,C/g,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
-// `workspace` holds conv2d_workspace_floats(shape, num_threads()) floats.
+// `workspace` holds conv2d_workspace_floats(shape, num_threads()) floats. `packed` (one per
+// group, from pack_conv_weights) makes the GEMM paths run the own packed GEMM instead of OpenBLAS.
 void conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                    Activation act, float* y, float* workspace);
+                    Activation act, float* y, float* workspace,
+                    const PackedWeights* packed = nullptr);
+
+// Whether conv2d_f32_cpu takes a GEMM path (im2col or 1x1) for this shape, and the own packed
+// GEMM can run on this CPU: then the layer packs its weights once with pack_conv_weights.
+bool conv2d_uses_packed_gemm(const ConvShape& shape);
+// w:[K,C/g,R,S] -> one PackedWeights per group (K/g rows of C/g*R*S).
+std::vector<PackedWeights> pack_conv_weights(const ConvShape& shape, const float* w);
 
 // The depthwise path of conv2d_f32_cpu (groups == C == K), exposed for tests and benchmarks.
 size_t depthwise_workspace_floats(const ConvShape& shape, int threads);

@@ -1,0 +1,102 @@
+// The own packed GEMM (kernels/cpu/packed_gemm.h) against a naive product, and the convolution
+// paths that use it against the reference convolution.
+#include "kernels/cpu/packed_gemm.h"
+#include "tests/kernel_tester.h"
+
+namespace nse::test {
+
+namespace {
+
+// C = act(A B + bias) in double, A M x K, B K x N (row stride ldb).
+std::vector<float> naive(int64_t M, int64_t N, int64_t K, const std::vector<float>& a,
+                         const std::vector<float>& b, int64_t ldb, const float* bias,
+                         Activation act) {
+    std::vector<float> c(M * N);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double s = bias ? bias[i] : 0.0;
+            for (int64_t k = 0; k < K; ++k) s += double(a[i * K + k]) * b[k * ldb + j];
+            c[i * N + j] = activate(act, float(s));
+        }
+    return c;
+}
+
+void check_gemm(int64_t M, int64_t N, int64_t K, Activation act = Activation::None,
+                bool bias = true, int64_t pad = 0) {
+    SCOPED_TRACE("M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) +
+                 " pad " + std::to_string(pad));
+    const int64_t ldb = N + pad, ldc = N + 2 * pad;
+    auto a = random_vector(M * K, 1), b = random_vector(K * ldb, 2), bv = random_vector(M, 3);
+    // Shift the data so ReLU6 clips at both ends.
+    if (act == Activation::Relu6)
+        for (float& v : bv) v = 4.f * v + 2.f;
+    const PackedWeights pa(M, K, a.data(), K);
+    std::vector<float> c(M * ldc, NAN);
+    packed_gemm(pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc);
+    const auto ref = naive(M, N, K, a, b, ldb, bias ? bv.data() : nullptr, act);
+    std::vector<float> got(M * N);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) got[i * N + j] = c[i * ldc + j];
+    EXPECT_LE(max_rel_diff(got, ref), 1e-5);
+    for (int64_t i = 0; i < M; ++i)  // the columns past N stay untouched
+        for (int64_t j = N; j < ldc; ++j) ASSERT_TRUE(std::isnan(c[i * ldc + j]));
+}
+
+}  // namespace
+
+TEST(PackedGemm, PanelsOfTwelveRowsWithTheLastPaddedToFourOrEight) {
+    std::vector<float> a(13 * 3);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(i);
+    const PackedWeights p(13, 3, a.data(), 3);
+    ASSERT_EQ(p.panels(), 2);
+    EXPECT_EQ(p.panel_rows(0), 12);
+    EXPECT_EQ(p.panel_rows(1), 4);
+    EXPECT_EQ(p.panel(0)[1 * 12 + 5], a[5 * 3 + 1]);  // row 5, column 1
+    EXPECT_EQ(p.panel(1)[2 * 4 + 0], a[12 * 3 + 2]);  // row 12, column 2
+    EXPECT_EQ(p.panel(1)[2 * 4 + 1], 0.f);            // padding
+    EXPECT_EQ(PackedWeights(20, 1, a.data(), 1).panel_rows(1), 8);
+}
+
+TEST(PackedGemm, MatchesANaiveProductOverShapes) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    // Rows around the 12-row panels and their 4/8-row tails, columns around the 32-wide tiles
+    // and 16-lane masks, K around the 256-value blocks (a later block adds to C).
+    for (int64_t m : {1, 4, 5, 8, 11, 12, 13, 24, 30})
+        for (int64_t n : {1, 15, 16, 17, 32, 33, 49})
+            for (int64_t k : {1, 7, 256, 257}) check_gemm(m, n, k);
+    check_gemm(100, 196, 600, Activation::Relu);
+    check_gemm(16, 300, 32, Activation::Relu6);
+    check_gemm(7, 40, 20, Activation::None, false, 5);  // row strides beyond N, no bias
+    check_gemm(800, 20, 300);                           // more rows than one block of panels
+}
+
+TEST(PackedGemm, SplitsOverThreadsByColumnsOrRows) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        check_gemm(64, 784, 96, Activation::Relu6);  // columns
+        check_gemm(320, 49, 160);                    // rows (7x7 maps)
+        check_gemm(40, 3000, 8);                     // columns, few panels
+        check_gemm(3, 5, 4);                         // inline below the parallel threshold
+    }
+    set_num_threads(hardware_threads());
+}
+
+TEST(PackedGemm, ConvolutionsOnThePackedPath) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    EXPECT_FALSE(conv2d_uses_packed_gemm(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        ConvTester().in(16, 7, 7).out(24).k(1).packed().check();
+        ConvTester().in(32, 28, 28).out(100).k(1).act(Activation::Relu6).packed().check();
+        ConvTester().in(8, 9, 9).out(4).k(1).stride(2).packed().check();  // strided: im2col
+        ConvTester().in(64, 14, 14).out(70).k(3).pad(1).act(Activation::Relu).packed().check();
+        ConvTester().in(3, 63, 63).out(96).k(11).stride(4).pad(2).packed().check();
+        ConvTester().in(64, 56, 56).out(16).k(3).pad(1).packed().check();  // several tiles
+        ConvTester().in(6, 8, 8).out(9).k(3).stride(2).pad(1).groups(3).packed().check();
+        ConvTester().batch(2).in(8, 6, 6).out(8).k(1).no_bias().packed().check();
+    }
+    set_num_threads(hardware_threads());
+}
+
+}  // namespace nse::test
