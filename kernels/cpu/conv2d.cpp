@@ -25,13 +25,6 @@ int64_t tile_cols(const ConvShape& sh) {
     return std::min(pq, cols);
 }
 
-// out[i] = in[2 i]: stride-2 rows of im2col (ResNet-18's 7x7 stem), in vector registers
-// (permutes) where the CPU has AVX2 or AVX-512 rather than one float at a time.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void copy_stride2(
-    int64_t n, const float* __restrict in, float* __restrict out) {
-    for (int64_t i = 0; i < n; ++i) out[i] = in[2 * i];
-}
-
 // col[row, j - j0] for j in [j0, j1), row = (c * R + r) * S + s over the group's channels.
 void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, float* col) {
     const int64_t cg = sh.c / sh.groups, P = sh.p(), Q = sh.q();

@@ -15,4 +15,9 @@ bias_activation_row(int64_t n, float bias, Activation act, float* __restrict y) 
     }
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void copy_stride2(
+    int64_t n, const float* __restrict in, float* __restrict out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = in[2 * i];
+}
+
 }  // namespace nse
