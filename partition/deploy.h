@@ -22,9 +22,11 @@ struct DeploySample {
     std::string kind;    // a kernel kind, or "network" for the network-factor measurements
     std::string config;  // human-readable layer (or network) description
     NodeFeatures features;
-    double ms = 0;            // measured
-    double predicted_ms = 0;  // by the fitted kinds, before the network factor
-    double alone_ms = 0;      // "network": the sum of its layers measured one by one
+    double ms = 0;             // measured
+    double predicted_ms = 0;   // by the fitted kinds, before the network factor
+    double alone_ms = 0;       // "network": the sum of its layers measured one by one
+    double in_network_ms = 0;  // "network": the sum of its layers' times inside whole runs;
+                               // "network_layer": this layer's time inside them
 };
 
 // progress(done, total) is called after each configuration.

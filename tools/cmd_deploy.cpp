@@ -44,10 +44,14 @@ int cmd_deploy(int argc, char** argv) {
     if (args.count("samples")) {
         std::ofstream csv(args["samples"].as<std::string>());
         NSE_CHECK(csv.good(), ErrorCode::Io, args["samples"].as<std::string>(), ": cannot write");
-        // layers_alone_ms: for the "network" rows, the sum of the network's layers run alone.
-        csv << "kind,config,measured_ms,predicted_ms,layers_alone_ms,features\n";
+        // "network" rows: measured_ms is the whole run, in_network_ms the sum of its layers'
+        // times inside it, layers_alone_ms their sum as single-layer networks; "network_layer"
+        // rows: measured alone, and inside the network.
+        csv << "kind,config,measured_ms,predicted_ms,in_network_ms,layers_alone_ms,features\n";
         for (const auto& s : samples) {
             csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << s.predicted_ms << ',';
+            if (s.kind == "network" || s.kind == "network_layer") csv << s.in_network_ms;
+            csv << ',';
             if (s.kind == "network") csv << s.alone_ms;
             csv << ",\"";
             for (size_t i = 0; i < s.features.x.size(); ++i)
@@ -69,8 +73,8 @@ int cmd_deploy(int argc, char** argv) {
         std::cout,
         {"kind", "samples", "linear fit error", "neighbour correction", "error as used (left out)"},
         rows, {false, true, true, false, true});
-    std::cout << "\nnetwork factors (synthetic networks measured whole / their layers measured "
-                 "alone; scale the predictions of a model by its weight size):";
+    std::cout << "\nnetwork factors (synthetic networks run whole over their layers run alone; "
+                 "scale the predictions of a model by its weight size):";
     for (const auto& [mb, f] : p.network_factors)
         std::cout << ' ' << fixed(f, 3) << " at " << fixed(mb, 2) << " MB";
     std::cout << "\nprofile for " << device_name(device.device) << ", " << threads

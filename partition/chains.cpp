@@ -1,0 +1,237 @@
+#include "partition/chains.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "partition/sweep.h"
+
+namespace nse {
+
+namespace {
+
+// A synthetic multi-layer network for measuring the network factor: layers appended one after
+// another (the current tensor's shape is tracked), seeded random weights. Each layer is also
+// kept as a single-layer configuration, to be measured alone as the sweep measures its layers.
+class ChainBuilder {
+  public:
+    ChainBuilder(Shape input, std::mt19937& rng) : input_(input), shape_(input), rng_(rng) {}
+
+    std::string conv(int64_t k, int64_t r, int64_t stride, bool depthwise, const char* act) {
+        const int64_t c = shape_[1], groups = depthwise ? c : 1;
+        if (depthwise) k = c;
+        ConvShape cs{shape_[0], c,      shape_[2], shape_[3], k, r, r,
+                     stride,    stride, r / 2,     r / 2,     1, 1, groups};
+        const std::string name =
+            node("conv2d",
+                 {{"stride", stride}, {"padding", r / 2}, {"groups", groups}, {"activation", act}},
+                 {{k, c / groups, r, r}, {k}});
+        shape_ = {shape_[0], k, cs.p(), cs.q()};
+        return name;
+    }
+    std::string pool(int64_t k) {
+        const std::string name = node("max_pool2d", {{"kernel_size", k}}, {});
+        shape_ = {shape_[0], shape_[1], shape_[2] / k, shape_[3] / k};
+        return name;
+    }
+    std::string add(const std::string& other) {
+        return node("add", {{"activation", "none"}}, {}, {last_, other});
+    }
+    // Flatten, then fully connected layers of these widths (ReLU between), then softmax.
+    void mlp_head(const std::vector<int64_t>& widths) {
+        node("flatten", nlohmann::json::object(), {});
+        shape_ = {shape_[0], shape_[1] * shape_[2] * shape_[3]};
+        for (size_t i = 0; i < widths.size(); ++i) {
+            const bool last = i + 1 == widths.size();
+            node("linear", {{"activation", last ? "none" : "relu"}},
+                 {{widths[i], shape_[1]}, {widths[i]}});
+            shape_ = {shape_[0], widths[i]};
+        }
+        node("softmax", {{"dim", 1}}, {});
+    }
+    void head(int64_t classes) {
+        node("adaptive_avg_pool2d", {{"output_size", 1}}, {});
+        shape_ = {shape_[0], shape_[1], 1, 1};
+        node("flatten", nlohmann::json::object(), {});
+        shape_ = {shape_[0], shape_[1]};
+        node("linear", nlohmann::json::object(), {{classes, shape_[1]}, {classes}});
+        shape_ = {shape_[0], classes};
+        node("softmax", {{"dim", 1}}, {});
+    }
+    const std::string& last() const { return last_; }
+    int64_t channels() const { return shape_[1]; }
+    // Every layer so far as a single-layer configuration (an add takes its input twice).
+    const std::vector<Config>& layers() const { return layers_; }
+    std::shared_ptr<const Model> done(const std::string& desc) {
+        nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", input_}}},
+                                {"nodes", nodes_},
+                                {"outputs", {last_}}};
+        file_.metadata = {
+            {"nsengine.format", "1"}, {"nsengine.model", desc}, {"nsengine.graph", graph.dump()}};
+        return Model::from_safetensors(std::move(file_), "deploy: " + desc);
+    }
+
+  private:
+    std::string node(const std::string& op, const nlohmann::json& attrs,
+                     const std::vector<Shape>& params, std::vector<std::string> inputs = {}) {
+        const std::string name = "n" + std::to_string(nodes_.size());
+        Config layer("", op, name, shape_);
+        layer.attrs = attrs;
+        layer.params = params;
+        layer.inputs = inputs.empty() ? 1 : int(inputs.size());
+        layers_.push_back(std::move(layer));
+        std::vector<std::string> names;
+        for (size_t i = 0; i < params.size(); ++i) {
+            names.push_back(name + ".p" + std::to_string(i));
+            file_.tensors[names.back()] = random_tensor(params[i], rng_);
+        }
+        if (inputs.empty()) inputs = {last_};
+        nodes_.push_back(
+            {{"name", name}, {"op", op}, {"inputs", inputs}, {"attrs", attrs}, {"params", names}});
+        last_ = name;
+        return name;
+    }
+
+    Shape input_, shape_;
+    std::mt19937& rng_;
+    SafeTensors file_;
+    nlohmann::json nodes_ = nlohmann::json::array();
+    std::string last_ = "input";
+    std::vector<Config> layers_;
+};
+
+}  // namespace
+
+std::vector<Chain> chain_models(std::mt19937& rng) {
+    std::vector<Chain> out;
+    auto finish = [&](ChainBuilder& b, const std::string& desc) {
+        Chain c;
+        for (const Config& layer : b.layers()) c.layers.push_back(build(layer, rng));
+        c.whole = b.done(desc);
+        return c;
+    };
+    {
+        ChainBuilder b({1, 3, 28, 28}, rng);
+        b.conv(12, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(32, 3, 1, false, "relu");
+        b.pool(2);
+        b.mlp_head({64, 10});
+        out.push_back(finish(b, "chain-tiny"));
+    }
+    {
+        ChainBuilder b({1, 32, 56, 56}, rng);
+        struct Stage {
+            int64_t expand, out, stride;
+        };
+        for (Stage s : {Stage{3, 32, 2}, Stage{6, 32, 1}, Stage{6, 64, 2}, Stage{6, 64, 1},
+                        Stage{6, 160, 2}, Stage{6, 160, 1}}) {
+            const std::string in = b.last();
+            const bool residual = s.stride == 1 && s.out == b.channels();
+            b.conv(b.channels() * s.expand, 1, 1, false, "relu6");
+            b.conv(0, 3, s.stride, true, "relu6");
+            b.conv(s.out, 1, 1, false, "none");
+            if (residual) b.add(in);
+        }
+        b.conv(640, 1, 1, false, "relu6");
+        b.head(1000);
+        out.push_back(finish(b, "chain-inverted-residual"));
+    }
+    {
+        ChainBuilder b({1, 3, 112, 112}, rng);
+        b.conv(32, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(64, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(128, 3, 1, false, "relu");
+        b.conv(128, 3, 1, false, "relu");
+        b.pool(2);
+        const std::string in = b.conv(256, 3, 1, false, "relu");
+        b.conv(256, 3, 1, false, "relu");
+        b.conv(256, 3, 1, false, "none");
+        b.add(in);
+        b.head(1000);
+        out.push_back(finish(b, "chain-plain"));
+    }
+    {
+        // Wide layers on small maps, 44 MB of weights: too many to stay cached between
+        // inferences (they meet the other layers' weights and activations on the way).
+        ChainBuilder b({1, 128, 28, 28}, rng);
+        b.conv(256, 3, 1, false, "relu");
+        b.pool(2);
+        b.conv(512, 3, 1, false, "relu");
+        const std::string in = b.conv(512, 3, 1, false, "relu");
+        b.conv(512, 3, 1, false, "none");
+        b.add(in);
+        b.pool(2);
+        b.conv(512, 3, 1, false, "relu");
+        b.conv(512, 3, 1, false, "relu");
+        b.head(1000);
+        out.push_back(finish(b, "chain-wide"));
+    }
+    return out;
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
+                         DeviceProfile& p, std::vector<DeploySample>* samples) {
+    const DeviceProfile unscaled = p;  // (predict_model applies the factors already set)
+    std::vector<std::pair<double, double>> points;  // (weights MB, factor) per network
+    for (size_t i = 0; i < chains.size(); ++i) {
+        const Model& m = *chains[i].whole;
+        double in_network = 0, alone = 0, predicted = 0;
+        std::vector<DeploySample> layer_samples;
+        for (size_t l = 0; l < chains[i].layers.size(); ++l) {
+            const Model& one = *chains[i].layers[l];
+            std::vector<Shape> in(one.graph().nodes[0].inputs.size(), one.graph().input_shape);
+            DeploySample s;
+            s.features = node_features(one, 0, in);
+            s.kind = "network_layer";
+            s.config = m.name() + " n" + std::to_string(l) + " " + s.features.kind;
+            s.ms = median(t[i].alone_ms[l]);
+            s.in_network_ms = median(t[i].node_ms[l]);
+            s.predicted_ms = unscaled.predict_ms(s.features);
+            in_network += s.in_network_ms;
+            alone += s.ms;
+            predicted += s.predicted_ms;
+            layer_samples.push_back(s);
+        }
+        // Whole runs over the layers alone: the time between layers is part of what a network
+        // costs. (Over the fits' predicted sums instead, the factor also carried the fits' errors
+        // on this network's particular layers and moved 1.06-1.22 between deploys.)
+        const double wall = median(t[i].wall_ms);
+        points.emplace_back(double(m.total_param_bytes()) / 1e6,
+                            std::clamp(wall / alone, 0.2, 5.0));
+        if (samples) {
+            DeploySample s;
+            s.kind = "network";
+            s.config = m.name();
+            s.ms = wall;
+            s.in_network_ms = in_network;
+            s.alone_ms = alone;
+            s.predicted_ms = predicted;
+            samples->push_back(s);
+            samples->insert(samples->end(), layer_samples.begin(), layer_samples.end());
+        }
+    }
+    // Points by weight size: the tiny network's, the two mid-size ones merged (geometric means
+    // of size and factor), the wide one's.
+    auto geomean = [](double a, double b) { return std::sqrt(a * b); };
+    p.network_factors = {
+        points[0],
+        {geomean(points[1].first, points[2].first), geomean(points[1].second, points[2].second)},
+        points[3]};
+    double log_sum = 0;
+    for (const auto& pt : points) log_sum += std::log(pt.second);
+    p.network_factor = std::exp(log_sum / double(points.size()));
+}
+
+}  // namespace nse

@@ -1,0 +1,42 @@
+// The synthetic multi-layer networks of the deployment phase, and the network factors they give:
+// each network is timed whole (wall time, and each layer's time inside it) and layer by layer
+// alone, as the sweep times its layers; a layer's time in the network over its time alone is
+// what running among other layers costs (caches, clocks, dispatch) that the sweep cannot see.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "engine/model.h"
+#include "partition/deploy.h"
+#include "partition/profile.h"
+
+namespace nse {
+
+// A synthetic network, and each of its layers as a single-layer network.
+struct Chain {
+    std::shared_ptr<const Model> whole;
+    std::vector<std::shared_ptr<const Model>> layers;
+};
+
+// Four networks unlike any evaluated one in their shapes: a tiny CNN whose weights (0.4 MB)
+// stay in a core's cache between inferences, inverted residual blocks (1x1 expand, depthwise,
+// 1x1 project, add), a plain 3x3 stack with pooling and a residual pair (these two about 6 MB)
+// and wide 3x3 layers on 14x14 and 7x7 maps (44 MB, too many to stay cached). Seeded weights.
+std::vector<Chain> chain_models(std::mt19937& rng);
+
+// One synthetic network's measurements, one entry per timing round.
+struct ChainTimings {
+    std::vector<double> wall_ms;                // whole runs
+    std::vector<std::vector<double>> node_ms;   // [layer][round]: inside the whole runs
+    std::vector<std::vector<double>> alone_ms;  // [layer][round]: as a single-layer network
+};
+
+// Sets p.network_factors and p.network_factor from the chains' timings (p's kinds already
+// fitted); appends a "network" sample per chain and a "network_layer" sample per layer (alone,
+// inside the network, as the fits predict it) to `samples` if given.
+void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
+                         DeviceProfile& p, std::vector<DeploySample>* samples);
+
+}  // namespace nse
