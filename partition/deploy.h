@@ -12,7 +12,7 @@
 namespace nse {
 
 struct DeployOptions {
-    bool quick = false;  // a fifth of the configurations (tests, a first look)
+    bool quick = false;  // a tenth of the configurations (tests, a first look)
     uint32_t seed = 1;
     double min_time_ms = 40;  // per configuration: repeat until this much time was measured
     DeviceOptions device;     // where the kernels run (the profile's device)
