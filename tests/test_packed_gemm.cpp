@@ -21,16 +21,19 @@ std::vector<float> naive(int64_t M, int64_t N, int64_t K, const std::vector<floa
     return c;
 }
 
+using Layout = PackedWeights::Layout;
+
 void check_gemm(int64_t M, int64_t N, int64_t K, Activation act = Activation::None,
-                bool bias = true, int64_t pad = 0) {
+                bool bias = true, int64_t pad = 0, Layout layout = Layout::Rows) {
     SCOPED_TRACE("M " + std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) +
-                 " pad " + std::to_string(pad));
+                 " pad " + std::to_string(pad) +
+                 (layout == Layout::Columns ? " column panels" : " row panels"));
     const int64_t ldb = N + pad, ldc = N + 2 * pad;
     auto a = random_vector(M * K, 1), b = random_vector(K * ldb, 2), bv = random_vector(M, 3);
     // Shift the data so ReLU6 clips at both ends.
     if (act == Activation::Relu6)
         for (float& v : bv) v = 4.f * v + 2.f;
-    const PackedWeights pa(M, K, a.data(), K);
+    const PackedWeights pa(M, K, a.data(), K, layout);
     std::vector<float> c(M * ldc, NAN);
     packed_gemm(pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc);
     const auto ref = naive(M, N, K, a, b, ldb, bias ? bv.data() : nullptr, act);
@@ -70,6 +73,28 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
     check_gemm(800, 20, 300);                           // more rows than one block of panels
 }
 
+TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
+    // The layout choice: 7x7 and 14x14 maps with long reductions take column panels.
+    EXPECT_EQ(packed_layout_for(512, 49, 4608), Layout::Columns);
+    EXPECT_EQ(packed_layout_for(256, 196, 2304), Layout::Columns);
+    EXPECT_EQ(packed_layout_for(512, 49, 128), Layout::Rows);   // short reduction
+    EXPECT_EQ(packed_layout_for(64, 3136, 576), Layout::Rows);  // wide map
+    EXPECT_EQ(packed_layout_for(256, 64, 2304), Layout::Rows);  // fills 32-wide tiles
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    // Rows around the 32-row panels, columns around the 12/8/4-wide panels, any K (the layout
+    // computes every shape; the choice above is only about speed).
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        for (int64_t m : {1, 16, 31, 32, 33, 70})
+            for (int64_t n : {1, 3, 4, 5, 8, 11, 12, 13, 25, 49})
+                for (int64_t k : {1, 9, 300})
+                    check_gemm(m, n, k, Activation::None, true, 0, Layout::Columns);
+        check_gemm(64, 49, 600, Activation::Relu, true, 3, Layout::Columns);
+        check_gemm(40, 30, 50, Activation::Relu6, false, 0, Layout::Columns);
+    }
+    set_num_threads(hardware_threads());
+}
+
 TEST(PackedGemm, SplitsOverThreadsByColumnsOrRows) {
     if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
     for (int threads : {1, 2, 3}) {
@@ -91,6 +116,8 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
         ConvTester().in(32, 28, 28).out(100).k(1).act(Activation::Relu6).packed().check();
         ConvTester().in(8, 9, 9).out(4).k(1).stride(2).packed().check();  // strided: im2col
         ConvTester().in(64, 14, 14).out(70).k(3).pad(1).act(Activation::Relu).packed().check();
+        ConvTester().in(64, 7, 7).out(64).k(3).pad(1).act(Activation::Relu).packed().check();
+        ConvTester().in(300, 7, 7).out(64).k(1).act(Activation::Relu6).packed().check();
         ConvTester().in(3, 63, 63).out(96).k(11).stride(4).pad(2).packed().check();
         ConvTester().in(64, 56, 56).out(16).k(3).pad(1).packed().check();  // several tiles
         ConvTester().in(6, 8, 8).out(9).k(3).stride(2).pad(1).groups(3).packed().check();

@@ -92,8 +92,10 @@ bool conv2d_uses_packed_gemm(const ConvShape& sh) {
 
 std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w) {
     const int64_t kg = sh.k / sh.groups, rows = sh.c / sh.groups * sh.r * sh.s;
+    const auto layout = packed_layout_for(kg, sh.p() * sh.q(), rows);
     std::vector<PackedWeights> out;
-    for (int64_t g = 0; g < sh.groups; ++g) out.emplace_back(kg, rows, w + g * kg * rows, rows);
+    for (int64_t g = 0; g < sh.groups; ++g)
+        out.emplace_back(kg, rows, w + g * kg * rows, rows, layout);
     return out;
 }
 

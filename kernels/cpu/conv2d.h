@@ -27,7 +27,8 @@ void conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, cons
 // Whether conv2d_f32_cpu takes a GEMM path (im2col or 1x1) for this shape, and the own packed
 // GEMM can run on this CPU: then the layer packs its weights once with pack_conv_weights.
 bool conv2d_uses_packed_gemm(const ConvShape& shape);
-// w:[K,C/g,R,S] -> one PackedWeights per group (K/g rows of C/g*R*S).
+// w:[K,C/g,R,S] -> one PackedWeights per group (K/g rows of C/g*R*S), in the layout
+// packed_layout_for picks for the shape's output map.
 std::vector<PackedWeights> pack_conv_weights(const ConvShape& shape, const float* w);
 
 // The depthwise path of conv2d_f32_cpu (groups == C == K), exposed for tests and benchmarks.

@@ -1,6 +1,7 @@
 #include "kernels/cpu/packed_gemm.h"
 
 #include <algorithm>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,23 +22,35 @@ constexpr int64_t kMinColsPerThread = 128;
 constexpr int64_t kDirectMaxK = 16;  // shorter reductions take the unpacked order below
 }  // namespace
 
-PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda) : m_(m), k_(k) {
+PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, Layout layout)
+    : layout_(layout), m_(m), k_(k) {
     NSE_CHECK(m > 0 && k > 0, ErrorCode::Internal, "packed weights need M, K > 0");
     const int64_t last = panel_rows(panels() - 1);
-    data_.assign(size_t(((panels() - 1) * kMr + last) * k), 0.f);
+    data_.assign(size_t(((panels() - 1) * height() + last) * k), 0.f);
     for (int64_t i = 0; i < panels(); ++i) {
         const int64_t rows = panel_rows(i);
-        float* out = data_.data() + i * kMr * k;
-        for (int64_t r = 0; r < rows && i * kMr + r < m; ++r) {
-            const float* row = a + (i * kMr + r) * lda;
+        float* out = data_.data() + i * height() * k;
+        for (int64_t r = 0; r < rows && i * height() + r < m; ++r) {
+            const float* row = a + (i * height() + r) * lda;
             for (int64_t kk = 0; kk < k; ++kk) out[kk * rows + r] = row[kk];
         }
     }
 }
 
 int64_t PackedWeights::panel_rows(int64_t i) const {
+    if (layout_ == Layout::Columns) return kColumnPanelRows;
     const int64_t left = m_ - i * kMr;
     return left >= kMr ? kMr : (left + 3) / 4 * 4;
+}
+
+PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
+    auto fill = [](int64_t x, int64_t tile) {
+        return double(x) / double((x + tile - 1) / tile * tile);
+    };
+    const double rows = fill(n, kNr) * fill(m, 4);    // 32-column tiles, rows in 4s
+    const double columns = fill(n, 4) * fill(m, 32);  // columns in 4s, 32-row panels
+    return k >= 256 && columns > 1.1 * rows ? PackedWeights::Layout::Columns
+                                            : PackedWeights::Layout::Rows;
 }
 
 bool packed_gemm_available() { return cpu_has_avx512(); }
@@ -167,11 +180,92 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
     }
 }
 
+// Column layout. B's columns in panels of kMr (the last one 4, 8 or 12 wide, zero-padded),
+// k-major: bt[kk * width + p] = B[kk][j0 + p].
+__attribute__((target("avx512f"))) void pack_columns(int64_t K, const float* b, int64_t ldb,
+                                                     int64_t cols, int64_t width, float* bt) {
+    const __mmask16 load = lanes(cols), store = lanes(width);
+    for (int64_t kk = 0; kk < K; ++kk)
+        _mm512_mask_storeu_ps(bt + kk * width, store, _mm512_maskz_loadu_ps(load, b + kk * ldb));
+}
+
+// C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over all of K;
+// stored transposed through a small buffer, with bias and activation.
+template <int PR>
+__attribute__((target("avx512f"))) void micro_kernel_t(int64_t K, const float* bt, const float* ap,
+                                                       float* c, int64_t ldc, int64_t cols,
+                                                       int64_t rows, const float* bias,
+                                                       Activation act) {
+    __m512 lo[PR], hi[PR];
+    for (int p = 0; p < PR; ++p) lo[p] = hi[p] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < K; ++kk) {
+        const __m512 a0 = _mm512_loadu_ps(ap + kk * 32), a1 = _mm512_loadu_ps(ap + kk * 32 + 16);
+        _mm_prefetch(reinterpret_cast<const char*>(ap + (kk + 8) * 32), _MM_HINT_T0);
+#pragma GCC unroll 12
+        for (int p = 0; p < PR; ++p) {
+            const __m512 bv = _mm512_set1_ps(bt[kk * PR + p]);
+            lo[p] = _mm512_fmadd_ps(bv, a0, lo[p]);
+            hi[p] = _mm512_fmadd_ps(bv, a1, hi[p]);
+        }
+    }
+    alignas(64) float t[PR][32];
+    for (int p = 0; p < PR; ++p) {
+        _mm512_store_ps(t[p], lo[p]);
+        _mm512_store_ps(t[p] + 16, hi[p]);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+        const float bv = bias ? bias[r] : 0.f;
+        float* cr = c + r * ldc;
+        for (int64_t p = 0; p < cols; ++p) cr[p] = activate(act, t[p][r] + bv);
+    }
+}
+
+// C = act(A B + bias) with A in column panels: B packed into column panels once (split over the
+// pool), then the tiles are split; an A panel (32 x K) stays in L2 while the column panels of B
+// pass it.
+void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
+                  Activation act, float* c, int64_t ldc) {
+    const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
+    static thread_local std::vector<float> packed_b;  // grows to the largest layer once
+    if (packed_b.size() < size_t(col_panels * kMr * K)) packed_b.resize(col_panels * kMr * K);
+    float* bt = packed_b.data();
+    auto width = [&](int64_t i) { return std::min(kMr, (n - i * kMr + 3) / 4 * 4); };
+    parallel_for(col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i)
+            pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr), width(i),
+                         bt + i * kMr * K);
+    });
+    // The pool takes contiguous ranges of (A panel, B panel) tiles, A-panel-major: a thread
+    // keeps its A panel for consecutive tiles, and few A panels (96 rows: 3) still split evenly.
+    const int64_t tiles = a.panels() * col_panels;
+    parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t j = t / col_panels, i = t % col_panels;
+            const int64_t row0 = j * PackedWeights::kColumnPanelRows;
+            const int64_t rows = std::min(PackedWeights::kColumnPanelRows, M - row0);
+            const int64_t w = width(i), cols = std::min(kMr, n - i * kMr);
+            const float* bti = bt + i * kMr * K;
+            float* ct = c + row0 * ldc + i * kMr;
+            const float* bj = bias ? bias + row0 : nullptr;
+            if (w == 12)
+                micro_kernel_t<12>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
+            else if (w == 8)
+                micro_kernel_t<8>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
+            else
+                micro_kernel_t<4>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
+        }
+    });
+}
+
 }  // namespace
 
 void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
                  Activation act, float* c, int64_t ldc) {
     NSE_CHECK(packed_gemm_available(), ErrorCode::Internal, "packed_gemm needs AVX-512");
+    if (a.layout() == PackedWeights::Layout::Columns) {
+        gemm_columns(a, n, b, ldb, bias, act, c, ldc);
+        return;
+    }
     const int64_t panels = a.panels(), col_tiles = (n + kNr - 1) / kNr;
     const int threads = num_threads();
     const double flops = 2.0 * double(a.m()) * double(n) * double(a.k());

@@ -17,31 +17,48 @@ namespace nse {
 
 class PackedWeights {
   public:
+    // Rows: panels of up to 12 rows of A, whose products with 32-column tiles of B stay in
+    // registers. Columns: panels of 32 rows, for C computed transposed (12 columns of C by 32
+    // rows at a time), where C has too few columns to fill 32-wide tiles (7x7 maps: 49 columns
+    // fill 77 % of two tiles, and 94 % of 12 + 12 + 12 + 12 + 4).
+    enum class Layout { Rows, Columns };
     static constexpr int64_t kPanelRows = 12;
+    static constexpr int64_t kColumnPanelRows = 32;
 
     PackedWeights() = default;
-    // Packs A[M, K] (row stride lda). The last panel is zero-padded to 4, 8 or 12 rows.
-    PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda);
+    // Packs A[M, K] (row stride lda). A last row panel is zero-padded to 4, 8 or 12 rows, a
+    // last column panel to 32.
+    PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, Layout layout = Layout::Rows);
 
+    Layout layout() const { return layout_; }
     int64_t m() const { return m_; }
     int64_t k() const { return k_; }
     bool empty() const { return m_ == 0; }
-    int64_t panels() const { return (m_ + kPanelRows - 1) / kPanelRows; }
-    // Rows the kernel runs for panel i (4, 8 or 12; those beyond m() are zero).
+    int64_t panels() const { return (m_ + height() - 1) / height(); }
+    // Rows the kernel runs for panel i (Rows: 4, 8 or 12; Columns: 32; those beyond m() are 0).
     int64_t panel_rows(int64_t i) const;
     // Panel i: element (row r, column kk) at panel(i)[kk * panel_rows(i) + r].
-    const float* panel(int64_t i) const { return data_.data() + i * kPanelRows * k_; }
+    const float* panel(int64_t i) const { return data_.data() + i * height() * k_; }
 
   private:
+    int64_t height() const { return layout_ == Layout::Rows ? kPanelRows : kColumnPanelRows; }
+
+    Layout layout_ = Layout::Rows;
     int64_t m_ = 0, k_ = 0;
     std::vector<float> data_;
 };
+
+// The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the 32-wide tiles at least
+// a tenth worse than 12-wide ones would and the reduction is long enough (k >= 256) to amortise
+// the transposed stores; Rows otherwise.
+PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
 
 // Whether packed_gemm can run here (AVX-512F).
 bool packed_gemm_available();
 
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
-// ldc; bias (M values) may be null. Split over the thread pool by column or row blocks.
+// ldc; bias (M values) may be null. Split over the thread pool by column or row blocks. Either
+// layout of A computes any shape.
 void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
                  Activation act, float* c, int64_t ldc);
 
