@@ -36,18 +36,27 @@ __attribute__((target("avx512f"))) void plane_5x5_avx512(const PlaneArgs& a) {
 }
 #endif
 
-void plane_3x3(const PlaneArgs& a) {
+// Each returns whether it applied the epilogue (the AVX-512 kernels do).
+bool plane_3x3(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && a.Q < kMaskedRowsBelow) return plane_3x3_avx512(a);
+    if (cpu_has_avx512() && a.Q < kMaskedRowsBelow) {
+        plane_3x3_avx512(a);
+        return true;
+    }
 #endif
     plane_3x3_clones(a);
+    return false;
 }
 
-void plane_5x5(const PlaneArgs& a) {
+bool plane_5x5(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512()) return plane_5x5_avx512(a);  // see kMaskedRowsBelow
+    if (cpu_has_avx512()) {  // see kMaskedRowsBelow
+        plane_5x5_avx512(a);
+        return true;
+    }
 #endif
     plane_5x5_clones(a);
+    return false;
 }
 
 }  // namespace
@@ -75,15 +84,13 @@ void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* 
                              float* yp = y + plane * P * Q;
                              const bool k3 = sh.r == 3 && sh.s == 3, k5 = sh.r == 5 && sh.s == 5;
                              if (k3 || k5) {
-                                 const PlaneArgs a{scratch,     row_floats, l.phase_w, l.phases,
-                                                   sh.stride_h, sh.dil_h,   sh.dil_w,  P,
-                                                   Q,           wc,         yp};
-                                 if (k3)
-                                     plane_3x3(a);
-                                 else
-                                     plane_5x5(a);
-                                 for (int64_t p = 0; p < P; ++p)
-                                     bias_activation_row(Q, b ? b[c] : 0.f, act, yp + p * Q);
+                                 const PlaneArgs a{
+                                     scratch,  row_floats,     l.phase_w, l.phases, sh.stride_h,
+                                     sh.dil_h, sh.dil_w,       P,         Q,        wc,
+                                     yp,       b ? b[c] : 0.f, act};
+                                 if (!(k3 ? plane_3x3(a) : plane_5x5(a)))
+                                     for (int64_t p = 0; p < P; ++p)
+                                         bias_activation_row(Q, b ? b[c] : 0.f, act, yp + p * Q);
                                  continue;
                              }
                              for (int64_t p = 0; p < P; ++p) {

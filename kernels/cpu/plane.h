@@ -81,6 +81,8 @@ struct PlaneArgs {
     int64_t row_floats, phase_w, phases, stride_h, dil_h, dil_w, P, Q;
     const float* w;
     float* y;
+    float bias = 0.f;  // the epilogue, applied by the AVX-512 kernel only
+    Activation act = Activation::None;
 };
 
 // Where each tap reads, relative to the first scratch row of an output row: computed once per
@@ -121,13 +123,17 @@ __attribute__((always_inline)) inline void plane_fixed(const PlaneArgs& a) {
 // plane_fixed with AVX-512 masked vectors: a row of Q outputs is ceil(Q / 16) vectors, the last
 // one masked, where the compiler's loop (GCC 12) runs rows shorter than its vector (7x7, 10x10,
 // 14x14 planes) entirely in its scalar remainder. Same operations in the same order per output
-// as plane_fixed, so the results are identical.
+// as plane_fixed, so the results are identical. It also applies the epilogue (bias, then the
+// activation, as bias_activation_row does) before storing: on 7x7 planes the separate pass's
+// call per row cost as much as the taps.
 template <int R, int S>
 __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArgs& a) {
     int64_t tap_off[R * S];
     tap_offsets<R, S>(a, tap_off);
     __m512 wk[R * S];
     for (int k = 0; k < R * S; ++k) wk[k] = _mm512_set1_ps(a.w[k]);
+    const __m512 bias = _mm512_set1_ps(a.bias), zero = _mm512_setzero_ps(),
+                 six = _mm512_set1_ps(6.f);
     for (int64_t p = 0; p < a.P; ++p) {
         const float* row = a.scratch + p * a.stride_h * a.row_floats;
         const float* tap[R * S];
@@ -140,6 +146,10 @@ __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArg
 #pragma GCC unroll 32
             for (int k = 0; k < R * S; ++k)
                 acc = _mm512_fmadd_ps(wk[k], _mm512_maskz_loadu_ps(m, tap[k] + i), acc);
+            acc = _mm512_add_ps(acc, bias);
+            // (the masked forms: GCC 12 warns about its own header in the plain ones)
+            if (a.act != Activation::None) acc = _mm512_mask_max_ps(acc, 0xFFFF, acc, zero);
+            if (a.act == Activation::Relu6) acc = _mm512_mask_min_ps(acc, 0xFFFF, acc, six);
             _mm512_mask_storeu_ps(out + i, m, acc);
         }
     }
