@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/direct_conv.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd.h"
 #include "layers/activation.h"
 #include "layers/combine.h"
@@ -92,11 +94,17 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         // GEMM columns are the output pixels: small feature maps (7x7, 14x14) leave the
         // micro-kernels short rows, at a lower rate unless there are enough rows (output
         // channels) for each thread to take a share of those instead.
+        // Where the packed GEMM computes such a layer transposed (kernels/cpu/packed_gemm.h:
+        // column panels, for narrow maps and long reductions), short rows cost nothing extra.
         const double cols = double(cs.p() * cs.q());
-        const double small_n =
-            mflop * std::max(0.0, std::log2(400.0 / cols)) * std::min(1.0, 128.0 / m);
-        // A short inner dimension (few input channels) spends more of the GEMM on packing.
         const double inner = double(cs.c / cs.groups * cs.r * cs.s);
+        const bool transposed = conv2d_uses_packed_gemm(cs) &&
+                                packed_layout_for(cs.k / cs.groups, cs.p() * cs.q(),
+                                                  int64_t(inner)) == PackedWeights::Layout::Columns;
+        const double small_n =
+            transposed ? 0.0
+                       : mflop * std::max(0.0, std::log2(400.0 / cols)) * std::min(1.0, 128.0 / m);
+        // A short inner dimension (few input channels) spends more of the GEMM on packing.
         const double small_k = mflop * std::max(0.0, std::log2(256.0 / inner));
         if (f.kind == "conv")
             f.x = {1, mflop, small_m, small_n, small_k, im2col_mb, out_mb, streamed};

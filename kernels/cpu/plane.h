@@ -64,7 +64,7 @@ inline void fill_phases(const ConvShape& sh, const PhaseLayout& l, const float* 
             std::fill(dst, dst + i0, 0.f);
             std::fill(dst + i1, dst + l.phase_w, 0.f);
             const float* src = in + first + i0 * l.phases;
-            if (l.phases == 2 && i1 - i0 >= 32)  // (shorter rows lose more to the call)
+            if (l.phases == 2)
                 copy_stride2(i1 - i0, src, dst + i0);
             else
                 for (int64_t i = 0; i < i1 - i0; ++i) dst[i0 + i] = src[i * l.phases];
