@@ -16,9 +16,12 @@ namespace {
 
 #if defined(__x86_64__)
 // The output channels in 16-wide vectors: for 4 neighbouring output pixels at a time, every
-// input value under the window is broadcast and multiplied into a vector of 16 filters' weights
-// (laid out [C][R][S][K] once per call), so a layer with few output channels (LeNet's 16, a
-// network's RGB stem) keeps the vector units full where a GEMM of so few rows does not.
+// input value under the window is broadcast and multiplied into the vectors of all KB blocks of
+// 16 filters' weights (laid out [C][R][S][K] once per call), so a layer with few output channels
+// (LeNet's 16, a network's RGB stem) keeps the vector units full where a GEMM of so few rows does
+// not. All blocks at once: each broadcast feeds KB multiply-adds (one block at a time, the loads
+// outnumbered the multiply-adds and the 64-channel stems ran at a third of the peak).
+template <int KB>
 __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh, const float* xp,
                                                             int64_t Hp, int64_t Wp, const float* wt,
                                                             int64_t Kp, const float* b,
@@ -26,40 +29,51 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
                                                             int64_t p1) {
     const int64_t P = sh.p(), Q = sh.q(), PQ = P * Q, R = sh.r, S = sh.s;
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
-    // A row's outputs for 16 channels, pixel-major, then written out channel by channel (a
-    // 16-lane scatter into planes a multiple of 4 KB apart, as at 224x224, hit one L1 set).
-    alignas(64) float rowbuf[16 * (kMaxRowPixels + 4)];
-    for (int64_t kb = 0; kb < sh.k; kb += 16) {
-        const int kn = int(std::min<int64_t>(16, sh.k - kb));
-        const __mmask16 mask = __mmask16((1u << kn) - 1);
-        const __m512 bias = b ? _mm512_maskz_loadu_ps(mask, b + kb) : zero;
-        for (int64_t p = p0; p < p1; ++p) {
-            for (int64_t q = 0; q < Q; q += 4) {
-                const int px = int(std::min<int64_t>(4, Q - q));
-                __m512 acc[4] = {bias, bias, bias, bias};
-                for (int64_t c = 0; c < sh.c; ++c)
-                    for (int64_t r = 0; r < R; ++r) {
-                        const float* row =
-                            xp + (c * Hp + p * sh.stride_h + r * sh.dil_h) * Wp + q * sh.stride_w;
-                        const float* wrow = wt + (c * R + r) * S * Kp + kb;
-                        for (int64_t s = 0; s < S; ++s) {
-                            const __m512 wv = _mm512_loadu_ps(wrow + s * Kp);
-                            const float* xs = row + s * sh.dil_w;
-                            for (int i = 0; i < 4; ++i)  // pixels past Q read padding, unused
-                                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xs[i * sh.stride_w]), wv,
-                                                         acc[i]);
+    // A row's outputs for each block of 16 channels, pixel-major, then written out channel by
+    // channel (a 16-lane scatter into planes a multiple of 4 KB apart, as at 224x224, hit one L1
+    // set).
+    alignas(64) float rowbuf[KB][16 * (kMaxRowPixels + 4)];
+    __m512 bias[KB];
+    for (int kb = 0; kb < KB; ++kb) {
+        const int kn = int(std::min<int64_t>(16, sh.k - 16 * kb));
+        bias[kb] = b ? _mm512_maskz_loadu_ps(__mmask16((1u << kn) - 1), b + 16 * kb) : zero;
+    }
+    for (int64_t p = p0; p < p1; ++p) {
+        for (int64_t q = 0; q < Q; q += 4) {
+            const int px = int(std::min<int64_t>(4, Q - q));
+            __m512 acc[4][KB];
+            for (int i = 0; i < 4; ++i)
+                for (int kb = 0; kb < KB; ++kb) acc[i][kb] = bias[kb];
+            for (int64_t c = 0; c < sh.c; ++c)
+                for (int64_t r = 0; r < R; ++r) {
+                    const float* row =
+                        xp + (c * Hp + p * sh.stride_h + r * sh.dil_h) * Wp + q * sh.stride_w;
+                    const float* wrow = wt + (c * R + r) * S * Kp;
+                    for (int64_t s = 0; s < S; ++s) {
+                        __m512 wv[KB];
+                        for (int kb = 0; kb < KB; ++kb)
+                            wv[kb] = _mm512_loadu_ps(wrow + s * Kp + 16 * kb);
+                        const float* xs = row + s * sh.dil_w;
+                        for (int i = 0; i < 4; ++i) {  // pixels past Q read padding, unused
+                            const __m512 xv = _mm512_set1_ps(xs[i * sh.stride_w]);
+                            for (int kb = 0; kb < KB; ++kb)
+                                acc[i][kb] = _mm512_fmadd_ps(xv, wv[kb], acc[i][kb]);
                         }
                     }
-                for (int i = 0; i < px; ++i) {
-                    __m512 v = acc[i];
+                }
+            for (int i = 0; i < px; ++i)
+                for (int kb = 0; kb < KB; ++kb) {
+                    __m512 v = acc[i][kb];
                     if (act != Activation::None) v = _mm512_mask_max_ps(v, 0xFFFF, v, zero);
                     if (act == Activation::Relu6) v = _mm512_mask_min_ps(v, 0xFFFF, v, six);
-                    _mm512_store_ps(rowbuf + (q + i) * 16, v);
+                    _mm512_store_ps(rowbuf[kb] + (q + i) * 16, v);
                 }
-            }
+        }
+        for (int kb = 0; kb < KB; ++kb) {
+            const int kn = int(std::min<int64_t>(16, sh.k - 16 * kb));
             for (int j = 0; j < kn; ++j) {
-                float* out = y + (kb + j) * PQ + p * Q;
-                for (int64_t q = 0; q < Q; ++q) out[q] = rowbuf[q * 16 + j];
+                float* out = y + (16 * kb + j) * PQ + p * Q;
+                for (int64_t q = 0; q < Q; ++q) out[q] = rowbuf[kb][q * 16 + j];
             }
         }
     }
@@ -103,7 +117,16 @@ void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, 
                 std::copy_n(xn + (c * sh.h + i) * sh.w, sh.w,
                             xp + (c * Hp + i + sh.pad_h) * Wp + sh.pad_w);
         parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
-            channel_vector_rows(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+            switch (Kp / 16) {  // direct_conv_applies: K <= 64
+                case 1:
+                    return channel_vector_rows<1>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                case 2:
+                    return channel_vector_rows<2>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                case 3:
+                    return channel_vector_rows<3>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                default:
+                    return channel_vector_rows<4>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+            }
         });
     }
 #else
