@@ -2,6 +2,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd.h"
 
@@ -36,6 +37,11 @@ void Conv2d::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
 void Conv2d::prepare(const std::vector<Shape>& in) {
     const Shape& w = params_[0].shape();
     const ConvShape cs = conv_shape(in[0]);
+    if (direct_conv_applies(cs)) {
+        direct_w_ = Tensor::zeros({int64_t(direct_conv_weight_floats(cs))});
+        direct_conv_prepare_weights(cs, params_[0].data(), direct_w_.data());
+        return;
+    }
     if (!winograd_applies(cs)) {
         if (conv2d_uses_packed_gemm(cs)) packed_ = pack_conv_weights(cs, params_[0].data());
         return;
@@ -86,7 +92,8 @@ void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
                                 workspace);
     else
         conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace,
-                       packed_.empty() ? nullptr : packed_.data());
+                       packed_.empty() ? nullptr : packed_.data(),
+                       direct_w_.shape().empty() ? nullptr : direct_w_.data());
 }
 
 }  // namespace nse

@@ -32,6 +32,7 @@ class Conv2d : public Layer {
     Activation act_ = Activation::None;
     Tensor winograd_u_;  // [36, K, C]: 4x the weights, so only for filters that can use it
     std::vector<PackedWeights> packed_;  // per group, for the GEMM paths (prepare)
+    Tensor direct_w_;  // the direct path's layout of the weights, where it applies (prepare)
 };
 
 }  // namespace nse

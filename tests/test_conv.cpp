@@ -158,6 +158,17 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
         ConvTester().in(3, 11, 9).out(16).k(1, 3).pad(0, 1).check();  // 1x3 is not 1x1
     }
     set_num_threads(hardware_threads());
+    // Weights laid out once, as the layer does at load, give exactly the per-call result.
+    const ConvShape sh{1, 3, 33, 31, 40, 3, 3, 2, 2, 1, 1};
+    const auto x = random_vector(3 * 33 * 31, 1), w = random_vector(40 * 3 * 9, 2),
+               b = random_vector(40, 3);
+    std::vector<float> ws(direct_conv_workspace_floats(sh)), wt(direct_conv_weight_floats(sh));
+    std::vector<float> y1(40 * sh.p() * sh.q(), NAN), y2(y1.size(), NAN);
+    direct_conv_prepare_weights(sh, w.data(), wt.data());
+    direct_conv2d_f32_cpu(sh, x.data(), w.data(), b.data(), Activation::Relu, y1.data(), ws.data());
+    direct_conv2d_f32_cpu(sh, x.data(), w.data(), b.data(), Activation::Relu, y2.data(), ws.data(),
+                          wt.data());
+    EXPECT_EQ(y1, y2);
 }
 
 }  // namespace nse::test

@@ -100,13 +100,14 @@ std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w
 }
 
 void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                    Activation act, float* y, float* workspace, const PackedWeights* packed) {
+                    Activation act, float* y, float* workspace, const PackedWeights* packed,
+                    const float* direct) {
     if (sh.depthwise()) {
         depthwise_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
         return;
     }
     if (direct_conv_applies(sh)) {
-        direct_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
+        direct_conv2d_f32_cpu(sh, x, w, b, act, y, workspace, direct);
         return;
     }
     const int64_t G = sh.groups, cg = sh.c / G, kg = sh.k / G;

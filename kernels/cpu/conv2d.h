@@ -20,9 +20,10 @@ size_t conv2d_workspace_floats(const ConvShape& shape, int threads);
 // x:[N,C,H,W] w:[K,C/g,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
 // `workspace` holds conv2d_workspace_floats(shape, num_threads()) floats. `packed` (one per
 // group, from pack_conv_weights) makes the GEMM paths run the own packed GEMM instead of OpenBLAS.
+// `direct` (from direct_conv_prepare_weights) spares the direct path laying out the weights.
 void conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
                     Activation act, float* y, float* workspace,
-                    const PackedWeights* packed = nullptr);
+                    const PackedWeights* packed = nullptr, const float* direct = nullptr);
 
 // Whether conv2d_f32_cpu takes a GEMM path (im2col or 1x1) for this shape, and the own packed
 // GEMM can run on this CPU: then the layer packs its weights once with pack_conv_weights.

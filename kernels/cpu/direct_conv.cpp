@@ -93,21 +93,30 @@ bool direct_conv_applies(const ConvShape& sh) {
            sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels;
 }
 
+size_t direct_conv_weight_floats(const ConvShape& sh) {
+    return static_cast<size_t>(sh.c * sh.r * sh.s * padded_k(sh));
+}
+
+void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt) {
+    const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
+    std::fill_n(wt, CRS * Kp, 0.f);
+    for (int64_t k = 0; k < sh.k; ++k)
+        for (int64_t i = 0; i < CRS; ++i) wt[i * Kp + k] = w[k * CRS + i];
+}
+
 size_t direct_conv_workspace_floats(const ConvShape& sh) {
     return static_cast<size_t>(sh.c * sh.r * sh.s * padded_k(sh) +
                                sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
 }
 
 void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                           Activation act, float* y, float* workspace) {
+                           Activation act, float* y, float* workspace, const float* prepared) {
 #if defined(__x86_64__)
     const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
     const int64_t Hp = sh.h + 2 * sh.pad_h, Wp = padded_width(sh), P = sh.p(), Q = sh.q();
-    float* wt = workspace;      // [C][R][S][Kp]
-    float* xp = wt + CRS * Kp;  // [C][Hp][Wp], zero-padded
-    std::fill_n(wt, CRS * Kp, 0.f);
-    for (int64_t k = 0; k < sh.k; ++k)
-        for (int64_t i = 0; i < CRS; ++i) wt[i * Kp + k] = w[k * CRS + i];
+    float* xp = workspace + CRS * Kp;  // [C][Hp][Wp], zero-padded
+    if (!prepared) direct_conv_prepare_weights(sh, w, workspace);
+    const float* wt = prepared ? prepared : workspace;  // [C][R][S][Kp]
     for (int64_t n = 0; n < sh.n; ++n) {
         const float* xn = x + n * sh.c * sh.h * sh.w;
         float* yn = y + n * sh.k * P * Q;
@@ -130,7 +139,7 @@ void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, 
         });
     }
 #else
-    (void)sh, (void)x, (void)w, (void)b, (void)act, (void)y, (void)workspace;
+    (void)sh, (void)x, (void)w, (void)b, (void)act, (void)y, (void)workspace, (void)prepared;
 #endif
 }
 

@@ -18,8 +18,14 @@ constexpr int64_t kMaxRowPixels = 512;
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 
+// The weights as the kernel reads them, [C][R][S][K rounded up to 16] (zero-padded): laid out
+// once at load by the layer.
+size_t direct_conv_weight_floats(const ConvShape& shape);
+void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* wt);
+
 // x:[N,C,H,W] w:[K,C,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
+// `wt`: w prepared by direct_conv_prepare_weights, or null to prepare it on each call.
 void direct_conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                           Activation act, float* y, float* workspace);
+                           Activation act, float* y, float* workspace, const float* wt = nullptr);
 
 }  // namespace nse
