@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "partition/sweep.h"
 
@@ -154,7 +153,7 @@ std::vector<Chain> chain_models(std::mt19937& rng) {
         out.push_back(finish(b, "chain-plain"));
     }
     {
-        // Wide layers on small maps, 44 MB of weights: too many to stay cached between
+        // Wide layers on small maps, 46 MB of weights: too many to stay cached between
         // inferences (they meet the other layers' weights and activations on the way).
         ChainBuilder b({1, 128, 28, 28}, rng);
         b.conv(256, 3, 1, false, "relu");

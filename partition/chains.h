@@ -23,7 +23,7 @@ struct Chain {
 // Four networks unlike any evaluated one in their shapes: a tiny CNN whose weights (0.4 MB)
 // stay in a core's cache between inferences, inverted residual blocks (1x1 expand, depthwise,
 // 1x1 project, add), a plain 3x3 stack with pooling and a residual pair (these two about 6 MB)
-// and wide 3x3 layers on 14x14 and 7x7 maps (44 MB, too many to stay cached). Seeded weights.
+// and wide 3x3 layers on 14x14 and 7x7 maps (46 MB, too many to stay cached). Seeded weights.
 std::vector<Chain> chain_models(std::mt19937& rng);
 
 // One synthetic network's measurements, one entry per timing round.
