@@ -73,6 +73,7 @@ nlohmann::json DeviceProfile::to_json() const {
         {"cpu", cpu},
         {"threads", threads},
         {"engine", engine},
+        {"kernel_revision", kernel_revision},
         {"created", created},
         {"power_w",
          {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
@@ -90,6 +91,9 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
         p.cpu = j.value("cpu", "");
         p.threads = j.at("threads").get<int>();
         p.engine = j.value("engine", "");
+        p.kernel_revision = j.value("kernel_revision", 1);
+        NSE_CHECK(p.kernel_revision >= 1, ErrorCode::InvalidArgument,
+                  "profile kernel_revision must be >= 1");
         p.created = j.value("created", "");
         if (j.contains("power_w")) {
             const auto& w = j["power_w"];

@@ -37,13 +37,20 @@ struct PowerModel {
     double idle_w = 0.3;
 };
 
+// Bumped whenever a kernel change moves layer timings (a faster path, a new kind): a profile fitted
+// for other kernels mispredicts this build, so the cached one is rebuilt (edge and cloud) and one
+// given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
+// session 4 (MobileNetV2 0.7x); profiles without the field count as 1.
+inline constexpr int kKernelRevision = 2;
+
 class DeviceProfile {
   public:
     std::string device = "cpu";
     std::string cpu;  // processor name
     int threads = 1;
-    std::string engine;   // "nsengine 0.1.0"
-    std::string created;  // UTC time
+    std::string engine;                     // "nsengine 0.1.0"
+    int kernel_revision = kKernelRevision;  // of the build that fitted it
+    std::string created;                    // UTC time
     std::map<std::string, KindFit> kinds;
     PowerModel power;
     // Whole-network time over the sum of the per-layer predictions, measured in the deployment

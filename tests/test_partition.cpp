@@ -191,6 +191,13 @@ TEST(Profile, JsonRoundTripAndValidation) {
     bad = p.to_json();
     bad["kinds"].erase("winograd");
     expect_error([&] { DeviceProfile::from_json(bad); }, "no fit for 'winograd'");
+    // The kernel revision travels; a profile without it is from before it existed (1).
+    EXPECT_EQ(DeviceProfile::from_json(p.to_json()).kernel_revision, kKernelRevision);
+    bad = p.to_json();
+    bad.erase("kernel_revision");
+    EXPECT_EQ(DeviceProfile::from_json(bad).kernel_revision, 1);
+    bad["kernel_revision"] = 0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "kernel_revision");
 }
 
 TEST(Profile, NeighbourPointsTravelAndAreValidated) {

@@ -147,12 +147,25 @@ void Progress::update(int done, int total) {
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                                                  const DeviceOptions& device, int threads,
                                                  const std::string& who) {
-    if (!path.empty()) return std::make_shared<DeviceProfile>(DeviceProfile::load(path));
+    if (!path.empty()) {
+        auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(path));
+        if (p->kernel_revision != kKernelRevision)
+            std::fprintf(stderr,
+                         "%s: warning: %s was fitted for kernel revision %d, this build has %d; "
+                         "its predictions may be off (run nsengine deploy again)\n",
+                         who.c_str(), path.c_str(), p->kernel_revision, kKernelRevision);
+        return p;
+    }
     const std::string cached = cached_profile_path(device_name(device.device), threads);
     struct stat sb;
     if (stat(cached.c_str(), &sb) == 0) {
         try {
-            return std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
+            auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
+            if (p->kernel_revision == kKernelRevision) return p;
+            std::fprintf(stderr,
+                         "%s: cached profile was fitted for kernel revision %d, this build has "
+                         "%d; rebuilding it\n",
+                         who.c_str(), p->kernel_revision, kKernelRevision);
         } catch (const Error& e) {
             std::fprintf(stderr, "%s: cached profile unusable (%s); rebuilding it\n", who.c_str(),
                          e.what());
