@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/stats.h"
 #include "partition/sweep.h"
 
 namespace nse {
@@ -170,15 +171,6 @@ std::vector<Chain> chain_models(std::mt19937& rng) {
     }
     return out;
 }
-
-namespace {
-
-double median(std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-}
-
-}  // namespace
 
 void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
                          DeviceProfile& p, std::vector<DeploySample>* samples) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "base/stats.h"
 #include "base/thread_pool.h"
 #include "engine/executor.h"
 #include "partition/chains.h"
@@ -68,8 +69,7 @@ double repeat_median_ms(const std::function<double()>& one_run, size_t min_runs,
         ms.push_back(one_run());
         total += ms.back();
     }
-    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-    return ms[ms.size() / 2];
+    return median(std::move(ms));
 }
 
 }  // namespace
@@ -125,10 +125,7 @@ std::vector<double> node_latencies_ms(const std::shared_ptr<const Model>& model,
         total += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     }
     std::vector<double> out;
-    for (auto& v : per_node) {
-        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-        out.push_back(v[v.size() / 2]);
-    }
+    for (auto& v : per_node) out.push_back(median(std::move(v)));
     return out;
 }
 

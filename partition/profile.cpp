@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "base/stats.h"
 
 namespace nse {
 
@@ -234,10 +235,6 @@ KindFit fit_kind(const std::vector<Sample>& samples) {
     }
     fit.coef.resize(d);
     for (size_t j = 0; j < d; ++j) fit.coef[j] = beta[j] / scale[j];
-    auto median = [](std::vector<double> v) {
-        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-        return v[v.size() / 2];
-    };
     // The points travel in every HELLO_ACK: four significant digits (well under the
     // measurements' noise) keep the profile small.
     std::vector<Sample> points = samples;

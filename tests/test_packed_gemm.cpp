@@ -34,8 +34,8 @@ void check_gemm(int64_t M, int64_t N, int64_t K, Activation act = Activation::No
     if (act == Activation::Relu6)
         for (float& v : bv) v = 4.f * v + 2.f;
     const PackedWeights pa(M, K, a.data(), K, layout);
-    std::vector<float> c(M * ldc, NAN);
-    packed_gemm(pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc);
+    std::vector<float> c(M * ldc, NAN), ws(packed_gemm_workspace_floats(layout, N, K) + 1);
+    packed_gemm(pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc, ws.data());
     const auto ref = naive(M, N, K, a, b, ldb, bias ? bv.data() : nullptr, act);
     std::vector<float> got(M * N);
     for (int64_t i = 0; i < M; ++i)

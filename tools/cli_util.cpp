@@ -186,13 +186,6 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
     return std::make_shared<DeviceProfile>(std::move(p));
 }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
-
 std::string fixed(double value, int decimals) {
     std::ostringstream os;
     os << std::fixed << std::setprecision(decimals) << value;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/stats.h"
 #include "engine/executor.h"
 #include "engine/model.h"
 #include "partition/profile.h"
@@ -41,8 +42,6 @@ struct Prediction {
 };
 // Softmax over the first row of `logits`, top k classes.
 std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
-
-double median(std::vector<double> values);
 
 // The device profile to use: `path` if given, else the one cached for this device and thread
 // count, which is built with the deployment phase on first use (about a minute, progress on

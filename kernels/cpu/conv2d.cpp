@@ -79,11 +79,28 @@ void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, floa
 
 }  // namespace
 
+namespace {
+// The packed weights' layout for a shape (its output map decides).
+PackedWeights::Layout packed_layout(const ConvShape& sh) {
+    return packed_layout_for(sh.k / sh.groups, sh.p() * sh.q(), sh.c / sh.groups * sh.r * sh.s);
+}
+// Floats of the im2col tile at the start of the workspace (none for 1x1).
+size_t im2col_floats(const ConvShape& sh) {
+    return sh.pointwise() ? 0 : static_cast<size_t>(sh.c / sh.groups * sh.r * sh.s * tile_cols(sh));
+}
+}  // namespace
+
 size_t conv2d_workspace_floats(const ConvShape& sh, int threads) {
     if (sh.depthwise()) return depthwise_workspace_floats(sh, threads);
     if (direct_conv_applies(sh)) return direct_conv_workspace_floats(sh);
-    if (sh.pointwise()) return 0;
-    return static_cast<size_t>(sh.c / sh.groups * sh.r * sh.s * tile_cols(sh));
+    // After the im2col tile, what the packed GEMM needs for the widest GEMM the layer runs.
+    const size_t gemm =
+        conv2d_uses_packed_gemm(sh)
+            ? packed_gemm_workspace_floats(packed_layout(sh),
+                                           sh.pointwise() ? sh.p() * sh.q() : tile_cols(sh),
+                                           sh.c / sh.groups * sh.r * sh.s)
+            : 0;
+    return im2col_floats(sh) + gemm;
 }
 
 bool conv2d_uses_packed_gemm(const ConvShape& sh) {
@@ -92,7 +109,7 @@ bool conv2d_uses_packed_gemm(const ConvShape& sh) {
 
 std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w) {
     const int64_t kg = sh.k / sh.groups, rows = sh.c / sh.groups * sh.r * sh.s;
-    const auto layout = packed_layout_for(kg, sh.p() * sh.q(), rows);
+    const auto layout = packed_layout(sh);
     std::vector<PackedWeights> out;
     for (int64_t g = 0; g < sh.groups; ++g)
         out.emplace_back(kg, rows, w + g * kg * rows, rows, layout);
@@ -124,7 +141,8 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
             // GEMM adds the bias and applies the activation as it stores.
             auto gemm = [&](int64_t cols, const float* bm, float* c) {
                 if (packed)
-                    packed_gemm(packed[g], cols, bm, cols, bg, act, c, PQ);
+                    packed_gemm(packed[g], cols, bm, cols, bg, act, c, PQ,
+                                workspace + im2col_floats(sh));
                 else
                     sgemm_nn(kg, cols, rows, wg, rows, bm, cols, c, PQ);
             };

@@ -1,7 +1,6 @@
 #include "kernels/cpu/packed_gemm.h"
 
 #include <algorithm>
-#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -41,6 +40,11 @@ int64_t PackedWeights::panel_rows(int64_t i) const {
     if (layout_ == Layout::Columns) return kColumnPanelRows;
     const int64_t left = m_ - i * kMr;
     return left >= kMr ? kMr : (left + 3) / 4 * 4;
+}
+
+size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k) {
+    if (layout == PackedWeights::Layout::Rows) return 0;
+    return static_cast<size_t>((n + kMr - 1) / kMr * kMr * k);
 }
 
 PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
@@ -224,11 +228,8 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t K, const float* b
 // pool), then the tiles are split; an A panel (32 x K) stays in L2 while the column panels of B
 // pass it.
 void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                  Activation act, float* c, int64_t ldc) {
+                  Activation act, float* c, int64_t ldc, float* bt) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
-    static thread_local std::vector<float> packed_b;  // grows to the largest layer once
-    if (packed_b.size() < size_t(col_panels * kMr * K)) packed_b.resize(col_panels * kMr * K);
-    float* bt = packed_b.data();
     auto width = [&](int64_t i) { return std::min(kMr, (n - i * kMr + 3) / 4 * 4); };
     parallel_for(col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i)
@@ -260,10 +261,10 @@ void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb
 }  // namespace
 
 void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                 Activation act, float* c, int64_t ldc) {
+                 Activation act, float* c, int64_t ldc, float* workspace) {
     NSE_CHECK(packed_gemm_available(), ErrorCode::Internal, "packed_gemm needs AVX-512");
     if (a.layout() == PackedWeights::Layout::Columns) {
-        gemm_columns(a, n, b, ldb, bias, act, c, ldc);
+        gemm_columns(a, n, b, ldb, bias, act, c, ldc, workspace);
         return;
     }
     const int64_t panels = a.panels(), col_tiles = (n + kNr - 1) / kNr;
@@ -286,7 +287,7 @@ void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
 }
 #else
 void packed_gemm(const PackedWeights&, int64_t, const float*, int64_t, const float*, Activation,
-                 float*, int64_t) {
+                 float*, int64_t, float*) {
     NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
 }
 #endif

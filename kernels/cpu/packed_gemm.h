@@ -8,6 +8,7 @@
 // remains the path where the CPU lacks AVX-512.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -56,10 +57,15 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
 // Whether packed_gemm can run here (AVX-512F).
 bool packed_gemm_available();
 
+// Scratch floats packed_gemm needs for A of this layout and k columns times B of n columns (the
+// column layout packs all of B first; the row layout packs it on each thread's stack).
+size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
+
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
-// ldc; bias (M values) may be null. Split over the thread pool by column or row blocks. Either
+// ldc; bias (M values) may be null; `workspace` holds packed_gemm_workspace_floats(a.layout(), n,
+// a.k()) floats (null where that is 0). Split over the thread pool by column or row blocks. Either
 // layout of A computes any shape.
 void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                 Activation act, float* c, int64_t ldc);
+                 Activation act, float* c, int64_t ldc, float* workspace);
 
 }  // namespace nse
