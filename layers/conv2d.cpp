@@ -42,12 +42,19 @@ void Conv2d::prepare(const std::vector<Shape>& in) {
         direct_conv_prepare_weights(cs, params_[0].data(), direct_w_.data());
         return;
     }
-    if (!winograd_applies(cs)) {
+    winograd_tile_ = winograd_tile(cs);
+    if (winograd_tile_ == 0) {
         if (conv2d_uses_packed_gemm(cs)) packed_ = pack_conv_weights(cs, params_[0].data());
         return;
     }
-    winograd_u_ = Tensor::zeros({36, w[0], w[1]});
-    winograd_transform_weights(w[0], w[1], params_[0].data(), winograd_u_.data());
+    winograd_u_ = Tensor::zeros({winograd_positions(winograd_tile_), w[0], w[1]});
+    winograd_transform_weights(winograd_tile_, w[0], w[1], params_[0].data(), winograd_u_.data());
+    winograd_packed_ = winograd_pack_weights(cs, winograd_u_.data());
+    if (!winograd_packed_.empty()) winograd_u_ = Tensor::zeros({0});  // the packed copy runs
+}
+
+bool Conv2d::runs_winograd(const ConvShape& cs) const {
+    return winograd_tile_ != 0 && winograd_tile(cs) == winograd_tile_;
 }
 
 ConvShape Conv2d::conv_shape(const Shape& x) const {
@@ -80,16 +87,16 @@ double Conv2d::flops(const std::vector<Shape>& in) const { return conv_shape(in[
 
 size_t Conv2d::workspace_floats(const std::vector<Shape>& in, int threads) const {
     const ConvShape cs = conv_shape(in[0]);
-    if (has_winograd() && winograd_applies(cs)) return winograd_workspace_floats(cs, threads);
+    if (runs_winograd(cs)) return winograd_workspace_floats(cs, threads);
     return conv2d_workspace_floats(cs, threads);
 }
 
 void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
     const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
     const ConvShape cs = conv_shape(in[0]->shape());
-    if (has_winograd() && winograd_applies(cs))
-        winograd_conv2d_f32_cpu(cs, in[0]->data(), winograd_u_.data(), bias, act_, out.data(),
-                                workspace);
+    if (runs_winograd(cs))
+        winograd_conv2d_f32_cpu(cs, in[0]->data(), winograd_u_.data(), winograd_packed_, bias, act_,
+                                out.data(), workspace);
     else
         conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace,
                        packed_.empty() ? nullptr : packed_.data(),

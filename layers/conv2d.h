@@ -22,16 +22,18 @@ class Conv2d : public Layer {
     ConvShape conv_shape(const Shape& x) const;
     Activation activation() const { return act_; }
 
-    // Whether the filter was transformed for the Winograd path (by prepare(); the path runs
-    // where winograd_applies() holds for the input shape).
-    bool has_winograd() const { return !winograd_u_.shape().empty(); }
+    // Whether the Winograd path runs this input: the filter was transformed (by prepare()) for
+    // the tile size winograd_tile() picks for it.
+    bool runs_winograd(const ConvShape& cs) const;
 
   private:
     std::array<int64_t, 2> stride_{1, 1}, padding_{0, 0}, dilation_{1, 1};
     int64_t groups_ = 1;
     Activation act_ = Activation::None;
-    Tensor winograd_u_;  // [36, K, C]: 4x the weights, so only for filters that can use it
-    std::vector<PackedWeights> packed_;  // per group, for the GEMM paths (prepare)
+    int winograd_tile_ = 0;  // 4 or 2 where prepare() transformed the filter, else 0
+    Tensor winograd_u_;      // [36 or 16, K, C]: 4x / 1.8x the weights, so only where it runs
+    std::vector<PackedWeights> winograd_packed_;  // u packed per position, where that runs
+    std::vector<PackedWeights> packed_;           // per group, for the GEMM paths (prepare)
     Tensor direct_w_;  // the direct path's layout of the weights, where it applies (prepare)
 };
 

@@ -24,7 +24,7 @@ std::string kind_of(const Layer& layer, const std::vector<Shape>& in, const Node
     if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
         ConvShape cs = conv->conv_shape(in[0]);
         if (cs.depthwise()) return "depthwise";
-        if (conv->has_winograd() && winograd_applies(cs)) return "winograd";
+        if (conv->runs_winograd(cs)) return "winograd";
         if (direct_conv_applies(cs)) return "direct_conv";
         if (cs.pointwise() && cs.groups == 1) return "conv1x1";
         return "conv";
@@ -111,14 +111,16 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         else
             f.x = {1, mflop, small_m, small_n, small_k, in_mb, out_mb, streamed};
     } else if (f.kind == "winograd") {
-        // 36 GEMMs of K x C x tiles, transforms of (C + K) x tiles 6x6 tiles, and the transformed
-        // weights (4x the filter) read once per chunk of tiles.
+        // 36 (F(4x4)) or 16 (F(2x2)) GEMMs of K x C x tiles, transforms of (C + K) x tiles
+        // 6x6 or 4x4 tiles, and the transformed weights (4x or 1.8x the filter) read once per
+        // chunk of tiles.
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
+        const double positions = double(winograd_positions(winograd_tile(cs)));
         const double tiles = double(cs.n) * winograd_tiles(cs);
-        const double gemm = 2.0 * 36 * cs.k * cs.c * tiles / kMega;
+        const double gemm = 2.0 * positions * cs.k * cs.c * tiles / kMega;
         const double few = gemm * std::max(0.0, std::log2(128.0 / double(std::min(cs.c, cs.k))));
-        const double values = 36.0 * (cs.c + cs.k) * tiles / kMega;
-        const double weights = 36.0 * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
+        const double values = positions * (cs.c + cs.k) * tiles / kMega;
+        const double weights = positions * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
         f.x = {1, gemm, few, values, in_mb, out_mb, weights};
     } else if (f.kind == "direct_conv") {
         // Output channels in 16-wide vectors: one multiply-add per pixel, tap and 16 channels.

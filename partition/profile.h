@@ -40,8 +40,9 @@ struct PowerModel {
 // Bumped whenever a kernel change moves layer timings (a faster path, a new kind): a profile fitted
 // for other kernels mispredicts this build, so the cached one is rebuilt (edge and cloud) and one
 // given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
-// session 4 (MobileNetV2 0.7x); profiles without the field count as 1.
-inline constexpr int kKernelRevision = 2;
+// session 4 (MobileNetV2 0.7x); 3: F(2x2, 3x3) Winograd on 14x14 maps (ResNet-18's layer 3
+// 0.7x); profiles without the field count as 1.
+inline constexpr int kKernelRevision = 3;
 
 class DeviceProfile {
   public:

@@ -96,6 +96,13 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         out.push_back(conv_config("winograd", c, k, h, 3, 1));
         ++made;
     }
+    for (int made = 0; made < count(15);) {  // and its F(2x2) form on small maps
+        const int64_t c = pick(channels, rng), k = pick(channels, rng);
+        const int64_t h = pick(std::vector<int64_t>{11, 12, 14, 16}, rng);
+        if (winograd_tile(ConvShape{1, c, h, h, k, 3, 3, 1, 1, 1, 1}) != 2) continue;
+        out.push_back(conv_config("winograd", c, k, h, 3, 1));
+        ++made;
+    }
     // Few output channels and short reductions: the direct path, where the CPU has it.
     const bool direct = direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2});
     // (Cheap to measure and most of a small CNN: a wide sweep, 5x5 as often as 3x3.)

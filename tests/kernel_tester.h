@@ -66,7 +66,8 @@ class ConvTester {
     ConvTester& no_bias() { return bias_ = false, *this; }
     // Runs the Winograd kernel (on weights transformed as the layer does at load) instead.
     ConvTester& winograd() { return winograd_ = true, *this; }
-    // Runs the GEMM paths on the own packed GEMM (weights packed as the layer does at load).
+    // Runs the GEMM paths (or Winograd's products) on the own packed GEMM, weights packed as the
+    // layer does at load.
     ConvTester& packed() { return packed_ = true, *this; }
 
     void check() const {
@@ -80,10 +81,18 @@ class ConvTester {
         std::vector<float> y(sh_.n * sh_.k * P * Q, NAN), ref(y.size());
         if (winograd_) {
             ASSERT_TRUE(winograd_applies(sh_));
-            std::vector<float> u(winograd_weight_floats(sh_.k, sh_.c));
-            winograd_transform_weights(sh_.k, sh_.c, w.data(), u.data());
+            const int tile = winograd_tile(sh_);
+            std::vector<float> u(winograd_weight_floats(tile, sh_.k, sh_.c));
+            winograd_transform_weights(tile, sh_.k, sh_.c, w.data(), u.data());
             std::vector<float> ws(winograd_workspace_floats(sh_, num_threads()) + 1);
-            winograd_conv2d_f32_cpu(sh_, x.data(), u.data(), bias_ ? b.data() : nullptr, act_,
+            // With packed(): the products on the own GEMM, as the layer runs F(2x2) where it can;
+            // without, on OpenBLAS (the path without AVX-512).
+            std::vector<PackedWeights> pw;
+            if (packed_) {
+                pw = winograd_pack_weights(sh_, u.data());
+                ASSERT_FALSE(pw.empty());
+            }
+            winograd_conv2d_f32_cpu(sh_, x.data(), u.data(), pw, bias_ ? b.data() : nullptr, act_,
                                     y.data(), ws.data());
         } else {
             std::vector<float> ws(conv2d_workspace_floats(sh_, num_threads()) + 1);

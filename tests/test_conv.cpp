@@ -88,14 +88,19 @@ TEST(Winograd, AppliesToUnitStride3x3WithEnoughChannelsOnly) {
     };
     EXPECT_TRUE(winograd_applies(shape(16, 16, 17, 3, 1, 1, 1)));  // 5 x 5 tiles
     EXPECT_TRUE(winograd_applies(shape(512, 512, 28, 3, 1, 1, 1)));
-    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 2, 1, 1)));    // strided
-    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 2, 1)));    // dilated
-    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 1, 2)));    // grouped
-    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 5, 1, 1, 1)));    // 5x5
-    EXPECT_FALSE(winograd_applies(shape(3, 64, 224, 3, 1, 1, 1)));    // RGB input
-    EXPECT_FALSE(winograd_applies(shape(64, 8, 56, 3, 1, 1, 1)));     // few outputs
-    EXPECT_FALSE(winograd_applies(shape(512, 512, 14, 3, 1, 1, 1)));  // 4 x 4 tiles
-    EXPECT_FALSE(winograd_applies(shape(64, 64, 16, 3, 1, 1, 1)));    // 4 x 4 tiles
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 2, 1, 1)));  // strided
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 2, 1)));  // dilated
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 3, 1, 1, 2)));  // grouped
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 56, 5, 1, 1, 1)));  // 5x5
+    EXPECT_FALSE(winograd_applies(shape(3, 64, 224, 3, 1, 1, 1)));  // RGB input
+    EXPECT_FALSE(winograd_applies(shape(64, 8, 56, 3, 1, 1, 1)));   // few outputs
+    EXPECT_FALSE(winograd_applies(shape(64, 64, 16, 3, 1, 1, 1)));  // 4 x 4 tiles, few channels
+    EXPECT_EQ(winograd_tile(shape(64, 64, 17, 3, 1, 1, 1)), 4);
+    EXPECT_EQ(winograd_tile(shape(512, 512, 14, 3, 1, 1, 1)), 2);  // 7 x 7 tiles of 2x2
+    EXPECT_EQ(winograd_tile(shape(128, 128, 12, 3, 1, 1, 1)), 2);  // 6 x 6
+    EXPECT_EQ(winograd_tile(shape(128, 128, 10, 3, 1, 1, 1)), 0);  // 5 x 5 tiles
+    EXPECT_EQ(winograd_tile(shape(512, 512, 7, 3, 1, 1, 1)), 0);   // 3 x 3 tiles
+    EXPECT_EQ(winograd_tile(shape(96, 512, 14, 3, 1, 1, 1)), 0);   // few input channels
 }
 
 // F(4x4, 3x3) against the naive direct convolution: every way a map can end inside a 4x4 tile
@@ -112,10 +117,46 @@ TEST(Winograd, MatchesTheReferenceOverShapes) {
     ConvTester().winograd().in(64, 56, 56).out(64).k(3).pad(1).check();  // ResNet-18 layer 1
 }
 
+// F(2x2, 3x3) on the small maps: every way a map can end inside a 2x2 tile, padding 0 and 1,
+// activations, no bias, batch, rectangular maps.
+void check_small_maps(bool packed) {
+    auto tester = [&] {
+        ConvTester t;
+        if (packed) t.packed();
+        return t.winograd();
+    };
+    for (int64_t size : {13, 14, 15, 16})
+        for (int64_t pad : {0, 1})
+            tester()
+                .in(128, size, size)
+                .out(128)
+                .k(3)
+                .pad(pad)
+                .act(size == 14 ? Activation::Relu : Activation::None)
+                .check();
+    tester().in(128, 12, 17).out(144).k(3).pad(1).act(Activation::Relu6).check();
+    tester().in(160, 14, 14).out(128).k(3).pad(1).no_bias().check();
+    tester().in(256, 12, 14).out(200).k(3).pad(1).check();  // column layout, K % 32 != 0
+    tester().batch(2).in(128, 14, 14).out(128).k(3).pad(1).check();
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        tester().in(256, 14, 14).out(256).k(3).pad(1).check();  // ResNet-18 layer 3
+    }
+    set_num_threads(hardware_threads());
+}
+
+TEST(Winograd, SmallMapsMatchTheReferenceOverShapes) { check_small_maps(false); }
+
+TEST(Winograd, SmallMapsOnThePackedGemmMatchTheReference) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    check_small_maps(true);
+}
+
 TEST(Winograd, DeepReductionsStayAccurate) {
     // 512 input channels x 9 taps summed per output, as in VGG16's and ResNet-18's last layers.
     ConvTester().winograd().in(512, 20, 20).out(16).k(3).pad(1).check();
     ConvTester().winograd().in(256, 28, 28).out(16).k(3).pad(1).check();
+    ConvTester().winograd().in(512, 14, 14).out(512).k(3).pad(1).check();  // F(2x2), VGG16 block 5
 }
 
 TEST(Winograd, SeveralChunksAndThreads) {

@@ -4,171 +4,63 @@
 
 #include <algorithm>
 
+#include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/epilogue.h"
+#include "kernels/cpu/packed_gemm.h"
 
 namespace nse {
 
 namespace {
 
-constexpr int kM = 4;                // output tile side
-constexpr int kA = kM + 2;           // input tile side (alpha)
-constexpr int kPositions = kA * kA;  // 36 GEMMs
 // The tiles of a chunk are transformed, multiplied and transformed back before the next chunk,
-// and the transformed weights (36 x K x C floats) are read once per chunk. Where those weights
-// fit in a core's L2 cache, chunks are small (transformed input and products, 36 x (C + K) x T
-// floats, within 1 MB, so they stay in L2 between the phases); where they do not, chunks are
-// large (16 MB) so the weights are read from memory fewer times. Measured on VGG16 at 1 thread:
-// the 64-channel 224x224 layer 24.3 ms with large chunks, 17.9 with small; the 256-channel 56x56
-// ones 14.1 with small, 10.3 with large.
+// and the transformed weights (positions x K x C floats) are read once per chunk. Where those
+// weights fit in a core's L2 cache, chunks are small (transformed input and products,
+// positions x (C + K) x T floats, within 1 MB, so they stay in L2 between the phases); where they
+// do not, chunks are large (16 MB) so the weights are read from memory fewer times. Measured on
+// VGG16 at 1 thread: the 64-channel 224x224 layer 24.3 ms with large chunks, 17.9 with small;
+// the 256-channel 56x56 ones 14.1 with small, 10.3 with large.
 constexpr int64_t kSmallChunkFloats = int64_t(1) << 18;
 constexpr int64_t kLargeChunkFloats = int64_t(1) << 22;
 constexpr int64_t kCachedWeightFloats = int64_t(400) << 10;
 
-// B^T d for one column d[0..5] (stride `is`), the interpolation points 0, +-1, +-2 (and inf).
-inline void input_1d(const float* d, int64_t is, float* o, int64_t os) {
-    const float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is],
-                d5 = d[5 * is];
-    o[0] = 4.f * d0 - 5.f * d2 + d4;
-    o[os] = -4.f * (d1 + d2) + d3 + d4;
-    o[2 * os] = 4.f * (d1 - d2) - d3 + d4;
-    o[3 * os] = 2.f * (d3 - d1) - d2 + d4;
-    o[4 * os] = 2.f * (d1 - d3) - d2 + d4;
-    o[5 * os] = 4.f * d1 - 5.f * d3 + d5;
-}
+// F(2x2, 3x3) takes the maps too small for 25 tiles of 4x4 (14x14: 49 tiles of 2x2), where its
+// 2.25x fewer multiply-adds than im2col pay for the transforms only with many channels.
+constexpr int64_t kSmallMapMinChannels = 128;
+constexpr int64_t kSmallMapMinTiles = 36;
 
-// A^T m for one column m[0..5] -> 4 values.
-inline void output_1d(const float* m, int64_t is, float* o, int64_t os) {
-    const float m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is], m4 = m[4 * is],
-                m5 = m[5 * is];
-    const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-    o[0] = m0 + a + c;
-    o[os] = b + 2.f * d;
-    o[2 * os] = a + 4.f * c;
-    o[3 * os] = b + 8.f * d + m5;
-}
+// F(M x M, 3x3): output tiles of M x M from input tiles of A x A, A = M + 2. The transforms of
+// one column (stride `is`) into another (stride `os`).
+template <int M>
+struct Tile;
 
-int64_t tiles_h(const ConvShape& sh) { return (sh.p() + kM - 1) / kM; }
-int64_t tiles_w(const ConvShape& sh) { return (sh.q() + kM - 1) / kM; }
-// Width of a tile row's padded input strip and of its half-transformed rows.
-int64_t strip_width(const ConvShape& sh) { return tiles_w(sh) * kM + 2; }
-
-// Chunks are whole rows of tiles (so that the transforms run along contiguous rows), at least
-// 64 tiles (the GEMMs' columns) and otherwise as many as keep the chunk within its budget.
-int64_t chunk_rows(const ConvShape& sh) {
-    const int64_t tw = tiles_w(sh);
-    const int64_t budget =
-        kPositions * sh.k * sh.c <= kCachedWeightFloats ? kSmallChunkFloats : kLargeChunkFloats;
-    const int64_t target = std::max<int64_t>(64, budget / (kPositions * (sh.c + sh.k)));
-    return std::clamp<int64_t>((target + tw - 1) / tw, 1, tiles_h(sh));
-}
-
-// The column transform of a 6-row strip, vectorised along the row: t[i][x] = (B^T d)[i][x].
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void input_columns(
-    int64_t n, const float* __restrict d, float* __restrict t) {
-    for (int64_t x = 0; x < n; ++x) input_1d(d + x, n, t + x, n);
-}
-
-// The row transform of each tile in a half-transformed strip: v[(i * 6 + j) * vs + tx] =
-// (t B)[i][4 tx + j], contiguous in tx.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void input_rows(
-    int64_t tw, int64_t n, const float* __restrict t, float* __restrict v, int64_t vs) {
-    for (int i = 0; i < kA; ++i)
-        for (int64_t tx = 0; tx < tw; ++tx)
-            input_1d(t + i * n + tx * kM, 1, v + i * kA * vs + tx, vs);
-}
-
-// The row transform of the products of one output channel: t[i][4 tx + j] = (m A)[i][j] for
-// m[i * 6 + s] = the products at position (i, s), contiguous in tx.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void output_rows(
-    int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
-    for (int i = 0; i < kA; ++i)
-        for (int64_t tx = 0; tx < tw; ++tx)
-            output_1d(m + i * kA * ms + tx, ms, t + i * n + tx * kM, 1);
-}
-
-// The column transform back to output rows, with bias and activation: y[j][x] = act((A^T t)[j][x]
-// + bias) for the `rows` rows and `q` columns inside the output.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void output_columns(
-    int64_t n, const float* __restrict t, int rows, int64_t q, float bias, Activation act,
-    float* __restrict y, int64_t ys) {
-    float o[kM];
-    for (int64_t x = 0; x < q; ++x) {
-        output_1d(t + x, n, o, 1);
-        for (int j = 0; j < rows; ++j) y[j * ys + x] = activate(act, o[j] + bias);
+// F(4x4, 3x3), interpolation points 0, +-1, +-2 (and inf).
+template <>
+struct Tile<4> {
+    static constexpr int A = 6;
+    // B^T d -> 6 values.
+    static inline void input(const float* d, int64_t is, float* o, int64_t os) {
+        const float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is],
+                    d5 = d[5 * is];
+        o[0] = 4.f * d0 - 5.f * d2 + d4;
+        o[os] = -4.f * (d1 + d2) + d3 + d4;
+        o[2 * os] = 4.f * (d1 - d2) - d3 + d4;
+        o[3 * os] = 2.f * (d3 - d1) - d2 + d4;
+        o[4 * os] = 2.f * (d1 - d3) - d2 + d4;
+        o[5 * os] = 4.f * d1 - 5.f * d3 + d5;
     }
-}
-
-// Which of the ranges ThreadPool::parallel_for(n, ...) makes starts at `begin` (0 when it runs
-// inline): each range gets its own scratch buffers.
-int64_t range_index(int64_t begin, int64_t n) {
-    const int64_t parts = std::min<int64_t>(n, num_threads());
-    return (begin * parts + n - 1) / n;
-}
-
-// v[36][C][T]: the transformed 6x6 input tiles of tile rows [ty0, ty0 + rows) of every channel.
-void transform_input(const ConvShape& sh, const float* x, int64_t ty0, int64_t rows, int64_t T,
-                     float* v, float* scratch) {
-    const int64_t tw = tiles_w(sh), H = sh.h, W = sh.w, n = strip_width(sh), CT = sh.c * T;
-    const int64_t x0 = -sh.pad_w;  // input column of strip column 0
-    const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(n, W - x0);
-    parallel_for(sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
-        // Two 6 x n buffers per range.
-        float* d = scratch + range_index(c0, sh.c) * 2 * kA * n;
-        float* t = d + kA * n;
-        for (int64_t c = c0; c < c1; ++c) {
-            const float* plane = x + c * H * W;
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t y0 = (ty0 + r) * kM - sh.pad_h;
-                for (int i = 0; i < kA; ++i) {
-                    float* row = d + i * n;
-                    const int64_t y = y0 + i;
-                    if (y < 0 || y >= H || hi <= lo) {
-                        std::fill_n(row, n, 0.f);
-                        continue;
-                    }
-                    std::fill_n(row, lo, 0.f);
-                    std::copy(plane + y * W + x0 + lo, plane + y * W + x0 + hi, row + lo);
-                    std::fill(row + hi, row + n, 0.f);
-                }
-                input_columns(n, d, t);
-                input_rows(tw, n, t, v + c * T + r * tw, CT);
-            }
-        }
-    });
-}
-
-// y rows of tile rows [ty0, ty0 + rows) from m[36][K][T], with bias and activation.
-void transform_output(const ConvShape& sh, const float* m, const float* b, Activation act,
-                      int64_t ty0, int64_t rows, int64_t T, float* y, float* scratch) {
-    const int64_t tw = tiles_w(sh), P = sh.p(), Q = sh.q(), n = strip_width(sh), KT = sh.k * T;
-    parallel_for(sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
-        float* t = scratch + range_index(k0, sh.k) * 2 * kA * n;
-        for (int64_t k = k0; k < k1; ++k) {
-            float* plane = y + k * P * Q;
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t p0 = (ty0 + r) * kM;
-                output_rows(tw, m + k * T + r * tw, KT, t, n);
-                output_columns(n, t, int(std::min<int64_t>(kM, P - p0)), Q, b ? b[k] : 0.f, act,
-                               plane + p0 * Q, Q);
-            }
-        }
-    });
-}
-
-}  // namespace
-
-bool winograd_applies(const ConvShape& sh) {
-    return sh.r == 3 && sh.s == 3 && sh.stride_h == 1 && sh.stride_w == 1 && sh.dil_h == 1 &&
-           sh.dil_w == 1 && sh.groups == 1 && sh.c >= 16 && sh.k >= 16 &&
-           tiles_h(sh) * tiles_w(sh) >= 25;
-}
-
-size_t winograd_weight_floats(int64_t k, int64_t c) { return size_t(kPositions * k * c); }
-
-void winograd_transform_weights(int64_t K, int64_t C, const float* w, float* u) {
-    // G g G^T in double, rounded once.
-    auto g_1d = [](const double* g, int64_t is, double* o, int64_t os) {
+    // A^T m -> 4 values.
+    static inline void output(const float* m, int64_t is, float* o, int64_t os) {
+        const float m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is], m4 = m[4 * is],
+                    m5 = m[5 * is];
+        const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        o[0] = m0 + a + c;
+        o[os] = b + 2.f * d;
+        o[2 * os] = a + 4.f * c;
+        o[3 * os] = b + 8.f * d + m5;
+    }
+    // G g -> 6 values (in double; the filter is transformed once, at load).
+    static void filter(const double* g, int64_t is, double* o, int64_t os) {
         const double g0 = g[0], g1 = g[is], g2 = g[2 * is];
         o[0] = g0 / 4;
         o[os] = -(g0 + g1 + g2) / 6;
@@ -176,50 +68,287 @@ void winograd_transform_weights(int64_t K, int64_t C, const float* w, float* u) 
         o[3 * os] = g0 / 24 + g1 / 12 + g2 / 6;
         o[4 * os] = g0 / 24 - g1 / 12 + g2 / 6;
         o[5 * os] = g2;
-    };
-    const int64_t KC = K * C;
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t c = 0; c < C; ++c) {
-            double g[9], tmp[kA * 3], out[kA * kA];
-            for (int i = 0; i < 9; ++i) g[i] = w[(k * C + c) * 9 + i];
-            for (int s = 0; s < 3; ++s) g_1d(g + s, 3, tmp + s, 3);              // G g
-            for (int r = 0; r < kA; ++r) g_1d(tmp + r * 3, 1, out + r * kA, 1);  // (G g) G^T
-            for (int i = 0; i < kPositions; ++i) u[i * KC + k * C + c] = float(out[i]);
+    }
+};
+
+// F(2x2, 3x3), interpolation points 0, +-1 (and inf): exact in the transforms (no scaling).
+template <>
+struct Tile<2> {
+    static constexpr int A = 4;
+    static inline void input(const float* d, int64_t is, float* o, int64_t os) {
+        const float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is];
+        o[0] = d0 - d2;
+        o[os] = d1 + d2;
+        o[2 * os] = d2 - d1;
+        o[3 * os] = d1 - d3;
+    }
+    static inline void output(const float* m, int64_t is, float* o, int64_t os) {
+        const float m1 = m[is], m2 = m[2 * is];
+        o[0] = m[0] + m1 + m2;
+        o[os] = m1 - m2 - m[3 * is];
+    }
+    static void filter(const double* g, int64_t is, double* o, int64_t os) {
+        const double g0 = g[0], g1 = g[is], g2 = g[2 * is];
+        o[0] = g0;
+        o[os] = (g0 + g1 + g2) / 2;
+        o[2 * os] = (g0 - g1 + g2) / 2;
+        o[3 * os] = g2;
+    }
+};
+
+template <int M>
+struct Winograd {
+    static constexpr int A = Tile<M>::A;
+    static constexpr int kPositions = A * A;
+
+    // F(2x2)'s products (few tiles: 49 columns at 14x14) run on the own packed GEMM, whose
+    // column layout fills 94 % of its tiles there; F(4x4)'s on OpenBLAS (the packed GEMM was
+    // measured 1-2.5 % slower on ResNet-18's and VGG16's larger maps).
+    static bool uses_packed_gemm(const ConvShape&) { return M == 2 && packed_gemm_available(); }
+
+    static int64_t tiles_h(const ConvShape& sh) { return (sh.p() + M - 1) / M; }
+    static int64_t tiles_w(const ConvShape& sh) { return (sh.q() + M - 1) / M; }
+    // Width of a tile row's padded input strip and of its half-transformed rows.
+    static int64_t strip_width(const ConvShape& sh) { return tiles_w(sh) * M + 2; }
+
+    // Chunks are whole rows of tiles (so that the transforms run along contiguous rows), at
+    // least 64 tiles (the GEMMs' columns) and otherwise as many as keep the chunk within its
+    // budget.
+    static int64_t chunk_rows(const ConvShape& sh) {
+        const int64_t tw = tiles_w(sh);
+        const int64_t budget =
+            kPositions * sh.k * sh.c <= kCachedWeightFloats ? kSmallChunkFloats : kLargeChunkFloats;
+        const int64_t target = std::max<int64_t>(64, budget / (kPositions * (sh.c + sh.k)));
+        return std::clamp<int64_t>((target + tw - 1) / tw, 1, tiles_h(sh));
+    }
+    static int64_t chunks(const ConvShape& sh) {
+        const int64_t rows = chunk_rows(sh);
+        return (tiles_h(sh) + rows - 1) / rows;
+    }
+    static size_t workspace_floats(const ConvShape& sh, int threads) {
+        const int64_t T = chunk_rows(sh) * tiles_w(sh);
+        return size_t(kPositions * (sh.c + sh.k) * T + threads * 2 * A * strip_width(sh)) +
+               size_t(threads) * packed_floats(sh);
+    }
+    // The own GEMM's layout for the products of a chunk, and the floats it packs B into.
+    static PackedWeights::Layout layout(const ConvShape& sh) {
+        return packed_layout_for(sh.k, chunk_rows(sh) * tiles_w(sh), sh.c);
+    }
+    static size_t packed_floats(const ConvShape& sh) {
+        if (!uses_packed_gemm(sh)) return 0;
+        return packed_gemm_workspace_floats(layout(sh), chunk_rows(sh) * tiles_w(sh), sh.c);
+    }
+
+    // The column transform of an A-row strip, vectorised along the row: t[i][x] = (B^T d)[i][x].
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+    input_columns(int64_t n, const float* __restrict d, float* __restrict t) {
+        for (int64_t x = 0; x < n; ++x) Tile<M>::input(d + x, n, t + x, n);
+    }
+
+    // The row transform of each tile in a half-transformed strip: v[(i * A + j) * vs + tx] =
+    // (t B)[i][M tx + j], contiguous in tx.
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+    input_rows(int64_t tw, int64_t n, const float* __restrict t, float* __restrict v, int64_t vs) {
+        for (int i = 0; i < A; ++i)
+            for (int64_t tx = 0; tx < tw; ++tx)
+                Tile<M>::input(t + i * n + tx * M, 1, v + i * A * vs + tx, vs);
+    }
+
+    // The row transform of the products of one output channel: t[i][M tx + j] = (m A)[i][j]
+    // for m[i * A + s] = the products at position (i, s), contiguous in tx.
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+    output_rows(int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
+        for (int i = 0; i < A; ++i)
+            for (int64_t tx = 0; tx < tw; ++tx)
+                Tile<M>::output(m + i * A * ms + tx, ms, t + i * n + tx * M, 1);
+    }
+
+    // The column transform back to output rows, with bias and activation: y[j][x] =
+    // act((A^T t)[j][x] + bias) for the `rows` rows and `q` columns inside the output.
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+    output_columns(int64_t n, const float* __restrict t, int rows, int64_t q, float bias,
+                   Activation act, float* __restrict y, int64_t ys) {
+        float o[M];
+        for (int64_t x = 0; x < q; ++x) {
+            Tile<M>::output(t + x, n, o, 1);
+            for (int j = 0; j < rows; ++j) y[j * ys + x] = activate(act, o[j] + bias);
         }
+    }
+
+    // Which of the ranges ThreadPool::parallel_for(n, ...) makes starts at `begin` (0 when it
+    // runs inline): each range gets its own scratch buffers.
+    static int64_t range_index(int64_t begin, int64_t n) {
+        const int64_t parts = std::min<int64_t>(n, num_threads());
+        return (begin * parts + n - 1) / n;
+    }
+
+    // v[positions][C][T]: the transformed input tiles of tile rows [ty0, ty0 + rows) of every
+    // channel.
+    static void transform_input(const ConvShape& sh, const float* x, int64_t ty0, int64_t rows,
+                                int64_t T, float* v, float* scratch) {
+        const int64_t tw = tiles_w(sh), H = sh.h, W = sh.w, n = strip_width(sh), CT = sh.c * T;
+        const int64_t x0 = -sh.pad_w;  // input column of strip column 0
+        const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(n, W - x0);
+        parallel_for(sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
+            // Two A x n buffers per range.
+            float* d = scratch + range_index(c0, sh.c) * 2 * A * n;
+            float* t = d + A * n;
+            for (int64_t c = c0; c < c1; ++c) {
+                const float* plane = x + c * H * W;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const int64_t y0 = (ty0 + r) * M - sh.pad_h;
+                    for (int i = 0; i < A; ++i) {
+                        float* row = d + i * n;
+                        const int64_t y = y0 + i;
+                        if (y < 0 || y >= H || hi <= lo) {
+                            std::fill_n(row, n, 0.f);
+                            continue;
+                        }
+                        std::fill_n(row, lo, 0.f);
+                        std::copy(plane + y * W + x0 + lo, plane + y * W + x0 + hi, row + lo);
+                        std::fill(row + hi, row + n, 0.f);
+                    }
+                    input_columns(n, d, t);
+                    input_rows(tw, n, t, v + c * T + r * tw, CT);
+                }
+            }
+        });
+    }
+
+    // y rows of tile rows [ty0, ty0 + rows) from m[positions][K][T], with bias and activation.
+    static void transform_output(const ConvShape& sh, const float* m, const float* b,
+                                 Activation act, int64_t ty0, int64_t rows, int64_t T, float* y,
+                                 float* scratch) {
+        const int64_t tw = tiles_w(sh), P = sh.p(), Q = sh.q(), n = strip_width(sh), KT = sh.k * T;
+        parallel_for(sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
+            float* t = scratch + range_index(k0, sh.k) * 2 * A * n;
+            for (int64_t k = k0; k < k1; ++k) {
+                float* plane = y + k * P * Q;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const int64_t p0 = (ty0 + r) * M;
+                    output_rows(tw, m + k * T + r * tw, KT, t, n);
+                    output_columns(n, t, int(std::min<int64_t>(M, P - p0)), Q, b ? b[k] : 0.f, act,
+                                   plane + p0 * Q, Q);
+                }
+            }
+        });
+    }
+
+    // u[positions][K][C] = G w G^T for each (k, c), in double, rounded once.
+    static void transform_weights(int64_t K, int64_t C, const float* w, float* u) {
+        const int64_t KC = K * C;
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t c = 0; c < C; ++c) {
+                double g[9], tmp[A * 3], out[A * A];
+                for (int i = 0; i < 9; ++i) g[i] = w[(k * C + c) * 9 + i];
+                for (int s = 0; s < 3; ++s) Tile<M>::filter(g + s, 3, tmp + s, 3);  // G g
+                for (int r = 0; r < A; ++r) Tile<M>::filter(tmp + r * 3, 1, out + r * A, 1);
+                for (int i = 0; i < kPositions; ++i) u[i * KC + k * C + c] = float(out[i]);
+            }
+    }
+
+    static void run(const ConvShape& sh, const float* x, const float* u,
+                    const std::vector<PackedWeights>& packed, const float* b, Activation act,
+                    float* y, float* workspace) {
+        const int64_t C = sh.c, K = sh.k, th = tiles_h(sh), tw = tiles_w(sh);
+        const int64_t chunk = chunk_rows(sh);
+        float* scratch = workspace + kPositions * (C + K) * chunk * tw;
+        float* packed_b = scratch + num_threads() * 2 * A * strip_width(sh);
+        for (int64_t n = 0; n < sh.n; ++n) {
+            const float* xn = x + n * C * sh.h * sh.w;
+            float* yn = y + n * K * sh.p() * sh.q();
+            for (int64_t ty0 = 0; ty0 < th; ty0 += chunk) {
+                const int64_t rows = std::min(chunk, th - ty0), T = rows * tw;
+                float* v = workspace;               // [positions][C][T]
+                float* m = v + kPositions * C * T;  // [positions][K][T]
+                transform_input(sh, xn, ty0, rows, T, v, scratch);
+                if (!packed.empty()) {
+                    // Positions split over the pool, each product on one thread (the pool is
+                    // busy, so packed_gemm runs inline) with B packed into that range's buffer:
+                    // one parallel section instead of two per position.
+                    parallel_for(
+                        kPositions, 2.0 * kPositions * K * C * T, [&](int64_t i0, int64_t i1) {
+                            float* bt = packed_b + range_index(i0, kPositions) * packed_floats(sh);
+                            for (int64_t i = i0; i < i1; ++i)
+                                packed_gemm(packed[i], T, v + i * C * T, T, nullptr,
+                                            Activation::None, m + i * K * T, T, bt);
+                        });
+                    transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
+                    continue;
+                }
+                parallel_for(kPositions, 2.0 * kPositions * K * C * T, [&](int64_t i0, int64_t i1) {
+                    for (int64_t i = i0; i < i1; ++i)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.f,
+                                    u + i * K * C, C, v + i * C * T, T, 0.f, m + i * K * T, T);
+                });
+                transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
+            }
+        }
+    }
+};
+
+}  // namespace
+
+int winograd_tile(const ConvShape& sh) {
+    if (!(sh.r == 3 && sh.s == 3 && sh.stride_h == 1 && sh.stride_w == 1 && sh.dil_h == 1 &&
+          sh.dil_w == 1 && sh.groups == 1 && sh.c >= 16 && sh.k >= 16))
+        return 0;
+    if (Winograd<4>::tiles_h(sh) * Winograd<4>::tiles_w(sh) >= 25) return 4;
+    if (sh.c >= kSmallMapMinChannels && sh.k >= kSmallMapMinChannels &&
+        Winograd<2>::tiles_h(sh) * Winograd<2>::tiles_w(sh) >= kSmallMapMinTiles)
+        return 2;
+    return 0;
 }
 
-int64_t winograd_tiles(const ConvShape& sh) { return tiles_h(sh) * tiles_w(sh); }
+bool winograd_applies(const ConvShape& sh) { return winograd_tile(sh) != 0; }
+
+int64_t winograd_positions(int tile) { return (tile + 2) * (tile + 2); }
+
+size_t winograd_weight_floats(int tile, int64_t k, int64_t c) {
+    return size_t(winograd_positions(tile) * k * c);
+}
+
+void winograd_transform_weights(int tile, int64_t K, int64_t C, const float* w, float* u) {
+    NSE_ASSERT(tile == 4 || tile == 2);
+    if (tile == 4)
+        Winograd<4>::transform_weights(K, C, w, u);
+    else
+        Winograd<2>::transform_weights(K, C, w, u);
+}
+
+int64_t winograd_tiles(const ConvShape& sh) {
+    return winograd_tile(sh) == 4 ? Winograd<4>::tiles_h(sh) * Winograd<4>::tiles_w(sh)
+                                  : Winograd<2>::tiles_h(sh) * Winograd<2>::tiles_w(sh);
+}
+
 int64_t winograd_chunks(const ConvShape& sh) {
-    const int64_t rows = chunk_rows(sh);
-    return (tiles_h(sh) + rows - 1) / rows;
+    return winograd_tile(sh) == 4 ? Winograd<4>::chunks(sh) : Winograd<2>::chunks(sh);
 }
 
 size_t winograd_workspace_floats(const ConvShape& sh, int threads) {
-    const int64_t T = chunk_rows(sh) * tiles_w(sh);
-    return size_t(kPositions * (sh.c + sh.k) * T + threads * 2 * kA * strip_width(sh));
+    return winograd_tile(sh) == 4 ? Winograd<4>::workspace_floats(sh, threads)
+                                  : Winograd<2>::workspace_floats(sh, threads);
 }
 
-void winograd_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* u, const float* b,
+std::vector<PackedWeights> winograd_pack_weights(const ConvShape& sh, const float* u) {
+    std::vector<PackedWeights> out;
+    if (winograd_tile(sh) != 2 || !Winograd<2>::uses_packed_gemm(sh)) return out;
+    const auto layout = Winograd<2>::layout(sh);
+    for (int64_t i = 0; i < Winograd<2>::kPositions; ++i)
+        out.emplace_back(sh.k, sh.c, u + i * sh.k * sh.c, sh.c, layout);
+    return out;
+}
+
+void winograd_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* u,
+                             const std::vector<PackedWeights>& packed, const float* b,
                              Activation act, float* y, float* workspace) {
-    const int64_t C = sh.c, K = sh.k, th = tiles_h(sh), tw = tiles_w(sh);
-    const int64_t chunk = chunk_rows(sh);
-    float* scratch = workspace + kPositions * (C + K) * chunk * tw;
-    for (int64_t n = 0; n < sh.n; ++n) {
-        const float* xn = x + n * C * sh.h * sh.w;
-        float* yn = y + n * K * sh.p() * sh.q();
-        for (int64_t ty0 = 0; ty0 < th; ty0 += chunk) {
-            const int64_t rows = std::min(chunk, th - ty0), T = rows * tw;
-            float* v = workspace;               // [36][C][T]
-            float* m = v + kPositions * C * T;  // [36][K][T]
-            transform_input(sh, xn, ty0, rows, T, v, scratch);
-            parallel_for(kPositions, 2.0 * kPositions * K * C * T, [&](int64_t i0, int64_t i1) {
-                for (int64_t i = i0; i < i1; ++i)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.f,
-                                u + i * K * C, C, v + i * C * T, T, 0.f, m + i * K * T, T);
-            });
-            transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
-        }
-    }
+    const int tile = winograd_tile(sh);
+    NSE_ASSERT(tile == 4 || tile == 2);
+    NSE_ASSERT(packed.empty() || int64_t(packed.size()) == winograd_positions(tile));
+    if (tile == 4)
+        Winograd<4>::run(sh, x, u, packed, b, act, y, workspace);
+    else
+        Winograd<2>::run(sh, x, u, packed, b, act, y, workspace);
 }
 
 }  // namespace nse
