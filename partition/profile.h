@@ -41,7 +41,8 @@ struct PowerModel {
 // for other kernels mispredicts this build, so the cached one is rebuilt (edge and cloud) and one
 // given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
 // session 4 (MobileNetV2 0.7x); 3: F(2x2, 3x3) Winograd on 14x14 maps (ResNet-18's layer 3
-// 0.7x); profiles without the field count as 1.
+// 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); profiles without
+// the field count as 1.
 inline constexpr int kKernelRevision = 3;
 
 class DeviceProfile {

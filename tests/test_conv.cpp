@@ -115,6 +115,9 @@ TEST(Winograd, MatchesTheReferenceOverShapes) {
     ConvTester().winograd().in(16, 22, 22).out(16).k(3).no_bias().check();
     ConvTester().winograd().batch(2).in(16, 19, 19).out(32).k(3).pad(1).check();
     ConvTester().winograd().in(64, 56, 56).out(64).k(3).pad(1).check();  // ResNet-18 layer 1
+    // Rows of more than 16 tiles (the AVX-512 row transforms take 16 at a time), ragged ends.
+    ConvTester().winograd().in(16, 20, 70).out(16).k(3).pad(1).check();
+    ConvTester().winograd().in(16, 18, 131).out(24).k(3).check();
 }
 
 // F(2x2, 3x3) on the small maps: every way a map can end inside a 2x2 tile, padding 0 and 1,

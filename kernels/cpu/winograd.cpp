@@ -8,6 +8,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/packed_gemm.h"
+#include "kernels/cpu/winograd_rows.h"
 
 namespace nse {
 
@@ -139,16 +140,26 @@ struct Winograd {
         return packed_gemm_workspace_floats(layout(sh), chunk_rows(sh) * tiles_w(sh), sh.c);
     }
 
-    // The column transform of an A-row strip, vectorised along the row: t[i][x] = (B^T d)[i][x].
+    // The column transform of A input rows, vectorised along them: t[i][x] = (B^T d)[i][x] for
+    // d[i] = rows[i][x], x < count (rows outside the map point at zeros).
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    input_columns(int64_t n, const float* __restrict d, float* __restrict t) {
-        for (int64_t x = 0; x < n; ++x) Tile<M>::input(d + x, n, t + x, n);
+    input_columns(int64_t count, const float* const* rows, float* __restrict t, int64_t n) {
+        const float* r[A];
+        for (int i = 0; i < A; ++i) r[i] = rows[i];
+        for (int64_t x = 0; x < count; ++x) {
+            float d[A];
+            for (int i = 0; i < A; ++i) d[i] = r[i][x];
+            Tile<M>::input(d, 1, t + x, n);
+        }
     }
 
     // The row transform of each tile in a half-transformed strip: v[(i * A + j) * vs + tx] =
     // (t B)[i][M tx + j], contiguous in tx.
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
     input_rows(int64_t tw, int64_t n, const float* __restrict t, float* __restrict v, int64_t vs) {
+        if constexpr (M == 4)
+            if (winograd_rows_avx512_available())
+                return winograd_input_rows_avx512(tw, n, t, v, vs);
         for (int i = 0; i < A; ++i)
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::input(t + i * n + tx * M, 1, v + i * A * vs + tx, vs);
@@ -158,20 +169,25 @@ struct Winograd {
     // for m[i * A + s] = the products at position (i, s), contiguous in tx.
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
     output_rows(int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
+        if constexpr (M == 4)
+            if (winograd_rows_avx512_available())
+                return winograd_output_rows_avx512(tw, m, ms, t, n);
         for (int i = 0; i < A; ++i)
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::output(m + i * A * ms + tx, ms, t + i * n + tx * M, 1);
     }
 
-    // The column transform back to output rows, with bias and activation: y[j][x] =
-    // act((A^T t)[j][x] + bias) for the `rows` rows and `q` columns inside the output.
+    // The column transform back to output rows, vectorised along them: y[j][x] = (A^T t)[j][x]
+    // for x < q, j < M (rows below the map point at a scratch row).
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    output_columns(int64_t n, const float* __restrict t, int rows, int64_t q, float bias,
-                   Activation act, float* __restrict y, int64_t ys) {
-        float o[M];
+    output_columns(int64_t n, const float* __restrict t, int64_t q, float* const* y) {
+        float* out[M];
+        for (int j = 0; j < M; ++j) out[j] = y[j];
         for (int64_t x = 0; x < q; ++x) {
-            Tile<M>::output(t + x, n, o, 1);
-            for (int j = 0; j < rows; ++j) y[j * ys + x] = activate(act, o[j] + bias);
+            float m[A], o[M];
+            for (int i = 0; i < A; ++i) m[i] = t[i * n + x];
+            Tile<M>::output(m, 1, o, 1);
+            for (int j = 0; j < M; ++j) out[j][x] = o[j];
         }
     }
 
@@ -190,25 +206,21 @@ struct Winograd {
         const int64_t x0 = -sh.pad_w;  // input column of strip column 0
         const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(n, W - x0);
         parallel_for(sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
-            // Two A x n buffers per range.
-            float* d = scratch + range_index(c0, sh.c) * 2 * A * n;
-            float* t = d + A * n;
+            // Per range: a zero row (for rows outside the map) and the A x n half-transformed
+            // strip, whose columns outside the map stay zero (B^T of zeros).
+            float* zeros = scratch + range_index(c0, sh.c) * 2 * A * n;
+            float* t = zeros + A * n;
+            std::fill_n(zeros, 2 * A * n, 0.f);
+            const float* rows_at[A];
             for (int64_t c = c0; c < c1; ++c) {
                 const float* plane = x + c * H * W;
                 for (int64_t r = 0; r < rows; ++r) {
                     const int64_t y0 = (ty0 + r) * M - sh.pad_h;
                     for (int i = 0; i < A; ++i) {
-                        float* row = d + i * n;
                         const int64_t y = y0 + i;
-                        if (y < 0 || y >= H || hi <= lo) {
-                            std::fill_n(row, n, 0.f);
-                            continue;
-                        }
-                        std::fill_n(row, lo, 0.f);
-                        std::copy(plane + y * W + x0 + lo, plane + y * W + x0 + hi, row + lo);
-                        std::fill(row + hi, row + n, 0.f);
+                        rows_at[i] = y < 0 || y >= H ? zeros : plane + y * W + x0 + lo;
                     }
-                    input_columns(n, d, t);
+                    if (hi > lo) input_columns(hi - lo, rows_at, t + lo, n);
                     input_rows(tw, n, t, v + c * T + r * tw, CT);
                 }
             }
@@ -222,13 +234,17 @@ struct Winograd {
         const int64_t tw = tiles_w(sh), P = sh.p(), Q = sh.q(), n = strip_width(sh), KT = sh.k * T;
         parallel_for(sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
             float* t = scratch + range_index(k0, sh.k) * 2 * A * n;
+            float* spare = t + A * n;  // the rows of the last tile row below the map
             for (int64_t k = k0; k < k1; ++k) {
                 float* plane = y + k * P * Q;
+                const float bias = b ? b[k] : 0.f;
                 for (int64_t r = 0; r < rows; ++r) {
-                    const int64_t p0 = (ty0 + r) * M;
+                    const int64_t p0 = (ty0 + r) * M, inside = std::min<int64_t>(M, P - p0);
+                    float* out[M];
+                    for (int j = 0; j < M; ++j) out[j] = j < inside ? plane + (p0 + j) * Q : spare;
                     output_rows(tw, m + k * T + r * tw, KT, t, n);
-                    output_columns(n, t, int(std::min<int64_t>(M, P - p0)), Q, b ? b[k] : 0.f, act,
-                                   plane + p0 * Q, Q);
+                    output_columns(n, t, Q, out);
+                    for (int j = 0; j < inside; ++j) bias_activation_row(Q, bias, act, out[j]);
                 }
             }
         });
