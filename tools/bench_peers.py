@@ -3,14 +3,20 @@
 OpenCV DNN (through an ONNX export, when python3-opencv and python3-onnx are installed).
 
 For each model and thread count, every engine runs as its own process that has loaded the model
-and warmed up; the runs are then interleaved one by one (engine order rotated each round), so
-machine drift hits all engines alike. --gap-ms pauses before each run (default 0): it lets the
-previous engine's spinning threads go to sleep, but on these VMs an idle pause also makes the
-next run start cold, which slowed every engine (measured), so it is off by default. Prints medians and the ratio nsengine / best peer
-(< 1 means nsengine is faster). All engines use the same seeded random weights' architecture,
-batch 1, fp32, and the same thread count; peers get OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs.
+and warmed up. The engines then take turns (order rotated each round, so machine drift hits all
+alike): a turn is --warm-runs untimed runs and --block timed ones in a row, as the engine's own
+benchmark would run them. Before the next engine's turn the driver waits until none of this
+engine's threads is running any more: PyTorch's OpenMP workers spin about 100 ms after each
+inference before they sleep (measured here through /proc), and an engine started meanwhile
+shares the cores with them (nsengine's MobileNetV2 at 2 threads took 8.8 ms after PyTorch eager
+against 4.3 alone; AlexNet 24.9 against 12.9). `--block 1 --warm-runs 0 --no-settle` is the
+earlier run-by-run interleaving. --gap-ms pauses before each run (default 0). Prints medians, the
+median time each engine's threads took to go idle, and the ratio nsengine / best peer (< 1 means
+nsengine is faster). All engines use the same seeded random weights' architecture, batch 1,
+fp32, and the same thread count; peers get OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs.
 
   /usr/bin/python3 tools/bench_peers.py [--models lenet,alexnet] [--threads 1,2] [--runs 30]
+                                        [--peers torch-jit,opencv|none] [--block 5] [--json]
 """
 
 import argparse
@@ -96,11 +102,37 @@ class Engine:
             self.close()
             raise RuntimeError(f"{name} did not start: {err[-1] if err else line}")
         self.times = []
+        self.settle_s = []
 
-    def once(self):
+    def once(self, timed=True):
         self.proc.stdin.write("run\n")
         self.proc.stdin.flush()
-        self.times.append(float(self.proc.stdout.readline()))
+        ms = float(self.proc.stdout.readline())
+        if timed:
+            self.times.append(ms)
+
+    def settle(self, limit_s=0.5):
+        """Waits until none of this engine's threads is running (runtimes' workers spin for a
+        while after a parallel region before they sleep: libgomp's do, for milliseconds), so the
+        next engine's run does not share the cores with them. Returns the seconds waited."""
+        t0 = time.perf_counter()
+        task_dir = f"/proc/{self.proc.pid}/task"
+        while time.perf_counter() - t0 < limit_s:
+            running = False
+            for tid in os.listdir(task_dir):
+                try:
+                    with open(f"{task_dir}/{tid}/stat") as f:
+                        # the state follows the parenthesised command name
+                        running = f.read().rpartition(")")[2].split()[0] == "R"
+                except OSError:
+                    continue  # the thread ended
+                if running:
+                    break
+            if not running:
+                break
+        waited = time.perf_counter() - t0
+        self.settle_s.append(waited)
+        return waited
 
     def close(self):
         try:
@@ -131,7 +163,7 @@ def peer_env(threads):
     return env
 
 
-def bench(model, threads, runs, nsengine, models_dir, peers, gap_ms):
+def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms, settle):
     engines = []
     try:
         engines.append(Engine("nsengine", [nsengine, "bench", "--model", model, "--models-dir",
@@ -143,14 +175,21 @@ def bench(model, threads, runs, nsengine, models_dir, peers, gap_ms):
                                           "--threads", str(threads)], peer_env(threads)))
             except RuntimeError as e:
                 print(f"bench_peers: {model}: {e}", file=sys.stderr)
-        for r in range(runs):
-            k = r % len(engines)
+        done, rnd = 0, 0
+        while done < runs:
+            b = min(block, runs - done)
+            k = rnd % len(engines)
             for e in engines[k:] + engines[:k]:
-                time.sleep(gap_ms / 1e3)
-                e.once()
-            print(f"\r{model} @ {threads} thread(s): {r + 1}/{runs}", end="", file=sys.stderr)
+                for i in range(warm + b):
+                    time.sleep(gap_ms / 1e3)
+                    e.once(timed=i >= warm)
+                if settle:
+                    e.settle()
+            done, rnd = done + b, rnd + 1
+            print(f"\r{model} @ {threads} thread(s): {done}/{runs}", end="", file=sys.stderr)
         print("\r\033[K", end="", file=sys.stderr)
-        return {e.name: {"median_ms": statistics.median(e.times), "min_ms": min(e.times)}
+        return {e.name: {"median_ms": statistics.median(e.times), "min_ms": min(e.times),
+                         "settle_ms": statistics.median(e.settle_s) * 1e3 if e.settle_s else 0.0}
                 for e in engines}
     finally:
         for e in engines:
@@ -162,44 +201,69 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="lenet,alexnet,mobilenet_v2,resnet18,vgg16")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--runs", type=int, default=30, help="interleaved runs per engine")
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per engine")
+    ap.add_argument("--block", type=int, default=5,
+                    help="timed runs an engine makes in a row before the next engine's turn")
+    ap.add_argument("--warm-runs", type=int, default=1,
+                    help="untimed runs at the start of each turn")
+    ap.add_argument("--peers", help=f"comma-separated subset of {','.join(PEERS)} (default: all "
+                    "installed; 'none' times nsengine alone through the same harness)")
     ap.add_argument("--gap-ms", type=float, default=0, help="idle pause before each run")
     ap.add_argument("--nsengine", default=os.path.join(ROOT, "build", "tools", "nsengine"))
     ap.add_argument("--models-dir", default=os.path.join(ROOT, "models"))
+    ap.add_argument("--no-settle", action="store_true",
+                    help="start each run at once, even while the previous engine's threads spin")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.model, int(args.threads))
-    if args.runs < 1:
-        ap.error("--runs must be >= 1")
+    if args.runs < 1 or args.block < 1 or args.warm_runs < 0:
+        ap.error("--runs and --block must be >= 1, --warm-runs >= 0")
     if not os.access(args.nsengine, os.X_OK):
         ap.error(f"{args.nsengine} not found: build first (scripts/build.sh)")
     peers = available_peers()
+    if args.peers:
+        wanted = [] if args.peers == "none" else args.peers.split(",")
+        unknown = [p for p in wanted if p not in PEERS]
+        if unknown:
+            ap.error(f"--peers: unknown {','.join(unknown)} (choose from {','.join(PEERS)})")
+        peers = [p for p in peers if p in wanted]
     results = []
     for model in args.models.split(","):
         if not os.path.exists(os.path.join(args.models_dir, f"{model}.safetensors")):
             subprocess.run([sys.executable, os.path.join(HERE, "convert_torchvision.py"), model,
                             "--out", args.models_dir], check=True, stdout=subprocess.DEVNULL)
         for t in [int(v) for v in args.threads.split(",")]:
-            r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers, args.gap_ms)
-            best = min((v["median_ms"], k) for k, v in r.items() if k != "nsengine")
-            results.append({"model": model, "threads": t, "engines": r, "best_peer": best[1],
-                            "ratio": r["nsengine"]["median_ms"] / best[0]})
+            r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers, args.block,
+                      args.warm_runs, args.gap_ms, not args.no_settle)
+            best = min(((v["median_ms"], k) for k, v in r.items() if k != "nsengine"),
+                       default=None)
+            results.append({"model": model, "threads": t, "engines": r,
+                            "best_peer": best[1] if best else None,
+                            "ratio": r["nsengine"]["median_ms"] / best[0] if best else None})
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     cols = ["nsengine"] + peers
-    print(f"median ms over {args.runs} interleaved runs, batch 1 fp32 "
+    print(f"median ms over {args.runs} runs per engine in interleaved turns of {args.warm_runs} "
+          f"untimed + {args.block} timed, batch 1 fp32 "
           f"(ratio = nsengine / best peer; < 1 is faster)")
     print(f"{'model':<13}{'thr':>4}" + "".join(f"{c:>13}" for c in cols) +
           f"{'best peer':>13}{'ratio':>8}")
     for res in results:
         cells = "".join(f"{res['engines'][c]['median_ms']:>13.3f}" if c in res["engines"]
                         else f"{'-':>13}" for c in cols)
-        print(f"{res['model']:<13}{res['threads']:>4}{cells}{res['best_peer']:>13}"
-              f"{res['ratio']:>8.2f}")
+        ratio = f"{res['ratio']:>8.2f}" if res["ratio"] is not None else f"{'-':>8}"
+        print(f"{res['model']:<13}{res['threads']:>4}{cells}{res['best_peer'] or '-':>13}{ratio}")
+    if not args.no_settle:
+        print("\nms until an engine's threads were all idle after its turn (median; the next "
+              "turn waited for it)")
+        for res in results:
+            cells = "".join(f"{res['engines'][c]['settle_ms']:>13.1f}" if c in res["engines"]
+                            else f"{'-':>13}" for c in cols)
+            print(f"{res['model']:<13}{res['threads']:>4}{cells}")
     return 0
 
 
