@@ -7,6 +7,7 @@
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/im2col_panels.h"
 #include "kernels/cpu/packed_gemm.h"
 
 namespace nse {
@@ -151,6 +152,14 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
                 continue;
             }
             const int64_t tile = tile_cols(sh);
+            if (packed && packed[g].layout() == PackedWeights::Layout::Columns && tile == PQ &&
+                im2col_column_panels_available()) {
+                // The im2col matrix straight in the GEMM's column panels (im2col_panels.h).
+                float* bt = workspace + im2col_floats(sh);
+                im2col_column_panels(sh, xg, bt);
+                packed_gemm_prepacked(packed[g], PQ, bt, bg, act, yg, PQ);
+                continue;
+            }
             for (int64_t j0 = 0; j0 < PQ; j0 += tile) {
                 const int64_t j1 = std::min(PQ, j0 + tile);
                 im2col_tile(sh, xg, j0, j1, workspace);

@@ -7,6 +7,7 @@
 #endif
 
 #include "base/error.h"
+#include "base/tensor.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
 
@@ -25,10 +26,12 @@ PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, 
     : layout_(layout), m_(m), k_(k) {
     NSE_CHECK(m > 0 && k > 0, ErrorCode::Internal, "packed weights need M, K > 0");
     const int64_t last = panel_rows(panels() - 1);
-    data_.assign(size_t(((panels() - 1) * height() + last) * k), 0.f);
+    const size_t count = size_t(((panels() - 1) * height() + last) * k);
+    data_ = aligned_floats(count);
+    std::fill_n(data_.get(), count, 0.f);
     for (int64_t i = 0; i < panels(); ++i) {
         const int64_t rows = panel_rows(i);
-        float* out = data_.data() + i * height() * k;
+        float* out = data_.get() + i * height() * k;
         for (int64_t r = 0; r < rows && i * height() + r < m; ++r) {
             const float* row = a + (i * height() + r) * lda;
             for (int64_t kk = 0; kk < k; ++kk) out[kk * rows + r] = row[kk];
@@ -58,6 +61,10 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
 }
 
 bool packed_gemm_available() { return cpu_has_avx512(); }
+
+int64_t packed_column_width(int64_t n, int64_t i) {
+    return std::min(kMr, (n - i * kMr + 3) / 4 * 4);
+}
 
 #if defined(__x86_64__)
 namespace {
@@ -224,18 +231,11 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t K, const float* b
     }
 }
 
-// C = act(A B + bias) with A in column panels: B packed into column panels once (split over the
-// pool), then the tiles are split; an A panel (32 x K) stays in L2 while the column panels of B
-// pass it.
-void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                  Activation act, float* c, int64_t ldc, float* bt) {
+// C = act(A B + bias) with A in column panels and B already in column panels (bt): the tiles
+// are split; an A panel (32 x K) stays in L2 while the column panels of B pass it.
+void gemm_columns_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
+                            Activation act, float* c, int64_t ldc) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
-    auto width = [&](int64_t i) { return std::min(kMr, (n - i * kMr + 3) / 4 * 4); };
-    parallel_for(col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i)
-            pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr), width(i),
-                         bt + i * kMr * K);
-    });
     // The pool takes contiguous ranges of (A panel, B panel) tiles, A-panel-major: a thread
     // keeps its A panel for consecutive tiles, and few A panels (96 rows: 3) still split evenly.
     const int64_t tiles = a.panels() * col_panels;
@@ -244,7 +244,7 @@ void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb
             const int64_t j = t / col_panels, i = t % col_panels;
             const int64_t row0 = j * PackedWeights::kColumnPanelRows;
             const int64_t rows = std::min(PackedWeights::kColumnPanelRows, M - row0);
-            const int64_t w = width(i), cols = std::min(kMr, n - i * kMr);
+            const int64_t w = packed_column_width(n, i), cols = std::min(kMr, n - i * kMr);
             const float* bti = bt + i * kMr * K;
             float* ct = c + row0 * ldc + i * kMr;
             const float* bj = bias ? bias + row0 : nullptr;
@@ -256,6 +256,18 @@ void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb
                 micro_kernel_t<4>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
         }
     });
+}
+
+// The same with B row-major: packed into column panels first (split over the pool).
+void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
+                  Activation act, float* c, int64_t ldc, float* bt) {
+    const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
+    parallel_for(col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i)
+            pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr), packed_column_width(n, i),
+                         bt + i * kMr * K);
+    });
+    gemm_columns_prepacked(a, n, bt, bias, act, c, ldc);
 }
 
 }  // namespace
@@ -285,9 +297,19 @@ void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
         }
     });
 }
+void packed_gemm_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
+                           Activation act, float* c, int64_t ldc) {
+    NSE_CHECK(packed_gemm_available() && a.layout() == PackedWeights::Layout::Columns,
+              ErrorCode::Internal, "packed_gemm_prepacked needs AVX-512 and the column layout");
+    gemm_columns_prepacked(a, n, bt, bias, act, c, ldc);
+}
 #else
 void packed_gemm(const PackedWeights&, int64_t, const float*, int64_t, const float*, Activation,
                  float*, int64_t, float*) {
+    NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
+}
+void packed_gemm_prepacked(const PackedWeights&, int64_t, const float*, const float*, Activation,
+                           float*, int64_t) {
     NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
 }
 #endif

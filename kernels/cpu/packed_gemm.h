@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/shapes.h"
@@ -39,14 +40,16 @@ class PackedWeights {
     // Rows the kernel runs for panel i (Rows: 4, 8 or 12; Columns: 32; those beyond m() are 0).
     int64_t panel_rows(int64_t i) const;
     // Panel i: element (row r, column kk) at panel(i)[kk * panel_rows(i) + r].
-    const float* panel(int64_t i) const { return data_.data() + i * height() * k_; }
+    const float* panel(int64_t i) const { return data_.get() + i * height() * k_; }
 
   private:
     int64_t height() const { return layout_ == Layout::Rows ? kPanelRows : kColumnPanelRows; }
 
     Layout layout_ = Layout::Rows;
     int64_t m_ = 0, k_ = 0;
-    std::vector<float> data_;
+    // 64-byte aligned (the micro-kernels' loads of A then never straddle cache lines); shared
+    // by copies, never written after packing.
+    std::shared_ptr<float> data_;
 };
 
 // The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the 32-wide tiles at least
@@ -60,6 +63,16 @@ bool packed_gemm_available();
 // Scratch floats packed_gemm needs for A of this layout and k columns times B of n columns (the
 // column layout packs all of B first; the row layout packs it on each thread's stack).
 size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
+
+// The column layout's panels of B, as packed_gemm packs them into its workspace: panel i holds
+// columns [12 i, 12 i + cols) k-major, bt[12 i K + kk w + p] = B[kk][12 i + p], w =
+// packed_column_width(n, i) (12, or 4 / 8 for the last panel; columns beyond n are zero).
+int64_t packed_column_width(int64_t n, int64_t i);
+
+// C = act(A B + bias) for A in the column layout and B already in its panels (bt, as above):
+// for callers that build the panels straight from their source (im2col_column_panels).
+void packed_gemm_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
+                           Activation act, float* c, int64_t ldc);
 
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
 // ldc; bias (M values) may be null; `workspace` holds packed_gemm_workspace_floats(a.layout(), n,
