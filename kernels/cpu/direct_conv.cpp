@@ -15,13 +15,14 @@ namespace nse {
 namespace {
 
 #if defined(__x86_64__)
-// The output channels in 16-wide vectors: for 4 neighbouring output pixels at a time, every
+// The output channels in 16-wide vectors: for NP neighbouring output pixels at a time, every
 // input value under the window is broadcast and multiplied into the vectors of all KB blocks of
 // 16 filters' weights (laid out [C][R][S][K] once per call), so a layer with few output channels
 // (LeNet's 16, a network's RGB stem) keeps the vector units full where a GEMM of so few rows does
 // not. All blocks at once: each broadcast feeds KB multiply-adds (one block at a time, the loads
-// outnumbered the multiply-adds and the 64-channel stems ran at a third of the peak).
-template <int KB>
+// outnumbered the multiply-adds and the 64-channel stems ran at a third of the peak); NP x KB
+// accumulators (24 for 2-4 blocks), so each weight vector loaded feeds NP of them.
+template <int KB, int NP>
 __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh, const float* xp,
                                                             int64_t Hp, int64_t Wp, const float* wt,
                                                             int64_t Kp, const float* b,
@@ -32,17 +33,17 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
     // A row's outputs for each block of 16 channels, pixel-major, then written out channel by
     // channel (a 16-lane scatter into planes a multiple of 4 KB apart, as at 224x224, hit one L1
     // set).
-    alignas(64) float rowbuf[KB][16 * (kMaxRowPixels + 4)];
+    alignas(64) float rowbuf[KB][16 * (kMaxRowPixels + NP)];
     __m512 bias[KB];
     for (int kb = 0; kb < KB; ++kb) {
         const int kn = int(std::min<int64_t>(16, sh.k - 16 * kb));
         bias[kb] = b ? _mm512_maskz_loadu_ps(__mmask16((1u << kn) - 1), b + 16 * kb) : zero;
     }
     for (int64_t p = p0; p < p1; ++p) {
-        for (int64_t q = 0; q < Q; q += 4) {
-            const int px = int(std::min<int64_t>(4, Q - q));
-            __m512 acc[4][KB];
-            for (int i = 0; i < 4; ++i)
+        for (int64_t q = 0; q < Q; q += NP) {
+            const int px = int(std::min<int64_t>(NP, Q - q));
+            __m512 acc[NP][KB];
+            for (int i = 0; i < NP; ++i)
                 for (int kb = 0; kb < KB; ++kb) acc[i][kb] = bias[kb];
             for (int64_t c = 0; c < sh.c; ++c)
                 for (int64_t r = 0; r < R; ++r) {
@@ -54,7 +55,7 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
                         for (int kb = 0; kb < KB; ++kb)
                             wv[kb] = _mm512_loadu_ps(wrow + s * Kp + 16 * kb);
                         const float* xs = row + s * sh.dil_w;
-                        for (int i = 0; i < 4; ++i) {  // pixels past Q read padding, unused
+                        for (int i = 0; i < NP; ++i) {  // pixels past Q read padding, unused
                             const __m512 xv = _mm512_set1_ps(xs[i * sh.stride_w]);
                             for (int kb = 0; kb < KB; ++kb)
                                 acc[i][kb] = _mm512_fmadd_ps(xv, wv[kb], acc[i][kb]);
@@ -80,9 +81,12 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
 }
 #endif
 
-// Padded input width: the last group of 4 pixels may read up to 3 pixels past the row.
+// Padded input width: the last group of (at most kMaxPixels) pixels may read up to
+// kMaxPixels - 1 pixels past the row.
+constexpr int64_t kMaxPixels = 8;
 int64_t padded_width(const ConvShape& sh) {
-    return std::max(sh.w + 2 * sh.pad_w, (sh.q() + 3) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1);
+    return std::max(sh.w + 2 * sh.pad_w,
+                    (sh.q() + kMaxPixels - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1);
 }
 int64_t padded_k(const ConvShape& sh) { return (sh.k + 15) / 16 * 16; }
 
@@ -128,13 +132,13 @@ void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, 
         parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
             switch (Kp / 16) {  // direct_conv_applies: K <= 64
                 case 1:
-                    return channel_vector_rows<1>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                    return channel_vector_rows<1, 4>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
                 case 2:
-                    return channel_vector_rows<2>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                    return channel_vector_rows<2, 8>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
                 case 3:
-                    return channel_vector_rows<3>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                    return channel_vector_rows<3, 8>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
                 default:
-                    return channel_vector_rows<4>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+                    return channel_vector_rows<4, 6>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
             }
         });
     }
