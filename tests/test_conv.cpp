@@ -179,8 +179,9 @@ namespace nse::test {
 
 TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     // LeNet's layers, RGB stems (3x3 stride 2, 7x7 stride 2), output channels that fill no,
-    // one and several 16-wide vectors (5, 16, 40, 64), widths that leave 1-3 pixels of the last
-    // group of 4, strides, dilation, padding, batch, every activation, no bias.
+    // one and several 16-wide vectors (5, 16, 24, 40, 48, 64: groups of 4, 8 and 6 pixels),
+    // widths that leave part of the last group and of the last 16 pixels written out, strides,
+    // dilation, padding, batch, every activation, no bias.
     const bool avx512 = cpu_has_avx512();
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
@@ -200,6 +201,9 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
         ConvTester().in(2, 19, 19).out(5).k(3).dilation(2).pad(2).no_bias().check();
         ConvTester().batch(3).in(4, 12, 13).out(8).k(5).stride(2).pad(2).check();
         ConvTester().in(3, 11, 9).out(16).k(1, 3).pad(0, 1).check();  // 1x3 is not 1x1
+        ConvTester().in(3, 9, 75).out(48).k(3).pad(1).act(Activation::Relu).check();
+        ConvTester().in(2, 7, 37).out(24).k(5).pad(2).check();
+        ConvTester().in(3, 6, 53).out(64).k(3).stride(1, 2).pad(1).check();
     }
     set_num_threads(hardware_threads());
     // Weights laid out once, as the layer does at load, give exactly the per-call result.

@@ -70,11 +70,24 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
                     _mm512_store_ps(rowbuf[kb] + (q + i) * 16, v);
                 }
         }
+        // Out to the channel planes, 16 pixels of a channel per gather (a value at a time, this
+        // took a third of VGG16's first layer).
+        const __m512i pixel = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(16));
         for (int kb = 0; kb < KB; ++kb) {
             const int kn = int(std::min<int64_t>(16, sh.k - 16 * kb));
+            // A channel's row at a time: planes a multiple of 4 KB apart (224x224) share L1
+            // sets, and 16 rows written side by side evicted each other.
             for (int j = 0; j < kn; ++j) {
                 float* out = y + (16 * kb + j) * PQ + p * Q;
-                for (int64_t q = 0; q < Q; ++q) out[q] = rowbuf[kb][q * 16 + j];
+                for (int64_t q = 0; q < Q; q += 16) {
+                    const __mmask16 m =
+                        Q - q >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (Q - q)) - 1);
+                    _mm512_mask_storeu_ps(
+                        out + q, m,
+                        _mm512_mask_i32gather_ps(zero, m, pixel, rowbuf[kb] + q * 16 + j, 4));
+                }
             }
         }
     }
