@@ -12,6 +12,8 @@ TEST(MaxPool2d, Shapes) {
     PoolTester().in(2, 12, 12).k(3).stride(2).dilation(2).pad(1).check_max();
     PoolTester().in(2, 7, 9).k(2, 3).stride(2).check_max();
     PoolTester().batch(3).in(2, 6, 6).k(2).stride(2).check_max();
+    PoolTester().in(3, 36, 150).k(2).stride(2).check_max();  // VGG16's, vectorised over rows
+    PoolTester().in(2, 9, 67).k(2).stride(2).ceil().check_max();
 }
 
 TEST(MaxPool2d, CeilMode) {

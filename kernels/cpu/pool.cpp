@@ -24,6 +24,12 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
         out[q] = std::max(std::max(r[2 * q], r[2 * q + 1]), r[2 * q + 2]);
 }
 
+// out[q] = max(r[2q], r[2q + 1]): 2-wide, stride-2 windows (VGG16's and LeNet's pooling).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void max_cols_k2s2(
+    int64_t n, const float* __restrict r, float* __restrict out) {
+    for (int64_t q = 0; q < n; ++q) out[q] = std::max(r[2 * q], r[2 * q + 1]);
+}
+
 constexpr int64_t kRowBuffer = 4096;  // floats: input rows up to this wide take the fast path
 constexpr int64_t kRowPad = 64;       // -inf floats on each side of the row buffer
 
@@ -46,6 +52,7 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                      std::fill(buffer, buffer + kRowBuffer + 2 * kRowPad,
                                -std::numeric_limits<float>::infinity());
                      const bool k3s2 = sh.kw == 3 && sh.stride_w == 2 && sh.dil_w == 1;
+                     const bool k2s2 = sh.kw == 2 && sh.stride_w == 2 && sh.dil_w == 1;
                      // Output column q's window starts at input column w0; its taps [s0, s1)
                      // fall inside the input.
                      auto window_columns = [&](int64_t q) {
@@ -72,6 +79,10 @@ void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
                                  float* o = out + p * sh.q;
                                  if (k3s2) {
                                      max_cols_k3s2(sh.q, rm - sh.pad_w, o);
+                                     continue;
+                                 }
+                                 if (k2s2) {
+                                     max_cols_k2s2(sh.q, rm - sh.pad_w, o);
                                      continue;
                                  }
                                  for (int64_t q = 0; q < sh.q; ++q) {
