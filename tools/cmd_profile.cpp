@@ -25,7 +25,13 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
     Executor& rt = *exec;
     std::vector<std::vector<double>> per_node(model->size());
     rt.set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
-    rt.run(input);  // warm-up (plans memory)
+    // Warm-up: plans memory, and gives the scheduler time to spread a new process's threads over
+    // the cores (right after another process, MobileNetV2's first 80 ms of 2-thread runs went at
+    // 1-thread speed, its threads sharing a core, and its per-node medians came out 2x the
+    // whole runs').
+    const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+    for (int r = 0; r < 3 || (std::chrono::steady_clock::now() < warm_until && r < 1000); ++r)
+        rt.run(input);
     for (auto& v : per_node) v.clear();
     Progress progress(label);
     for (int r = 0; r < runs; ++r) {
