@@ -83,7 +83,14 @@ void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
 }
 
+namespace {
+thread_local ThreadPool* t_scoped_pool = nullptr;
+}  // namespace
+
 void ThreadPool::worker(int index) {
+    // A worker's kernels see its own pool: num_threads() is this pool's size (kernels size their
+    // per-range scratch by it) and a nested parallel_for runs inline here, not on another pool.
+    t_scoped_pool = this;
     Slot& slot = *slots_[index];
     uint64_t seen = 0;
     for (;;) {
@@ -107,7 +114,6 @@ void ThreadPool::worker(int index) {
 }
 
 namespace {
-thread_local ThreadPool* t_scoped_pool = nullptr;
 
 std::unique_ptr<ThreadPool>& global_pool() {
     static std::unique_ptr<ThreadPool> pool;

@@ -71,6 +71,31 @@ TEST(Threads, SmallJobsRunInlineBigOnesAreSplit) {
     set_num_threads(hardware_threads());
 }
 
+// A pool's worker threads see that pool, not the process-wide one: kernels size per-range
+// scratch by num_threads() inside their ranges (a server's worker pools differ from it).
+TEST(Threads, WorkersOfAScopedPoolSeeTheirPool) {
+    set_num_threads(1);
+    ThreadPool pool(3);
+    ScopedThreadPool scoped(&pool);
+    std::mutex mu;
+    std::set<int> seen;
+    std::atomic<int> nested_elsewhere{0};
+    parallel_for(3, [&](int64_t, int64_t) {
+        const auto me = std::this_thread::get_id();
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            seen.insert(num_threads());
+        }
+        parallel_for(8, [&](int64_t, int64_t) {  // nested: inline on this thread
+            if (std::this_thread::get_id() != me) ++nested_elsewhere;
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    });
+    EXPECT_EQ(seen, std::set<int>{3});
+    EXPECT_EQ(nested_elsewhere.load(), 0);
+    set_num_threads(hardware_threads());
+}
+
 TEST(Threads, AbsurdCountsAreErrors) {
     EXPECT_THROW(set_num_threads(0), Error);
     EXPECT_THROW(set_num_threads(-3), Error);
