@@ -61,8 +61,9 @@ class ThreadPool {
     std::atomic<bool> stop_{false};
 };
 
-// Makes `pool` the pool that kernels called from this thread use, until destroyed. Servers give
-// each inference worker its own pool this way, so concurrent requests never share one.
+// Makes `pool` the pool that kernels called from this thread use, until destroyed (a pool's own
+// worker threads always use their pool). Servers give each inference worker its own pool this
+// way, so concurrent requests never share one.
 class ScopedThreadPool {
   public:
     explicit ScopedThreadPool(ThreadPool* pool);
