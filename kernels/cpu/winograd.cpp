@@ -289,14 +289,15 @@ struct Winograd {
                                 packed_gemm(packed[i], T, v + i * C * T, T, nullptr,
                                             Activation::None, m + i * K * T, T, bt);
                         });
-                    transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
-                    continue;
+                } else {
+                    parallel_for(kPositions, 2.0 * kPositions * K * C * T,
+                                 [&](int64_t i0, int64_t i1) {
+                                     for (int64_t i = i0; i < i1; ++i)
+                                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
+                                                     T, C, 1.f, u + i * K * C, C, v + i * C * T, T,
+                                                     0.f, m + i * K * T, T);
+                                 });
                 }
-                parallel_for(kPositions, 2.0 * kPositions * K * C * T, [&](int64_t i0, int64_t i1) {
-                    for (int64_t i = i0; i < i1; ++i)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.f,
-                                    u + i * K * C, C, v + i * C * T, T, 0.f, m + i * K * T, T);
-                });
                 transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
             }
         }
