@@ -18,6 +18,9 @@ TEST(Conv2d, GeneralShapes) {
 
 TEST(Conv2d, AlexNetFirstLayer11x11Stride4) {
     ConvTester().in(3, 63, 63).out(8).k(11).stride(4).pad(2).act(Activation::Relu).check();
+    // Rows of more than 16 strided values (im2col gathers them 16 at a time), ragged ends.
+    ConvTester().in(3, 40, 227).out(8).k(11).stride(4).pad(2).check();
+    ConvTester().in(2, 20, 100).out(80).k(3).stride(3).dilation(2).pad(1).check();
 }
 
 TEST(Conv2d, LargeLayerUsesSeveralIm2colTiles) {

@@ -62,7 +62,7 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
                     else if (sw == 2)
                         copy_stride2(i1 - i0, in + 2 * i0, o + i0);
                     else
-                        for (int64_t i = i0; i < i1; ++i) o[i] = in[i * sw];
+                        copy_strided(i1 - i0, in + sw * i0, sw, o + i0);
                 }
                 j += n;
             }

@@ -2,6 +2,12 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/cpu/cpu_features.h"
+
 namespace nse {
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
@@ -18,6 +24,30 @@ bias_activation_row(int64_t n, float bias, Activation act, float* __restrict y) 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void copy_stride2(
     int64_t n, const float* __restrict in, float* __restrict out) {
     for (int64_t i = 0; i < n; ++i) out[i] = in[2 * i];
+}
+
+#if defined(__x86_64__)
+namespace {
+__attribute__((target("avx512f"))) void copy_strided_avx512(int64_t n, const float* in,
+                                                            int64_t stride, float* out) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(int32_t(stride)));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(
+            out + i, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, in + i * stride, 4));
+    }
+}
+}  // namespace
+#endif
+
+void copy_strided(int64_t n, const float* in, int64_t stride, float* out) {
+#if defined(__x86_64__)
+    if (cpu_has_avx512() && stride < (int64_t(1) << 26))
+        return copy_strided_avx512(n, in, stride, out);
+#endif
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i * stride];
 }
 
 }  // namespace nse
