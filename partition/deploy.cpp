@@ -144,7 +144,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // An output larger than both cores' L2 caches is written to memory that the network last
     // used long ago (the memory plan reuses buffers), not to the one the previous timed run of
     // the same layer left in the last-level cache: those layers are timed with the caches
-    // flushed too (VGG16's 224x224 layers were predicted 25-36 % low without).
+    // flushed too (VGG16's 224x224 layers were predicted 16-32 % low without, 5-17 % with).
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool big_weights = model->total_param_bytes() > kCachedWeightsMb * 1e6;
         const bool big_output = model->info(model->size() - 1).out_bytes > kBigOutputBytes;
@@ -201,6 +201,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // A quarter second of whole runs first, untimed: a new process's threads can share one core
     // until the scheduler spreads them (tools/cmd_profile.cpp saw 2-thread runs at 1-thread
     // speed for the first 80 ms).
+    // (The inverted-residual network: multi-threaded layers, a few ms a run.)
     whole_latency_ms(chains[1].whole, chain_inputs[1], 250, options.device);
     time_chains();
     for (size_t i = 0; i < configs.size(); ++i) {

@@ -82,8 +82,7 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
             for (int j = 0; j < kn; ++j) {
                 float* out = y + (16 * kb + j) * PQ + p * Q;
                 for (int64_t q = 0; q < Q; q += 16) {
-                    const __mmask16 m =
-                        Q - q >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (Q - q)) - 1);
+                    const __mmask16 m = lane_mask(Q - q);
                     _mm512_mask_storeu_ps(
                         out + q, m,
                         _mm512_mask_i32gather_ps(zero, m, pixel, rowbuf[kb] + q * 16 + j, 4));

@@ -34,7 +34,7 @@ __attribute__((target("avx512f"))) void copy_strided_avx512(int64_t n, const flo
         _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                            _mm512_set1_epi32(int32_t(stride)));
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __mmask16 m = lane_mask(n - i);
         _mm512_mask_storeu_ps(
             out + i, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, in + i * stride, 4));
     }

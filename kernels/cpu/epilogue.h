@@ -16,8 +16,8 @@ void bias_activation_row(int64_t n, float bias, Activation act, float* y);
 // AVX-512 rather than one float at a time (im2col of ResNet-18's 7x7 stem, stride-2 depthwise).
 void copy_stride2(int64_t n, const float* in, float* out);
 
-// out[i] = in[i * stride] for i in [0, n): vector gathers where the CPU has AVX2 or AVX-512
-// (im2col of AlexNet's 11x11 stride-4 stem).
+// out[i] = in[i * stride] for i in [0, n): AVX-512 gathers where the CPU has them, a value at a
+// time otherwise (im2col of AlexNet's 11x11 stride-4 stem).
 void copy_strided(int64_t n, const float* in, int64_t stride, float* out);
 
 }  // namespace nse

@@ -27,7 +27,7 @@ __attribute__((target("avx512f"))) void gather_panel(const ConvShape& sh, const 
     const int64_t K = cg * sh.r * sh.s, HW = sh.h * sh.w;
     const int64_t j0 = i * kPanel, cols = std::min(kPanel, n - j0);
     const int64_t w = packed_column_width(n, i);
-    const __mmask16 store = __mmask16((1u << w) - 1), inside = __mmask16((1u << cols) - 1);
+    const __mmask16 store = lane_mask(w), inside = lane_mask(cols);
     // Each column's output pixel (oh, ow) and the input row and column of its tap (0, 0).
     alignas(64) int32_t ih0[16], iw0[16];
     for (int p = 0; p < 16; ++p) {

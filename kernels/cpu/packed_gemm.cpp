@@ -136,7 +136,7 @@ __attribute__((target("avx512f"))) void micro_kernel(int64_t kc, const float* ap
     }
 }
 
-__mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+__mmask16 lanes(int64_t n) { return lane_mask(n); }
 
 __attribute__((target("avx512f"))) void run_panel(const PackedWeights& a, int64_t p, int64_t k0,
                                                   int64_t kc, const float* bp, int64_t ldb,

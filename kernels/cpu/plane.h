@@ -140,8 +140,7 @@ __attribute__((target("avx512f"))) inline void plane_fixed_avx512(const PlaneArg
         for (int k = 0; k < R * S; ++k) tap[k] = row + tap_off[k];
         float* out = a.y + p * a.Q;
         for (int64_t i = 0; i < a.Q; i += 16) {
-            const __mmask16 m =
-                a.Q - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (a.Q - i)) - 1);
+            const __mmask16 m = lane_mask(a.Q - i);
             __m512 acc = _mm512_setzero_ps();
 #pragma GCC unroll 32
             for (int k = 0; k < R * S; ++k)

@@ -52,9 +52,7 @@ const Indices& indices() {
     return idx;
 }
 
-__attribute__((target("avx512f"))) inline __mmask16 lanes(int64_t n) {
-    return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
+__mmask16 lanes(int64_t n) { return lane_mask(n); }
 
 __attribute__((target("avx512f"))) inline __m512i load_idx(const int32_t* p) {
     return _mm512_load_si512(p);
