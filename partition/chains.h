@@ -20,10 +20,11 @@ struct Chain {
     std::vector<std::shared_ptr<const Model>> layers;
 };
 
-// Four networks unlike any evaluated one in their shapes: a tiny CNN whose weights (0.4 MB)
+// Five networks unlike any evaluated one in their shapes: a tiny CNN whose weights (0.4 MB)
 // stay in a core's cache between inferences, inverted residual blocks (1x1 expand, depthwise,
-// 1x1 project, add), a plain 3x3 stack with pooling and a residual pair (these two about 6 MB)
-// and wide 3x3 layers on 14x14 and 7x7 maps (46 MB, too many to stay cached). Seeded weights.
+// 1x1 project, add), a plain 3x3 stack with pooling and a residual pair (these two about 6 MB),
+// wide 3x3 layers on 14x14 and 7x7 maps (46 MB) and a second tiny one, 5x5 layers and three
+// fully connected ones (0.37 MB). Seeded weights.
 std::vector<Chain> chain_models(std::mt19937& rng);
 
 // One synthetic network's measurements, one entry per timing round.
@@ -33,9 +34,20 @@ struct ChainTimings {
     std::vector<std::vector<double>> alone_ms;  // [layer][round]: as a single-layer network
 };
 
-// Sets p.network_factors and p.network_factor from the chains' timings (p's kinds already
-// fitted); appends a "network" sample per chain and a "network_layer" sample per layer (alone,
-// inside the network, as the fits predict it) to `samples` if given.
+// (weights MB, factor) points, one per network, ascending in size, those within 2x of the
+// smallest of a run of them merged into one (geometric means of size and factor).
+std::vector<std::pair<double, double>> merge_network_points(
+    std::vector<std::pair<double, double>> points);
+
+// The cache pressure (MemoryFacts::pressure, >= 1) at which the weight-read term of `model` adds
+// up to `extra_ms`: what the model's whole runs took beyond its layers alone times its network
+// factor. 1 where the term at 1 covers it already; the ladder's end where no pressure does.
+double calibrate_cache_pressure(const DeviceProfile& p, const Model& model, double extra_ms);
+
+// Sets p.network_factors and p.network_factor from the chains' timings (p's kinds and memory
+// facts already set) and, on a CPU, p.memory.pressure from the widest of them; appends a "network"
+// sample per chain and a "network_layer" sample per layer (alone, inside the network, as the fits
+// predict it) to `samples` if given.
 void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
                          DeviceProfile& p, std::vector<DeploySample>* samples);
 

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "engine/executor.h"
 #include "partition/chains.h"
+#include "partition/memory.h"
 #include "partition/sweep.h"
 
 namespace nse {
@@ -19,9 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kScrubBytes = size_t(2) << 20;      // half the L2 of a core
-constexpr size_t kFlushBytes = size_t(128) << 20;    // > the last-level cache a layer sees
-constexpr size_t kBigOutputBytes = size_t(4) << 20;  // both cores' L2
+constexpr size_t kScrubBytes = size_t(2) << 20;    // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;  // > the last-level cache a layer sees
 
 std::string cpu_name() {
     std::ifstream in("/proc/cpuinfo");
@@ -146,14 +146,13 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // the same layer left in the last-level cache: those layers are timed with the caches
     // flushed too (VGG16's 224x224 layers were predicted 16-32 % low without, 5-17 % with).
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
-        const bool big_weights = model->total_param_bytes() > kCachedWeightsMb * 1e6;
-        const bool big_output = model->info(model->size() - 1).out_bytes > kBigOutputBytes;
+        const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
         return median_latency_ms(model, input, options.min_time_ms,
-                                 !cpu                        ? 0
-                                 : big_weights || big_output ? kFlushBytes
-                                                             : kScrubBytes,
-                                 big_weights || big_output ? 30 : 200, options.device);
+                                 !cpu   ? 0
+                                 : cold ? kFlushBytes
+                                        : kScrubBytes,
+                                 cold ? 30 : 200, options.device);
     };
     // The synthetic networks for the network factors are timed whole and layer by layer before,
     // at every quarter of and after the layer sweep, so a drift in the machine's speed during
@@ -203,6 +202,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // speed for the first 80 ms).
     // (The inverted-residual network: multi-threaded layers, a few ms a run.)
     whole_latency_ms(chains[1].whole, chain_inputs[1], 250, options.device);
+    // What the caches and memory do to weights that stay cached or not (about a second).
+    const MemoryFacts memory =
+        options.device.device == Device::Cpu ? measure_memory() : MemoryFacts{};
     time_chains();
     for (size_t i = 0; i < configs.size(); ++i) {
         if (i > 0 && i % ((configs.size() + 3) / 4) == 0) time_chains();
@@ -233,6 +235,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     p.threads = num_threads();
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();
+    p.memory = memory;
     for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
     // A kind this machine never runs (the direct path without AVX-512) costs nothing here.
     for (const std::string& kind : cost_kinds())

@@ -154,6 +154,26 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
     return f;
 }
 
+std::vector<NodeWeights> model_weights(const Model& model) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
+    std::vector<NodeWeights> out;
+    for (int i = 0; i < model.size(); ++i) {
+        std::vector<Shape> in;
+        for (int id : model.node_inputs(i)) in.push_back(shapes[id]);
+        const Layer& layer = model.layer(i);
+        NodeWeights w;
+        w.read_mb = double(layer.param_bytes()) / kMega;
+        w.measured_cold = nse::measured_cold(w.read_mb, bytes_of(layer.output_shape(in)) / kMega);
+        if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
+            const ConvShape cs = conv->conv_shape(in[0]);
+            if (!cs.depthwise() && conv->runs_winograd(cs))
+                w.read_mb = double(winograd_positions(winograd_tile(cs))) * cs.k * cs.c * 4 / kMega;
+        }
+        out.push_back(w);
+    }
+    return out;
+}
+
 std::vector<NodeFeatures> model_features(const Model& model) {
     std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
     std::vector<NodeFeatures> out;

@@ -21,6 +21,15 @@ struct NodeFeatures {
 // coefficient of their own. Measured here: MobileNetV2's 5 MB classifier reads at 53 GB/s in the
 // network (cached), VGG16's and AlexNet's 67-411 MB ones at 29-35 GB/s.
 constexpr double kCachedWeightsMb = 16.0;
+// An output larger than both cores' L2 caches is written, inside a network, to a buffer the
+// memory plan last used long before: the deployment phase measures such layers after a flush too.
+constexpr double kFlushedOutputMb = 4.0 * 1.048576;  // 4 MiB
+
+// Whether the deployment phase measures a layer of these sizes with cold caches (after a flush
+// bigger than the last-level cache) rather than only its private caches scrubbed.
+inline bool measured_cold(double param_mb, double out_mb) {
+    return param_mb > kCachedWeightsMb || out_mb > kFlushedOutputMb;
+}
 
 // Names of the regression inputs for a kind (for JSON and tables), same order as x.
 std::vector<std::string> feature_names(const std::string& kind);
@@ -31,5 +40,14 @@ std::vector<std::string> cost_kinds();
 NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in);
 // Features of every node at batch 1.
 std::vector<NodeFeatures> model_features(const Model& model);
+
+// What a node reads of its weights per inference, as its kernel keeps them (MB): Winograd
+// layers read their transformed filters (4x or 1.8x the 3x3 ones), the others their parameters.
+// And whether the deployment phase measured that node cold (measured_cold), at batch 1.
+struct NodeWeights {
+    double read_mb = 0;
+    bool measured_cold = false;
+};
+std::vector<NodeWeights> model_weights(const Model& model);
 
 }  // namespace nse

@@ -30,9 +30,23 @@ double DeviceProfile::network_factor_for(double weights_mb) const {
     return f0 + t * (f1 - f0);
 }
 
+std::vector<double> DeviceProfile::weight_reads_ms(const Model& model) const {
+    const std::vector<NodeWeights> weights = model_weights(model);
+    std::vector<double> out(weights.size(), 0.0);
+    if (device != "cpu" || !memory.known()) return out;
+    double read_mb = 0;
+    for (const NodeWeights& w : weights) read_mb += w.read_mb;
+    // ms per MB (MB / (GB/s) = ms)
+    const double extra = 1.0 / memory.gbps_at(read_mb * memory.pressure) - 1.0 / memory.cache_gbps;
+    for (size_t i = 0; i < weights.size(); ++i)
+        if (!weights[i].measured_cold) out[i] = weights[i].read_mb * extra;
+    return out;
+}
+
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
     const std::vector<NodeFeatures> features = model_features(model);
+    const std::vector<double> reads = weight_reads_ms(model);
     std::vector<double> out;
     for (int i = 0; i < model.size(); ++i) {
         const NodeFeatures& f = features[i];
@@ -45,10 +59,20 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         // network around it changes nothing, so it is not scaled (AlexNet's fully connected
         // layers, half its time, came out 13 % high when they were).
         const bool streamed = double(model.layer(i).param_bytes()) > kCachedWeightsMb * 1e6;
-        out.push_back(std::max(it->second.predict_ms(f.x) * (streamed ? 1.0 : factor), kMinNodeMs));
+        // (Weights from a private cache save at most half a layer's time.)
+        const double ms = it->second.predict_ms(f.x) * (streamed ? 1.0 : factor);
+        out.push_back(std::max({ms + reads[i], 0.5 * ms, kMinNodeMs}));
     }
     return out;
 }
+
+namespace {
+double round_significant(double v, int digits = 4) {
+    if (v == 0 || !std::isfinite(v)) return v;
+    const double scale = std::pow(10.0, digits - 1 - int(std::floor(std::log10(std::fabs(v)))));
+    return std::round(v * scale) / scale;
+}
+}  // namespace
 
 nlohmann::json DeviceProfile::to_json() const {
     nlohmann::json k = nlohmann::json::object();
@@ -68,6 +92,17 @@ nlohmann::json DeviceProfile::to_json() const {
             k[kind]["neighbour_points"] = points;  // [ms, features...] per deployment sample
         }
     }
+    nlohmann::json memory_json = nullptr;
+    if (memory.known()) {
+        nlohmann::json reads = nlohmann::json::array();
+        for (const auto& [mb, gbps] : memory.read_gbps)
+            reads.push_back({mb, round_significant(gbps, 4)});
+        memory_json = {{"cache_mb", memory.cache_mb},
+                       {"cache_gbps", round_significant(memory.cache_gbps, 3)},
+                       {"memory_gbps", round_significant(memory.memory_gbps, 3)},
+                       {"cache_pressure", round_significant(memory.pressure)},
+                       {"read_gbps", reads}};  // what the others are derived from
+    }
     return {
         {"format", 1},
         {"device", device},
@@ -80,6 +115,7 @@ nlohmann::json DeviceProfile::to_json() const {
          {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
         {"network_factor", network_factor},
         {"network_factors", network_factors},
+        {"memory", memory_json},
         {"kinds", k}};
 }
 
@@ -118,6 +154,15 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
                 NSE_CHECK(p.network_factors[i].first > p.network_factors[i - 1].first,
                           ErrorCode::InvalidArgument,
                           "profile network_factors has two networks of the same size");
+        }
+        if (j.contains("memory") && !j["memory"].is_null()) {
+            const auto& m = j["memory"];
+            p.memory = memory_facts(m.at("read_gbps").get<std::vector<std::pair<double, double>>>(),
+                                    p.threads);
+            p.memory.pressure = m.value("cache_pressure", 1.0);
+            NSE_CHECK(std::isfinite(p.memory.pressure) && p.memory.pressure >= 1 &&
+                          p.memory.pressure <= 1e4,
+                      ErrorCode::InvalidArgument, "profile cache_pressure must be in [1, 1e4]");
         }
         for (const auto& [kind, v] : j.at("kinds").items()) {
             KindFit fit;
@@ -172,12 +217,6 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
 }
 
 namespace {
-double round_significant(double v, int digits = 4) {
-    if (v == 0 || !std::isfinite(v)) return v;
-    const double scale = std::pow(10.0, digits - 1 - int(std::floor(std::log10(std::fabs(v)))));
-    return std::round(v * scale) / scale;
-}
-
 // mkdir -p
 void make_dirs(const std::string& dir) {
     for (size_t pos = 1; pos <= dir.size(); ++pos)

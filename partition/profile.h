@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "partition/features.h"
+#include "partition/memory.h"
 #include "partition/neighbours.h"
 
 namespace nse {
@@ -41,9 +42,11 @@ struct PowerModel {
 // for other kernels mispredicts this build, so the cached one is rebuilt (edge and cloud) and one
 // given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
 // session 4 (MobileNetV2 0.7x); 3: F(2x2, 3x3) Winograd on 14x14 maps (ResNet-18's layer 3
-// 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); profiles without
-// the field count as 1.
-inline constexpr int kKernelRevision = 3;
+// 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); 4: not a kernel
+// but what a profile holds: the memory read ladder (where weights are read from) and a fifth
+// synthetic network (a profile without them predicts VGG16 5-12 % low). Profiles without the
+// field count as 1.
+inline constexpr int kKernelRevision = 4;
 
 class DeviceProfile {
   public:
@@ -66,11 +69,21 @@ class DeviceProfile {
     double network_factor = 1.0;
     std::vector<std::pair<double, double>> network_factors;  // (weights MB, factor), ascending
     double network_factor_for(double weights_mb) const;
+    // CPU: the read rates measured in the deployment phase (unknown on a GPU and in older
+    // profiles: no weight-read term).
+    MemoryFacts memory;
+    // Per node of a model, what reading its weights where the network finds them costs over
+    // reading them from the last-level cache, as the sweep's layers did: the model reads F MB of
+    // weights per inference at the rate measured for buffers of F MB, so a model within the
+    // private caches (LeNet) gains a little, one within the shared cache nothing, and one far
+    // beyond it (VGG16) pays each layer's weight MB x (1 / memory's rate - 1 / the cache's).
+    // Zero for the nodes the sweep measured cold.
+    std::vector<double> weight_reads_ms(const Model& model) const;
 
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).
     double predict_ms(const NodeFeatures& f) const;
-    // Per node of a model, with the network factor for its weight size.
+    // Per node of a model, with the network factor for its weight size and the weight-read term.
     std::vector<double> predict_model(const Model& model) const;
 
     nlohmann::json to_json() const;

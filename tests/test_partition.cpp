@@ -3,6 +3,8 @@
 #include <random>
 
 #include "partition/bandwidth.h"
+#include "partition/chains.h"
+#include "partition/memory.h"
 #include "partition/planner.h"
 #include "tests/model_builder.h"
 
@@ -224,6 +226,135 @@ TEST(Profile, NeighbourPointsTravelAndAreValidated) {
     bad = p.to_json();
     bad["kinds"]["add"]["neighbour_points"] = "many";
     expect_error([&] { DeviceProfile::from_json(bad); }, "profile");
+}
+
+// A ladder like the 2-vCPU machine's: private caches to 4 MB, the shared cache to 64 MB, memory.
+MemoryFacts two_core_ladder() {
+    return memory_facts(
+        {{0.25, 160}, {1, 150}, {4, 90}, {8, 55}, {16, 52}, {64, 50}, {128, 30}, {512, 20}}, 2);
+}
+
+TEST(Memory, FactsFromAReadLadder) {
+    const MemoryFacts f = two_core_ladder();
+    EXPECT_EQ(f.cache_gbps, 55);  // the fastest from 4 MB a thread up
+    EXPECT_EQ(f.memory_gbps, 20);
+    EXPECT_EQ(f.cache_mb, 64);  // the last at least halfway (37.5) from memory's rate
+    EXPECT_EQ(f.gbps_at(0.01), 160);
+    EXPECT_EQ(f.gbps_at(4000), 20);
+    EXPECT_NEAR(f.gbps_at(std::sqrt(8.0 * 16.0)), 53.5, 1e-9);  // halfway in log size
+    // One thread: 4 MB is beyond its private cache.
+    EXPECT_EQ(memory_facts(two_core_ladder().read_gbps, 1).cache_gbps, 90);
+    expect_error([] { memory_facts({{1, 10}}, 1); }, "at least two");
+    expect_error([] { memory_facts({{2, 10}, {1, 10}}, 1); }, "ascending");
+    expect_error([] { memory_facts({{1, 10}, {2, -1}}, 1); }, "positive");
+}
+
+TEST(Memory, MeasuredLadderIsOrderedAndPositive) {
+    const MemoryFacts f = measure_memory(2);
+    ASSERT_EQ(f.read_gbps.size(), 9u);  // 1/8 MB to 2 MB in steps of sqrt(2)
+    EXPECT_DOUBLE_EQ(f.read_gbps.front().first, 0.125);
+    EXPECT_DOUBLE_EQ(f.read_gbps.back().first, 2);
+    for (const auto& [mb, gbps] : f.read_gbps) EXPECT_TRUE(gbps > 0 && std::isfinite(gbps)) << mb;
+}
+
+// conv (9 weights) on a 1100x1000 map: its 4.4 MB output gets it measured cold; then a linear
+// layer of 1600x50 (0.32 MB).
+std::shared_ptr<const Model> weight_reads_model() {
+    ModelBuilder b({1, 1, 1100, 1000});
+    b.node("conv", "conv2d", {"input"}, {{"padding", 1}}, {"conv.weight", "conv.bias"})
+        .weight("conv.weight", {1, 1, 3, 3})
+        .weight("conv.bias", {1})
+        .node("pool", "adaptive_avg_pool2d", {"conv"}, {{"output_size", 40}})
+        .node("flat", "flatten", {"pool"})
+        .node("fc", "linear", {"flat"}, {}, {"fc.weight", "fc.bias"})
+        .weight("fc.weight", {50, 1600})
+        .weight("fc.bias", {50})
+        .output("fc");
+    return b.load("weight_reads.safetensors");
+}
+
+TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
+    auto m = weight_reads_model();
+    const std::vector<NodeWeights> w = model_weights(*m);
+    EXPECT_TRUE(w[0].measured_cold);
+    EXPECT_FALSE(w[3].measured_cold);
+    EXPECT_NEAR(w[3].read_mb, (50 * 1600 + 50) * 4 / 1e6, 1e-12);
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    const std::vector<double> plain = p.predict_model(*m);
+    // Unknown memory (older profiles): no term.
+    for (double ms : p.weight_reads_ms(*m)) EXPECT_EQ(ms, 0);
+    // 0.32 MB in all: the weights come from the private caches, faster than in the sweep.
+    p.memory = two_core_ladder();
+    double total_mb = 0;
+    for (const NodeWeights& n : w) total_mb += n.read_mb;
+    std::vector<double> reads = p.weight_reads_ms(*m);
+    EXPECT_EQ(reads[0], 0);  // measured cold already
+    EXPECT_NEAR(reads[3], w[3].read_mb * (1 / p.memory.gbps_at(total_mb) - 1 / 55.0), 1e-12);
+    EXPECT_LT(reads[3], 0);
+    std::vector<double> pred = p.predict_model(*m);
+    EXPECT_NEAR(pred[3], std::max(plain[3] + reads[3], 0.5 * plain[3]), 1e-12);
+    EXPECT_EQ(pred[0], plain[0]);
+    // A machine whose cache holds less than this network: its weights come from memory.
+    p.memory = memory_facts({{0.01, 55}, {0.1, 20}, {8, 55}}, 2);
+    reads = p.weight_reads_ms(*m);
+    EXPECT_GT(reads[3], 0);
+    EXPECT_NEAR(p.predict_model(*m)[3], plain[3] + reads[3], 1e-12);
+    // The facts travel in the profile; a GPU profile has no such term.
+    DeviceProfile q = DeviceProfile::from_json(p.to_json());
+    EXPECT_EQ(q.memory.read_gbps, p.memory.read_gbps);
+    EXPECT_EQ(q.weight_reads_ms(*m), reads);
+    auto bad = p.to_json();
+    bad["memory"]["read_gbps"][1] = {0.001, 5.0};
+    expect_error([&] { DeviceProfile::from_json(bad); }, "ascending");
+    q.device = "cuda";
+    for (double ms : q.weight_reads_ms(*m)) EXPECT_EQ(ms, 0);
+    bad = p.to_json();
+    bad["memory"]["cache_pressure"] = 0.5;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "cache_pressure");
+}
+
+TEST(Memory, PressureCalibratedToANetworksExtraTime) {
+    auto m = weight_reads_model();
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    p.memory = two_core_ladder();
+    double read_mb = 0;
+    for (const NodeWeights& w : model_weights(*m)) read_mb += w.read_mb;
+    auto term = [&](double k) {
+        DeviceProfile q = p;
+        q.memory.pressure = k;
+        double ms = 0;
+        for (double v : q.weight_reads_ms(*m)) ms += v;
+        return ms;
+    };
+    // 0.32 MB read faster than the cache's rate: no extra time means the pressure at which the
+    // ladder reads at the cache's rate (55 GB/s, at 8 MB).
+    double k = calibrate_cache_pressure(p, *m, 0.0);
+    EXPECT_NEAR(k * read_mb, 8, 1e-3);
+    EXPECT_NEAR(term(k), 0, 1e-6);
+    // Some time beyond that: found where the term adds up to it.
+    const double half_of_memory = 0.5 * term(512 / read_mb);
+    k = calibrate_cache_pressure(p, *m, half_of_memory);
+    EXPECT_NEAR(term(k), half_of_memory, 1e-6);
+    EXPECT_GT(k * read_mb, 64);
+    EXPECT_LT(k * read_mb, 512);
+    // Less than the plain read already explains: no pressure; more than memory explains: the
+    // ladder's end.
+    EXPECT_EQ(calibrate_cache_pressure(p, *m, -1.0), 1);
+    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, 10.0), 512 / read_mb);
+    p.memory = {};
+    EXPECT_EQ(calibrate_cache_pressure(p, *m, 10.0), 1);
+}
+
+TEST(Deploy, NetworkPointsOfSimilarSizeMerge) {
+    const auto merged =
+        merge_network_points({{6.3, 1.21}, {0.42, 1.1}, {46, 1.2}, {0.37, 0.9}, {6.2, 1.0}});
+    ASSERT_EQ(merged.size(), 3u);
+    EXPECT_NEAR(merged[0].first, std::sqrt(0.42 * 0.37), 1e-12);
+    EXPECT_NEAR(merged[0].second, std::sqrt(1.1 * 0.9), 1e-12);
+    EXPECT_NEAR(merged[1].first, std::sqrt(6.3 * 6.2), 1e-12);
+    EXPECT_NEAR(merged[1].second, 1.1, 1e-12);
+    EXPECT_EQ(merged[2], std::make_pair(46.0, 1.2));
+    EXPECT_TRUE(merge_network_points({}).empty());
 }
 
 TEST(Bandwidth, MedianOfRecentSamplesFollowsAStepWithinTwo) {

@@ -77,6 +77,12 @@ int cmd_deploy(int argc, char** argv) {
                  "scale the predictions of a model by its weight size):";
     for (const auto& [mb, f] : p.network_factors)
         std::cout << ' ' << fixed(f, 3) << " at " << fixed(mb, 2) << " MB";
+    if (p.memory.known())
+        std::cout << "\nweights read from cache at " << fixed(p.memory.cache_gbps, 1)
+                  << " GB/s, from memory at " << fixed(p.memory.memory_gbps, 1)
+                  << " GB/s; the cache keeps about " << fixed(p.memory.cache_mb, 0)
+                  << " MB between inferences (a plain read; a network's weights as "
+                  << fixed(p.memory.pressure, 2) << "x as many)";
     std::cout << "\nprofile for " << device_name(device.device) << ", " << threads
               << " thread(s), written to " << out << " (" << fixed(s, 1) << " s)\n";
     return 0;
