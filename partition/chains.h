@@ -27,6 +27,13 @@ struct Chain {
 // fully connected ones (0.37 MB). Seeded weights.
 std::vector<Chain> chain_models(std::mt19937& rng);
 
+// What a node measured alone pays that it does not among others: its code, page-table entries
+// and input come from further away after the sweep's scrub. Measured as one tiny ReLU alone
+// (as the sweep measures a layer) against a network of kOverheadChainNodes of them, whose
+// layers[0] is that one alone.
+constexpr int kOverheadChainNodes = 32;
+Chain overhead_chain(std::mt19937& rng);
+
 // One synthetic network's measurements, one entry per timing round.
 struct ChainTimings {
     std::vector<double> wall_ms;                // whole runs
@@ -41,7 +48,8 @@ std::vector<std::pair<double, double>> merge_network_points(
 
 // The cache pressure (MemoryFacts::pressure, >= 1) at which the weight-read term of `model` adds
 // up to `extra_ms`: what the model's whole runs took beyond its layers alone times its network
-// factor. 1 where the term at 1 covers it already; the ladder's end where no pressure does.
+// factor. 1 where the term at 1 covers it already; at most the pressure at which the model's
+// weights are read at memory's rate (MemoryFacts::cold_mb).
 double calibrate_cache_pressure(const DeviceProfile& p, const Model& model, double extra_ms);
 
 // Sets p.network_factors and p.network_factor from the chains' timings (p's kinds and memory

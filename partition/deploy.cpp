@@ -168,6 +168,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         timings[i].node_ms.resize(chains[i].layers.size());
         timings[i].alone_ms.resize(chains[i].layers.size());
     }
+    const Chain overhead = overhead_chain(rng);
+    Tensor overhead_input = random_tensor(overhead.whole->graph().input_shape, rng);
+    std::vector<double> overhead_alone_ms, overhead_node_ms;
     constexpr int kChainRounds = 5;
     int total = int(configs.size() + kChainRounds * chains.size());  // grows by the second pass
     int done = 0;
@@ -185,6 +188,10 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             }
             if (progress) progress(++done, total);
         }
+        overhead_node_ms.push_back(
+            whole_latency_ms(overhead.whole, overhead_input, 20, options.device) /
+            kOverheadChainNodes);
+        overhead_alone_ms.push_back(time_layer(overhead.layers[0], overhead_input));
     };
     // Layers of a few microseconds measure up to 2x apart at different moments of the sweep
     // (the same 5x5 layer on a 7x7 map: 1.7 and 3.4 us), so those are timed a second time
@@ -236,6 +243,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();
     p.memory = memory;
+    // (On a GPU a node alone is timed without a scrub: nothing to take out.)
+    if (options.device.device == Device::Cpu)
+        p.node_overhead_ms = std::max(0.0, median(overhead_alone_ms) - median(overhead_node_ms));
     for (const auto& [kind, samples] : by_kind) p.kinds[kind] = fit_kind(samples);
     // A kind this machine never runs (the direct path without AVX-512) costs nothing here.
     for (const std::string& kind : cost_kinds())

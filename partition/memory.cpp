@@ -53,6 +53,9 @@ MemoryFacts memory_facts(const std::vector<std::pair<double, double>>& read_gbps
     f.cache_mb = read_gbps.front().first;
     for (const auto& [mb, gbps] : read_gbps)
         if (gbps >= half_way) f.cache_mb = mb;
+    f.cold_mb = read_gbps.back().first;
+    for (size_t i = read_gbps.size(); i-- > 0 && read_gbps[i].second <= 1.1 * f.memory_gbps;)
+        f.cold_mb = read_gbps[i].first;
     return f;
 }
 

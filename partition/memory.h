@@ -18,6 +18,9 @@ struct MemoryFacts {
     // The largest buffer still read at least halfway from memory's rate to the cache's: about
     // how many MB of weights stay cached from one inference to the next.
     double cache_mb = 0;
+    // The smallest buffer from which every larger one is read within 10 % of memory's rate: a
+    // network reading this much or more per inference finds (almost) none of it cached.
+    double cold_mb = 0;
     // A network's weights fall out of the cache sooner than a plain read's: they share it with
     // activations and workspaces and are read in the GEMM's order. A network reading F MB of
     // weights per inference reads them as the ladder reads pressure x F MB; the deployment

@@ -61,7 +61,7 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         const bool streamed = double(model.layer(i).param_bytes()) > kCachedWeightsMb * 1e6;
         // (Weights from a private cache save at most half a layer's time.)
         const double ms = it->second.predict_ms(f.x) * (streamed ? 1.0 : factor);
-        out.push_back(std::max({ms + reads[i], 0.5 * ms, kMinNodeMs}));
+        out.push_back(std::max(std::max(ms + reads[i], 0.5 * ms) - node_overhead_ms, kMinNodeMs));
     }
     return out;
 }
@@ -115,6 +115,7 @@ nlohmann::json DeviceProfile::to_json() const {
          {{"compute", power.compute_w}, {"transmit", power.transmit_w}, {"idle", power.idle_w}}},
         {"network_factor", network_factor},
         {"network_factors", network_factors},
+        {"node_overhead_ms", node_overhead_ms},
         {"memory", memory_json},
         {"kinds", k}};
 }
@@ -155,6 +156,10 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
                           ErrorCode::InvalidArgument,
                           "profile network_factors has two networks of the same size");
         }
+        p.node_overhead_ms = j.value("node_overhead_ms", 0.0);
+        NSE_CHECK(
+            std::isfinite(p.node_overhead_ms) && p.node_overhead_ms >= 0 && p.node_overhead_ms < 1,
+            ErrorCode::InvalidArgument, "profile node_overhead_ms must be in [0, 1)");
         if (j.contains("memory") && !j["memory"].is_null()) {
             const auto& m = j["memory"];
             p.memory = memory_facts(m.at("read_gbps").get<std::vector<std::pair<double, double>>>(),

@@ -69,6 +69,11 @@ class DeviceProfile {
     double network_factor = 1.0;
     std::vector<std::pair<double, double>> network_factors;  // (weights MB, factor), ascending
     double network_factor_for(double weights_mb) const;
+    // CPU: what a node measured alone in the sweep pays for the scrub before it (its code,
+    // page-table entries and input from further away) that it does not among other layers:
+    // taken off every node's prediction (0.6-0.9 us on the 2-vCPU machine; LeNet's eight nodes
+    // run in 20 us).
+    double node_overhead_ms = 0;
     // CPU: the read rates measured in the deployment phase (unknown on a GPU and in older
     // profiles: no weight-read term).
     MemoryFacts memory;

@@ -239,6 +239,8 @@ TEST(Memory, FactsFromAReadLadder) {
     EXPECT_EQ(f.cache_gbps, 55);  // the fastest from 4 MB a thread up
     EXPECT_EQ(f.memory_gbps, 20);
     EXPECT_EQ(f.cache_mb, 64);  // the last at least halfway (37.5) from memory's rate
+    EXPECT_EQ(f.cold_mb, 512);  // the first within 10 % of memory's rate, and all beyond
+    EXPECT_EQ(memory_facts({{8, 55}, {64, 21}, {128, 30}, {256, 20}, {512, 20}}, 2).cold_mb, 256);
     EXPECT_EQ(f.gbps_at(0.01), 160);
     EXPECT_EQ(f.gbps_at(4000), 20);
     EXPECT_NEAR(f.gbps_at(std::sqrt(8.0 * 16.0)), 53.5, 1e-9);  // halfway in log size
@@ -313,6 +315,24 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     expect_error([&] { DeviceProfile::from_json(bad); }, "cache_pressure");
 }
 
+TEST(Profile, NodeOverheadComesOffEveryNode) {
+    auto m = small_chain().load("overhead_chain.safetensors");
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    const std::vector<double> plain = p.predict_model(*m);
+    p.node_overhead_ms = 0.004;
+    const DeviceProfile q = DeviceProfile::from_json(p.to_json());
+    EXPECT_EQ(q.node_overhead_ms, 0.004);
+    const std::vector<double> less = q.predict_model(*m);
+    for (size_t i = 0; i < plain.size(); ++i)
+        EXPECT_NEAR(less[i], std::max(plain[i] - 0.004, kMinNodeMs), 1e-12) << i;
+    // Never below the floor.
+    p.node_overhead_ms = 0.5;
+    for (double ms : p.predict_model(*m)) EXPECT_EQ(ms, kMinNodeMs);
+    auto bad = p.to_json();
+    bad["node_overhead_ms"] = -0.1;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "node_overhead_ms");
+}
+
 TEST(Memory, PressureCalibratedToANetworksExtraTime) {
     auto m = weight_reads_model();
     DeviceProfile p = flat_profile(0.01, 0.001);
@@ -337,10 +357,12 @@ TEST(Memory, PressureCalibratedToANetworksExtraTime) {
     EXPECT_NEAR(term(k), half_of_memory, 1e-6);
     EXPECT_GT(k * read_mb, 64);
     EXPECT_LT(k * read_mb, 512);
-    // Less than the plain read already explains: no pressure; more than memory explains: the
-    // ladder's end.
+    // Less than the plain read already explains: no pressure; more than memory explains: where
+    // the model's weights are read at memory's rate.
     EXPECT_EQ(calibrate_cache_pressure(p, *m, -1.0), 1);
     EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, 10.0), 512 / read_mb);
+    p.memory = memory_facts({{0.25, 160}, {8, 55}, {64, 50}, {128, 21}, {512, 20}}, 2);
+    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, 10.0), 128 / read_mb);
     p.memory = {};
     EXPECT_EQ(calibrate_cache_pressure(p, *m, 10.0), 1);
 }

@@ -11,7 +11,7 @@ namespace nse {
 int cmd_deploy(int argc, char** argv) {
     cxxopts::Options opts("nsengine deploy",
                           "Micro-benchmark every kernel kind on synthetic layers and fit this "
-                          "device's latency model (takes about 100 s on 2 cores).");
+                          "device's latency model (takes about 110 s on 2 cores).");
     opts.add_options()("threads", "threads to profile with (default: all cores)",
                        cxxopts::value<int>())(
         "out", "profile file to write (default: the cache the edge and cloud read)",
@@ -83,6 +83,9 @@ int cmd_deploy(int argc, char** argv) {
                   << " GB/s; the cache keeps about " << fixed(p.memory.cache_mb, 0)
                   << " MB between inferences (a plain read; a network's weights as "
                   << fixed(p.memory.pressure, 2) << "x as many)";
+    if (p.node_overhead_ms > 0)
+        std::cout << "\na node measured alone pays " << fixed(p.node_overhead_ms * 1e3, 2)
+                  << " us more than among others (taken off every prediction)";
     std::cout << "\nprofile for " << device_name(device.device) << ", " << threads
               << " thread(s), written to " << out << " (" << fixed(s, 1) << " s)\n";
     return 0;
