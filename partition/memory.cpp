@@ -1,5 +1,7 @@
 #include "partition/memory.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -72,6 +74,10 @@ double MemoryFacts::gbps_at(double mb) const {
 
 MemoryFacts measure_memory(double max_mb) {
     using Clock = std::chrono::steady_clock;
+    // On a small device the ladder stops at a quarter of the memory (at least 8 MB).
+    const double ram_mb =
+        double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE)) / (1 << 20);
+    if (ram_mb > 0) max_mb = std::min(max_mb, std::max(8.0, ram_mb / 4));
     const int64_t max_floats = int64_t(max_mb * (1 << 20) / 4);
     std::unique_ptr<float[]> buf(new float[size_t(max_floats)]);
     const int threads = num_threads();

@@ -34,7 +34,7 @@ struct MemoryFacts {
 };
 
 // Reads buffers from 1/8 MB to 512 MB (steps of sqrt(2)) with the pool's threads (about two
-// seconds). max_mb caps the largest buffer (tests).
+// seconds). max_mb caps the largest buffer (tests); so does a quarter of the machine's memory.
 MemoryFacts measure_memory(double max_mb = 512);
 
 // The facts from a ladder of (MB, GB/s) reads, ascending in size (at least two), read with
