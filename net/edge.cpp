@@ -107,6 +107,8 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     link.download_bytes_per_ms = bandwidth_.download_bytes_per_ms();
     link.rtt_ms = bandwidth_.rtt_ms();
     link.cloud_backlog_ms = cloud_backlog_ms_;
+    link.edge_scale = edge_speed_.factor();
+    link.cloud_scale = cloud_speed_.factor();
     const std::vector<CutEstimate> est = planner_->estimate(link);
     const int cut = planner_->choose(link, objective_);
     const Tensor& out = infer(input, cut, report);
@@ -114,7 +116,11 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     report.predicted_energy_mj = est[cut].energy_mj;
     report.assumed_mbps = link.upload_bytes_per_ms * 8 / 1e3;
     report.assumed_rtt_ms = link.rtt_ms;
+    report.edge_scale = link.edge_scale;
+    report.cloud_scale = link.cloud_scale;
+    edge_speed_.add(report.edge_ms, planner_->prefix_ms(cut));
     if (report.offloaded) {
+        cloud_speed_.add(report.cloud_compute_ms, planner_->suffix_ms(cut));
         bandwidth_.add_upload(report.sent_bytes, report.upload_ms);
         const double download_ms = double(model_->live_bytes(n)) / link.download_bytes_per_ms;
         bandwidth_.add_rtt(std::max(0.01, report.network_ms - download_ms));

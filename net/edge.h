@@ -12,6 +12,7 @@
 #include "net/client.h"
 #include "partition/bandwidth.h"
 #include "partition/planner.h"
+#include "partition/speed.h"
 
 namespace nse::net {
 
@@ -33,6 +34,8 @@ struct EdgeReport {
     double predicted_ms = 0;
     double predicted_energy_mj = 0;
     double assumed_mbps = 0, assumed_rtt_ms = 0;
+    // How fast each side was taken to run against its profile (SpeedTracker; 1 = as profiled).
+    double edge_scale = 1, cloud_scale = 1;
 };
 
 class EdgeRunner {
@@ -54,6 +57,8 @@ class EdgeRunner {
     // spent; feeds the bandwidth estimator.
     void probe_link(double budget_ms);
     const BandwidthEstimator& bandwidth() const { return bandwidth_; }
+    const SpeedTracker& edge_speed() const { return edge_speed_; }
+    const SpeedTracker& cloud_speed() const { return cloud_speed_; }
     // The planner for the current cloud (null before a connection with a cloud profile).
     const Planner* planner() const { return planner_.get(); }
 
@@ -82,6 +87,7 @@ class EdgeRunner {
     std::unique_ptr<DeviceProfile> cloud_profile_;
     std::unique_ptr<Planner> planner_;
     BandwidthEstimator bandwidth_;
+    SpeedTracker edge_speed_, cloud_speed_;
     double cloud_backlog_ms_ = 0;
     int local_streak_ = 0;  // requests in a row kept on the edge by the planner
     std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload

@@ -31,12 +31,12 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link) const {
         CutEstimate& e = out[k];
         e.cut = k;
         e.live_bytes = live_bytes_[k];
-        e.edge_ms = prefix_[k];
+        e.edge_ms = prefix_[k] * link.edge_scale;
         if (k < n) {
             e.upload_ms = double(live_bytes_[k]) / link.upload_bytes_per_ms;
             e.rtt_ms = link.rtt_ms;
-            e.cloud_wait_ms = link.cloud_backlog_ms;
-            e.cloud_ms = suffix_[k];
+            e.cloud_wait_ms = link.cloud_backlog_ms * link.cloud_scale;
+            e.cloud_ms = suffix_[k] * link.cloud_scale;
             e.download_ms = double(output_bytes_) / link.download_bytes_per_ms;
         }
         e.total_ms =

@@ -1,6 +1,7 @@
 // The runtime decision: for every cut k of a model, predicted
 //   edge prefix [0, k) + live bytes / upload bandwidth + RTT + cloud backlog + cloud suffix
 //   [k, n) + output bytes / download bandwidth
+// (each side's times scaled by how fast it runs now against its profile)
 // (or the edge's energy for it), and the best cut. Per-node predictions are summed once per
 // (model, profiles); a decision is then one pass over the cuts and runs no layer.
 #pragma once
@@ -15,11 +16,16 @@ namespace nse {
 enum class Objective { Latency, Energy };
 Objective parse_objective(const std::string& s);  // throws Error(InvalidArgument)
 
+// The link, and how fast each side runs now.
 struct LinkState {
     double upload_bytes_per_ms = 1e3;
     double download_bytes_per_ms = 1e3;
     double rtt_ms = 1;
     double cloud_backlog_ms = 0;  // predicted wait before the cloud starts our request
+    // Measured over predicted time of recent requests (SpeedTracker): multiply the edge's
+    // prefix, and the cloud's suffix and backlog.
+    double edge_scale = 1;
+    double cloud_scale = 1;
 };
 
 struct CutEstimate {
@@ -39,6 +45,9 @@ class Planner {
     // The best cut for the objective.
     int choose(const LinkState& link, Objective objective) const;
 
+    // Predicted edge time of nodes [0, k) and cloud time of [k, n), before any scale.
+    double prefix_ms(int k) const { return prefix_[size_t(k)]; }
+    double suffix_ms(int k) const { return suffix_[size_t(k)]; }
     const std::vector<double>& edge_node_ms() const { return edge_ms_; }
     const std::vector<double>& cloud_node_ms() const { return cloud_ms_; }
 

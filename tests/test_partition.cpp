@@ -6,6 +6,7 @@
 #include "partition/chains.h"
 #include "partition/memory.h"
 #include "partition/planner.h"
+#include "partition/speed.h"
 #include "tests/model_builder.h"
 
 namespace nse::test {
@@ -377,6 +378,64 @@ TEST(Deploy, NetworkPointsOfSimilarSizeMerge) {
     EXPECT_NEAR(merged[1].second, 1.1, 1e-12);
     EXPECT_EQ(merged[2], std::make_pair(46.0, 1.2));
     EXPECT_TRUE(merge_network_points({}).empty());
+}
+
+TEST(Speed, MedianRatioOfRecentRequestsFollowsAStepWithinThree) {
+    using Clock = SpeedTracker::Clock;
+    const Clock::time_point t0{};
+    SpeedTracker s;
+    EXPECT_EQ(s.factor(t0), 1);
+    s.add(30, 10, t0);  // a cold first request
+    s.add(10, 10, t0);
+    EXPECT_EQ(s.factor(t0), 1);  // fewer than three samples
+    s.add(11, 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 1.1);  // the cold one is outvoted
+    s.add(10, 10, t0);
+    s.add(10, 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 1);
+    // The device slows down 2x: followed on the third slow request, not before.
+    s.add(20, 10, t0);
+    s.add(20, 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 1.1);
+    s.add(20, 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 2);
+    // Too short to time, or nonsense: ignored.
+    s.add(5, 0.01, t0);
+    s.add(-1, 10, t0);
+    s.add(std::nan(""), 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 2);
+    // Clamped to [1/4, 4].
+    for (int i = 0; i < 5; ++i) s.add(1000, 10, t0);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 4);
+    // Old samples expire: a side left unused is trusted again.
+    EXPECT_EQ(s.factor(t0 + SpeedTracker::kMaxAge + std::chrono::seconds(1)), 1);
+}
+
+TEST(Planner, ScalesEachSideByHowFastItRunsNow) {
+    auto m = small_chain().load("plan_scale.safetensors");
+    const int n = m->size();
+    DeviceProfile edge = flat_profile(0.5, 0.0), cloud = flat_profile(0.4, 0.0);
+    Planner planner(*m, edge, cloud);
+    LinkState link;
+    link.upload_bytes_per_ms = link.download_bytes_per_ms = 1e9;
+    link.rtt_ms = 0.5;
+    link.cloud_backlog_ms = 1;
+    // As profiled the edge is faster than paying the round trip: everything stays.
+    EXPECT_EQ(planner.choose(link, Objective::Latency), n);
+    const std::vector<CutEstimate> plain = planner.estimate(link);
+    link.edge_scale = 3;
+    link.cloud_scale = 0.5;
+    const std::vector<CutEstimate> scaled = planner.estimate(link);
+    for (int k = 0; k <= n; ++k) {
+        EXPECT_NEAR(scaled[k].edge_ms, 3 * planner.prefix_ms(k), 1e-12);
+        EXPECT_NEAR(scaled[k].cloud_ms, 0.5 * planner.suffix_ms(k), 1e-12);
+        if (k < n) {
+            EXPECT_NEAR(scaled[k].cloud_wait_ms, 0.5, 1e-12);
+        }
+        EXPECT_NEAR(plain[k].edge_ms, planner.prefix_ms(k), 1e-12);
+    }
+    // The edge now three times slower, the cloud twice as fast: all goes to the cloud.
+    EXPECT_EQ(planner.choose(link, Objective::Latency), 0);
 }
 
 TEST(Bandwidth, MedianOfRecentSamplesFollowsAStepWithinTwo) {

@@ -44,7 +44,9 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"predicted_ms", r.predicted_ms},
         {"predicted_energy_mj", r.predicted_energy_mj},
         {"assumed_upload_mbps", r.assumed_mbps},
-        {"assumed_rtt_ms", r.assumed_rtt_ms}};
+        {"assumed_rtt_ms", r.assumed_rtt_ms},
+        {"edge_scale", r.edge_scale},
+        {"cloud_scale", r.cloud_scale}};
 }
 
 }  // namespace
@@ -153,6 +155,11 @@ int cmd_edge(int argc, char** argv) {
                 {"#", "cut", "suffix ran on", "edge ms", "sent", "upload ms", "cloud ms",
                  "network ms", "local ms", "total ms", "predicted", "est Mbit/s"},
                 rows, {true, true, false, true, true, true, true, true, true, true, true, true});
+    if (fixed_cut < 0 && !reports.empty() &&
+        (reports.back().edge_scale != 1 || reports.back().cloud_scale != 1))
+        std::cout << "\nlast request: the edge taken to run at "
+                  << fixed(reports.back().edge_scale, 2) << "x its profile's times, the cloud at "
+                  << fixed(reports.back().cloud_scale, 2) << "x (medians of recent requests)\n";
     std::cout << '\n';
     rows.clear();
     for (size_t i = 0; i < preds.size(); ++i)
