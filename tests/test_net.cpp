@@ -167,6 +167,29 @@ TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
     EXPECT_GT(cloud.server().probes_answered(), at_connect) << "no probe after the interval";
 }
 
+TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
+    ServedModel mobilenet = serve("mobilenet_v2");
+    ServerOptions so = server_options();
+    so.profile = constant_profile(50.0);  // a slow cloud: everything stays on the edge
+    BackgroundServer cloud(so, {mobilenet});
+    EdgeRunner edge(mobilenet.model, mobilenet.hash, client_for(cloud.port()), false);
+    // The edge's profile promises 1 us a node (65 us for the model): it really takes
+    // milliseconds, more than 4x that (the tracker's clamp).
+    edge.enable_auto(constant_profile(0.001), Objective::Latency);
+    const Tensor x = reference_input(*mobilenet.model);
+    EdgeReport r;
+    for (int i = 0; i < 3; ++i) {
+        edge.infer_auto(x, r);
+        EXPECT_EQ(r.cut, mobilenet.model->size());
+        EXPECT_EQ(r.edge_scale, 1) << "request " << i + 1;  // fewer than three measurements
+    }
+    edge.infer_auto(x, r);
+    EXPECT_DOUBLE_EQ(r.edge_scale, 4);
+    EXPECT_DOUBLE_EQ(r.cloud_scale, 1);  // never offloaded: nothing measured
+    EXPECT_DOUBLE_EQ(edge.edge_speed().factor(), 4);
+    EXPECT_NEAR(r.predicted_ms, 4 * 0.065, 1e-9);  // the plan priced the edge at 4x
+}
+
 class BadInput : public ::testing::Test {
   protected:
     void SetUp() override {
