@@ -2,6 +2,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 #include <vector>
 
 namespace nse {
@@ -13,6 +15,18 @@ inline double median(std::vector<double> v) {
     std::nth_element(v.begin(), v.begin() + m, v.end());
     if (v.size() % 2) return v[m];
     return 0.5 * (*std::max_element(v.begin(), v.begin() + m) + v[m]);
+}
+
+// y at x on the piecewise-linear curve through (x, y) points ascending in x > 0, x taken on a
+// log scale; constant beyond the ends. `points` must not be empty.
+inline double log_interpolate(const std::vector<std::pair<double, double>>& points, double x) {
+    if (x <= points.front().first) return points.front().second;
+    if (x >= points.back().first) return points.back().second;
+    size_t i = 1;
+    while (points[i].first < x) ++i;
+    const auto& [x0, y0] = points[i - 1];
+    const auto& [x1, y1] = points[i];
+    return y0 + std::log(x / x0) / std::log(x1 / x0) * (y1 - y0);
 }
 
 }  // namespace nse

@@ -62,14 +62,7 @@ MemoryFacts memory_facts(const std::vector<std::pair<double, double>>& read_gbps
 }
 
 double MemoryFacts::gbps_at(double mb) const {
-    if (read_gbps.empty()) return 0;
-    if (mb <= read_gbps.front().first) return read_gbps.front().second;
-    if (mb >= read_gbps.back().first) return read_gbps.back().second;
-    size_t i = 1;
-    while (read_gbps[i].first < mb) ++i;
-    const auto& [x0, g0] = read_gbps[i - 1];
-    const auto& [x1, g1] = read_gbps[i];
-    return g0 + std::log(mb / x0) / std::log(x1 / x0) * (g1 - g0);
+    return read_gbps.empty() ? 0 : log_interpolate(read_gbps, mb);
 }
 
 MemoryFacts measure_memory(double max_mb) {

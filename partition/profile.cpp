@@ -20,14 +20,7 @@ double DeviceProfile::predict_ms(const NodeFeatures& f) const {
 
 double DeviceProfile::network_factor_for(double weights_mb) const {
     if (network_factors.empty()) return network_factor;
-    if (weights_mb <= network_factors.front().first) return network_factors.front().second;
-    if (weights_mb >= network_factors.back().first) return network_factors.back().second;
-    size_t i = 1;
-    while (network_factors[i].first < weights_mb) ++i;
-    const auto& [x0, f0] = network_factors[i - 1];
-    const auto& [x1, f1] = network_factors[i];
-    const double t = std::log(weights_mb / x0) / std::log(x1 / x0);
-    return f0 + t * (f1 - f0);
+    return log_interpolate(network_factors, weights_mb);
 }
 
 std::vector<double> DeviceProfile::weight_reads_ms(const Model& model) const {
