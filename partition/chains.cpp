@@ -214,10 +214,8 @@ std::vector<std::pair<double, double>> merge_network_points(
 
 double calibrate_cache_pressure(const DeviceProfile& p, const Model& model, double extra_ms) {
     auto term = [&](double k) {
-        DeviceProfile q = p;
-        q.memory.pressure = k;
         double ms = 0;
-        for (double v : q.weight_reads_ms(model)) ms += v;
+        for (double v : p.weight_reads_ms(model, k)) ms += v;
         return ms;
     };
     double read_mb = 0;

@@ -209,7 +209,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // speed for the first 80 ms).
     // (The inverted-residual network: multi-threaded layers, a few ms a run.)
     whole_latency_ms(chains[1].whole, chain_inputs[1], 250, options.device);
-    // What the caches and memory do to weights that stay cached or not (about a second).
+    // What the caches and memory do to weights that stay cached or not (about two seconds).
     const MemoryFacts memory =
         options.device.device == Device::Cpu ? measure_memory() : MemoryFacts{};
     time_chains();

@@ -23,14 +23,14 @@ double DeviceProfile::network_factor_for(double weights_mb) const {
     return log_interpolate(network_factors, weights_mb);
 }
 
-std::vector<double> DeviceProfile::weight_reads_ms(const Model& model) const {
+std::vector<double> DeviceProfile::weight_reads_ms(const Model& model, double pressure) const {
     const std::vector<NodeWeights> weights = model_weights(model);
     std::vector<double> out(weights.size(), 0.0);
     if (device != "cpu" || !memory.known()) return out;
     double read_mb = 0;
     for (const NodeWeights& w : weights) read_mb += w.read_mb;
     // ms per MB (MB / (GB/s) = ms)
-    const double extra = 1.0 / memory.gbps_at(read_mb * memory.pressure) - 1.0 / memory.cache_gbps;
+    const double extra = 1.0 / memory.gbps_at(read_mb * pressure) - 1.0 / memory.cache_gbps;
     for (size_t i = 0; i < weights.size(); ++i)
         if (!weights[i].measured_cold) out[i] = weights[i].read_mb * extra;
     return out;

@@ -43,9 +43,9 @@ struct PowerModel {
 // given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
 // session 4 (MobileNetV2 0.7x); 3: F(2x2, 3x3) Winograd on 14x14 maps (ResNet-18's layer 3
 // 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); 4: not a kernel
-// but what a profile holds: the memory read ladder (where weights are read from) and a fifth
-// synthetic network (a profile without them predicts VGG16 5-12 % low). Profiles without the
-// field count as 1.
+// but what a profile holds: the memory read ladder and cache pressure (where weights are read
+// from; without them VGG16 came out 6-19 % low), a second tiny synthetic network, the per-node
+// overhead and pooling's output rows. Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 4;
 
 class DeviceProfile {
@@ -58,21 +58,21 @@ class DeviceProfile {
     std::string created;                    // UTC time
     std::map<std::string, KindFit> kinds;
     PowerModel power;
-    // Whole-network time over the sum of the per-layer predictions, measured in the deployment
-    // phase on synthetic multi-layer networks: what a layer costs among others (caches, clock
-    // under sustained load; on a GPU, graph replay) that single-layer benchmarks miss. Scales
-    // every prediction of a layer whose weights stay in cache (the others are measured cold, as
-    // in a network): by the factor measured on networks of about the model's weight size
-    // (a network small enough to stay in a core's cache runs faster than its layers measured
-    // with cold caches), interpolated in log size between `network_factors` and constant
-    // beyond them; by `network_factor` (their mean) where the model is not known.
+    // Whole-network time over the sum of its layers measured alone (less their weight-read term
+    // and node overhead), measured in the deployment phase on synthetic multi-layer networks: what
+    // a layer costs among others (caches, clock under sustained load; on a GPU, graph replay) that
+    // single-layer benchmarks miss. Scales every prediction of a layer whose weights stay in cache
+    // (the others are measured cold, as in a network): by the factor measured on networks of about
+    // the model's weight size (a network small enough to stay in a core's cache runs faster than
+    // its layers measured with cold caches), interpolated in log size between `network_factors` and
+    // constant beyond them; by `network_factor` (their mean) where the model is not known.
     double network_factor = 1.0;
     std::vector<std::pair<double, double>> network_factors;  // (weights MB, factor), ascending
     double network_factor_for(double weights_mb) const;
     // CPU: what a node measured alone in the sweep pays for the scrub before it (its code,
     // page-table entries and input from further away) that it does not among other layers:
-    // taken off every node's prediction (0.6-0.9 us on the 2-vCPU machine; LeNet's eight nodes
-    // run in 20 us).
+    // taken off every node's prediction (one ReLU: 0.4-0.6 us on the 2-vCPU machine, where
+    // LeNet's eight nodes run in 20 us).
     double node_overhead_ms = 0;
     // CPU: the read rates measured in the deployment phase (unknown on a GPU and in older
     // profiles: no weight-read term).
@@ -83,7 +83,11 @@ class DeviceProfile {
     // private caches (LeNet) gains a little, one within the shared cache nothing, and one far
     // beyond it (VGG16) pays each layer's weight MB x (1 / memory's rate - 1 / the cache's).
     // Zero for the nodes the sweep measured cold.
-    std::vector<double> weight_reads_ms(const Model& model) const;
+    std::vector<double> weight_reads_ms(const Model& model) const {
+        return weight_reads_ms(model, memory.pressure);
+    }
+    // The same at another cache pressure (the deployment phase's calibration).
+    std::vector<double> weight_reads_ms(const Model& model, double pressure) const;
 
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).
