@@ -200,22 +200,38 @@ __attribute__((target("avx512f"))) void pack_columns(int64_t K, const float* b, 
         _mm512_mask_storeu_ps(bt + kk * width, store, _mm512_maskz_loadu_ps(load, b + kk * ldb));
 }
 
-// C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over all of K;
-// stored transposed through a small buffer, with bias and activation.
+// Where a C^T tile goes when its last block of K is done: columns `cols` x rows `rows` of C
+// from `c` (row stride ldc), with bias (per row, may be null) and activation.
+struct ColumnTileOut {
+    float* c;
+    int64_t ldc, cols, rows;
+    const float* bias;
+    Activation act;
+};
+
+// C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over one block
+// of K (kc values; bt and ap point at its start). The sums start from `acc` (PR x 32, k-major
+// tile order) where `resume`, and go back there unless this is the last block, whose tile is
+// stored transposed into C through a small buffer, with bias and activation. `pf` (may be
+// null): part of the next block of A, `lines` cache lines of it fetched into L2 every second
+// value of K.
 template <int PR>
-__attribute__((target("avx512f"))) void micro_kernel_t(int64_t K, const float* bt, const float* ap,
-                                                       float* c, int64_t ldc, int64_t cols,
-                                                       int64_t rows, const float* bias,
-                                                       Activation act) {
+__attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* bt, const float* ap,
+                                                       float* acc, bool resume, bool last,
+                                                       const ColumnTileOut& out, const float* pf,
+                                                       int lines) {
     __m512 lo[PR], hi[PR];
-    for (int p = 0; p < PR; ++p) lo[p] = hi[p] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < K; ++kk) {
+    for (int p = 0; p < PR; ++p) {
+        lo[p] = resume ? _mm512_load_ps(acc + p * 32) : _mm512_setzero_ps();
+        hi[p] = resume ? _mm512_load_ps(acc + p * 32 + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
         const __m512 a0 = _mm512_loadu_ps(ap + kk * 32), a1 = _mm512_loadu_ps(ap + kk * 32 + 16);
-        // The first B panel to pass an A panel reads it from memory (9.4 MB of weights for a
-        // 512-channel 3x3 layer): a second prefetch 8 KB ahead into L2 hides that latency
-        // (ResNet-18's 7x7 layers 2.05 -> 1.75-1.95 ms inside the network).
         _mm_prefetch(reinterpret_cast<const char*>(ap + (kk + 8) * 32), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(ap + (kk + 64) * 32), _MM_HINT_T1);
+        if (pf && (kk & 1) == 0)
+            for (int l = 0; l < lines; ++l)
+                _mm_prefetch(reinterpret_cast<const char*>(pf + (kk / 2 * lines + l) * 16),
+                             _MM_HINT_T1);
 #pragma GCC unroll 12
         for (int p = 0; p < PR; ++p) {
             const __m512 bv = _mm512_set1_ps(bt[kk * PR + p]);
@@ -224,40 +240,73 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t K, const float* b
         }
     }
     alignas(64) float t[PR][32];
+    float* dst = last ? &t[0][0] : acc;
     for (int p = 0; p < PR; ++p) {
-        _mm512_store_ps(t[p], lo[p]);
-        _mm512_store_ps(t[p] + 16, hi[p]);
+        _mm512_store_ps(dst + p * 32, lo[p]);
+        _mm512_store_ps(dst + p * 32 + 16, hi[p]);
     }
-    for (int64_t r = 0; r < rows; ++r) {
-        const float bv = bias ? bias[r] : 0.f;
-        float* cr = c + r * ldc;
-        for (int64_t p = 0; p < cols; ++p) cr[p] = activate(act, t[p][r] + bv);
+    if (!last) return;
+    for (int64_t r = 0; r < out.rows; ++r) {
+        const float bv = out.bias ? out.bias[r] : 0.f;
+        float* cr = out.c + r * out.ldc;
+        for (int64_t p = 0; p < out.cols; ++p) cr[p] = activate(out.act, t[p][r] + bv);
     }
 }
 
-// C = act(A B + bias) with A in column panels and B already in column panels (bt): the tiles
-// are split; an A panel (32 x K) stays in L2 while the column panels of B pass it.
+// Column panels of B that pass one block of an A panel before the next block (their sums wait
+// in a buffer on the stack, 1.5 KB each).
+constexpr int64_t kColumnGroup = 16;
+
+// C = act(A B + bias) with A in column panels and B already in column panels (bt). Each thread
+// takes a contiguous range of (A panel, B panel) tiles, A-panel-major, and goes through an A
+// panel in blocks of kKc values of K: a block (32 KB) stays in L1 while the B panels of its range
+// pass it, and the next block is fetched into L2 meanwhile, spread over the first passes (a
+// quarter per pass where four or more pass, half or all of it where fewer do). (Over all
+// of K at once, the first B panel to pass an A panel waited for it from memory at up to 2x its
+// compute time: ResNet-18's 7x7 layers read 9.4 MB of weights each.)
 void gemm_columns_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
                             Activation act, float* c, int64_t ldc) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
-    // The pool takes contiguous ranges of (A panel, B panel) tiles, A-panel-major: a thread
-    // keeps its A panel for consecutive tiles, and few A panels (96 rows: 3) still split evenly.
-    const int64_t tiles = a.panels() * col_panels;
+    const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
     parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const int64_t j = t / col_panels, i = t % col_panels;
+        alignas(64) float acc[kColumnGroup][kMr * 32];
+        for (int64_t t = t0; t < t1;) {
+            // Tiles [t, te): B panels [i0, i0 + g) of A panel j.
+            const int64_t j = t / col_panels, i0 = t % col_panels;
+            const int64_t g = std::min({kColumnGroup, col_panels - i0, t1 - t}), te = t + g;
             const int64_t row0 = j * PackedWeights::kColumnPanelRows;
-            const int64_t rows = std::min(PackedWeights::kColumnPanelRows, M - row0);
-            const int64_t w = packed_column_width(n, i), cols = std::min(kMr, n - i * kMr);
-            const float* bti = bt + i * kMr * K;
-            float* ct = c + row0 * ldc + i * kMr;
-            const float* bj = bias ? bias + row0 : nullptr;
-            if (w == 12)
-                micro_kernel_t<12>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
-            else if (w == 8)
-                micro_kernel_t<8>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
-            else
-                micro_kernel_t<4>(K, bti, a.panel(j), ct, ldc, cols, rows, bj, act);
+            const float* panel = a.panel(j);
+            const bool next_panel = te == (j + 1) * col_panels && te < t1;
+            for (int64_t b = 0; b < blocks; ++b) {
+                const int64_t k0 = b * kKc, kc = std::min(kKc, K - k0);
+                // The block after this one: of this panel, or the next panel's first.
+                const float* next = b + 1 < blocks ? panel + (k0 + kKc) * 32
+                                    : next_panel   ? a.panel(j + 1)
+                                                   : nullptr;
+                for (int64_t q = 0; q < g; ++q) {
+                    const int64_t i = i0 + q;
+                    const int64_t w = packed_column_width(n, i);
+                    const ColumnTileOut out{c + row0 * ldc + i * kMr,
+                                            ldc,
+                                            std::min(kMr, n - i * kMr),
+                                            std::min(PackedWeights::kColumnPanelRows, M - row0),
+                                            bias ? bias + row0 : nullptr,
+                                            act};
+                    const float* bti = bt + i * kMr * K + k0 * w;
+                    // The next block's 2 kc lines over min(g, 4) passes: `lines` per 2 values.
+                    const int lines = g >= 4 ? 1 : g >= 2 ? 2 : 4;
+                    const float* pf = next && q * lines < 4 ? next + q * kc * 8 * lines : nullptr;
+                    const bool last = b + 1 == blocks;
+                    const float* ap = panel + k0 * 32;
+                    if (w == 12)
+                        micro_kernel_t<12>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
+                    else if (w == 8)
+                        micro_kernel_t<8>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
+                    else
+                        micro_kernel_t<4>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
+                }
+            }
+            t = te;
         }
     });
 }
