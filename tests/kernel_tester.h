@@ -30,8 +30,12 @@ inline std::vector<float> random_vector(size_t n, uint32_t seed, float lo = -1.f
 
 // Largest |a - b| relative to max(1, max |b|).
 inline double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    if (a.size() != b.size()) return INFINITY;
     double diff = 0, scale = 1;
     for (size_t i = 0; i < a.size(); ++i) {
+        // A NaN on one side only (an output never written: the testers fill with NaN) is a
+        // failure; std::max would drop it.
+        if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
         diff = std::max(diff, double(std::fabs(a[i] - b[i])));
         scale = std::max(scale, double(std::fabs(b[i])));
     }
