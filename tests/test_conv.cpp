@@ -1,4 +1,6 @@
 // conv2d CPU kernels (im2col + GEMM, 1x1 GEMM, depthwise) against the naive reference.
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/depthwise3x3.h"
 #include "tests/kernel_tester.h"
 
 namespace nse::test {
@@ -56,6 +58,38 @@ TEST(Conv2d, Depthwise) {
     ConvTester().depthwise(4).in(4, 11, 11).k(5).pad(2).stride(2).check();
     ConvTester().depthwise(3).in(3, 12, 12).k(3).pad(2).dilation(2).check();
     ConvTester().depthwise(5).in(5, 9, 7).k(3, 1).pad(1, 0).check();
+}
+
+TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
+    auto shape = [](int64_t hw, int64_t stride, int64_t pad, int64_t dil) {
+        return ConvShape{1, 8, hw, hw, 8, 3, 3, stride, stride, pad, pad, dil, dil, 8};
+    };
+    if (cpu_has_avx512()) {
+        EXPECT_TRUE(depthwise3x3_applies(shape(56, 1, 1, 1)));
+        EXPECT_TRUE(depthwise3x3_applies(shape(112, 2, 0, 1)));
+    }
+    EXPECT_FALSE(depthwise3x3_applies(shape(56, 3, 1, 1)));  // stride 3
+    EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 2, 1)));  // padding 2
+    EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 1, 2)));  // dilated
+    // Output widths of one to seven vectors (blocks of 8x1, 4x2, 2x3 and 2x4 vectors, the last
+    // block of a row partly past it), heights that leave a partial block of rows, both strides
+    // and paddings, every activation.
+    const int64_t sizes[][2] = {{7, 7},   {9, 14},  {15, 17}, {28, 28}, {11, 33},
+                                {19, 47}, {56, 56}, {13, 70}, {5, 112}, {112, 113}};
+    for (int64_t stride : {1, 2})
+        for (int64_t pad : {0, 1})
+            for (const auto& hw : sizes)
+                for (Activation act : {Activation::None, Activation::Relu, Activation::Relu6})
+                    ConvTester()
+                        .depthwise(3)
+                        .in(3, hw[0], hw[1])
+                        .k(3)
+                        .stride(stride)
+                        .pad(pad)
+                        .act(act)
+                        .check();
+    ConvTester().depthwise(4).in(4, 20, 20).k(3).pad(1).no_bias().check();
+    ConvTester().depthwise(5).in(5, 10, 10).k(3).stride(2).pad(1, 0).check();  // unequal pads
 }
 
 TEST(Conv2d, Batch) {

@@ -1,10 +1,12 @@
-// Depthwise convolution (groups == C == K). Each thread takes whole channel planes, copies each
-// into padded scratch and runs the plane kernels of plane.h on it.
+// Depthwise convolution (groups == C == K). Each thread takes whole channel planes; 3x3 filters
+// with stride 1 or 2 run depthwise3x3.h on AVX-512 CPUs, the others copy each plane into padded
+// scratch and run the plane kernels of plane.h on it.
 #include <algorithm>
 #include <cstring>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/depthwise3x3.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/plane.h"
 
@@ -96,12 +98,19 @@ bool plane_5x5(const PlaneArgs& a) {
 }  // namespace
 
 size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
+    if (depthwise3x3_applies(sh)) return 0;
     PhaseLayout l = plane_layout(sh);
     return static_cast<size_t>(threads) * l.hp * l.phases * l.phase_w;
 }
 
 void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
                               Activation act, float* y, float* workspace) {
+    if (depthwise3x3_applies(sh)) {  // MobileNetV2's layers, without the padded copies
+        parallel_for(sh.n * sh.c, sh.flops(), [&](int64_t first, int64_t last) {
+            depthwise3x3_f32_cpu(sh, x, w, b, act, y, first, last);
+        });
+        return;
+    }
     const PhaseLayout l = plane_layout(sh);
     const int64_t P = sh.p(), Q = sh.q(), planes = sh.n * sh.c;
     const int64_t row_floats = l.phases * l.phase_w;
