@@ -71,9 +71,13 @@ __attribute__((target("avx512f"), always_inline)) inline void block_stride1(cons
                         acc[r][v] = _mm512_fmadd_ps(pl.w[(t - r) * 3 + s], x, acc[r][v]);
             }
     }
-    for (int r = 0; r < ROWS && p + r < P; ++r)
+    // Unrolled with no early exit, so the sums stay in registers (see packed_gemm.cpp).
+#pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
         for (int v = 0; v < VECS; ++v)
-            store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
+            if (p + r < P)
+                store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
 }
 
 // The same for stride 2: output lane l reads input columns 2 (i + l) - pad + s. The 32 columns
@@ -121,9 +125,13 @@ __attribute__((target("avx512f"), always_inline)) inline void block_stride2(cons
                         acc[r][v] = _mm512_fmadd_ps(pl.w[(t - 2 * r) * 3 + s], x[s], acc[r][v]);
         }
     }
-    for (int r = 0; r < ROWS && p + r < P; ++r)
+    // Unrolled with no early exit, so the sums stay in registers (see packed_gemm.cpp).
+#pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
         for (int v = 0; v < VECS; ++v)
-            store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
+            if (p + r < P)
+                store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
 }
 
 // A plane in blocks of ROWS x VECS (VECS vectors of columns fill the row where it is short).

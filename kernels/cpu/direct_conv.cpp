@@ -62,8 +62,13 @@ __attribute__((target("avx512f"))) void channel_vector_rows(const ConvShape& sh,
                         }
                     }
                 }
-            for (int i = 0; i < px; ++i)
+                // Unrolled with no early exit: a loop to px (known at run time) indexed acc at run
+                // time and kept it on the stack, stored on every tap.
+#pragma GCC unroll 8
+            for (int i = 0; i < NP; ++i)
+#pragma GCC unroll 4
                 for (int kb = 0; kb < KB; ++kb) {
+                    if (i >= px) continue;
                     __m512 v = acc[i][kb];
                     if (act != Activation::None) v = _mm512_mask_max_ps(v, 0xFFFF, v, zero);
                     if (act == Activation::Relu6) v = _mm512_mask_min_ps(v, 0xFFFF, v, six);
