@@ -223,8 +223,10 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), avx512);
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));   // > 64 outputs
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 32, 32, 32, 16, 3, 3}));  // reduction 288
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));  // > 64 outputs
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), avx512);
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}));  // 432 values
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
     if (!avx512) GTEST_SKIP() << "SKIPPED: the direct path needs AVX-512";
@@ -241,6 +243,8 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
         ConvTester().in(3, 9, 75).out(48).k(3).pad(1).act(Activation::Relu).check();
         ConvTester().in(2, 7, 37).out(24).k(5).pad(2).check();
         ConvTester().in(3, 6, 53).out(64).k(3).stride(1, 2).pad(1).check();
+        ConvTester().in(3, 67, 67).out(64).k(11).stride(4).pad(2).act(Activation::Relu).check();
+        ConvTester().in(16, 20, 21).out(20).k(5).pad(2).check();  // reduction 400
     }
     set_num_threads(hardware_threads());
     // Weights laid out once, as the layer does at load, give exactly the per-call result.

@@ -130,7 +130,8 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
 
 // Convolutions whose weights take the column layout gather their im2col panels straight from
 // the input (im2col_panels.h): strides, dilation, groups, padding 0, maps whose last panel is
-// 4, 8 or 12 columns wide.
+// 4, 8 or 12 columns wide (more than 64 outputs where the reduction is short enough for the
+// direct path).
 TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
     if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
     struct Case {
@@ -138,12 +139,12 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
     };
     const Case cases[] = {
         {64, 7, 7, 96, 3, 1, 1, 1, 1},     // 49 pixels: panels 12 x 4 + 4
-        {32, 14, 14, 64, 3, 2, 1, 1, 1},   // stride 2
-        {32, 9, 9, 64, 3, 1, 2, 2, 1},     // dilation 2: 81 pixels
+        {32, 14, 14, 96, 3, 2, 1, 1, 1},   // stride 2
+        {32, 9, 9, 96, 3, 1, 2, 2, 1},     // dilation 2: 81 pixels
         {64, 7, 7, 128, 3, 1, 1, 1, 2},    // groups
         {48, 5, 9, 64, 3, 1, 1, 1, 1},     // 45 pixels: last panel 12 wide, 9 used
-        {40, 6, 6, 64, 3, 1, 1, 1, 1},     // 36: three full panels
-        {32, 4, 7, 64, 3, 1, 0, 1, 1},     // padding 0: 2 x 5 = 10 pixels
+        {40, 6, 6, 96, 3, 1, 1, 1, 1},     // 36: three full panels
+        {32, 4, 7, 96, 3, 1, 0, 1, 1},     // padding 0: 2 x 5 = 10 pixels
         {300, 6, 6, 64, 1, 1, 0, 1, 1},    // 1x1 with stride 1 stays a plain GEMM
         {288, 12, 12, 32, 1, 2, 0, 1, 1},  // 1x1 stride 2: 36 pixels through im2col
     };

@@ -9,6 +9,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/winograd.h"
 
 namespace nse {
 
@@ -111,7 +112,7 @@ int64_t padded_k(const ConvShape& sh) { return (sh.k + 15) / 16 * 16; }
 
 bool direct_conv_applies(const ConvShape& sh) {
     return cpu_has_avx512() && sh.groups == 1 && sh.r * sh.s > 1 && sh.k <= 64 &&
-           sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels;
+           sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }
 
 size_t direct_conv_weight_floats(const ConvShape& sh) {

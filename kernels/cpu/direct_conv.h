@@ -9,12 +9,16 @@
 
 namespace nse {
 
-// The longest reduction (C * R * S) and output row the direct path takes.
-constexpr int64_t kMaxReduction = 160;
+// The longest reduction (C * R * S) and output row the direct path takes. Up to 400 the direct
+// path beat im2col + the packed GEMM on every shape measured at 1 thread (AlexNet's 11x11
+// stride-4 stem, 363: 2.0 -> 1.2 ms; 16 -> 64 channels 5x5 at 56x56: 1.8 -> 1.3 ms), about equal
+// at 288-360 on 28x28 maps.
+constexpr int64_t kMaxReduction = 400;
 constexpr int64_t kMaxRowPixels = 512;
 // Whether conv2d_f32_cpu runs `shape` this way: a CPU with AVX-512, no groups, not 1x1 (a
-// plain GEMM), at most 64 output channels, C * R * S <= kMaxReduction and rows of at most
-// kMaxRowPixels outputs.
+// plain GEMM), at most 64 output channels, C * R * S <= kMaxReduction, rows of at most
+// kMaxRowPixels outputs, and not a shape Winograd takes (winograd.h: 1.3-2.4x faster than this
+// path on the 3x3 layers with 16-40 channels both apply to).
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 
