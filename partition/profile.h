@@ -45,8 +45,11 @@ struct PowerModel {
 // 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); 4: not a kernel
 // but what a profile holds: the memory read ladder and cache pressure (where weights are read
 // from; without them VGG16 came out 6-19 % low), a second tiny synthetic network, the per-node
-// overhead and pooling's output rows. Profiles without the field count as 1.
-inline constexpr int kKernelRevision = 4;
+// overhead and pooling's output rows; 5: the column-layout GEMM in blocks of K (ResNet-18's 7x7
+// and 14x14 layers 0.65-0.8x), depthwise 3x3 from the input planes (0.5-0.9x), the micro-kernel
+// without stack spills (K <= 16 products 0.55x) and AlexNet's stem on the direct path (0.5x).
+// Profiles without the field count as 1.
+inline constexpr int kKernelRevision = 5;
 
 class DeviceProfile {
   public:
