@@ -52,11 +52,27 @@ std::vector<std::string> cost_kinds() {
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
 std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "conv")
-        return {"1",         "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
-                "im2col_mb", "out_mb", "param_mb_streamed"};
+        return {"1",
+                "mflop_rows",
+                "mflop_small_m",
+                "mflop_small_n",
+                "mflop_small_k",
+                "mflop_short_k",
+                "mflop_transposed",
+                "im2col_mb",
+                "out_mb",
+                "param_mb_streamed"};
     if (kind == "conv1x1")
-        return {"1",     "mflop",  "mflop_small_m",    "mflop_small_n", "mflop_small_k",
-                "in_mb", "out_mb", "param_mb_streamed"};
+        return {"1",
+                "mflop_rows",
+                "mflop_small_m",
+                "mflop_small_n",
+                "mflop_small_k",
+                "mflop_short_k",
+                "mflop_transposed",
+                "in_mb",
+                "out_mb",
+                "param_mb_streamed"};
     if (kind == "winograd")
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
@@ -105,11 +121,21 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
             transposed ? 0.0
                        : mflop * std::max(0.0, std::log2(400.0 / cols)) * std::min(1.0, 128.0 / m);
         // A short inner dimension (few input channels) spends more of the GEMM on packing.
-        const double small_k = mflop * std::max(0.0, std::log2(256.0 / inner));
+        // The shortest (<= 16 values) skip the packing and run another order, bound by writing
+        // the output, and the transposed products block their reduction their own way: their
+        // FLOPs go to features of their own, each path fitted its own rate (on one rate for
+        // all, with the terms above, MobileNetV2's 16 -> 96 expansion and its 7x7 1x1 layers
+        // came out 45-75 % high).
+        const bool short_k =
+            conv2d_uses_packed_gemm(cs) && !transposed && inner <= kPackedGemmShortK;
+        const double small_k = short_k ? 0.0 : mflop * std::max(0.0, std::log2(256.0 / inner));
+        const double rows = short_k || transposed ? 0.0 : mflop;
+        const double shortk = short_k ? mflop : 0.0, columns = transposed ? mflop : 0.0;
         if (f.kind == "conv")
-            f.x = {1, mflop, small_m, small_n, small_k, im2col_mb, out_mb, streamed};
+            f.x = {1,      rows,    small_m,   small_n, small_k,
+                   shortk, columns, im2col_mb, out_mb,  streamed};
         else
-            f.x = {1, mflop, small_m, small_n, small_k, in_mb, out_mb, streamed};
+            f.x = {1, rows, small_m, small_n, small_k, shortk, columns, in_mb, out_mb, streamed};
     } else if (f.kind == "winograd") {
         // 36 (F(4x4)) or 16 (F(2x2)) GEMMs of K x C x tiles, transforms of (C + K) x tiles
         // 6x6 or 4x4 tiles, and the transformed weights (4x or 1.8x the filter) read once per
@@ -134,10 +160,12 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
         const double row_calls =
             double(cs.n) * cs.c * cs.p() * ((cs.q() + 15) / 16) * cs.r * cs.s / kMega;
-        // Each plane is first copied into a padded buffer: a per-plane cost that dominates
-        // small planes (7x7 costs about what 10x10 does).
+        // A per-plane cost that dominates small planes (7x7 costs about what 10x10 does): the
+        // set-up of a plane, and where the 3x3 kernel that reads planes in place does not run
+        // (depthwise3x3.h), a copy into a padded buffer.
         const double planes = double(cs.n) * cs.c / kMega;
-        // Strided planes are split into column phases first: more work per FLOP.
+        // Strided planes are split into even and odd columns (or column phases): more work per
+        // FLOP.
         const double strided = cs.stride_w > 1 ? mflop : 0.0;
         // 5x5 and 3x3 run different plane kernels (5x5 always in masked AVX-512 vectors): a
         // coefficient of their own.

@@ -19,7 +19,6 @@ constexpr int64_t kNr = 32;        // columns per micro-tile: two AVX-512 vector
 constexpr int64_t kKc = 256;       // values of K per packed B panel (32 KB)
 constexpr int64_t kMcPanels = 64;  // A panels per block: 768 rows x 256 x 4 B = 768 KB of L2
 constexpr int64_t kMinColsPerThread = 128;
-constexpr int64_t kDirectMaxK = 16;  // shorter reductions take the unpacked order below
 }  // namespace
 
 PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, Layout layout)
@@ -165,7 +164,7 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
                                                    int64_t ldb, const float* bias, Activation act,
                                                    float* c, int64_t ldc) {
     const int64_t K = a.k();
-    if (K <= kDirectMaxK) {
+    if (K <= kPackedGemmShortK) {
         // A reduction of a few values (MobileNetV2's 16 -> 96 expansion at 112x112): the
         // time goes into writing C, so each panel's rows are written in one sweep, reading B
         // where it lies; visiting every panel per column tile spread the writes over all M rows

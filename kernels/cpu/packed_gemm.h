@@ -57,6 +57,10 @@ class PackedWeights {
 // the transposed stores; Rows otherwise.
 PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
 
+// Reductions of at most this many values run the micro-kernels on B where it lies, each panel
+// of A over all columns in one sweep (the time goes into writing C), instead of packing B.
+constexpr int64_t kPackedGemmShortK = 16;
+
 // Whether packed_gemm can run here (AVX-512F).
 bool packed_gemm_available();
 
