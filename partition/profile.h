@@ -47,7 +47,8 @@ struct PowerModel {
 // from; without them VGG16 came out 6-19 % low), a second tiny synthetic network, the per-node
 // overhead and pooling's output rows; 5: the column-layout GEMM in blocks of K (ResNet-18's 7x7
 // and 14x14 layers 0.65-0.8x), depthwise 3x3 from the input planes (0.5-0.9x), the micro-kernel
-// without stack spills (K <= 16 products 0.55x) and AlexNet's stem on the direct path (0.5x).
+// without stack spills (K <= 16 products 0.55x), AlexNet's stem on the direct path (0.5x) and
+// F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x).
 // Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 5;
 

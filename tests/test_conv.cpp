@@ -157,6 +157,44 @@ TEST(Winograd, MatchesTheReferenceOverShapes) {
     ConvTester().winograd().in(16, 18, 131).out(24).k(3).check();
 }
 
+// F(4x4)'s products on the own packed GEMM (from 128 channels in and out): maps that end inside a
+// tile, padding 0 and 1, rectangular maps, several chunks, both layouts of the products' weights,
+// threads.
+TEST(Winograd, WideLayersRunTheirProductsOnThePackedGemm) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    auto shape = [](int64_t c, int64_t k) { return ConvShape{1, c, 28, 28, k, 3, 3, 1, 1, 1, 1}; };
+    float u = 0.f;
+    EXPECT_TRUE(winograd_pack_weights(shape(64, 64), &u).empty());  // OpenBLAS's kernel
+    EXPECT_TRUE(winograd_pack_weights(shape(128, 64), &u).empty());
+    for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        ConvTester().packed().winograd().in(128, 28, 28).out(128).k(3).pad(1).check();
+        ConvTester()
+            .packed()
+            .winograd()
+            .in(136, 21, 19)
+            .out(130)
+            .k(3)
+            .act(Activation::Relu)
+            .check();
+        ConvTester().packed().winograd().in(128, 30, 58).out(144).k(3).pad(1).no_bias().check();
+        // two chunks (as in SeveralChunksAndThreads)
+        ConvTester().packed().winograd().in(200, 34, 34).out(200).k(3).pad(1).check();
+    }
+    set_num_threads(hardware_threads());
+    // (ReLU; with ReLU6 the error is measured against outputs clipped to 6 while the sums run to
+    // ~50: 1.3e-4 of 6 on either GEMM, the same rounding as 1.6e-5 of the sums.)
+    ConvTester()
+        .packed()
+        .winograd()
+        .in(256, 20, 20)
+        .out(512)
+        .k(3)
+        .pad(1)
+        .act(Activation::Relu)
+        .check();
+}
+
 // F(2x2, 3x3) on the small maps: every way a map can end inside a 2x2 tile, padding 0 and 1,
 // activations, no bias, batch, rectangular maps.
 void check_small_maps(bool packed) {
