@@ -167,9 +167,17 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
             fit.coef = v.at("coef").get<std::vector<double>>();
             fit.samples = v.value("samples", 0);
             fit.median_rel_error = v.value("median_rel_error", 0.0);
+            // A profile of other kernels may have other features: say so rather than only
+            // that the count is wrong.
+            const std::string older =
+                p.kernel_revision == kKernelRevision
+                    ? ""
+                    : detail::concat(" (it was fitted for kernel revision ", p.kernel_revision,
+                                     ", this build has ", kKernelRevision,
+                                     ": run nsengine deploy again)");
             NSE_CHECK(fit.coef.size() == feature_names(kind).size(), ErrorCode::InvalidArgument,
                       "profile kind '", kind, "' has ", fit.coef.size(), " coefficients, expected ",
-                      feature_names(kind).size());
+                      feature_names(kind).size(), older);
             for (double c : fit.coef)
                 NSE_CHECK(std::isfinite(c) && c >= 0, ErrorCode::InvalidArgument, "profile kind '",
                           kind, "' has a negative or non-finite coefficient");

@@ -187,6 +187,9 @@ TEST(Profile, JsonRoundTripAndValidation) {
     bad = p.to_json();
     bad["kinds"]["conv"]["coef"] = {1.0};
     expect_error([&] { DeviceProfile::from_json(bad); }, "coefficients");
+    // A profile of older kernels whose features differ says so (revision 5 added two to conv).
+    bad["kernel_revision"] = kKernelRevision - 1;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "run nsengine deploy again");
     bad = p.to_json();
     bad["kinds"]["linear"]["coef"][1] = -1.0;
     expect_error([&] { DeviceProfile::from_json(bad); }, "negative");
