@@ -51,7 +51,7 @@ std::vector<std::string> cost_kinds() {
 
 // Units: MFLOP and MB, so coefficients are ms per MFLOP / per MB.
 std::vector<std::string> feature_names(const std::string& kind) {
-    if (kind == "conv")
+    if (kind == "conv" || kind == "conv1x1")  // the same GEMM terms; the bytes read differ
         return {"1",
                 "mflop_rows",
                 "mflop_small_m",
@@ -59,18 +59,7 @@ std::vector<std::string> feature_names(const std::string& kind) {
                 "mflop_small_k",
                 "mflop_short_k",
                 "mflop_transposed",
-                "im2col_mb",
-                "out_mb",
-                "param_mb_streamed"};
-    if (kind == "conv1x1")
-        return {"1",
-                "mflop_rows",
-                "mflop_small_m",
-                "mflop_small_n",
-                "mflop_small_k",
-                "mflop_short_k",
-                "mflop_transposed",
-                "in_mb",
+                kind == "conv" ? "im2col_mb" : "in_mb",
                 "out_mb",
                 "param_mb_streamed"};
     if (kind == "winograd")
@@ -131,11 +120,8 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double small_k = short_k ? 0.0 : mflop * std::max(0.0, std::log2(256.0 / inner));
         const double rows = short_k || transposed ? 0.0 : mflop;
         const double shortk = short_k ? mflop : 0.0, columns = transposed ? mflop : 0.0;
-        if (f.kind == "conv")
-            f.x = {1,      rows,    small_m,   small_n, small_k,
-                   shortk, columns, im2col_mb, out_mb,  streamed};
-        else
-            f.x = {1, rows, small_m, small_n, small_k, shortk, columns, in_mb, out_mb, streamed};
+        const double read_mb = f.kind == "conv" ? im2col_mb : in_mb;
+        f.x = {1, rows, small_m, small_n, small_k, shortk, columns, read_mb, out_mb, streamed};
     } else if (f.kind == "winograd") {
         // 36 (F(4x4)) or 16 (F(2x2)) GEMMs of K x C x tiles, transforms of (C + K) x tiles
         // 6x6 or 4x4 tiles, and the transformed weights (4x or 1.8x the filter) read once per

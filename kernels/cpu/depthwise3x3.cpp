@@ -39,6 +39,20 @@ __attribute__((target("avx512f"))) inline void store(const Plane& pl, float* out
     _mm512_mask_storeu_ps(out, m, acc);
 }
 
+// A block's sums out to rows [p, p + ROWS) and vectors of columns from i, those inside the
+// plane. Unrolled with no early exit, so the sums stay in registers (see packed_gemm.cpp).
+template <int ROWS, int VECS>
+__attribute__((target("avx512f"), always_inline)) inline void store_block(
+    const ConvShape& sh, const Plane& pl, int64_t p, int64_t i, const __m512 (&acc)[ROWS][VECS]) {
+    const int64_t P = sh.p(), Q = sh.q();
+#pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < VECS; ++v)
+            if (p + r < P)
+                store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
+}
+
 // A block of output rows [p, p + ROWS) by VECS vectors of 16 columns from i (rows and columns
 // past the plane's are computed but not stored). Each tap's sum is a chain of 9 dependent
 // multiply-adds, so a block keeps ROWS * VECS (6 or 8) of them going at once; each input row is
@@ -48,7 +62,7 @@ template <int ROWS, int VECS>
 __attribute__((target("avx512f"), always_inline)) inline void block_stride1(const ConvShape& sh,
                                                                             const Plane& pl,
                                                                             int64_t p, int64_t i) {
-    const int64_t H = sh.h, W = sh.w, P = sh.p(), Q = sh.q();
+    const int64_t H = sh.h, W = sh.w;
     __mmask16 m[VECS][3];
     for (int v = 0; v < VECS; ++v)
         for (int s = 0; s < 3; ++s) m[v][s] = columns(i + 16 * v - sh.pad_w + s, W);
@@ -71,13 +85,7 @@ __attribute__((target("avx512f"), always_inline)) inline void block_stride1(cons
                         acc[r][v] = _mm512_fmadd_ps(pl.w[(t - r) * 3 + s], x, acc[r][v]);
             }
     }
-    // Unrolled with no early exit, so the sums stay in registers (see packed_gemm.cpp).
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < VECS; ++v)
-            if (p + r < P)
-                store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
+    store_block<ROWS, VECS>(sh, pl, p, i, acc);
 }
 
 // The same for stride 2: output lane l reads input columns 2 (i + l) - pad + s. The 32 columns
@@ -87,7 +95,7 @@ template <int ROWS, int VECS>
 __attribute__((target("avx512f"), always_inline)) inline void block_stride2(const ConvShape& sh,
                                                                             const Plane& pl,
                                                                             int64_t p, int64_t i) {
-    const int64_t H = sh.h, W = sh.w, P = sh.p(), Q = sh.q();
+    const int64_t H = sh.h, W = sh.w;
     alignas(64) static const int32_t kEven[16] = {0,  2,  4,  6,  8,  10, 12, 14,
                                                   16, 18, 20, 22, 24, 26, 28, 30};
     alignas(64) static const int32_t kOdd[16] = {1,  3,  5,  7,  9,  11, 13, 15,
@@ -125,13 +133,7 @@ __attribute__((target("avx512f"), always_inline)) inline void block_stride2(cons
                         acc[r][v] = _mm512_fmadd_ps(pl.w[(t - 2 * r) * 3 + s], x[s], acc[r][v]);
         }
     }
-    // Unrolled with no early exit, so the sums stay in registers (see packed_gemm.cpp).
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < VECS; ++v)
-            if (p + r < P)
-                store(pl, pl.y + (p + r) * Q + i + 16 * v, lane_mask(Q - i - 16 * v), acc[r][v]);
+    store_block<ROWS, VECS>(sh, pl, p, i, acc);
 }
 
 // A plane in blocks of ROWS x VECS (VECS vectors of columns fill the row where it is short).
