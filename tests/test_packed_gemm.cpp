@@ -91,6 +91,7 @@ TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
                     check_gemm(m, n, k, Activation::None, true, 0, Layout::Columns);
         check_gemm(64, 49, 600, Activation::Relu, true, 3, Layout::Columns);
         check_gemm(40, 30, 50, Activation::Relu6, false, 0, Layout::Columns);
+        check_gemm(40, 30, 50, Activation::Relu6, true, 2, Layout::Columns);  // clips at 0 and 6
         // More B panels (17) than pass a block of A together (16), over three blocks of K.
         check_gemm(70, 200, 600, Activation::Relu, true, 0, Layout::Columns);
     }

@@ -249,10 +249,20 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
         _mm512_store_ps(dst + p * 32 + 16, hi[p]);
     }
     if (!last) return;
+    // Row r of C is column r of the tile: one gather (lanes 32 floats apart), bias and activation
+    // in a vector, one store. (Element by element, the activation's clamp made relu6 layers
+    // 10-20 % slower than plain ones on this path.)
+    const __m512i index =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(32));
+    const __mmask16 m = lanes(out.cols);
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
     for (int64_t r = 0; r < out.rows; ++r) {
-        const float bv = out.bias ? out.bias[r] : 0.f;
-        float* cr = out.c + r * out.ldc;
-        for (int64_t p = 0; p < out.cols; ++p) cr[p] = activate(out.act, t[p][r] + bv);
+        __m512 v = _mm512_mask_i32gather_ps(zero, m, index, &t[0][r], 4);
+        if (out.bias) v = _mm512_add_ps(v, _mm512_set1_ps(out.bias[r]));
+        if (out.act != Activation::None) v = _mm512_mask_max_ps(v, 0xFFFF, v, zero);
+        if (out.act == Activation::Relu6) v = _mm512_mask_min_ps(v, 0xFFFF, v, six);
+        _mm512_mask_storeu_ps(out.c + r * out.ldc, m, v);
     }
 }
 
