@@ -212,10 +212,11 @@ std::vector<std::pair<double, double>> merge_network_points(
     return out;
 }
 
-double calibrate_cache_pressure(const DeviceProfile& p, const Model& model, double extra_ms) {
+double calibrate_cache_pressure(const DeviceProfile& p, const Model& model,
+                                const std::vector<double>& alone_ms, double extra_ms) {
     auto term = [&](double k) {
         double ms = 0;
-        for (double v : p.weight_reads_ms(model, k)) ms += v;
+        for (double v : p.weight_reads_ms(model, alone_ms, k)) ms += v;
         return ms;
     };
     double read_mb = 0;
@@ -240,11 +241,13 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
     struct Timed {
         const Model* model;
         double weights_mb, wall, alone;
+        std::vector<double> layers_alone;  // per node
     };
     std::vector<Timed> timed;
     for (size_t i = 0; i < chains.size(); ++i) {
         const Model& m = *chains[i].whole;
         double in_network = 0, alone = 0, predicted = 0;
+        std::vector<double> layers_alone;
         std::vector<DeploySample> layer_samples;
         for (size_t l = 0; l < chains[i].layers.size(); ++l) {
             const Model& one = *chains[i].layers[l];
@@ -258,11 +261,12 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
             s.predicted_ms = p.predict_ms(s.features);  // (p has no network factor yet)
             in_network += s.in_network_ms;
             alone += s.ms;
+            layers_alone.push_back(s.ms);
             predicted += s.predicted_ms;
             layer_samples.push_back(s);
         }
         const double wall = median(t[i].wall_ms);
-        timed.push_back({&m, double(m.total_param_bytes()) / 1e6, wall, alone});
+        timed.push_back({&m, double(m.total_param_bytes()) / 1e6, wall, alone, layers_alone});
         if (samples) {
             DeploySample s;
             s.kind = "network";
@@ -300,7 +304,8 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
         for (size_t i = 0; i < timed.size(); ++i) {
             if (calibrate && i == widest) continue;
             double alone = timed[i].alone;
-            for (double ms : p.weight_reads_ms(*timed[i].model)) alone += ms - p.node_overhead_ms;
+            for (double ms : p.weight_reads_ms(*timed[i].model, timed[i].layers_alone))
+                alone += ms - p.node_overhead_ms;
             points.emplace_back(timed[i].weights_mb, std::clamp(timed[i].wall / alone, 0.2, 5.0));
         }
         p.network_factors = merge_network_points(points);
@@ -311,7 +316,7 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
             const Timed& w = timed[widest];
             const double nodes = double(w.model->size());
             p.memory.pressure =
-                calibrate_cache_pressure(p, *w.model,
+                calibrate_cache_pressure(p, *w.model, w.layers_alone,
                                          w.wall - (w.alone - nodes * p.node_overhead_ms) *
                                                       p.network_factor_for(w.weights_mb));
         }

@@ -50,7 +50,9 @@ std::vector<std::pair<double, double>> merge_network_points(
 // up to `extra_ms`: what the model's whole runs took beyond its layers alone times its network
 // factor. 1 where the term at 1 covers it already; at most the pressure at which the model's
 // weights are read at memory's rate (MemoryFacts::cold_mb).
-double calibrate_cache_pressure(const DeviceProfile& p, const Model& model, double extra_ms);
+// `alone_ms`: each node's time alone, as DeviceProfile::weight_reads_ms takes it.
+double calibrate_cache_pressure(const DeviceProfile& p, const Model& model,
+                                const std::vector<double>& alone_ms, double extra_ms);
 
 // Sets p.network_factors and p.network_factor from the chains' timings (p's kinds and memory
 // facts already set) and, on a CPU, p.memory.pressure from the widest of them; appends a "network"

@@ -65,7 +65,9 @@ std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "winograd")
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
-    if (kind == "direct_conv") return {"1", "mflop", "in_mb", "out_mb", "mvector_fmas"};
+    if (kind == "direct_conv")
+        return {"1",          "mflop", "in_mb", "out_mb", "mvector_fmas", "mvector_fmas_one_vector",
+                "out_mb_cold"};
     if (kind == "depthwise")
         return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
                 "in_mb", "out_mb", "mvector_taps",  "mplanes"};
@@ -139,7 +141,15 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
         const double fmas =
             double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s * double((cs.k + 15) / 16) / kMega;
-        f.x = {1, mflop, in_mb, out_mb, fmas};
+        // Up to 16 channels, the kernel's blocks hold 4 sums (direct_conv.cpp), too few chains
+        // to keep both FMA units busy: those multiply-adds cost about twice as much.
+        const double one_vector = cs.k <= 16 ? fmas : 0.0;
+        // An output past kFlushedOutputMb goes to memory the network last used long before
+        // (and the sweep measures it so): its writes at memory's rate, which the multiply-adds'
+        // rate absorbed when the two shared one coefficient (ResNet-18's 7x7 stem, whose 3.2 MB
+        // output stays cached, came out 45 % high, like MobileNetV2's).
+        const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
+        f.x = {1, mflop, in_mb, out_mb, fmas, one_vector, out_cold};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.
@@ -158,8 +168,12 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double wide = cs.r * cs.s > 9 ? mflop : 0.0;
         f.x = {1, mflop, strided, wide, in_mb, out_mb, row_calls, planes};
     } else if (f.kind == "linear") {
-        f.x = {1, mflop, std::min(param_mb, kCachedWeightsMb),
-               std::max(0.0, param_mb - kCachedWeightsMb)};
+        // Weights that stay cached between inferences, or all of them from memory: the sweep
+        // measures a layer past kCachedWeightsMb cold (measured_cold), so all its MB are
+        // streamed (counted as 16 MB cached and the rest streamed, AlexNet's and VGG16's
+        // 16.4 MB 4096 -> 1000 layer came out 31-34 % low).
+        const bool cold = param_mb > kCachedWeightsMb;
+        f.x = {1, mflop, cold ? 0.0 : param_mb, cold ? param_mb : 0.0};
     } else if (f.kind == "max_pool" || f.kind == "avg_pool" || f.kind == "adaptive_avg_pool") {
         // The kernels work an output row at a time: on small maps the rows' count, not the
         // values, sets the time (128 planes of 20x20 and 16 of 160x160, 1280 rows each, both

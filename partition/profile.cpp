@@ -23,37 +23,53 @@ double DeviceProfile::network_factor_for(double weights_mb) const {
     return log_interpolate(network_factors, weights_mb);
 }
 
-std::vector<double> DeviceProfile::weight_reads_ms(const Model& model, double pressure) const {
+std::vector<double> DeviceProfile::weight_reads_ms(const Model& model,
+                                                   const std::vector<double>& alone_ms,
+                                                   double pressure) const {
     const std::vector<NodeWeights> weights = model_weights(model);
     std::vector<double> out(weights.size(), 0.0);
     if (device != "cpu" || !memory.known()) return out;
+    NSE_CHECK(alone_ms.size() == weights.size(), ErrorCode::Internal,
+              "weight_reads_ms: one time per node expected");
     double read_mb = 0;
     for (const NodeWeights& w : weights) read_mb += w.read_mb;
-    // ms per MB (MB / (GB/s) = ms)
-    const double extra = 1.0 / memory.gbps_at(read_mb * pressure) - 1.0 / memory.cache_gbps;
-    for (size_t i = 0; i < weights.size(); ++i)
-        if (!weights[i].measured_cold) out[i] = weights[i].read_mb * extra;
+    const double rate = memory.gbps_at(read_mb * pressure);  // MB / (GB/s) = ms
+    for (size_t i = 0; i < weights.size(); ++i) {
+        if (weights[i].measured_cold || weights[i].read_mb <= 0) continue;
+        const double mb = weights[i].read_mb, t = std::max(0.0, alone_ms[i]);
+        out[i] = rate >= memory.cache_gbps
+                     ? mb * (1.0 / rate - 1.0 / memory.cache_gbps)
+                     : std::hypot(t, mb / rate) - std::hypot(t, mb / memory.cache_gbps);
+    }
     return out;
 }
 
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
     const std::vector<NodeFeatures> features = model_features(model);
-    const std::vector<double> reads = weight_reads_ms(model);
-    std::vector<double> out;
+    std::vector<double> alone;  // with the weights in the cache, as the sweep measured
     for (int i = 0; i < model.size(); ++i) {
         const NodeFeatures& f = features[i];
         auto it = kinds.find(f.kind);
         if (it == kinds.end() || it->second.coef.size() != f.x.size()) {
-            out.push_back(kMinNodeMs);
+            alone.push_back(-1);  // (unknown kind: the floor below)
             continue;
         }
         // A layer whose weights stream from memory was measured that way (after a flush): the
         // network around it changes nothing, so it is not scaled (AlexNet's fully connected
         // layers, half its time, came out 13 % high when they were).
         const bool streamed = double(model.layer(i).param_bytes()) > kCachedWeightsMb * 1e6;
+        alone.push_back(it->second.predict_ms(f.x) * (streamed ? 1.0 : factor));
+    }
+    const std::vector<double> reads = weight_reads_ms(model, alone);
+    std::vector<double> out;
+    for (int i = 0; i < model.size(); ++i) {
+        const double ms = alone[i];
+        if (ms < 0) {
+            out.push_back(kMinNodeMs);
+            continue;
+        }
         // (Weights from a private cache save at most half a layer's time.)
-        const double ms = it->second.predict_ms(f.x) * (streamed ? 1.0 : factor);
         out.push_back(std::max(std::max(ms + reads[i], 0.5 * ms) - node_overhead_ms, kMinNodeMs));
     }
     return out;

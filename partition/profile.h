@@ -48,9 +48,11 @@ struct PowerModel {
 // overhead and pooling's output rows; 5: the column-layout GEMM in blocks of K (ResNet-18's 7x7
 // and 14x14 layers 0.65-0.8x), depthwise 3x3 from the input planes (0.5-0.9x), the micro-kernel
 // without stack spills (K <= 16 products 0.55x), AlexNet's stem on the direct path (0.5x) and
-// F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x).
+// F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x);
+// 6: the column-layout GEMM's vector write-out (relu6 1x1 layers on 7x7 and 14x14 maps up to
+// 0.6x) and what the linear kind's features mean (all of a layer's weights cached or streamed).
 // Profiles without the field count as 1.
-inline constexpr int kKernelRevision = 5;
+inline constexpr int kKernelRevision = 6;
 
 class DeviceProfile {
   public:
@@ -82,16 +84,23 @@ class DeviceProfile {
     // profiles: no weight-read term).
     MemoryFacts memory;
     // Per node of a model, what reading its weights where the network finds them costs over
-    // reading them from the last-level cache, as the sweep's layers did: the model reads F MB of
-    // weights per inference at the rate measured for buffers of F MB, so a model within the
-    // private caches (LeNet) gains a little, one within the shared cache nothing, and one far
-    // beyond it (VGG16) pays each layer's weight MB x (1 / memory's rate - 1 / the cache's).
-    // Zero for the nodes the sweep measured cold.
-    std::vector<double> weight_reads_ms(const Model& model) const {
-        return weight_reads_ms(model, memory.pressure);
+    // reading them from the last-level cache, as the sweep's layers did, given each node's time
+    // with its weights there (`alone_ms`, the sweep's prediction or a measurement). The model
+    // reads F MB of weights per inference at the rate measured for buffers of F MB. Where that
+    // is faster than the cache's (a model within the private caches: LeNet), the node gains the
+    // difference in read time; where slower (a model far beyond the cache: VGG16), it pays only
+    // what its multiply-adds do not hide: the smooth maximum (root of the sum of squares) of its
+    // time and the read, less the same with the cache's rate (VGG16's 512-channel Winograd
+    // layers read 9-38 MB of transformed weights in 1.7-4 ms and took 3-11 % longer in the
+    // network than alone, where a plain sum of the two had them 22-26 % high). Zero for the
+    // nodes the sweep measured cold.
+    std::vector<double> weight_reads_ms(const Model& model,
+                                        const std::vector<double>& alone_ms) const {
+        return weight_reads_ms(model, alone_ms, memory.pressure);
     }
     // The same at another cache pressure (the deployment phase's calibration).
-    std::vector<double> weight_reads_ms(const Model& model, double pressure) const;
+    std::vector<double> weight_reads_ms(const Model& model, const std::vector<double>& alone_ms,
+                                        double pressure) const;
 
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).

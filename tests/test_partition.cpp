@@ -288,32 +288,44 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     DeviceProfile p = flat_profile(0.01, 0.001);
     const std::vector<double> plain = p.predict_model(*m);
     // Unknown memory (older profiles): no term.
-    for (double ms : p.weight_reads_ms(*m)) EXPECT_EQ(ms, 0);
+    for (double ms : p.weight_reads_ms(*m, plain)) EXPECT_EQ(ms, 0);
     // 0.32 MB in all: the weights come from the private caches, faster than in the sweep.
     p.memory = two_core_ladder();
     double total_mb = 0;
     for (const NodeWeights& n : w) total_mb += n.read_mb;
-    std::vector<double> reads = p.weight_reads_ms(*m);
+    std::vector<double> reads = p.weight_reads_ms(*m, plain);
     EXPECT_EQ(reads[0], 0);  // measured cold already
     EXPECT_NEAR(reads[3], w[3].read_mb * (1 / p.memory.gbps_at(total_mb) - 1 / 55.0), 1e-12);
     EXPECT_LT(reads[3], 0);
     std::vector<double> pred = p.predict_model(*m);
     EXPECT_NEAR(pred[3], std::max(plain[3] + reads[3], 0.5 * plain[3]), 1e-12);
     EXPECT_EQ(pred[0], plain[0]);
-    // A machine whose cache holds less than this network: its weights come from memory.
+    // A machine whose cache holds less than this network: its weights come from further away
+    // than the cache, and the layer pays what its own time does not hide of the slower read.
     p.memory = memory_facts({{0.01, 55}, {0.1, 20}, {8, 55}}, 2);
-    reads = p.weight_reads_ms(*m);
+    reads = p.weight_reads_ms(*m, plain);
     EXPECT_GT(reads[3], 0);
     EXPECT_NEAR(p.predict_model(*m)[3], plain[3] + reads[3], 1e-12);
+    const double mb = w[3].read_mb, from_memory = mb / p.memory.gbps_at(total_mb),
+                 from_cache = mb / p.memory.cache_gbps;
+    ASSERT_GT(from_memory, from_cache);
+    std::vector<double> times(plain.size(), 0.0);
+    EXPECT_NEAR(p.weight_reads_ms(*m, times)[3], from_memory - from_cache, 1e-12);  // all of it
+    times[3] = 100 * from_memory;  // a long layer hides almost all of it
+    EXPECT_LT(p.weight_reads_ms(*m, times)[3], 0.01 * (from_memory - from_cache));
+    times[3] = from_memory;  // as long as the read: the smooth maximum
+    EXPECT_NEAR(p.weight_reads_ms(*m, times)[3],
+                std::sqrt(2.0) * from_memory - std::hypot(from_memory, from_cache), 1e-12);
+    expect_error([&] { p.weight_reads_ms(*m, {1.0}); }, "one time per node");
     // The facts travel in the profile; a GPU profile has no such term.
     DeviceProfile q = DeviceProfile::from_json(p.to_json());
     EXPECT_EQ(q.memory.read_gbps, p.memory.read_gbps);
-    EXPECT_EQ(q.weight_reads_ms(*m), reads);
+    EXPECT_EQ(q.weight_reads_ms(*m, plain), reads);
     auto bad = p.to_json();
     bad["memory"]["read_gbps"][1] = {0.001, 5.0};
     expect_error([&] { DeviceProfile::from_json(bad); }, "ascending");
     q.device = "cuda";
-    for (double ms : q.weight_reads_ms(*m)) EXPECT_EQ(ms, 0);
+    for (double ms : q.weight_reads_ms(*m, plain)) EXPECT_EQ(ms, 0);
     bad = p.to_json();
     bad["memory"]["cache_pressure"] = 0.5;
     expect_error([&] { DeviceProfile::from_json(bad); }, "cache_pressure");
@@ -343,32 +355,33 @@ TEST(Memory, PressureCalibratedToANetworksExtraTime) {
     p.memory = two_core_ladder();
     double read_mb = 0;
     for (const NodeWeights& w : model_weights(*m)) read_mb += w.read_mb;
+    const std::vector<double> alone = p.predict_model(*m);
     auto term = [&](double k) {
         DeviceProfile q = p;
         q.memory.pressure = k;
         double ms = 0;
-        for (double v : q.weight_reads_ms(*m)) ms += v;
+        for (double v : q.weight_reads_ms(*m, alone)) ms += v;
         return ms;
     };
     // 0.32 MB read faster than the cache's rate: no extra time means the pressure at which the
     // ladder reads at the cache's rate (55 GB/s, at 8 MB).
-    double k = calibrate_cache_pressure(p, *m, 0.0);
+    double k = calibrate_cache_pressure(p, *m, alone, 0.0);
     EXPECT_NEAR(k * read_mb, 8, 1e-3);
     EXPECT_NEAR(term(k), 0, 1e-6);
     // Some time beyond that: found where the term adds up to it.
     const double half_of_memory = 0.5 * term(512 / read_mb);
-    k = calibrate_cache_pressure(p, *m, half_of_memory);
+    k = calibrate_cache_pressure(p, *m, alone, half_of_memory);
     EXPECT_NEAR(term(k), half_of_memory, 1e-6);
     EXPECT_GT(k * read_mb, 64);
     EXPECT_LT(k * read_mb, 512);
     // Less than the plain read already explains: no pressure; more than memory explains: where
     // the model's weights are read at memory's rate.
-    EXPECT_EQ(calibrate_cache_pressure(p, *m, -1.0), 1);
-    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, 10.0), 512 / read_mb);
+    EXPECT_EQ(calibrate_cache_pressure(p, *m, alone, -1.0), 1);
+    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, alone, 10.0), 512 / read_mb);
     p.memory = memory_facts({{0.25, 160}, {8, 55}, {64, 50}, {128, 21}, {512, 20}}, 2);
-    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, 10.0), 128 / read_mb);
+    EXPECT_DOUBLE_EQ(calibrate_cache_pressure(p, *m, alone, 10.0), 128 / read_mb);
     p.memory = {};
-    EXPECT_EQ(calibrate_cache_pressure(p, *m, 10.0), 1);
+    EXPECT_EQ(calibrate_cache_pressure(p, *m, alone, 10.0), 1);
 }
 
 TEST(Deploy, NetworkPointsOfSimilarSizeMerge) {
