@@ -20,9 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kScrubBytes = size_t(2) << 20;    // half the L2 of a core
-constexpr size_t kFlushBytes = size_t(128) << 20;  // > the last-level cache a layer sees
-constexpr size_t kMixedInputBytes = size_t(256) << 10;
+constexpr size_t kScrubBytes = size_t(2) << 20;         // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;       // > the last-level cache a layer sees
+constexpr size_t kSplitInputBytes = size_t(256) << 10;  // inputs written by several threads
 
 std::string cpu_name() {
     std::ifstream in("/proc/cpuinfo");
@@ -43,11 +43,10 @@ std::string utc_now() {
 namespace {
 // Every pool thread writes `bytes` of its own scratch buffer (one float per cache line), so no
 // core keeps the layer's weights or its share of the last run in its private cache; then the
-// threads rewrite the input as the layer before would have just written it (inside a network a
-// layer's input sits dirty in several cores' caches): in contiguous shares, or with `mixed` in
-// 4 KB blocks dealt out in turn, so each thread finds about 1 - 1/threads of any share in
-// another core's cache.
-void scrub_then_touch(size_t bytes, Tensor& t, bool mixed) {
+// input is rewritten as the layer before would have just written it (inside a network a layer's
+// input sits dirty in one or several cores' caches): see InputWriters. Mixed leaves about
+// 1 - 1/threads of any thread's share in other cores' caches.
+void scrub_then_touch(size_t bytes, Tensor& t, InputWriters writers) {
     static std::vector<std::vector<float>> scrub;
     const int threads = num_threads();
     if (int(scrub.size()) < threads) scrub.resize(threads);
@@ -59,14 +58,15 @@ void scrub_then_touch(size_t bytes, Tensor& t, bool mixed) {
     parallel_for(threads, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             for (size_t i = 0; i < bytes / 4; i += 16) scrub[b][i] += 1.f;
-            if (!mixed) {
+            if (writers == InputWriters::Shares)
                 for (int64_t i = n * b / threads; i < n * (b + 1) / threads; i += 16) in[i] = in[i];
-                continue;
-            }
-            for (int64_t i0 = b * kBlock; i0 < n; i0 += threads * kBlock)
-                for (int64_t i = i0; i < std::min(n, i0 + kBlock); i += 16) in[i] = in[i];
+            if (writers == InputWriters::Mixed)
+                for (int64_t i0 = b * kBlock; i0 < n; i0 += threads * kBlock)
+                    for (int64_t i = i0; i < std::min(n, i0 + kBlock); i += 16) in[i] = in[i];
         }
     });
+    if (writers == InputWriters::Caller)
+        for (int64_t i = 0; i < n; i += 16) in[i] = in[i];
 }
 
 // Calls `one_run` (which returns milliseconds) at least `min_runs` times and until `min_time_ms`
@@ -86,14 +86,14 @@ double repeat_median_ms(const std::function<double()>& one_run, size_t min_runs,
 
 double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
                          double min_time_ms, size_t scrub_bytes, int max_runs,
-                         const DeviceOptions& device, bool mixed_input) {
+                         const DeviceOptions& device, InputWriters writers) {
     std::unique_ptr<Executor> rt = make_executor(model, device);
     double nodes_s = 0;
     rt->set_node_observer([&](int, double s) { nodes_s += s; });
     rt->run(input);  // plans memory, warms caches
     return repeat_median_ms(
         [&] {
-            if (scrub_bytes) scrub_then_touch(scrub_bytes, input, mixed_input);
+            if (scrub_bytes) scrub_then_touch(scrub_bytes, input, writers);
             nodes_s = 0;
             rt->run(input);
             return nodes_s * 1e3;
@@ -154,12 +154,14 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // used long ago (the memory plan reuses buffers), not to the one the previous timed run of
     // the same layer left in the last-level cache: those layers are timed with the caches
     // flushed too (VGG16's 224x224 layers were predicted 16-32 % low without, 5-17 % with).
-    // Layers that split their input by planes or flat ranges (pooling, depthwise, element-wise)
-    // find much of it in the other core's cache after a producer that split it by rows or tiles
-    // (convolutions), which made ResNet-18's max pool 1.7x and a MobileNetV2 depthwise layer
-    // 1.4x slower in the network than alone with their own shares in their own caches. Not
-    // below kMixedInputBytes: the layer before ran on one thread (too little work to split) and
-    // so, mostly, does this one (LeNet's pools measured mixed came out 1.5-2x high).
+    // Inside a network a layer finds its input where the layer before wrote it. Small inputs
+    // (under kSplitInputBytes) come from a layer too small to split over the threads, run on
+    // the calling thread, which runs this one too (LeNet's pools, measured with the threads'
+    // shares, came out 1.5-2x high). Layers that split their input by planes or flat ranges
+    // (pooling, depthwise, element-wise) find much of it in another core's cache after a
+    // producer that split it by rows or tiles (convolutions), which made ResNet-18's max pool
+    // 1.7x and a MobileNetV2 depthwise layer 1.4x slower in the network than alone with their
+    // own shares in their own caches; convolutions read theirs in patterns of their own.
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
@@ -168,14 +170,16 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                           std::vector<Shape>(model->graph().nodes[0].inputs.size(),
                                              model->graph().input_shape))
                 .kind;
-        const bool mixed = kind != "conv" && kind != "conv1x1" && kind != "winograd" &&
-                           kind != "direct_conv" && kind != "linear" &&
-                           input.bytes() >= kMixedInputBytes;
+        const bool convolution = kind == "conv" || kind == "conv1x1" || kind == "winograd" ||
+                                 kind == "direct_conv" || kind == "linear";
+        const InputWriters writers = input.bytes() < kSplitInputBytes ? InputWriters::Caller
+                                     : convolution                    ? InputWriters::Shares
+                                                                      : InputWriters::Mixed;
         return median_latency_ms(model, input, options.min_time_ms,
                                  !cpu   ? 0
                                  : cold ? kFlushBytes
                                         : kScrubBytes,
-                                 cold ? 30 : 200, options.device, mixed);
+                                 cold ? 30 : 200, options.device, writers);
     };
     // The synthetic networks for the network factors are timed whole and layer by layer before,
     // at every quarter of and after the layer sweep, so a drift in the machine's speed during

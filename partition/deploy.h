@@ -34,16 +34,22 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                              const std::function<void(int, int)>& progress,
                              std::vector<DeploySample>* samples_out = nullptr);
 
+// Who writes a layer's input before each timed run, as the layer before it would have inside a
+// network.
+enum class InputWriters {
+    Caller,  // the calling thread alone (a small layer before, run inline)
+    Shares,  // each pool thread the contiguous share it reads itself if split the same way
+    Mixed,   // the pool threads in turn, 4 KB blocks each (a layer before split another way)
+};
+
 // Median latency (ms) of a whole model's nodes on `input` (the sum of per-node times, so on a GPU
 // the copies in and out are not counted), repeating until `min_time_ms` was measured (at least
-// 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much
-// memory before each run and then writes the input back, as a layer inside a network finds
+// 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much memory before each run and
+// then rewrites `input` with its own values (by `writers`), as a layer inside a network finds
 // the caches: its input just written, everything else pushed out by the layers around it.
-// `input` is rewritten with its own values before each run (see scrub_bytes): by each thread
-// the share it reads itself if the layer splits its input as the layer before it did, or
-// else in 4 KB blocks dealt out to the threads in turn (`mixed_input`).
 double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
                          double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
-                         const DeviceOptions& device = {}, bool mixed_input = false);
+                         const DeviceOptions& device = {},
+                         InputWriters writers = InputWriters::Shares);
 
 }  // namespace nse

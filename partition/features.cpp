@@ -195,7 +195,8 @@ std::vector<NodeWeights> model_weights(const Model& model) {
         const Layer& layer = model.layer(i);
         NodeWeights w;
         w.read_mb = double(layer.param_bytes()) / kMega;
-        w.measured_cold = nse::measured_cold(w.read_mb, bytes_of(layer.output_shape(in)) / kMega);
+        w.out_mb = bytes_of(layer.output_shape(in)) / kMega;
+        w.measured_cold = nse::measured_cold(w.read_mb, w.out_mb);
         if (auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
             const ConvShape cs = conv->conv_shape(in[0]);
             if (!cs.depthwise() && conv->runs_winograd(cs))

@@ -43,10 +43,12 @@ std::vector<NodeFeatures> model_features(const Model& model);
 
 // What a node reads of its weights per inference, as its kernel keeps them (MB): Winograd
 // layers read their transformed filters (4x or 1.8x the 3x3 ones), the others their parameters.
-// And whether the deployment phase measured that node cold (measured_cold), at batch 1.
+// And whether the deployment phase measured that node cold (measured_cold), at batch 1, and
+// the MB of its output, which the sweep wrote to memory when measured cold.
 struct NodeWeights {
     double read_mb = 0;
     bool measured_cold = false;
+    double out_mb = 0;
 };
 std::vector<NodeWeights> model_weights(const Model& model);
 

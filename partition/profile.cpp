@@ -44,6 +44,27 @@ std::vector<double> DeviceProfile::weight_reads_ms(const Model& model,
     return out;
 }
 
+std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
+                                                    const std::vector<double>& alone_ms) const {
+    const std::vector<NodeWeights> weights = model_weights(model);
+    std::vector<double> out(weights.size(), 0.0);
+    if (device != "cpu" || !memory.known()) return out;
+    NSE_CHECK(alone_ms.size() == weights.size(), ErrorCode::Internal,
+              "output_writes_ms: one time per node expected");
+    double read_mb = 0;
+    for (const NodeWeights& w : weights) read_mb += w.read_mb;
+    const double rate = memory.gbps_at(read_mb * memory.pressure);
+    if (rate <= memory.memory_gbps) return out;
+    for (size_t i = 0; i < weights.size(); ++i) {
+        const NodeWeights& w = weights[i];
+        if (w.out_mb <= kFlushedOutputMb || w.read_mb > kCachedWeightsMb) continue;
+        const double t = std::max(0.0, alone_ms[i]), cold = w.out_mb / memory.memory_gbps;
+        const double compute = std::sqrt(std::max(0.0, t * t - cold * cold));
+        out[i] = std::min(0.0, std::hypot(compute, w.out_mb / rate) - t);
+    }
+    return out;
+}
+
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
     const std::vector<NodeFeatures> features = model_features(model);
@@ -62,6 +83,7 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         alone.push_back(it->second.predict_ms(f.x) * (streamed ? 1.0 : factor));
     }
     const std::vector<double> reads = weight_reads_ms(model, alone);
+    const std::vector<double> writes = output_writes_ms(model, alone);
     std::vector<double> out;
     for (int i = 0; i < model.size(); ++i) {
         const double ms = alone[i];
@@ -70,7 +92,8 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
             continue;
         }
         // (Weights from a private cache save at most half a layer's time.)
-        out.push_back(std::max(std::max(ms + reads[i], 0.5 * ms) - node_overhead_ms, kMinNodeMs));
+        const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i];
+        out.push_back(std::max(memory_ms - node_overhead_ms, kMinNodeMs));
     }
     return out;
 }

@@ -102,6 +102,18 @@ class DeviceProfile {
     std::vector<double> weight_reads_ms(const Model& model, const std::vector<double>& alone_ms,
                                         double pressure) const;
 
+    // Per node of a model, what writing its output costs where the network writes it over
+    // what the sweep paid: a node with an output past kFlushedOutputMb was measured writing it
+    // to memory, as in a network whose weights push everything out of the cache between
+    // inferences (VGG16); in one whose weights and activations stay cached (MobileNetV2's 14 MB)
+    // the same output is written at the rate its weights are read at. Zero or negative: the
+    // multiply-adds' share of the measured time, taken as what is left of it after the write
+    // at memory's rate (root of the difference of squares), plus the write at the network's
+    // rate (smooth maximum). MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high
+    // without.
+    std::vector<double> output_writes_ms(const Model& model,
+                                         const std::vector<double>& alone_ms) const;
+
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).
     double predict_ms(const NodeFeatures& f) const;

@@ -245,6 +245,12 @@ TEST(Memory, FactsFromAReadLadder) {
     EXPECT_EQ(f.cache_mb, 64);  // the last at least halfway (37.5) from memory's rate
     EXPECT_EQ(f.cold_mb, 512);  // the first within 10 % of memory's rate, and all beyond
     EXPECT_EQ(memory_facts({{8, 55}, {64, 21}, {128, 30}, {256, 20}, {512, 20}}, 2).cold_mb, 256);
+    // One disturbed read among the largest buffers does not set memory's rate, and is raised to it.
+    const MemoryFacts g =
+        memory_facts({{8, 55}, {64, 50}, {128, 25}, {256, 20}, {362, 21}, {512, 10}}, 2);
+    EXPECT_EQ(g.memory_gbps, 20);
+    EXPECT_EQ(g.read_gbps.back().second, 20);
+    EXPECT_EQ(g.gbps_at(1000), 20);
     EXPECT_EQ(f.gbps_at(0.01), 160);
     EXPECT_EQ(f.gbps_at(4000), 20);
     EXPECT_NEAR(f.gbps_at(std::sqrt(8.0 * 16.0)), 53.5, 1e-9);  // halfway in log size
@@ -286,9 +292,11 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     EXPECT_FALSE(w[3].measured_cold);
     EXPECT_NEAR(w[3].read_mb, (50 * 1600 + 50) * 4 / 1e6, 1e-12);
     DeviceProfile p = flat_profile(0.01, 0.001);
+    p.kinds[model_features(*m)[0].kind].coef[0] = 0.5;  // longer than its output's write
     const std::vector<double> plain = p.predict_model(*m);
     // Unknown memory (older profiles): no term.
     for (double ms : p.weight_reads_ms(*m, plain)) EXPECT_EQ(ms, 0);
+    for (double ms : p.output_writes_ms(*m, plain)) EXPECT_EQ(ms, 0);
     // 0.32 MB in all: the weights come from the private caches, faster than in the sweep.
     p.memory = two_core_ladder();
     double total_mb = 0;
@@ -299,14 +307,29 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     EXPECT_LT(reads[3], 0);
     std::vector<double> pred = p.predict_model(*m);
     EXPECT_NEAR(pred[3], std::max(plain[3] + reads[3], 0.5 * plain[3]), 1e-12);
-    EXPECT_EQ(pred[0], plain[0]);
-    // A machine whose cache holds less than this network: its weights come from further away
-    // than the cache, and the layer pays what its own time does not hide of the slower read.
-    p.memory = memory_facts({{0.01, 55}, {0.1, 20}, {8, 55}}, 2);
+    // The conv's 4.4 MB output, written to memory in the sweep, stays in this cached network's
+    // cache: of its measured time, what is left after the write at memory's rate, and the
+    // write at the cache's.
+    const double out_mb = 1100 * 1000 * 4 / 1e6;
+    const double compute =
+        std::sqrt(plain[0] * plain[0] - std::pow(out_mb / p.memory.memory_gbps, 2));
+    const double cached = std::hypot(compute, out_mb / p.memory.gbps_at(total_mb));
+    EXPECT_NEAR(p.output_writes_ms(*m, plain)[0], cached - plain[0], 1e-12);
+    EXPECT_LT(p.output_writes_ms(*m, plain)[0], 0);
+    EXPECT_EQ(p.output_writes_ms(*m, plain)[3], 0);  // a small output: measured cached
+    EXPECT_NEAR(pred[0], cached, 1e-12);
+    // Under a cache pressure that makes its 0.32 MB read as 64 MB would, on a machine whose
+    // cache holds 8 MB: its weights come from memory, and the layer pays what its own time does
+    // not hide of the slower read.
+    p.memory = memory_facts({{0.25, 160}, {8, 55}, {16, 20}, {512, 20}}, 2);
+    p.memory.pressure = 64 / total_mb;
     reads = p.weight_reads_ms(*m, plain);
     EXPECT_GT(reads[3], 0);
     EXPECT_NEAR(p.predict_model(*m)[3], plain[3] + reads[3], 1e-12);
-    const double mb = w[3].read_mb, from_memory = mb / p.memory.gbps_at(total_mb),
+    // Everything read at memory's rate: outputs are written there as in the sweep.
+    EXPECT_EQ(p.output_writes_ms(*m, plain)[0], 0);
+    EXPECT_EQ(p.predict_model(*m)[0], plain[0]);
+    const double mb = w[3].read_mb, from_memory = mb / p.memory.gbps_at(64),
                  from_cache = mb / p.memory.cache_gbps;
     ASSERT_GT(from_memory, from_cache);
     std::vector<double> times(plain.size(), 0.0);
