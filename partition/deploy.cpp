@@ -20,9 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kScrubBytes = size_t(2) << 20;         // half the L2 of a core
-constexpr size_t kFlushBytes = size_t(128) << 20;       // > the last-level cache a layer sees
-constexpr size_t kSplitInputBytes = size_t(256) << 10;  // inputs written by several threads
+constexpr size_t kScrubBytes = size_t(2) << 20;    // half the L2 of a core
+constexpr size_t kFlushBytes = size_t(128) << 20;  // > the last-level cache a layer sees
 
 std::string cpu_name() {
     std::ifstream in("/proc/cpuinfo");
@@ -65,8 +64,6 @@ void scrub_then_touch(size_t bytes, Tensor& t, InputWriters writers) {
                     for (int64_t i = i0; i < std::min(n, i0 + kBlock); i += 16) in[i] = in[i];
         }
     });
-    if (writers == InputWriters::Caller)
-        for (int64_t i = 0; i < n; i += 16) in[i] = in[i];
 }
 
 // Calls `one_run` (which returns milliseconds) at least `min_runs` times and until `min_time_ms`
@@ -154,14 +151,14 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // used long ago (the memory plan reuses buffers), not to the one the previous timed run of
     // the same layer left in the last-level cache: those layers are timed with the caches
     // flushed too (VGG16's 224x224 layers were predicted 16-32 % low without, 5-17 % with).
-    // Inside a network a layer finds its input where the layer before wrote it. Small inputs
-    // (under kSplitInputBytes) come from a layer too small to split over the threads, run on
-    // the calling thread, which runs this one too (LeNet's pools, measured with the threads'
-    // shares, came out 1.5-2x high). Layers that split their input by planes or flat ranges
-    // (pooling, depthwise, element-wise) find much of it in another core's cache after a
-    // producer that split it by rows or tiles (convolutions), which made ResNet-18's max pool
-    // 1.7x and a MobileNetV2 depthwise layer 1.4x slower in the network than alone with their
-    // own shares in their own caches; convolutions read theirs in patterns of their own.
+    // Inside a network a layer finds its input where the layer before wrote it. Layers that
+    // split their input by planes or flat ranges (pooling, depthwise, element-wise) find much of
+    // it in another core's cache after a producer that split it by rows or tiles
+    // (convolutions), which made ResNet-18's max pool 1.7x and a MobileNetV2 depthwise layer
+    // 1.4x slower in the network than alone with their own shares in their own caches;
+    // convolutions read theirs in patterns of their own. Small inputs (under kSplitInputMb)
+    // keep the threads' shares: written by the calling thread alone, as an inline layer before
+    // would have, LeNet came out 20-25 % high in five deploys (against 1-10 %).
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
@@ -172,9 +169,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                 .kind;
         const bool convolution = kind == "conv" || kind == "conv1x1" || kind == "winograd" ||
                                  kind == "direct_conv" || kind == "linear";
-        const InputWriters writers = input.bytes() < kSplitInputBytes ? InputWriters::Caller
-                                     : convolution                    ? InputWriters::Shares
-                                                                      : InputWriters::Mixed;
+        const InputWriters writers = convolution || double(input.bytes()) < kSplitInputMb * 1e6
+                                         ? InputWriters::Shares
+                                         : InputWriters::Mixed;
         return median_latency_ms(model, input, options.min_time_ms,
                                  !cpu   ? 0
                                  : cold ? kFlushBytes

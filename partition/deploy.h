@@ -37,7 +37,6 @@ DeviceProfile deploy_profile(const DeployOptions& options,
 // Who writes a layer's input before each timed run, as the layer before it would have inside a
 // network.
 enum class InputWriters {
-    Caller,  // the calling thread alone (a small layer before, run inline)
     Shares,  // each pool thread the contiguous share it reads itself if split the same way
     Mixed,   // the pool threads in turn, 4 KB blocks each (a layer before split another way)
 };

@@ -68,13 +68,14 @@ std::vector<std::string> feature_names(const std::string& kind) {
     if (kind == "direct_conv")
         return {"1",          "mflop", "in_mb", "out_mb", "mvector_fmas", "mvector_fmas_one_vector",
                 "out_mb_cold"};
+    // (in_mb_split: the input MB where it was written by several threads, kSplitInputMb.)
     if (kind == "depthwise")
-        return {"1",     "mflop",  "mflop_strided", "mflop_5x5",
-                "in_mb", "out_mb", "mvector_taps",  "mplanes"};
+        return {"1",      "mflop",        "mflop_strided", "mflop_5x5",  "in_mb",
+                "out_mb", "mvector_taps", "mplanes",       "in_mb_split"};
     if (kind == "linear") return {"1", "mflop", "param_mb_cached", "param_mb_streamed"};
     if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
-        return {"1", "mflop", "in_mb", "out_mb", "mrows_out"};
-    return {"1", "in_mb", "out_mb"};
+        return {"1", "mflop", "in_mb", "out_mb", "mrows_out", "in_mb_split"};
+    return {"1", "in_mb", "out_mb", "in_mb_split"};
 }
 
 NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in) {
@@ -87,6 +88,9 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
     const double out_mb = bytes_of(out) / kMega;
     const double param_mb = double(layer.param_bytes()) / kMega;
     const double mflop = layer.flops(in) / kMega;
+    // Read partly from another core's cache: a cost of its own, so the small layers' rates stay
+    // those of inputs in their own core (LeNet's pools came out 40-80 % high on one rate).
+    const double split_mb = in_mb >= kSplitInputMb ? in_mb : 0.0;
     if (f.kind == "conv" || f.kind == "conv1x1") {
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
         // GEMM rows are the output channels per group; below ~64 the micro-kernels run partly
@@ -166,7 +170,7 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         // 5x5 and 3x3 run different plane kernels (5x5 always in masked AVX-512 vectors): a
         // coefficient of their own.
         const double wide = cs.r * cs.s > 9 ? mflop : 0.0;
-        f.x = {1, mflop, strided, wide, in_mb, out_mb, row_calls, planes};
+        f.x = {1, mflop, strided, wide, in_mb, out_mb, row_calls, planes, split_mb};
     } else if (f.kind == "linear") {
         // Weights that stay cached between inferences, or all of them from memory: the sweep
         // measures a layer past kCachedWeightsMb cold (measured_cold), so all its MB are
@@ -179,9 +183,9 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         // values, sets the time (128 planes of 20x20 and 16 of 160x160, 1280 rows each, both
         // took 24-27 us; a fit without it missed small pools by 0.4-2x).
         const double rows = double(numel(out)) / double(out.size() == 4 ? out[3] : 1) / kMega;
-        f.x = {1, mflop, in_mb, out_mb, rows};
+        f.x = {1, mflop, in_mb, out_mb, rows, split_mb};
     } else {
-        f.x = {1, in_mb, out_mb};
+        f.x = {1, in_mb, out_mb, split_mb};
     }
     return f;
 }

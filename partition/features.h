@@ -25,6 +25,11 @@ constexpr double kCachedWeightsMb = 16.0;
 // memory plan last used long before: the deployment phase measures such layers after a flush too.
 constexpr double kFlushedOutputMb = 4.0 * 1.048576;  // 4 MiB
 
+// An input from this size on was written by several threads (the layer before had work enough
+// to split): pooling, depthwise and element-wise layers, which split it their own way, find about
+// half of it in another core's cache, and the deployment phase measures them so.
+constexpr double kSplitInputMb = 0.25 * 1.048576;  // 256 KiB
+
 // Whether the deployment phase measures a layer of these sizes with cold caches (after a flush
 // bigger than the last-level cache) rather than only its private caches scrubbed.
 inline bool measured_cold(double param_mb, double out_mb) {

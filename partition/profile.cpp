@@ -53,7 +53,10 @@ std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
               "output_writes_ms: one time per node expected");
     double read_mb = 0;
     for (const NodeWeights& w : weights) read_mb += w.read_mb;
-    const double rate = memory.gbps_at(read_mb * memory.pressure);
+    // A line written in the cache is read for ownership and later written back, both at the
+    // cache's rate; one written to memory costs the read from memory (the write-back is queued
+    // behind the layer): so the credit only starts where the cache is twice memory's rate.
+    const double rate = 0.5 * memory.gbps_at(read_mb * memory.pressure);
     if (rate <= memory.memory_gbps) return out;
     for (size_t i = 0; i < weights.size(); ++i) {
         const NodeWeights& w = weights[i];

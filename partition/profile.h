@@ -50,7 +50,8 @@ struct PowerModel {
 // without stack spills (K <= 16 products 0.55x), AlexNet's stem on the direct path (0.5x) and
 // F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x);
 // 6: the column-layout GEMM's vector write-out (relu6 1x1 layers on 7x7 and 14x14 maps up to
-// 0.6x) and what the linear kind's features mean (all of a layer's weights cached or streamed).
+// 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
+// two direct-conv features and the split-input MB of pooling, depthwise and element-wise kinds.
 // Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 6;
 
@@ -106,11 +107,12 @@ class DeviceProfile {
     // what the sweep paid: a node with an output past kFlushedOutputMb was measured writing it
     // to memory, as in a network whose weights push everything out of the cache between
     // inferences (VGG16); in one whose weights and activations stay cached (MobileNetV2's 14 MB)
-    // the same output is written at the rate its weights are read at. Zero or negative: the
-    // multiply-adds' share of the measured time, taken as what is left of it after the write
-    // at memory's rate (root of the difference of squares), plus the write at the network's
-    // rate (smooth maximum). MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high
-    // without.
+    // the same output is written to the cache, at half the rate the model's weights are read
+    // at (each line read for ownership and written back). Zero or negative: the multiply-adds'
+    // share of the measured time, taken as what is left of it after the write at memory's rate
+    // (root of the difference of squares), plus the write to the cache (smooth maximum).
+    // MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high without, 31-58 % low at
+    // the full read rate.
     std::vector<double> output_writes_ms(const Model& model,
                                          const std::vector<double>& alone_ms) const;
 

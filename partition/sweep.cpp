@@ -116,20 +116,6 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
         out.push_back(conv_config("direct_conv", c, k, h, r, stride));
         ++made;
     }
-    // The first layer of an image network: three channels in, 16-64 out on a large map, with
-    // the strides stems use (the loop above draws few such layers: 11x11 stride-4 ones only
-    // from the general sweep, all with 3-6 channels out, and AlexNet's stem came out 15-30 %
-    // low on them).
-    for (int made = 0; direct && made < count(8);) {
-        const int64_t k = pick(std::vector<int64_t>{16, 24, 32, 48, 64}, rng);
-        const int64_t h = pick(std::vector<int64_t>{96, 128, 160, 192, 224}, rng);
-        const int64_t r = pick(std::vector<int64_t>{3, 5, 7, 11}, rng);
-        const int64_t stride = r == 11 ? 4 : r == 3 ? pick(std::vector<int64_t>{1, 2}, rng) : 2;
-        ConvShape cs{1, 3, h, h, k, r, r, stride, stride, r / 2, r / 2};
-        if (!direct_conv_applies(cs)) continue;
-        out.push_back(conv_config("direct_conv", 3, k, h, r, stride));
-        ++made;
-    }
     for (int made = 0; made < count(60);) {  // 1x1 convolutions
         const int64_t c = pick(channels, rng) * pick(std::vector<int64_t>{1, 1, 2, 3}, rng);
         const int64_t k = pick(channels, rng) * pick(std::vector<int64_t>{1, 1, 2, 3}, rng);

@@ -41,12 +41,13 @@ TEST(Fit, NeverNegativeEvenWhenTheDataWantsIt) {
 
 // Samples from a cost with a region the linear terms cannot express: above x1 = 50 every
 // sample costs 1.6x the line (a kernel switching to a slower path).
-std::vector<Sample> kinked_samples(std::mt19937& rng) {
+std::vector<Sample> kinked_samples(std::mt19937& rng, int zero_features = 0) {
     std::uniform_real_distribution<double> u(1.0, 100.0);
     std::vector<Sample> samples;
     for (int i = 0; i < 300; ++i) {
         Sample s;
         s.x = {1, u(rng), u(rng)};
+        s.x.resize(s.x.size() + size_t(zero_features), 0.0);
         s.ms = (0.05 + 0.2 * s.x[1] + 0.1 * s.x[2]) * (s.x[1] > 50 ? 1.6 : 1.0);
         samples.push_back(s);
     }
@@ -209,13 +210,13 @@ TEST(Profile, JsonRoundTripAndValidation) {
 TEST(Profile, NeighbourPointsTravelAndAreValidated) {
     std::mt19937 rng(5);
     DeviceProfile p = flat_profile(0.1, 0.2);
-    p.kinds["add"] = fit_kind(kinked_samples(rng));  // "add" has three features, as the samples
+    p.kinds["add"] = fit_kind(kinked_samples(rng, 1));  // "add" has four features (the last 0)
     ASSERT_FALSE(p.kinds["add"].correction.empty());
     DeviceProfile q = DeviceProfile::from_json(p.to_json());
     NodeFeatures f;
     f.kind = "add";
     for (double x1 : {5.0, 55.0, 95.0}) {
-        f.x = {1, x1, 30.0};
+        f.x = {1, x1, 30.0, 0.0};
         EXPECT_DOUBLE_EQ(q.predict_ms(f), p.predict_ms(f));
     }
     auto bad = p.to_json();
@@ -313,7 +314,7 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     const double out_mb = 1100 * 1000 * 4 / 1e6;
     const double compute =
         std::sqrt(plain[0] * plain[0] - std::pow(out_mb / p.memory.memory_gbps, 2));
-    const double cached = std::hypot(compute, out_mb / p.memory.gbps_at(total_mb));
+    const double cached = std::hypot(compute, 2 * out_mb / p.memory.gbps_at(total_mb));
     EXPECT_NEAR(p.output_writes_ms(*m, plain)[0], cached - plain[0], 1e-12);
     EXPECT_LT(p.output_writes_ms(*m, plain)[0], 0);
     EXPECT_EQ(p.output_writes_ms(*m, plain)[3], 0);  // a small output: measured cached
