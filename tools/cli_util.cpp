@@ -173,7 +173,7 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
     }
     std::fprintf(stderr,
                  "%s: no %s profile for this machine at %d thread(s) yet; building one with the "
-                 "deployment phase (nsengine deploy, about 110 s on 2 cores) into %s\n",
+                 "deployment phase (nsengine deploy, about 2 min on 2 cores) into %s\n",
                  who.c_str(), device_name(device.device), threads, cached.c_str());
     DeviceProfile p;
     {

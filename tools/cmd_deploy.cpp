@@ -11,7 +11,7 @@ namespace nse {
 int cmd_deploy(int argc, char** argv) {
     cxxopts::Options opts("nsengine deploy",
                           "Micro-benchmark every kernel kind on synthetic layers and fit this "
-                          "device's latency model (takes about 110 s on 2 cores).");
+                          "device's latency model (takes about 2 minutes on 2 cores).");
     opts.add_options()("threads", "threads to profile with (default: all cores)",
                        cxxopts::value<int>())(
         "out", "profile file to write (default: the cache the edge and cloud read)",
