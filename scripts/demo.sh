@@ -2,7 +2,7 @@
 # The main job, end to end on a fresh machine: installs dependencies, builds, converts the
 # default model (MobileNetV2, seeded random weights), starts `nsengine cloud` on loopback, runs
 # `nsengine edge --model mobilenet_v2` against it (automatic split; the first run builds this
-# machine's profile, about a minute), then a few fixed cuts, and stops the cloud.
+# machine's profile, about two minutes on 2 cores), then a few fixed cuts, and stops the cloud.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-mobilenet_v2}
@@ -17,7 +17,7 @@ cloud=$!
 trap 'kill $cloud 2>/dev/null || true; wait $cloud 2>/dev/null || true; rm -f "$log"' EXIT
 echo "== starting nsengine cloud (builds this machine's profile on first use)"
 port=""
-for _ in $(seq 600); do
+for _ in $(seq 1500); do  # up to 5 min: the profile is built first
     port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
     [ -n "$port" ] && break
     kill -0 $cloud 2>/dev/null || { cat "$log"; echo "demo: the cloud failed"; exit 1; }
