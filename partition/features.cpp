@@ -66,8 +66,7 @@ std::vector<std::string> feature_names(const std::string& kind) {
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
     if (kind == "direct_conv")
-        return {"1",          "mflop", "in_mb", "out_mb", "mvector_fmas", "mvector_fmas_one_vector",
-                "out_mb_cold"};
+        return {"1", "mflop", "in_mb", "out_mb", "mvector_fmas", "out_mb_cold"};
     // (in_mb_split: the input MB where it was written by several threads, kSplitInputMb.)
     if (kind == "depthwise")
         return {"1",      "mflop",        "mflop_strided", "mflop_5x5",  "in_mb",
@@ -145,15 +144,12 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
         const double fmas =
             double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s * double((cs.k + 15) / 16) / kMega;
-        // Up to 16 channels, the kernel's blocks hold 4 sums (direct_conv.cpp), too few chains
-        // to keep both FMA units busy: those multiply-adds cost about twice as much.
-        const double one_vector = cs.k <= 16 ? fmas : 0.0;
         // An output past kFlushedOutputMb goes to memory the network last used long before
         // (and the sweep measures it so): its writes at memory's rate, which the multiply-adds'
         // rate absorbed when the two shared one coefficient (ResNet-18's 7x7 stem, whose 3.2 MB
         // output stays cached, came out 45 % high, like MobileNetV2's).
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
-        f.x = {1, mflop, in_mb, out_mb, fmas, one_vector, out_cold};
+        f.x = {1, mflop, in_mb, out_mb, fmas, out_cold};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.

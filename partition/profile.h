@@ -51,7 +51,8 @@ struct PowerModel {
 // F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x);
 // 6: the column-layout GEMM's vector write-out (relu6 1x1 layers on 7x7 and 14x14 maps up to
 // 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
-// two direct-conv features and the split-input MB of pooling, depthwise and element-wise kinds.
+// direct conv's cold-output MB and the split-input MB of pooling, depthwise and element-wise
+// kinds.
 // Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 6;
 
