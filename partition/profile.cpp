@@ -23,17 +23,31 @@ double DeviceProfile::network_factor_for(double weights_mb) const {
     return log_interpolate(network_factors, weights_mb);
 }
 
+namespace {
+// The rate (GB/s) at which a model reads its weights per inference: the memory ladder's for its
+// weight MB x the cache pressure.
+double weights_gbps(const MemoryFacts& memory, const std::vector<NodeWeights>& weights,
+                    double pressure) {
+    double read_mb = 0;
+    for (const NodeWeights& w : weights) read_mb += w.read_mb;
+    return memory.gbps_at(read_mb * pressure);
+}
+}  // namespace
+
+bool DeviceProfile::has_memory_terms(size_t nodes, const std::vector<double>& alone_ms) const {
+    if (device != "cpu" || !memory.known()) return false;
+    NSE_CHECK(alone_ms.size() == nodes, ErrorCode::Internal,
+              "memory terms: one time per node expected");
+    return true;
+}
+
 std::vector<double> DeviceProfile::weight_reads_ms(const Model& model,
                                                    const std::vector<double>& alone_ms,
                                                    double pressure) const {
     const std::vector<NodeWeights> weights = model_weights(model);
     std::vector<double> out(weights.size(), 0.0);
-    if (device != "cpu" || !memory.known()) return out;
-    NSE_CHECK(alone_ms.size() == weights.size(), ErrorCode::Internal,
-              "weight_reads_ms: one time per node expected");
-    double read_mb = 0;
-    for (const NodeWeights& w : weights) read_mb += w.read_mb;
-    const double rate = memory.gbps_at(read_mb * pressure);  // MB / (GB/s) = ms
+    if (!has_memory_terms(weights.size(), alone_ms)) return out;
+    const double rate = weights_gbps(memory, weights, pressure);  // MB / (GB/s) = ms
     for (size_t i = 0; i < weights.size(); ++i) {
         if (weights[i].measured_cold || weights[i].read_mb <= 0) continue;
         const double mb = weights[i].read_mb, t = std::max(0.0, alone_ms[i]);
@@ -48,15 +62,11 @@ std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
                                                     const std::vector<double>& alone_ms) const {
     const std::vector<NodeWeights> weights = model_weights(model);
     std::vector<double> out(weights.size(), 0.0);
-    if (device != "cpu" || !memory.known()) return out;
-    NSE_CHECK(alone_ms.size() == weights.size(), ErrorCode::Internal,
-              "output_writes_ms: one time per node expected");
-    double read_mb = 0;
-    for (const NodeWeights& w : weights) read_mb += w.read_mb;
+    if (!has_memory_terms(weights.size(), alone_ms)) return out;
     // A line written in the cache is read for ownership and later written back, both at the
     // cache's rate; one written to memory costs the read from memory (the write-back is queued
     // behind the layer): so the credit only starts where the cache is twice memory's rate.
-    const double rate = 0.5 * memory.gbps_at(read_mb * memory.pressure);
+    const double rate = 0.5 * weights_gbps(memory, weights, memory.pressure);
     if (rate <= memory.memory_gbps) return out;
     for (size_t i = 0; i < weights.size(); ++i) {
         const NodeWeights& w = weights[i];

@@ -128,6 +128,11 @@ class DeviceProfile {
     static DeviceProfile from_json(const nlohmann::json& j);
     static DeviceProfile load(const std::string& path);
     void save(const std::string& path) const;  // writes atomically (temp file + rename)
+
+  private:
+    // Whether the memory terms apply (a CPU profile with a read ladder); throws
+    // Error(Internal) unless `alone_ms` has one time per node.
+    bool has_memory_terms(size_t nodes, const std::vector<double>& alone_ms) const;
 };
 
 // Non-negative weighted least squares: minimises sum((x.coef - ms)^2 / ms^1.5), coef >= 0; then
