@@ -157,8 +157,10 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // (convolutions), which made ResNet-18's max pool 1.7x and a MobileNetV2 depthwise layer
     // 1.4x slower in the network than alone with their own shares in their own caches;
     // convolutions read theirs in patterns of their own. Small inputs (under kSplitInputMb)
-    // keep the threads' shares: written by the calling thread alone, as an inline layer before
-    // would have, LeNet came out 20-25 % high in five deploys (against 1-10 %).
+    // keep the threads' shares. (Written by the calling thread alone, as an inline layer before
+    // would have, LeNet's pools were predicted no lower, 2.8 against 2.9-3.3 us for 1.6-1.8 in
+    // the network: what the scrub evicts, not where the input lies, sets a tiny layer's time
+    // alone.)
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
