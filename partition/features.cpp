@@ -87,8 +87,8 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
     const double out_mb = bytes_of(out) / kMega;
     const double param_mb = double(layer.param_bytes()) / kMega;
     const double mflop = layer.flops(in) / kMega;
-    // Read partly from another core's cache: a cost of its own, so the small layers' rates stay
-    // those of inputs in their own core (LeNet's pools came out 40-80 % high on one rate).
+    // Read partly from another core's cache (the sweep writes such inputs so, deploy.cpp): a cost
+    // of its own, so the rates of small layers, whose inputs stay in one core, are fitted apart.
     const double split_mb = in_mb >= kSplitInputMb ? in_mb : 0.0;
     if (f.kind == "conv" || f.kind == "conv1x1") {
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
@@ -145,9 +145,9 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double fmas =
             double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s * double((cs.k + 15) / 16) / kMega;
         // An output past kFlushedOutputMb goes to memory the network last used long before
-        // (and the sweep measures it so): its writes at memory's rate, which the multiply-adds'
-        // rate absorbed when the two shared one coefficient (ResNet-18's 7x7 stem, whose 3.2 MB
-        // output stays cached, came out 45 % high, like MobileNetV2's).
+        // (and the sweep measures it so): its writes at memory's rate get a coefficient of their
+        // own, rather than riding on the multiply-adds' rate into layers whose output stays
+        // cached.
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
         f.x = {1, mflop, in_mb, out_mb, fmas, out_cold};
     } else if (f.kind == "depthwise") {

@@ -24,7 +24,8 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
     std::unique_ptr<Executor> exec = make_executor(model, device);
     Executor& rt = *exec;
     std::vector<std::vector<double>> per_node(model->size());
-    rt.set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
+    const auto observe = [&](int i, double s) { per_node[i].push_back(s * 1e3); };
+    rt.set_node_observer(observe);
     // Warm-up: plans memory, and gives the scheduler time to spread a new process's threads over
     // the cores (right after another process, MobileNetV2's first 80 ms of 2-thread runs went at
     // 1-thread speed, its threads sharing a core, and its per-node medians came out 2x the
@@ -47,7 +48,7 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
         // alike (measured one block after the other, one MobileNetV2 whole median came out 10.2
         // ms against per-node medians summing to 6.4).
         for (int r = 0; r < runs; ++r) {
-            rt.set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
+            rt.set_node_observer(observe);
             rt.run(input);
             rt.set_node_observer(nullptr);
             whole_run();
