@@ -295,6 +295,20 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
                                                       return a.weights_mb < b.weights_mb;
                                                   }) -
                                  timed.begin());
+    // Networks that stay in a core's caches, over their layers timed the same way (the hot
+    // fits' samples): what a few microseconds between layers and their data flowing from one to
+    // the next cost (the tiny networks' second pools read a parallel convolution's output from
+    // both cores; LeNet's ran after an inline one).
+    double log_hot = 0;
+    int hot_networks = 0;
+    for (size_t i = 0; i < chains.size(); ++i) {
+        if (p.hot_kinds.empty() || t[i].hot_ms.empty() || t[i].hot_ms[0].empty()) continue;
+        double hot = 0;
+        for (const auto& rounds : t[i].hot_ms) hot += median(rounds);
+        log_hot += std::log(std::clamp(timed[i].wall / hot, 0.2, 5.0));
+        ++hot_networks;
+    }
+    p.hot_network_factor = hot_networks ? std::exp(log_hot / hot_networks) : 0;
     const bool calibrate = p.device == "cpu" && p.memory.known();
     p.memory.pressure = 1;
     // Twice: the factors depend a little on the pressure (the smaller networks' reads), the

@@ -39,6 +39,8 @@ struct ChainTimings {
     std::vector<double> wall_ms;                // whole runs
     std::vector<std::vector<double>> node_ms;   // [layer][round]: inside the whole runs
     std::vector<std::vector<double>> alone_ms;  // [layer][round]: as a single-layer network
+    std::vector<std::vector<double>> hot_ms;    // [layer][round]: the same run after run (empty
+                                                // but for networks within kHotNetworkMb)
 };
 
 // (weights MB, factor) points, one per network, ascending in size, those within 2x of the
@@ -55,7 +57,8 @@ double calibrate_cache_pressure(const DeviceProfile& p, const Model& model,
                                 const std::vector<double>& alone_ms, double extra_ms);
 
 // Sets p.network_factors and p.network_factor from the chains' timings (p's kinds and memory
-// facts already set) and, on a CPU, p.memory.pressure from the widest of them; appends a "network"
+// facts already set), p.hot_network_factor from the hot ones' (if p has hot kinds) and, on a
+// CPU, p.memory.pressure from the widest of them; appends a "network"
 // sample per chain and a "network_layer" sample per layer (alone, inside the network, as the fits
 // predict it) to `samples` if given.
 void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,

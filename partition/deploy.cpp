@@ -193,7 +193,14 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             layer_inputs[i].push_back(random_tensor(layer->graph().input_shape, rng));
         timings[i].node_ms.resize(chains[i].layers.size());
         timings[i].alone_ms.resize(chains[i].layers.size());
+        timings[i].hot_ms.resize(chains[i].layers.size());
     }
+    // Layers and tiny networks that stay in a core's caches are timed hot too (run after run, no
+    // scrub; DeviceProfile::hot_kinds).
+    const bool hot_fits = options.device.device == Device::Cpu;
+    auto time_hot = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
+        return median_latency_ms(model, input, options.min_time_ms / 4, 0, 200, options.device);
+    };
     const Chain overhead = overhead_chain(rng);
     Tensor overhead_input = random_tensor(overhead.whole->graph().input_shape, rng);
     std::vector<double> overhead_alone_ms, overhead_node_ms;
@@ -208,9 +215,11 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                 whole_latency_ms(chains[i].whole, chain_inputs[i], min_ms, options.device));
             const std::vector<double> nodes =
                 node_latencies_ms(chains[i].whole, chain_inputs[i], min_ms, options.device);
+            const bool hot = hot_fits && hot_network(*chains[i].whole);
             for (size_t l = 0; l < chains[i].layers.size(); ++l) {
                 t.node_ms[l].push_back(nodes[l]);
                 t.alone_ms[l].push_back(time_layer(chains[i].layers[l], layer_inputs[i][l]));
+                if (hot) t.hot_ms[l].push_back(time_hot(chains[i].layers[l], layer_inputs[i][l]));
             }
             if (progress) progress(++done, total);
         }
@@ -229,7 +238,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         Tensor input;
     };
     std::vector<Small> small;
-    std::vector<DeploySample> measured;
+    std::vector<DeploySample> measured, hot;
     // A quarter second of whole runs first, untimed: a new process's threads can share one core
     // until the scheduler spreads them (tools/cmd_profile.cpp saw 2-thread runs at 1-thread
     // speed for the first 80 ms).
@@ -248,6 +257,8 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         std::vector<Shape> in(c.inputs, c.input);
         const NodeFeatures f = node_features(*model, 0, in);
         measured.push_back({f.kind, c.desc, f, ms});
+        if (hot_fits && hot_network(*model))
+            hot.push_back({kHotPrefix + f.kind, c.desc, f, time_hot(model, input)});
         if (ms < kSecondPassMs) {
             small.push_back({i, model, std::move(input)});
             ++total;
@@ -276,8 +287,19 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // A kind this machine never runs (the direct path without AVX-512) costs nothing here.
     for (const std::string& kind : cost_kinds())
         if (!p.kinds.count(kind)) p.kinds[kind].coef.assign(feature_names(kind).size(), 0.0);
-    if (samples_out)
+    std::map<std::string, std::vector<Sample>> hot_by_kind;
+    for (const DeploySample& s : hot) hot_by_kind[s.features.kind].push_back({s.features.x, s.ms});
+    // (A kind with few layers small enough keeps the scrubbed fit, as a GPU does for all.)
+    for (const auto& [kind, samples] : hot_by_kind)
+        if (samples.size() >= 2 * feature_names(kind).size()) p.hot_kinds[kind] = fit_kind(samples);
+    if (samples_out) {
         for (DeploySample& s : *samples_out) s.predicted_ms = p.predict_ms(s.features);
+        for (DeploySample& s : hot) {
+            auto it = p.hot_kinds.find(s.features.kind);
+            if (it != p.hot_kinds.end()) s.predicted_ms = it->second.predict_ms(s.features.x);
+            samples_out->push_back(s);
+        }
+    }
     set_network_factors(chains, timings, p, samples_out);
     return p;
 }

@@ -18,8 +18,12 @@ struct DeployOptions {
     DeviceOptions device;     // where the kernels run (the profile's device)
 };
 
+// The kind of a DeploySample timed hot (DeviceProfile::hot_kinds): "hot:conv".
+inline const std::string kHotPrefix = "hot:";
+
 struct DeploySample {
-    std::string kind;    // a kernel kind, or "network" for the network-factor measurements
+    std::string kind;    // a kernel kind, the same timed hot (kHotPrefix), or "network" and
+                         // "network_layer" for the network-factor measurements
     std::string config;  // human-readable layer (or network) description
     NodeFeatures features;
     double ms = 0;             // measured

@@ -108,7 +108,25 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i];
         out.push_back(std::max(memory_ms - node_overhead_ms, kMinNodeMs));
     }
+    if (hot_network_factor > 0 && hot_network(model))
+        for (int i = 0; i < model.size(); ++i) {
+            auto it = hot_kinds.find(features[i].kind);
+            if (it != hot_kinds.end() && it->second.coef.size() == features[i].x.size())
+                out[i] =
+                    std::max(it->second.predict_ms(features[i].x) * hot_network_factor, kMinNodeMs);
+        }
     return out;
+}
+
+double working_set_mb(const Model& model) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(1);
+    size_t largest = 0;
+    for (int i = 0; i < model.size(); ++i) {
+        size_t bytes = size_t(numel(shapes[i + 1])) * sizeof(float);
+        for (int id : model.node_inputs(i)) bytes += size_t(numel(shapes[id])) * sizeof(float);
+        largest = std::max(largest, bytes);
+    }
+    return double(model.total_param_bytes() + largest) / 1e6;
 }
 
 namespace {
@@ -119,24 +137,71 @@ double round_significant(double v, int digits = 4) {
 }
 }  // namespace
 
+namespace {
+nlohmann::json kind_json(const std::string& kind, const KindFit& fit) {
+    nlohmann::json k = {{"features", feature_names(kind)},
+                        {"coef", fit.coef},
+                        {"samples", fit.samples},
+                        {"linear_rel_error", fit.linear_rel_error},
+                        {"median_rel_error", fit.median_rel_error}};
+    if (!fit.correction.empty()) {
+        nlohmann::json points = nlohmann::json::array();
+        for (const Sample& s : fit.correction.points()) {
+            std::vector<double> row{s.ms};
+            row.insert(row.end(), s.x.begin(), s.x.end());
+            points.push_back(row);
+        }
+        k["neighbour_points"] = points;  // [ms, features...] per deployment sample
+    }
+    return k;
+}
+
+// `where`: "kind 'conv'" or "hot kind 'conv'", for the messages.
+KindFit kind_from_json(const std::string& kind, const nlohmann::json& v, const std::string& where,
+                       int kernel_revision) {
+    KindFit fit;
+    fit.coef = v.at("coef").get<std::vector<double>>();
+    fit.samples = v.value("samples", 0);
+    fit.median_rel_error = v.value("median_rel_error", 0.0);
+    // A profile of other kernels may have other features: say so rather than only that the
+    // count is wrong.
+    const std::string older =
+        kernel_revision == kKernelRevision
+            ? ""
+            : detail::concat(" (it was fitted for kernel revision ", kernel_revision,
+                             ", this build has ", kKernelRevision, ": run nsengine deploy again)");
+    NSE_CHECK(fit.coef.size() == feature_names(kind).size(), ErrorCode::InvalidArgument, "profile ",
+              where, " has ", fit.coef.size(), " coefficients, expected ",
+              feature_names(kind).size(), older);
+    for (double c : fit.coef)
+        NSE_CHECK(std::isfinite(c) && c >= 0, ErrorCode::InvalidArgument, "profile ", where,
+                  " has a negative or non-finite coefficient");
+    fit.linear_rel_error = v.value("linear_rel_error", fit.median_rel_error);
+    if (v.contains("neighbour_points")) {
+        std::vector<Sample> points;
+        for (const auto& row : v.at("neighbour_points")) {
+            auto r = row.get<std::vector<double>>();
+            NSE_CHECK(r.size() == fit.coef.size() + 1, ErrorCode::InvalidArgument, "profile ",
+                      where, ": a neighbour point has ", r.size(), " numbers, expected ",
+                      fit.coef.size() + 1);
+            for (double x : r)
+                NSE_CHECK(std::isfinite(x) && x >= 0, ErrorCode::InvalidArgument, "profile ", where,
+                          ": a neighbour point has a negative or non-finite number");
+            NSE_CHECK(r[0] > 0, ErrorCode::InvalidArgument, "profile ", where,
+                      ": a neighbour point has a zero time");
+            points.push_back({std::vector<double>(r.begin() + 1, r.end()), r[0]});
+        }
+        fit.correction = NeighbourCorrection(std::move(points), fit.coef);
+    }
+    return fit;
+}
+}  // namespace
+
 nlohmann::json DeviceProfile::to_json() const {
     nlohmann::json k = nlohmann::json::object();
-    for (const auto& [kind, fit] : kinds) {
-        k[kind] = {{"features", feature_names(kind)},
-                   {"coef", fit.coef},
-                   {"samples", fit.samples},
-                   {"linear_rel_error", fit.linear_rel_error},
-                   {"median_rel_error", fit.median_rel_error}};
-        if (!fit.correction.empty()) {
-            nlohmann::json points = nlohmann::json::array();
-            for (const Sample& s : fit.correction.points()) {
-                std::vector<double> row{s.ms};
-                row.insert(row.end(), s.x.begin(), s.x.end());
-                points.push_back(row);
-            }
-            k[kind]["neighbour_points"] = points;  // [ms, features...] per deployment sample
-        }
-    }
+    for (const auto& [kind, fit] : kinds) k[kind] = kind_json(kind, fit);
+    nlohmann::json hot = nlohmann::json::object();
+    for (const auto& [kind, fit] : hot_kinds) hot[kind] = kind_json(kind, fit);
     nlohmann::json memory_json = nullptr;
     if (memory.known()) {
         nlohmann::json reads = nlohmann::json::array();
@@ -162,7 +227,9 @@ nlohmann::json DeviceProfile::to_json() const {
         {"network_factors", network_factors},
         {"node_overhead_ms", node_overhead_ms},
         {"memory", memory_json},
-        {"kinds", k}};
+        {"kinds", k},
+        {"hot_network_factor", hot_network_factor},
+        {"hot_kinds", hot}};
 }
 
 DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
@@ -214,45 +281,19 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
                           p.memory.pressure <= 1e4,
                       ErrorCode::InvalidArgument, "profile cache_pressure must be in [1, 1e4]");
         }
-        for (const auto& [kind, v] : j.at("kinds").items()) {
-            KindFit fit;
-            fit.coef = v.at("coef").get<std::vector<double>>();
-            fit.samples = v.value("samples", 0);
-            fit.median_rel_error = v.value("median_rel_error", 0.0);
-            // A profile of other kernels may have other features: say so rather than only
-            // that the count is wrong.
-            const std::string older =
-                p.kernel_revision == kKernelRevision
-                    ? ""
-                    : detail::concat(" (it was fitted for kernel revision ", p.kernel_revision,
-                                     ", this build has ", kKernelRevision,
-                                     ": run nsengine deploy again)");
-            NSE_CHECK(fit.coef.size() == feature_names(kind).size(), ErrorCode::InvalidArgument,
-                      "profile kind '", kind, "' has ", fit.coef.size(), " coefficients, expected ",
-                      feature_names(kind).size(), older);
-            for (double c : fit.coef)
-                NSE_CHECK(std::isfinite(c) && c >= 0, ErrorCode::InvalidArgument, "profile kind '",
-                          kind, "' has a negative or non-finite coefficient");
-            fit.linear_rel_error = v.value("linear_rel_error", fit.median_rel_error);
-            if (v.contains("neighbour_points")) {
-                std::vector<Sample> points;
-                for (const auto& row : v.at("neighbour_points")) {
-                    auto r = row.get<std::vector<double>>();
-                    NSE_CHECK(r.size() == fit.coef.size() + 1, ErrorCode::InvalidArgument,
-                              "profile kind '", kind, "': a neighbour point has ", r.size(),
-                              " numbers, expected ", fit.coef.size() + 1);
-                    for (double x : r)
-                        NSE_CHECK(std::isfinite(x) && x >= 0, ErrorCode::InvalidArgument,
-                                  "profile kind '", kind,
-                                  "': a neighbour point has a negative or non-finite number");
-                    NSE_CHECK(r[0] > 0, ErrorCode::InvalidArgument, "profile kind '", kind,
-                              "': a neighbour point has a zero time");
-                    points.push_back({std::vector<double>(r.begin() + 1, r.end()), r[0]});
-                }
-                fit.correction = NeighbourCorrection(std::move(points), fit.coef);
+        for (const auto& [kind, v] : j.at("kinds").items())
+            p.kinds[kind] = kind_from_json(kind, v, "kind '" + kind + "'", p.kernel_revision);
+        p.hot_network_factor = j.value("hot_network_factor", 0.0);
+        NSE_CHECK(p.hot_network_factor == 0 || factor_ok(p.hot_network_factor),
+                  ErrorCode::InvalidArgument,
+                  "profile hot_network_factor must be 0 (none) or in (0.1, 10)");
+        if (j.contains("hot_kinds"))
+            for (const auto& [kind, v] : j.at("hot_kinds").items()) {
+                NSE_CHECK(p.kinds.count(kind), ErrorCode::InvalidArgument, "profile hot kind '",
+                          kind, "' is not a kind of the profile");
+                p.hot_kinds[kind] =
+                    kind_from_json(kind, v, "hot kind '" + kind + "'", p.kernel_revision);
             }
-            p.kinds[kind] = fit;
-        }
         for (const std::string& kind : cost_kinds())
             NSE_CHECK(p.kinds.count(kind), ErrorCode::InvalidArgument, "profile has no fit for '",
                       kind, "' layers (written by an older nsengine?); run nsengine deploy again");

@@ -52,9 +52,10 @@ struct PowerModel {
 // 6: the column-layout GEMM's vector write-out (relu6 1x1 layers on 7x7 and 14x14 maps up to
 // 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
 // direct conv's cold-output MB and the split-input MB of pooling, depthwise and element-wise
-// kinds.
+// kinds; 7: not a kernel but what a profile holds: the hot fits of networks that stay in a
+// core's caches (LeNet 11-15 % high without).
 // Profiles without the field count as 1.
-inline constexpr int kKernelRevision = 6;
+inline constexpr int kKernelRevision = 7;
 
 class DeviceProfile {
   public:
@@ -82,6 +83,17 @@ class DeviceProfile {
     // taken off every node's prediction (one ReLU: 0.4-0.6 us on the 2-vCPU machine, where
     // LeNet's eight nodes run in 20 us).
     double node_overhead_ms = 0;
+    // CPU: a network that stays within a core's private caches (hot_network()) runs its layers
+    // back to back with their weights, code and data at hand, not as the sweep finds a layer
+    // after its scrub: LeNet's pools took 3.1-3.4 us after the scrub, 1.7 run after run and
+    // 1.4-1.7 in the network, its 400 -> 120 layer 5-6, 2.4 and 3.1-3.2. Such a network is
+    // predicted from `hot_kinds`, fitted on the sweep's layers that fit there timed run after
+    // run (no scrub), times `hot_network_factor`: the tiny synthetic networks' whole runs over
+    // their layers timed that way (1.1 at 2 threads, 1.0 at 1 on the 2-vCPU machine). Kinds
+    // without a hot fit, and every kind where the factor is 0 (a GPU, whose sweep does not
+    // scrub), take the path above.
+    std::map<std::string, KindFit> hot_kinds;
+    double hot_network_factor = 0;
     // CPU: the read rates measured in the deployment phase (unknown on a GPU and in older
     // profiles: no weight-read term).
     MemoryFacts memory;
@@ -134,6 +146,14 @@ class DeviceProfile {
     // Error(Internal) unless `alone_ms` has one time per node.
     bool has_memory_terms(size_t nodes, const std::vector<double>& alone_ms) const;
 };
+
+// What a network keeps in a core's caches while it runs: its weights and the largest input and
+// output of one node. A network within kHotNetworkMb of it runs hot (DeviceProfile::hot_kinds),
+// and so does a layer of the sweep within it (LeNet: 0.27 MB; the tiny synthetic networks 0.4;
+// the next one 6; a core's L2 on the 2-vCPU machine, 2 MB).
+double working_set_mb(const Model& model);
+constexpr double kHotNetworkMb = 1.0;
+inline bool hot_network(const Model& model) { return working_set_mb(model) <= kHotNetworkMb; }
 
 // Non-negative weighted least squares: minimises sum((x.coef - ms)^2 / ms^1.5), coef >= 0; then
 // keeps the neighbour correction if, left out one sample at a time, it lowers the median

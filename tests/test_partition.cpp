@@ -373,6 +373,74 @@ TEST(Profile, NodeOverheadComesOffEveryNode) {
     expect_error([&] { DeviceProfile::from_json(bad); }, "node_overhead_ms");
 }
 
+TEST(Profile, NetworksWithinACoresCachesTakeTheHotFits) {
+    auto tiny = small_chain().load("hot_chain.safetensors");
+    // Weights (3x2x3x3 + 3 + 4x12 + 4 floats) and the conv's input and output (2x5x5 + 3x5x5).
+    EXPECT_NEAR(working_set_mb(*tiny), (54 + 3 + 48 + 4 + 50 + 75) * 4 / 1e6, 1e-12);
+    EXPECT_TRUE(hot_network(*tiny));
+    ModelBuilder wide({1, 3, 10, 10});  // a 1.2 MB fully connected layer after the pool
+    wide.node("pool", "max_pool2d", {"input"}, {{"kernel_size", 2}})
+        .node("flat", "flatten", {"pool"})
+        .node("fc", "linear", {"flat"}, {}, {"fc.weight", "fc.bias"})
+        .weight("fc.weight", {4000, 75})
+        .weight("fc.bias", {4000})
+        .output("fc");
+    auto big = wide.load("hot_wide.safetensors");
+    EXPECT_FALSE(hot_network(*big));
+
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    const std::vector<double> tiny_plain = p.predict_model(*tiny),
+                              big_plain = p.predict_model(*big);
+    KindFit pool;
+    pool.coef.assign(feature_names("max_pool").size(), 0.0);
+    pool.coef[0] = 0.002;
+    p.hot_kinds["max_pool"] = pool;
+    // Without a hot factor (a GPU profile) the hot fits are not used.
+    EXPECT_EQ(p.predict_model(*tiny), tiny_plain);
+    p.hot_network_factor = 1.5;
+    const DeviceProfile q = DeviceProfile::from_json(p.to_json());
+    EXPECT_EQ(q.hot_network_factor, 1.5);
+    const std::vector<double> hot = q.predict_model(*tiny);
+    for (int i = 0; i < tiny->size(); ++i)
+        EXPECT_NEAR(hot[i], tiny->node(i).op == "max_pool2d" ? 0.003 : tiny_plain[i], 1e-12) << i;
+    EXPECT_EQ(q.predict_model(*big), big_plain);  // too big to stay in a core's caches
+
+    auto bad = p.to_json();
+    bad["hot_network_factor"] = -1.0;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "hot_network_factor");
+    bad = p.to_json();
+    bad["hot_kinds"]["max_pool"]["coef"] = {1.0};
+    expect_error([&] { DeviceProfile::from_json(bad); }, "hot kind 'max_pool' has 1 coefficients");
+    bad = p.to_json();
+    bad["hot_kinds"]["teleport"] = bad["hot_kinds"]["max_pool"];
+    expect_error([&] { DeviceProfile::from_json(bad); }, "not a kind of the profile");
+}
+
+TEST(Deploy, HotFactorFromTheNetworksThatStayInACoresCaches) {
+    std::mt19937 rng(3);
+    const std::vector<Chain> chains = chain_models(rng);
+    // Every network: whole runs 2 ms, each layer 0.1 ms alone; the hot ones' layers 0.2 ms
+    // run after run, and the smaller of them whole runs of 3 ms (factors 1.1 and 1.9).
+    std::vector<ChainTimings> t(chains.size());
+    std::vector<double> hot_ratios;
+    for (size_t i = 0; i < chains.size(); ++i) {
+        const size_t n = chains[i].layers.size();
+        const bool hot = hot_network(*chains[i].whole);
+        t[i].wall_ms = {hot && chains[i].whole->total_param_bytes() < 390000 ? 3.0 : 2.0};
+        t[i].node_ms.assign(n, {0.1});
+        t[i].alone_ms.assign(n, {0.1});
+        t[i].hot_ms.assign(n, hot ? std::vector<double>{0.2} : std::vector<double>{});
+        if (hot) hot_ratios.push_back(t[i].wall_ms[0] / (0.2 * double(n)));
+    }
+    ASSERT_EQ(hot_ratios.size(), 2u);  // the two tiny networks
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    set_network_factors(chains, t, p, nullptr);
+    EXPECT_EQ(p.hot_network_factor, 0);  // no hot fits: no hot factor
+    p.hot_kinds["max_pool"] = p.kinds["max_pool"];
+    set_network_factors(chains, t, p, nullptr);
+    EXPECT_NEAR(p.hot_network_factor, std::sqrt(hot_ratios[0] * hot_ratios[1]), 1e-12);
+}
+
 TEST(Memory, PressureCalibratedToANetworksExtraTime) {
     auto m = weight_reads_model();
     DeviceProfile p = flat_profile(0.01, 0.001);

@@ -46,7 +46,8 @@ int cmd_deploy(int argc, char** argv) {
         NSE_CHECK(csv.good(), ErrorCode::Io, args["samples"].as<std::string>(), ": cannot write");
         // "network" rows: measured_ms is the whole run, in_network_ms the sum of its layers'
         // times inside it, layers_alone_ms their sum as single-layer networks; "network_layer"
-        // rows: measured alone, and inside the network.
+        // rows: measured alone, and inside the network; "hot:<kind>" rows: the small layers
+        // timed run after run (no scrub).
         csv << "kind,config,measured_ms,predicted_ms,in_network_ms,layers_alone_ms,features\n";
         for (const auto& s : samples) {
             csv << s.kind << ",\"" << s.config << "\"," << s.ms << ',' << s.predicted_ms << ',';
@@ -83,6 +84,12 @@ int cmd_deploy(int argc, char** argv) {
                   << " GB/s; the cache keeps about " << fixed(p.memory.cache_mb, 0)
                   << " MB between inferences (a plain read; a network's weights as "
                   << fixed(p.memory.pressure, 2) << "x as many)";
+    if (p.hot_network_factor > 0)
+        std::cout << "\na network within " << fixed(kHotNetworkMb, 0)
+                  << " MB (weights and one layer's data) stays in a core's caches: "
+                  << p.hot_kinds.size()
+                  << " kinds fitted on layers timed run after run, the tiny networks' whole runs "
+                  << fixed(p.hot_network_factor, 3) << "x their layers";
     if (p.node_overhead_ms > 0)
         std::cout << "\na node measured alone pays " << fixed(p.node_overhead_ms * 1e3, 2)
                   << " us more than among others (taken off every prediction)";
