@@ -66,7 +66,7 @@ std::vector<std::string> feature_names(const std::string& kind) {
         return {"1",     "mflop_gemm", "mflop_gemm_few_channels", "mvalues_transformed",
                 "in_mb", "out_mb",     "weight_mb_read"};
     if (kind == "direct_conv")
-        return {"1", "mflop", "in_mb", "out_mb", "mvector_fmas", "out_mb_cold"};
+        return {"1", "mflop", "in_mb", "out_mb", "mvector_fmas", "out_mb_cold", "mbroadcasts"};
     // (in_mb_split: the input MB where it was written by several threads, kSplitInputMb.)
     if (kind == "depthwise")
         return {"1",      "mflop",        "mflop_strided", "mflop_5x5",  "in_mb",
@@ -140,16 +140,19 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
         const double weights = positions * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / kMega;
         f.x = {1, gemm, few, values, in_mb, out_mb, weights};
     } else if (f.kind == "direct_conv") {
-        // Output channels in 16-wide vectors: one multiply-add per pixel, tap and 16 channels.
+        // Output channels in 16-wide vectors: one multiply-add per pixel, tap and 16 channels,
+        // after one load and broadcast of the input value per pixel and tap, shared by all the
+        // vectors (ResNet-18's 64-channel stem does a quarter of the broadcasts per multiply-add
+        // of a 16-channel layer: priced by the multiply-adds alone it came out 31-51 % high).
         ConvShape cs = static_cast<const Conv2d&>(layer).conv_shape(in[0]);
-        const double fmas =
-            double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s * double((cs.k + 15) / 16) / kMega;
+        const double broadcasts = double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s / kMega;
+        const double fmas = broadcasts * double((cs.k + 15) / 16);
         // An output past kFlushedOutputMb goes to memory the network last used long before
         // (and the sweep measures it so): its writes at memory's rate get a coefficient of their
         // own, rather than riding on the multiply-adds' rate into layers whose output stays
         // cached.
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
-        f.x = {1, mflop, in_mb, out_mb, fmas, out_cold};
+        f.x = {1, mflop, in_mb, out_mb, fmas, out_cold, broadcasts};
     } else if (f.kind == "depthwise") {
         // The kernel sums all taps of an output row in 16-wide vectors: a row of Q outputs costs
         // ceil(Q / 16) vector multiply-adds per tap however few of the lanes are used.

@@ -53,7 +53,7 @@ struct PowerModel {
 // 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
 // direct conv's cold-output MB and the split-input MB of pooling, depthwise and element-wise
 // kinds; 7: not a kernel but what a profile holds: the hot fits of networks that stay in a
-// core's caches (LeNet 11-15 % high without).
+// core's caches (LeNet 11-15 % high without), and direct conv's input broadcasts.
 // Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 7;
 
