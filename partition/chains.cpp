@@ -295,20 +295,43 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
                                                       return a.weights_mb < b.weights_mb;
                                                   }) -
                                  timed.begin());
-    // Networks that stay in a core's caches, over their layers timed the same way (the hot
-    // fits' samples): what a few microseconds between layers and their data flowing from one to
-    // the next cost (the tiny networks' second pools read a parallel convolution's output from
-    // both cores; LeNet's ran after an inline one).
+    // Networks that stay in a core's caches: their layers' times inside the whole runs over the
+    // same layers timed hot (the hot fits' samples), and what a node pays per MB it reads from
+    // another core's cache (handoff_mb; the tiny networks' second pools took 1.8x their time
+    // run after run after a convolution split over both cores). The factor comes from the
+    // other nodes; the rate is what the hand-off nodes took beyond it. Both from the nodes'
+    // medians, not the whole runs: those of these networks run 2-3 us (7 %) longer than the
+    // sum of their nodes' medians, their nodes' times varying from run to run, where LeNet's
+    // run 0.3 us longer.
+    struct Handoff {
+        double in_network, hot, mb;
+    };
+    std::vector<Handoff> handoffs;
     double log_hot = 0;
     int hot_networks = 0;
     for (size_t i = 0; i < chains.size(); ++i) {
         if (p.hot_kinds.empty() || t[i].hot_ms.empty() || t[i].hot_ms[0].empty()) continue;
-        double hot = 0;
-        for (const auto& rounds : t[i].hot_ms) hot += median(rounds);
-        log_hot += std::log(std::clamp(timed[i].wall / hot, 0.2, 5.0));
+        const std::vector<double> mb = handoff_mb(*chains[i].whole, p.threads);
+        double in_network = 0, hot = 0;
+        for (size_t l = 0; l < t[i].hot_ms.size(); ++l) {
+            const double node = median(t[i].node_ms[l]), alone = median(t[i].hot_ms[l]);
+            if (mb[l] > 0) {
+                handoffs.push_back({node, alone, mb[l]});
+            } else {
+                in_network += node;
+                hot += alone;
+            }
+        }
+        log_hot += std::log(std::clamp(in_network / hot, 0.2, 5.0));
         ++hot_networks;
     }
     p.hot_network_factor = hot_networks ? std::exp(log_hot / hot_networks) : 0;
+    double extra = 0, mb = 0;
+    for (const Handoff& h : handoffs) {
+        extra += h.in_network - p.hot_network_factor * h.hot;
+        mb += h.mb;
+    }
+    p.hot_handoff_ms_per_mb = mb > 0 ? std::clamp(extra / mb, 0.0, 99.0) : 0.0;
     const bool calibrate = p.device == "cpu" && p.memory.known();
     p.memory.pressure = 1;
     // Twice: the factors depend a little on the pressure (the smaller networks' reads), the

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/packed_gemm.h"
@@ -206,6 +207,32 @@ std::vector<NodeWeights> model_weights(const Model& model) {
                 w.read_mb = double(winograd_positions(winograd_tile(cs))) * cs.k * cs.c * 4 / kMega;
         }
         out.push_back(w);
+    }
+    return out;
+}
+
+namespace {
+bool runs_on_pool(const std::string& kind, double flops, int64_t values) {
+    if (kind == "softmax" || kind == "flatten") return false;
+    if (kind == "activation" || kind == "add" || kind == "concat") return values >= 16384;
+    if (kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool")
+        return kFlopsPerElement * flops >= kMinParallelWork;
+    return flops >= kMinParallelWork;
+}
+}  // namespace
+
+std::vector<double> handoff_mb(const Model& model, int threads) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
+    const std::vector<NodeFeatures> features = model_features(model);
+    std::vector<bool> pool(model.size(), false);
+    std::vector<double> out(model.size(), 0.0);
+    for (int i = 0; i < model.size(); ++i) {
+        std::vector<Shape> in;
+        for (int id : model.node_inputs(i)) in.push_back(shapes[id]);
+        pool[i] = threads > 1 &&
+                  runs_on_pool(features[i].kind, model.layer(i).flops(in), numel(shapes[i + 1]));
+        for (int id : model.node_inputs(i))
+            if ((id > 0 && pool[id - 1]) != pool[i]) out[i] += bytes_of(shapes[id]) / kMega;
     }
     return out;
 }

@@ -57,4 +57,13 @@ struct NodeWeights {
 };
 std::vector<NodeWeights> model_weights(const Model& model);
 
+// Per node of a model run with `threads` threads, the MB of its inputs written by a node that
+// ran the other way — spread over the pool's threads where this one runs on the calling thread
+// alone, or the reverse (the graph's input counts as written by the calling thread): data that
+// crosses between cores' caches. Whether a node runs on the pool mirrors the kernels' own
+// thresholds (kMinParallelWork of FLOPs or of kFlopsPerElement per pooled value; 16384 values
+// for element-wise ones; softmax and flatten never): used for networks that stay in a core's
+// caches, where such a hand-off is a visible share of a layer's few microseconds.
+std::vector<double> handoff_mb(const Model& model, int threads);
+
 }  // namespace nse

@@ -108,13 +108,16 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i];
         out.push_back(std::max(memory_ms - node_overhead_ms, kMinNodeMs));
     }
-    if (hot_network_factor > 0 && hot_network(model))
+    if (hot_network_factor > 0 && hot_network(model)) {
+        const std::vector<double> handoff = handoff_mb(model, threads);
         for (int i = 0; i < model.size(); ++i) {
             auto it = hot_kinds.find(features[i].kind);
             if (it != hot_kinds.end() && it->second.coef.size() == features[i].x.size())
-                out[i] =
-                    std::max(it->second.predict_ms(features[i].x) * hot_network_factor, kMinNodeMs);
+                out[i] = std::max(it->second.predict_ms(features[i].x) * hot_network_factor +
+                                      handoff[i] * hot_handoff_ms_per_mb,
+                                  kMinNodeMs);
         }
+    }
     return out;
 }
 
@@ -229,6 +232,7 @@ nlohmann::json DeviceProfile::to_json() const {
         {"memory", memory_json},
         {"kinds", k},
         {"hot_network_factor", hot_network_factor},
+        {"hot_handoff_ms_per_mb", hot_handoff_ms_per_mb},
         {"hot_kinds", hot}};
 }
 
@@ -287,6 +291,10 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
         NSE_CHECK(p.hot_network_factor == 0 || factor_ok(p.hot_network_factor),
                   ErrorCode::InvalidArgument,
                   "profile hot_network_factor must be 0 (none) or in (0.1, 10)");
+        p.hot_handoff_ms_per_mb = j.value("hot_handoff_ms_per_mb", 0.0);
+        NSE_CHECK(std::isfinite(p.hot_handoff_ms_per_mb) && p.hot_handoff_ms_per_mb >= 0 &&
+                      p.hot_handoff_ms_per_mb < 100,
+                  ErrorCode::InvalidArgument, "profile hot_handoff_ms_per_mb must be in [0, 100)");
         if (j.contains("hot_kinds"))
             for (const auto& [kind, v] : j.at("hot_kinds").items()) {
                 NSE_CHECK(p.kinds.count(kind), ErrorCode::InvalidArgument, "profile hot kind '",

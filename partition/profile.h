@@ -88,12 +88,18 @@ class DeviceProfile {
     // after its scrub: LeNet's pools took 3.1-3.4 us after the scrub, 1.7 run after run and
     // 1.4-1.7 in the network, its 400 -> 120 layer 5-6, 2.4 and 3.1-3.2. Such a network is
     // predicted from `hot_kinds`, fitted on the sweep's layers that fit there timed run after
-    // run (no scrub), times `hot_network_factor`: the tiny synthetic networks' whole runs over
-    // their layers timed that way (1.1 at 2 threads, 1.0 at 1 on the 2-vCPU machine). Kinds
-    // without a hot fit, and every kind where the factor is 0 (a GPU, whose sweep does not
-    // scrub), take the path above.
+    // run (no scrub), times `hot_network_factor`, plus `hot_handoff_ms_per_mb` for each MB a
+    // node reads from another core (handoff_mb: a layer on the calling thread after one split
+    // over the pool's threads, or the reverse). Both from the tiny synthetic networks: the
+    // factor from their whole runs, less their hand-off nodes, over their other layers timed
+    // hot (1.0-1.1 on the 2-vCPU machine); the rate from what the hand-off nodes took beyond
+    // the factor (their second pools took 1.8x their time run after run, reading a parallel
+    // convolution's output from both cores; LeNet, every layer on the calling thread, has
+    // none). Kinds without a hot fit, and every kind where the factor is 0 (a GPU, whose sweep
+    // does not scrub), take the path above.
     std::map<std::string, KindFit> hot_kinds;
     double hot_network_factor = 0;
+    double hot_handoff_ms_per_mb = 0;
     // CPU: the read rates measured in the deployment phase (unknown on a GPU and in older
     // profiles: no weight-read term).
     MemoryFacts memory;

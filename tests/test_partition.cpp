@@ -404,6 +404,15 @@ TEST(Profile, NetworksWithinACoresCachesTakeTheHotFits) {
     for (int i = 0; i < tiny->size(); ++i)
         EXPECT_NEAR(hot[i], tiny->node(i).op == "max_pool2d" ? 0.003 : tiny_plain[i], 1e-12) << i;
     EXPECT_EQ(q.predict_model(*big), big_plain);  // too big to stay in a core's caches
+    // What a node reads from another core is priced where the model hands data over: the
+    // tiny chain's convolution runs on the calling thread, so at 2 threads nothing changes.
+    p.hot_handoff_ms_per_mb = 0.5;
+    p.threads = 2;
+    const DeviceProfile r = DeviceProfile::from_json(p.to_json());
+    EXPECT_EQ(r.hot_handoff_ms_per_mb, 0.5);
+    const std::vector<double> mb = handoff_mb(*tiny, 2);
+    const std::vector<double> priced = r.predict_model(*tiny);
+    for (int i = 0; i < tiny->size(); ++i) EXPECT_NEAR(priced[i], hot[i] + 0.5 * mb[i], 1e-12) << i;
 
     auto bad = p.to_json();
     bad["hot_network_factor"] = -1.0;
@@ -414,31 +423,58 @@ TEST(Profile, NetworksWithinACoresCachesTakeTheHotFits) {
     bad = p.to_json();
     bad["hot_kinds"]["teleport"] = bad["hot_kinds"]["max_pool"];
     expect_error([&] { DeviceProfile::from_json(bad); }, "not a kind of the profile");
+    bad = p.to_json();
+    bad["hot_handoff_ms_per_mb"] = -0.5;
+    expect_error([&] { DeviceProfile::from_json(bad); }, "hot_handoff_ms_per_mb");
 }
 
-TEST(Deploy, HotFactorFromTheNetworksThatStayInACoresCaches) {
+TEST(Features, HandOffsBetweenTheCallingThreadAndThePool) {
+    // A convolution of 1.3 MFLOP (split over the pool) between the graph's input and a pool
+    // taking 16 x 576 values (on the calling thread), then a flatten (calling thread).
+    ModelBuilder b({1, 8, 24, 24});
+    b.node("conv", "conv2d", {"input"}, {{"padding", 1}}, {"conv.weight", "conv.bias"})
+        .weight("conv.weight", {16, 8, 3, 3})
+        .weight("conv.bias", {16})
+        .node("pool", "max_pool2d", {"conv"}, {{"kernel_size", 2}})
+        .node("flat", "flatten", {"pool"})
+        .output("flat");
+    auto m = b.load("handoff.safetensors");
+    const std::vector<double> two = handoff_mb(*m, 2);
+    EXPECT_NEAR(two[0], 8 * 24 * 24 * 4 / 1e6, 1e-12);   // the input, written by the caller
+    EXPECT_NEAR(two[1], 16 * 24 * 24 * 4 / 1e6, 1e-12);  // the convolution's output
+    EXPECT_EQ(two[2], 0);                                // pool and flatten: the same thread
+    for (double mb : handoff_mb(*m, 1)) EXPECT_EQ(mb, 0);
+}
+
+TEST(Deploy, HotFactorAndHandOffRateFromTheTinyNetworks) {
     std::mt19937 rng(3);
     const std::vector<Chain> chains = chain_models(rng);
-    // Every network: whole runs 2 ms, each layer 0.1 ms alone; the hot ones' layers 0.2 ms
-    // run after run, and the smaller of them whole runs of 3 ms (factors 1.1 and 1.9).
+    // The tiny networks' layers take 0.2 ms hot (run after run) and 1.1x that inside the whole
+    // runs, plus 0.05 ms per MB they read from another core at 2 threads; the others' layers
+    // 0.1 ms alone and in the network.
+    const double factor = 1.1, rate = 0.05;
     std::vector<ChainTimings> t(chains.size());
-    std::vector<double> hot_ratios;
+    int hot_networks = 0;
     for (size_t i = 0; i < chains.size(); ++i) {
         const size_t n = chains[i].layers.size();
         const bool hot = hot_network(*chains[i].whole);
-        t[i].wall_ms = {hot && chains[i].whole->total_param_bytes() < 390000 ? 3.0 : 2.0};
-        t[i].node_ms.assign(n, {0.1});
+        const std::vector<double> mb = handoff_mb(*chains[i].whole, 2);
+        t[i].wall_ms = {2.0};
         t[i].alone_ms.assign(n, {0.1});
+        t[i].node_ms.assign(n, {0.1});
         t[i].hot_ms.assign(n, hot ? std::vector<double>{0.2} : std::vector<double>{});
-        if (hot) hot_ratios.push_back(t[i].wall_ms[0] / (0.2 * double(n)));
+        for (size_t l = 0; hot && l < n; ++l) t[i].node_ms[l] = {factor * 0.2 + rate * mb[l]};
+        hot_networks += hot;
     }
-    ASSERT_EQ(hot_ratios.size(), 2u);  // the two tiny networks
+    ASSERT_EQ(hot_networks, 2);  // the two tiny networks
     DeviceProfile p = flat_profile(0.01, 0.001);
+    p.threads = 2;
     set_network_factors(chains, t, p, nullptr);
     EXPECT_EQ(p.hot_network_factor, 0);  // no hot fits: no hot factor
     p.hot_kinds["max_pool"] = p.kinds["max_pool"];
     set_network_factors(chains, t, p, nullptr);
-    EXPECT_NEAR(p.hot_network_factor, std::sqrt(hot_ratios[0] * hot_ratios[1]), 1e-12);
+    EXPECT_NEAR(p.hot_network_factor, factor, 1e-12);
+    EXPECT_NEAR(p.hot_handoff_ms_per_mb, rate, 1e-9);
 }
 
 TEST(Memory, PressureCalibratedToANetworksExtraTime) {

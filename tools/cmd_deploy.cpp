@@ -88,8 +88,10 @@ int cmd_deploy(int argc, char** argv) {
         std::cout << "\na network within " << fixed(kHotNetworkMb, 0)
                   << " MB (weights and one layer's data) stays in a core's caches: "
                   << p.hot_kinds.size()
-                  << " kinds fitted on layers timed run after run, the tiny networks' whole runs "
-                  << fixed(p.hot_network_factor, 3) << "x their layers";
+                  << " kinds fitted on layers timed run after run, the tiny networks' layers "
+                  << fixed(p.hot_network_factor, 3) << "x those times, plus "
+                  << fixed(p.hot_handoff_ms_per_mb * 1e3, 0)
+                  << " us per MB a layer reads from another core";
     if (p.node_overhead_ms > 0)
         std::cout << "\na node measured alone pays " << fixed(p.node_overhead_ms * 1e3, 2)
                   << " us more than among others (taken off every prediction)";
