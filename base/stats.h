@@ -29,4 +29,12 @@ inline double log_interpolate(const std::vector<std::pair<double, double>>& poin
     return y0 + std::log(x / x0) / std::log(x1 / x0) * (y1 - y0);
 }
 
+// `v` rounded to `digits` significant digits (0 and non-finite values unchanged): what a profile
+// keeps of its measurements, well under their noise.
+inline double round_significant(double v, int digits = 4) {
+    if (v == 0 || !std::isfinite(v)) return v;
+    const double scale = std::pow(10.0, digits - 1 - int(std::floor(std::log10(std::fabs(v)))));
+    return std::round(v * scale) / scale;
+}
+
 }  // namespace nse

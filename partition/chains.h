@@ -57,8 +57,8 @@ double calibrate_cache_pressure(const DeviceProfile& p, const Model& model,
                                 const std::vector<double>& alone_ms, double extra_ms);
 
 // Sets p.network_factors and p.network_factor from the chains' timings (p's kinds and memory
-// facts already set), p.hot_network_factor from the hot ones' (if p has hot kinds) and, on a
-// CPU, p.memory.pressure from the widest of them; appends a "network"
+// facts already set), p.hot_network_factor and p.hot_handoff_ms_per_mb from the hot ones' (if
+// p has hot kinds) and, on a CPU, p.memory.pressure from the widest of them; appends a "network"
 // sample per chain and a "network_layer" sample per layer (alone, inside the network, as the fits
 // predict it) to `samples` if given.
 void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
