@@ -15,8 +15,11 @@ int cmd_deploy(int argc, char** argv) {
     opts.add_options()("threads", "threads to profile with (default: all cores)",
                        cxxopts::value<int>())(
         "out", "profile file to write (default: the cache the edge and cloud read)",
-        cxxopts::value<std::string>())("quick", "a tenth of the configurations (less accurate)")(
-        "seed", "seed of the configuration sweep", cxxopts::value<uint32_t>()->default_value("1"))(
+        cxxopts::value<std::string>())(
+        "quick",
+        "a tenth of the configurations (less accurate; too few small layers for the hot fits that "
+        "price LeNet-sized networks)")("seed", "seed of the configuration sweep",
+                                       cxxopts::value<uint32_t>()->default_value("1"))(
         "samples", "also write every measured configuration to this CSV file",
         cxxopts::value<std::string>())("json", "print the profile")("h,help", "show this help");
     add_device_options(opts);
