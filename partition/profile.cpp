@@ -69,8 +69,7 @@ std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
         const NodeWeights& w = weights[i];
         if (w.out_mb <= kFlushedOutputMb || w.read_mb > kCachedWeightsMb) continue;
         const double t = std::max(0.0, alone_ms[i]), cold = w.out_mb / memory.memory_gbps;
-        const double compute = std::sqrt(std::max(0.0, t * t - cold * cold));
-        out[i] = std::min(0.0, std::hypot(compute, w.out_mb / rate) - t);
+        out[i] = std::min(0.0, std::hypot(std::max(0.0, t - cold), w.out_mb / rate) - t);
     }
     return out;
 }

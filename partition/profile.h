@@ -129,9 +129,11 @@ class DeviceProfile {
     // the same output is written to the cache, at half the rate the model's weights are read
     // at (each line read for ownership and written back). Zero or negative: the multiply-adds'
     // share of the measured time, taken as what is left of it after the write at memory's rate
-    // (root of the difference of squares), plus the write to the cache (smooth maximum).
-    // MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high without, 31-58 % low at
-    // the full read rate.
+    // (the sweep's such layers are bound by that write: the difference), and the write to the
+    // cache (smooth maximum). MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high
+    // without, 31-58 % low at the full read rate, +29..+96 % in five of six evaluations with
+    // the multiply-adds as the root of the difference of squares (smooth maximum there too),
+    // -17..+26 % (five of six within 20 %) with the difference, on the same profiles.
     std::vector<double> output_writes_ms(const Model& model,
                                          const std::vector<double>& alone_ms) const;
 

@@ -312,8 +312,7 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     // cache: of its measured time, what is left after the write at memory's rate, and the
     // write at the cache's.
     const double out_mb = 1100 * 1000 * 4 / 1e6;
-    const double compute =
-        std::sqrt(plain[0] * plain[0] - std::pow(out_mb / p.memory.memory_gbps, 2));
+    const double compute = plain[0] - out_mb / p.memory.memory_gbps;
     const double cached = std::hypot(compute, 2 * out_mb / p.memory.gbps_at(total_mb));
     EXPECT_NEAR(p.output_writes_ms(*m, plain)[0], cached - plain[0], 1e-12);
     EXPECT_LT(p.output_writes_ms(*m, plain)[0], 0);
