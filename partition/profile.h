@@ -91,8 +91,9 @@ class DeviceProfile {
     // run (no scrub), times `hot_network_factor`, plus `hot_handoff_ms_per_mb` for each MB a
     // node reads from another core (handoff_mb: a layer on the calling thread after one split
     // over the pool's threads, or the reverse). Both from the tiny synthetic networks: the
-    // factor from the medians of their other nodes inside their whole runs over the same
-    // layers timed hot (1.07-1.12 on the 2-vCPU machine); the rate from what the hand-off
+    // factor from their other nodes' times inside their whole runs over the same layers timed
+    // hot, round by round, the median of the rounds (1.07-1.12 on the 2-vCPU machine); the
+    // rate from what the hand-off
     // nodes took there beyond the factor (their second pools took 1.8x their time run after run,
     // reading a parallel convolution's output from both cores; LeNet, every layer on the calling
     // thread, has none). Kinds without a hot fit, and every kind where the factor is 0 (a GPU,
