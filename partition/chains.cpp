@@ -237,6 +237,71 @@ double calibrate_cache_pressure(const DeviceProfile& p, const Model& model,
     return hi;
 }
 
+namespace {
+// Sets p.hot_network_factor and p.hot_handoff_ms_per_mb (0 where p has no hot fits).
+void set_hot_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
+                     DeviceProfile& p) {
+    p.hot_network_factor = 0;
+    p.hot_handoff_ms_per_mb = 0;
+    if (p.hot_kinds.empty()) return;
+    // Networks that stay in a core's caches: their layers' times inside the whole runs over the
+    // same layers timed hot (the hot fits' samples), and what a node pays per MB it reads from
+    // another core's cache (handoff_mb; the tiny networks' second pools took 1.8x their time
+    // run after run after a convolution split over both cores). The factor comes from the
+    // other nodes; the rate is what the hand-off nodes took beyond it. Both from the nodes'
+    // medians, not the whole runs: those of these networks run 2-3 us (7 %) longer than the
+    // sum of their nodes' medians, their nodes' times varying from run to run, where LeNet's
+    // run 0.3 us longer. Each round's sums are compared with each other (a round's in-network and
+    // hot times were measured in the same pass) and the median over the rounds taken, so a
+    // drift of the machine between rounds cancels.
+    std::vector<double> log_factors;
+    std::vector<std::vector<std::array<double, 3>>> handoff_rounds;  // per network: in, hot, MB
+    for (size_t i = 0; i < chains.size(); ++i) {
+        if (t[i].hot_ms.empty() || t[i].hot_ms[0].empty()) continue;
+        const std::vector<double> mb = handoff_mb(*chains[i].whole, p.threads);
+        std::vector<double> ratios;
+        std::vector<std::array<double, 3>> handoffs;  // per round
+        for (size_t r = 0; r < t[i].hot_ms[0].size(); ++r) {
+            double in_network = 0, hot = 0;
+            std::array<double, 3> h{0, 0, 0};
+            for (size_t l = 0; l < t[i].hot_ms.size(); ++l) {
+                const double node = t[i].node_ms[l][r], alone = t[i].hot_ms[l][r];
+                if (mb[l] > 0) {
+                    h = {h[0] + node, h[1] + alone, h[2] + mb[l]};
+                } else {
+                    in_network += node;
+                    hot += alone;
+                }
+            }
+            ratios.push_back(in_network / hot);
+            handoffs.push_back(h);
+        }
+        log_factors.push_back(std::log(std::clamp(median(ratios), 0.2, 5.0)));
+        handoff_rounds.push_back(handoffs);
+    }
+    if (!log_factors.empty()) {
+        double sum = 0;
+        for (double v : log_factors) sum += v;
+        p.hot_network_factor = std::exp(sum / double(log_factors.size()));
+    }
+    // The rate: per round, what all the networks' hand-off nodes took beyond the factor over
+    // their MB; the median of the rounds.
+    if (!handoff_rounds.empty()) {
+        std::vector<double> handoff_rates;
+        for (size_t r = 0; r < handoff_rounds[0].size(); ++r) {
+            double extra = 0, mb = 0;
+            for (const auto& rounds : handoff_rounds) {
+                extra += rounds[r][0] - p.hot_network_factor * rounds[r][1];
+                mb += rounds[r][2];
+            }
+            if (mb > 0) handoff_rates.push_back(extra / mb);
+        }
+        if (!handoff_rates.empty())
+            p.hot_handoff_ms_per_mb = std::clamp(median(handoff_rates), 0.0, 99.0);
+    }
+}
+}  // namespace
+
 void set_network_factors(const std::vector<Chain>& chains, const std::vector<ChainTimings>& t,
                          DeviceProfile& p, std::vector<DeploySample>* samples) {
     struct Timed {
@@ -296,62 +361,7 @@ void set_network_factors(const std::vector<Chain>& chains, const std::vector<Cha
                                                       return a.weights_mb < b.weights_mb;
                                                   }) -
                                  timed.begin());
-    // Networks that stay in a core's caches: their layers' times inside the whole runs over the
-    // same layers timed hot (the hot fits' samples), and what a node pays per MB it reads from
-    // another core's cache (handoff_mb; the tiny networks' second pools took 1.8x their time
-    // run after run after a convolution split over both cores). The factor comes from the
-    // other nodes; the rate is what the hand-off nodes took beyond it. Both from the nodes'
-    // medians, not the whole runs: those of these networks run 2-3 us (7 %) longer than the
-    // sum of their nodes' medians, their nodes' times varying from run to run, where LeNet's
-    // run 0.3 us longer. Each round's sums are compared with each other (the round's in-network
-    // and hot times were measured a second apart) and the median over the rounds taken, so a
-    // drift of the machine between rounds cancels.
-    std::vector<double> log_factors, handoff_rates;
-    std::vector<std::vector<std::array<double, 3>>> handoff_rounds;  // per network: in, hot, MB
-    for (size_t i = 0; i < chains.size(); ++i) {
-        if (p.hot_kinds.empty() || t[i].hot_ms.empty() || t[i].hot_ms[0].empty()) continue;
-        const std::vector<double> mb = handoff_mb(*chains[i].whole, p.threads);
-        std::vector<double> ratios;
-        std::vector<std::array<double, 3>> handoffs;  // per round
-        for (size_t r = 0; r < t[i].hot_ms[0].size(); ++r) {
-            double in_network = 0, hot = 0;
-            std::array<double, 3> h{0, 0, 0};
-            for (size_t l = 0; l < t[i].hot_ms.size(); ++l) {
-                const double node = t[i].node_ms[l][r], alone = t[i].hot_ms[l][r];
-                if (mb[l] > 0) {
-                    h = {h[0] + node, h[1] + alone, h[2] + mb[l]};
-                } else {
-                    in_network += node;
-                    hot += alone;
-                }
-            }
-            ratios.push_back(in_network / hot);
-            handoffs.push_back(h);
-        }
-        log_factors.push_back(std::log(std::clamp(median(ratios), 0.2, 5.0)));
-        handoff_rounds.push_back(handoffs);
-    }
-    p.hot_network_factor = 0;
-    if (!log_factors.empty()) {
-        double sum = 0;
-        for (double v : log_factors) sum += v;
-        p.hot_network_factor = std::exp(sum / double(log_factors.size()));
-    }
-    // The rate: per round, what all the networks' hand-off nodes took beyond the factor over
-    // their MB; the median of the rounds.
-    p.hot_handoff_ms_per_mb = 0;
-    if (!handoff_rounds.empty()) {
-        for (size_t r = 0; r < handoff_rounds[0].size(); ++r) {
-            double extra = 0, mb = 0;
-            for (const auto& rounds : handoff_rounds) {
-                extra += rounds[r][0] - p.hot_network_factor * rounds[r][1];
-                mb += rounds[r][2];
-            }
-            if (mb > 0) handoff_rates.push_back(extra / mb);
-        }
-        if (!handoff_rates.empty())
-            p.hot_handoff_ms_per_mb = std::clamp(median(handoff_rates), 0.0, 99.0);
-    }
+    set_hot_factors(chains, t, p);
     const bool calibrate = p.device == "cpu" && p.memory.known();
     p.memory.pressure = 1;
     // Twice: the factors depend a little on the pressure (the smaller networks' reads), the
