@@ -53,9 +53,11 @@ struct PowerModel {
 // 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
 // direct conv's cold-output MB and the split-input MB of pooling, depthwise and element-wise
 // kinds; 7: not a kernel but what a profile holds: the hot fits of networks that stay in a
-// core's caches (LeNet 11-15 % high without), and direct conv's input broadcasts.
+// core's caches (LeNet 11-15 % high without), and direct conv's input broadcasts; 8: the packed
+// GEMM's first pass over its weights prefetched (ResNet-18's 128-channel Winograd layers in the
+// network 0.85x at 1 thread, where their weights come from memory).
 // Profiles without the field count as 1.
-inline constexpr int kKernelRevision = 7;
+inline constexpr int kKernelRevision = 8;
 
 class DeviceProfile {
   public:
