@@ -28,7 +28,7 @@ struct Config {
           input(std::move(input_)) {}
 };
 
-// The sweep: about 1200 configurations, a tenth of them with `quick`.
+// The sweep: about 1200 configurations, a tenth of them with `quick`, in a seeded random order.
 std::vector<Config> make_configs(bool quick, uint32_t seed);
 // The network of one configuration, with seeded random weights.
 std::shared_ptr<const Model> build(const Config& c, std::mt19937& rng);

@@ -1,5 +1,6 @@
 // Cost-model fit, planner decisions on fixed synthetic profiles, and the bandwidth estimator
 // (on a real rate-limited link: test_net.cpp).
+#include <map>
 #include <random>
 
 #include "partition/bandwidth.h"
@@ -7,6 +8,7 @@
 #include "partition/memory.h"
 #include "partition/planner.h"
 #include "partition/speed.h"
+#include "partition/sweep.h"
 #include "tests/model_builder.h"
 
 namespace nse::test {
@@ -529,6 +531,27 @@ TEST(Deploy, NetworkPointsOfSimilarSizeMerge) {
     EXPECT_NEAR(merged[1].second, 1.1, 1e-12);
     EXPECT_EQ(merged[2], std::make_pair(46.0, 1.2));
     EXPECT_TRUE(merge_network_points({}).empty());
+}
+
+TEST(Deploy, EachKindIsTimedAllThroughTheSweep) {
+    // The machine's speed drifts over the two minutes of a sweep: a kind timed in one stretch
+    // would take that stretch's speed into its fit. Every kind with enough layers has some in
+    // each quarter of the sweep; the order is the seed's (deploys repeat).
+    const std::vector<Config> configs = make_configs(false, 7);
+    std::map<std::string, std::vector<int>> quarters;
+    for (size_t i = 0; i < configs.size(); ++i) {
+        auto& q = quarters[configs[i].kind];
+        q.resize(4, 0);
+        ++q[4 * i / configs.size()];
+    }
+    for (const auto& [kind, q] : quarters) {
+        const int n = q[0] + q[1] + q[2] + q[3];
+        if (n < 40) continue;
+        for (int count : q) EXPECT_GE(count, n / 10) << kind;
+    }
+    const std::vector<Config> again = make_configs(false, 7);
+    ASSERT_EQ(again.size(), configs.size());
+    for (size_t i = 0; i < configs.size(); ++i) EXPECT_EQ(again[i].desc, configs[i].desc);
 }
 
 TEST(Speed, MedianRatioOfRecentRequestsFollowsAStepWithinThree) {
