@@ -22,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kScrubBytes = size_t(2) << 20;    // half the L2 of a core
 constexpr size_t kFlushBytes = size_t(128) << 20;  // > the last-level cache a layer sees
+constexpr double kChainMinMs = 150;  // of whole runs of a synthetic network, per timing
 
 std::string cpu_name() {
     std::ifstream in("/proc/cpuinfo");
@@ -209,7 +210,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     int done = 0;
     auto time_chains = [&] {
         for (size_t i = 0; i < chains.size(); ++i) {
-            const double min_ms = options.quick ? 50 : 150;
+            const double min_ms = options.quick ? 50 : kChainMinMs;
             ChainTimings& t = timings[i];
             t.wall_ms.push_back(
                 whole_latency_ms(chains[i].whole, chain_inputs[i], min_ms, options.device));
@@ -301,7 +302,35 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         }
     }
     set_network_factors(chains, timings, p, samples_out);
+    for (size_t i = 0; i < chains.size(); ++i)
+        p.reference_ms[chains[i].whole->name()] = median(timings[i].wall_ms);
     return p;
+}
+
+std::map<std::string, double> time_reference_networks(const DeviceProfile& p,
+                                                      const DeviceOptions& device) {
+    std::map<std::string, double> now;
+    if (p.reference_ms.empty()) return now;
+    std::mt19937 rng(1);  // (the weights' values do not move the times)
+    for (const Chain& c : chain_models(rng)) {
+        if (!p.reference_ms.count(c.whole->name())) continue;
+        const Tensor input = random_tensor(c.whole->graph().input_shape, rng);
+        now[c.whole->name()] = whole_latency_ms(c.whole, input, kChainMinMs, device);
+    }
+    return now;
+}
+
+double reference_ratio(const std::map<std::string, double>& then,
+                       const std::map<std::string, double>& now) {
+    double log_sum = 0;
+    int n = 0;
+    for (const auto& [name, ms] : now) {
+        auto it = then.find(name);
+        if (it == then.end() || !(ms > 0) || !(it->second > 0)) continue;
+        log_sum += std::log(ms / it->second);
+        ++n;
+    }
+    return n ? std::exp(log_sum / n) : 0.0;
 }
 
 }  // namespace nse

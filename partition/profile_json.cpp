@@ -106,7 +106,8 @@ nlohmann::json DeviceProfile::to_json() const {
         {"kinds", k},
         {"hot_network_factor", hot_network_factor},
         {"hot_handoff_ms_per_mb", hot_handoff_ms_per_mb},
-        {"hot_kinds", hot}};
+        {"hot_kinds", hot},
+        {"reference_ms", reference_ms}};
 }
 
 DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
@@ -175,6 +176,12 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
                 p.hot_kinds[kind] =
                     kind_from_json(kind, v, "hot kind '" + kind + "'", p.kernel_revision);
             }
+        if (j.contains("reference_ms")) {
+            p.reference_ms = j.at("reference_ms").get<std::map<std::string, double>>();
+            for (const auto& [name, ms] : p.reference_ms)
+                NSE_CHECK(std::isfinite(ms) && ms > 0 && ms < 1e5, ErrorCode::InvalidArgument,
+                          "profile reference_ms of '", name, "' must be in (0, 1e5)");
+        }
         for (const std::string& kind : cost_kinds())
             NSE_CHECK(p.kinds.count(kind), ErrorCode::InvalidArgument, "profile has no fit for '",
                       kind, "' layers (written by an older nsengine?); run nsengine deploy again");

@@ -5,6 +5,7 @@
 
 #include "partition/bandwidth.h"
 #include "partition/chains.h"
+#include "partition/deploy.h"
 #include "partition/memory.h"
 #include "partition/planner.h"
 #include "partition/speed.h"
@@ -207,6 +208,29 @@ TEST(Profile, JsonRoundTripAndValidation) {
     EXPECT_EQ(DeviceProfile::from_json(bad).kernel_revision, 1);
     bad["kernel_revision"] = 0;
     expect_error([&] { DeviceProfile::from_json(bad); }, "kernel_revision");
+}
+
+TEST(Profile, ReferenceTimesTravelAndGiveTheMachinesSpeedNow) {
+    DeviceProfile p = flat_profile(0.1, 0.2);
+    EXPECT_TRUE(DeviceProfile::from_json(p.to_json()).reference_ms.empty());
+    p.reference_ms = {{"chain-tiny", 0.04}, {"chain-plain", 3.0}};
+    EXPECT_EQ(DeviceProfile::from_json(p.to_json()).reference_ms, p.reference_ms);
+    for (double v : {0.0, -1.0, 1e9}) {
+        auto bad = p.to_json();
+        bad["reference_ms"]["chain-plain"] = v;
+        expect_error([&] { DeviceProfile::from_json(bad); }, "reference_ms of 'chain-plain'");
+    }
+    auto bad = p.to_json();
+    bad["reference_ms"] = {1, 2};
+    expect_error([&] { DeviceProfile::from_json(bad); }, "profile");
+    // Geometric mean of now / then over the networks timed both times.
+    EXPECT_NEAR(reference_ratio(p.reference_ms, {{"chain-tiny", 0.08}, {"chain-plain", 1.5}}), 1.0,
+                1e-12);
+    EXPECT_NEAR(reference_ratio(p.reference_ms,
+                                {{"chain-tiny", 0.05}, {"chain-plain", 3.75}, {"other", 9.0}}),
+                1.25, 1e-12);
+    EXPECT_EQ(reference_ratio(p.reference_ms, {{"other", 9.0}}), 0.0);
+    EXPECT_EQ(reference_ratio({}, {{"chain-tiny", 0.05}}), 0.0);
 }
 
 TEST(Profile, NeighbourPointsTravelAndAreValidated) {

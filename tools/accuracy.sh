@@ -3,8 +3,10 @@
 # count in --threads a fresh `nsengine deploy`, then, right away, `nsengine predict --json` for
 # every model --repeat times; then one Markdown row per model: the whole-model errors (in deploy
 # order, each deploy's predictions in turn) and, per prediction, the nodes of >= 0.1 ms within
-# +-20 % of their measured time. Nothing else should run meanwhile: the machine's speed is what
-# this measures against.
+# +-20 % of their measured time; and how much longer the deployment phase's synthetic networks
+# took around each prediction than at its deploy, with the whole-model error of the predictions
+# scaled by that (`predict`'s "machine now"). Nothing else should run meanwhile: the machine's
+# speed is what this measures against.
 #
 #   tools/accuracy.sh [--threads 2,2,1] [--repeat 2] [--models lenet,alexnet,...]
 #                     [--out DIR] [--quick]
@@ -57,15 +59,18 @@ done
 /usr/bin/python3 - "$models" "${files[@]}" <<'EOF'
 import json, sys
 models = sys.argv[1].split(',')
-rows = {m: ([], []) for m in models}
+rows = {m: ([], [], []) for m in models}
 for path in sys.argv[2:]:
     d = json.load(open(path))
-    errors, nodes = rows[d['model']]
+    errors, nodes, now = rows[d['model']]
     errors.append('%+.1f' % (100 * d['whole_rel_error']))
     nodes.append('%d/%d' % (d['nodes_within_20pct'], d['nodes_over_0.1ms']))
-print('| model | whole-model error, % | nodes >= 0.1 ms within +-20 % |')
-print('|---|---|---|')
+    m = d.get('machine_now')
+    now.append('%.2fx: %+.1f' % (m['reference_ratio'], 100 * m['whole_rel_error']) if m else '-')
+print('| model | whole-model error, % | nodes >= 0.1 ms within +-20 % |'
+      ' synthetic networks now / at deploy: error of the predictions times that, % |')
+print('|---|---|---|---|')
 for m in models:
-    errors, nodes = rows[m]
-    print('| %s | %s | %s |' % (m, ' / '.join(errors), ', '.join(nodes)))
+    errors, nodes, now = rows[m]
+    print('| %s | %s | %s | %s |' % (m, ' / '.join(errors), ', '.join(nodes), ' / '.join(now)))
 EOF

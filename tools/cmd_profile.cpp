@@ -1,6 +1,8 @@
 // nsengine profile: measured latency and output bytes of every node, live bytes of every cut.
 // nsengine predict: the same measurement against a device profile's predictions.
+#include <cmath>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/thread_pool.h"
@@ -154,8 +156,11 @@ int cmd_profile(int argc, char** argv) {
 }
 
 int cmd_predict(int argc, char** argv) {
-    cxxopts::Options opts("nsengine predict",
-                          "Compare a device profile's predicted latencies with measured ones.");
+    cxxopts::Options opts(
+        "nsengine predict",
+        "Compare a device profile's predicted latencies with measured ones, and "
+        "time the deployment phase's synthetic networks before and after to tell "
+        "how much slower (or faster) the machine runs than when it was profiled.");
     auto args = parse_common(opts, argc, argv, true);
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args.count("profile"), ErrorCode::InvalidArgument, "--profile FILE is required");
@@ -173,20 +178,41 @@ int cmd_predict(int argc, char** argv) {
     DeviceOptions device;  // the profile's device
     device.device = parse_device(profile.device);
     check_device_available(device);
+    // The deployment phase's synthetic networks, timed before and after the model: how much
+    // slower (or faster) the machine runs now than when the profile was fitted.
+    const std::map<std::string, double> before = time_reference_networks(profile, device);
     Measured m = measure(model, input, runs, "predict " + model->name(), device);
+    std::map<std::string, double> now = time_reference_networks(profile, device);
+    for (auto& [name, ms] : now) ms = std::sqrt(ms * before.at(name));
+    const double speed = reference_ratio(profile.reference_ms, now);
     const std::vector<NodeFeatures> feats = model_features(*model);
 
-    double pred_sum = 0;
-    int big = 0, big_ok = 0;
-    for (int i = 0; i < model->size(); ++i) {
-        pred_sum += pred[i];
-        if (m.node_ms[i] >= 0.1) {
-            ++big;
-            big_ok += std::abs(pred[i] - m.node_ms[i]) <= 0.2 * m.node_ms[i];
+    // The whole-model error and the nodes of >= 0.1 ms within 20 %, of the predictions scaled
+    // by `scale`.
+    struct Score {
+        double whole_err = 0;
+        int big = 0, big_ok = 0;
+    };
+    auto score = [&](double scale) {
+        Score s;
+        double sum = 0;
+        for (int i = 0; i < model->size(); ++i) {
+            sum += scale * pred[i];
+            if (m.node_ms[i] >= 0.1) {
+                ++s.big;
+                s.big_ok += std::abs(scale * pred[i] - m.node_ms[i]) <= 0.2 * m.node_ms[i];
+            }
         }
-    }
-    const double whole_err = (pred_sum - m.whole_ms) / m.whole_ms;
+        s.whole_err = (sum - m.whole_ms) / m.whole_ms;
+        return s;
+    };
+    double pred_sum = 0;
+    for (double ms : pred) pred_sum += ms;
+    const Score raw = score(1.0);
+    const double whole_err = raw.whole_err;
+    const int big = raw.big, big_ok = raw.big_ok;
     const double frac = big ? double(big_ok) / big : 1.0;
+    const Score at_speed = score(speed > 0 ? speed : 1.0);
     if (args.count("json")) {
         nlohmann::json nodes = nlohmann::json::array();
         for (int i = 0; i < model->size(); ++i)
@@ -196,12 +222,15 @@ int cmd_predict(int argc, char** argv) {
                              {"predicted_ms", pred[i]},
                              {"measured_ms", m.node_ms[i]},
                              {"features", feats[i].x}});
-        std::cout << nlohmann::json{{"model", model->name()},       {"threads", threads},
-                                    {"predicted_ms", pred_sum},     {"measured_ms", m.whole_ms},
-                                    {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},
-                                    {"nodes_within_20pct", big_ok}, {"nodes", nodes}}
-                         .dump(2)
-                  << '\n';
+        nlohmann::json out{{"model", model->name()},       {"threads", threads},
+                           {"predicted_ms", pred_sum},     {"measured_ms", m.whole_ms},
+                           {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},
+                           {"nodes_within_20pct", big_ok}, {"nodes", nodes}};
+        if (speed > 0)
+            out["machine_now"] = {{"reference_ratio", speed},
+                                  {"whole_rel_error", at_speed.whole_err},
+                                  {"nodes_within_20pct", at_speed.big_ok}};
+        std::cout << out.dump(2) << '\n';
         return 0;
     }
     if (args.count("csv")) {
@@ -226,6 +255,12 @@ int cmd_predict(int argc, char** argv) {
               << fixed(m.whole_ms, 3) << " ms, error " << (whole_err >= 0 ? "+" : "")
               << fixed(100 * whole_err, 1) << " %\nnodes >= 0.1 ms within +-20 %: " << big_ok << "/"
               << big << " (" << fixed(100 * frac, 0) << " %)\n";
+    if (speed > 0)
+        std::cout << "\nthe machine now: the deployment phase's synthetic networks took "
+                  << fixed(speed, 3) << "x their times at deploy (timed before and after);"
+                  << "\nthe predictions times that: whole-model error "
+                  << (at_speed.whole_err >= 0 ? "+" : "") << fixed(100 * at_speed.whole_err, 1)
+                  << " %, nodes >= 0.1 ms within +-20 %: " << at_speed.big_ok << "/" << big << "\n";
     return 0;
 }
 
