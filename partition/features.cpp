@@ -78,6 +78,11 @@ std::vector<std::string> feature_names(const std::string& kind) {
     return {"1", "in_mb", "out_mb", "in_mb_split"};
 }
 
+bool moves_data(const std::string& kind) {
+    return kind == "max_pool" || kind == "avg_pool" || kind == "adaptive_avg_pool" ||
+           kind == "add" || kind == "concat" || kind == "activation";
+}
+
 NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in) {
     const Layer& layer = model.layer(i);
     NodeFeatures f;

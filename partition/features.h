@@ -36,6 +36,10 @@ inline bool measured_cold(double param_mb, double out_mb) {
     return param_mb > kCachedWeightsMb || out_mb > kFlushedOutputMb;
 }
 
+// Whether a kind only moves data (pooling, element-wise, concat): its time is its reads and
+// writes, with no arithmetic to hide a slower one behind.
+bool moves_data(const std::string& kind);
+
 // Names of the regression inputs for a kind (for JSON and tables), same order as x.
 std::vector<std::string> feature_names(const std::string& kind);
 // Every kind the deployment phase measures.

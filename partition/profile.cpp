@@ -74,6 +74,20 @@ std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
     return out;
 }
 
+std::vector<double> DeviceProfile::cold_outputs_ms(const Model& model,
+                                                   const std::vector<NodeFeatures>& features,
+                                                   const std::vector<double>& alone_ms) const {
+    const std::vector<NodeWeights> weights = model_weights(model);
+    std::vector<double> out(weights.size(), 0.0);
+    if (!has_memory_terms(weights.size(), alone_ms)) return out;
+    const double rate = weights_gbps(memory, weights, memory.pressure);
+    if (rate >= memory.cache_gbps) return out;
+    for (size_t i = 0; i < weights.size(); ++i)
+        if (moves_data(features[i].kind) && !weights[i].measured_cold)
+            out[i] = weights[i].out_mb * (1.0 / rate - 1.0 / memory.cache_gbps);
+    return out;
+}
+
 std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
     const std::vector<NodeFeatures> features = model_features(model);
@@ -93,6 +107,7 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     }
     const std::vector<double> reads = weight_reads_ms(model, alone);
     const std::vector<double> writes = output_writes_ms(model, alone);
+    const std::vector<double> cold = cold_outputs_ms(model, features, alone);
     std::vector<double> out;
     for (int i = 0; i < model.size(); ++i) {
         const double ms = alone[i];
@@ -101,7 +116,7 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
             continue;
         }
         // (Weights from a private cache save at most half a layer's time.)
-        const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i];
+        const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i] + cold[i];
         out.push_back(std::max(memory_ms - node_overhead_ms, kMinNodeMs));
     }
     if (hot_network_factor > 0 && hot_network(model)) {

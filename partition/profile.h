@@ -144,6 +144,19 @@ class DeviceProfile {
     std::vector<double> output_writes_ms(const Model& model,
                                          const std::vector<double>& alone_ms) const;
 
+    // Per node of a model, what writing its output to memory costs a layer that only moves
+    // data (pooling, element-wise: moves_data) over writing it to the cache, as the sweep's
+    // such layers did: in a network whose weights come from memory, between inferences they
+    // push the activations' buffers out of the cache too, and each line of the output is read
+    // from memory for ownership before it is written. Its MB at the rate the model reads its
+    // weights, less the same at the cache's; zero in a network that stays cached and for the
+    // nodes measured cold. Layers that compute hide it (VGG16's convolutions with outputs of
+    // 0.4-3.2 MB came out within 10 %); its max pools came out 23-51 % low without (at 2
+    // threads 0.29 ms alone, 0.38 after a 128 MB flush, 0.50 in the network, with 3.2 MB out).
+    std::vector<double> cold_outputs_ms(const Model& model,
+                                        const std::vector<NodeFeatures>& features,
+                                        const std::vector<double>& alone_ms) const;
+
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).
     double predict_ms(const NodeFeatures& f) const;

@@ -380,6 +380,28 @@ TEST(Memory, WeightReadsArePricedWhereTheNetworkFindsThem) {
     expect_error([&] { DeviceProfile::from_json(bad); }, "cache_pressure");
 }
 
+TEST(Memory, LayersThatOnlyMoveDataPayForOutputsInMemory) {
+    auto m = weight_reads_model();  // conv (measured cold), pool, flatten, linear
+    const std::vector<NodeFeatures> f = model_features(*m);
+    ASSERT_TRUE(moves_data(f[1].kind));
+    ASSERT_FALSE(moves_data(f[3].kind));
+    DeviceProfile p = flat_profile(0.01, 0.001);
+    const std::vector<double> plain = p.predict_model(*m);
+    for (double ms : p.cold_outputs_ms(*m, f, plain)) EXPECT_EQ(ms, 0);  // memory unknown
+    // A network that stays cached: the pool's output is written to the cache, as in the sweep.
+    p.memory = two_core_ladder();
+    for (double ms : p.cold_outputs_ms(*m, f, plain)) EXPECT_EQ(ms, 0);
+    // Its weights read at memory's rate: the pool's output lines come from memory too; the
+    // conv was measured so, and the linear layer computes.
+    p.memory = memory_facts({{0.25, 160}, {8, 55}, {16, 20}, {512, 20}}, 2);
+    p.memory.pressure = 1e4;
+    const std::vector<double> cold = p.cold_outputs_ms(*m, f, plain);
+    const double out_mb = 40 * 40 * 4 / 1e6;
+    EXPECT_NEAR(cold[1], out_mb * (1 / 20.0 - 1 / 55.0), 1e-12);
+    EXPECT_EQ(cold[0], 0);
+    EXPECT_EQ(cold[3], 0);
+    EXPECT_NEAR(p.predict_model(*m)[1], plain[1] + cold[1], 1e-12);
+}
 TEST(Profile, NodeOverheadComesOffEveryNode) {
     auto m = small_chain().load("overhead_chain.safetensors");
     DeviceProfile p = flat_profile(0.01, 0.001);
