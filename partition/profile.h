@@ -55,7 +55,9 @@ struct PowerModel {
 // kinds; 7: not a kernel but what a profile holds: the hot fits of networks that stay in a
 // core's caches (LeNet 11-15 % high without), and direct conv's input broadcasts; 8: the packed
 // GEMM's first pass over its weights prefetched (ResNet-18's 128-channel Winograd layers in the
-// network 0.85x at 1 thread, where their weights come from memory).
+// network 0.85x at 1 thread, where their weights come from memory); Winograd's GEMM MFLOP as
+// computed, padding included; pooling and element-wise layers' outputs written to memory in
+// networks that read their weights from there; the synthetic networks' reference times.
 // Profiles without the field count as 1.
 inline constexpr int kKernelRevision = 8;
 

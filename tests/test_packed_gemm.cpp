@@ -1,6 +1,7 @@
 // The own packed GEMM (kernels/cpu/packed_gemm.h) against a naive product, and the convolution
 // paths that use it against the reference convolution.
 #include "kernels/cpu/packed_gemm.h"
+#include "kernels/cpu/winograd.h"
 #include "tests/kernel_tester.h"
 
 namespace nse::test {
@@ -172,6 +173,21 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
         }
     }
     set_num_threads(hardware_threads());
+}
+
+TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
+    using L = PackedWeights::Layout;
+    EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), 64);  // two 32-wide tiles
+    EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
+    EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 49), 52);  // 12 x 4 + 4
+    EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
+    // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles in two 32-wide ones on
+    // the packed GEMM; 64 channels run on OpenBLAS (nothing padded that the features count).
+    const ConvShape wide{1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1};
+    const ConvShape narrow{1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1};
+    EXPECT_DOUBLE_EQ(winograd_products_fill(narrow), 1.0);
+    if (!packed_gemm_available()) GTEST_SKIP() << "no AVX-512: the products run on OpenBLAS";
+    EXPECT_DOUBLE_EQ(winograd_products_fill(wide), 49.0 / 64.0);
 }
 
 }  // namespace nse::test

@@ -69,6 +69,10 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
 
 bool packed_gemm_available() { return cpu_has_avx512(); }
 
+int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
+    return layout == PackedWeights::Layout::Rows ? (n + kNr - 1) / kNr * kNr : (n + 3) / 4 * 4;
+}
+
 int64_t packed_column_width(int64_t n, int64_t i) {
     return std::min(kMr, (n - i * kMr + 3) / 4 * 4);
 }

@@ -68,6 +68,10 @@ bool packed_gemm_available();
 // column layout packs all of B first; the row layout packs it on each thread's stack).
 size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
 
+// The columns of C the micro-kernels compute for n real ones: whole 32-wide tiles in the row
+// layout, 12-wide panels with the last one 4, 8 or 12 wide in the column layout.
+int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n);
+
 // The column layout's panels of B, as packed_gemm packs them into its workspace: panel i holds
 // columns [12 i, 12 i + cols) k-major, bt[12 i K + kk w + p] = B[kk][12 i + p], w =
 // packed_column_width(n, i) (12, or 4 / 8 for the last panel; columns beyond n are zero).

@@ -153,6 +153,17 @@ struct Winograd {
     static PackedWeights::Layout layout(const ConvShape& sh) {
         return packed_layout_for(sh.k, chunk_rows(sh) * tiles_w(sh), sh.c);
     }
+    static double products_fill(const ConvShape& sh) {
+        if (!uses_packed_gemm(sh)) return 1.0;
+        const int64_t rows = chunk_rows(sh), th = tiles_h(sh), tw = tiles_w(sh);
+        int64_t real = 0, computed = 0;
+        for (int64_t ty0 = 0; ty0 < th; ty0 += rows) {
+            const int64_t T = std::min(rows, th - ty0) * tw;
+            real += T;
+            computed += packed_gemm_computed_columns(layout(sh), T);
+        }
+        return double(real) / double(computed);
+    }
     static size_t packed_floats(const ConvShape& sh) {
         if (!uses_packed_gemm(sh)) return 0;
         return packed_gemm_workspace_floats(layout(sh), chunk_rows(sh) * tiles_w(sh), sh.c);
@@ -391,6 +402,10 @@ void winograd_transform_weights(int tile, int64_t K, int64_t C, const float* w, 
 int64_t winograd_tiles(const ConvShape& sh) {
     return winograd_tile(sh) == 4 ? Winograd<4>::tiles_h(sh) * Winograd<4>::tiles_w(sh)
                                   : Winograd<2>::tiles_h(sh) * Winograd<2>::tiles_w(sh);
+}
+
+double winograd_products_fill(const ConvShape& sh) {
+    return winograd_tile(sh) == 4 ? Winograd<4>::products_fill(sh) : Winograd<2>::products_fill(sh);
 }
 
 int64_t winograd_chunks(const ConvShape& sh) {

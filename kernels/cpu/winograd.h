@@ -39,6 +39,11 @@ size_t winograd_workspace_floats(const ConvShape& shape, int threads);
 int64_t winograd_tiles(const ConvShape& shape);
 int64_t winograd_chunks(const ConvShape& shape);
 
+// The share of the products' columns (tiles) the GEMM's micro-kernels compute that are real:
+// below 1 where the own packed GEMM pads the last tile of each chunk (F(4x4) on a 28x28 map:
+// 49 tiles in two 32-wide tiles, 0.77); 1 where OpenBLAS runs the products.
+double winograd_products_fill(const ConvShape& shape);
+
 // The transformed filter u packed for the own GEMM, one matrix per position, where `shape` runs
 // its products that way (F(2x2) on AVX-512 CPUs); empty where it does not, and u is used as is.
 std::vector<PackedWeights> winograd_pack_weights(const ConvShape& shape, const float* u);
