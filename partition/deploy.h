@@ -52,6 +52,11 @@ enum class InputWriters {
 // 3 runs, after one warm-up). `scrub_bytes` > 0 overwrites that much memory before each run and
 // then rewrites `input` with its own values (by `writers`), as a layer inside a network finds
 // the caches: its input just written, everything else pushed out by the layers around it.
+double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
+                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
+                         const DeviceOptions& device = {},
+                         InputWriters writers = InputWriters::Shares);
+
 // The deployment phase's synthetic networks that `p` has times for (reference_ms), each timed
 // whole again now as the deployment phase timed them (ms by name; about a second on a CPU).
 std::map<std::string, double> time_reference_networks(const DeviceProfile& p,
@@ -60,10 +65,5 @@ std::map<std::string, double> time_reference_networks(const DeviceProfile& p,
 // now / then over the networks in both; 0 where there are none.
 double reference_ratio(const std::map<std::string, double>& then,
                        const std::map<std::string, double>& now);
-
-double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
-                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
-                         const DeviceOptions& device = {},
-                         InputWriters writers = InputWriters::Shares);
 
 }  // namespace nse

@@ -109,8 +109,8 @@ class DeviceProfile {
     // profiles: no weight-read term).
     MemoryFacts memory;
     // The deployment phase's synthetic networks (chain_models) by name, and the median of their
-    // whole runs then (ms): timed again (machine_speed_now), they tell how much slower or faster
-    // the machine runs than when it was profiled (empty in older profiles).
+    // whole runs then (ms): timed again (time_reference_networks), they tell how much slower or
+    // faster the machine runs than when it was profiled (empty in older profiles).
     std::map<std::string, double> reference_ms;
     // Per node of a model, what reading its weights where the network finds them costs over
     // reading them from the last-level cache, as the sweep's layers did, given each node's time

@@ -208,11 +208,9 @@ int cmd_predict(int argc, char** argv) {
     };
     double pred_sum = 0;
     for (double ms : pred) pred_sum += ms;
-    const Score raw = score(1.0);
+    const Score raw = score(1.0), at_speed = score(speed > 0 ? speed : 1.0);
     const double whole_err = raw.whole_err;
     const int big = raw.big, big_ok = raw.big_ok;
-    const double frac = big ? double(big_ok) / big : 1.0;
-    const Score at_speed = score(speed > 0 ? speed : 1.0);
     if (args.count("json")) {
         nlohmann::json nodes = nlohmann::json::array();
         for (int i = 0; i < model->size(); ++i)
@@ -254,7 +252,7 @@ int cmd_predict(int argc, char** argv) {
     std::cout << "\nwhole model: predicted " << fixed(pred_sum, 3) << " ms, measured "
               << fixed(m.whole_ms, 3) << " ms, error " << (whole_err >= 0 ? "+" : "")
               << fixed(100 * whole_err, 1) << " %\nnodes >= 0.1 ms within +-20 %: " << big_ok << "/"
-              << big << " (" << fixed(100 * frac, 0) << " %)\n";
+              << big << " (" << fixed(big ? 100.0 * big_ok / big : 100.0, 0) << " %)\n";
     if (speed > 0)
         std::cout << "\nthe machine now: the deployment phase's synthetic networks took "
                   << fixed(speed, 3) << "x their times at deploy (timed before and after);"
