@@ -197,10 +197,10 @@ std::vector<Config> make_configs(bool quick, uint32_t seed) {
             ++made;
         }
     // In a seeded random order, so that each kind's layers are timed all through the sweep
-    // rather than in one stretch of it: the machine's speed moves by 5-10 % from one
-    // half-minute to the next (the deployment phase's synthetic networks, timed at each quarter
-    // of the sweep, all 7 % faster in one quarter and 3 % slower in the next), which, kind by
-    // kind in blocks, went into each kind's fit as a bias of its own.
+    // rather than in one stretch of it: the machine's speed moves from one half-minute to the
+    // next (in one deploy the synthetic networks, timed at each quarter of the sweep, all ran
+    // 8-13 % slower in the third round than in the second), which, kind by kind in blocks, went
+    // into each kind's fit as a bias of its own.
     std::shuffle(out.begin(), out.end(), rng);
     return out;
 }
