@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
@@ -184,6 +185,13 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
     }
     p.save(cached);
     return std::make_shared<DeviceProfile>(std::move(p));
+}
+
+void warm_up(const std::function<void()>& run, int min_runs) {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(kWarmUpMs);
+    for (int r = 0; r < min_runs || (std::chrono::steady_clock::now() < until && r < 100000); ++r)
+        run();
 }
 
 std::string fixed(double value, int decimals) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cxxopts.hpp>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -49,6 +50,13 @@ std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                                                  const DeviceOptions& device, int threads,
                                                  const std::string& who);
+
+// Runs `run` at least `min_runs` times and for at least kWarmUpMs: a new process's threads can
+// share one core until the scheduler spreads them (2-thread runs at 1-thread speed for the first
+// 80 ms; `nsengine bench` of MobileNetV2 after 3 warm-up runs reported 6.3-6.8 ms in 2 of 8
+// invocations against 3.9-4.1, its first 11 timed runs at 6.6-7.4 ms).
+constexpr double kWarmUpMs = 250;
+void warm_up(const std::function<void()>& run, int min_runs);
 
 // A progress bar on stderr, drawn only when stderr is a terminal.
 class Progress {

@@ -20,7 +20,10 @@ int cmd_bench(int argc, char** argv) {
     add_model_options(opts);
     add_device_options(opts);
     opts.add_options()("runs", "timed runs", cxxopts::value<int>()->default_value("20"))(
-        "warmup", "untimed runs first", cxxopts::value<int>()->default_value("3"))(
+        "warmup",
+        "untimed runs first (and as many more as fill 250 ms: a new process's threads may "
+        "share a core until the scheduler spreads them)",
+        cxxopts::value<int>()->default_value("3"))(
         "input", "ref, random or an image file",
         cxxopts::value<std::string>()->default_value("random"))(
         "stdin", "run once per line read from stdin and print its latency in ms (for scripts)")(
@@ -48,7 +51,7 @@ int cmd_bench(int argc, char** argv) {
         rt->run(input);
         return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     };
-    for (int i = 0; i < warmup; ++i) timed();
+    warm_up(timed, warmup);
 
     if (args.count("stdin")) {
         std::cout << "ready" << std::endl;

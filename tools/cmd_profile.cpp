@@ -32,9 +32,7 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
     // the cores (right after another process, MobileNetV2's first 80 ms of 2-thread runs went at
     // 1-thread speed, its threads sharing a core, and its per-node medians came out 2x the
     // whole runs').
-    const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
-    for (int r = 0; r < 3 || (std::chrono::steady_clock::now() < warm_until && r < 1000); ++r)
-        rt.run(input);
+    warm_up([&] { rt.run(input); }, 3);
     for (auto& v : per_node) v.clear();
     Progress progress(label);
     std::vector<double> whole;
