@@ -11,6 +11,8 @@ namespace nse {
 
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
     NSE_ASSERT(threads >= 1);
+    // OpenBLAS runs single-threaded inside our pools' threads (kernels/cpu/gemm.h says why).
+    openblas_set_num_threads(1);
     for (int i = 0; i < threads; ++i) slots_.push_back(std::make_unique<Slot>());
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
@@ -67,6 +69,7 @@ void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
         fn(0, n);
         return;
     }
+    jobs_split_.fetch_add(1, std::memory_order_relaxed);
     pending_.store(parts - 1, std::memory_order_relaxed);
     for (int i = 1; i < parts; ++i) {
         Slot& slot = *slots_[i];
@@ -83,14 +86,7 @@ void ThreadPool::parallel_for(int64_t n, RangeFn fn) {
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
 }
 
-namespace {
-thread_local ThreadPool* t_scoped_pool = nullptr;
-}  // namespace
-
 void ThreadPool::worker(int index) {
-    // A worker's kernels see its own pool: num_threads() is this pool's size (kernels size their
-    // per-range scratch by it) and a nested parallel_for runs inline here, not on another pool.
-    t_scoped_pool = this;
     Slot& slot = *slots_[index];
     uint64_t seen = 0;
     for (;;) {
@@ -113,55 +109,24 @@ void ThreadPool::worker(int index) {
     }
 }
 
-namespace {
-
-std::unique_ptr<ThreadPool>& global_pool() {
-    static std::unique_ptr<ThreadPool> pool;
-    return pool;
+void ThreadPool::parallel_for(int64_t n, double work, RangeFn fn) {
+    if (n <= 0) return;
+    if (work < kMinParallelWork) {
+        fn(0, n);
+        return;
+    }
+    parallel_for(n, fn);
 }
-}  // namespace
 
 int hardware_threads() {
     unsigned n = std::thread::hardware_concurrency();
     return n ? static_cast<int>(n) : 1;
 }
 
-void set_num_threads(int threads) {
-    NSE_CHECK(threads >= 1 && threads <= 1024, ErrorCode::InvalidArgument,
-              "thread count must be between 1 and 1024, got ", threads);
-    auto& pool = global_pool();
-    if (!pool || pool->size() != threads) {
-        pool.reset();
-        pool = std::make_unique<ThreadPool>(threads);
-    }
-    // OpenBLAS runs single-threaded inside our pool's threads (kernels/cpu/gemm.h says why).
-    openblas_set_num_threads(1);
-}
-
-int num_threads() { return thread_pool().size(); }
-
-ScopedThreadPool::ScopedThreadPool(ThreadPool* pool) : previous_(t_scoped_pool) {
-    t_scoped_pool = pool;
-}
-
-ScopedThreadPool::~ScopedThreadPool() { t_scoped_pool = previous_; }
-
-ThreadPool& thread_pool() {
-    if (t_scoped_pool) return *t_scoped_pool;
-    auto& pool = global_pool();
-    if (!pool) set_num_threads(hardware_threads());
-    return *pool;
-}
-
-void parallel_for(int64_t n, RangeFn fn) { thread_pool().parallel_for(n, fn); }
-
-void parallel_for(int64_t n, double work, RangeFn fn) {
-    if (n <= 0) return;
-    if (work < kMinParallelWork) {
-        fn(0, n);
-        return;
-    }
-    thread_pool().parallel_for(n, fn);
+int checked_thread_count(int threads, const char* what) {
+    NSE_CHECK(threads >= 1 && threads <= 1024, ErrorCode::InvalidArgument, what,
+              " must be between 1 and 1024, got ", threads);
+    return threads;
 }
 
 }  // namespace nse

@@ -1,6 +1,7 @@
-// One persistent pool of worker threads shared by every CPU kernel, and the process-wide thread
-// count. OpenBLAS is kept at one thread and called from the pool's threads, so `--threads N`
-// really means N threads doing work.
+// A persistent pool of worker threads. There is no process-wide pool: whoever runs kernels (a
+// Runtime, the deployment lab, a cloud worker) owns or is handed a pool and passes it down, so
+// runtimes with different thread counts share a process honestly. OpenBLAS is kept at one thread
+// and called from the pools' threads, so `--threads N` really means N threads doing work.
 #pragma once
 
 #include <atomic>
@@ -30,7 +31,8 @@ class RangeFn {
 
 class ThreadPool {
   public:
-    explicit ThreadPool(int threads);  // threads >= 1; the calling thread is one of them
+    // threads >= 1; the calling thread is one of them. Sets OpenBLAS to one thread.
+    explicit ThreadPool(int threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
@@ -40,6 +42,10 @@ class ThreadPool {
     // one range on the calling thread. Returns when all are done. Safe to call from several
     // threads: while the pool is busy, other callers run their whole range inline.
     void parallel_for(int64_t n, RangeFn fn);
+    // The same for a job of `work` units in total: inline below kMinParallelWork.
+    void parallel_for(int64_t n, double work, RangeFn fn);
+    // Calls of parallel_for that woke this pool's workers (for tests).
+    uint64_t jobs_split() const { return jobs_split_.load(std::memory_order_relaxed); }
 
   private:
     void worker(int index);
@@ -59,37 +65,16 @@ class ThreadPool {
     std::condition_variable wake_, done_;
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> jobs_split_{0};
 };
 
-// Makes `pool` the pool that kernels called from this thread use, until destroyed (a pool's own
-// worker threads always use their pool). Servers give each inference worker its own pool this
-// way, so concurrent requests never share one.
-class ScopedThreadPool {
-  public:
-    explicit ScopedThreadPool(ThreadPool* pool);
-    ~ScopedThreadPool();
-    ScopedThreadPool(const ScopedThreadPool&) = delete;
-    ScopedThreadPool& operator=(const ScopedThreadPool&) = delete;
-
-  private:
-    ThreadPool* previous_;
-};
-
-// Sets the number of threads used by nsengine kernels (>= 1); OpenBLAS stays at one.
-void set_num_threads(int threads);
-int num_threads();  // size of the pool this thread uses
 // Threads the machine offers (at least 1).
 int hardware_threads();
-// The pool this thread uses: its ScopedThreadPool if any, else the process-wide pool sized by
-// set_num_threads (default: hardware_threads()).
-ThreadPool& thread_pool();
-// Convenience: thread_pool().parallel_for(n, fn).
-void parallel_for(int64_t n, RangeFn fn);
+// Checks a user-given thread count (1..1024); throws Error(InvalidArgument) naming `what`.
+int checked_thread_count(int threads, const char* what = "thread count");
 // Jobs smaller than this many FLOPs run inline: waking a pool thread costs more than they take
 // (a few microseconds of work). Memory-bound loops count kFlopsPerElement per element touched.
 constexpr double kMinParallelWork = 1e6;
 constexpr double kFlopsPerElement = 16;
-// parallel_for for a job of `work` units in total: inline below kMinParallelWork.
-void parallel_for(int64_t n, double work, RangeFn fn);
 
 }  // namespace nse

@@ -5,8 +5,9 @@
 #include <map>
 #include <mutex>
 
-#include "engine/cuda_ops.h"
+#include "engine/cuda_fallback.h"
 #include "engine/memory_plan.h"
+#include "layers/gpu_op.h"
 
 namespace nse {
 
@@ -104,8 +105,9 @@ std::shared_ptr<DeviceWeights> weights_for(const std::shared_ptr<const Model>& m
 
 class CudaRuntime : public Executor {
   public:
-    CudaRuntime(std::shared_ptr<const Model> model, const DeviceOptions& options)
-        : Executor(std::move(model)), options_(options) {
+    CudaRuntime(std::shared_ptr<const Model> model, const DeviceOptions& options,
+                std::shared_ptr<ThreadPool> pool)
+        : Executor(std::move(model)), options_(options), pool_(std::move(pool)) {
         check_cuda_device();
         NSE_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
         NSE_CUDNN_CHECK(cudnnCreate(&ctx_.cudnn));
@@ -183,6 +185,7 @@ class CudaRuntime : public Executor {
     void try_capture(Plan& plan, int begin, int end);
 
     DeviceOptions options_;
+    std::shared_ptr<ThreadPool> pool_;  // for nodes of ops without a GPU kernel
     Context ctx_;
     DeviceMemory cublas_ws_;
     std::shared_ptr<DeviceWeights> weights_;
@@ -244,7 +247,9 @@ CudaRuntime::Plan& CudaRuntime::plan_for(int begin, int end, int64_t batch) {
         }
         std::unique_ptr<cuda::GpuOp> op;
         try {
-            op = cuda::make_gpu_op(m.layer(i), weights_->params[i]);
+            const GpuSupport& gpu = m.op(i).gpu;
+            op = gpu.make ? gpu.make(m.layer(i), weights_->params[i])
+                          : cuda::make_cpu_fallback(m.layer(i), m.node(i).op, pool_);
             op->prepare(ctx_, in_shapes, plan->shapes[i + 1], ins, plan->device[i + 1]);
         } catch (const Error& e) {
             throw Error(e.code(),
@@ -343,8 +348,9 @@ void check_cuda_device() {
 }
 
 std::unique_ptr<Executor> make_cuda_runtime(std::shared_ptr<const Model> model,
-                                            const DeviceOptions& options) {
-    return std::make_unique<CudaRuntime>(std::move(model), options);
+                                            const DeviceOptions& options,
+                                            std::shared_ptr<ThreadPool> pool) {
+    return std::make_unique<CudaRuntime>(std::move(model), options, std::move(pool));
 }
 
 }  // namespace nse

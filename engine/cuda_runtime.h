@@ -19,7 +19,9 @@ namespace nse {
 // Throws Error(Unsupported) when no CUDA device can be used, with the runtime's reason.
 void check_cuda_device();
 
+// `pool` runs the nodes of ops without a GPU kernel (cuda_fallback.h).
 std::unique_ptr<Executor> make_cuda_runtime(std::shared_ptr<const Model> model,
-                                            const DeviceOptions& options);
+                                            const DeviceOptions& options,
+                                            std::shared_ptr<ThreadPool> pool);
 
 }  // namespace nse

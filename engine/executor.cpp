@@ -72,12 +72,14 @@ const Tensor& Executor::run(const Tensor& input) {
 }
 
 std::unique_ptr<Executor> make_executor(std::shared_ptr<const Model> model,
-                                        const DeviceOptions& options) {
+                                        const DeviceOptions& options,
+                                        std::shared_ptr<ThreadPool> pool) {
     check_device_available(options);
 #ifdef NSE_HAVE_CUDA
-    if (options.device == Device::Cuda) return make_cuda_runtime(std::move(model), options);
+    if (options.device == Device::Cuda)
+        return make_cuda_runtime(std::move(model), options, std::move(pool));
 #endif
-    return std::make_unique<Runtime>(std::move(model));
+    return std::make_unique<Runtime>(std::move(model), std::move(pool));
 }
 
 }  // namespace nse

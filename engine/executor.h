@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "engine/model.h"
 
 namespace nse {
@@ -77,8 +78,10 @@ class Executor {
     size_t first_output_ = 0;
 };
 
-// The executor for `options.device`; throws as check_device_available does.
+// The executor for `options.device`, its CPU kernels (on a GPU: the nodes of ops without a GPU
+// kernel) on `pool`; throws as check_device_available does.
 std::unique_ptr<Executor> make_executor(std::shared_ptr<const Model> model,
-                                        const DeviceOptions& options);
+                                        const DeviceOptions& options,
+                                        std::shared_ptr<ThreadPool> pool);
 
 }  // namespace nse

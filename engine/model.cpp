@@ -74,9 +74,9 @@ std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std
     for (int i = 0; i < m->size(); ++i) {
         const Node& node = g.nodes[i];
         const std::string ctx = where + ": node '" + node.name + "' (" + node.op + ")";
-        auto layer = make_layer(node.op);
-        NSE_CHECK(layer, ErrorCode::InvalidModel, ctx,
-                  ": unknown op; known ops: ", join(known_ops()));
+        const OpRecord* op = find_op(node.op);
+        NSE_CHECK(op, ErrorCode::InvalidModel, ctx, ": unknown op; known ops: ", join(known_ops()));
+        std::unique_ptr<Layer> layer = op->make();
         std::vector<Tensor> params;
         for (const auto& p : node.params) {
             auto t = m->file_.tensors.find(p);
@@ -101,6 +101,7 @@ std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std
         }
         m->inputs_.push_back(std::move(in_ids));
         m->layers_.push_back(std::move(layer));
+        m->ops_.push_back(op);
     }
     for (const auto& [name, t] : m->file_.tensors)
         NSE_CHECK(used_params.count(name), ErrorCode::InvalidModel, where, ": tensor '", name,

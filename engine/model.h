@@ -13,6 +13,7 @@
 
 #include "engine/graph.h"
 #include "layers/layer.h"
+#include "layers/op.h"
 #include "weights/safetensors.h"
 
 namespace nse {
@@ -37,6 +38,8 @@ class Model {
     int size() const { return static_cast<int>(graph_.nodes.size()); }
     const Node& node(int i) const { return graph_.nodes[i]; }
     const Layer& layer(int i) const { return *layers_[i]; }
+    // The record of node i's op (its cost kinds, sweep, GPU support).
+    const OpRecord& op(int i) const { return *ops_[i]; }
     const NodeInfo& info(int i) const { return info_[i]; }
 
     int tensor_count() const { return size() + 1; }
@@ -71,6 +74,7 @@ class Model {
     std::string name_;
     std::string path_;
     std::vector<std::unique_ptr<Layer>> layers_;
+    std::vector<const OpRecord*> ops_;
     std::vector<NodeInfo> info_;
     std::vector<std::vector<int>> inputs_;
     std::vector<int> output_ids_;

@@ -23,13 +23,16 @@ namespace {
 constexpr size_t kAlignFloats = 16;  // 64 bytes
 }  // namespace
 
-Runtime::Runtime(std::shared_ptr<const Model> model) : Executor(std::move(model)) {}
+Runtime::Runtime(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool)
+    : Executor(std::move(model)), pool_(std::move(pool)) {
+    NSE_ASSERT(pool_);
+}
 
 Runtime::~Runtime() = default;
 
 Runtime::Plan& Runtime::plan_for(int begin, int end, int64_t batch) {
-    const int threads = num_threads();
-    auto key = std::make_tuple(begin, end, batch, threads);
+    const int threads = pool_->size();
+    auto key = std::make_tuple(begin, end, batch);
     auto it = plans_.find(key);
     if (it != plans_.end()) return *it->second;
 
@@ -72,12 +75,12 @@ const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Te
         if (observer_) {
             auto t0 = std::chrono::steady_clock::now();
             m.layer(i).forward(plan.node_inputs[i - begin], plan.tensors[i + 1],
-                               plan.workspace.get());
+                               plan.workspace.get(), *pool_);
             observer_(i,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } else {
             m.layer(i).forward(plan.node_inputs[i - begin], plan.tensors[i + 1],
-                               plan.workspace.get());
+                               plan.workspace.get(), *pool_);
         }
     }
     for (size_t o = 0; o < plan.out_ids.size(); ++o)

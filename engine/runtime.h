@@ -1,7 +1,8 @@
 // Runtime: the CPU executor (see executor.h for the contract of run(begin, end, live_in)).
 // Running [0, k) then [k, n) gives bit-identical results to running [0, n).
 //
-// Memory is planned once per (begin, end, batch, threads): activations share one arena by
+// Kernels run on the thread pool the Runtime was given (several runtimes used from one thread
+// may share one). Memory is planned once per (begin, end, batch): activations share one arena by
 // lifetime, scratch is one buffer; later calls with the same key allocate nothing.
 // A Runtime is used by one thread at a time; make one per worker.
 #pragma once
@@ -18,7 +19,7 @@ namespace nse {
 
 class Runtime : public Executor {
   public:
-    explicit Runtime(std::shared_ptr<const Model> model);
+    Runtime(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool);
     ~Runtime();
 
     using Executor::run;
@@ -34,7 +35,8 @@ class Runtime : public Executor {
     struct Plan;
     Plan& plan_for(int begin, int end, int64_t batch);
 
-    std::map<std::tuple<int, int, int64_t, int>, std::unique_ptr<Plan>> plans_;
+    std::shared_ptr<ThreadPool> pool_;
+    std::map<std::tuple<int, int, int64_t>, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace nse

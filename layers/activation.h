@@ -1,7 +1,10 @@
-// Element-wise activations (relu, relu6) and softmax (attr dim, default -1).
+// Element-wise activations (relu, relu6, sigmoid) and softmax (attr dim, default -1). Their CUDA
+// ops are in activation_cuda.cpp; sigmoid has none yet (a CUDA runtime runs it on the CPU).
 #pragma once
 
 #include "layers/layer.h"
+#include "layers/op.h"
+#include "layers/sweep.h"
 
 namespace nse {
 
@@ -11,13 +14,36 @@ class ActivationLayer : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override { return in[0]; }
     double flops(const std::vector<Shape>& in) const override { return double(numel(in[0])); }
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
 
     Activation activation() const { return act_; }
 
+    static const CostKind kKind;
+    // The CUDA op (activation_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep_relu(SweepContext& ctx);
+    static void sweep_relu6(SweepContext& ctx);
+
   private:
     Activation act_;
+};
+
+// sigmoid: y = 1 / (1 + exp(-x)), element-wise.
+class Sigmoid : public Layer {
+  public:
+    void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
+    Shape output_shape(const std::vector<Shape>& in) const override { return in[0]; }
+    // An exponential, an add and a division per value, counted as 4.
+    double flops(const std::vector<Shape>& in) const override { return 4.0 * numel(in[0]); }
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    static void sweep(SweepContext& ctx);
 };
 
 class Softmax : public Layer {
@@ -25,10 +51,17 @@ class Softmax : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override;
     double flops(const std::vector<Shape>& in) const override { return 4.0 * numel(in[0]); }
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
 
     int64_t dim() const { return dim_; }
+
+    static const CostKind kKind;
+    // The CUDA op (activation_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep(SweepContext& ctx);
 
   private:
     int64_t dim_ = -1;

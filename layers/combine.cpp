@@ -17,8 +17,9 @@ Shape Add::output_shape(const std::vector<Shape>& in) const {
     return in[0];
 }
 
-void Add::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
-    add_f32_cpu(out.numel(), in[0]->data(), in[1]->data(), act_, out.data());
+void Add::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                  ThreadPool& pool) const {
+    add_f32_cpu(pool, out.numel(), in[0]->data(), in[1]->data(), act_, out.data());
 }
 
 void Concat::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
@@ -40,7 +41,8 @@ Shape Concat::output_shape(const std::vector<Shape>& in) const {
     return out;
 }
 
-void Concat::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+void Concat::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                     ThreadPool& pool) const {
     const Shape& y = out.shape();
     const int64_t axis = normalize_axis(dim_, y.size(), "concat");
     int64_t outer = 1, after = 1;
@@ -78,9 +80,31 @@ Shape Flatten::output_shape(const std::vector<Shape>& in) const {
     return out;
 }
 
-void Flatten::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+void Flatten::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                      ThreadPool& pool) const {
     // A copy keeps every tensor in its own buffer; it is a few KB in real networks.
     if (out.data() != in[0]->data()) std::memcpy(out.data(), in[0]->data(), out.bytes());
 }
+
+const CostKind Add::kKind{"add", data_feature_names(), true, false};
+const CostKind Concat::kKind{"concat", data_feature_names(), true, false};
+const CostKind Flatten::kKind{"flatten", data_feature_names(), false, false};
+
+NodeCost Add::cost(const std::vector<Shape>& in) const {
+    return data_cost(kKind, in, in[0], numel(in[0]) >= kElementwiseParallelValues);
+}
+
+NodeCost Concat::cost(const std::vector<Shape>& in) const {
+    const Shape out = output_shape(in);
+    return data_cost(kKind, in, out, numel(out) >= kElementwiseParallelValues);
+}
+
+NodeCost Flatten::cost(const std::vector<Shape>& in) const {
+    return data_cost(kKind, in, output_shape(in), false);  // a copy on the calling thread
+}
+
+void Add::sweep(SweepContext& ctx) { sweep_data_op(ctx, kKind.name, "add", 2); }
+void Concat::sweep(SweepContext& ctx) { sweep_data_op(ctx, kKind.name, "concat", 2); }
+void Flatten::sweep(SweepContext& ctx) { sweep_data_op(ctx, kKind.name, "flatten", 1); }
 
 }  // namespace nse

@@ -1,8 +1,11 @@
 // Ops that join or reshape tensors: add (two inputs of one shape, optional activation),
-// concat (attr dim), flatten (attrs start_dim = 1, end_dim = -1).
+// concat (attr dim), flatten (attrs start_dim = 1, end_dim = -1). Their CUDA ops are in
+// combine_cuda.cpp.
 #pragma once
 
 #include "layers/layer.h"
+#include "layers/op.h"
+#include "layers/sweep.h"
 
 namespace nse {
 
@@ -12,8 +15,15 @@ class Add : public Layer {
     int arity() const override { return 2; }
     Shape output_shape(const std::vector<Shape>& in) const override;
     double flops(const std::vector<Shape>& in) const override { return double(numel(in[0])); }
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    // The CUDA op (combine_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep(SweepContext& ctx);
 
     Activation activation() const { return act_; }
 
@@ -26,8 +36,15 @@ class Concat : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     int arity() const override { return -1; }
     Shape output_shape(const std::vector<Shape>& in) const override;
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    // The CUDA op (combine_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep(SweepContext& ctx);
 
     int64_t dim() const { return dim_; }
 
@@ -39,8 +56,15 @@ class Flatten : public Layer {
   public:
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override;
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    // The CUDA op (combine_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep(SweepContext& ctx);
 
   private:
     int64_t start_ = 1, end_ = -1;

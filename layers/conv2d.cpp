@@ -91,15 +91,16 @@ size_t Conv2d::workspace_floats(const std::vector<Shape>& in, int threads) const
     return conv2d_workspace_floats(cs, threads);
 }
 
-void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace) const {
+void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                     ThreadPool& pool) const {
     const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
     const ConvShape cs = conv_shape(in[0]->shape());
     if (runs_winograd(cs))
-        winograd_conv2d_f32_cpu(cs, in[0]->data(), winograd_u_.data(), winograd_packed_, bias, act_,
-                                out.data(), workspace);
+        winograd_conv2d_f32_cpu(pool, cs, in[0]->data(), winograd_u_.data(), winograd_packed_, bias,
+                                act_, out.data(), workspace);
     else
-        conv2d_f32_cpu(cs, in[0]->data(), params_[0].data(), bias, act_, out.data(), workspace,
-                       packed_.empty() ? nullptr : packed_.data(),
+        conv2d_f32_cpu(pool, cs, in[0]->data(), params_[0].data(), bias, act_, out.data(),
+                       workspace, packed_.empty() ? nullptr : packed_.data(),
                        direct_w_.shape().empty() ? nullptr : direct_w_.data());
 }
 

@@ -2,6 +2,10 @@
 
 namespace nse {
 
+double Layer::weight_read_mb(const std::vector<Shape>& in) const {
+    return double(param_bytes()) / 1e6;
+}
+
 size_t Layer::param_bytes() const {
     size_t bytes = 0;
     for (const auto& p : params_) bytes += p.bytes();

@@ -1,6 +1,8 @@
-// The layer interface: one class per graph op. A layer is built from the graph node's attributes
-// and weight tensors, reports its output shape and cost, and runs forward on preallocated memory.
-// Layers are immutable after load(), so one model can serve several runtimes at once.
+// The layer interface: one class per graph op (its record, with the sweep and GPU sides, is in
+// layers/op.h). A layer is built from the graph node's attributes and weight tensors, reports its
+// output shape, FLOPs and cost-model features, and runs forward on preallocated memory on the
+// thread pool it is given. Layers are immutable after load(), so one model can serve several
+// runtimes at once.
 #pragma once
 
 #include <array>
@@ -12,8 +14,11 @@
 #include "base/error.h"
 #include "base/tensor.h"
 #include "kernels/shapes.h"
+#include "layers/cost.h"
 
 namespace nse {
+
+class ThreadPool;
 
 class Layer {
   public:
@@ -33,9 +38,17 @@ class Layer {
     virtual void prepare(const std::vector<Shape>& in) {}
     // Scratch floats forward() needs for these input shapes on `threads` threads.
     virtual size_t workspace_floats(const std::vector<Shape>& in, int threads) const { return 0; }
-    // out = op(in); out is preallocated with output_shape(). Allocates nothing.
-    virtual void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                         float* workspace) const = 0;
+    // out = op(in) on `pool`'s threads; out is preallocated with output_shape() and `workspace`
+    // holds workspace_floats(in, pool.size()) floats. Allocates nothing.
+    virtual void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                         ThreadPool& pool) const = 0;
+
+    // The cost kind of the kernel that runs this node for these input shapes (one of its op
+    // record's kinds) and its features (layers/cost.h), as prepare() left the layer.
+    virtual NodeCost cost(const std::vector<Shape>& in) const = 0;
+    // MB of weights the kernel reads per inference at these shapes (Winograd layers read their
+    // transformed filters, 4x or 1.8x the 3x3 ones): by default the parameters.
+    virtual double weight_read_mb(const std::vector<Shape>& in) const;
 
     size_t param_bytes() const;
     // The weights as loaded (for backends that copy them elsewhere, such as a GPU).
@@ -44,11 +57,6 @@ class Layer {
   protected:
     std::vector<Tensor> params_;
 };
-
-// Creates the layer for a graph op name, or returns null for an unknown op.
-std::unique_ptr<Layer> make_layer(const std::string& op);
-// Every op name make_layer knows, in registration order.
-std::vector<std::string> known_ops();
 
 // Attribute readers used by layers; each throws Error(InvalidModel) naming the attribute.
 int64_t attr_int(const nlohmann::json& attrs, const char* key, int64_t fallback);

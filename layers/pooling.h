@@ -1,9 +1,11 @@
 // Pooling layers. max_pool2d: kernel_size, stride (default kernel_size), padding, dilation,
 // ceil_mode. avg_pool2d: kernel_size, stride, padding, ceil_mode, count_include_pad.
-// adaptive_avg_pool2d: output_size (int or [h, w]).
+// adaptive_avg_pool2d: output_size (int or [h, w]). Their CUDA ops are in pooling_cuda.cpp.
 #pragma once
 
 #include "layers/layer.h"
+#include "layers/op.h"
+#include "layers/sweep.h"
 
 namespace nse {
 
@@ -13,8 +15,16 @@ class Pool2d : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override;
     double flops(const std::vector<Shape>& in) const override;
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kMaxKind, kAvgKind;
+    // The CUDA op (pooling_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep_max(SweepContext& ctx);
+    static void sweep_avg(SweepContext& ctx);
 
     PoolShape pool_shape(const Shape& x) const;
     bool is_max() const { return max_; }
@@ -30,8 +40,15 @@ class AdaptiveAvgPool2d : public Layer {
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
     Shape output_shape(const std::vector<Shape>& in) const override;
     double flops(const std::vector<Shape>& in) const override;
-    void forward(const std::vector<const Tensor*>& in, Tensor& out,
-                 float* workspace) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    // The CUDA op (pooling_cuda.cpp; built with NSE_WITH_CUDA only).
+    static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
+                                               const std::vector<const float*>& params);
+    static void sweep(SweepContext& ctx);
 
     std::array<int64_t, 2> output_size() const { return size_; }
 

@@ -1,46 +1,102 @@
-// The one list of graph ops and the layer class that runs each.
-#include <functional>
-#include <utility>
+// The one list of graph ops: each op's record (layers/op.h) in one line.
+#include <algorithm>
 
 #include "layers/activation.h"
 #include "layers/combine.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
+#include "layers/op.h"
 #include "layers/pooling.h"
 
 namespace nse {
 
 namespace {
-using Factory = std::function<std::unique_ptr<Layer>()>;
 
-const std::vector<std::pair<std::string, Factory>>& registry() {
-    static const std::vector<std::pair<std::string, Factory>> ops = {
-        {"conv2d", [] { return std::make_unique<Conv2d>(); }},
-        {"linear", [] { return std::make_unique<Linear>(); }},
-        {"max_pool2d", [] { return std::make_unique<Pool2d>(true); }},
-        {"avg_pool2d", [] { return std::make_unique<Pool2d>(false); }},
-        {"adaptive_avg_pool2d", [] { return std::make_unique<AdaptiveAvgPool2d>(); }},
-        {"relu", [] { return std::make_unique<ActivationLayer>(Activation::Relu); }},
-        {"relu6", [] { return std::make_unique<ActivationLayer>(Activation::Relu6); }},
-        {"softmax", [] { return std::make_unique<Softmax>(); }},
-        {"add", [] { return std::make_unique<Add>(); }},
-        {"concat", [] { return std::make_unique<Concat>(); }},
-        {"flatten", [] { return std::make_unique<Flatten>(); }},
+// An op's declared CUDA kernel: its factory where this binary has the CUDA backend (the
+// factories are compiled only there), the declaration alone where it does not.
+#ifdef NSE_HAVE_CUDA
+#define NSE_GPU_KERNEL(factory) \
+    GpuSupport { true, factory }
+#else
+#define NSE_GPU_KERNEL(factory) \
+    GpuSupport { true, nullptr }
+#endif
+
+template <typename L>
+std::unique_ptr<Layer> make() {
+    return std::make_unique<L>();
+}
+std::unique_ptr<Layer> make_max_pool() { return std::make_unique<Pool2d>(true); }
+std::unique_ptr<Layer> make_avg_pool() { return std::make_unique<Pool2d>(false); }
+std::unique_ptr<Layer> make_relu() { return std::make_unique<ActivationLayer>(Activation::Relu); }
+std::unique_ptr<Layer> make_relu6() { return std::make_unique<ActivationLayer>(Activation::Relu6); }
+
+// clang-format off
+const std::vector<OpRecord>& registry() {
+    static const std::vector<OpRecord> ops = {
+        {"conv2d", make<Conv2d>,
+         {&Conv2d::kGemm, &Conv2d::kPointwise, &Conv2d::kWinograd, &Conv2d::kDirect,
+          &Conv2d::kDepthwise},
+         Conv2d::sweep, NSE_GPU_KERNEL(Conv2d::gpu_op)},
+        {"linear", make<Linear>, {&Linear::kKind}, Linear::sweep, NSE_GPU_KERNEL(Linear::gpu_op)},
+        {"max_pool2d", make_max_pool, {&Pool2d::kMaxKind}, Pool2d::sweep_max,
+         NSE_GPU_KERNEL(Pool2d::gpu_op)},
+        {"avg_pool2d", make_avg_pool, {&Pool2d::kAvgKind}, Pool2d::sweep_avg,
+         NSE_GPU_KERNEL(Pool2d::gpu_op)},
+        {"adaptive_avg_pool2d", make<AdaptiveAvgPool2d>, {&AdaptiveAvgPool2d::kKind},
+         AdaptiveAvgPool2d::sweep, NSE_GPU_KERNEL(AdaptiveAvgPool2d::gpu_op)},
+        {"add", make<Add>, {&Add::kKind}, Add::sweep, NSE_GPU_KERNEL(Add::gpu_op)},
+        {"concat", make<Concat>, {&Concat::kKind}, Concat::sweep, NSE_GPU_KERNEL(Concat::gpu_op)},
+        {"relu", make_relu, {&ActivationLayer::kKind}, ActivationLayer::sweep_relu,
+         NSE_GPU_KERNEL(ActivationLayer::gpu_op)},
+        {"relu6", make_relu6, {&ActivationLayer::kKind}, ActivationLayer::sweep_relu6,
+         NSE_GPU_KERNEL(ActivationLayer::gpu_op)},
+        {"sigmoid", make<Sigmoid>, {&Sigmoid::kKind}, Sigmoid::sweep, kCpuFallback},
+        {"softmax", make<Softmax>, {&Softmax::kKind}, Softmax::sweep,
+         NSE_GPU_KERNEL(Softmax::gpu_op)},
+        {"flatten", make<Flatten>, {&Flatten::kKind}, Flatten::sweep,
+         NSE_GPU_KERNEL(Flatten::gpu_op)},
     };
     return ops;
 }
+// clang-format on
+
 }  // namespace
 
-std::unique_ptr<Layer> make_layer(const std::string& op) {
-    for (const auto& [name, factory] : registry())
-        if (name == op) return factory();
+const std::vector<OpRecord>& op_records() { return registry(); }
+
+const OpRecord* find_op(const std::string& name) {
+    for (const OpRecord& r : registry())
+        if (r.name == name) return &r;
     return nullptr;
+}
+
+std::unique_ptr<Layer> make_layer(const std::string& op) {
+    const OpRecord* r = find_op(op);
+    return r ? r->make() : nullptr;
 }
 
 std::vector<std::string> known_ops() {
     std::vector<std::string> names;
-    for (const auto& entry : registry()) names.push_back(entry.first);
+    for (const OpRecord& r : registry()) names.push_back(r.name);
     return names;
+}
+
+const std::vector<const CostKind*>& cost_kind_list() {
+    static const std::vector<const CostKind*> kinds = [] {
+        std::vector<const CostKind*> out;
+        for (const OpRecord& r : registry())
+            for (const CostKind* k : r.kinds)
+                if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+        return out;
+    }();
+    return kinds;
+}
+
+const CostKind* find_cost_kind(const std::string& name) {
+    for (const CostKind* k : cost_kind_list())
+        if (k->name == name) return k;
+    return nullptr;
 }
 
 }  // namespace nse

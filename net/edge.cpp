@@ -14,12 +14,13 @@ double ms_since(Clock::time_point t0) {
 }  // namespace
 
 EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
-                       ClientOptions options, bool require_cloud, const DeviceOptions& device)
+                       ClientOptions options, std::shared_ptr<ThreadPool> pool, bool require_cloud,
+                       const DeviceOptions& device)
     : model_(model),
       hash_(model_hash),
       client_(std::move(options)),
       require_cloud_(require_cloud),
-      runtime_(make_executor(model, device)) {}
+      runtime_(make_executor(model, device, std::move(pool))) {}
 
 const nlohmann::json& EdgeRunner::connect() {
     hello_ack_ = client_.connect({{"client", std::string("nsengine-edge ") + NSE_VERSION},
@@ -39,17 +40,13 @@ const nlohmann::json& EdgeRunner::connect() {
         client_.close();
         throw Error(ErrorCode::Network, problem);
     }
-    if (edge_profile_) {
-        planner_.reset();
-        cloud_profile_.reset();
+    if (split_) {
         const auto& prof =
             hello_ack_.contains("profile") ? hello_ack_["profile"] : nlohmann::json();
-        if (prof.is_object()) {
-            cloud_profile_ = std::make_unique<DeviceProfile>(DeviceProfile::from_json(prof));
-            planner_ = std::make_unique<Planner>(*model_, *edge_profile_, *cloud_profile_);
-        }
-        cloud_backlog_ms_ =
-            hello_ack_.value("load", nlohmann::json::object()).value("backlog_us", 0.0) / 1e3;
+        split_->set_cloud(
+            prof.is_object() ? std::make_unique<DeviceProfile>(DeviceProfile::from_json(prof))
+                             : nullptr,
+            hello_ack_.value("load", nlohmann::json::object()).value("backlog_us", 0.0) / 1e3);
         probe_link(100);
     }
     return hello_ack_;
@@ -57,35 +54,30 @@ const nlohmann::json& EdgeRunner::connect() {
 
 void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile,
                              Objective objective) {
-    edge_profile_ = std::move(edge_profile);
-    objective_ = objective;
+    split_ =
+        std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, bandwidth_);
 }
 
 void EdgeRunner::probe_link(double budget_ms) {
+    BandwidthEstimator& bandwidth = bandwidth_;
     const auto t0 = Clock::now();
     // Round-trip time: two tiny probes; then throughput with probes growing 4x.
     for (int i = 0; i < 2; ++i) {
         ProbeReply r = client_.probe(64, false);
-        bandwidth_.add_rtt(r.total_ms - r.ack.receive_us / 1e3);
+        bandwidth.add_rtt(r.total_ms - r.ack.receive_us / 1e3);
     }
     for (size_t bytes = 16 * 1024; bytes <= (size_t(16) << 20); bytes *= 4) {
         ProbeReply r = client_.probe(bytes, false);
         const double receive_ms = r.ack.receive_us / 1e3;
-        bandwidth_.add_upload(bytes, receive_ms);
+        bandwidth.add_upload(bytes, receive_ms);
         if (receive_ms > 20 || ms_since(t0) + 4 * r.total_ms > budget_ms) break;
     }
-    // A probe is a link sample: the next one waits kProbeInterval (the one at connect used to
-    // be followed by another after the second local request, which slowed the requests right
-    // after it: LeNet's 24 us by 3-5 us in netbench's short runs).
-    last_link_sample_ = Clock::now();
+    // A probe is a link sample: the next one waits SplitController::kProbeInterval.
+    if (split_) split_->probed();
 }
 
-namespace {
-constexpr std::chrono::milliseconds kProbeInterval{100};
-}  // namespace
-
 const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
-    NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting is not enabled");
+    NSE_CHECK(split_, ErrorCode::InvalidArgument, "automatic splitting is not enabled");
     const int n = model_->size();
     std::string unavailable;
     if (!client_.connected()) {
@@ -95,45 +87,32 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
             unavailable = std::string("cloud unavailable: ") + e.what();
         }
     }
-    if (unavailable.empty() && !planner_) unavailable = "the cloud publishes no profile";
+    if (unavailable.empty() && !split_->ready()) unavailable = "the cloud publishes no profile";
     if (!unavailable.empty()) {
         if (require_cloud_) throw Error(ErrorCode::Network, unavailable);
         const Tensor& out = infer(input, n, report);
         report.fallback_reason = unavailable;
         return out;
     }
-    LinkState link;
-    link.upload_bytes_per_ms = bandwidth_.upload_bytes_per_ms();
-    link.download_bytes_per_ms = bandwidth_.download_bytes_per_ms();
-    link.rtt_ms = bandwidth_.rtt_ms();
-    link.cloud_backlog_ms = cloud_backlog_ms_;
-    link.edge_scale = edge_speed_.factor();
-    link.cloud_scale = cloud_speed_.factor();
-    const std::vector<CutEstimate> est = planner_->estimate(link);
-    const int cut = planner_->choose(link, objective_);
-    const Tensor& out = infer(input, cut, report);
-    report.predicted_ms = est[cut].total_ms;
-    report.predicted_energy_mj = est[cut].energy_mj;
-    report.assumed_mbps = link.upload_bytes_per_ms * 8 / 1e3;
-    report.assumed_rtt_ms = link.rtt_ms;
-    report.edge_scale = link.edge_scale;
-    report.cloud_scale = link.cloud_scale;
-    edge_speed_.add(report.edge_ms, planner_->prefix_ms(cut));
-    if (report.offloaded) {
-        cloud_speed_.add(report.cloud_compute_ms, planner_->suffix_ms(cut));
-        bandwidth_.add_upload(report.sent_bytes, report.upload_ms);
-        const double download_ms = double(model_->live_bytes(n)) / link.download_bytes_per_ms;
-        bandwidth_.add_rtt(std::max(0.01, report.network_ms - download_ms));
-        cloud_backlog_ms_ = report.cloud_backlog_ms;
-        local_streak_ = 0;
-        last_link_sample_ = std::chrono::steady_clock::now();
-    } else if (cut == n && client_.connected() && ++local_streak_ >= 2 &&
-               std::chrono::steady_clock::now() - last_link_sample_ >= kProbeInterval) {
-        // Kept local: no transfer tells us if the link got better, so measure it now and then,
-        // after the request (its latency is already taken): after two local requests, at most
-        // every kProbeInterval (a 50 us model would otherwise spend its time probing).
-        local_streak_ = 0;
-        last_link_sample_ = std::chrono::steady_clock::now();
+    const SplitController::Decision d = split_->decide();
+    const Tensor& out = infer(input, d.cut, report);
+    report.predicted_ms = d.estimate.total_ms;
+    report.predicted_energy_mj = d.estimate.energy_mj;
+    report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
+    report.assumed_rtt_ms = d.link.rtt_ms;
+    report.edge_scale = d.link.edge_scale;
+    report.cloud_scale = d.link.cloud_scale;
+    SplitOutcome o;
+    o.edge_ms = report.edge_ms;
+    o.offloaded = report.offloaded;
+    o.cloud_compute_ms = report.cloud_compute_ms;
+    o.sent_bytes = report.sent_bytes;
+    o.upload_ms = report.upload_ms;
+    o.network_ms = report.network_ms;
+    o.cloud_backlog_ms = report.cloud_backlog_ms;
+    split_->record(d, o);
+    // Kept local: measure the link now and then, after the request (its latency is taken).
+    if (!report.offloaded && d.cut == n && client_.connected() && split_->wants_probe()) {
         try {
             probe_link(30);
         } catch (const Error&) {

@@ -1,7 +1,8 @@
 // The edge side of a split inference: run the prefix [0, cut) locally, send the live tensors to
 // the cloud, receive the output. If the cloud is unreachable, fails, answers ERROR or misses the
 // deadline, the edge finishes the suffix itself from the tensors it already has: no request is
-// lost (unless require_cloud asks for an error instead).
+// lost (unless require_cloud asks for an error instead). With automatic splitting, the cut of
+// each request is the SplitController's (partition/split_controller.h): this file moves bytes.
 #pragma once
 
 #include <chrono>
@@ -10,9 +11,7 @@
 
 #include "engine/executor.h"
 #include "net/client.h"
-#include "partition/bandwidth.h"
-#include "partition/planner.h"
-#include "partition/speed.h"
+#include "partition/split_controller.h"
 
 namespace nse::net {
 
@@ -40,8 +39,10 @@ struct EdgeReport {
 
 class EdgeRunner {
   public:
+    // The edge's own kernels run on `pool`.
     EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash, ClientOptions options,
-               bool require_cloud = false, const DeviceOptions& device = {});
+               std::shared_ptr<ThreadPool> pool, bool require_cloud = false,
+               const DeviceOptions& device = {});
 
     // Runs one inference split at `cut` (0 = all cloud, size() = all edge) and returns the first
     // graph output (runtime memory, valid until the next call). Throws only when the cloud
@@ -57,10 +58,10 @@ class EdgeRunner {
     // spent; feeds the bandwidth estimator.
     void probe_link(double budget_ms);
     const BandwidthEstimator& bandwidth() const { return bandwidth_; }
-    const SpeedTracker& edge_speed() const { return edge_speed_; }
-    const SpeedTracker& cloud_speed() const { return cloud_speed_; }
+    // The split controller (null unless enable_auto was called).
+    const SplitController* split() const { return split_.get(); }
     // The planner for the current cloud (null before a connection with a cloud profile).
-    const Planner* planner() const { return planner_.get(); }
+    const Planner* planner() const { return split_ ? split_->planner() : nullptr; }
 
     // Connects now (infer() connects lazily); returns the HELLO_ACK or throws.
     const nlohmann::json& connect();
@@ -81,16 +82,8 @@ class EdgeRunner {
     int64_t output_batch_ = 0;
     std::vector<Tensor> single_;
 
-    // Automatic splitting.
-    std::shared_ptr<const DeviceProfile> edge_profile_;
-    Objective objective_ = Objective::Latency;
-    std::unique_ptr<DeviceProfile> cloud_profile_;
-    std::unique_ptr<Planner> planner_;
-    BandwidthEstimator bandwidth_;
-    SpeedTracker edge_speed_, cloud_speed_;
-    double cloud_backlog_ms_ = 0;
-    int local_streak_ = 0;  // requests in a row kept on the edge by the planner
-    std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload
+    BandwidthEstimator bandwidth_;            // the link, from probes and transfers
+    std::unique_ptr<SplitController> split_;  // automatic splitting
 };
 
 }  // namespace nse::net

@@ -1,7 +1,8 @@
-// The cloud server: accepts edge clients over TCP (asio, one I/O thread), validates every frame,
-// and runs the suffix of the requested model on a pool of inference workers, each with its own
-// kernel thread pool and runtimes. A bad message gets an ERROR reply where the connection still
-// allows it and closes that connection; nobody else notices.
+// The cloud server: accepts edge clients over TCP (asio, one I/O thread; server.cpp), validates
+// every frame (one Session per connection, session.h), and runs the suffix of the requested model
+// on a pool of inference workers, each with its own kernel thread pool and runtimes
+// (scheduler.h). A bad message gets an ERROR reply where the connection still allows it and
+// closes that connection; nobody else notices.
 #pragma once
 
 #include <cstdint>

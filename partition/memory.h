@@ -33,10 +33,6 @@ struct MemoryFacts {
     double gbps_at(double mb) const;
 };
 
-// Reads buffers from 1/8 MB to 512 MB (steps of sqrt(2)) with the pool's threads (about two
-// seconds). max_mb caps the largest buffer (tests); so does a quarter of the machine's memory.
-MemoryFacts measure_memory(double max_mb = 512);
-
 // The facts from a ladder of (MB, GB/s) reads, ascending in size (at least two), read with
 // `threads` threads. Throws Error(InvalidArgument) on a malformed ladder.
 MemoryFacts memory_facts(const std::vector<std::pair<double, double>>& read_gbps, int threads);

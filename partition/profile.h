@@ -38,28 +38,11 @@ struct PowerModel {
     double idle_w = 0.3;
 };
 
-// Bumped whenever a kernel change moves layer timings (a faster path, a new kind): a profile fitted
-// for other kernels mispredicts this build, so the cached one is rebuilt (edge and cloud) and one
-// given with --profile draws a warning. 2: the packed GEMM, depthwise and pooling work of
-// session 4 (MobileNetV2 0.7x); 3: F(2x2, 3x3) Winograd on 14x14 maps (ResNet-18's layer 3
-// 0.7x) and vectorised Winograd transforms (64-channel 56x56 layers 0.75x); 4: not a kernel
-// but what a profile holds: the memory read ladder and cache pressure (where weights are read
-// from; without them VGG16 came out 6-19 % low), a second tiny synthetic network, the per-node
-// overhead and pooling's output rows; 5: the column-layout GEMM in blocks of K (ResNet-18's 7x7
-// and 14x14 layers 0.65-0.8x), depthwise 3x3 from the input planes (0.5-0.9x), the micro-kernel
-// without stack spills (K <= 16 products 0.55x), AlexNet's stem on the direct path (0.5x) and
-// F(4x4)'s products on the packed GEMM from 128 channels (VGG16's 512-channel 28x28 layers 0.6x);
-// 6: the column-layout GEMM's vector write-out (relu6 1x1 layers on 7x7 and 14x14 maps up to
-// 0.6x), what the linear kind's features mean (all of a layer's weights cached or streamed),
-// direct conv's cold-output MB and the split-input MB of pooling, depthwise and element-wise
-// kinds; 7: not a kernel but what a profile holds: the hot fits of networks that stay in a
-// core's caches (LeNet 11-15 % high without), and direct conv's input broadcasts; 8: the packed
-// GEMM's first pass over its weights prefetched (ResNet-18's 128-channel Winograd layers in the
-// network 0.85x at 1 thread, where their weights come from memory); Winograd's GEMM MFLOP as
-// computed, padding included; pooling and element-wise layers' outputs written to memory in
-// networks that read their weights from there; the synthetic networks' reference times.
-// Profiles without the field count as 1.
-inline constexpr int kKernelRevision = 8;
+// Bumped whenever a kernel change moves layer timings (a faster path, a new kind) or what a
+// profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
+// one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
+// the field count as 1. What each revision changed: docs/split.md, "Kernel revisions".
+inline constexpr int kKernelRevision = 9;
 
 class DeviceProfile {
   public:
@@ -184,11 +167,6 @@ class DeviceProfile {
 double working_set_mb(const Model& model);
 constexpr double kHotNetworkMb = 1.0;
 inline bool hot_network(const Model& model) { return working_set_mb(model) <= kHotNetworkMb; }
-
-// Non-negative weighted least squares: minimises sum((x.coef - ms)^2 / ms^1.5), coef >= 0; then
-// keeps the neighbour correction if, left out one sample at a time, it lowers the median
-// relative error by at least a tenth and by at least a percentage point.
-KindFit fit_kind(const std::vector<Sample>& samples);
 
 // Where profiles are cached: $NSE_CACHE_DIR, else $XDG_CACHE_HOME/nsengine, else
 // ~/.cache/nsengine; the file is profile-<device>-<threads>t.json.

@@ -17,6 +17,7 @@
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/winograd.h"
 #include "kernels/reference/reference.h"
+#include "tests/test_helpers.h"
 
 namespace nse::test {
 
@@ -88,7 +89,7 @@ class ConvTester {
             const int tile = winograd_tile(sh_);
             std::vector<float> u(winograd_weight_floats(tile, sh_.k, sh_.c));
             winograd_transform_weights(tile, sh_.k, sh_.c, w.data(), u.data());
-            std::vector<float> ws(winograd_workspace_floats(sh_, num_threads()) + 1);
+            std::vector<float> ws(winograd_workspace_floats(sh_, test_pool().size()) + 1);
             // With packed(): the products on the own GEMM, as the layer runs F(2x2) where it can;
             // without, on OpenBLAS (the path without AVX-512).
             std::vector<PackedWeights> pw;
@@ -96,17 +97,17 @@ class ConvTester {
                 pw = winograd_pack_weights(sh_, u.data());
                 ASSERT_FALSE(pw.empty());
             }
-            winograd_conv2d_f32_cpu(sh_, x.data(), u.data(), pw, bias_ ? b.data() : nullptr, act_,
-                                    y.data(), ws.data());
+            winograd_conv2d_f32_cpu(test_pool(), sh_, x.data(), u.data(), pw,
+                                    bias_ ? b.data() : nullptr, act_, y.data(), ws.data());
         } else {
-            std::vector<float> ws(conv2d_workspace_floats(sh_, num_threads()) + 1);
+            std::vector<float> ws(conv2d_workspace_floats(sh_, test_pool().size()) + 1);
             std::vector<PackedWeights> pw;
             if (packed_) {
                 ASSERT_TRUE(conv2d_uses_packed_gemm(sh_));
                 pw = pack_conv_weights(sh_, w.data());
             }
-            conv2d_f32_cpu(sh_, x.data(), w.data(), bias_ ? b.data() : nullptr, act_, y.data(),
-                           ws.data(), packed_ ? pw.data() : nullptr);
+            conv2d_f32_cpu(test_pool(), sh_, x.data(), w.data(), bias_ ? b.data() : nullptr, act_,
+                           y.data(), ws.data(), packed_ ? pw.data() : nullptr);
         }
         ref::conv2d(sh_, x.data(), w.data(), bias_ ? b.data() : nullptr, act_, ref.data());
         EXPECT_LE(max_rel_diff(y, ref), winograd_ ? kWinogradTolerance : 1e-5);
@@ -158,10 +159,10 @@ class PoolTester {
         auto x = random_vector(s.n * s.c * s.h * s.w, 4);
         std::vector<float> y(s.n * s.c * s.p * s.q, NAN), ref(y.size());
         if (is_max) {
-            max_pool2d_f32_cpu(s, x.data(), y.data());
+            max_pool2d_f32_cpu(test_pool(), s, x.data(), y.data());
             ref::max_pool2d(s, x.data(), ref.data());
         } else {
-            avg_pool2d_f32_cpu(s, x.data(), y.data());
+            avg_pool2d_f32_cpu(test_pool(), s, x.data(), y.data());
             ref::avg_pool2d(s, x.data(), ref.data());
         }
         EXPECT_LE(max_rel_diff(y, ref), 1e-6);

@@ -100,7 +100,7 @@ TEST(Conv2d, Batch) {
 
 TEST(Conv2d, SingleAndManyThreads) {
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         ConvTester().in(8, 20, 20).out(8).k(3).pad(1).check();
         ConvTester().depthwise(9).in(9, 15, 15).k(3).stride(2).pad(1).check();
         // Each way the GEMMs split: rows for few columns and many rows (14x14 x 384, 7x7 x 256),
@@ -111,7 +111,7 @@ TEST(Conv2d, SingleAndManyThreads) {
         ConvTester().in(3, 5, 11).out(2).k(1).check();
         ConvTester().depthwise(96).in(96, 28, 28).k(3).pad(1).act(Activation::Relu6).check();
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 }  // namespace nse::test
@@ -167,7 +167,7 @@ TEST(Winograd, WideLayersRunTheirProductsOnThePackedGemm) {
     EXPECT_TRUE(winograd_pack_weights(shape(64, 64), &u).empty());  // OpenBLAS's kernel
     EXPECT_TRUE(winograd_pack_weights(shape(128, 64), &u).empty());
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         ConvTester().packed().winograd().in(128, 28, 28).out(128).k(3).pad(1).check();
         ConvTester()
             .packed()
@@ -181,7 +181,7 @@ TEST(Winograd, WideLayersRunTheirProductsOnThePackedGemm) {
         // two chunks (as in SeveralChunksAndThreads)
         ConvTester().packed().winograd().in(200, 34, 34).out(200).k(3).pad(1).check();
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
     // (ReLU; with ReLU6 the error is measured against outputs clipped to 6 while the sums run to
     // ~50: 1.3e-4 of 6 on either GEMM, the same rounding as 1.6e-5 of the sums.)
     ConvTester()
@@ -217,10 +217,10 @@ void check_small_maps(bool packed) {
     tester().in(256, 12, 14).out(200).k(3).pad(1).check();  // column layout, K % 32 != 0
     tester().batch(2).in(128, 14, 14).out(128).k(3).pad(1).check();
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         tester().in(256, 14, 14).out(256).k(3).pad(1).check();  // ResNet-18 layer 3
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 TEST(Winograd, SmallMapsMatchTheReferenceOverShapes) { check_small_maps(false); }
@@ -240,12 +240,12 @@ TEST(Winograd, DeepReductionsStayAccurate) {
 TEST(Winograd, SeveralChunksAndThreads) {
     // 9 x 9 tiles of 200 + 200 channels: two chunks (8 rows of tiles, then 1).
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         ConvTester().winograd().in(200, 34, 34).out(200).k(3).pad(1).check();
         ConvTester().winograd().in(16, 20, 20).out(48).k(3).pad(1).check();
         ConvTester().winograd().in(48, 30, 17).out(16).k(3).check();  // one chunk
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 }  // namespace nse::test
@@ -269,7 +269,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
     if (!avx512) GTEST_SKIP() << "SKIPPED: the direct path needs AVX-512";
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         ConvTester().in(1, 28, 28).out(6).k(5).pad(2).act(Activation::Relu).check();
         ConvTester().in(6, 14, 14).out(16).k(5).act(Activation::Relu).check();
         ConvTester().in(3, 33, 31).out(32).k(3).stride(2).pad(1).act(Activation::Relu6).check();
@@ -284,7 +284,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
         ConvTester().in(3, 67, 67).out(64).k(11).stride(4).pad(2).act(Activation::Relu).check();
         ConvTester().in(16, 20, 21).out(20).k(5).pad(2).check();  // reduction 400
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
     // Weights laid out once, as the layer does at load, give exactly the per-call result.
     const ConvShape sh{1, 3, 33, 31, 40, 3, 3, 2, 2, 1, 1};
     const auto x = random_vector(3 * 33 * 31, 1), w = random_vector(40 * 3 * 9, 2),
@@ -292,9 +292,10 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     std::vector<float> ws(direct_conv_workspace_floats(sh)), wt(direct_conv_weight_floats(sh));
     std::vector<float> y1(40 * sh.p() * sh.q(), NAN), y2(y1.size(), NAN);
     direct_conv_prepare_weights(sh, w.data(), wt.data());
-    direct_conv2d_f32_cpu(sh, x.data(), w.data(), b.data(), Activation::Relu, y1.data(), ws.data());
-    direct_conv2d_f32_cpu(sh, x.data(), w.data(), b.data(), Activation::Relu, y2.data(), ws.data(),
-                          wt.data());
+    direct_conv2d_f32_cpu(test_pool(), sh, x.data(), w.data(), b.data(), Activation::Relu,
+                          y1.data(), ws.data());
+    direct_conv2d_f32_cpu(test_pool(), sh, x.data(), w.data(), b.data(), Activation::Relu,
+                          y2.data(), ws.data(), wt.data());
     EXPECT_EQ(y1, y2);
 }
 

@@ -31,9 +31,20 @@ class BatchNormFirst(nn.Module):
         return self.bn(x)
 
 
-class Sigmoid(nn.Module):
+class Tanh(nn.Module):
     def forward(self, x):
-        return torch.sigmoid(x)
+        return torch.tanh(x)
+
+
+class Gate(nn.Module):
+    """A sigmoid gate, as squeeze-and-excite blocks use: x * sigmoid(conv(x)) without the product."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        return torch.sigmoid(self.gate(self.conv(x)))
 
 
 class ConverterTest(unittest.TestCase):
@@ -48,7 +59,14 @@ class ConverterTest(unittest.TestCase):
         self.reject(Gelu(), "unsupported op GELU at module act")
 
     def test_unsupported_function(self):
-        self.reject(Sigmoid(), "unsupported op sigmoid")
+        self.reject(Tanh(), "unsupported op tanh")
+
+    def test_sigmoid_module_and_function(self):
+        with tempfile.TemporaryDirectory() as out:
+            _, graph = cv.convert(Gate().eval(), "gate", [1, 3, 8, 8], out,
+                                  {"nsengine.weights": "random(seed=0)"}, 0)
+        ops = [(n["op"], n["attrs"].get("activation")) for n in graph["nodes"]]
+        self.assertEqual(ops, [("conv2d", None), ("sigmoid", None), ("sigmoid", None)])
 
     def test_batchnorm_without_conv(self):
         self.reject(BatchNormFirst(), "BatchNorm2d at bn does not directly follow a conv2d")

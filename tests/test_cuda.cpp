@@ -93,9 +93,9 @@ std::shared_ptr<const Model> build(const OpCase& c, std::mt19937& rng, const std
 void check_case(const OpCase& c, std::mt19937& rng) {
     auto model = build(c, rng, "cuda_op.safetensors");
     Tensor x = random_tensor(c.input, rng);
-    Runtime cpu(model);
+    Runtime cpu(model, current_test_pool());
     Tensor want = cpu.run(x).clone();
-    auto gpu = make_executor(model, cuda_options());
+    auto gpu = make_executor(model, cuda_options(), current_test_pool());
     for (int rep = 0; rep < 3; ++rep)  // eager, then captured, then graph replay
         expect_close(gpu->run(x), want, 1e-4, c.desc + " run " + std::to_string(rep));
 }
@@ -195,6 +195,7 @@ TEST(Cuda, ElementwiseOpsMatchTheCpuKernels) {
     for (Shape x : {Shape{1, 7}, Shape{2, 3, 5, 9}, Shape{1, 1000}}) {
         check_case({"relu " + shape_str(x), x, "relu", {}, {}}, rng);
         check_case({"relu6 " + shape_str(x), x, "relu6", {}, {}}, rng);
+        check_case({"sigmoid " + shape_str(x), x, "sigmoid", {}, {}}, rng);  // CPU fallback
         for (const char* act : {"none", "relu"})
             check_case({"add " + std::string(act), x, "add", {{"activation", act}}, {}, true}, rng);
         check_case({"concat last", x, "concat", {{"dim", -1}}, {}, true}, rng);
@@ -207,14 +208,50 @@ TEST(Cuda, ElementwiseOpsMatchTheCpuKernels) {
     check_case({"softmax big row", {1, 50000}, "softmax", {{"dim", 1}}, {}}, rng);
 }
 
+// An op without a GPU kernel (sigmoid: its record says kCpuFallback) between GPU ops runs on the
+// CPU inside the CUDA runtime: the same results node by node, captured and replayed, at every cut
+// (the fallback's copies and host function are on the stream), and its `how` says so.
+TEST(Cuda, OpsWithoutAGpuKernelRunOnTheCpuInside) {
+    REQUIRE_GPU();
+    ASSERT_FALSE(find_op("sigmoid")->gpu.kernel) << "sigmoid has a GPU kernel now: pick another";
+    std::mt19937 rng(12);
+    ModelBuilder b({1, 3, 12, 12});
+    b.node("conv", "conv2d", {"input"}, {{"padding", 1}}, {"w1", "b1"})
+        .node("gate", "sigmoid", {"conv"})
+        .node("conv2", "conv2d", {"gate"}, {{"padding", 1}, {"activation", "relu"}}, {"w2"})
+        .node("gate2", "sigmoid", {"conv2"})
+        .output("gate2");
+    b.tensors["w1"] = random_tensor({8, 3, 3, 3}, rng, 0.3f);
+    b.tensors["b1"] = random_tensor({8}, rng, 0.3f);
+    b.tensors["w2"] = random_tensor({4, 8, 3, 3}, rng, 0.3f);
+    auto model = b.load("cuda_fallback.safetensors");
+    Tensor x = random_tensor({1, 3, 12, 12}, rng);
+    Runtime cpu(model, current_test_pool());
+    Tensor want = cpu.run(x).clone();
+    auto gpu = make_executor(model, cuda_options(), current_test_pool());
+    for (int rep = 0; rep < 3; ++rep)
+        expect_close(gpu->run(x), want, 1e-5, "whole run " + std::to_string(rep));
+    const std::vector<std::string> how = gpu->node_choices(1);
+    ASSERT_EQ(how.size(), 4u);
+    EXPECT_NE(how[1].find("CPU fallback"), std::string::npos) << how[1];
+    EXPECT_EQ(how[0].find("CPU fallback"), std::string::npos) << how[0];
+    const int n = model->size();
+    for (int k = 0; k <= n; ++k) {
+        std::vector<Tensor> mid;
+        for (const Tensor& t : cpu.run(0, k, {x})) mid.push_back(t.clone());
+        for (int rep = 0; rep < 2; ++rep)
+            expect_close(gpu->run(k, n, mid)[0], want, 1e-5, "cut " + std::to_string(k));
+    }
+}
+
 TEST(Cuda, DagWithEverySplitMatchesTheCpu) {
     REQUIRE_GPU();
     auto model = small_dag().load("cuda_dag.safetensors");
     std::mt19937 rng(11);
     Tensor x = random_tensor({1, 3, 8, 8}, rng);
-    Runtime cpu(model);
+    Runtime cpu(model, current_test_pool());
     Tensor want = cpu.run(x).clone();
-    auto gpu = make_executor(model, cuda_options());
+    auto gpu = make_executor(model, cuda_options(), current_test_pool());
     const int n = model->size();
     for (int k = 0; k <= n; ++k) {
         // Prefix on the CPU, suffix on the GPU, as an edge and a CUDA cloud split it.
@@ -227,7 +264,7 @@ TEST(Cuda, DagWithEverySplitMatchesTheCpu) {
 TEST(Cuda, RejectsWrongInputsLikeTheCpu) {
     REQUIRE_GPU();
     auto model = small_chain().load("cuda_chain.safetensors");
-    auto gpu = make_executor(model, cuda_options());
+    auto gpu = make_executor(model, cuda_options(), current_test_pool());
     Tensor wrong = Tensor::zeros({1, 2, 6, 5});
     expect_error([&] { gpu->run(wrong); }, "must have shape [1, 2, 5, 5]");
     expect_error([&] { gpu->run(0, 9, {wrong}); }, "is not within");
@@ -246,17 +283,17 @@ TEST_P(CudaParity, MatchesPyTorchAndCpuSplits) {
     auto argmax = [](const Tensor& t) {
         return std::max_element(t.data(), t.data() + t.numel()) - t.data();
     };
-    auto gpu = make_executor(model, cuda_options());
+    auto gpu = make_executor(model, cuda_options(), current_test_pool());
     for (int rep = 0; rep < 3; ++rep) {
         const Tensor& y = gpu->run(x);
         expect_close(y, want, 1e-4, GetParam() + " run " + std::to_string(rep));
         EXPECT_EQ(argmax(y), argmax(want));
     }
     // Without graphs, node by node: the same numbers.
-    auto eager = make_executor(model, cuda_options(false));
+    auto eager = make_executor(model, cuda_options(false), current_test_pool());
     expect_close(eager->run(x), want, 1e-4, GetParam() + " without graphs");
     // Prefix on the CPU, suffix on the GPU, at a few cuts.
-    Runtime cpu(model);
+    Runtime cpu(model, current_test_pool());
     const int n = model->size();
     for (int k : {1, n / 3, n / 2, n - 1}) {
         std::vector<Tensor> mid;
@@ -277,7 +314,7 @@ TEST(Cuda, CpuEdgeWithCudaCloudGivesTheLocalAnswer) {
         net::ServedModel served{Model::load(path), file_content_hash(path)};
         SafeTensors ref = read_safetensors(dir + "/" + name + ".ref.safetensors");
         Tensor x = ref.tensors.at("input").clone();
-        Runtime cpu(served.model);
+        Runtime cpu(served.model, current_test_pool());
         Tensor local = cpu.run(x).clone();
         net::ServerOptions so;
         so.port = 0;
@@ -287,7 +324,8 @@ TEST(Cuda, CpuEdgeWithCudaCloudGivesTheLocalAnswer) {
         net::ClientOptions co;
         co.port = cloud.port();
         co.request_timeout_s = 60;
-        net::EdgeRunner edge(served.model, served.hash, co, /*require_cloud=*/true);
+        net::EdgeRunner edge(served.model, served.hash, co, current_test_pool(),
+                             /*require_cloud=*/true);
         EXPECT_EQ(edge.connect().value("device", ""), "cuda");
         auto argmax = [](const Tensor& t) {
             return std::max_element(t.data(), t.data() + t.numel()) - t.data();
@@ -308,7 +346,7 @@ TEST(Cuda, AskingForCudaWithoutAGpuIsAClearError) {
     if (no_gpu_reason().empty()) GTEST_SKIP() << "this machine has a GPU";
     auto model = small_chain().load("cuda_none.safetensors");
     try {
-        make_executor(model, cuda_options());
+        make_executor(model, cuda_options(), current_test_pool());
         ADD_FAILURE() << "make_executor(cuda) succeeded without a GPU";
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::Unsupported);

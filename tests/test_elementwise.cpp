@@ -18,7 +18,8 @@ TEST(Linear, AgainstReference) {
         auto x = random_vector(c.m * c.in, 6), w = random_vector(c.out * c.in, 7);
         auto b = random_vector(c.out, 8);
         std::vector<float> y(c.m * c.out), ref(y.size());
-        linear_f32_cpu(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, y.data());
+        linear_f32_cpu(test_pool(), c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act,
+                       y.data());
         ref::linear(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, ref.data());
         EXPECT_LE(max_rel_diff(y, ref), 1e-5) << c.m << "x" << c.in << " -> " << c.out;
     }
@@ -28,27 +29,27 @@ TEST(Linear, BatchOneRowKernelOverShapesAndThreads) {
     // The batch-1 path streams 8 rows at a time, 16 inputs per step, then a masked tail: inputs
     // below, at and above a multiple of 16, row counts with and without a remainder of 8.
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         for (int64_t in : {1, 7, 16, 84, 250, 1283, 9216})
             for (int64_t out : {1, 5, 8, 13, 120, 1000}) {
                 auto x = random_vector(in, 6), w = random_vector(out * in, 7);
                 auto b = random_vector(out, 8);
                 std::vector<float> y(out), ref(out);
-                linear_f32_cpu(1, in, out, x.data(), w.data(), b.data(), Activation::None,
-                               y.data());
+                linear_f32_cpu(test_pool(), 1, in, out, x.data(), w.data(), b.data(),
+                               Activation::None, y.data());
                 ref::linear(1, in, out, x.data(), w.data(), b.data(), Activation::None, ref.data());
                 ASSERT_LE(max_rel_diff(y, ref), 1e-5) << in << " -> " << out << ", " << threads;
             }
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 TEST(Activation, ReluAndRelu6InPlaceAndLarge) {
     for (int64_t n : {1, 7, 100000}) {
         auto x = random_vector(n, 9, -10.f, 10.f);
         std::vector<float> y(n), z = x;
-        activation_f32_cpu(n, Activation::Relu6, x.data(), y.data());
-        activation_f32_cpu(n, Activation::Relu, z.data(), z.data());
+        activation_f32_cpu(test_pool(), n, Activation::Relu6, x.data(), y.data());
+        activation_f32_cpu(test_pool(), n, Activation::Relu, z.data(), z.data());
         for (int64_t i = 0; i < n; ++i) {
             ASSERT_EQ(y[i], std::min(std::max(x[i], 0.f), 6.f));
             ASSERT_EQ(z[i], std::max(x[i], 0.f));
@@ -60,8 +61,8 @@ TEST(Add, WithAndWithoutActivation) {
     for (int64_t n : {3, 50000}) {
         auto a = random_vector(n, 10), b = random_vector(n, 11);
         std::vector<float> y(n), r(n);
-        add_f32_cpu(n, a.data(), b.data(), Activation::None, y.data());
-        add_f32_cpu(n, a.data(), b.data(), Activation::Relu, r.data());
+        add_f32_cpu(test_pool(), n, a.data(), b.data(), Activation::None, y.data());
+        add_f32_cpu(test_pool(), n, a.data(), b.data(), Activation::Relu, r.data());
         for (int64_t i = 0; i < n; ++i) {
             ASSERT_EQ(y[i], a[i] + b[i]);
             ASSERT_EQ(r[i], std::max(a[i] + b[i], 0.f));

@@ -14,9 +14,26 @@
 
 #include "base/error.h"
 #include "base/tensor.h"
+#include "base/thread_pool.h"
 #include "weights/safetensors.h"
 
 namespace nse::test {
+
+// The thread pool the kernel tests of this thread pass to kernels: use_threads(n) switches to a
+// pool of n threads (made once per count and kept), test_pool() is the current one (at first
+// one of the machine's thread count).
+inline std::shared_ptr<ThreadPool> pool_of(int threads) {
+    static std::map<int, std::shared_ptr<ThreadPool>> pools;
+    auto& p = pools[threads];
+    if (!p) p = std::make_shared<ThreadPool>(threads);
+    return p;
+}
+inline std::shared_ptr<ThreadPool>& current_test_pool() {
+    static std::shared_ptr<ThreadPool> p = pool_of(hardware_threads());
+    return p;
+}
+inline void use_threads(int threads) { current_test_pool() = pool_of(threads); }
+inline ThreadPool& test_pool() { return *current_test_pool(); }
 
 inline std::string temp_path(const std::string& name) {
     return ::testing::TempDir() + "nse_" + std::to_string(getpid()) + "_" + name;

@@ -30,7 +30,7 @@ Tensor reference_input(const Model& m) {
 }
 
 Tensor local_output(const std::shared_ptr<const Model>& m, const Tensor& x) {
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     return rt.run(x).clone();
 }
 
@@ -56,7 +56,8 @@ ServerOptions server_options() {
 // A good client gets a correct answer: the server still works after whatever came before.
 void expect_good_client_served(uint16_t port, const ServedModel& lenet) {
     Tensor x = reference_input(*lenet.model);
-    EdgeRunner edge(lenet.model, lenet.hash, client_for(port), /*require_cloud=*/true);
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(port), current_test_pool(),
+                    /*require_cloud=*/true);
     EdgeReport r;
     const Tensor& y = edge.infer(x, 2, r);
     EXPECT_TRUE(r.offloaded);
@@ -73,7 +74,8 @@ TEST(Net, EveryCutOfEveryModelEqualsTheLocalRun) {
     for (const auto& served : models) {
         Tensor x = reference_input(*served.model);
         Tensor want = local_output(served.model, x);
-        EdgeRunner edge(served.model, served.hash, client_for(cloud.port()), true);
+        EdgeRunner edge(served.model, served.hash, client_for(cloud.port()), current_test_pool(),
+                        true);
         for (int k = 0; k <= served.model->size(); ++k) {
             EdgeReport r;
             const Tensor& y = edge.infer(x, k, r);
@@ -93,7 +95,8 @@ TEST(Net, SixteenConcurrentClientsTwentyRequestsEach) {
     std::vector<std::future<int>> clients;
     for (int c = 0; c < 16; ++c)
         clients.push_back(std::async(std::launch::async, [&, c] {
-            EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), true);
+            EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool(),
+                            true);
             int correct = 0;
             for (int i = 0; i < 20; ++i) {
                 EdgeReport r;
@@ -112,7 +115,7 @@ TEST(Bandwidth, EstimateOnARateLimitedLinkAndAfterItChanges) {
     // 1 MB/s (8 Mbit/s): slow enough that the proxy's pacing is accurate on a loaded machine.
     constexpr double kRate = 1e6;
     RateLimitedProxy link(cloud.port(), kRate);
-    EdgeRunner edge(lenet.model, lenet.hash, client_for(link.port()), true);
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(link.port()), current_test_pool(), true);
     edge.connect();
     edge.probe_link(300);
     const double measured = edge.bandwidth().upload_bytes_per_ms() * 1e3;
@@ -145,7 +148,7 @@ TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
     ServerOptions so = server_options();
     so.profile = constant_profile(50.0);  // a slow cloud: everything stays on the edge
     BackgroundServer cloud(so, {lenet});
-    EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), false);
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool(), false);
     edge.enable_auto(constant_profile(0.001), Objective::Latency);
     const Tensor x = reference_input(*lenet.model);
     EdgeReport r;
@@ -172,7 +175,8 @@ TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
     ServerOptions so = server_options();
     so.profile = constant_profile(50.0);  // a slow cloud: everything stays on the edge
     BackgroundServer cloud(so, {mobilenet});
-    EdgeRunner edge(mobilenet.model, mobilenet.hash, client_for(cloud.port()), false);
+    EdgeRunner edge(mobilenet.model, mobilenet.hash, client_for(cloud.port()), current_test_pool(),
+                    false);
     // The edge's profile promises 1 us a node (65 us for the model): it really takes
     // milliseconds, more than 4x that (the tracker's clamp).
     edge.enable_auto(constant_profile(0.001), Objective::Latency);
@@ -186,7 +190,7 @@ TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
     edge.infer_auto(x, r);
     EXPECT_DOUBLE_EQ(r.edge_scale, 4);
     EXPECT_DOUBLE_EQ(r.cloud_scale, 1);  // never offloaded: nothing measured
-    EXPECT_DOUBLE_EQ(edge.edge_speed().factor(), 4);
+    EXPECT_DOUBLE_EQ(edge.split()->edge_speed().factor(), 4);
     EXPECT_NEAR(r.predicted_ms, 4 * 0.065, 1e-9);  // the plan priced the edge at 4x
 }
 
@@ -336,13 +340,15 @@ class Fallback : public ::testing::Test {
         want_ = local_output(lenet_.model, x_);
     }
     void expect_local(uint16_t port, const std::string& reason, double timeout_s = 30) {
-        EdgeRunner edge(lenet_.model, lenet_.hash, client_for(port, timeout_s));
+        EdgeRunner edge(lenet_.model, lenet_.hash, client_for(port, timeout_s),
+                        current_test_pool());
         EdgeReport r;
         const Tensor& y = edge.infer(x_, 3, r);
         EXPECT_FALSE(r.offloaded);
         EXPECT_NE(r.fallback_reason.find(reason), std::string::npos) << r.fallback_reason;
         EXPECT_TRUE(same_bytes(y, want_));
-        EdgeRunner strict(lenet_.model, lenet_.hash, client_for(port, timeout_s), true);
+        EdgeRunner strict(lenet_.model, lenet_.hash, client_for(port, timeout_s),
+                          current_test_pool(), true);
         EXPECT_THROW(strict.infer(x_, 3, r), Error);
     }
     ServedModel lenet_;
@@ -361,7 +367,7 @@ TEST_F(Fallback, CloudUnreachable) {
 
 TEST_F(Fallback, CloudClosesTheConnectionMidRequest) {
     FakeCloud fake(FakeCloud::Mode::CloseOnInfer, "lenet", lenet_.hash);
-    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port()));
+    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port()), current_test_pool());
     EdgeReport r;
     const Tensor& y = edge.infer(x_, 3, r);
     EXPECT_FALSE(r.offloaded);
@@ -371,7 +377,7 @@ TEST_F(Fallback, CloudClosesTheConnectionMidRequest) {
 
 TEST_F(Fallback, CloudPastTheDeadline) {
     FakeCloud fake(FakeCloud::Mode::NeverReply, "lenet", lenet_.hash);
-    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port(), 0.3));
+    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port(), 0.3), current_test_pool());
     EdgeReport r;
     const auto t0 = std::chrono::steady_clock::now();
     const Tensor& y = edge.infer(x_, 3, r);
@@ -392,7 +398,7 @@ TEST_F(Fallback, CloudKilledMidRequest) {
     Tensor want = local_output(vgg.model, x);
     auto cloud =
         std::make_unique<BackgroundServer>(server_options(), std::vector<ServedModel>{vgg});
-    EdgeRunner edge(vgg.model, vgg.hash, client_for(cloud->port()));
+    EdgeRunner edge(vgg.model, vgg.hash, client_for(cloud->port()), current_test_pool());
     edge.connect();
     auto killer = std::async(std::launch::async, [&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(30));

@@ -36,7 +36,8 @@ void check_gemm(int64_t M, int64_t N, int64_t K, Activation act = Activation::No
         for (float& v : bv) v = 4.f * v + 2.f;
     const PackedWeights pa(M, K, a.data(), K, layout);
     std::vector<float> c(M * ldc, NAN), ws(packed_gemm_workspace_floats(layout, N, K) + 1);
-    packed_gemm(pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc, ws.data());
+    packed_gemm(test_pool(), pa, N, b.data(), ldb, bias ? bv.data() : nullptr, act, c.data(), ldc,
+                ws.data());
     const auto ref = naive(M, N, K, a, b, ldb, bias ? bv.data() : nullptr, act);
     std::vector<float> got(M * N);
     for (int64_t i = 0; i < M; ++i)
@@ -85,7 +86,7 @@ TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
     // Rows around the 32-row panels, columns around the 12/8/4-wide panels, any K (the layout
     // computes every shape; the choice above is only about speed).
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         for (int64_t m : {1, 16, 31, 32, 33, 70})
             for (int64_t n : {1, 3, 4, 5, 8, 11, 12, 13, 25, 49})
                 for (int64_t k : {1, 9, 300})
@@ -96,26 +97,26 @@ TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
         // More B panels (17) than pass a block of A together (16), over three blocks of K.
         check_gemm(70, 200, 600, Activation::Relu, true, 0, Layout::Columns);
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 TEST(PackedGemm, SplitsOverThreadsByColumnsOrRows) {
     if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         check_gemm(64, 784, 96, Activation::Relu6);  // columns
         check_gemm(320, 49, 160);                    // rows (7x7 maps)
         check_gemm(40, 3000, 8);                     // columns, few panels
         check_gemm(3, 5, 4);                         // inline below the parallel threshold
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 TEST(PackedGemm, ConvolutionsOnThePackedPath) {
     if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
     EXPECT_FALSE(conv2d_uses_packed_gemm(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
     for (int threads : {1, 2}) {
-        set_num_threads(threads);
+        use_threads(threads);
         ConvTester().in(16, 7, 7).out(24).k(1).packed().check();
         ConvTester().in(32, 28, 28).out(100).k(1).act(Activation::Relu6).packed().check();
         ConvTester().in(8, 9, 9).out(4).k(1).stride(2).packed().check();  // strided: im2col
@@ -127,7 +128,7 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
         ConvTester().in(6, 8, 8).out(9).k(3).stride(2).pad(1).groups(3).packed().check();
         ConvTester().batch(2).in(8, 6, 6).out(8).k(1).no_bias().packed().check();
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 // Convolutions whose weights take the column layout gather their im2col panels straight from
@@ -151,7 +152,7 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
         {288, 12, 12, 32, 1, 2, 0, 1, 1},  // 1x1 stride 2: 36 pixels through im2col
     };
     for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
+        use_threads(threads);
         for (const Case& t : cases) {
             const ConvShape sh{1,        t.c,      t.h,   t.w,   t.k,   t.r,   t.r,
                                t.stride, t.stride, t.pad, t.pad, t.dil, t.dil, t.groups};
@@ -172,7 +173,7 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
                 .check();
         }
     }
-    set_num_threads(hardware_threads());
+    use_threads(hardware_threads());
 }
 
 TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {

@@ -28,7 +28,7 @@ class Parity : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(Parity, MatchesPyTorch) {
-    Runtime rt(model_);
+    Runtime rt(model_, current_test_pool());
     const Tensor& y = rt.run(input_);
     ASSERT_EQ(y.shape(), expected_.shape());
     double max_diff = 0, max_ref = 0;
@@ -47,7 +47,7 @@ TEST_P(Parity, MatchesPyTorch) {
 }
 
 TEST_P(Parity, EverySplitEqualsWholeRunExactly) {
-    Runtime whole(model_), split(model_);
+    Runtime whole(model_, current_test_pool()), split(model_, current_test_pool());
     Tensor full = whole.run(input_).clone();
     const int n = model_->size();
     for (int k = 0; k <= n; ++k) {

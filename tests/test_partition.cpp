@@ -3,13 +3,15 @@
 #include <map>
 #include <random>
 
+#include "lab/chains.h"
+#include "lab/deploy.h"
+#include "lab/fit.h"
+#include "lab/memory_ladder.h"
+#include "lab/sweep.h"
 #include "partition/bandwidth.h"
-#include "partition/chains.h"
-#include "partition/deploy.h"
 #include "partition/memory.h"
 #include "partition/planner.h"
 #include "partition/speed.h"
-#include "partition/sweep.h"
 #include "tests/model_builder.h"
 
 namespace nse::test {
@@ -289,7 +291,7 @@ TEST(Memory, FactsFromAReadLadder) {
 }
 
 TEST(Memory, MeasuredLadderIsOrderedAndPositive) {
-    const MemoryFacts f = measure_memory(2);
+    const MemoryFacts f = measure_memory(test_pool(), 2);
     ASSERT_EQ(f.read_gbps.size(), 9u);  // 1/8 MB to 2 MB in steps of sqrt(2)
     EXPECT_DOUBLE_EQ(f.read_gbps.front().first, 0.125);
     EXPECT_DOUBLE_EQ(f.read_gbps.back().first, 2);
@@ -583,7 +585,7 @@ TEST(Deploy, EachKindIsTimedAllThroughTheSweep) {
     // The machine's speed drifts over the two minutes of a sweep: a kind timed in one stretch
     // would take that stretch's speed into its fit. Every kind with enough layers has some in
     // each quarter of the sweep; the order is the seed's (deploys repeat).
-    const std::vector<Config> configs = make_configs(false, 7);
+    const std::vector<SweepCase> configs = make_configs(false, 7);
     std::map<std::string, std::vector<int>> quarters;
     for (size_t i = 0; i < configs.size(); ++i) {
         auto& q = quarters[configs[i].kind];
@@ -595,7 +597,7 @@ TEST(Deploy, EachKindIsTimedAllThroughTheSweep) {
         if (n < 40) continue;
         for (int count : q) EXPECT_GE(count, n / 10) << kind;
     }
-    const std::vector<Config> again = make_configs(false, 7);
+    const std::vector<SweepCase> again = make_configs(false, 7);
     ASSERT_EQ(again.size(), configs.size());
     for (size_t i = 0; i < configs.size(); ++i) EXPECT_EQ(again[i].desc, configs[i].desc);
 }

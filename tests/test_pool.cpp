@@ -57,7 +57,7 @@ TEST(AdaptiveAvgPool2d, AgainstReference) {
                    Case{4, 4, 7, 7}}) {
         auto x = random_vector(2 * 3 * c.h * c.w, 5);
         std::vector<float> y(2 * 3 * c.p * c.q), ref(y.size());
-        adaptive_avg_pool2d_f32_cpu(2, 3, c.h, c.w, c.p, c.q, x.data(), y.data());
+        adaptive_avg_pool2d_f32_cpu(test_pool(), 2, 3, c.h, c.w, c.p, c.q, x.data(), y.data());
         ref::adaptive_avg_pool2d(2, 3, c.h, c.w, c.p, c.q, x.data(), ref.data());
         EXPECT_LE(max_rel_diff(y, ref), 1e-6) << c.h << "x" << c.w << " -> " << c.p << "x" << c.q;
     }

@@ -54,7 +54,7 @@ TEST(Runtime, LiveSetsOfADag) {
 TEST(Runtime, EverySplitEqualsTheWholeRunExactly) {
     for (auto builder : {small_chain(), small_dag()}) {
         auto m = builder.load();
-        Runtime whole(m), split(m);
+        Runtime whole(m, current_test_pool()), split(m, current_test_pool());
         Tensor x = input_for(*m);
         Tensor full = whole.run(x).clone();
         for (int k = 0; k <= m->size(); ++k) {
@@ -70,7 +70,7 @@ TEST(Runtime, EverySplitEqualsTheWholeRunExactly) {
 
 TEST(Runtime, SoftmaxOutputOfDagSumsToOne) {
     auto m = small_dag().load();
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     const Tensor& y = rt.run(input_for(*m));
     double sum = 0;
     for (int64_t i = 0; i < y.numel(); ++i) sum += y.data()[i];
@@ -79,7 +79,7 @@ TEST(Runtime, SoftmaxOutputOfDagSumsToOne) {
 
 TEST(Runtime, RejectsWrongInputs) {
     auto m = small_dag().load();
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     expect_error([&] { rt.run(filled({1, 3, 8, 9})); }, "must have shape [1, 3, 8, 8]");
     Tensor a = filled({1, 4, 8, 8});
     expect_error([&] { rt.run(2, m->size(), {a}); }, "has 2 live tensor(s), got 1");
@@ -89,7 +89,7 @@ TEST(Runtime, RejectsWrongInputs) {
 
 TEST(Runtime, BatchEqualsSeparateRuns) {
     auto m = small_dag().load();
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     Tensor one = input_for(*m, 1, -1.f), two = input_for(*m, 1, 0.5f);
     Tensor y1 = rt.run(one).clone(), y2 = rt.run(two).clone();
     Tensor both = Tensor::zeros({2, 3, 8, 8});
@@ -105,7 +105,7 @@ TEST(Runtime, BatchEqualsSeparateRuns) {
 
 TEST(Runtime, NoAllocationAfterFirstRun) {
     auto m = small_dag().load();
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     Tensor x = input_for(*m);
     std::vector<Tensor> live{x};
     rt.run(x);
@@ -131,7 +131,7 @@ TEST(Runtime, ArenaReusesMemoryAlongAChain) {
     }
     b.output(prev);
     auto m = b.load();
-    Runtime rt(m);
+    Runtime rt(m, current_test_pool());
     rt.run(input_for(*m));
     EXPECT_LE(rt.planned_floats(), 2u * 16 * 32 * 32);
 }

@@ -13,7 +13,7 @@
 
 #include "base/error.h"
 #include "base/thread_pool.h"
-#include "partition/deploy.h"
+#include "lab/deploy.h"
 #include "tools/image.h"
 #include "weights/safetensors.h"
 
@@ -54,10 +54,9 @@ DeviceOptions device_options(const cxxopts::ParseResult& args) {
     return d;
 }
 
-int apply_threads(const cxxopts::ParseResult& args) {
-    int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
-    set_num_threads(threads);
-    return threads;
+std::shared_ptr<ThreadPool> thread_pool_arg(const cxxopts::ParseResult& args) {
+    const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
+    return std::make_shared<ThreadPool>(checked_thread_count(threads));
 }
 
 std::string model_path_arg(const cxxopts::ParseResult& args) {
@@ -146,8 +145,10 @@ void Progress::update(int done, int total) {
 }
 
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
-                                                 const DeviceOptions& device, int threads,
+                                                 const DeviceOptions& device,
+                                                 const std::shared_ptr<ThreadPool>& pool,
                                                  const std::string& who) {
+    const int threads = pool->size();
     if (!path.empty()) {
         auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(path));
         if (p->kernel_revision != kKernelRevision)
@@ -181,6 +182,7 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
         Progress progress(who + ": deploy");
         DeployOptions o;
         o.device = device;
+        o.pool = pool;
         p = deploy_profile(o, [&](int done, int total) { progress.update(done, total); });
     }
     p.save(cached);
@@ -190,8 +192,7 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
 void warm_up(const std::function<void()>& run, int min_runs) {
     const auto until =
         std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(kWarmUpMs);
-    for (int r = 0; r < min_runs || std::chrono::steady_clock::now() < until; ++r)
-        run();
+    for (int r = 0; r < min_runs || std::chrono::steady_clock::now() < until; ++r) run();
 }
 
 std::string fixed(double value, int decimals) {

@@ -26,8 +26,9 @@ void add_device_options(cxxopts::Options& opts);
 // Reads -d/--device and --tf32; throws Error(Unsupported) at once when the device cannot be used
 // (CUDA not built in, no GPU), before any long work starts.
 DeviceOptions device_options(const cxxopts::ParseResult& args);
-// Applies --threads (default: all hardware threads) and returns the count.
-int apply_threads(const cxxopts::ParseResult& args);
+// A thread pool of --threads threads (default: all hardware threads); throws
+// Error(InvalidArgument) on a count outside 1..1024.
+std::shared_ptr<ThreadPool> thread_pool_arg(const cxxopts::ParseResult& args);
 // Path of the model named by --model in --models-dir.
 std::string model_path_arg(const cxxopts::ParseResult& args);
 // Loads the model named by --model from --models-dir, with a hint on how to create it.
@@ -48,7 +49,8 @@ std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
 // count, which is built with the deployment phase on first use (about a minute, progress on
 // stderr; `who` names the command in the message).
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
-                                                 const DeviceOptions& device, int threads,
+                                                 const DeviceOptions& device,
+                                                 const std::shared_ptr<ThreadPool>& pool,
                                                  const std::string& who);
 
 // Runs `run` at least `min_runs` times and for at least kWarmUpMs: a new process's threads can

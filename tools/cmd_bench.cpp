@@ -33,11 +33,12 @@ int cmd_bench(int argc, char** argv) {
     const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,
               ErrorCode::InvalidArgument, "--runs must be >= 1 and --warmup >= 0");
-    const int threads = apply_threads(args);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
+    const int threads = pool->size();
     const DeviceOptions device = device_options(args);
     auto model = load_model_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
-    std::unique_ptr<Executor> rt = make_executor(model, device);
+    std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     // On a GPU the input waits in pinned host memory, as a server's receive buffer would hold it;
     // each run still copies it to the device and the output back.
     std::vector<Tensor> staging = rt->input_buffers(0, model->size(), input.dim(0));

@@ -32,7 +32,8 @@ int cmd_bench_net(int argc, char** argv) {
     NSE_CHECK(runs >= 1 && runs <= 100000 && mb > 0 && mb <= 1024, ErrorCode::InvalidArgument,
               "--runs must be >= 1 and --bytes-mb in (0, 1024]");
     const size_t bytes = size_t(mb * 1e6) / 64 * 64;
-    const int threads = apply_threads(args);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
+    const int threads = pool->size();
     auto model = load_model_arg(args);
     const uint64_t hash = file_content_hash(model->path());
 
@@ -50,7 +51,7 @@ int cmd_bench_net(int argc, char** argv) {
             so, std::vector<net::ServedModel>{{model, hash}});
         co.port = server->port();
     }
-    net::EdgeRunner edge(model, hash, co, /*require_cloud=*/true);
+    net::EdgeRunner edge(model, hash, co, pool, /*require_cloud=*/true);
     edge.connect();
     net::CloudClient& client = edge.client();
 

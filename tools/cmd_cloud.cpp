@@ -66,10 +66,10 @@ int cmd_cloud(int argc, char** argv) {
     so.workers = args["workers"].as<int>();
     NSE_CHECK(so.workers >= 1 && so.workers <= 256, ErrorCode::InvalidArgument,
               "--workers must be 1..256");
-    so.threads = args.count("threads") ? args["threads"].as<int>()
-                                       : std::max(1, hardware_threads() / so.workers);
-    NSE_CHECK(so.threads >= 1 && so.threads <= 1024, ErrorCode::InvalidArgument,
-              "--threads must be 1..1024");
+    so.threads =
+        checked_thread_count(args.count("threads") ? args["threads"].as<int>()
+                                                   : std::max(1, hardware_threads() / so.workers),
+                             "--threads");
     so.max_clients = args["max-clients"].as<int>();
     NSE_CHECK(so.max_clients >= 1 && so.max_clients <= 100000, ErrorCode::InvalidArgument,
               "--max-clients must be 1..100000");
@@ -82,7 +82,6 @@ int cmd_cloud(int argc, char** argv) {
     NSE_CHECK(so.idle_timeout_s > 0 && so.io_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
     so.log = args.count("quiet") ? nullptr : &std::cerr;
-    set_num_threads(so.threads);  // each worker has its own pool of this size
 
     const std::string dir = args["models-dir"].as<std::string>();
     std::vector<std::string> files;
@@ -104,8 +103,9 @@ int cmd_cloud(int argc, char** argv) {
                   << " nodes, hash " << net::hash_hex(served.back().hash) << ")\n";
     }
     so.device = device;
-    so.profile =
-        profile_for(args["profile"].as<std::string>(), device, so.threads, "nsengine cloud");
+    // (Each worker has a pool of its own of this size; this one times the deployment phase.)
+    so.profile = profile_for(args["profile"].as<std::string>(), device,
+                             std::make_shared<ThreadPool>(so.threads), "nsengine cloud");
     net::CloudServer server(so, served);
     server.start();
     server.stop_on_signals();

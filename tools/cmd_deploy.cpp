@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "base/thread_pool.h"
-#include "partition/deploy.h"
+#include "lab/deploy.h"
 #include "tools/cli_util.h"
 
 namespace nse {
@@ -26,13 +26,14 @@ int cmd_deploy(int argc, char** argv) {
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
-    const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
-    set_num_threads(threads);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
+    const int threads = pool->size();
     const std::string out = args.count("out")
                                 ? args["out"].as<std::string>()
                                 : cached_profile_path(device_name(device.device), threads);
     DeployOptions o;
     o.device = device;
+    o.pool = pool;
     o.quick = args.count("quick") > 0;
     o.seed = args["seed"].as<uint32_t>();
     const auto t0 = std::chrono::steady_clock::now();

@@ -87,7 +87,7 @@ int cmd_edge(int argc, char** argv) {
     co.connect_timeout_s = args["connect-timeout-s"].as<double>();
     NSE_CHECK(co.request_timeout_s > 0 && co.connect_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
-    const int threads = apply_threads(args);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
     auto model = load_model_arg(args);
     const int n = model->size();
     const int fixed_cut = parse_split(args["split"].as<std::string>(), n);
@@ -95,11 +95,11 @@ int cmd_edge(int argc, char** argv) {
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
     const bool json = args.count("json") > 0;
 
-    net::EdgeRunner edge(model, file_content_hash(model->path()), co,
+    net::EdgeRunner edge(model, file_content_hash(model->path()), co, pool,
                          args.count("require-cloud") > 0, device);
     if (fixed_cut < 0)
         edge.enable_auto(
-            profile_for(args["profile"].as<std::string>(), device, threads, "nsengine edge"),
+            profile_for(args["profile"].as<std::string>(), device, pool, "nsengine edge"),
             objective);
     std::vector<net::EdgeReport> reports;
     Tensor last;

@@ -7,7 +7,7 @@
 
 #include "base/thread_pool.h"
 #include "engine/executor.h"
-#include "partition/deploy.h"
+#include "lab/deploy.h"
 #include "partition/profile.h"
 #include "tools/cli_util.h"
 
@@ -22,8 +22,9 @@ struct Measured {
 };
 
 Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input, int runs,
-                 const std::string& label, const DeviceOptions& device) {
-    std::unique_ptr<Executor> exec = make_executor(model, device);
+                 const std::string& label, const DeviceOptions& device,
+                 const std::shared_ptr<ThreadPool>& pool) {
+    std::unique_ptr<Executor> exec = make_executor(model, device, pool);
     Executor& rt = *exec;
     std::vector<std::vector<double>> per_node(model->size());
     const auto observe = [&](int i, double s) { per_node[i].push_back(s * 1e3); };
@@ -95,10 +96,11 @@ int cmd_profile(int argc, char** argv) {
     const DeviceOptions device = device_options(args);
     const int runs = args["runs"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");
-    const int threads = apply_threads(args);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
+    const int threads = pool->size();
     auto model = load_model_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), "random");
-    Measured m = measure(model, input, runs, "profile " + model->name(), device);
+    Measured m = measure(model, input, runs, "profile " + model->name(), device, pool);
     const int n = model->size();
 
     if (args.count("json")) {
@@ -165,8 +167,10 @@ int cmd_predict(int argc, char** argv) {
     const int runs = args["runs"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 100000, ErrorCode::InvalidArgument, "--runs must be >= 1");
     DeviceProfile profile = DeviceProfile::load(args["profile"].as<std::string>());
-    if (!args.count("threads")) set_num_threads(profile.threads);
-    const int threads = args.count("threads") ? apply_threads(args) : profile.threads;
+    const std::shared_ptr<ThreadPool> pool =
+        args.count("threads") ? thread_pool_arg(args)
+                              : std::make_shared<ThreadPool>(checked_thread_count(profile.threads));
+    const int threads = pool->size();
     if (threads != profile.threads)
         std::cerr << "nsengine predict: warning: profile was fitted with " << profile.threads
                   << " thread(s), measuring with " << threads << "\n";
@@ -178,9 +182,9 @@ int cmd_predict(int argc, char** argv) {
     check_device_available(device);
     // The deployment phase's synthetic networks, timed before and after the model: how much
     // slower (or faster) the machine runs now than when the profile was fitted.
-    const std::map<std::string, double> before = time_reference_networks(profile, device);
-    Measured m = measure(model, input, runs, "predict " + model->name(), device);
-    std::map<std::string, double> now = time_reference_networks(profile, device);
+    const std::map<std::string, double> before = time_reference_networks(profile, device, pool);
+    Measured m = measure(model, input, runs, "predict " + model->name(), device, pool);
+    std::map<std::string, double> now = time_reference_networks(profile, device, pool);
     for (auto& [name, ms] : now) ms = std::sqrt(ms * before.at(name));
     const double speed = reference_ratio(profile.reference_ms, now);
     const std::vector<NodeFeatures> feats = model_features(*model);

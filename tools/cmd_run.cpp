@@ -20,13 +20,14 @@ int cmd_run(int argc, char** argv) {
     auto args = opts.parse(argc, argv);
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args["top"].as<int>() >= 1, ErrorCode::InvalidArgument, "--top must be >= 1");
-    const int threads = apply_threads(args);
+    const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
+    const int threads = pool->size();
     const DeviceOptions device = device_options(args);
     auto model = load_model_arg(args);
     const std::string input_spec = args["input"].as<std::string>();
     Tensor input = make_input(*model, model_path_arg(args), input_spec);
 
-    std::unique_ptr<Executor> rt = make_executor(model, device);
+    std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
     rt->run(input);  // first run plans memory (on a GPU: chooses algorithms, captures a graph)

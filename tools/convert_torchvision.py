@@ -244,6 +244,8 @@ class Converter:
             self.flatten(n, m.start_dim, m.end_dim)
         elif isinstance(m, nn.Softmax):
             self.emit(n, "softmax", [self.inp(n)], {"dim": int(m.dim if m.dim is not None else -1)})
+        elif isinstance(m, nn.Sigmoid):
+            self.emit(n, "sigmoid", [self.inp(n)])
         else:
             raise Unsupported(f"unsupported op {type(m).__name__} at module {n.target}")
 
@@ -258,6 +260,8 @@ class Converter:
             self.fuse_activation(n, "relu")
         elif f is F.relu6:
             self.fuse_activation(n, "relu6")
+        elif f in (torch.sigmoid, F.sigmoid) or (n.op == "call_method" and f == "sigmoid"):
+            self.emit(n, "sigmoid", [self.inp(n)])
         elif f is torch.flatten or (n.op == "call_method" and f == "flatten"):
             args = list(n.args[1:])
             start = kw.get("start_dim", args[0] if args else 0)

@@ -27,7 +27,8 @@ int64_t tile_cols(const ConvShape& sh) {
 }
 
 // col[row, j - j0] for j in [j0, j1), row = (c * R + r) * S + s over the group's channels.
-void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, float* col) {
+void im2col_tile(ThreadPool& pool, const ConvShape& sh, const float* x, int64_t j0, int64_t j1,
+                 float* col) {
     const int64_t cg = sh.c / sh.groups, P = sh.p(), Q = sh.q();
     const int64_t rows = cg * sh.r * sh.s, width = j1 - j0;
     (void)P;
@@ -36,7 +37,7 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
     // channels at 56x56, 50 K values, had run it on the calling thread: 0.097 -> 0.071-0.075 ms
     // a layer at 2 threads; 128 -> 256 at 28x28 0.084 -> 0.067-0.072).
     const double work = kFlopsPerElement * double(rows * width * sh.stride_h * sh.stride_w);
-    parallel_for(rows, work, [&](int64_t row0, int64_t row1) {
+    pool.parallel_for(rows, work, [&](int64_t row0, int64_t row1) {
         for (int64_t row = row0; row < row1; ++row) {
             const int64_t s = row % sh.s, r = (row / sh.s) % sh.r, c = row / (sh.s * sh.r);
             const float* plane = x + c * sh.h * sh.w;
@@ -76,9 +77,10 @@ void im2col_tile(const ConvShape& sh, const float* x, int64_t j0, int64_t j1, fl
 }
 
 // y[k, :] = act(y[k, :] + b[k]) for k in [0, K).
-void bias_activation(int64_t K, int64_t HW, const float* b, Activation act, float* y) {
+void bias_activation(ThreadPool& pool, int64_t K, int64_t HW, const float* b, Activation act,
+                     float* y) {
     if (!b && act == Activation::None) return;
-    parallel_for(K, kFlopsPerElement * K * HW, [&](int64_t k0, int64_t k1) {
+    pool.parallel_for(K, kFlopsPerElement * K * HW, [&](int64_t k0, int64_t k1) {
         for (int64_t k = k0; k < k1; ++k) bias_activation_row(HW, b ? b[k] : 0.f, act, y + k * HW);
     });
 }
@@ -122,15 +124,15 @@ std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w
     return out;
 }
 
-void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                    Activation act, float* y, float* workspace, const PackedWeights* packed,
-                    const float* direct) {
+void conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
+                    const float* b, Activation act, float* y, float* workspace,
+                    const PackedWeights* packed, const float* direct) {
     if (sh.depthwise()) {
-        depthwise_conv2d_f32_cpu(sh, x, w, b, act, y, workspace);
+        depthwise_conv2d_f32_cpu(pool, sh, x, w, b, act, y, workspace);
         return;
     }
     if (direct_conv_applies(sh)) {
-        direct_conv2d_f32_cpu(sh, x, w, b, act, y, workspace, direct);
+        direct_conv2d_f32_cpu(pool, sh, x, w, b, act, y, workspace, direct);
         return;
     }
     const int64_t G = sh.groups, cg = sh.c / G, kg = sh.k / G;
@@ -147,10 +149,10 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
             // GEMM adds the bias and applies the activation as it stores.
             auto gemm = [&](int64_t cols, const float* bm, float* c) {
                 if (packed)
-                    packed_gemm(packed[g], cols, bm, cols, bg, act, c, PQ,
+                    packed_gemm(pool, packed[g], cols, bm, cols, bg, act, c, PQ,
                                 workspace + im2col_floats(sh));
                 else
-                    sgemm_nn(kg, cols, rows, wg, rows, bm, cols, c, PQ);
+                    sgemm_nn(pool, kg, cols, rows, wg, rows, bm, cols, c, PQ);
             };
             if (sh.pointwise()) {
                 gemm(PQ, xg, yg);
@@ -161,17 +163,17 @@ void conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const f
                 im2col_column_panels_available()) {
                 // The im2col matrix straight in the GEMM's column panels (im2col_panels.h).
                 float* bt = workspace + im2col_floats(sh);
-                im2col_column_panels(sh, xg, bt);
-                packed_gemm_prepacked(packed[g], PQ, bt, bg, act, yg, PQ);
+                im2col_column_panels(pool, sh, xg, bt);
+                packed_gemm_prepacked(pool, packed[g], PQ, bt, bg, act, yg, PQ);
                 continue;
             }
             for (int64_t j0 = 0; j0 < PQ; j0 += tile) {
                 const int64_t j1 = std::min(PQ, j0 + tile);
-                im2col_tile(sh, xg, j0, j1, workspace);
+                im2col_tile(pool, sh, xg, j0, j1, workspace);
                 gemm(j1 - j0, workspace, yg + j0);
             }
         }
-        if (!packed) bias_activation(sh.k, PQ, b, act, yn);
+        if (!packed) bias_activation(pool, sh.k, PQ, b, act, yn);
     }
 }
 

@@ -13,16 +13,17 @@
 namespace nse {
 
 class PackedWeights;
+class ThreadPool;
 
 // Scratch floats conv2d_f32_cpu needs for `shape` when run on `threads` threads.
 size_t conv2d_workspace_floats(const ConvShape& shape, int threads);
 
 // x:[N,C,H,W] w:[K,C/g,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
-// `workspace` holds conv2d_workspace_floats(shape, num_threads()) floats. `packed` (one per
+// `workspace` holds conv2d_workspace_floats(shape, pool.size()) floats. `packed` (one per
 // group, from pack_conv_weights) makes the GEMM paths run the own packed GEMM instead of OpenBLAS.
 // `direct` (from direct_conv_prepare_weights) spares the direct path laying out the weights.
-void conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                    Activation act, float* y, float* workspace,
+void conv2d_f32_cpu(ThreadPool& pool, const ConvShape& shape, const float* x, const float* w,
+                    const float* b, Activation act, float* y, float* workspace,
                     const PackedWeights* packed = nullptr, const float* direct = nullptr);
 
 // Whether conv2d_f32_cpu takes a GEMM path (im2col or 1x1) for this shape, and the own packed
@@ -34,7 +35,8 @@ std::vector<PackedWeights> pack_conv_weights(const ConvShape& shape, const float
 
 // The depthwise path of conv2d_f32_cpu (groups == C == K), exposed for tests and benchmarks.
 size_t depthwise_workspace_floats(const ConvShape& shape, int threads);
-void depthwise_conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w,
-                              const float* b, Activation act, float* y, float* workspace);
+void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& shape, const float* x,
+                              const float* w, const float* b, Activation act, float* y,
+                              float* workspace);
 
 }  // namespace nse

@@ -103,10 +103,10 @@ size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
     return static_cast<size_t>(threads) * l.hp * l.phases * l.phase_w;
 }
 
-void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                              Activation act, float* y, float* workspace) {
+void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
+                              const float* b, Activation act, float* y, float* workspace) {
     if (depthwise3x3_applies(sh)) {  // MobileNetV2's layers, without the padded copies
-        parallel_for(sh.n * sh.c, sh.flops(), [&](int64_t first, int64_t last) {
+        pool.parallel_for(sh.n * sh.c, sh.flops(), [&](int64_t first, int64_t last) {
             depthwise3x3_f32_cpu(sh, x, w, b, act, y, first, last);
         });
         return;
@@ -114,56 +114,57 @@ void depthwise_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* 
     const PhaseLayout l = plane_layout(sh);
     const int64_t P = sh.p(), Q = sh.q(), planes = sh.n * sh.c;
     const int64_t row_floats = l.phases * l.phase_w;
-    const int parts = static_cast<int>(std::min<int64_t>(num_threads(), planes));
+    const int parts = static_cast<int>(std::min<int64_t>(pool.size(), planes));
 #if defined(__x86_64__)
     const bool small_rows = cpu_has_avx512() && l.phase_w <= 16 && l.phases <= 4;
 #else
     constexpr bool small_rows = false;
 #endif
-    parallel_for(parts, sh.flops() + kFlopsPerElement * planes * (sh.h * sh.w + P * Q),
-                 [&](int64_t part0, int64_t part1) {
-                     for (int64_t part = part0; part < part1; ++part) {
-                         float* scratch = workspace + part * l.hp * row_floats;
-                         for (int64_t plane = planes * part / parts;
-                              plane < planes * (part + 1) / parts; ++plane) {
-                             const int64_t c = plane % sh.c;
+    pool.parallel_for(
+        parts, sh.flops() + kFlopsPerElement * planes * (sh.h * sh.w + P * Q),
+        [&](int64_t part0, int64_t part1) {
+            for (int64_t part = part0; part < part1; ++part) {
+                float* scratch = workspace + part * l.hp * row_floats;
+                for (int64_t plane = planes * part / parts; plane < planes * (part + 1) / parts;
+                     ++plane) {
+                    const int64_t c = plane % sh.c;
 #if defined(__x86_64__)
-                             if (small_rows)
-                                 fill_phases_small(sh, l, x + plane * sh.h * sh.w, scratch);
-                             else
+                    if (small_rows)
+                        fill_phases_small(sh, l, x + plane * sh.h * sh.w, scratch);
+                    else
 #endif
-                                 fill_phases(sh, l, x + plane * sh.h * sh.w, scratch);
-                             const float* wc = w + c * sh.r * sh.s;
-                             float* yp = y + plane * P * Q;
-                             const bool k3 = sh.r == 3 && sh.s == 3, k5 = sh.r == 5 && sh.s == 5;
-                             if (k3 || k5) {
-                                 const PlaneArgs a{
-                                     scratch,  row_floats,     l.phase_w, l.phases, sh.stride_h,
-                                     sh.dil_h, sh.dil_w,       P,         Q,        wc,
-                                     yp,       b ? b[c] : 0.f, act};
-                                 if (!(k3 ? plane_3x3(a) : plane_5x5(a)))
-                                     for (int64_t p = 0; p < P; ++p)
-                                         bias_activation_row(Q, b ? b[c] : 0.f, act, yp + p * Q);
-                                 continue;
-                             }
-                             for (int64_t p = 0; p < P; ++p) {
-                                 float* out = yp + p * Q;
-                                 std::memset(out, 0, Q * sizeof(float));
-                                 for (int64_t r = 0; r < sh.r; ++r) {
-                                     const float* row =
-                                         scratch + (p * sh.stride_h + r * sh.dil_h) * row_floats;
-                                     for (int64_t s = 0; s < sh.s; ++s) {
-                                         const int64_t off = s * sh.dil_w;
-                                         const float* src =
-                                             row + (off % l.phases) * l.phase_w + off / l.phases;
-                                         axpy_row(Q, wc[r * sh.s + s], src, out);
-                                     }
-                                 }
-                                 bias_activation_row(Q, b ? b[c] : 0.f, act, out);
-                             }
-                         }
-                     }
-                 });
+                        fill_phases(sh, l, x + plane * sh.h * sh.w, scratch);
+                    const float* wc = w + c * sh.r * sh.s;
+                    float* yp = y + plane * P * Q;
+                    const bool k3 = sh.r == 3 && sh.s == 3, k5 = sh.r == 5 && sh.s == 5;
+                    if (k3 || k5) {
+                        const PlaneArgs a{scratch,     row_floats, l.phase_w, l.phases,
+                                          sh.stride_h, sh.dil_h,   sh.dil_w,  P,
+                                          Q,           wc,         yp,        b ? b[c] : 0.f,
+                                          act};
+                        if (!(k3 ? plane_3x3(a) : plane_5x5(a)))
+                            for (int64_t p = 0; p < P; ++p)
+                                bias_activation_row(Q, b ? b[c] : 0.f, act, yp + p * Q);
+                        continue;
+                    }
+                    for (int64_t p = 0; p < P; ++p) {
+                        float* out = yp + p * Q;
+                        std::memset(out, 0, Q * sizeof(float));
+                        for (int64_t r = 0; r < sh.r; ++r) {
+                            const float* row =
+                                scratch + (p * sh.stride_h + r * sh.dil_h) * row_floats;
+                            for (int64_t s = 0; s < sh.s; ++s) {
+                                const int64_t off = s * sh.dil_w;
+                                const float* src =
+                                    row + (off % l.phases) * l.phase_w + off / l.phases;
+                                axpy_row(Q, wc[r * sh.s + s], src, out);
+                            }
+                        }
+                        bias_activation_row(Q, b ? b[c] : 0.f, act, out);
+                    }
+                }
+            }
+        });
 }
 
 }  // namespace nse

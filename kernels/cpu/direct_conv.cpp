@@ -131,8 +131,9 @@ size_t direct_conv_workspace_floats(const ConvShape& sh) {
                                sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
 }
 
-void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                           Activation act, float* y, float* workspace, const float* prepared) {
+void direct_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
+                           const float* b, Activation act, float* y, float* workspace,
+                           const float* prepared) {
 #if defined(__x86_64__)
     const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
     const int64_t Hp = sh.h + 2 * sh.pad_h, Wp = padded_width(sh), P = sh.p(), Q = sh.q();
@@ -147,7 +148,7 @@ void direct_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* w, 
             for (int64_t i = 0; i < sh.h; ++i)
                 std::copy_n(xn + (c * sh.h + i) * sh.w, sh.w,
                             xp + (c * Hp + i + sh.pad_h) * Wp + sh.pad_w);
-        parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
+        pool.parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
             switch (Kp / 16) {  // direct_conv_applies: K <= 64
                 case 1:
                     return channel_vector_rows<1, 4>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);

@@ -9,6 +9,8 @@
 
 namespace nse {
 
+class ThreadPool;
+
 // The longest reduction (C * R * S) and output row the direct path takes. Up to 400 the direct
 // path beat im2col + the packed GEMM on every shape measured at 1 thread (AlexNet's 11x11
 // stride-4 stem, 363: 2.0 -> 1.2 ms; 16 -> 64 channels 5x5 at 56x56: 1.8 -> 1.3 ms), about equal
@@ -29,7 +31,8 @@ void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* 
 
 // x:[N,C,H,W] w:[K,C,R,S] b:[K] (may be null) -> y:[N,K,P,Q], y = act(conv(x, w) + b).
 // `wt`: w prepared by direct_conv_prepare_weights, or null to prepare it on each call.
-void direct_conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                           Activation act, float* y, float* workspace, const float* wt = nullptr);
+void direct_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& shape, const float* x, const float* w,
+                           const float* b, Activation act, float* y, float* workspace,
+                           const float* wt = nullptr);
 
 }  // namespace nse

@@ -16,8 +16,8 @@ namespace nse {
 namespace {
 // Column blocks are multiples of 16 (the widest micro-kernel) so every block but the last
 // runs full-width kernels; blocks below 64 columns are not worth a thread.
-int64_t blocks_for(int64_t n, int64_t min_cols = 64) {
-    return std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / min_cols));
+int64_t blocks_for(const ThreadPool& pool, int64_t n, int64_t min_cols = 64) {
+    return std::max<int64_t>(1, std::min<int64_t>(pool.size(), n / min_cols));
 }
 int64_t block_start(int64_t n, int64_t blocks, int64_t b) {
     return std::min(n, (n * b / blocks + 15) / 16 * 16);
@@ -26,12 +26,12 @@ int64_t block_start(int64_t n, int64_t blocks, int64_t b) {
 // Splits [0, n) into `blocks` pieces starting at multiples of 16 and runs fn(i0, i1) on each,
 // one per pool thread; a GEMM of under kMinParallelWork FLOPs runs as one block here.
 template <typename Fn>
-void for_blocks(int64_t n, int64_t blocks, double flops, const Fn& fn) {
+void for_blocks(ThreadPool& pool, int64_t n, int64_t blocks, double flops, const Fn& fn) {
     if (flops < kMinParallelWork) {
         fn(0, n);
         return;
     }
-    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    pool.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t i0 = block_start(n, blocks, b), i1 = block_start(n, blocks, b + 1);
             if (i1 > i0) fn(i0, i1);
@@ -95,38 +95,39 @@ void gemv_block(int64_t N, int64_t K, const float* W, int64_t ldw, const float* 
 
 }  // namespace
 
-void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-              int64_t ldb, float* C, int64_t ldc) {
+void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float* C, int64_t ldc) {
     const double flops = 2.0 * M * N * K;
-    const int threads = num_threads();
+    const int threads = pool.size();
     // Small feature maps (few columns) but enough output channels: split the rows. Measured
     // with OpenBLAS on this machine class, two threads splitting N < 1024 columns run 1.2-2.4x
     // slower than splitting the rows once each thread gets >= 96 of them (about equal at 64, worse
     // below).
     if (threads > 1 &&
         ((N < 64 * threads && M >= 32 * threads) || (N < 1024 && M >= 96 * threads))) {
-        for_blocks(M, std::min<int64_t>(threads, M / 16), flops, [&](int64_t i0, int64_t i1) {
+        for_blocks(pool, M, std::min<int64_t>(threads, M / 16), flops, [&](int64_t i0, int64_t i1) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, N, K, 1.f, A + i0 * lda,
                         lda, B, ldb, 0.f, C + i0 * ldc, ldc);
         });
         return;
     }
-    for_blocks(N, blocks_for(N), flops, [&](int64_t j0, int64_t j1) {
+    for_blocks(pool, N, blocks_for(pool, N), flops, [&](int64_t j0, int64_t j1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, j1 - j0, K, 1.f, A, lda, B + j0,
                     ldb, 0.f, C + j0, ldc);
     });
 }
 
-void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
-              int64_t ldw, float* C, int64_t ldc) {
-    for_blocks(N, blocks_for(N), 2.0 * M * N * K, [&](int64_t j0, int64_t j1) {
+void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* W, int64_t ldw, float* C, int64_t ldc) {
+    for_blocks(pool, N, blocks_for(pool, N), 2.0 * M * N * K, [&](int64_t j0, int64_t j1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
                     W + j0 * ldw, ldw, 0.f, C + j0, ldc);
     });
 }
 
-void sgemv_n(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
-    for_blocks(N, blocks_for(N, 16), 2.0 * N * K, [&](int64_t i0, int64_t i1) {
+void sgemv_n(ThreadPool& pool, int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
+             float* y) {
+    for_blocks(pool, N, blocks_for(pool, N, 16), 2.0 * N * K, [&](int64_t i0, int64_t i1) {
         gemv_block(i1 - i0, K, W + i0 * ldw, ldw, x, y + i0);
     });
 }

@@ -1,4 +1,4 @@
-// Row-major sgemm/sgemv split across nsengine's thread pool, each piece one single-threaded
+// Row-major sgemm/sgemv split across the given thread pool, each piece one single-threaded
 // OpenBLAS call. OpenBLAS itself is kept at one thread: its workers spin after each call and
 // would fight our pool for the cores (measured: a pooling layer after a GEMM ran 2x slower).
 #pragma once
@@ -7,14 +7,17 @@
 
 namespace nse {
 
+class ThreadPool;
+
 // C[M, N] = A[M, K] * B[K, N] (ldb, ldc row strides), split by column blocks of C.
-void sgemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-              int64_t ldb, float* C, int64_t ldc);
+void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float* C, int64_t ldc);
 // C[M, N] = A[M, K] * W[N, K]^T, split by column blocks of C (rows of W).
-void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
-              int64_t ldw, float* C, int64_t ldc);
+void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* W, int64_t ldw, float* C, int64_t ldc);
 // y[N] = W[N, K] x[K], split by rows of W; an own AVX-512 kernel streams the rows where the CPU
 // has it (OpenBLAS sgemv otherwise).
-void sgemv_n(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
+void sgemv_n(ThreadPool& pool, int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
+             float* y);
 
 }  // namespace nse

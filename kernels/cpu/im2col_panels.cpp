@@ -58,15 +58,18 @@ __attribute__((target("avx512f"))) void gather_panel(const ConvShape& sh, const 
 
 }  // namespace
 
-void im2col_column_panels(const ConvShape& sh, const float* x, float* bt) {
+void im2col_column_panels(ThreadPool& pool, const ConvShape& sh, const float* x, float* bt) {
     const int64_t n = sh.p() * sh.q(), K = sh.c / sh.groups * sh.r * sh.s;
     const int64_t panels = (n + kPanel - 1) / kPanel;
-    parallel_for(panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) gather_panel(sh, x, i, bt);
-    });
+    pool.parallel_for(panels, kFlopsPerElement * double(n) * double(K),
+                      [&](int64_t i0, int64_t i1) {
+                          for (int64_t i = i0; i < i1; ++i) gather_panel(sh, x, i, bt);
+                      });
 }
 #else
-void im2col_column_panels(const ConvShape&, const float*, float*) { NSE_ASSERT(false); }
+void im2col_column_panels(ThreadPool&, const ConvShape&, const float*, float*) {
+    NSE_ASSERT(false);
+}
 #endif
 
 }  // namespace nse

@@ -11,6 +11,8 @@
 
 namespace nse {
 
+class ThreadPool;
+
 // Whether im2col_column_panels can run here (AVX-512F).
 bool im2col_column_panels_available();
 
@@ -18,6 +20,6 @@ bool im2col_column_panels_available();
 // (c * R + r) * S + s over the group's C / groups channels, columns the P * Q output pixels),
 // laid out as packed_gemm_prepacked reads them; bt holds
 // packed_gemm_workspace_floats(Columns, P * Q, C / groups * R * S) floats.
-void im2col_column_panels(const ConvShape& shape, const float* x, float* bt);
+void im2col_column_panels(ThreadPool& pool, const ConvShape& shape, const float* x, float* bt);
 
 }  // namespace nse

@@ -7,8 +7,10 @@
 
 namespace nse {
 
+class ThreadPool;
+
 // x:[M, I] w:[O, I] b:[O] (may be null) -> y:[M, O], y = act(x w^T + b).
-void linear_f32_cpu(int64_t m, int64_t in, int64_t out, const float* x, const float* w,
-                    const float* b, Activation act, float* y);
+void linear_f32_cpu(ThreadPool& pool, int64_t m, int64_t in, int64_t out, const float* x,
+                    const float* w, const float* b, Activation act, float* y);
 
 }  // namespace nse

@@ -301,11 +301,11 @@ constexpr int64_t kColumnGroup = 16;
 // quarter per pass where four or more pass, half or all of it where fewer do). (Over all
 // of K at once, the first B panel to pass an A panel waited for it from memory at up to 2x its
 // compute time: ResNet-18's 7x7 layers read 9.4 MB of weights each.)
-void gemm_columns_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
-                            Activation act, float* c, int64_t ldc) {
+void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
+                            const float* bias, Activation act, float* c, int64_t ldc) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
     const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
-    parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
+    pool.parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
         alignas(64) float acc[kColumnGroup][kMr * 32];
         for (int64_t t = t0; t < t1;) {
             // Tiles [t, te): B panels [i0, i0 + g) of A panel j.
@@ -349,35 +349,36 @@ void gemm_columns_prepacked(const PackedWeights& a, int64_t n, const float* bt, 
 }
 
 // The same with B row-major: packed into column panels first (split over the pool).
-void gemm_columns(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                  Activation act, float* c, int64_t ldc, float* bt) {
+void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
+                  const float* bias, Activation act, float* c, int64_t ldc, float* bt) {
     const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
-    parallel_for(col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i)
-            pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr), packed_column_width(n, i),
-                         bt + i * kMr * K);
-    });
-    gemm_columns_prepacked(a, n, bt, bias, act, c, ldc);
+    pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
+                      [&](int64_t i0, int64_t i1) {
+                          for (int64_t i = i0; i < i1; ++i)
+                              pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr),
+                                           packed_column_width(n, i), bt + i * kMr * K);
+                      });
+    gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
 }
 
 }  // namespace
 
-void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                 Activation act, float* c, int64_t ldc, float* workspace) {
+void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
+                 const float* bias, Activation act, float* c, int64_t ldc, float* workspace) {
     NSE_CHECK(packed_gemm_available(), ErrorCode::Internal, "packed_gemm needs AVX-512");
     if (a.layout() == PackedWeights::Layout::Columns) {
-        gemm_columns(a, n, b, ldb, bias, act, c, ldc, workspace);
+        gemm_columns(pool, a, n, b, ldb, bias, act, c, ldc, workspace);
         return;
     }
     const int64_t panels = a.panels(), col_tiles = (n + kNr - 1) / kNr;
-    const int threads = num_threads();
+    const int threads = pool.size();
     const double flops = 2.0 * double(a.m()) * double(n) * double(a.k());
     // Columns are split while each thread keeps >= 128 of them (B packed once per thread);
     // narrower maps (7x7, 14x14) are split by rows of C instead.
     int64_t tn = std::clamp<int64_t>(n / kMinColsPerThread, 1, threads);
     int64_t tm = std::clamp<int64_t>(threads / tn, 1, panels);
     if (flops < kMinParallelWork) tn = tm = 1;
-    parallel_for(tn * tm, [&](int64_t t0, int64_t t1) {
+    pool.parallel_for(tn * tm, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t i = t / tn, j = t % tn;
             const int64_t p0 = panels * i / tm, p1 = panels * (i + 1) / tm;
@@ -387,19 +388,19 @@ void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
         }
     });
 }
-void packed_gemm_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
-                           Activation act, float* c, int64_t ldc) {
+void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
+                           const float* bias, Activation act, float* c, int64_t ldc) {
     NSE_CHECK(packed_gemm_available() && a.layout() == PackedWeights::Layout::Columns,
               ErrorCode::Internal, "packed_gemm_prepacked needs AVX-512 and the column layout");
-    gemm_columns_prepacked(a, n, bt, bias, act, c, ldc);
+    gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
 }
 #else
-void packed_gemm(const PackedWeights&, int64_t, const float*, int64_t, const float*, Activation,
-                 float*, int64_t, float*) {
+void packed_gemm(ThreadPool&, const PackedWeights&, int64_t, const float*, int64_t, const float*,
+                 Activation, float*, int64_t, float*) {
     NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
 }
-void packed_gemm_prepacked(const PackedWeights&, int64_t, const float*, const float*, Activation,
-                           float*, int64_t) {
+void packed_gemm_prepacked(ThreadPool&, const PackedWeights&, int64_t, const float*, const float*,
+                           Activation, float*, int64_t) {
     NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
 }
 #endif

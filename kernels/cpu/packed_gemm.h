@@ -17,6 +17,8 @@
 
 namespace nse {
 
+class ThreadPool;
+
 class PackedWeights {
   public:
     // Rows: panels of up to 12 rows of A, whose products with 32-column tiles of B stay in
@@ -79,14 +81,14 @@ int64_t packed_column_width(int64_t n, int64_t i);
 
 // C = act(A B + bias) for A in the column layout and B already in its panels (bt, as above):
 // for callers that build the panels straight from their source (im2col_column_panels).
-void packed_gemm_prepacked(const PackedWeights& a, int64_t n, const float* bt, const float* bias,
-                           Activation act, float* c, int64_t ldc);
+void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
+                           const float* bias, Activation act, float* c, int64_t ldc);
 
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
 // ldc; bias (M values) may be null; `workspace` holds packed_gemm_workspace_floats(a.layout(), n,
 // a.k()) floats (null where that is 0). Split over the thread pool by column or row blocks. Either
 // layout of A computes any shape.
-void packed_gemm(const PackedWeights& a, int64_t n, const float* b, int64_t ldb, const float* bias,
-                 Activation act, float* c, int64_t ldc, float* workspace);
+void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
+                 const float* bias, Activation act, float* c, int64_t ldc, float* workspace);
 
 }  // namespace nse

@@ -35,114 +35,114 @@ constexpr int64_t kRowPad = 64;       // -inf floats on each side of the row buf
 
 }  // namespace
 
-void max_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
-    parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
-                 [&](int64_t pl0, int64_t pl1) {
-                     // Each output row first takes the maximum over its window's rows for every
-                     // input column (contiguous, vectorised), then over the window's columns of
-                     // that: kh + kw reads per output instead of kh * kw scattered ones
-                     // (ResNet-18's 3x3 stride-2 pooling took 1.35 ms at 1 thread).
-                     // rm: the row maxima, with -inf on both sides for the window's padding.
-                     float buffer[kRowBuffer + 2 * kRowPad];
-                     float* rm = buffer + kRowPad;
-                     const int64_t span = (sh.kw - 1) * sh.dil_w;  // window columns beyond w0
-                     const bool rows_first =
-                         sh.w <= kRowBuffer && sh.pad_w <= kRowPad &&
-                         (sh.q - 1) * sh.stride_w - sh.pad_w + span < sh.w + kRowPad;
-                     std::fill(buffer, buffer + kRowBuffer + 2 * kRowPad,
-                               -std::numeric_limits<float>::infinity());
-                     const bool k3s2 = sh.kw == 3 && sh.stride_w == 2 && sh.dil_w == 1;
-                     const bool k2s2 = sh.kw == 2 && sh.stride_w == 2 && sh.dil_w == 1;
-                     // Output column q's window starts at input column w0; its taps [s0, s1)
-                     // fall inside the input.
-                     auto window_columns = [&](int64_t q) {
-                         const int64_t w0 = q * sh.stride_w - sh.pad_w;
-                         int64_t s0 = 0, s1 = sh.kw;
-                         while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
-                         while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
-                         return std::array<int64_t, 3>{w0, s0, s1};
-                     };
-                     for (int64_t plane = pl0; plane < pl1; ++plane) {
-                         const float* in = x + plane * sh.h * sh.w;
-                         float* out = y + plane * sh.p * sh.q;
-                         for (int64_t p = 0; p < sh.p; ++p) {
-                             const int64_t h0 = p * sh.stride_h - sh.pad_h;
-                             // Rows of the window that fall inside the input.
-                             int64_t r0 = 0, r1 = sh.kh;
-                             while (r0 < r1 && h0 + r0 * sh.dil_h < 0) ++r0;
-                             while (r1 > r0 && h0 + (r1 - 1) * sh.dil_h >= sh.h) --r1;
-                             if (rows_first && r1 > r0) {
-                                 std::copy_n(in + (h0 + r0 * sh.dil_h) * sh.w, sh.w, rm);
-                                 for (int64_t r = r0 + 1; r < r1; ++r)
-                                     max_into(sh.w, in + (h0 + r * sh.dil_h) * sh.w, rm);
-                                 // Columns: rm is -inf outside the input, so no bounds tests.
-                                 float* o = out + p * sh.q;
-                                 if (k3s2) {
-                                     max_cols_k3s2(sh.q, rm - sh.pad_w, o);
-                                     continue;
-                                 }
-                                 if (k2s2) {
-                                     max_cols_k2s2(sh.q, rm - sh.pad_w, o);
-                                     continue;
-                                 }
-                                 for (int64_t q = 0; q < sh.q; ++q) {
-                                     const float* win = rm + q * sh.stride_w - sh.pad_w;
-                                     float m = win[0];
-                                     for (int64_t s = 1; s < sh.kw; ++s)
-                                         m = std::max(m, win[s * sh.dil_w]);
-                                     o[q] = m;
-                                 }
-                                 continue;
-                             }
-                             for (int64_t q = 0; q < sh.q; ++q) {
-                                 const auto [w0, s0, s1] = window_columns(q);
-                                 float m = -std::numeric_limits<float>::infinity();
-                                 for (int64_t r = r0; r < r1; ++r) {
-                                     const float* row = in + (h0 + r * sh.dil_h) * sh.w + w0;
-                                     for (int64_t s = s0; s < s1; ++s)
-                                         m = std::max(m, row[s * sh.dil_w]);
-                                 }
-                                 out[p * sh.q + q] = m;
-                             }
-                         }
-                     }
-                 });
+void max_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& sh, const float* x, float* y) {
+    pool.parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
+                      [&](int64_t pl0, int64_t pl1) {
+                          // Each output row first takes the maximum over its window's rows for
+                          // every input column (contiguous, vectorised), then over the window's
+                          // columns of that: kh + kw reads per output instead of kh * kw scattered
+                          // ones (ResNet-18's 3x3 stride-2 pooling took 1.35 ms at 1 thread). rm:
+                          // the row maxima, with -inf on both sides for the window's padding.
+                          float buffer[kRowBuffer + 2 * kRowPad];
+                          float* rm = buffer + kRowPad;
+                          const int64_t span = (sh.kw - 1) * sh.dil_w;  // window columns beyond w0
+                          const bool rows_first =
+                              sh.w <= kRowBuffer && sh.pad_w <= kRowPad &&
+                              (sh.q - 1) * sh.stride_w - sh.pad_w + span < sh.w + kRowPad;
+                          std::fill(buffer, buffer + kRowBuffer + 2 * kRowPad,
+                                    -std::numeric_limits<float>::infinity());
+                          const bool k3s2 = sh.kw == 3 && sh.stride_w == 2 && sh.dil_w == 1;
+                          const bool k2s2 = sh.kw == 2 && sh.stride_w == 2 && sh.dil_w == 1;
+                          // Output column q's window starts at input column w0; its taps [s0, s1)
+                          // fall inside the input.
+                          auto window_columns = [&](int64_t q) {
+                              const int64_t w0 = q * sh.stride_w - sh.pad_w;
+                              int64_t s0 = 0, s1 = sh.kw;
+                              while (s0 < s1 && w0 + s0 * sh.dil_w < 0) ++s0;
+                              while (s1 > s0 && w0 + (s1 - 1) * sh.dil_w >= sh.w) --s1;
+                              return std::array<int64_t, 3>{w0, s0, s1};
+                          };
+                          for (int64_t plane = pl0; plane < pl1; ++plane) {
+                              const float* in = x + plane * sh.h * sh.w;
+                              float* out = y + plane * sh.p * sh.q;
+                              for (int64_t p = 0; p < sh.p; ++p) {
+                                  const int64_t h0 = p * sh.stride_h - sh.pad_h;
+                                  // Rows of the window that fall inside the input.
+                                  int64_t r0 = 0, r1 = sh.kh;
+                                  while (r0 < r1 && h0 + r0 * sh.dil_h < 0) ++r0;
+                                  while (r1 > r0 && h0 + (r1 - 1) * sh.dil_h >= sh.h) --r1;
+                                  if (rows_first && r1 > r0) {
+                                      std::copy_n(in + (h0 + r0 * sh.dil_h) * sh.w, sh.w, rm);
+                                      for (int64_t r = r0 + 1; r < r1; ++r)
+                                          max_into(sh.w, in + (h0 + r * sh.dil_h) * sh.w, rm);
+                                      // Columns: rm is -inf outside the input, so no bounds tests.
+                                      float* o = out + p * sh.q;
+                                      if (k3s2) {
+                                          max_cols_k3s2(sh.q, rm - sh.pad_w, o);
+                                          continue;
+                                      }
+                                      if (k2s2) {
+                                          max_cols_k2s2(sh.q, rm - sh.pad_w, o);
+                                          continue;
+                                      }
+                                      for (int64_t q = 0; q < sh.q; ++q) {
+                                          const float* win = rm + q * sh.stride_w - sh.pad_w;
+                                          float m = win[0];
+                                          for (int64_t s = 1; s < sh.kw; ++s)
+                                              m = std::max(m, win[s * sh.dil_w]);
+                                          o[q] = m;
+                                      }
+                                      continue;
+                                  }
+                                  for (int64_t q = 0; q < sh.q; ++q) {
+                                      const auto [w0, s0, s1] = window_columns(q);
+                                      float m = -std::numeric_limits<float>::infinity();
+                                      for (int64_t r = r0; r < r1; ++r) {
+                                          const float* row = in + (h0 + r * sh.dil_h) * sh.w + w0;
+                                          for (int64_t s = s0; s < s1; ++s)
+                                              m = std::max(m, row[s * sh.dil_w]);
+                                      }
+                                      out[p * sh.q + q] = m;
+                                  }
+                              }
+                          }
+                      });
 }
 
-void avg_pool2d_f32_cpu(const PoolShape& sh, const float* x, float* y) {
-    parallel_for(sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
-                 [&](int64_t pl0, int64_t pl1) {
-                     for (int64_t plane = pl0; plane < pl1; ++plane) {
-                         const float* in = x + plane * sh.h * sh.w;
-                         float* out = y + plane * sh.p * sh.q;
-                         for (int64_t p = 0; p < sh.p; ++p) {
-                             int64_t hs = p * sh.stride_h - sh.pad_h;
-                             int64_t he = std::min(hs + sh.kh, sh.h + sh.pad_h);
-                             const int64_t hspan = he - hs;
-                             hs = std::max<int64_t>(hs, 0);
-                             he = std::min(he, sh.h);
-                             for (int64_t q = 0; q < sh.q; ++q) {
-                                 int64_t ws = q * sh.stride_w - sh.pad_w;
-                                 int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
-                                 const int64_t wspan = we - ws;
-                                 ws = std::max<int64_t>(ws, 0);
-                                 we = std::min(we, sh.w);
-                                 float sum = 0.f;
-                                 for (int64_t i = hs; i < he; ++i)
-                                     for (int64_t j = ws; j < we; ++j) sum += in[i * sh.w + j];
-                                 const int64_t count =
-                                     sh.count_include_pad ? hspan * wspan : (he - hs) * (we - ws);
-                                 out[p * sh.q + q] =
-                                     count > 0 ? sum / static_cast<float>(count) : 0.f;
-                             }
-                         }
-                     }
-                 });
+void avg_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& sh, const float* x, float* y) {
+    pool.parallel_for(
+        sh.n * sh.c, kFlopsPerElement * sh.n * sh.c * sh.p * sh.q * sh.kh * sh.kw,
+        [&](int64_t pl0, int64_t pl1) {
+            for (int64_t plane = pl0; plane < pl1; ++plane) {
+                const float* in = x + plane * sh.h * sh.w;
+                float* out = y + plane * sh.p * sh.q;
+                for (int64_t p = 0; p < sh.p; ++p) {
+                    int64_t hs = p * sh.stride_h - sh.pad_h;
+                    int64_t he = std::min(hs + sh.kh, sh.h + sh.pad_h);
+                    const int64_t hspan = he - hs;
+                    hs = std::max<int64_t>(hs, 0);
+                    he = std::min(he, sh.h);
+                    for (int64_t q = 0; q < sh.q; ++q) {
+                        int64_t ws = q * sh.stride_w - sh.pad_w;
+                        int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
+                        const int64_t wspan = we - ws;
+                        ws = std::max<int64_t>(ws, 0);
+                        we = std::min(we, sh.w);
+                        float sum = 0.f;
+                        for (int64_t i = hs; i < he; ++i)
+                            for (int64_t j = ws; j < we; ++j) sum += in[i * sh.w + j];
+                        const int64_t count =
+                            sh.count_include_pad ? hspan * wspan : (he - hs) * (we - ws);
+                        out[p * sh.q + q] = count > 0 ? sum / static_cast<float>(count) : 0.f;
+                    }
+                }
+            }
+        });
 }
 
-void adaptive_avg_pool2d_f32_cpu(int64_t n, int64_t c, int64_t h, int64_t w, int64_t P, int64_t Q,
-                                 const float* x, float* y) {
-    parallel_for(n * c, kFlopsPerElement * n * c * h * w, [&](int64_t pl0, int64_t pl1) {
+void adaptive_avg_pool2d_f32_cpu(ThreadPool& pool, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t P, int64_t Q, const float* x, float* y) {
+    pool.parallel_for(n * c, kFlopsPerElement * n * c * h * w, [&](int64_t pl0, int64_t pl1) {
         for (int64_t plane = pl0; plane < pl1; ++plane) {
             const float* in = x + plane * h * w;
             float* out = y + plane * P * Q;

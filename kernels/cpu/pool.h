@@ -5,12 +5,14 @@
 
 namespace nse {
 
+class ThreadPool;
+
 // x:[N,C,H,W] -> y:[N,C,P,Q]; padding counts as -inf.
-void max_pool2d_f32_cpu(const PoolShape& shape, const float* x, float* y);
+void max_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& shape, const float* x, float* y);
 // x:[N,C,H,W] -> y:[N,C,P,Q]; divisor follows count_include_pad as PyTorch does.
-void avg_pool2d_f32_cpu(const PoolShape& shape, const float* x, float* y);
+void avg_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& shape, const float* x, float* y);
 // x:[N,C,H,W] -> y:[N,C,P,Q]; window i spans [floor(i*H/P), ceil((i+1)*H/P)).
-void adaptive_avg_pool2d_f32_cpu(int64_t n, int64_t c, int64_t h, int64_t w, int64_t p, int64_t q,
-                                 const float* x, float* y);
+void adaptive_avg_pool2d_f32_cpu(ThreadPool& pool, int64_t n, int64_t c, int64_t h, int64_t w,
+                                 int64_t p, int64_t q, const float* x, float* y);
 
 }  // namespace nse

@@ -281,39 +281,41 @@ struct Winograd {
 
     // Which of the ranges ThreadPool::parallel_for(n, ...) makes starts at `begin` (0 when it
     // runs inline): each range gets its own scratch buffers.
-    static int64_t range_index(int64_t begin, int64_t n) {
-        const int64_t parts = std::min<int64_t>(n, num_threads());
+    static int64_t range_index(const ThreadPool& pool, int64_t begin, int64_t n) {
+        const int64_t parts = std::min<int64_t>(n, pool.size());
         return (begin * parts + n - 1) / n;
     }
 
     // v[positions][C][T]: the transformed input tiles of tile rows [ty0, ty0 + rows) of every
     // channel.
-    static void transform_input(const ConvShape& sh, const float* x, int64_t ty0, int64_t rows,
-                                int64_t T, float* v, float* scratch) {
+    static void transform_input(ThreadPool& pool, const ConvShape& sh, const float* x, int64_t ty0,
+                                int64_t rows, int64_t T, float* v, float* scratch) {
         const int64_t n = strip_width(sh), CT = sh.c * T;
-        parallel_for(sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
-            // Per range: a zero row (for rows outside the map) and the A x n half-transformed
-            // strip, whose columns outside the map stay zero (B^T of zeros).
-            float* zeros = scratch + range_index(c0, sh.c) * 2 * A * n;
-            float* t = zeros + A * n;
-            std::fill_n(zeros, 2 * A * n, 0.f);
-            for (int64_t c = c0; c < c1; ++c)
-                input_channel(sh, x + c * sh.h * sh.w, ty0, rows, zeros, t, v + c * T, CT);
-        });
+        pool.parallel_for(
+            sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
+                // Per range: a zero row (for rows outside the map) and the A x n half-transformed
+                // strip, whose columns outside the map stay zero (B^T of zeros).
+                float* zeros = scratch + range_index(pool, c0, sh.c) * 2 * A * n;
+                float* t = zeros + A * n;
+                std::fill_n(zeros, 2 * A * n, 0.f);
+                for (int64_t c = c0; c < c1; ++c)
+                    input_channel(sh, x + c * sh.h * sh.w, ty0, rows, zeros, t, v + c * T, CT);
+            });
     }
 
     // y rows of tile rows [ty0, ty0 + rows) from m[positions][K][T], with bias and activation.
-    static void transform_output(const ConvShape& sh, const float* m, const float* b,
-                                 Activation act, int64_t ty0, int64_t rows, int64_t T, float* y,
-                                 float* scratch) {
+    static void transform_output(ThreadPool& pool, const ConvShape& sh, const float* m,
+                                 const float* b, Activation act, int64_t ty0, int64_t rows,
+                                 int64_t T, float* y, float* scratch) {
         const int64_t n = strip_width(sh), KT = sh.k * T;
-        parallel_for(sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
-            float* t = scratch + range_index(k0, sh.k) * 2 * A * n;
-            float* spare = t + A * n;  // the rows of the last tile row below the map
-            for (int64_t k = k0; k < k1; ++k)
-                output_channel(sh, m + k * T, KT, b ? b[k] : 0.f, act, ty0, rows, t, spare,
-                               y + k * sh.p() * sh.q());
-        });
+        pool.parallel_for(
+            sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
+                float* t = scratch + range_index(pool, k0, sh.k) * 2 * A * n;
+                float* spare = t + A * n;  // the rows of the last tile row below the map
+                for (int64_t k = k0; k < k1; ++k)
+                    output_channel(sh, m + k * T, KT, b ? b[k] : 0.f, act, ty0, rows, t, spare,
+                                   y + k * sh.p() * sh.q());
+            });
     }
 
     // u[positions][K][C] = G w G^T for each (k, c), in double, rounded once.
@@ -329,13 +331,13 @@ struct Winograd {
             }
     }
 
-    static void run(const ConvShape& sh, const float* x, const float* u,
+    static void run(ThreadPool& pool, const ConvShape& sh, const float* x, const float* u,
                     const std::vector<PackedWeights>& packed, const float* b, Activation act,
                     float* y, float* workspace) {
         const int64_t C = sh.c, K = sh.k, th = tiles_h(sh), tw = tiles_w(sh);
         const int64_t chunk = chunk_rows(sh);
         float* scratch = workspace + kPositions * (C + K) * chunk * tw;
-        float* packed_b = scratch + num_threads() * 2 * A * strip_width(sh);
+        float* packed_b = scratch + pool.size() * 2 * A * strip_width(sh);
         for (int64_t n = 0; n < sh.n; ++n) {
             const float* xn = x + n * C * sh.h * sh.w;
             float* yn = y + n * K * sh.p() * sh.q();
@@ -343,28 +345,29 @@ struct Winograd {
                 const int64_t rows = std::min(chunk, th - ty0), T = rows * tw;
                 float* v = workspace;               // [positions][C][T]
                 float* m = v + kPositions * C * T;  // [positions][K][T]
-                transform_input(sh, xn, ty0, rows, T, v, scratch);
+                transform_input(pool, sh, xn, ty0, rows, T, v, scratch);
                 if (!packed.empty()) {
                     // Positions split over the pool, each product on one thread (the pool is
                     // busy, so packed_gemm runs inline) with B packed into that range's buffer:
                     // one parallel section instead of two per position.
-                    parallel_for(
+                    pool.parallel_for(
                         kPositions, 2.0 * kPositions * K * C * T, [&](int64_t i0, int64_t i1) {
-                            float* bt = packed_b + range_index(i0, kPositions) * packed_floats(sh);
+                            float* bt =
+                                packed_b + range_index(pool, i0, kPositions) * packed_floats(sh);
                             for (int64_t i = i0; i < i1; ++i)
-                                packed_gemm(packed[i], T, v + i * C * T, T, nullptr,
+                                packed_gemm(pool, packed[i], T, v + i * C * T, T, nullptr,
                                             Activation::None, m + i * K * T, T, bt);
                         });
                 } else {
-                    parallel_for(kPositions, 2.0 * kPositions * K * C * T,
-                                 [&](int64_t i0, int64_t i1) {
-                                     for (int64_t i = i0; i < i1; ++i)
-                                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K,
-                                                     T, C, 1.f, u + i * K * C, C, v + i * C * T, T,
-                                                     0.f, m + i * K * T, T);
-                                 });
+                    pool.parallel_for(kPositions, 2.0 * kPositions * K * C * T,
+                                      [&](int64_t i0, int64_t i1) {
+                                          for (int64_t i = i0; i < i1; ++i)
+                                              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                                          K, T, C, 1.f, u + i * K * C, C,
+                                                          v + i * C * T, T, 0.f, m + i * K * T, T);
+                                      });
                 }
-                transform_output(sh, m, b, act, ty0, rows, T, yn, scratch);
+                transform_output(pool, sh, m, b, act, ty0, rows, T, yn, scratch);
             }
         }
     }
@@ -434,16 +437,16 @@ std::vector<PackedWeights> winograd_pack_weights(const ConvShape& sh, const floa
     return {};
 }
 
-void winograd_conv2d_f32_cpu(const ConvShape& sh, const float* x, const float* u,
+void winograd_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* u,
                              const std::vector<PackedWeights>& packed, const float* b,
                              Activation act, float* y, float* workspace) {
     const int tile = winograd_tile(sh);
     NSE_ASSERT(tile == 4 || tile == 2);
     NSE_ASSERT(packed.empty() || int64_t(packed.size()) == winograd_positions(tile));
     if (tile == 4)
-        Winograd<4>::run(sh, x, u, packed, b, act, y, workspace);
+        Winograd<4>::run(pool, sh, x, u, packed, b, act, y, workspace);
     else
-        Winograd<2>::run(sh, x, u, packed, b, act, y, workspace);
+        Winograd<2>::run(pool, sh, x, u, packed, b, act, y, workspace);
 }
 
 }  // namespace nse

@@ -51,8 +51,8 @@ std::vector<PackedWeights> winograd_pack_weights(const ConvShape& shape, const f
 // x:[N,C,H,W] u: winograd_transform_weights(winograd_tile(shape), ...) of w:[K,C,3,3] (may be
 // null where `packed` = winograd_pack_weights(shape, u) is not empty) b:[K] (may be null) ->
 // y:[N,K,H+2pad-2,W+2pad-2], y = act(conv(x, w) + b). Needs winograd_applies(shape).
-void winograd_conv2d_f32_cpu(const ConvShape& shape, const float* x, const float* u,
-                             const std::vector<PackedWeights>& packed, const float* b,
-                             Activation act, float* y, float* workspace);
+void winograd_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& shape, const float* x,
+                             const float* u, const std::vector<PackedWeights>& packed,
+                             const float* b, Activation act, float* y, float* workspace);
 
 }  // namespace nse

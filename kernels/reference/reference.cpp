@@ -92,6 +92,10 @@ void linear(int64_t m, int64_t in, int64_t out, const float* x, const float* w, 
         }
 }
 
+void sigmoid(int64_t n, const float* x, float* y) {
+    for (int64_t i = 0; i < n; ++i) y[i] = float(1.0 / (1.0 + std::exp(-double(x[i]))));
+}
+
 void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y) {
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {

@@ -17,5 +17,7 @@ void adaptive_avg_pool2d(int64_t n, int64_t c, int64_t h, int64_t w, int64_t p, 
 void linear(int64_t m, int64_t in, int64_t out, const float* x, const float* w, const float* b,
             Activation act, float* y);
 void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y);
+// y = 1 / (1 + exp(-x)), in double.
+void sigmoid(int64_t n, const float* x, float* y);
 
 }  // namespace nse::ref

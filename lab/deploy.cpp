@@ -1,4 +1,4 @@
-#include "partition/deploy.h"
+#include "lab/deploy.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,9 +10,10 @@
 #include "base/stats.h"
 #include "base/thread_pool.h"
 #include "engine/executor.h"
-#include "partition/chains.h"
-#include "partition/memory.h"
-#include "partition/sweep.h"
+#include "lab/chains.h"
+#include "lab/fit.h"
+#include "lab/memory_ladder.h"
+#include "lab/sweep.h"
 
 namespace nse {
 
@@ -46,16 +47,16 @@ namespace {
 // input is rewritten as the layer before would have just written it (inside a network a layer's
 // input sits dirty in one or several cores' caches): see InputWriters. Mixed leaves about
 // 1 - 1/threads of any thread's share in other cores' caches.
-void scrub_then_touch(size_t bytes, Tensor& t, InputWriters writers) {
+void scrub_then_touch(ThreadPool& pool, size_t bytes, Tensor& t, InputWriters writers) {
     static std::vector<std::vector<float>> scrub;
-    const int threads = num_threads();
+    const int threads = pool.size();
     if (int(scrub.size()) < threads) scrub.resize(threads);
     for (auto& s : scrub)
         if (s.size() < bytes / 4) s.resize(bytes / 4);
     volatile float* in = t.data();
     const int64_t n = t.numel();
     constexpr int64_t kBlock = 1024;  // floats
-    parallel_for(threads, [&](int64_t b0, int64_t b1) {
+    pool.parallel_for(threads, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             for (size_t i = 0; i < bytes / 4; i += 16) scrub[b][i] += 1.f;
             if (writers == InputWriters::Shares)
@@ -83,15 +84,16 @@ double repeat_median_ms(const std::function<double()>& one_run, size_t min_runs,
 }  // namespace
 
 double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
-                         double min_time_ms, size_t scrub_bytes, int max_runs,
-                         const DeviceOptions& device, InputWriters writers) {
-    std::unique_ptr<Executor> rt = make_executor(model, device);
+                         const std::shared_ptr<ThreadPool>& pool, double min_time_ms,
+                         size_t scrub_bytes, int max_runs, const DeviceOptions& device,
+                         InputWriters writers) {
+    std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     double nodes_s = 0;
     rt->set_node_observer([&](int, double s) { nodes_s += s; });
     rt->run(input);  // plans memory, warms caches
     return repeat_median_ms(
         [&] {
-            if (scrub_bytes) scrub_then_touch(scrub_bytes, input, writers);
+            if (scrub_bytes) scrub_then_touch(*pool, scrub_bytes, input, writers);
             nodes_s = 0;
             rt->run(input);
             return nodes_s * 1e3;
@@ -103,8 +105,9 @@ namespace {
 
 // Median whole-run latency (ms) after two warm-up runs, repeating until `min_time_ms`.
 double whole_latency_ms(const std::shared_ptr<const Model>& model, const Tensor& input,
-                        double min_time_ms, const DeviceOptions& device) {
-    std::unique_ptr<Executor> rt = make_executor(model, device);
+                        const std::shared_ptr<ThreadPool>& pool, double min_time_ms,
+                        const DeviceOptions& device) {
+    std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     rt->run(input);
     rt->run(input);
     return repeat_median_ms(
@@ -119,9 +122,9 @@ double whole_latency_ms(const std::shared_ptr<const Model>& model, const Tensor&
 // Median time (ms) of each node inside whole runs (the executor's per-node timing), after a
 // warm-up run, repeating until `min_time_ms` of whole runs was measured.
 std::vector<double> node_latencies_ms(const std::shared_ptr<const Model>& model,
-                                      const Tensor& input, double min_time_ms,
-                                      const DeviceOptions& device) {
-    std::unique_ptr<Executor> rt = make_executor(model, device);
+                                      const Tensor& input, const std::shared_ptr<ThreadPool>& pool,
+                                      double min_time_ms, const DeviceOptions& device) {
+    std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     std::vector<std::vector<double>> per_node(model->size());
     rt->set_node_observer([&](int i, double s) { per_node[i].push_back(s * 1e3); });
     rt->run(input);
@@ -142,8 +145,10 @@ std::vector<double> node_latencies_ms(const std::shared_ptr<const Model>& model,
 DeviceProfile deploy_profile(const DeployOptions& options,
                              const std::function<void(int, int)>& progress,
                              std::vector<DeploySample>* samples_out) {
+    NSE_CHECK(options.pool, ErrorCode::InvalidArgument, "deploy_profile: no thread pool given");
+    const std::shared_ptr<ThreadPool>& pool = options.pool;
     std::mt19937 rng(options.seed);
-    const std::vector<Config> configs = make_configs(options.quick, options.seed);
+    const std::vector<SweepCase> configs = make_configs(options.quick, options.seed);
     std::map<std::string, std::vector<Sample>> by_kind;
     // One layer alone, as the sweep measures it: inside a network the layers around this one
     // evict the private caches; weights too large to stay in the shared cache between
@@ -165,17 +170,13 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
-        const std::string kind =
-            node_features(*model, 0,
-                          std::vector<Shape>(model->graph().nodes[0].inputs.size(),
-                                             model->graph().input_shape))
-                .kind;
-        const bool convolution = kind == "conv" || kind == "conv1x1" || kind == "winograd" ||
-                                 kind == "direct_conv" || kind == "linear";
-        const InputWriters writers = convolution || double(input.bytes()) < kSplitInputMb * 1e6
+        const std::vector<Shape> in(model->graph().nodes[0].inputs.size(),
+                                    model->graph().input_shape);
+        const bool blocked = model->layer(0).cost(in).kind->blocked_reads;
+        const InputWriters writers = blocked || double(input.bytes()) < kSplitInputMb * 1e6
                                          ? InputWriters::Shares
                                          : InputWriters::Mixed;
-        return median_latency_ms(model, input, options.min_time_ms,
+        return median_latency_ms(model, input, pool, options.min_time_ms,
                                  !cpu   ? 0
                                  : cold ? kFlushBytes
                                         : kScrubBytes,
@@ -200,7 +201,8 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // scrub; DeviceProfile::hot_kinds).
     const bool hot_fits = options.device.device == Device::Cpu;
     auto time_hot = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
-        return median_latency_ms(model, input, options.min_time_ms / 4, 0, 200, options.device);
+        return median_latency_ms(model, input, pool, options.min_time_ms / 4, 0, 200,
+                                 options.device);
     };
     const Chain overhead = overhead_chain(rng);
     Tensor overhead_input = random_tensor(overhead.whole->graph().input_shape, rng);
@@ -213,9 +215,9 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             const double min_ms = options.quick ? 50 : kChainMinMs;
             ChainTimings& t = timings[i];
             t.wall_ms.push_back(
-                whole_latency_ms(chains[i].whole, chain_inputs[i], min_ms, options.device));
+                whole_latency_ms(chains[i].whole, chain_inputs[i], pool, min_ms, options.device));
             const std::vector<double> nodes =
-                node_latencies_ms(chains[i].whole, chain_inputs[i], min_ms, options.device);
+                node_latencies_ms(chains[i].whole, chain_inputs[i], pool, min_ms, options.device);
             const bool hot = hot_fits && hot_network(*chains[i].whole);
             for (size_t l = 0; l < chains[i].layers.size(); ++l) {
                 t.node_ms[l].push_back(nodes[l]);
@@ -225,7 +227,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
             if (progress) progress(++done, total);
         }
         overhead_node_ms.push_back(
-            whole_latency_ms(overhead.whole, overhead_input, 20, options.device) /
+            whole_latency_ms(overhead.whole, overhead_input, pool, 20, options.device) /
             kOverheadChainNodes);
         overhead_alone_ms.push_back(time_layer(overhead.layers[0], overhead_input));
     };
@@ -244,14 +246,14 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     // until the scheduler spreads them (tools/cmd_profile.cpp saw 2-thread runs at 1-thread
     // speed for the first 80 ms).
     // (The inverted-residual network: multi-threaded layers, a few ms a run.)
-    whole_latency_ms(chains[1].whole, chain_inputs[1], 250, options.device);
+    whole_latency_ms(chains[1].whole, chain_inputs[1], pool, 250, options.device);
     // What the caches and memory do to weights that stay cached or not (about two seconds).
     const MemoryFacts memory =
-        options.device.device == Device::Cpu ? measure_memory() : MemoryFacts{};
+        options.device.device == Device::Cpu ? measure_memory(*pool) : MemoryFacts{};
     time_chains();
     for (size_t i = 0; i < configs.size(); ++i) {
         if (i > 0 && i % ((configs.size() + 3) / 4) == 0) time_chains();
-        const Config& c = configs[i];
+        const SweepCase& c = configs[i];
         auto model = build(c, rng);
         Tensor input = random_tensor(c.input, rng);
         const double ms = time_layer(model, input);
@@ -277,7 +279,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     DeviceProfile p;
     p.device = device_name(options.device.device);
     p.cpu = cpu_name();
-    p.threads = num_threads();
+    p.threads = pool->size();
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();
     p.memory = memory;
@@ -308,14 +310,15 @@ DeviceProfile deploy_profile(const DeployOptions& options,
 }
 
 std::map<std::string, double> time_reference_networks(const DeviceProfile& p,
-                                                      const DeviceOptions& device) {
+                                                      const DeviceOptions& device,
+                                                      const std::shared_ptr<ThreadPool>& pool) {
     std::map<std::string, double> now;
     if (p.reference_ms.empty()) return now;
     std::mt19937 rng(1);  // (the weights' values do not move the times)
     for (const Chain& c : chain_models(rng)) {
         if (!p.reference_ms.count(c.whole->name())) continue;
         const Tensor input = random_tensor(c.whole->graph().input_shape, rng);
-        now[c.whole->name()] = whole_latency_ms(c.whole, input, kChainMinMs, device);
+        now[c.whole->name()] = whole_latency_ms(c.whole, input, pool, kChainMinMs, device);
     }
     return now;
 }

@@ -1,11 +1,11 @@
-#include "partition/chains.h"
+#include "lab/chains.h"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 
 #include "base/stats.h"
-#include "partition/sweep.h"
+#include "lab/sweep.h"
 
 namespace nse {
 
@@ -63,7 +63,7 @@ class ChainBuilder {
     const std::string& last() const { return last_; }
     int64_t channels() const { return shape_[1]; }
     // Every layer so far as a single-layer configuration (an add takes its input twice).
-    const std::vector<Config>& layers() const { return layers_; }
+    const std::vector<SweepCase>& layers() const { return layers_; }
     std::shared_ptr<const Model> done(const std::string& desc) {
         nlohmann::json graph = {{"input", {{"name", "input"}, {"shape", input_}}},
                                 {"nodes", nodes_},
@@ -77,7 +77,7 @@ class ChainBuilder {
     std::string node(const std::string& op, const nlohmann::json& attrs,
                      const std::vector<Shape>& params, std::vector<std::string> inputs = {}) {
         const std::string name = "n" + std::to_string(nodes_.size());
-        Config layer("", op, name, shape_);
+        SweepCase layer("", op, name, shape_);
         layer.attrs = attrs;
         layer.params = params;
         layer.inputs = inputs.empty() ? 1 : int(inputs.size());
@@ -99,7 +99,7 @@ class ChainBuilder {
     SafeTensors file_;
     nlohmann::json nodes_ = nlohmann::json::array();
     std::string last_ = "input";
-    std::vector<Config> layers_;
+    std::vector<SweepCase> layers_;
 };
 
 }  // namespace
@@ -108,7 +108,7 @@ std::vector<Chain> chain_models(std::mt19937& rng) {
     std::vector<Chain> out;
     auto finish = [&](ChainBuilder& b, const std::string& desc) {
         Chain c;
-        for (const Config& layer : b.layers()) c.layers.push_back(build(layer, rng));
+        for (const SweepCase& layer : b.layers()) c.layers.push_back(build(layer, rng));
         c.whole = b.done(desc);
         return c;
     };

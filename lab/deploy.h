@@ -1,5 +1,6 @@
 // The deployment phase: micro-benchmark every kernel kind on a seeded sweep of synthetic
-// single-layer networks (not the evaluated models) and fit a DeviceProfile from the timings.
+// single-layer networks (not the evaluated models) and fit a DeviceProfile from the timings. The
+// lab side of partitioning: edge and cloud need only partition/ at run time.
 #pragma once
 
 #include <functional>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "engine/executor.h"
 #include "partition/profile.h"
 
@@ -17,6 +19,8 @@ struct DeployOptions {
     uint32_t seed = 1;
     double min_time_ms = 40;  // per configuration: repeat until this much time was measured
     DeviceOptions device;     // where the kernels run (the profile's device)
+    // The CPU threads the kernels run on (required); its size is the profile's thread count.
+    std::shared_ptr<ThreadPool> pool;
 };
 
 // The kind of a DeploySample timed hot (DeviceProfile::hot_kinds): "hot:conv".
@@ -53,14 +57,16 @@ enum class InputWriters {
 // then rewrites `input` with its own values (by `writers`), as a layer inside a network finds
 // the caches: its input just written, everything else pushed out by the layers around it.
 double median_latency_ms(const std::shared_ptr<const Model>& model, Tensor& input,
-                         double min_time_ms, size_t scrub_bytes = 0, int max_runs = 200,
+                         const std::shared_ptr<ThreadPool>& pool, double min_time_ms,
+                         size_t scrub_bytes = 0, int max_runs = 200,
                          const DeviceOptions& device = {},
                          InputWriters writers = InputWriters::Shares);
 
 // The deployment phase's synthetic networks that `p` has times for (reference_ms), each timed
 // whole again now as the deployment phase timed them (ms by name; about a second on a CPU).
 std::map<std::string, double> time_reference_networks(const DeviceProfile& p,
-                                                      const DeviceOptions& device);
+                                                      const DeviceOptions& device,
+                                                      const std::shared_ptr<ThreadPool>& pool);
 // How many times longer the machine takes now than when it was profiled: the geometric mean of
 // now / then over the networks in both; 0 where there are none.
 double reference_ratio(const std::map<std::string, double>& then,

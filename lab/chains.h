@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/model.h"
-#include "partition/deploy.h"
+#include "lab/deploy.h"
 #include "partition/profile.h"
 
 namespace nse {

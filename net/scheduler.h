@@ -1,0 +1,81 @@
+// The cloud's inference workers: a queue of INFER jobs and `workers` threads, each with its own
+// kernel thread pool and one executor per model, computing the suffix of each job's model and
+// encoding its RESULT. Also the cloud's load as published to edges (queued, running, predicted
+// backlog). Knows nothing of sockets: a job carries the callbacks that deliver its reply.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/frame.h"
+#include "net/server.h"
+
+namespace nse::net {
+
+struct Job {
+    const ServedModel* served = nullptr;
+    uint32_t cut = 0;
+    uint64_t request_id = 0;
+    std::vector<Tensor> inputs;
+    std::shared_ptr<float> payload;  // owns the inputs' bytes
+    size_t in_bytes = 0;
+    uint64_t receive_us = 0;
+    double predicted_ms = 0;  // from the profile, for the backlog estimate
+    std::chrono::steady_clock::time_point queued_at;
+    // Called on the worker's thread: with the RESULT frame and the request's log line (without
+    // the peer), or with the reason it failed.
+    std::function<void(std::shared_ptr<Frame>, std::string)> done;
+    std::function<void(std::string)> failed;
+};
+
+class Scheduler {
+  public:
+    explicit Scheduler(const ServerOptions& opts) : opts_(opts) {}
+    ~Scheduler();
+
+    void start();  // starts the workers
+    // Wakes the workers to finish (queued jobs are dropped); join() waits for them.
+    void stop();
+    void join();
+    bool stopping();
+
+    void enqueue(Job job);
+
+    struct Load {
+        uint32_t queued, running;
+        uint64_t backlog_us;  // predicted wait for the next request, per worker
+    };
+    Load load();
+    uint64_t served() const { return served_.load(); }
+
+  private:
+    void worker_main();
+    Load load_locked() const;
+    // Runs one job on this worker's executors; the RESULT frame, or throws. `released` is set
+    // once the job no longer counts as running.
+    std::shared_ptr<Frame> compute(Job& job, std::map<const Model*, std::unique_ptr<Executor>>& rts,
+                                   const std::shared_ptr<ThreadPool>& pool, std::string& line,
+                                   bool& released);
+
+    const ServerOptions& opts_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job> queue_;
+    int running_ = 0;
+    double backlog_ms_ = 0;  // predicted compute of queued + running jobs
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+    std::atomic<uint64_t> served_{0};
+};
+
+}  // namespace nse::net

@@ -1,0 +1,58 @@
+#include "partition/split_controller.h"
+
+#include <algorithm>
+
+namespace nse {
+
+SplitController::SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
+                                 Objective objective, BandwidthEstimator& link)
+    : model_(model), edge_profile_(std::move(edge)), objective_(objective), bandwidth_(link) {
+    NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting needs a profile");
+}
+
+void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms) {
+    planner_.reset();
+    cloud_profile_ = std::move(cloud);
+    if (cloud_profile_)
+        planner_ = std::make_unique<Planner>(model_, *edge_profile_, *cloud_profile_);
+    cloud_backlog_ms_ = backlog_ms;
+}
+
+SplitController::Decision SplitController::decide() const {
+    NSE_ASSERT(planner_);
+    Decision d;
+    d.link.upload_bytes_per_ms = bandwidth_.upload_bytes_per_ms();
+    d.link.download_bytes_per_ms = bandwidth_.download_bytes_per_ms();
+    d.link.rtt_ms = bandwidth_.rtt_ms();
+    d.link.cloud_backlog_ms = cloud_backlog_ms_;
+    d.link.edge_scale = edge_speed_.factor();
+    d.link.cloud_scale = cloud_speed_.factor();
+    d.cut = planner_->choose(d.link, objective_);
+    d.estimate = planner_->estimate(d.link)[size_t(d.cut)];
+    return d;
+}
+
+void SplitController::record(const Decision& d, const SplitOutcome& o) {
+    edge_speed_.add(o.edge_ms, planner_->prefix_ms(d.cut));
+    if (o.offloaded) {
+        cloud_speed_.add(o.cloud_compute_ms, planner_->suffix_ms(d.cut));
+        bandwidth_.add_upload(o.sent_bytes, o.upload_ms);
+        const double download_ms =
+            double(model_.live_bytes(model_.size())) / d.link.download_bytes_per_ms;
+        bandwidth_.add_rtt(std::max(0.01, o.network_ms - download_ms));
+        cloud_backlog_ms_ = o.cloud_backlog_ms;
+        local_streak_ = 0;
+        last_link_sample_ = std::chrono::steady_clock::now();
+    } else if (d.cut == model_.size()) {
+        ++local_streak_;
+    }
+}
+
+bool SplitController::wants_probe() {
+    if (local_streak_ < 2 || std::chrono::steady_clock::now() - last_link_sample_ < kProbeInterval)
+        return false;
+    local_streak_ = 0;
+    return true;
+}
+
+}  // namespace nse

@@ -1,0 +1,76 @@
+// The per-request split decision of an edge (Neurosurgeon's runtime phase): the edge's profile
+// and the cloud's (published in HELLO_ACK), the link estimate from the edge's own transfers, and
+// how fast each side runs now against its profile. decide() picks the cut for the next request;
+// record() learns from how it went; wants_probe() says when a request kept on the edge should be
+// followed by a link probe. It moves no bytes: net/edge.cpp does, and asks this what to do.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "partition/bandwidth.h"
+#include "partition/planner.h"
+#include "partition/speed.h"
+
+namespace nse {
+
+// What one finished request measured.
+struct SplitOutcome {
+    double edge_ms = 0;           // the prefix on the edge
+    bool offloaded = false;       // the cloud computed the suffix (else: all local, or fallback)
+    double cloud_compute_ms = 0;  // the cloud's compute time, from its RESULT
+    size_t sent_bytes = 0;        // the cut's tensors
+    double upload_ms = 0;         // the cloud's receive time, first to last byte
+    double network_ms = 0;        // the rest of the round trip: latency, download, framing
+    double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
+};
+
+class SplitController {
+  public:
+    // `link`: the edge's estimate of the link, fed by its probes (and by record()); it outlives
+    // this controller.
+    SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
+                    Objective objective, BandwidthEstimator& link);
+
+    // A (re)connected cloud: its profile (null when it publishes none: no automatic split) and
+    // its backlog.
+    void set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms);
+    // Whether decide() can choose: a cloud profile is known.
+    bool ready() const { return planner_ != nullptr; }
+
+    struct Decision {
+        int cut = 0;
+        CutEstimate estimate;  // for that cut
+        LinkState link;        // what it assumed
+    };
+    // The best cut for the next request now (ready() must hold).
+    Decision decide() const;
+    // What the request decided as `d` measured.
+    void record(const Decision& d, const SplitOutcome& outcome);
+    // After a request kept on the edge with the cloud connected: whether to measure the link now
+    // (no transfer tells whether it got better): after two local requests, at most every
+    // kProbeInterval (a 50 us model would otherwise spend its time probing).
+    bool wants_probe();
+    // A probe just measured the link (at connect or after wants_probe()).
+    void probed() { last_link_sample_ = std::chrono::steady_clock::now(); }
+
+    const SpeedTracker& edge_speed() const { return edge_speed_; }
+    const SpeedTracker& cloud_speed() const { return cloud_speed_; }
+    const Planner* planner() const { return planner_.get(); }
+
+    static constexpr std::chrono::milliseconds kProbeInterval{100};
+
+  private:
+    const Model& model_;
+    std::shared_ptr<const DeviceProfile> edge_profile_;
+    Objective objective_;
+    std::unique_ptr<DeviceProfile> cloud_profile_;
+    std::unique_ptr<Planner> planner_;
+    BandwidthEstimator& bandwidth_;
+    SpeedTracker edge_speed_, cloud_speed_;
+    double cloud_backlog_ms_ = 0;
+    int local_streak_ = 0;  // requests in a row kept on the edge by the planner
+    std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload
+};
+
+}  // namespace nse
