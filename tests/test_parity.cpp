@@ -60,7 +60,8 @@ TEST_P(Parity, EverySplitEqualsWholeRunExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Parity,
-                         ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"),
+                         ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16",
+                                           "sigmoid_gate"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace nse::test
