@@ -150,23 +150,14 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     std::mt19937 rng(options.seed);
     const std::vector<SweepCase> configs = make_configs(options.quick, options.seed);
     std::map<std::string, std::vector<Sample>> by_kind;
-    // One layer alone, as the sweep measures it: inside a network the layers around this one
-    // evict the private caches; weights too large to stay in the shared cache between
-    // inferences come from memory.
-    // An output larger than both cores' L2 caches is written to memory that the network last
-    // used long ago (the memory plan reuses buffers), not to the one the previous timed run of
-    // the same layer left in the last-level cache: those layers are timed with the caches
-    // flushed too (VGG16's 224x224 layers were predicted 16-32 % low without, 5-17 % with).
-    // Inside a network a layer finds its input where the layer before wrote it. Layers that
-    // split their input by planes or flat ranges (pooling, depthwise, element-wise) find much of
-    // it in another core's cache after a producer that split it by rows or tiles
-    // (convolutions), which made ResNet-18's max pool 1.7x and a MobileNetV2 depthwise layer
-    // 1.4x slower in the network than alone with their own shares in their own caches;
-    // convolutions read theirs in patterns of their own. Small inputs (under kSplitInputMb)
-    // keep the threads' shares. (Written by the calling thread alone, as an inline layer before
-    // would have, LeNet's pools were predicted no lower, 2.8 against 2.9-3.3 us for 1.6-1.8 in
-    // the network: what the scrub evicts, not where the input lies, sets a tiny layer's time
-    // alone.)
+    // One layer alone, as the sweep measures it, with the caches as a network leaves them: the
+    // layers around it evict the private caches; weights too large to stay in the shared cache
+    // between inferences come from memory; an output larger than both cores' L2 caches goes to
+    // memory the network last used long ago (so those layers are timed after a flush too); the
+    // input lies where the layer before wrote it. Kinds that split their input by planes or flat
+    // ranges (not CostKind::blocked_reads) find much of it in another core's cache after a
+    // producer that split it by rows or tiles; inputs under kSplitInputMb keep the threads'
+    // shares. (docs/split.md: how the caches are set, and the figures behind each choice.)
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
         const bool cold = model_weights(*model)[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;

@@ -67,24 +67,18 @@ class DeviceProfile {
     double network_factor_for(double weights_mb) const;
     // CPU: what a node measured alone in the sweep pays for the scrub before it (its code,
     // page-table entries and input from further away) that it does not among other layers:
-    // taken off every node's prediction (one ReLU: 0.4-0.6 us on the 2-vCPU machine, where
-    // LeNet's eight nodes run in 20 us).
+    // taken off every node's prediction.
     double node_overhead_ms = 0;
     // CPU: a network that stays within a core's private caches (hot_network()) runs its layers
     // back to back with their weights, code and data at hand, not as the sweep finds a layer
-    // after its scrub: LeNet's pools took 3.1-3.4 us after the scrub, 1.7 run after run and
-    // 1.4-1.7 in the network, its 400 -> 120 layer 5-6, 2.4 and 3.1-3.2. Such a network is
-    // predicted from `hot_kinds`, fitted on the sweep's layers that fit there timed run after
-    // run (no scrub), times `hot_network_factor`, plus `hot_handoff_ms_per_mb` for each MB a
-    // node reads from another core (handoff_mb: a layer on the calling thread after one split
-    // over the pool's threads, or the reverse). Both from the tiny synthetic networks: the
-    // factor from their other nodes' times inside their whole runs over the same layers timed
-    // hot, round by round, the median of the rounds (1.07-1.12 on the 2-vCPU machine); the
-    // rate from what the hand-off
-    // nodes took there beyond the factor (their second pools took 1.8x their time run after run,
-    // reading a parallel convolution's output from both cores; LeNet, every layer on the calling
-    // thread, has none). Kinds without a hot fit, and every kind where the factor is 0 (a GPU,
-    // whose sweep does not scrub), take the path above.
+    // after its scrub. Such a network is predicted from `hot_kinds`, fitted on the sweep's
+    // layers that fit there timed run after run (no scrub), times `hot_network_factor`, plus
+    // `hot_handoff_ms_per_mb` for each MB a node reads from another core (handoff_mb: a layer
+    // on the calling thread after one split over the pool's threads, or the reverse). Both come
+    // from the tiny synthetic networks: the factor from their other nodes' times inside their
+    // whole runs over the same layers timed hot (the median over rounds), the rate from what
+    // the hand-off nodes took there beyond the factor. Kinds without a hot fit, and every kind
+    // where the factor is 0 (a GPU, whose sweep does not scrub), take the path above.
     std::map<std::string, KindFit> hot_kinds;
     double hot_network_factor = 0;
     double hot_handoff_ms_per_mb = 0;
@@ -102,10 +96,8 @@ class DeviceProfile {
     // is faster than the cache's (a model within the private caches: LeNet), the node gains the
     // difference in read time; where slower (a model far beyond the cache: VGG16), it pays only
     // what its multiply-adds do not hide: the smooth maximum (root of the sum of squares) of its
-    // time and the read, less the same with the cache's rate (VGG16's 512-channel Winograd
-    // layers read 9-38 MB of transformed weights in 1.7-4 ms and took 3-11 % longer in the
-    // network than alone, where a plain sum of the two had them 22-26 % high). Zero for the
-    // nodes the sweep measured cold.
+    // time and the read, less the same with the cache's rate. Zero for the nodes the sweep
+    // measured cold.
     std::vector<double> weight_reads_ms(const Model& model,
                                         const std::vector<double>& alone_ms) const {
         return weight_reads_ms(model, alone_ms, memory.pressure);
@@ -122,10 +114,7 @@ class DeviceProfile {
     // at (each line read for ownership and written back). Zero or negative: the multiply-adds'
     // share of the measured time, taken as what is left of it after the write at memory's rate
     // (the sweep's such layers are bound by that write: the difference), and the write to the
-    // cache (smooth maximum). MobileNetV2's 4.8 MB expansion at 112x112 came out 34-48 % high
-    // without, 31-58 % low at the full read rate, +29..+96 % in five of six evaluations with
-    // the multiply-adds as the root of the difference of squares (smooth maximum there too),
-    // -17..+26 % (five of six within 20 %) with the difference, on the same profiles.
+    // cache (smooth maximum).
     std::vector<double> output_writes_ms(const Model& model,
                                          const std::vector<double>& alone_ms) const;
 
@@ -135,9 +124,7 @@ class DeviceProfile {
     // push the activations' buffers out of the cache too, and each line of the output is read
     // from memory for ownership before it is written. Its MB at the rate the model reads its
     // weights, less the same at the cache's; zero in a network that stays cached and for the
-    // nodes measured cold. Layers that compute hide it (VGG16's convolutions with outputs of
-    // 0.4-3.2 MB came out within 10 %); its max pools came out 23-51 % low without (at 2
-    // threads 0.29 ms alone, 0.38 after a 128 MB flush, 0.50 in the network, with 3.2 MB out).
+    // nodes measured cold. Layers that compute hide it.
     std::vector<double> cold_outputs_ms(const Model& model,
                                         const std::vector<NodeFeatures>& features,
                                         const std::vector<double>& alone_ms) const;
@@ -162,8 +149,7 @@ class DeviceProfile {
 
 // What a network keeps in a core's caches while it runs: its weights and the largest input and
 // output of one node. A network within kHotNetworkMb of it runs hot (DeviceProfile::hot_kinds),
-// and so does a layer of the sweep within it (LeNet: 0.27 MB; the tiny synthetic networks 0.4;
-// the next one 6; a core's L2 on the 2-vCPU machine, 2 MB).
+// and so does a layer of the sweep within it (LeNet: 0.27 MB; a core's L2 here: 2 MB).
 double working_set_mb(const Model& model);
 constexpr double kHotNetworkMb = 1.0;
 inline bool hot_network(const Model& model) { return working_set_mb(model) <= kHotNetworkMb; }

@@ -14,16 +14,23 @@ nse=build/tools/nsengine
 log=$(mktemp)
 "$nse" cloud -p 0 --models "$model" 2>"$log" &
 cloud=$!
-trap 'kill $cloud 2>/dev/null || true; wait $cloud 2>/dev/null || true; rm -f "$log"' EXIT
-echo "== starting nsengine cloud (builds this machine's profile on first use)"
+# What the cloud says while it starts (on first use: building this machine's profile, with a
+# progress bar) is shown as it comes; its per-request log is printed at the end.
+tail -f "$log" >&2 &
+follow=$!
+trap 'kill $follow $cloud 2>/dev/null || true; wait $cloud 2>/dev/null || true; rm -f "$log"' EXIT
+echo "== starting nsengine cloud (on first use it builds this machine's profile: about 2 min)"
 port=""
 for _ in $(seq 1500); do  # up to 5 min: the profile is built first
     port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
     [ -n "$port" ] && break
-    kill -0 $cloud 2>/dev/null || { cat "$log"; echo "demo: the cloud failed"; exit 1; }
+    kill -0 $cloud 2>/dev/null || { sleep 0.3; echo "demo: the cloud failed"; exit 1; }
     sleep 0.2
 done
-[ -n "$port" ] || { cat "$log"; echo "demo: the cloud did not start"; exit 1; }
+sleep 0.3  # let tail print the line that said so
+kill $follow 2>/dev/null || true
+wait $follow 2>/dev/null || true
+[ -n "$port" ] || { echo "demo: the cloud did not start"; exit 1; }
 echo "== nsengine cloud is serving $model on 127.0.0.1:$port"
 
 echo
@@ -36,7 +43,7 @@ for split in cloud $((n / 2)) edge; do
     "$nse" edge --model "$model" -p "$port" --split "$split" --repeat 2 --top 1
 done
 echo
-echo "== cloud log"
+echo "== cloud log (one line per request)"
 kill -INT $cloud
 wait $cloud || true
-cat "$log"
+grep -v 'deploy \[' "$log" | tr '\r' '\n' | grep -v '^$' || true

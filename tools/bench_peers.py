@@ -15,8 +15,13 @@ median time each engine's threads took to go idle, and the ratio nsengine / best
 nsengine is faster). All engines use the same seeded random weights' architecture, batch 1,
 fp32, and the same thread count; peers get OPENBLAS_CORETYPE=SKYLAKEX on AVX-512 CPUs.
 
+`--baseline PATH` races a second nsengine build too (say the previous commit's) and prints the
+median over rounds of nsengine's per-round median over the baseline's: a before/after of a change
+measured in the same interleaved turns as the peers.
+
   /usr/bin/python3 tools/bench_peers.py [--models lenet,alexnet] [--threads 1,2] [--runs 30]
                                         [--peers torch-jit,opencv|none] [--block 5] [--json]
+                                        [--baseline OTHER_NSENGINE]
 """
 
 import argparse
@@ -163,12 +168,15 @@ def peer_env(threads):
     return env
 
 
-def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms, settle):
+def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms, settle,
+          baseline=None):
     engines = []
     try:
-        engines.append(Engine("nsengine", [nsengine, "bench", "--model", model, "--models-dir",
-                                           models_dir, "--threads", str(threads), "--stdin"],
-                              dict(os.environ)))
+        builds = [("nsengine", nsengine)] + ([("baseline", baseline)] if baseline else [])
+        for name, binary in builds:
+            engines.append(Engine(name, [binary, "bench", "--model", model, "--models-dir",
+                                         models_dir, "--threads", str(threads), "--stdin"],
+                                  dict(os.environ)))
         for p in peers:
             try:
                 engines.append(Engine(p, [sys.executable, __file__, "--worker", p, "--model", model,
@@ -188,9 +196,17 @@ def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms
             done, rnd = done + b, rnd + 1
             print(f"\r{model} @ {threads} thread(s): {done}/{runs}", end="", file=sys.stderr)
         print("\r\033[K", end="", file=sys.stderr)
-        return {e.name: {"median_ms": statistics.median(e.times), "min_ms": min(e.times),
-                         "settle_ms": statistics.median(e.settle_s) * 1e3 if e.settle_s else 0.0}
-                for e in engines}
+        out = {e.name: {"median_ms": statistics.median(e.times), "min_ms": min(e.times),
+                        "settle_ms": statistics.median(e.settle_s) * 1e3 if e.settle_s else 0.0}
+               for e in engines}
+        if baseline:
+            # Rounds are the turns: every engine timed `block` runs in each (the last may be
+            # shorter), so run i of one engine belongs to the same round as run i of another.
+            a, b = engines[0].times, engines[1].times
+            per_round = [statistics.median(a[i:i + block]) / statistics.median(b[i:i + block])
+                         for i in range(0, len(a), block)]
+            out["nsengine"]["vs_baseline"] = statistics.median(per_round)
+        return out
     finally:
         for e in engines:
             e.close()
@@ -213,6 +229,7 @@ def main():
     ap.add_argument("--models-dir", default=os.path.join(ROOT, "models"))
     ap.add_argument("--no-settle", action="store_true",
                     help="start each run at once, even while the previous engine's threads spin")
+    ap.add_argument("--baseline", help="another nsengine binary to race (before/after a change)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -223,6 +240,8 @@ def main():
         ap.error("--runs and --block must be >= 1, --warm-runs >= 0")
     if not os.access(args.nsengine, os.X_OK):
         ap.error(f"{args.nsengine} not found: build first (scripts/build.sh)")
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        ap.error(f"--baseline {args.baseline}: not an executable")
     peers = available_peers()
     if args.peers:
         wanted = [] if args.peers == "none" else args.peers.split(",")
@@ -237,26 +256,30 @@ def main():
                             "--out", args.models_dir], check=True, stdout=subprocess.DEVNULL)
         for t in [int(v) for v in args.threads.split(",")]:
             r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers, args.block,
-                      args.warm_runs, args.gap_ms, not args.no_settle)
-            best = min(((v["median_ms"], k) for k, v in r.items() if k != "nsengine"),
-                       default=None)
+                      args.warm_runs, args.gap_ms, not args.no_settle, args.baseline)
+            best = min(((v["median_ms"], k) for k, v in r.items()
+                        if k not in ("nsengine", "baseline")), default=None)
             results.append({"model": model, "threads": t, "engines": r,
                             "best_peer": best[1] if best else None,
                             "ratio": r["nsengine"]["median_ms"] / best[0] if best else None})
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    cols = ["nsengine"] + peers
+    cols = ["nsengine"] + (["baseline"] if args.baseline else []) + peers
     print(f"median ms over {args.runs} runs per engine in interleaved turns of {args.warm_runs} "
           f"untimed + {args.block} timed, batch 1 fp32 "
-          f"(ratio = nsengine / best peer; < 1 is faster)")
+          f"(ratio = nsengine / best peer; < 1 is faster"
+          + ("; vs base = median over rounds of nsengine / baseline" if args.baseline else "")
+          + ")")
     print(f"{'model':<13}{'thr':>4}" + "".join(f"{c:>13}" for c in cols) +
-          f"{'best peer':>13}{'ratio':>8}")
+          f"{'best peer':>13}{'ratio':>8}" + (f"{'vs base':>9}" if args.baseline else ""))
     for res in results:
         cells = "".join(f"{res['engines'][c]['median_ms']:>13.3f}" if c in res["engines"]
                         else f"{'-':>13}" for c in cols)
         ratio = f"{res['ratio']:>8.2f}" if res["ratio"] is not None else f"{'-':>8}"
-        print(f"{res['model']:<13}{res['threads']:>4}{cells}{res['best_peer'] or '-':>13}{ratio}")
+        vs = (f"{res['engines']['nsengine']['vs_baseline']:>9.3f}" if args.baseline else "")
+        print(f"{res['model']:<13}{res['threads']:>4}{cells}{res['best_peer'] or '-':>13}{ratio}"
+              f"{vs}")
     if not args.no_settle:
         print("\nms until an engine's threads were all idle after its turn (median; the next "
               "turn waited for it)")
