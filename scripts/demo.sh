@@ -46,4 +46,4 @@ echo
 echo "== cloud log (one line per request)"
 kill -INT $cloud
 wait $cloud || true
-grep -v 'deploy \[' "$log" | tr '\r' '\n' | grep -v '^$' || true
+sed -n '/serving/,$p' "$log"

@@ -135,7 +135,16 @@ Progress::~Progress() {
 }
 
 void Progress::update(int done, int total) {
-    if (!tty_ || total <= 0) return;
+    if (total <= 0) return;
+    if (!tty_) {
+        // Into a log or a pipe: a plain line at every tenth, so whoever waits sees it move.
+        const int tenth = int(int64_t(10) * done / total);
+        if (tenth == last_) return;
+        last_ = tenth;
+        std::fprintf(stderr, "%s: %d%% (%d/%d)\n", label_.c_str(), tenth * 10, done, total);
+        std::fflush(stderr);
+        return;
+    }
     const int width = 30, filled = int(int64_t(width) * done / total);
     if (filled == last_ && done != total) return;
     last_ = filled;

@@ -60,7 +60,8 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
 constexpr double kWarmUpMs = 250;
 void warm_up(const std::function<void()>& run, int min_runs);
 
-// A progress bar on stderr, drawn only when stderr is a terminal.
+// Progress of long work on stderr: a bar redrawn in place on a terminal, a line at every tenth
+// elsewhere (a log, a pipe).
 class Progress {
   public:
     explicit Progress(std::string label);
