@@ -34,8 +34,7 @@ std::string model_path(const std::string& dir, const std::string& name) {
     const bool looks_like_path =
         name.find('/') != std::string::npos ||
         (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0);
-    struct stat sb;
-    if (looks_like_path && stat(name.c_str(), &sb) == 0) return name;
+    if (looks_like_path) return name;  // a path is taken as given, whether it exists or not
     return dir + "/" + canonical_model_name(name) + ".safetensors";
 }
 

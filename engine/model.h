@@ -85,7 +85,8 @@ class Model {
 // Resolves a model name or alias ("mobilenet" -> "mobilenet_v2") to its canonical name; names
 // that are not known aliases are returned unchanged.
 std::string canonical_model_name(const std::string& name);
-// "<dir>/<canonical>.safetensors", or `name` itself if it names an existing file.
+// `name` itself where it is a path (it contains '/' or ends in .safetensors), else
+// "<dir>/<canonical>.safetensors".
 std::string model_path(const std::string& dir, const std::string& name);
 
 }  // namespace nse

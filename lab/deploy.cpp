@@ -142,8 +142,7 @@ std::vector<double> node_latencies_ms(const std::shared_ptr<const Model>& model,
 
 }  // namespace
 
-DeviceProfile deploy_profile(const DeployOptions& options,
-                             const std::function<void(int, int)>& progress,
+DeviceProfile deploy_profile(const DeployOptions& options, const DeployProgress& progress,
                              std::vector<DeploySample>* samples_out) {
     NSE_CHECK(options.pool, ErrorCode::InvalidArgument, "deploy_profile: no thread pool given");
     const std::shared_ptr<ThreadPool>& pool = options.pool;
@@ -199,7 +198,11 @@ DeviceProfile deploy_profile(const DeployOptions& options,
     Tensor overhead_input = random_tensor(overhead.whole->graph().input_shape, rng);
     std::vector<double> overhead_alone_ms, overhead_node_ms;
     constexpr int kChainRounds = 5;
-    int total = int(configs.size() + kChainRounds * chains.size());  // grows by the second pass
+    // Two stages, each with a total known when it starts: the sweep with the synthetic networks
+    // timed before it and at its quarters; then the small layers' second pass and the networks'
+    // last round.
+    std::string stage = "micro-benchmarks";
+    int total = int(configs.size() + (kChainRounds - 1) * chains.size());
     int done = 0;
     auto time_chains = [&] {
         for (size_t i = 0; i < chains.size(); ++i) {
@@ -215,7 +218,7 @@ DeviceProfile deploy_profile(const DeployOptions& options,
                 t.alone_ms[l].push_back(time_layer(chains[i].layers[l], layer_inputs[i][l]));
                 if (hot) t.hot_ms[l].push_back(time_hot(chains[i].layers[l], layer_inputs[i][l]));
             }
-            if (progress) progress(++done, total);
+            if (progress) progress(stage, ++done, total);
         }
         overhead_node_ms.push_back(
             whole_latency_ms(overhead.whole, overhead_input, pool, 20, options.device) /
@@ -253,16 +256,16 @@ DeviceProfile deploy_profile(const DeployOptions& options,
         measured.push_back({f.kind, c.desc, f, ms});
         if (hot_fits && hot_network(*model))
             hot.push_back({kHotPrefix + f.kind, c.desc, f, time_hot(model, input)});
-        if (ms < kSecondPassMs) {
-            small.push_back({i, model, std::move(input)});
-            ++total;
-        }
-        if (progress) progress(++done, total);
+        if (ms < kSecondPassMs) small.push_back({i, model, std::move(input)});
+        if (progress) progress(stage, ++done, total);
     }
+    stage = "second pass";
+    done = 0;
+    total = int(small.size() + chains.size());
     for (Small& s : small) {
         double& ms = measured[s.sample].ms;
         ms = 0.5 * (ms + time_layer(s.model, s.input));
-        if (progress) progress(++done, total);
+        if (progress) progress(stage, ++done, total);
     }
     time_chains();
     for (const DeploySample& s : measured) by_kind[s.kind].push_back({s.features.x, s.ms});

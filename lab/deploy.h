@@ -38,10 +38,11 @@ struct DeploySample {
                                // "network_layer": this layer's time inside them
 };
 
-// progress(done, total) is called after each configuration.
+// progress(stage, done, total) is called after each configuration; `stage` names the part of the
+// work ("micro-benchmarks", then "second pass"), whose total is known when it starts.
+using DeployProgress = std::function<void(const std::string& stage, int done, int total)>;
 // The profile keeps the synthetic networks' whole-run medians (DeviceProfile::reference_ms).
-DeviceProfile deploy_profile(const DeployOptions& options,
-                             const std::function<void(int, int)>& progress,
+DeviceProfile deploy_profile(const DeployOptions& options, const DeployProgress& progress,
                              std::vector<DeploySample>* samples_out = nullptr);
 
 // Who writes a layer's input before each timed run, as the layer before it would have inside a

@@ -82,6 +82,7 @@ nlohmann::json CloudClient::connect(const nlohmann::json& hello) {
              "connecting to " + where);
     io_->sock.set_option(tcp::no_delay(true), ec);
     connected_ = true;
+    peer_max_message_bytes_ = 0;
     Outgoing out;
     out.head = encode_json(hello.dump());
     FrameHeader reply;
@@ -93,6 +94,9 @@ nlohmann::json CloudClient::connect(const nlohmann::json& hello) {
             nullptr, false);
         if (doc.is_discarded() || !doc.is_object())
             throw Error(ErrorCode::Network, where + " sent a HELLO_ACK that is not a JSON object");
+        const auto limit = doc.find("max_message_bytes");
+        if (limit != doc.end() && limit->is_number_unsigned())
+            peer_max_message_bytes_ = limit->get<uint64_t>();
         return doc;
     } catch (...) {
         close();
@@ -105,6 +109,12 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
                                              FrameHeader& reply, Clock::time_point deadline,
                                              double* send_ms) {
     NSE_CHECK(connected_, ErrorCode::Network, "not connected");
+    // A message past the cloud's limit would only get ERROR too_large while still being sent,
+    // and the write then fails with a reset ("Broken pipe"): say why before sending it.
+    NSE_CHECK(!peer_max_message_bytes_ || out.payload_bytes() <= peer_max_message_bytes_,
+              ErrorCode::Network, msg_type_name(type), " of ",
+              (out.payload_bytes() + (1 << 20) - 1) >> 20, " MiB exceeds the cloud's limit of ",
+              peer_max_message_bytes_ >> 20, " MiB per message (nsengine cloud --max-message-mb)");
     const auto t0 = Clock::now();
     FrameHeader h;
     h.type = uint16_t(type);

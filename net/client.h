@@ -73,6 +73,8 @@ class CloudClient {
     ClientOptions opts_;
     std::unique_ptr<Io> io_;
     bool connected_ = false;
+    // The largest message the cloud takes (its HELLO_ACK's max_message_bytes; 0: not said).
+    uint64_t peer_max_message_bytes_ = 0;
     std::shared_ptr<float> filler_;
     size_t filler_bytes_ = 0;
 };

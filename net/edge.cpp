@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 namespace nse::net {
 
@@ -23,6 +24,12 @@ EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
       runtime_(make_executor(model, device, std::move(pool))) {}
 
 const nlohmann::json& EdgeRunner::connect() {
+    const auto t0 = Clock::now();
+    struct Timed {  // counts the time even when connecting fails
+        Clock::time_point t0;
+        double& into;
+        ~Timed() { into += ms_since(t0); }
+    } timed{t0, connect_ms_};
     hello_ack_ = client_.connect({{"client", std::string("nsengine-edge ") + NSE_VERSION},
                                   {"protocol", kProtocolVersion},
                                   {"models", {model_->name()}}});
@@ -127,12 +134,15 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
               " is out of range [0, ", n, "]");
     report = EdgeReport{};
     report.cut = cut;
+    // Connecting before this call (infer_auto connects to plan) belongs to this request too.
+    const double connected_before_ms = std::exchange(connect_ms_, 0.0);
     const auto t0 = Clock::now();
     single_.assign(1, Tensor::view(input.shape(), const_cast<float*>(input.data())));
     const std::vector<Tensor>& live = runtime_->run(0, cut, single_);
     report.edge_ms = ms_since(t0);
     if (cut == n) {  // all on the edge, by choice
-        report.total_ms = report.edge_ms;
+        report.connect_ms = connected_before_ms;
+        report.total_ms = connected_before_ms + report.edge_ms;
         return live[0];
     }
     try {
@@ -164,7 +174,8 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         report.cloud_queued = res.queued;
         report.cloud_running = res.running;
         report.cloud_backlog_ms = res.backlog_us / 1e3;
-        report.total_ms = ms_since(t0);
+        report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
+        report.total_ms = connected_before_ms + ms_since(t0);
         report.network_ms = std::max(0.0, reply.total_ms - report.upload_ms -
                                               report.cloud_queue_ms - report.cloud_compute_ms);
         return output_;
@@ -177,7 +188,8 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
     const auto t1 = Clock::now();
     const std::vector<Tensor>& out = runtime_->run(cut, n, live);
     report.local_suffix_ms = ms_since(t1);
-    report.total_ms = ms_since(t0);
+    report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
+    report.total_ms = connected_before_ms + ms_since(t0);
     return out[0];
 }
 

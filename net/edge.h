@@ -25,6 +25,7 @@ struct EdgeReport {
     double cloud_compute_ms = 0;
     double network_ms = 0;       // rest of the round trip: latency, download, framing
     double local_suffix_ms = 0;  // suffix on the edge after a fallback
+    double connect_ms = 0;       // connecting for this request: TCP, handshake, link probe
     double total_ms = 0;
     size_t sent_bytes = 0;
     uint32_t cloud_queued = 0, cloud_running = 0;
@@ -77,6 +78,7 @@ class EdgeRunner {
     std::unique_ptr<Executor> runtime_;  // the edge's own device
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
+    double connect_ms_ = 0;  // spent in connect() since the last request took it
     Tensor output_;
     Shape output_shape_;  // of the model output at batch output_batch_
     int64_t output_batch_ = 0;

@@ -195,11 +195,12 @@ DeviceProfile DeviceProfile::load(const std::string& path) {
     std::ifstream in(path);
     NSE_CHECK(in.good(), ErrorCode::Io, path, ": cannot read profile");
     auto j = nlohmann::json::parse(in, nullptr, false);
-    NSE_CHECK(!j.is_discarded(), ErrorCode::InvalidArgument, path, ": profile is not JSON");
+    // A file that is not a profile is a failure of the file (exit 1), as a missing one is.
+    NSE_CHECK(!j.is_discarded(), ErrorCode::Io, path, ": profile is not JSON");
     try {
         return from_json(j);
     } catch (const Error& e) {
-        throw Error(ErrorCode::InvalidArgument, path + ": " + e.what());
+        throw Error(ErrorCode::Io, path + ": " + e.what());
     }
 }
 

@@ -43,6 +43,10 @@ for split in cloud $((n / 2)) edge; do
     "$nse" edge --model "$model" -p "$port" --split "$split" --repeat 2 --top 1
 done
 echo
+echo "== random weights, but the answer follows the input: nsengine run --input ref, then random"
+"$nse" run --model "$model" --input ref --top 1 | sed -n '/^rank/,$p'
+"$nse" run --model "$model" --input random --top 1 | sed -n '/^rank/,$p'
+echo
 echo "== cloud log (one line per request)"
 kill -INT $cloud
 wait $cloud || true

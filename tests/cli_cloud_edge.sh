@@ -29,6 +29,18 @@ for split in cloud 1 30 edge; do
     echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split $split fell back: $out"
 done
 grep -q "mobilenet_v2 cut=30/65" "$log" || fail "cloud did not log the cut-30 request"
+# The first request pays for connecting, and says so: its total is the sum of its columns.
+out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --split 30 --repeat 2 --json) ||
+    fail "edge --split 30 exited $?"
+echo "$out" | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)["requests"]
+assert r[0]["connect_ms"] > 0 and r[1]["connect_ms"] == 0, r
+for q in r:
+    parts = q["connect_ms"] + q["edge_ms"] + q["upload_ms"] + q["cloud_queue_ms"] \
+        + q["cloud_compute_ms"] + q["network_ms"]
+    assert abs(q["total_ms"] - parts) < 0.5 + 0.05 * q["total_ms"], (q["total_ms"], parts)
+' || fail "the columns do not add up to the total: $out"
 out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --profile "$profile" --repeat 3 \
     --threads 1 --json) || fail "edge --split auto exited $?"
 echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split auto fell back: $out"

@@ -89,6 +89,28 @@ class ConverterTest(unittest.TestCase):
             self.assertTrue(torch.equal(model.state_dict()["features.0.weight"],
                                         net.state_dict()["features.0.weight"]))
 
+    def test_state_dict_that_does_not_fit_is_one_line(self):
+        with tempfile.TemporaryDirectory() as out:
+            path = f"{out}/wrong.pth"
+            torch.save({"x": torch.zeros(3)}, path)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = cv.main(["lenet", "--state-dict", path, "--out", out])
+        self.assertEqual(code, 1)
+        lines = err.getvalue().strip().splitlines()
+        self.assertEqual(len(lines), 1, err.getvalue())
+        self.assertIn("lenet: cannot load the weights", lines[0])
+        self.assertIn("the lenet architecture", lines[0])
+
+    def test_random_weights_answer_differently_per_input(self):
+        # Seeded random weights are scaled from a random batch: the network's answer depends on
+        # its input (torchvision's init alone gave AlexNet the same top class for any image).
+        model, shape, *_ = cv.build_model("alexnet", "random", 0)
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            tops = {int(model(torch.randn(shape, generator=g)).argmax()) for _ in range(6)}
+        self.assertGreater(len(tops), 1)
+
     def test_fused_graph_of_lenet(self):
         with tempfile.TemporaryDirectory() as out:
             model, shape, *_ = cv.build_model("lenet", "random", 0)

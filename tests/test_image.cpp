@@ -24,7 +24,7 @@ void compare(const Tensor& ours, const Tensor& ref) {
 }  // namespace
 
 TEST(Image, MatchesTorchvisionImageNetPreprocessing) {
-    const std::string dir = NSE_TEST_MODELS_DIR;
+    const std::string dir = NSE_TEST_DATA_DIR;
     SafeTensors ref = read_safetensors(dir + "/test_image.ref.safetensors");
     Image img = load_image(dir + "/test_image.png");
     EXPECT_EQ(img.width, 301);
@@ -33,7 +33,7 @@ TEST(Image, MatchesTorchvisionImageNetPreprocessing) {
 }
 
 TEST(Image, MatchesTorchvisionGreyscalePreprocessing) {
-    const std::string dir = NSE_TEST_MODELS_DIR;
+    const std::string dir = NSE_TEST_DATA_DIR;
     SafeTensors ref = read_safetensors(dir + "/test_image.ref.safetensors");
     Preprocess mnist;
     mnist.resize = mnist.crop = 28;

@@ -1,6 +1,7 @@
 // End-to-end parity with PyTorch: every converted model reproduces torchvision's output on the
 // reference input (max |diff| <= 1e-4 * max |ref|, same top-1), and every split of it equals the
-// whole run bit for bit. The models are converted by the ctest fixture `convert_models`.
+// whole run bit for bit. The models are converted by the ctest fixtures `convert_models` (the
+// torchvision ones, into models/) and `make_custom_models` (small modules, into test data).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,12 +15,15 @@
 
 namespace nse::test {
 
-class Parity : public ::testing::TestWithParam<std::string> {
+// (folder, model name)
+using ModelFile = std::pair<std::string, std::string>;
+
+class Parity : public ::testing::TestWithParam<ModelFile> {
   protected:
     void SetUp() override {
-        const std::string dir = NSE_TEST_MODELS_DIR;
-        model_ = Model::load(dir + "/" + GetParam() + ".safetensors");
-        SafeTensors ref = read_safetensors(dir + "/" + GetParam() + ".ref.safetensors");
+        const auto& [dir, name] = GetParam();
+        model_ = Model::load(dir + "/" + name + ".safetensors");
+        SafeTensors ref = read_safetensors(dir + "/" + name + ".ref.safetensors");
         input_ = ref.tensors.at("input").clone();
         expected_ = ref.tensors.at("output").clone();
     }
@@ -38,7 +42,7 @@ TEST_P(Parity, MatchesPyTorch) {
     }
     EXPECT_GT(max_ref, 0.0);
     RecordProperty("max_rel_diff", std::to_string(max_diff / max_ref));
-    std::printf("%s: max|diff| / max|ref| = %.3g\n", GetParam().c_str(), max_diff / max_ref);
+    std::printf("%s: max|diff| / max|ref| = %.3g\n", GetParam().second.c_str(), max_diff / max_ref);
     EXPECT_LE(max_diff, 1e-4 * max_ref) << "max|diff| " << max_diff << ", max|ref| " << max_ref;
     auto argmax = [](const Tensor& t) {
         return std::max_element(t.data(), t.data() + t.numel()) - t.data();
@@ -59,9 +63,21 @@ TEST_P(Parity, EverySplitEqualsWholeRunExactly) {
     }
 }
 
+std::vector<ModelFile> in(const std::string& dir, const std::vector<std::string>& names) {
+    std::vector<ModelFile> out;
+    for (const auto& n : names) out.emplace_back(dir, n);
+    return out;
+}
+
+// The torchvision models (the README's models/ folder) and small converted modules for ops those
+// lack (test data).
 INSTANTIATE_TEST_SUITE_P(Models, Parity,
-                         ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16",
-                                           "sigmoid_gate"),
-                         [](const auto& info) { return info.param; });
+                         ::testing::ValuesIn(in(NSE_TEST_MODELS_DIR,
+                                                {"lenet", "alexnet", "mobilenet_v2", "resnet18",
+                                                 "vgg16"})),
+                         [](const auto& info) { return info.param.second; });
+INSTANTIATE_TEST_SUITE_P(Custom, Parity,
+                         ::testing::ValuesIn(in(NSE_TEST_DATA_DIR, {"sigmoid_gate"})),
+                         [](const auto& info) { return info.param.second; });
 
 }  // namespace nse::test

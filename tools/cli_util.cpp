@@ -54,6 +54,13 @@ DeviceOptions device_options(const cxxopts::ParseResult& args) {
     return d;
 }
 
+cxxopts::ParseResult parse_args(cxxopts::Options& opts, int argc, char** argv) {
+    cxxopts::ParseResult args = opts.parse(argc, argv);
+    NSE_CHECK(args.unmatched().empty(), ErrorCode::InvalidArgument, "unexpected argument '",
+              args.unmatched().front(), "' (options start with --; see --help)");
+    return args;
+}
+
 std::shared_ptr<ThreadPool> thread_pool_arg(const cxxopts::ParseResult& args) {
     const int threads = args.count("threads") ? args["threads"].as<int>() : hardware_threads();
     return std::make_shared<ThreadPool>(checked_thread_count(threads));
@@ -68,9 +75,13 @@ std::shared_ptr<const Model> load_model_arg(const cxxopts::ParseResult& args) {
     const std::string name = args["model"].as<std::string>();
     const std::string path = model_path(dir, name);
     struct stat sb;
-    NSE_CHECK(stat(path.c_str(), &sb) == 0, ErrorCode::Io, "model file ", path,
-              " not found; create it with: /usr/bin/python3 tools/convert_torchvision.py ",
-              canonical_model_name(name), " --out ", dir);
+    if (stat(path.c_str(), &sb) != 0) {
+        NSE_CHECK(path != name, ErrorCode::Io, "model file ", path, " not found");
+        throw Error(ErrorCode::Io, detail::concat("model file ", path,
+                                                  " not found; create it with: /usr/bin/python3 "
+                                                  "tools/convert_torchvision.py ",
+                                                  canonical_model_name(name), " --out ", dir));
+    }
     return Model::load(path);
 }
 
@@ -90,6 +101,10 @@ Tensor make_input(const Model& model, const std::string& model_file, const std::
             path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
             path.resize(path.size() - ext.size());
         path += ".ref.safetensors";
+        struct stat sb;
+        NSE_CHECK(stat(path.c_str(), &sb) == 0, ErrorCode::Io,
+                  "--input ref: no reference input beside the model (", path,
+                  " is missing); use --input random or an image file");
         SafeTensors ref = read_safetensors(path);
         auto it = ref.tensors.find("input");
         NSE_CHECK(it != ref.tensors.end(), ErrorCode::InvalidModel, path,
@@ -128,7 +143,18 @@ std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k) {
     return out;
 }
 
-Progress::Progress(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+Progress::Progress(std::string label)
+    : base_(label), label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+
+void Progress::update(const std::string& stage, int done, int total) {
+    if (stage != stage_) {
+        if (tty_ && last_ >= 0) std::fprintf(stderr, "\n");  // keep the finished stage's bar
+        stage_ = stage;
+        label_ = base_ + ": " + stage;
+        last_ = -1;
+    }
+    update(done, total);
+}
 
 Progress::~Progress() {
     if (tty_ && last_ >= 0) std::fprintf(stderr, "\r\033[K");
@@ -165,6 +191,11 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                          "%s: warning: %s was fitted for kernel revision %d, this build has %d; "
                          "its predictions may be off (run nsengine deploy again)\n",
                          who.c_str(), path.c_str(), p->kernel_revision, kKernelRevision);
+        if (p->threads != threads)
+            std::fprintf(stderr,
+                         "%s: warning: %s was fitted at %d thread(s), this runs with %d; its "
+                         "predictions will be off (--threads %d, or a profile made at %d)\n",
+                         who.c_str(), path.c_str(), p->threads, threads, p->threads, threads);
         return p;
     }
     const std::string cached = cached_profile_path(device_name(device.device), threads);
@@ -188,11 +219,13 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                  who.c_str(), device_name(device.device), threads, cached.c_str());
     DeviceProfile p;
     {
-        Progress progress(who + ": deploy");
+        Progress progress(who + ": deploy");  // (stages: micro-benchmarks, second pass)
         DeployOptions o;
         o.device = device;
         o.pool = pool;
-        p = deploy_profile(o, [&](int done, int total) { progress.update(done, total); });
+        p = deploy_profile(o, [&](const std::string& stage, int done, int total) {
+            progress.update(stage, done, total);
+        });
     }
     p.save(cached);
     return std::make_shared<DeviceProfile>(std::move(p));

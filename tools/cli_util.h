@@ -26,6 +26,10 @@ void add_device_options(cxxopts::Options& opts);
 // Reads -d/--device and --tf32; throws Error(Unsupported) at once when the device cannot be used
 // (CUDA not built in, no GPU), before any long work starts.
 DeviceOptions device_options(const cxxopts::ParseResult& args);
+// opts.parse, refusing arguments it did not take (a stray word is a mistake, not something to
+// ignore): Error(InvalidArgument) naming the first.
+cxxopts::ParseResult parse_args(cxxopts::Options& opts, int argc, char** argv);
+
 // A thread pool of --threads threads (default: all hardware threads); throws
 // Error(InvalidArgument) on a count outside 1..1024.
 std::shared_ptr<ThreadPool> thread_pool_arg(const cxxopts::ParseResult& args);
@@ -67,9 +71,12 @@ class Progress {
     explicit Progress(std::string label);
     ~Progress();  // clears the line
     void update(int done, int total);
+    // The same for work in stages: a new bar (or new lines) whenever `stage` changes, labelled
+    // "<label>: <stage>".
+    void update(const std::string& stage, int done, int total);
 
   private:
-    std::string label_;
+    std::string base_, label_, stage_;
     bool tty_;
     int last_ = -1;
 };

@@ -28,7 +28,7 @@ int cmd_bench(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value("random"))(
         "stdin", "run once per line read from stdin and print its latency in ms (for scripts)")(
         "h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,

@@ -15,8 +15,10 @@
 namespace nse {
 
 int cmd_bench_net(int argc, char** argv) {
-    cxxopts::Options opts("nsengine bench-net",
-                          "Measure tensor transfer speed and per-request overhead.");
+    cxxopts::Options opts(
+        "nsengine bench-net",
+        "Measure tensor transfer speed and per-request overhead against the cloud named "
+        "by --host/--port, or, without them, a cloud of its own on loopback.");
     add_model_options(opts);
     add_endpoint_options(opts, "127.0.0.1");
     add_device_options(opts);
@@ -24,7 +26,7 @@ int cmd_bench_net(int argc, char** argv) {
                        cxxopts::value<double>()->default_value("10"))(
         "runs", "measured runs of each test", cxxopts::value<int>()->default_value("30"))(
         "h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);  // of the loopback cloud
     const int runs = args["runs"].as<int>();

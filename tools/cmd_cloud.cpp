@@ -57,7 +57,7 @@ int cmd_cloud(int argc, char** argv) {
         "built on first use)",
         cxxopts::value<std::string>()->default_value(""))("quiet", "no per-request log lines")(
         "h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
     net::ServerOptions so;

@@ -23,7 +23,7 @@ int cmd_deploy(int argc, char** argv) {
         "samples", "also write every measured configuration to this CSV file",
         cxxopts::value<std::string>())("json", "print the profile")("h,help", "show this help");
     add_device_options(opts);
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
@@ -40,9 +40,13 @@ int cmd_deploy(int argc, char** argv) {
     DeviceProfile p;
     std::vector<DeploySample> samples;
     {
-        Progress progress("deploy: micro-benchmarks");
+        Progress progress("deploy");
         p = deploy_profile(
-            o, [&](int done, int total) { progress.update(done, total); }, &samples);
+            o,
+            [&](const std::string& stage, int done, int total) {
+                progress.update(stage, done, total);
+            },
+            &samples);
     }
     p.save(out);
     if (args.count("samples")) {

@@ -38,6 +38,7 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"cloud_compute_ms", r.cloud_compute_ms},
         {"network_ms", r.network_ms},
         {"local_suffix_ms", r.local_suffix_ms},
+        {"connect_ms", r.connect_ms},
         {"total_ms", r.total_ms},
         {"sent_bytes", r.sent_bytes},
         {"cloud_backlog_ms", r.cloud_backlog_ms},
@@ -75,7 +76,7 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<double>()->default_value("30"))(
         "connect-timeout-s", "deadline to connect and handshake",
         cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
     const int repeat = args["repeat"].as<int>();
@@ -147,14 +148,15 @@ int cmd_edge(int argc, char** argv) {
         rows.push_back({std::to_string(i + 1), std::to_string(r.cut), where, fixed(r.edge_ms, 2),
                         human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
                         fixed(r.cloud_queue_ms + r.cloud_compute_ms, 2), fixed(r.network_ms, 2),
-                        fixed(r.local_suffix_ms, 2), fixed(r.total_ms, 2),
+                        fixed(r.local_suffix_ms, 2), fixed(r.connect_ms, 2), fixed(r.total_ms, 2),
                         fixed_cut < 0 ? fixed(r.predicted_ms, 2) : "-",
                         fixed_cut < 0 ? fixed(r.assumed_mbps, 1) : "-"});
     }
     print_table(std::cout,
                 {"#", "cut", "suffix ran on", "edge ms", "sent", "upload ms", "cloud ms",
-                 "network ms", "local ms", "total ms", "predicted", "est Mbit/s"},
-                rows, {true, true, false, true, true, true, true, true, true, true, true, true});
+                 "network ms", "local ms", "connect ms", "total ms", "predicted", "est Mbit/s"},
+                rows,
+                {true, true, false, true, true, true, true, true, true, true, true, true, true});
     if (fixed_cut < 0 && !reports.empty() &&
         (reports.back().edge_scale != 1 || reports.back().cloud_scale != 1))
         std::cout << "\nlast request: the edge taken to run at "

@@ -11,7 +11,7 @@ int cmd_info(int argc, char** argv) {
                           "Print a model's nodes and the tensors that cross each cut point.");
     add_model_options(opts);
     opts.add_options()("h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     auto model = load_model_arg(args);
     const Model& m = *model;
@@ -28,6 +28,7 @@ int cmd_info(int argc, char** argv) {
             nodes.push_back({{"index", i},
                              {"name", m.node(i).name},
                              {"op", m.node(i).op},
+                             {"attrs", m.node(i).attrs},
                              {"inputs", m.node(i).inputs},
                              {"output_shape", info.out_shape},
                              {"output_bytes", info.out_bytes},

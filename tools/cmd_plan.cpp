@@ -100,7 +100,7 @@ int cmd_plan(int argc, char** argv) {
         "objective", "latency or energy", cxxopts::value<std::string>()->default_value("latency"))(
         "svg", "also draw the cuts as stacked bars into this SVG file",
         cxxopts::value<std::string>())("h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args.count("edge-profile") && args.count("cloud-profile"), ErrorCode::InvalidArgument,
               "--edge-profile and --cloud-profile are required");

@@ -84,7 +84,7 @@ cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv,
                            cxxopts::value<std::string>());
     else
         add_device_options(opts);
-    return opts.parse(argc, argv);
+    return parse_args(opts, argc, argv);
 }
 
 }  // namespace

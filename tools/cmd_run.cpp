@@ -17,7 +17,7 @@ int cmd_run(int argc, char** argv) {
                        cxxopts::value<std::string>()->default_value("ref"))(
         "top", "number of classes to print", cxxopts::value<int>()->default_value("5"))(
         "h,help", "show this help");
-    auto args = opts.parse(argc, argv);
+    auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args["top"].as<int>() >= 1, ErrorCode::InvalidArgument, "--top must be >= 1");
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
@@ -39,10 +39,11 @@ int cmd_run(int argc, char** argv) {
     auto preds = top_k(*model, out, args["top"].as<int>());
 
     if (args.count("json")) {
-        nlohmann::json j = {{"model", model->name()},        {"input", input_spec},
-                            {"device", rt->description()},   {"threads", threads},
-                            {"latency_ms", warm_ms},         {"first_run_ms", cold_ms},
-                            {"top", nlohmann::json::array()}};
+        nlohmann::json j = {
+            {"model", model->name()},  {"weights", model->metadata_or("nsengine.weights", "?")},
+            {"input", input_spec},     {"device", rt->description()},
+            {"threads", threads},      {"latency_ms", warm_ms},
+            {"first_run_ms", cold_ms}, {"top", nlohmann::json::array()}};
         for (const auto& p : preds)
             j["top"].push_back(
                 {{"class", p.index}, {"label", p.label}, {"probability", p.probability}});
@@ -52,6 +53,11 @@ int cmd_run(int argc, char** argv) {
     std::cout << model->name() << " (" << model->metadata_or("nsengine.weights", "?")
               << " weights), input " << input_spec << ", on " << rt->description() << ", "
               << threads << " CPU thread(s)\n\n";
+    const std::string weights = model->metadata_or("nsengine.weights", "?");
+    if (weights.rfind("random", 0) == 0)
+        std::cout << "(" << weights
+                  << " weights: the labels mean nothing, though the answer follows the input; "
+                     "convert with --weights imagenet or --state-dict for real ones)\n\n";
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < preds.size(); ++i)
         rows.push_back({std::to_string(i + 1), std::to_string(preds[i].index),

@@ -75,8 +75,9 @@ def build_model(name, weights, seed, state_dict=None):
         raise SystemExit(f"unknown model '{name}'; known: {', '.join(MODELS)} "
                          f"(aliases: {', '.join(sorted(ALIASES))})")
     label = "imagenet" if weights == "imagenet" else f"random(seed={seed})"
-    if weights == "random":
+    if weights == "random" and not state_dict:
         randomize_batchnorm(model, seed)
+        scale_random_weights(model.eval(), shape, seed)
     if state_dict:
         model.load_state_dict(torch.load(state_dict, map_location="cpu"))
         label = f"state_dict({os.path.basename(state_dict)})"
@@ -93,6 +94,50 @@ def randomize_batchnorm(model, seed):
             m.bias.data = 0.1 * torch.randn(n, generator=g)
             m.running_mean = 0.1 * torch.randn(n, generator=g)
             m.running_var = 0.5 + torch.rand(n, generator=g)
+
+
+def scale_random_weights(model, shape, seed):
+    """Random weights as torchvision initialises them lose the input layer after layer: AlexNet,
+    VGG16 and MobileNetV2 gave the same classes and probabilities (to 1e-9) for any image. As a
+    data-dependent initialisation does, each convolution, linear and BatchNorm layer is set from
+    its statistics on a seeded random batch, in one forward pass (each layer's hook adjusts the
+    layer and passes on the output the adjusted layer gives): convolutions and linear layers
+    with a bias have each output channel centred and scaled to unit deviation, those without
+    only scaled; BatchNorm layers get the batch's mean and variance as running statistics (their
+    random scale and shift stay, so the folding is still tested). The network's cost is
+    unchanged; its answers now depend on the input."""
+    g = torch.Generator().manual_seed(seed + 11)
+    x = torch.randn([4] + list(shape[1:]), generator=g)
+    done = set()
+
+    def hook(layer, inputs, y):
+        if layer in done:
+            return None
+        done.add(layer)
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.running_mean.copy_(inputs[0].mean(dim=(0, 2, 3)))
+            layer.running_var.copy_(inputs[0].var(dim=(0, 2, 3)) + 1e-3)
+            return F.batch_norm(inputs[0], layer.running_mean, layer.running_var, layer.weight,
+                                layer.bias, False, 0.0, layer.eps)
+        dims = (0, 2, 3) if y.dim() == 4 else (0,)
+        shape = [1, -1] + [1] * (y.dim() - 2)
+        std = y.std(dim=dims).clamp_min(1e-6)
+        layer.weight /= std.view([-1] + [1] * (layer.weight.dim() - 1))
+        if layer.bias is None:
+            return y / std.view(shape)
+        mean = y.mean(dim=dims)
+        layer.bias -= mean
+        layer.bias /= std
+        return (y - mean.view(shape)) / std.view(shape)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def pair(v):
@@ -371,8 +416,23 @@ def main(argv=None):
         if args.skip_existing and os.path.exists(path) and os.path.exists(ref):
             print(f"{name}: {path} exists, skipped")
             continue
-        model, shape, prep, classes, label = build_model(name, args.weights, args.seed,
-                                                         args.state_dict)
+        try:
+            model, shape, prep, classes, label = build_model(name, args.weights, args.seed,
+                                                             args.state_dict)
+        except Exception as e:  # noqa: BLE001 (any failure to load becomes one line)
+            # One line, not a traceback: no internet for --weights imagenet, a state dict that
+            # does not fit the architecture, an unreadable file.
+            why = " ".join(str(e).split())
+            if len(why) > 300:
+                why = why[:300] + " ..."
+            hint = ""
+            if args.weights == "imagenet":
+                hint = " (--weights imagenet downloads them: is there internet access?)"
+            elif args.state_dict:
+                hint = f" (does {args.state_dict} hold a state_dict of the {name} architecture?)"
+            print(f"convert_torchvision: {name}: cannot load the weights: {why}{hint}",
+                  file=sys.stderr)
+            return 1
         meta = {"nsengine.source": f"torchvision {torchvision.__version__} {name}",
                 "nsengine.weights": label, "nsengine.classes": json.dumps(classes),
                 "nsengine.preprocess": json.dumps(prep)}
@@ -383,6 +443,9 @@ def main(argv=None):
             return 2
         size = os.path.getsize(path) / 1e6
         print(f"{name}: {len(graph['nodes'])} nodes, {size:.1f} MB -> {path}")
+        if label.startswith("random"):
+            print(f"  ({label} weights: the classes it names mean nothing, though they change "
+                  "with the input; --weights imagenet or --state-dict for real ones)")
     return 0
 
 

@@ -36,7 +36,7 @@ Preprocess Preprocess::from_json(const std::string& text) {
 Image load_image(const std::string& path) {
     Image img;
     unsigned char* data = stbi_load(path.c_str(), &img.width, &img.height, &img.channels, 3);
-    NSE_CHECK(data, ErrorCode::InvalidArgument, path, ": cannot decode image (",
+    NSE_CHECK(data, ErrorCode::Io, path, ": cannot decode image (",
               stbi_failure_reason() ? stbi_failure_reason() : "unknown reason",
               "); JPEG, PNG and BMP are supported");
     img.channels = 3;
