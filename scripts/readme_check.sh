@@ -115,7 +115,10 @@ for line in "${lines[@]}"; do
         if [[ "$cmd" == *"--split"* || "$cmd" == *"--json"* ]]; then stop_cloud; fi ;;
     "nsengine deploy"*)
         note "(substitution) --quick: $line"
-        run $line --quick ;;
+        run $line --quick
+        # Its progress shows where stderr is not a terminal too, in stages with honest totals.
+        grep -q "deploy: micro-benchmarks: 50% " "$work/out" && grep -q "deploy: second pass: " "$work/out" ||
+            { cat "$work/out"; fail "$line: no progress lines"; } ;;
     "nsengine run"* | "nsengine info"* | "nsengine bench"* | "nsengine plan"*)
         run $line ;;
     *)
