@@ -63,6 +63,8 @@ const char* wire_error_name(WireError code) {
             return "timeout";
         case WireError::Internal:
             return "internal";
+        case WireError::NotReady:
+            return "not_ready";
         case WireError::ShuttingDown:
             return "shutting_down";
     }

@@ -62,6 +62,7 @@ enum class WireError : uint16_t {
     Timeout = 11,
     Internal = 12,
     ShuttingDown = 13,
+    NotReady = 14,  // listening, but still building what it needs to serve (its profile)
 };
 const char* wire_error_name(WireError code);
 

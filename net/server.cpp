@@ -3,6 +3,8 @@
 #include "net/server.h"
 
 #include <asio.hpp>
+#include <chrono>
+#include <future>
 
 #include "net/session.h"
 
@@ -78,19 +80,48 @@ void CloudServer::Impl::accept() {
     });
 }
 
+namespace {
+// A model's predicted cloud time of nodes [k, n) per cut, from `profile` (empty without one).
+std::vector<double> predict_suffix(const Model& model, const DeviceProfile* profile) {
+    if (!profile) return {};
+    const std::vector<double> node_ms = profile->predict_model(model);
+    std::vector<double> suffix(node_ms.size() + 1, 0);
+    for (int k = int(node_ms.size()) - 1; k >= 0; --k) suffix[k] = suffix[k + 1] + node_ms[k];
+    return suffix;
+}
+}  // namespace
+
 CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models) {
     NSE_CHECK(options.threads >= 1 && options.workers >= 1 && options.max_clients >= 1,
               ErrorCode::InvalidArgument, "threads, workers and max clients must be >= 1");
     for (auto& m : models) {
         m.output_ids = m.model->live_at(m.model->size());
-        if (!options.profile) continue;
-        const std::vector<double> node_ms = options.profile->predict_model(*m.model);
-        m.suffix_ms.assign(node_ms.size() + 1, 0);
-        for (int k = int(node_ms.size()) - 1; k >= 0; --k)
-            m.suffix_ms[k] = m.suffix_ms[k + 1] + node_ms[k];
+        m.suffix_ms = predict_suffix(*m.model, options.profile.get());
     }
     impl_ = std::make_unique<Impl>(std::move(options), std::move(models));
 }
+
+void CloudServer::set_profile(std::shared_ptr<const DeviceProfile> profile) {
+    // Predicted here, not on the I/O thread (the models are immutable); the sessions read the
+    // suffixes and the profile on the I/O thread only, where they are handed over.
+    std::vector<std::vector<double>> suffixes;
+    for (const auto& m : impl_->models) suffixes.push_back(predict_suffix(*m.model, profile.get()));
+    auto applied = std::make_shared<std::promise<void>>();
+    std::future<void> done = applied->get_future();
+    asio::post(impl_->io, [s = impl_.get(), profile, suffixes = std::move(suffixes), applied] {
+        s->opts.profile = profile;
+        for (size_t i = 0; i < s->models.size(); ++i) s->models[i].suffix_ms = suffixes[i];
+        s->ready = true;
+        applied->set_value();
+    });
+    // Served from when this returns (unless the server stopped meanwhile, or never ran).
+    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+        if (impl_->stopped.load() || impl_->io.stopped()) return;
+}
+
+void CloudServer::set_progress(int percent) { impl_->ready_percent.store(percent); }
+
+bool CloudServer::stopping() const { return impl_->stopped.load(); }
 
 CloudServer::~CloudServer() {
     stop();

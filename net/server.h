@@ -34,6 +34,9 @@ struct ServerOptions {
     // null (the edge then cannot choose a split automatically).
     std::shared_ptr<const DeviceProfile> profile;
     DeviceOptions device;  // where workers compute (each has its own runtime per model)
+    // False: the server listens but answers every message ERROR not_ready until set_profile()
+    // (the cloud builds its first profile after it has started listening).
+    bool ready = true;
 };
 
 struct ServedModel {
@@ -60,6 +63,13 @@ class CloudServer {
     // Thread-safe; in-flight requests are answered ERROR shutting_down or dropped.
     void stop();
     void stop_on_signals();
+
+    // Thread-safe, while run() runs: publishes `profile` (predictions, HELLO_ACK) and starts
+    // serving a server started with ready = false; returns once that holds.
+    void set_profile(std::shared_ptr<const DeviceProfile> profile);
+    // Thread-safe: how far the work before ready has come (percent; said in not_ready replies).
+    void set_progress(int percent);
+    bool stopping() const;
 
     // The HELLO_ACK document: server, protocol, device, models (name, hash, nodes), load.
     nlohmann::json hello() const;

@@ -147,6 +147,13 @@ void Session::on_payload(std::error_code ec) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(payload_.get());
     const uint64_t id = header_.request_id;
     try {
+        if (!srv_.ready) {
+            const int pct = srv_.ready_percent.load();
+            throw ProtocolError(WireError::NotReady,
+                                "the cloud is building its device profile (the deployment phase" +
+                                    (pct >= 0 ? ", " + std::to_string(pct) + " % done" : "") +
+                                    "); try again in a minute");
+        }
         switch (MsgType(header_.type)) {
             case MsgType::Hello: {
                 decode_json(p, size_);

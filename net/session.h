@@ -32,6 +32,8 @@ struct ServerState {
     Scheduler scheduler{opts};
     std::atomic<uint64_t> probes{0};
     std::mutex log_mu;
+    bool ready = opts.ready;             // touched on the I/O thread only
+    std::atomic<int> ready_percent{-1};  // progress of the work before ready, -1 unknown
 
     // One line on opts.log (if set), prefixed "nsengine cloud: ".
     void log(const std::string& line);

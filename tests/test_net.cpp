@@ -143,6 +143,42 @@ std::shared_ptr<DeviceProfile> constant_profile(double ms) {
     return p;
 }
 
+// A cloud that listens before its profile is built answers every message ERROR not_ready with
+// its progress; edges finish locally meanwhile, saying why; once the profile is set it serves,
+// publishes the profile and predicts its backlog.
+TEST(Net, ACloudNotReadyYetAnswersNotReadyThenServes) {
+    ServedModel lenet = serve("lenet");
+    ServerOptions so = server_options();
+    so.ready = false;
+    BackgroundServer cloud(so, {lenet});
+    cloud.server().set_progress(42);
+    CloudClient client(client_for(cloud.port()));
+    try {
+        client.connect({{"client", "test"}});
+        ADD_FAILURE() << "HELLO answered while not ready";
+    } catch (const RemoteError& e) {
+        EXPECT_EQ(e.wire(), WireError::NotReady);
+        EXPECT_NE(std::string(e.what()).find("building its device profile"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("42 % done"), std::string::npos) << e.what();
+    }
+    const Tensor x = reference_input(*lenet.model);
+    EdgeRunner edge(lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool());
+    EdgeReport r;
+    const Tensor& y = edge.infer(x, 2, r);
+    EXPECT_FALSE(r.offloaded);
+    EXPECT_NE(r.fallback_reason.find("not_ready"), std::string::npos) << r.fallback_reason;
+    EXPECT_TRUE(same_bytes(y, local_output(lenet.model, x)));
+    EXPECT_EQ(cloud.server().requests_served(), 0u);
+
+    cloud.server().set_profile(constant_profile(0.01));
+    const nlohmann::json ack = client.connect({{"client", "test"}});
+    EXPECT_TRUE(ack.at("profile").is_object());
+    edge.infer(x, 2, r);
+    EXPECT_TRUE(r.offloaded) << r.fallback_reason;
+    EXPECT_EQ(cloud.server().requests_served(), 1u);
+}
+
 TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
     ServedModel lenet = serve("lenet");
     ServerOptions so = server_options();

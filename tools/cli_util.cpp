@@ -179,10 +179,10 @@ void Progress::update(int done, int total) {
     std::fflush(stderr);
 }
 
-std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
-                                                 const DeviceOptions& device,
-                                                 const std::shared_ptr<ThreadPool>& pool,
-                                                 const std::string& who) {
+std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
+                                                      const DeviceOptions& device,
+                                                      const std::shared_ptr<ThreadPool>& pool,
+                                                      const std::string& who) {
     const int threads = pool->size();
     if (!path.empty()) {
         auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(path));
@@ -200,23 +200,30 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
     }
     const std::string cached = cached_profile_path(device_name(device.device), threads);
     struct stat sb;
-    if (stat(cached.c_str(), &sb) == 0) {
-        try {
-            auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
-            if (p->kernel_revision == kKernelRevision) return p;
-            std::fprintf(stderr,
-                         "%s: cached profile was fitted for kernel revision %d, this build has "
-                         "%d; rebuilding it\n",
-                         who.c_str(), p->kernel_revision, kKernelRevision);
-        } catch (const Error& e) {
-            std::fprintf(stderr, "%s: cached profile unusable (%s); rebuilding it\n", who.c_str(),
-                         e.what());
-        }
+    if (stat(cached.c_str(), &sb) != 0) return nullptr;
+    try {
+        auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
+        if (p->kernel_revision == kKernelRevision) return p;
+        std::fprintf(stderr,
+                     "%s: cached profile was fitted for kernel revision %d, this build has %d; "
+                     "rebuilding it\n",
+                     who.c_str(), p->kernel_revision, kKernelRevision);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: cached profile unusable (%s); rebuilding it\n", who.c_str(),
+                     e.what());
     }
+    return nullptr;
+}
+
+std::shared_ptr<const DeviceProfile> build_profile(const DeviceOptions& device,
+                                                   const std::shared_ptr<ThreadPool>& pool,
+                                                   const std::string& who,
+                                                   const std::function<void(int)>& on_progress) {
+    const std::string cached = cached_profile_path(device_name(device.device), pool->size());
     std::fprintf(stderr,
-                 "%s: no %s profile for this machine at %d thread(s) yet; building one with the "
-                 "deployment phase (nsengine deploy, about 2 min on 2 cores) into %s\n",
-                 who.c_str(), device_name(device.device), threads, cached.c_str());
+                 "%s: building this machine's %s profile at %d thread(s) with the deployment "
+                 "phase (nsengine deploy, about 2 min on 2 cores) into %s\n",
+                 who.c_str(), device_name(device.device), pool->size(), cached.c_str());
     DeviceProfile p;
     {
         Progress progress(who + ": deploy");  // (stages: micro-benchmarks, second pass)
@@ -225,10 +232,21 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
         o.pool = pool;
         p = deploy_profile(o, [&](const std::string& stage, int done, int total) {
             progress.update(stage, done, total);
+            // The sweep is most of the time; the second pass the last tenth.
+            const bool second = stage == "second pass";
+            if (on_progress) on_progress((second ? 90 : 0) + (second ? 10 : 90) * done / total);
         });
     }
     p.save(cached);
     return std::make_shared<DeviceProfile>(std::move(p));
+}
+
+std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
+                                                 const DeviceOptions& device,
+                                                 const std::shared_ptr<ThreadPool>& pool,
+                                                 const std::string& who) {
+    if (auto p = existing_profile(path, device, pool, who)) return p;
+    return build_profile(device, pool, who);
 }
 
 void warm_up(const std::function<void()>& run, int min_runs) {

@@ -49,9 +49,21 @@ struct Prediction {
 // Softmax over the first row of `logits`, top k classes.
 std::vector<Prediction> top_k(const Model& model, const Tensor& logits, int k);
 
-// The device profile to use: `path` if given, else the one cached for this device and thread
-// count, which is built with the deployment phase on first use (about a minute, progress on
-// stderr; `who` names the command in the message).
+// The profile to use without building one: `path`'s if given (warning where it was fitted for
+// other kernels or another thread count), else the one cached for this device and thread count
+// if it fits this build; null where one must be built (the reason said on stderr). `who` names
+// the command in messages.
+std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
+                                                      const DeviceOptions& device,
+                                                      const std::shared_ptr<ThreadPool>& pool,
+                                                      const std::string& who);
+// Builds this machine's profile with the deployment phase (about 2 min on 2 cores, progress on
+// stderr), caches it and returns it. `on_progress(percent)`, if given, is called as it goes and
+// may throw to stop it.
+std::shared_ptr<const DeviceProfile> build_profile(
+    const DeviceOptions& device, const std::shared_ptr<ThreadPool>& pool, const std::string& who,
+    const std::function<void(int)>& on_progress = {});
+// existing_profile, or else build_profile.
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                                                  const DeviceOptions& device,
                                                  const std::shared_ptr<ThreadPool>& pool,

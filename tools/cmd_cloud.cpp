@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "base/thread_pool.h"
 #include "net/server.h"
@@ -104,15 +105,46 @@ int cmd_cloud(int argc, char** argv) {
     }
     so.device = device;
     // (Each worker has a pool of its own of this size; this one times the deployment phase.)
-    so.profile = profile_for(args["profile"].as<std::string>(), device,
-                             std::make_shared<ThreadPool>(so.threads), "nsengine cloud");
+    const auto deploy_pool = std::make_shared<ThreadPool>(so.threads);
+    so.profile =
+        existing_profile(args["profile"].as<std::string>(), device, deploy_pool, "nsengine cloud");
+    so.ready = so.profile != nullptr;
     net::CloudServer server(so, served);
     server.start();
     server.stop_on_signals();
-    std::cerr << "nsengine cloud: serving " << served.size() << " model(s) on " << so.host << ":"
-              << server.port() << ", " << so.workers << " worker(s) x " << so.threads
-              << " thread(s); Ctrl-C stops" << std::endl;
-    server.run();
+    auto say_serving = [&] {
+        std::cerr << "nsengine cloud: serving " << served.size() << " model(s) on " << so.host
+                  << ":" << server.port() << ", " << so.workers << " worker(s) x " << so.threads
+                  << " thread(s); Ctrl-C stops" << std::endl;
+    };
+    if (so.ready) {
+        say_serving();
+        server.run();
+    } else {
+        // No profile yet: listen at once and answer not_ready (edges finish locally meanwhile)
+        // while the deployment phase builds it, then serve.
+        std::cerr << "nsengine cloud: listening on " << so.host << ":" << server.port()
+                  << ", answering not_ready until this machine's profile is built" << std::endl;
+        std::thread io([&] { server.run(); });
+        try {
+            auto profile = build_profile(device, deploy_pool, "nsengine cloud", [&](int percent) {
+                server.set_progress(percent);
+                NSE_CHECK(!server.stopping(), ErrorCode::Internal, "stopped");
+            });
+            server.set_profile(profile);
+            if (!server.stopping()) say_serving();
+        } catch (const Error&) {
+            const bool stopped = server.stopping();
+            server.stop();
+            io.join();
+            if (stopped) {
+                std::cerr << "nsengine cloud: stopped while building the profile\n";
+                return 0;
+            }
+            throw;
+        }
+        io.join();
+    }
     std::cerr << "nsengine cloud: stopped after " << server.requests_served() << " request(s)\n";
     return 0;
 }
