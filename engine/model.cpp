@@ -1,7 +1,5 @@
 #include "engine/model.h"
 
-#include <sys/stat.h>
-
 #include <map>
 #include <set>
 

@@ -14,15 +14,14 @@
 namespace nse {
 
 namespace {
-constexpr int64_t kParallelGrain = kElementwiseParallelValues;
 
 template <typename F>
 void chunked(ThreadPool& pool, int64_t n, const F& fn) {
-    if (n < kParallelGrain) {
+    if (n < kElementwiseParallelValues) {
         fn(0, n);
         return;
     }
-    const int64_t chunks = std::min<int64_t>(pool.size(), n / kParallelGrain + 1);
+    const int64_t chunks = std::min<int64_t>(pool.size(), n / kElementwiseParallelValues + 1);
     pool.parallel_for(chunks,
                       [&](int64_t c0, int64_t c1) { fn(n * c0 / chunks, n * c1 / chunks); });
 }
