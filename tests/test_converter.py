@@ -111,6 +111,24 @@ class ConverterTest(unittest.TestCase):
             tops = {int(model(torch.randn(shape, generator=g)).argmax()) for _ in range(6)}
         self.assertGreater(len(tops), 1)
 
+    def test_skip_existing_converts_stale_random_weights_again(self):
+        with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()) as o:
+            self.assertEqual(cv.main(["lenet", "--out", out]), 0)
+            path = f"{out}/lenet.safetensors"
+            self.assertEqual(cv.read_metadata(path)["nsengine.converter"], cv.CONVERTER_REVISION)
+            self.assertEqual(cv.main(["lenet", "--out", out, "--skip-existing"]), 0)
+            self.assertIn("exists, skipped", o.getvalue())
+            # The same file as an older converter wrote it: random weights, no revision.
+            model, shape, *_ = cv.build_model("lenet", "random", 0)
+            cv.convert(model, "lenet", shape, out, {"nsengine.weights": "random(seed=0)"}, 0)
+            self.assertEqual(cv.main(["lenet", "--out", out, "--skip-existing"]), 0)
+            self.assertIn("older converter; converting again", o.getvalue())
+            self.assertEqual(cv.read_metadata(path)["nsengine.converter"], cv.CONVERTER_REVISION)
+            # Real weights are never converted again.
+            cv.convert(model, "lenet", shape, out, {"nsengine.weights": "imagenet"}, 0)
+            cv.main(["lenet", "--out", out, "--skip-existing"])
+            self.assertEqual(cv.read_metadata(path)["nsengine.weights"], "imagenet")
+
     def test_fused_graph_of_lenet(self):
         with tempfile.TemporaryDirectory() as out:
             model, shape, *_ = cv.build_model("lenet", "random", 0)

@@ -27,6 +27,10 @@ import torch.nn.functional as F
 import torchvision
 
 FORMAT_VERSION = 1
+# What the converter writes beyond the file format: 2 = random weights scaled from a random batch
+# (scale_random_weights); files of random weights from an older converter are converted anew
+# by --skip-existing (their weights can be made again; real ones are never touched).
+CONVERTER_REVISION = "2"
 MODELS = ["lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"]
 ALIASES = {"alex_net": "alexnet", "vgg_net": "vgg16", "vgg": "vgg16", "le_net": "lenet",
            "mobile_net": "mobilenet_v2", "mobilenet": "mobilenet_v2", "resnet": "resnet18"}
@@ -351,6 +355,18 @@ class Converter:
         return graph, self.tensors
 
 
+def read_metadata(path):
+    """The __metadata__ of a safetensors file ({} where it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            if n > 100_000_000:
+                return {}
+            return json.loads(f.read(n)).get("__metadata__", {}) or {}
+    except (OSError, ValueError, struct.error):
+        return {}
+
+
 def write_safetensors(path, tensors, metadata):
     header = {"__metadata__": metadata}
     offset = 0
@@ -402,7 +418,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed for --weights random (default 0)")
     p.add_argument("--state-dict", metavar="FILE", help="load this .pth state_dict into the model")
     p.add_argument("--skip-existing", action="store_true",
-                   help="leave models whose two files already exist")
+                   help="leave models whose two files already exist (those of random weights "
+                   "from an older converter are converted again)")
     args = p.parse_args(argv)
     names = MODELS if args.all else [canonical(m) for m in args.models]
     if not names:
@@ -414,8 +431,13 @@ def main(argv=None):
         path = os.path.join(args.out, f"{name}.safetensors")
         ref = os.path.join(args.out, f"{name}.ref.safetensors")
         if args.skip_existing and os.path.exists(path) and os.path.exists(ref):
-            print(f"{name}: {path} exists, skipped")
-            continue
+            meta = read_metadata(path)
+            stale = (meta.get("nsengine.weights", "").startswith("random")
+                     and meta.get("nsengine.converter") != CONVERTER_REVISION)
+            if not stale:
+                print(f"{name}: {path} exists, skipped")
+                continue
+            print(f"{name}: {path} has random weights from an older converter; converting again")
         try:
             model, shape, prep, classes, label = build_model(name, args.weights, args.seed,
                                                              args.state_dict)
@@ -434,6 +456,7 @@ def main(argv=None):
                   file=sys.stderr)
             return 1
         meta = {"nsengine.source": f"torchvision {torchvision.__version__} {name}",
+                "nsengine.converter": CONVERTER_REVISION,
                 "nsengine.weights": label, "nsengine.classes": json.dumps(classes),
                 "nsengine.preprocess": json.dumps(prep)}
         try:
