@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <mutex>
 #include <set>
+#include <utility>
 
 namespace nse::cuda {
 
@@ -61,12 +62,18 @@ class CpuFallbackOp : public GpuOp {
                                            cudaMemcpyHostToDevice, ctx.stream));
     }
 
+    std::string host_failure() override { return std::exchange(failure_, std::string()); }
+
   private:
-    // On a CUDA driver thread, after the copies in; it may call no CUDA function. A layer's
-    // forward throws only on programming errors (shapes were checked at prepare).
+    // On a CUDA driver thread, after the copies in; it may call no CUDA function, and nothing
+    // may throw through it: a failure is kept for host_failure().
     static void run_on_host(void* self) {
         auto* op = static_cast<CpuFallbackOp*>(self);
-        op->layer_.forward(op->in_ptrs_, op->out_tensor_, op->workspace_.data(), *op->pool_);
+        try {
+            op->layer_.forward(op->in_ptrs_, op->out_tensor_, op->workspace_.data(), *op->pool_);
+        } catch (const std::exception& e) {
+            op->failure_ = e.what();
+        }
     }
 
     const Layer& layer_;
@@ -77,6 +84,7 @@ class CpuFallbackOp : public GpuOp {
     std::unique_ptr<PinnedFloats> output_;
     Tensor out_tensor_;
     std::vector<float> workspace_;
+    std::string failure_;
 };
 
 }  // namespace

@@ -169,7 +169,8 @@ class CudaRuntime : public Executor {
         std::vector<size_t> in_bytes, out_bytes;
         std::vector<std::unique_ptr<cuda::GpuOp>> ops;     // per node in range
         std::vector<std::vector<const float*>> op_inputs;  // per node in range
-        std::vector<Tensor> outputs;                       // views of host_out
+        std::vector<int> host_ops;    // indices into ops of those that run work on the host
+        std::vector<Tensor> outputs;  // views of host_out
         cudaGraphExec_t graph = nullptr;
         bool graph_failed = false;
         int runs = 0;
@@ -246,8 +247,10 @@ CudaRuntime::Plan& CudaRuntime::plan_for(int begin, int end, int64_t batch) {
             ins.push_back(plan->device[in]);
         }
         std::unique_ptr<cuda::GpuOp> op;
+        bool gpu_kernel = true;
         try {
             const GpuSupport& gpu = m.op(i).gpu;
+            gpu_kernel = gpu.make != nullptr;
             op = gpu.make ? gpu.make(m.layer(i), weights_->params[i])
                           : cuda::make_cpu_fallback(m.layer(i), m.node(i).op, pool_);
             op->prepare(ctx_, in_shapes, plan->shapes[i + 1], ins, plan->device[i + 1]);
@@ -256,6 +259,7 @@ CudaRuntime::Plan& CudaRuntime::plan_for(int begin, int end, int64_t batch) {
                         "node '" + m.node(i).name + "' (" + m.node(i).op + "): " + e.what());
         }
         ws = std::max(ws, op->workspace_bytes());
+        if (!gpu_kernel) plan->host_ops.push_back(int(plan->ops.size()));
         plan->ops.push_back(std::move(op));
         plan->op_inputs.push_back(std::move(ins));
     }
@@ -326,6 +330,10 @@ const std::vector<Tensor>& CudaRuntime::run(int begin, int end,
         enqueue(plan, begin, end, bool(observer_));
     }
     NSE_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream));
+    for (int k : plan.host_ops)
+        if (std::string why = plan.ops[k]->host_failure(); !why.empty())
+            throw Error(ErrorCode::Internal,
+                        "node '" + model_->node(begin + k).name + "' (CPU fallback): " + why);
     ++plan.runs;
     if (options_.cuda_graphs && !plan.graph && !plan.graph_failed && !observer_)
         try_capture(plan, begin, end);

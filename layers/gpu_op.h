@@ -43,6 +43,9 @@ class GpuOp {
     virtual size_t workspace_bytes() const { return 0; }
     virtual void launch(Context& ctx, const std::vector<const float*>& in, float* out,
                         void* workspace) = 0;
+    // After the stream has synchronised: what went wrong in work this op ran on the host (a CPU
+    // fallback's forward, which may not throw through CUDA's host callback), or empty.
+    virtual std::string host_failure() { return {}; }
     // How prepare() chose to run this op, for `nsengine profile -d cuda` (e.g. "cuDNN
     // implicit-precomp-gemm, fused bias+relu").
     const std::string& how() const { return how_; }

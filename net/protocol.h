@@ -5,6 +5,7 @@
 // each block 64-byte aligned, so the receiver's tensors are views of its receive buffer.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -48,6 +49,11 @@ struct FrameHeader {
 static_assert(sizeof(FrameHeader) == kHeaderBytes, "wire header must stay 28 bytes");
 
 // Error codes carried by ERROR messages.
+// Whole microseconds of a duration, as the protocol's timing fields (receive_us, ...) carry them.
+inline uint64_t to_micros(std::chrono::steady_clock::duration d) {
+    return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
 enum class WireError : uint16_t {
     BadMagic = 1,
     BadVersion = 2,

@@ -12,10 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t micros(Clock::duration d) {
-    return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-}
-
 std::string kb(size_t bytes) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1fKB", bytes / 1000.0);  // 1 KB = 1000 B, as the CLI prints
@@ -79,10 +75,10 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
     ResultReply res;
     res.receive_us = job.receive_us;
     const auto t0 = Clock::now();
-    res.queue_us = micros(t0 - job.queued_at);
+    res.queue_us = to_micros(t0 - job.queued_at);
     if (!rt) rt = make_executor(job.served->model, opts_.device, pool);
     const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
-    res.compute_us = micros(Clock::now() - t0);
+    res.compute_us = to_micros(Clock::now() - t0);
     // The outputs are copied (they are a few KB for classifiers) so this worker can take the
     // next job while the I/O thread sends the reply.
     std::vector<std::shared_ptr<float>> copies;

@@ -8,12 +8,6 @@ namespace nse::net {
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-uint64_t micros(Clock::duration d) {
-    return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-}
-}  // namespace
-
 void ServerState::log(const std::string& line) {
     if (!opts.log) return;
     std::lock_guard<std::mutex> lock(log_mu);
@@ -143,7 +137,7 @@ void Session::on_header(std::error_code ec) {
 void Session::on_payload(std::error_code ec) {
     if (ec || closed_) return close();
     timer_.cancel();
-    const uint64_t receive_us = micros(Clock::now() - first_byte_);
+    const uint64_t receive_us = to_micros(Clock::now() - first_byte_);
     const uint8_t* p = reinterpret_cast<const uint8_t*>(payload_.get());
     const uint64_t id = header_.request_id;
     try {
