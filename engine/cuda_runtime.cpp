@@ -250,9 +250,10 @@ CudaRuntime::Plan& CudaRuntime::plan_for(int begin, int end, int64_t batch) {
         bool gpu_kernel = true;
         try {
             const GpuSupport& gpu = m.op(i).gpu;
-            gpu_kernel = gpu.make != nullptr;
-            op = gpu.make ? gpu.make(m.layer(i), weights_->params[i])
-                          : cuda::make_cpu_fallback(m.layer(i), m.node(i).op, pool_);
+            // (A factory may decline a node its kernel does not cover: it runs on the CPU.)
+            if (gpu.make) op = gpu.make(m.layer(i), weights_->params[i]);
+            gpu_kernel = op != nullptr;
+            if (!op) op = cuda::make_cpu_fallback(m.layer(i), m.node(i).op, pool_);
             op->prepare(ctx_, in_shapes, plan->shapes[i + 1], ins, plan->device[i + 1]);
         } catch (const Error& e) {
             throw Error(e.code(),

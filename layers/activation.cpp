@@ -27,23 +27,6 @@ void ActivationLayer::sweep_relu6(SweepContext& ctx) {
     sweep_data_op(ctx, kKind.name, "relu6", 1, nlohmann::json::object(), 10);
 }
 
-const CostKind Sigmoid::kKind{"sigmoid", data_feature_names(), false, false};
-
-void Sigmoid::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
-    expect_params(params, 0, "sigmoid");
-}
-
-void Sigmoid::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
-                      ThreadPool& pool) const {
-    sigmoid_f32_cpu(pool, out.numel(), in[0]->data(), out.data());
-}
-
-NodeCost Sigmoid::cost(const std::vector<Shape>& in) const {
-    return data_cost(kKind, in, in[0], numel(in[0]) >= kElementwiseParallelValues);
-}
-
-void Sigmoid::sweep(SweepContext& ctx) { sweep_data_op(ctx, kKind.name, "sigmoid", 1); }
-
 const CostKind Softmax::kKind{"softmax", data_feature_names(), false, false};
 
 void Softmax::load(const nlohmann::json& attrs, std::vector<Tensor> params) {

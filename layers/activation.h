@@ -1,5 +1,5 @@
-// Element-wise activations (relu, relu6, sigmoid) and softmax (attr dim, default -1). Their CUDA
-// ops are in activation_cuda.cpp; sigmoid has none yet (a CUDA runtime runs it on the CPU).
+// The clamp activations (relu, relu6) and softmax (attr dim, default -1); their CUDA ops are in
+// activation_cuda.cpp. Sigmoid and the other smooth functions are in unary.h.
 #pragma once
 
 #include "layers/layer.h"
@@ -29,21 +29,6 @@ class ActivationLayer : public Layer {
 
   private:
     Activation act_;
-};
-
-// sigmoid: y = 1 / (1 + exp(-x)), element-wise.
-class Sigmoid : public Layer {
-  public:
-    void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
-    Shape output_shape(const std::vector<Shape>& in) const override { return in[0]; }
-    // An exponential, an add and a division per value, counted as 4.
-    double flops(const std::vector<Shape>& in) const override { return 4.0 * numel(in[0]); }
-    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
-                 ThreadPool& pool) const override;
-    NodeCost cost(const std::vector<Shape>& in) const override;
-
-    static const CostKind kKind;
-    static void sweep(SweepContext& ctx);
 };
 
 class Softmax : public Layer {

@@ -3,23 +3,38 @@
 #include <cstring>
 
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/tensor_ops.h"
+#include "layers/binary.h"
 
 namespace nse {
 
 void Add::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
-    expect_params(params, 0, "add");
+    NSE_CHECK(params.size() <= 1, ErrorCode::InvalidModel,
+              "add takes at most one weight tensor (a constant operand), got ", params.size());
     act_ = attr_activation(attrs);
+    params_ = std::move(params);
 }
 
 Shape Add::output_shape(const std::vector<Shape>& in) const {
-    NSE_CHECK(in[0] == in[1], ErrorCode::InvalidModel, "add needs two inputs of one shape, got ",
-              shape_str(in[0]), " and ", shape_str(in[1]));
-    return in[0];
+    NSE_CHECK(in.size() + params_.size() == 2, ErrorCode::InvalidModel,
+              "add needs two operands (inputs and constant), got ", in.size() + params_.size());
+    return broadcast_shape(in[0], params_.empty() ? in[1] : params_[0].shape(), "add");
+}
+
+void Add::prepare(const std::vector<Shape>& in) {
+    same_shapes_ = params_.empty() && in.size() == 2 && in[0] == in[1];
 }
 
 void Add::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                   ThreadPool& pool) const {
-    add_f32_cpu(pool, out.numel(), in[0]->data(), in[1]->data(), act_, out.data());
+    const Tensor& b = params_.empty() ? *in[1] : params_[0];
+    if (b.shape() == out.shape() && in[0]->shape() == out.shape())
+        return add_f32_cpu(pool, out.numel(), in[0]->data(), b.data(), act_, out.data());
+    // A broadcast: the sum, then the clamp in place.
+    binary_f32_cpu(pool, BinaryOp::Add, in[0]->shape(), in[0]->data(), b.shape(), b.data(),
+                   out.shape(), out.data());
+    if (act_ != Activation::None)
+        activation_f32_cpu(pool, out.numel(), act_, out.data(), out.data());
 }
 
 void Concat::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
@@ -91,7 +106,8 @@ const CostKind Concat::kKind{"concat", data_feature_names(), true, false};
 const CostKind Flatten::kKind{"flatten", data_feature_names(), false, false};
 
 NodeCost Add::cost(const std::vector<Shape>& in) const {
-    return data_cost(kKind, in, in[0], numel(in[0]) >= kElementwiseParallelValues);
+    const Shape out = output_shape(in);
+    return data_cost(kKind, in, out, numel(out) >= kElementwiseParallelValues);
 }
 
 NodeCost Concat::cost(const std::vector<Shape>& in) const {

@@ -1,4 +1,5 @@
-// Ops that join or reshape tensors: add (two inputs of one shape, optional activation),
+// Ops that join or reshape tensors: add (two inputs, or one and a constant operand as its weight
+// tensor, broadcast as NumPy does; optional activation),
 // concat (attr dim), flatten (attrs start_dim = 1, end_dim = -1). Their CUDA ops are in
 // combine_cuda.cpp.
 #pragma once
@@ -12,9 +13,11 @@ namespace nse {
 class Add : public Layer {
   public:
     void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
-    int arity() const override { return 2; }
+    int arity() const override { return -1; }
     Shape output_shape(const std::vector<Shape>& in) const override;
-    double flops(const std::vector<Shape>& in) const override { return double(numel(in[0])); }
+    double flops(const std::vector<Shape>& in) const override {
+        return double(numel(output_shape(in)));
+    }
     void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                  ThreadPool& pool) const override;
     NodeCost cost(const std::vector<Shape>& in) const override;
@@ -25,10 +28,15 @@ class Add : public Layer {
                                                const std::vector<const float*>& params);
     static void sweep(SweepContext& ctx);
 
+    void prepare(const std::vector<Shape>& in) override;
+
     Activation activation() const { return act_; }
+    // Two inputs of one shape (what the CUDA kernel takes), as prepare() found them.
+    bool same_shapes() const { return same_shapes_; }
 
   private:
     Activation act_ = Activation::None;
+    bool same_shapes_ = true;
 };
 
 class Concat : public Layer {

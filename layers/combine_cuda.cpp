@@ -7,7 +7,9 @@ namespace nse {
 
 std::unique_ptr<cuda::GpuOp> Add::gpu_op(const Layer& layer, const std::vector<const float*>&) {
     using namespace cuda;
-    const Activation act = static_cast<const Add&>(layer).activation();
+    const Add& add = static_cast<const Add&>(layer);
+    if (!add.same_shapes()) return nullptr;  // broadcasts run on the CPU
+    const Activation act = add.activation();
     return std::make_unique<LambdaOp>(
         std::string("own add+") + act_name(act) + " kernel",
         [act](const std::vector<Shape>& in, const Shape&) {

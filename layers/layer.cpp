@@ -1,5 +1,7 @@
 #include "layers/layer.h"
 
+#include <cmath>
+
 namespace nse {
 
 double Layer::weight_read_mb(const std::vector<Shape>& in) const {
@@ -18,6 +20,28 @@ int64_t attr_int(const nlohmann::json& attrs, const char* key, int64_t fallback)
     NSE_CHECK(v.is_number_integer(), ErrorCode::InvalidModel, "attribute '", key,
               "' must be an integer, got ", v.dump());
     return v.get<int64_t>();
+}
+
+double attr_float(const nlohmann::json& attrs, const char* key, double fallback) {
+    if (!attrs.contains(key)) return fallback;
+    const auto& v = attrs[key];
+    NSE_CHECK(v.is_number() && std::isfinite(v.get<double>()), ErrorCode::InvalidModel,
+              "attribute '", key, "' must be a finite number, got ", v.dump());
+    return v.get<double>();
+}
+
+std::vector<int64_t> attr_ints(const nlohmann::json& attrs, const char* key) {
+    NSE_CHECK(attrs.contains(key), ErrorCode::InvalidModel, "attribute '", key, "' is missing");
+    const auto& v = attrs[key];
+    NSE_CHECK(v.is_array() && v.size() <= 8, ErrorCode::InvalidModel, "attribute '", key,
+              "' must be a list of at most 8 integers, got ", v.dump());
+    std::vector<int64_t> out;
+    for (const auto& e : v) {
+        NSE_CHECK(e.is_number_integer(), ErrorCode::InvalidModel, "attribute '", key,
+                  "' must be a list of integers, got ", v.dump());
+        out.push_back(e.get<int64_t>());
+    }
+    return out;
 }
 
 bool attr_bool(const nlohmann::json& attrs, const char* key, bool fallback) {

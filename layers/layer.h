@@ -61,6 +61,9 @@ class Layer {
 // Attribute readers used by layers; each throws Error(InvalidModel) naming the attribute.
 int64_t attr_int(const nlohmann::json& attrs, const char* key, int64_t fallback);
 bool attr_bool(const nlohmann::json& attrs, const char* key, bool fallback);
+double attr_float(const nlohmann::json& attrs, const char* key, double fallback);
+// A required list of integers (at most 8: shapes, permutations).
+std::vector<int64_t> attr_ints(const nlohmann::json& attrs, const char* key);
 // An int or a two-element list, as PyTorch accepts for kernel sizes, strides and padding.
 std::array<int64_t, 2> attr_pair(const nlohmann::json& attrs, const char* key,
                                  std::array<int64_t, 2> fallback);

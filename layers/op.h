@@ -20,7 +20,8 @@ namespace cuda {
 class GpuOp;
 }
 
-// params: device copies of layer.params(), in order.
+// params: device copies of layer.params(), in order. A factory may return null for a node its
+// kernel does not cover (a broadcasting add): the CUDA runtime runs that node on the CPU.
 using GpuOpFactory = std::unique_ptr<cuda::GpuOp> (*)(const Layer& layer,
                                                       const std::vector<const float*>& params);
 

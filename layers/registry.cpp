@@ -2,11 +2,15 @@
 #include <algorithm>
 
 #include "layers/activation.h"
+#include "layers/binary.h"
 #include "layers/combine.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
+#include "layers/norm.h"
 #include "layers/op.h"
 #include "layers/pooling.h"
+#include "layers/shape_ops.h"
+#include "layers/unary.h"
 
 namespace nse {
 
@@ -51,7 +55,24 @@ const std::vector<OpRecord>& registry() {
          NSE_GPU_KERNEL(ActivationLayer::gpu_op)},
         {"relu6", make_relu6, {&ActivationLayer::kKind}, ActivationLayer::sweep_relu6,
          NSE_GPU_KERNEL(ActivationLayer::gpu_op)},
-        {"sigmoid", make<Sigmoid>, {&Sigmoid::kKind}, Sigmoid::sweep, kCpuFallback},
+        {"sigmoid", Unary::make<UnaryOp::Sigmoid>, {&Unary::kSigmoid},
+         Unary::sweep<UnaryOp::Sigmoid>, kCpuFallback},
+        {"silu", Unary::make<UnaryOp::Silu>, {&Unary::kSilu}, Unary::sweep<UnaryOp::Silu>,
+         kCpuFallback},
+        {"hardswish", Unary::make<UnaryOp::Hardswish>, {&Unary::kHardswish},
+         Unary::sweep<UnaryOp::Hardswish>, kCpuFallback},
+        {"hardsigmoid", Unary::make<UnaryOp::Hardsigmoid>, {&Unary::kHardsigmoid},
+         Unary::sweep<UnaryOp::Hardsigmoid>, kCpuFallback},
+        {"gelu", Unary::make<UnaryOp::Gelu>, {&Unary::kGelu}, Unary::sweep<UnaryOp::Gelu>,
+         kCpuFallback},
+        {"batch_norm", make<BatchNorm>, {&BatchNorm::kKind}, BatchNorm::sweep, kCpuFallback},
+        {"layer_norm", make<LayerNorm>, {&LayerNorm::kKind}, LayerNorm::sweep, kCpuFallback},
+        {"mul", Binary::make<BinaryOp::Mul>, {&Binary::kKind}, Binary::sweep_mul, kCpuFallback},
+        {"sub", Binary::make<BinaryOp::Sub>, {&Binary::kKind}, Binary::sweep_sub, kCpuFallback},
+        {"div", Binary::make<BinaryOp::Div>, {&Binary::kKind}, Binary::sweep_div, kCpuFallback},
+        {"reshape", make<Reshape>, {&Reshape::kKind}, Reshape::sweep, kCpuFallback},
+        {"permute", make<Permute>, {&Permute::kKind}, Permute::sweep, kCpuFallback},
+        {"slice", make<Slice>, {&Slice::kKind}, Slice::sweep, kCpuFallback},
         {"softmax", make<Softmax>, {&Softmax::kKind}, Softmax::sweep,
          NSE_GPU_KERNEL(Softmax::gpu_op)},
         {"flatten", make<Flatten>, {&Flatten::kKind}, Flatten::sweep,

@@ -42,7 +42,7 @@ struct PowerModel {
 // profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
 // one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
 // the field count as 1. What each revision changed: docs/split.md, "Kernel revisions".
-inline constexpr int kKernelRevision = 9;
+inline constexpr int kKernelRevision = 10;
 
 class DeviceProfile {
   public:

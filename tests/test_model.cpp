@@ -19,8 +19,8 @@ TEST(Model, LoadsAndReportsShapesAndCosts) {
 
 TEST(Model, UnknownOp) {
     auto b = small_chain();
-    b.graph["nodes"][1]["op"] = "gelu";
-    expect_error([&] { b.load(); }, "node 'pool' (gelu): unknown op");
+    b.graph["nodes"][1]["op"] = "tanh";
+    expect_error([&] { b.load(); }, "node 'pool' (tanh): unknown op");
 }
 
 TEST(Model, MissingWeight) {
@@ -81,7 +81,7 @@ TEST(Model, BadAttributesAndArity) {
     expect_error([&] { d.load(); }, "window does not fit");
     auto e = small_dag();
     e.graph["nodes"][2]["inputs"] = {"a"};
-    expect_error([&] { e.load(); }, "takes 2 input(s)");
+    expect_error([&] { e.load(); }, "add needs two operands (inputs and constant), got 1");
     auto f = small_chain();
     f.graph["outputs"] = {"nothing"};
     expect_error([&] { f.load(); }, "graph output 'nothing'");

@@ -1,4 +1,4 @@
-// CPU element-wise and data-movement kernels: activations, sigmoid, add, concat, softmax.
+// CPU element-wise and data-movement kernels: activations, add, concat, softmax.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,6 @@ constexpr int64_t kElementwiseParallelValues = 1 << 14;
 
 // y[i] = act(x[i]); x and y may be the same buffer.
 void activation_f32_cpu(ThreadPool& pool, int64_t n, Activation act, const float* x, float* y);
-// y[i] = 1 / (1 + exp(-x[i])); x and y may be the same buffer. Within 2 ulp of the exact
-// value (AVX-512: a polynomial exp; elsewhere std::exp).
-void sigmoid_f32_cpu(ThreadPool& pool, int64_t n, const float* x, float* y);
 // y[i] = act(a[i] + b[i]).
 void add_f32_cpu(ThreadPool& pool, int64_t n, const float* a, const float* b, Activation act,
                  float* y);

@@ -92,10 +92,6 @@ void linear(int64_t m, int64_t in, int64_t out, const float* x, const float* w, 
         }
 }
 
-void sigmoid(int64_t n, const float* x, float* y) {
-    for (int64_t i = 0; i < n; ++i) y[i] = float(1.0 / (1.0 + std::exp(-double(x[i]))));
-}
-
 void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y) {
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
@@ -105,6 +101,105 @@ void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y
             for (int64_t d = 0; d < dim; ++d)
                 y[(o * dim + d) * inner + i] =
                     static_cast<float>(std::exp(x[(o * dim + d) * inner + i] - m) / sum);
+        }
+}
+
+namespace {
+double unary1(UnaryOp op, double x) {
+    const double sig = 1.0 / (1.0 + std::exp(-x));
+    const double hsig = std::min(std::max(x / 6.0 + 0.5, 0.0), 1.0);
+    switch (op) {
+        case UnaryOp::Sigmoid:
+            return sig;
+        case UnaryOp::Silu:
+            return x * sig;
+        case UnaryOp::Hardswish:
+            return x * hsig;
+        case UnaryOp::Hardsigmoid:
+            return hsig;
+        case UnaryOp::Gelu:
+            return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    }
+    return x;
+}
+}  // namespace
+
+void unary(int64_t n, UnaryOp op, const float* x, float* y) {
+    for (int64_t i = 0; i < n; ++i) y[i] = float(unary1(op, x[i]));
+}
+
+void channel_affine(int64_t outer, int64_t c, int64_t inner, const float* scale, const float* shift,
+                    Activation act, const float* x, float* y) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t k = 0; k < c; ++k)
+            for (int64_t i = 0; i < inner; ++i) {
+                const int64_t at = (o * c + k) * inner + i;
+                y[at] = activate(act, x[at] * scale[k] + shift[k]);
+            }
+}
+
+void binary(BinaryOp op, const Shape& as, const float* a, const Shape& bs, const float* b,
+            const Shape& ys, float* y) {
+    const int64_t total = numel(ys);
+    const size_t r = ys.size();
+    std::vector<int64_t> idx(r);
+    for (int64_t t = 0; t < total; ++t) {
+        int64_t rest = t;
+        for (size_t i = r; i-- > 0;) {
+            idx[i] = rest % ys[i];
+            rest /= ys[i];
+        }
+        auto offset = [&](const Shape& s) {
+            int64_t off = 0;
+            for (size_t i = 0; i < s.size(); ++i) {
+                const int64_t d = s[i], j = idx[r - s.size() + i];
+                off = off * d + (d == 1 ? 0 : j);
+            }
+            return off;
+        };
+        const float va = a[offset(as)], vb = b[offset(bs)];
+        y[t] = op == BinaryOp::Add   ? va + vb
+               : op == BinaryOp::Sub ? va - vb
+               : op == BinaryOp::Mul ? va * vb
+                                     : va / vb;
+    }
+}
+
+void permute(const Shape& xs, const std::vector<int64_t>& perm, const float* x, float* y) {
+    const size_t r = xs.size();
+    Shape ys(r);
+    for (size_t i = 0; i < r; ++i) ys[i] = xs[perm[i]];
+    std::vector<int64_t> yi(r), xi(r);
+    for (int64_t t = 0; t < numel(ys); ++t) {
+        int64_t rest = t;
+        for (size_t i = r; i-- > 0;) {
+            yi[i] = rest % ys[i];
+            rest /= ys[i];
+        }
+        for (size_t i = 0; i < r; ++i) xi[perm[i]] = yi[i];
+        int64_t off = 0;
+        for (size_t i = 0; i < r; ++i) off = off * xs[i] + xi[i];
+        y[t] = x[off];
+    }
+}
+
+void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, const float* beta,
+                float eps, const float* x, float* y) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            double mean = 0, var = 0;
+            for (int64_t j = 0; j < d; ++j) mean += x[(o * d + j) * inner + i];
+            mean /= double(d);
+            for (int64_t j = 0; j < d; ++j) {
+                const double v = x[(o * d + j) * inner + i] - mean;
+                var += v * v;
+            }
+            const double inv = 1.0 / std::sqrt(var / double(d) + eps);
+            for (int64_t j = 0; j < d; ++j) {
+                const int64_t at = (o * d + j) * inner + i;
+                y[at] =
+                    float((x[at] - mean) * inv * (gamma ? gamma[j] : 1.f) + (beta ? beta[j] : 0.f));
+            }
         }
 }
 

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "kernels/cpu/tensor_ops.h"
+#include "kernels/cpu/unary.h"
 #include "kernels/shapes.h"
 
 namespace nse::ref {
@@ -17,7 +20,15 @@ void adaptive_avg_pool2d(int64_t n, int64_t c, int64_t h, int64_t w, int64_t p, 
 void linear(int64_t m, int64_t in, int64_t out, const float* x, const float* w, const float* b,
             Activation act, float* y);
 void softmax(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y);
-// y = 1 / (1 + exp(-x)), in double.
-void sigmoid(int64_t n, const float* x, float* y);
+// The unary ops of kernels/cpu/unary.h, in double from their definitions.
+void unary(int64_t n, UnaryOp op, const float* x, float* y);
+void channel_affine(int64_t outer, int64_t c, int64_t inner, const float* scale, const float* shift,
+                    Activation act, const float* x, float* y);
+// y = a op b, NumPy broadcasting, one output index at a time.
+void binary(BinaryOp op, const Shape& a_shape, const float* a, const Shape& b_shape, const float* b,
+            const Shape& y_shape, float* y);
+void permute(const Shape& x_shape, const std::vector<int64_t>& perm, const float* x, float* y);
+void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, const float* beta,
+                float eps, const float* x, float* y);
 
 }  // namespace nse::ref
