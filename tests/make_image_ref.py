@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision import transforms
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-from convert_torchvision import write_safetensors  # noqa: E402
+from nseconvert.graph import write_safetensors  # noqa: E402
 
 out = sys.argv[1] if len(sys.argv) > 1 else "."
 os.makedirs(out, exist_ok=True)

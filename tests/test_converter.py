@@ -12,11 +12,11 @@ import torch.nn as nn
 import convert_torchvision as cv
 
 
-class Gelu(nn.Module):
+class Softplus(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
-        self.act = nn.GELU()
+        self.act = nn.Softplus()
 
     def forward(self, x):
         return self.act(self.conv(x))
@@ -56,7 +56,7 @@ class ConverterTest(unittest.TestCase):
         self.assertIn(needle, str(ctx.exception))
 
     def test_unsupported_module_named_with_path(self):
-        self.reject(Gelu(), "unsupported op GELU at module act")
+        self.reject(Softplus(), "unsupported op Softplus at module act")
 
     def test_unsupported_function(self):
         self.reject(Tanh(), "unsupported op tanh")
@@ -68,14 +68,22 @@ class ConverterTest(unittest.TestCase):
         ops = [(n["op"], n["attrs"].get("activation")) for n in graph["nodes"]]
         self.assertEqual(ops, [("conv2d", None), ("sigmoid", None), ("sigmoid", None)])
 
-    def test_batchnorm_without_conv(self):
-        self.reject(BatchNormFirst(), "BatchNorm2d at bn does not directly follow a conv2d")
+    def test_batchnorm_without_conv_is_a_node(self):
+        with tempfile.TemporaryDirectory() as out:
+            _, graph = cv.convert(BatchNormFirst().eval(), "bn", [1, 3, 8, 8], out,
+                                  {"nsengine.weights": "random(seed=0)"}, 0)
+        self.assertEqual([n["op"] for n in graph["nodes"]], ["batch_norm"])
 
     def test_cli_exit_code(self):
         err = io.StringIO()
         with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as ctx:
-            cv.main(["resnet50", "--out", tempfile.gettempdir()])
+            cv.main(["--out", tempfile.gettempdir()])
         self.assertNotEqual(ctx.exception.code, 0)
+        with contextlib.redirect_stderr(err):
+            self.assertEqual(cv.main(["no_such_net", "--out", tempfile.gettempdir()]), 2)
+            self.assertEqual(cv.main(["vit_b_16", "--out", tempfile.gettempdir()]), 2)
+        self.assertIn("unknown model 'no_such_net'", err.getvalue())
+        self.assertIn("vit_b_16 is a vision transformer", err.getvalue())
 
     def test_state_dict_is_loaded(self):
         with tempfile.TemporaryDirectory() as out:
@@ -120,7 +128,8 @@ class ConverterTest(unittest.TestCase):
             self.assertIn("exists, skipped", o.getvalue())
             # The same file as an older converter wrote it: random weights, no revision.
             model, shape, *_ = cv.build_model("lenet", "random", 0)
-            cv.convert(model, "lenet", shape, out, {"nsengine.weights": "random(seed=0)"}, 0)
+            cv.convert(model, "lenet", shape, out,
+                       {"nsengine.weights": "random(seed=0)", "nsengine.converter": "1"}, 0)
             self.assertEqual(cv.main(["lenet", "--out", out, "--skip-existing"]), 0)
             self.assertIn("older converter; converting again", o.getvalue())
             self.assertEqual(cv.read_metadata(path)["nsengine.converter"], cv.CONVERTER_REVISION)

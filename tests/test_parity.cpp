@@ -1,7 +1,8 @@
 // End-to-end parity with PyTorch: every converted model reproduces torchvision's output on the
 // reference input (max |diff| <= 1e-4 * max |ref|, same top-1), and every split of it equals the
 // whole run bit for bit. The models are converted by the ctest fixtures `convert_models` (the
-// torchvision ones, into models/) and `make_custom_models` (small modules, into test data).
+// demo set, into models/), `convert_zoo_subset` (one of each torchvision family, into test data)
+// and `make_custom_models` (small modules, some through ONNX, into test data).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -77,7 +78,20 @@ INSTANTIATE_TEST_SUITE_P(Models, Parity,
                                                  "vgg16"})),
                          [](const auto& info) { return info.param.second; });
 INSTANTIATE_TEST_SUITE_P(Custom, Parity,
-                         ::testing::ValuesIn(in(NSE_TEST_DATA_DIR, {"sigmoid_gate"})),
+                         ::testing::ValuesIn(in(NSE_TEST_DATA_DIR,
+                                                {"sigmoid_gate", "activations", "squeeze_excite",
+                                                 "dense_order", "shuffle", "channels_last",
+                                                 "onnx_activations", "onnx_shuffle",
+                                                 "onnx_channels_last", "onnx_dense_order"})),
+                         [](const auto& info) { return info.param.second; });
+// One network of each torchvision family (the ctest fixture convert_zoo_subset).
+INSTANTIATE_TEST_SUITE_P(Zoo, Parity,
+                         ::testing::ValuesIn(in(std::string(NSE_TEST_DATA_DIR) + "/zoo",
+                                                {"vgg11_bn", "resnext50_32x4d", "squeezenet1_1",
+                                                 "densenet121", "googlenet", "inception_v3",
+                                                 "mobilenet_v3_small", "mnasnet0_5",
+                                                 "shufflenet_v2_x0_5", "efficientnet_b0",
+                                                 "regnet_y_400mf", "convnext_tiny"})),
                          [](const auto& info) { return info.param.second; });
 
 }  // namespace nse::test

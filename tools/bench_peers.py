@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Compare nsengine's CPU latency with PyTorch (eager and torch.jit.optimize_for_inference) and
-OpenCV DNN (through an ONNX export, when python3-opencv and python3-onnx are installed).
+"""Compare nsengine's CPU latency with PyTorch (eager and torch.jit.optimize_for_inference), ONNX
+Runtime (onnxruntime-node's CPU build, through an opset-17 export; `npm install --ignore-scripts
+onnxruntime-node` in build/ort or $NSE_ORT_DIR) and OpenCV DNN (through an ONNX export, when
+python3-opencv and python3-onnx are installed).
 
 For each model and thread count, every engine runs as its own process that has loaded the model
 and warmed up. The engines then take turns (order rotated each round, so machine drift hits all
@@ -34,7 +36,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PEERS = ["torch-eager", "torch-jit", "opencv"]
+PEERS = ["torch-eager", "torch-jit", "ort", "opencv"]
+ORT_DIR = os.environ.get("NSE_ORT_DIR", os.path.join(ROOT, "build", "ort"))
 
 
 # ---- worker side: one engine, one model, one thread count; a run per stdin line -------------
@@ -56,6 +59,17 @@ def worker(engine, model_name, threads):
         def run():
             with torch.no_grad():
                 jit(x)
+    elif engine == "ort":
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(prefix="nse-ort-"), f"{model_name}.onnx")
+        with torch.no_grad():
+            torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+                              do_constant_folding=True)
+        # ONNX Runtime runs in Node (onnxruntime-node): the worker becomes that process, with
+        # this one's stdin and stdout.
+        sys.stdout.flush()
+        os.execvp("node", ["node", os.path.join(HERE, "ort_worker.js"), path, str(threads),
+                           ",".join(str(d) for d in shape[1:])])
     elif engine == "opencv":
         import cv2
         cv2.setNumThreads(threads)
@@ -150,6 +164,11 @@ class Engine:
 
 def available_peers():
     peers = ["torch-eager", "torch-jit"]
+    if os.path.isdir(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node")):
+        peers.append("ort")
+    else:
+        print(f"bench_peers: ONNX Runtime skipped (cd {ORT_DIR} && npm install --ignore-scripts "
+              "onnxruntime-node; or set NSE_ORT_DIR)", file=sys.stderr)
     try:
         import cv2  # noqa: F401
         import onnx  # noqa: F401

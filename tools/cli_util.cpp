@@ -85,6 +85,14 @@ std::shared_ptr<const Model> load_model_arg(const cxxopts::ParseResult& args) {
     return Model::load(path);
 }
 
+std::string reference_path(const std::string& model_file) {
+    std::string path = model_file;
+    const std::string ext = ".safetensors";
+    if (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+        path.resize(path.size() - ext.size());
+    return path + ".ref.safetensors";
+}
+
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec) {
     const Shape& shape = model.graph().input_shape;
     if (spec == "random") {
@@ -95,12 +103,7 @@ Tensor make_input(const Model& model, const std::string& model_file, const std::
         return t;
     }
     if (spec == "ref") {
-        std::string path = model_file;
-        const std::string ext = ".safetensors";
-        if (path.size() >= ext.size() &&
-            path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
-            path.resize(path.size() - ext.size());
-        path += ".ref.safetensors";
+        const std::string path = reference_path(model_file);
         struct stat sb;
         NSE_CHECK(stat(path.c_str(), &sb) == 0, ErrorCode::Io,
                   "--input ref: no reference input beside the model (", path,

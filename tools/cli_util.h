@@ -37,6 +37,8 @@ std::shared_ptr<ThreadPool> thread_pool_arg(const cxxopts::ParseResult& args);
 std::string model_path_arg(const cxxopts::ParseResult& args);
 // Loads the model named by --model from --models-dir, with a hint on how to create it.
 std::shared_ptr<const Model> load_model_arg(const cxxopts::ParseResult& args);
+// <name>.ref.safetensors beside <name>.safetensors: the converter's input and PyTorch's output.
+std::string reference_path(const std::string& model_file);
 // "ref" (the reference input stored beside the model file as <name>.ref.safetensors), "random"
 // (seeded normal) or an image file (JPEG/PNG/BMP, preprocessed as the model's metadata says).
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec);

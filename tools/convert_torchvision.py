@@ -1,431 +1,206 @@
 #!/usr/bin/python3
-"""Convert a torchvision CNN into an nsengine model file.
+"""Convert a PyTorch network into an nsengine model file.
 
-Traces the model with torch.fx, folds BatchNorm into the preceding convolution, fuses a ReLU or
-ReLU6 into the conv/linear/add that feeds only it, drops dropout, and writes
+Three sources: a torchvision classification model by name (every CNN torchvision 0.14 lists;
+`--list` shows them all), your own nn.Module (`--module file.py:factory --input-shape
+1,3,H,W`), and - with tools/convert_onnx.py - ONNX files. The network is traced with torch.fx
+(where torch.fx cannot trace it, it is exported to ONNX and imported from there); BatchNorm is
+folded into the convolution before it, a ReLU or ReLU6 fused into the op that feeds only it,
+dropout and stochastic depth dropped. It writes
 
-  <out>/<name>.safetensors      graph (metadata nsengine.graph) + weights (state_dict names)
+  <out>/<name>.safetensors      graph (metadata nsengine.graph) + weights
   <out>/<name>.ref.safetensors  a fixed input and PyTorch's output for it (parity tests)
 
-Any op outside the supported set stops the conversion with exit code 2, naming the op and the
+An op outside the supported set stops the conversion with exit code 2, naming the op and the
 module path where it occurs.
 
 Runs on Debian's python3-torch / python3-torchvision: use /usr/bin/python3.
 """
 
 import argparse
+import importlib.util
 import json
-import operator
 import os
-import struct
 import sys
 
 import torch
-import torch.fx
-import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 
-FORMAT_VERSION = 1
-# What the converter writes beyond the file format: 2 = random weights scaled from a random batch
-# (scale_random_weights); files of random weights from an older converter are converted anew
-# by --skip-existing (their weights can be made again; real ones are never touched).
-CONVERTER_REVISION = "2"
-MODELS = ["lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"]
-ALIASES = {"alex_net": "alexnet", "vgg_net": "vgg16", "vgg": "vgg16", "le_net": "lenet",
-           "mobile_net": "mobilenet_v2", "mobilenet": "mobilenet_v2", "resnet": "resnet18"}
-IMAGENET_PREPROCESS = {"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406],
-                       "std": [0.229, 0.224, 0.225]}
-MNIST_PREPROCESS = {"resize": 28, "crop": 28, "mean": [0.1307], "std": [0.3081]}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nseconvert import zoo  # noqa: E402
+from nseconvert.fx_import import FxImporter  # noqa: E402
+from nseconvert.graph import (CONVERTER_REVISION, Unsupported, read_metadata,  # noqa: E402,F401
+                              write_model)
+
+LeNet = zoo.LeNet
+MODELS = zoo.DEFAULT_SET
+ALIASES = zoo.ALIASES
 
 
-class LeNet(nn.Module):
-    """LeNet-5 on 1x28x28 inputs, as in the seed project."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.features(x), 1))
-
-
-class Unsupported(Exception):
-    pass
-
-
-def canonical(name):
-    return ALIASES.get(name, name)
+class UsageError(Exception):
+    """A bad flag or file the user gave: one line, exit 2."""
 
 
 def build_model(name, weights, seed, state_dict=None):
     """Returns (model in eval mode, input shape, preprocess dict, class names, weights label)."""
-    torch.manual_seed(seed)
-    if name == "lenet":
-        if weights == "imagenet":
-            raise SystemExit("lenet has no ImageNet weights; use --weights random or --state-dict")
-        model, shape, prep = LeNet(), [1, 1, 28, 28], MNIST_PREPROCESS
-        classes = [str(d) for d in range(10)]
-    elif name in MODELS:
-        ctor = getattr(torchvision.models, name)
-        model = ctor(weights="DEFAULT" if weights == "imagenet" else None)
-        shape, prep = [1, 3, 224, 224], IMAGENET_PREPROCESS
-        classes = list(torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
-    else:
-        raise SystemExit(f"unknown model '{name}'; known: {', '.join(MODELS)} "
+    if name not in zoo.known_names():
+        raise UsageError(f"unknown model '{name}'; --list shows every known name "
                          f"(aliases: {', '.join(sorted(ALIASES))})")
+    why = zoo.not_yet(name)
+    if why:
+        raise UsageError(f"{name} is {why}: not convertible yet")
+    torch.manual_seed(seed)
+    model = zoo.build(name, weights)
+    shape, prep, classes = zoo.default_input(name)
     label = "imagenet" if weights == "imagenet" else f"random(seed={seed})"
     if weights == "random" and not state_dict:
-        randomize_batchnorm(model, seed)
-        scale_random_weights(model.eval(), shape, seed)
+        zoo.make_random(model, shape, seed)
     if state_dict:
         model.load_state_dict(torch.load(state_dict, map_location="cpu"))
         label = f"state_dict({os.path.basename(state_dict)})"
     return model.eval(), shape, prep, classes, label
 
 
-def randomize_batchnorm(model, seed):
-    """Fresh BatchNorm layers are identities; random statistics make the folding testable."""
-    g = torch.Generator().manual_seed(seed + 7)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = 0.5 + torch.rand(n, generator=g)
-            m.bias.data = 0.1 * torch.randn(n, generator=g)
-            m.running_mean = 0.1 * torch.randn(n, generator=g)
-            m.running_var = 0.5 + torch.rand(n, generator=g)
+def load_module(spec, seed):
+    """The model a `file.py:factory` spec names (the factory is called with no arguments)."""
+    path, sep, factory = spec.rpartition(":")
+    if not sep or not path or not factory:
+        raise UsageError(f"--module takes FILE.py:FACTORY, got '{spec}'")
+    if not os.path.isfile(path):
+        raise UsageError(f"--module: no file {path}")
+    try:
+        module_spec = importlib.util.spec_from_file_location("user_model", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 (the user's file: any error becomes one line)
+        raise UsageError(f"--module: cannot import {path}: {type(e).__name__}: {e}") from e
+    fn = getattr(module, factory, None)
+    if fn is None or not callable(fn):
+        raise UsageError(f"--module: {path} has no callable '{factory}'")
+    torch.manual_seed(seed)
+    try:
+        model = fn()
+    except Exception as e:  # noqa: BLE001
+        raise UsageError(f"--module: {factory}() failed: {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"--module: {factory}() returned a {type(model).__name__}, "
+                         "not an nn.Module")
+    return model.eval()
 
 
-def scale_random_weights(model, shape, seed):
-    """Random weights as torchvision initialises them lose the input layer after layer: AlexNet,
-    VGG16 and MobileNetV2 gave the same classes and probabilities (to 1e-9) for any image. As a
-    data-dependent initialisation does, each convolution, linear and BatchNorm layer is set from
-    its statistics on a seeded random batch, in one forward pass (each layer's hook adjusts the
-    layer and passes on the output the adjusted layer gives): convolutions and linear layers
-    with a bias have each output channel centred and scaled to unit deviation, those without
-    only scaled; BatchNorm layers get the batch's mean and variance as running statistics (their
-    random scale and shift stay, so the folding is still tested). The network's cost is
-    unchanged; its answers now depend on the input."""
-    g = torch.Generator().manual_seed(seed + 11)
-    x = torch.randn([4] + list(shape[1:]), generator=g)
-    done = set()
+def parse_shape(text):
+    try:
+        dims = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--input-shape takes N,C,H,W integers, got '{text}'") from None
+    if len(dims) < 2 or any(d <= 0 or d > 1 << 20 for d in dims) or dims[0] != 1:
+        raise UsageError(f"--input-shape must be 1,C,H,W with positive sizes, got '{text}'")
+    return dims
 
-    def hook(layer, inputs, y):
-        if layer in done:
-            return None
-        done.add(layer)
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.running_mean.copy_(inputs[0].mean(dim=(0, 2, 3)))
-            layer.running_var.copy_(inputs[0].var(dim=(0, 2, 3)) + 1e-3)
-            return F.batch_norm(inputs[0], layer.running_mean, layer.running_var, layer.weight,
-                                layer.bias, False, 0.0, layer.eps)
-        dims = (0, 2, 3) if y.dim() == 4 else (0,)
-        shape = [1, -1] + [1] * (y.dim() - 2)
-        std = y.std(dim=dims).clamp_min(1e-6)
-        layer.weight /= std.view([-1] + [1] * (layer.weight.dim() - 1))
-        if layer.bias is None:
-            return y / std.view(shape)
-        mean = y.mean(dim=dims)
-        layer.bias -= mean
-        layer.bias /= std
-        return (y - mean.view(shape)) / std.view(shape)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+def exact_output(model, x):
+    """The model's output in float64 (a copy of it run in double precision): the exact answer
+    both PyTorch's and nsengine's float32 errors are measured against (`nsengine check`)."""
+    import copy
     try:
         with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+            return copy.deepcopy(model).double()(x.double()).float()
+    except Exception:  # noqa: BLE001 (a module that will not run in double: no such reference)
+        return None
 
 
-def pair(v):
-    return [int(v[0]), int(v[1])] if isinstance(v, (tuple, list)) else [int(v), int(v)]
-
-
-class Converter:
-    def __init__(self, model):
-        self.gm = torch.fx.symbolic_trace(model)
-        self.modules = dict(self.gm.named_modules())
-        self.nodes = []        # graph nodes, in topological order
-        self.by_name = {}      # node name -> node dict
-        self.tensors = {}      # weight name -> torch tensor
-        self.value = {}        # fx node -> tensor name
-        self.aliases = {}      # tensor name -> fx nodes that evaluate to it
-        self.folded = set()    # conv nodes that already absorbed a BatchNorm
-
-    # -- helpers ------------------------------------------------------------------------------
-    def where(self, n):
-        return n.target if n.op == "call_module" else f"{n.name} (in {self.module_path(n)})"
-
-    def module_path(self, n):
-        stack = n.meta.get("nn_module_stack")
-        return list(stack)[-1] if stack else "<top level>"
-
-    def bind(self, n, tensor):
-        self.value[n] = tensor
-        self.aliases.setdefault(tensor, []).append(n)
-
-    def inp(self, n, i=0):
-        a = n.args[i] if i < len(n.args) else None
-        if not isinstance(a, torch.fx.Node):
-            raise Unsupported(f"non-tensor argument {a!r} of {n.format_node()} at {self.where(n)}")
-        return self.value[a]
-
-    def emit(self, n, op, inputs, attrs=None, params=None, tensors=None):
-        name = n.target if n.op == "call_module" else n.name
-        if name in self.by_name or name == "input":
-            name = n.name
-        node = {"name": name, "op": op, "inputs": inputs, "attrs": attrs or {},
-                "params": params or []}
-        for pname, t in (tensors or {}).items():
-            self.tensors[pname] = t.detach().to(torch.float32).contiguous().clone()
-        self.nodes.append(node)
-        self.by_name[name] = node
-        self.bind(n, name)
-        return node
-
-    def sole_reader(self, tensor, reader):
-        """True if `reader` is the only op that reads `tensor` (through any alias)."""
-        for q in self.aliases.get(tensor, []):
-            for u in q.users:
-                if u is not reader and self.value.get(u) != tensor:
-                    return False
-        return True
-
-    def fuse_activation(self, n, kind):
-        src = self.inp(n)
-        node = self.by_name.get(src)
-        if (node and node["op"] in ("conv2d", "linear", "add") and
-                "activation" not in node["attrs"] and self.sole_reader(src, n)):
-            node["attrs"]["activation"] = kind
-            self.bind(n, src)
-        else:
-            self.emit(n, kind, [src])
-
-    # -- ops ----------------------------------------------------------------------------------
-    def conv(self, n, m):
-        if m.padding_mode != "zeros":
-            raise Unsupported(f"Conv2d padding_mode={m.padding_mode} at {n.target}")
-        if isinstance(m.padding, str):
-            raise Unsupported(f"Conv2d padding='{m.padding}' at {n.target}")
-        bias = m.bias if m.bias is not None else torch.zeros(m.out_channels)
-        w, b = f"{n.target}.weight", f"{n.target}.bias"
-        self.emit(n, "conv2d", [self.inp(n)],
-                  {"stride": pair(m.stride), "padding": pair(m.padding),
-                   "dilation": pair(m.dilation), "groups": int(m.groups)},
-                  [w, b], {w: m.weight, b: bias})
-
-    def batchnorm(self, n, m):
-        src = self.inp(n)
-        node = self.by_name.get(src)
-        if (not node or node["op"] != "conv2d" or src in self.folded or
-                "activation" in node["attrs"] or not self.sole_reader(src, n)):
-            raise Unsupported(f"BatchNorm2d at {n.target} does not directly follow a conv2d "
-                              "that feeds only it")
-        if not m.track_running_stats or m.running_mean is None:
-            raise Unsupported(f"BatchNorm2d without running statistics at {n.target}")
-        scale = (m.weight if m.affine else torch.ones_like(m.running_var)) / torch.sqrt(
-            m.running_var + m.eps)
-        shift = m.bias if m.affine else torch.zeros_like(m.running_mean)
-        w, b = node["params"]
-        self.tensors[w] = (self.tensors[w] * scale.reshape(-1, 1, 1, 1)).detach().contiguous()
-        self.tensors[b] = ((self.tensors[b] - m.running_mean) * scale + shift).detach()
-        self.folded.add(src)
-        self.bind(n, src)
-
-    def pool(self, n, m):
-        if isinstance(m, nn.MaxPool2d):
-            if m.return_indices:
-                raise Unsupported(f"MaxPool2d(return_indices=True) at {n.target}")
-            stride = m.stride if m.stride is not None else m.kernel_size
-            self.emit(n, "max_pool2d", [self.inp(n)],
-                      {"kernel_size": pair(m.kernel_size), "stride": pair(stride),
-                       "padding": pair(m.padding), "dilation": pair(m.dilation),
-                       "ceil_mode": bool(m.ceil_mode)})
-        else:
-            if m.divisor_override is not None:
-                raise Unsupported(f"AvgPool2d(divisor_override) at {n.target}")
-            stride = m.stride if m.stride is not None else m.kernel_size
-            self.emit(n, "avg_pool2d", [self.inp(n)],
-                      {"kernel_size": pair(m.kernel_size), "stride": pair(stride),
-                       "padding": pair(m.padding), "ceil_mode": bool(m.ceil_mode),
-                       "count_include_pad": bool(m.count_include_pad)})
-
-    def adaptive(self, n, size):
-        size = pair(size)
-        if None in size:
-            raise Unsupported(f"adaptive_avg_pool2d with a None output size at {self.where(n)}")
-        self.emit(n, "adaptive_avg_pool2d", [self.inp(n)], {"output_size": size})
-
-    def linear(self, n, m):
-        bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-        w, b = f"{n.target}.weight", f"{n.target}.bias"
-        self.emit(n, "linear", [self.inp(n)], {}, [w, b], {w: m.weight, b: bias})
-
-    def flatten(self, n, start=1, end=-1):
-        self.emit(n, "flatten", [self.inp(n)], {"start_dim": int(start), "end_dim": int(end)})
-
-    def call_module(self, n):
-        m = self.modules[n.target]
-        if isinstance(m, nn.Conv2d):
-            self.conv(n, m)
-        elif isinstance(m, nn.BatchNorm2d):
-            self.batchnorm(n, m)
-        elif isinstance(m, nn.ReLU):
-            self.fuse_activation(n, "relu")
-        elif isinstance(m, nn.ReLU6):
-            self.fuse_activation(n, "relu6")
-        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            self.pool(n, m)
-        elif isinstance(m, nn.AdaptiveAvgPool2d):
-            self.adaptive(n, m.output_size)
-        elif isinstance(m, nn.Linear):
-            self.linear(n, m)
-        elif isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity)):
-            self.bind(n, self.inp(n))
-        elif isinstance(m, nn.Flatten):
-            self.flatten(n, m.start_dim, m.end_dim)
-        elif isinstance(m, nn.Softmax):
-            self.emit(n, "softmax", [self.inp(n)], {"dim": int(m.dim if m.dim is not None else -1)})
-        elif isinstance(m, nn.Sigmoid):
-            self.emit(n, "sigmoid", [self.inp(n)])
-        else:
-            raise Unsupported(f"unsupported op {type(m).__name__} at module {n.target}")
-
-    def call_function(self, n):
-        f, kw = n.target, n.kwargs
-        name = getattr(f, "__name__", str(f))
-        if f in (operator.add, operator.iadd, torch.add) or (n.op == "call_method" and f == "add"):
-            if len(n.args) != 2 or not all(isinstance(a, torch.fx.Node) for a in n.args) or kw:
-                raise Unsupported(f"add of non-tensors or with alpha at {self.where(n)}")
-            self.emit(n, "add", [self.inp(n, 0), self.inp(n, 1)])
-        elif f in (F.relu, torch.relu) or (n.op == "call_method" and f == "relu"):
-            self.fuse_activation(n, "relu")
-        elif f is F.relu6:
-            self.fuse_activation(n, "relu6")
-        elif f in (torch.sigmoid, F.sigmoid) or (n.op == "call_method" and f == "sigmoid"):
-            self.emit(n, "sigmoid", [self.inp(n)])
-        elif f is torch.flatten or (n.op == "call_method" and f == "flatten"):
-            args = list(n.args[1:])
-            start = kw.get("start_dim", args[0] if args else 0)
-            end = kw.get("end_dim", args[1] if len(args) > 1 else -1)
-            self.flatten(n, start, end)
-        elif f is F.adaptive_avg_pool2d:
-            self.adaptive(n, kw.get("output_size", n.args[1] if len(n.args) > 1 else None))
-        elif f in (F.dropout, F.dropout2d):
-            self.bind(n, self.inp(n))
-        elif f is torch.cat:
-            tensors = n.args[0]
-            dim = kw.get("dim", n.args[1] if len(n.args) > 1 else 0)
-            if not all(isinstance(a, torch.fx.Node) for a in tensors):
-                raise Unsupported(f"cat of non-tensors at {self.where(n)}")
-            self.emit(n, "concat", [self.value[a] for a in tensors], {"dim": int(dim)})
-        elif f in (F.softmax, torch.softmax) or (n.op == "call_method" and f == "softmax"):
-            dim = kw.get("dim", n.args[1] if len(n.args) > 1 else None)
-            if dim is None:
-                raise Unsupported(f"softmax without dim at {self.where(n)}")
-            self.emit(n, "softmax", [self.inp(n)], {"dim": int(dim)})
-        else:
-            raise Unsupported(f"unsupported op {name} at {self.where(n)}")
-
-    def run(self, input_shape):
-        outputs = []
-        for n in self.gm.graph.nodes:
-            if n.op == "placeholder":
-                if self.aliases:
-                    raise Unsupported(f"more than one input ({n.name}); nsengine takes one")
-                self.bind(n, "input")
-            elif n.op == "call_module":
-                self.call_module(n)
-            elif n.op in ("call_function", "call_method"):
-                self.call_function(n)
-            elif n.op == "output":
-                outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else [n.args[0]]
-                outputs = [self.value[a] for a in outs]
-            else:
-                raise Unsupported(f"unsupported fx node {n.op} {n.target} at {self.where(n)}")
-        graph = {"input": {"name": "input", "shape": input_shape}, "nodes": self.nodes,
-                 "outputs": outputs}
-        return graph, self.tensors
-
-
-def read_metadata(path):
-    """The __metadata__ of a safetensors file ({} where it cannot be read)."""
+def import_graph(model, input_shape, seed):
+    """(graph JSON, weights, reference input, PyTorch's output): torch.fx, or the ONNX route
+    where torch.fx cannot trace the model."""
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(input_shape, generator=g)
     try:
-        with open(path, "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            if n > 100_000_000:
-                return {}
-            return json.loads(f.read(n)).get("__metadata__", {}) or {}
-    except (OSError, ValueError, struct.error):
-        return {}
-
-
-def write_safetensors(path, tensors, metadata):
-    header = {"__metadata__": metadata}
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        nbytes = t.numel() * 4
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for name in sorted(tensors):
-            f.write(tensors[name].detach().to(torch.float32).contiguous().numpy().tobytes())
-    os.replace(tmp, path)  # never leave a half-written model behind
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:  # noqa: BLE001 (a shape the model does not take, most often)
+        why = " ".join(str(e).split())[:300]
+        raise Unsupported(f"the model does not run on an input of shape {input_shape}: {why}") \
+            from e
+    if not isinstance(y, torch.Tensor):
+        raise Unsupported(f"the model returns a {type(y).__name__}, not one tensor")
+    try:
+        importer = FxImporter(model, x)
+    except Unsupported as fx_error:
+        if "cannot trace" not in str(fx_error):
+            raise
+        from nseconvert.onnx_import import import_torch_via_onnx
+        graph, tensors = import_torch_via_onnx(model, x, fx_error)
+        return graph, tensors, x, y
+    graph, tensors = importer.run(input_shape)
+    return graph, tensors, x, y
 
 
 def convert(model, name, input_shape, out_dir, metadata, seed):
-    graph, tensors = Converter(model).run(input_shape)
-    meta = {"nsengine.format": str(FORMAT_VERSION), "nsengine.model": name,
-            "nsengine.graph": json.dumps(graph, separators=(",", ":"))}
-    meta.update(metadata)
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{name}.safetensors")
-    write_safetensors(path, tensors, meta)
-    g = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(input_shape, generator=g)
-    with torch.no_grad():
-        y = model(x)
-    write_safetensors(os.path.join(out_dir, f"{name}.ref.safetensors"),
-                      {"input": x, "output": y},
-                      {"nsengine.model": name, "nsengine.weights": metadata["nsengine.weights"]})
-    return path, graph
+    """Converts and writes; returns (model path, graph JSON)."""
+    graph, tensors, x, y = import_graph(model, input_shape, seed)
+    meta = {"nsengine.weights": "", **metadata}
+    return write_model(out_dir, name, graph, tensors, meta, x, y,
+                       exact_output(model, x)), graph
+
+
+def list_models(as_json):
+    rows = []
+    for name in zoo.known_names():
+        why = zoo.not_yet(name)
+        rows.append({"name": name, "converts": why is None, "why_not": why,
+                     "default": name in MODELS})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['name']:24s} {'yes' if r['converts'] else 'no: ' + r['why_not']}")
+    yes = sum(r["converts"] for r in rows)
+    print(f"{yes} of {len(rows)} convert (scripts/zoo.sh converts and checks each one)")
+    return 0
+
+
+def one_line(e):
+    why = " ".join(str(e).split())
+    return why if len(why) <= 300 else why[:300] + " ..."
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="*", help=f"models to convert ({', '.join(MODELS)}; "
-                   f"aliases {', '.join(sorted(ALIASES))})")
-    p.add_argument("--all", action="store_true", help="convert every known model")
+    p.add_argument("models", nargs="*", help="torchvision model names (--list shows them)")
+    p.add_argument("--all", action="store_true",
+                   help=f"convert the test and demo set ({', '.join(MODELS)})")
+    p.add_argument("--list", action="store_true", help="list every known model and whether it "
+                   "converts, then exit")
+    p.add_argument("--json", action="store_true", help="with --list: as JSON")
+    p.add_argument("--module", metavar="FILE.py:FACTORY",
+                   help="convert your own nn.Module: FACTORY() returns it (needs --input-shape)")
+    p.add_argument("--name", help="the model's name with --module (default: the factory's)")
+    p.add_argument("--input-shape", metavar="1,C,H,W",
+                   help="input shape (default: the torchvision model's own, 299 for "
+                   "inception_v3; required with --module)")
     p.add_argument("--out", default="models", help="output folder (default: models)")
     p.add_argument("--weights", choices=["random", "imagenet"], default="random",
-                   help="random: seeded torchvision init, offline (default); imagenet: "
-                   "torchvision's pretrained weights (needs the internet)")
+                   help="random: seeded, offline (default); imagenet: torchvision's pretrained "
+                   "weights (needs the internet)")
     p.add_argument("--seed", type=int, default=0, help="seed for --weights random (default 0)")
     p.add_argument("--state-dict", metavar="FILE", help="load this .pth state_dict into the model")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave models whose two files already exist (those of random weights "
                    "from an older converter are converted again)")
     args = p.parse_args(argv)
-    names = MODELS if args.all else [canonical(m) for m in args.models]
+    if args.list:
+        return list_models(args.json)
+    names = MODELS if args.all else [zoo.canonical(m) for m in args.models]
+    if args.module:
+        if names:
+            p.error("--module converts one model: name no others")
+        names = [args.name or args.module.rpartition(":")[2]]
     if not names:
-        p.error("name at least one model, or --all")
-    if args.state_dict and len(names) != 1:
-        p.error("--state-dict applies to exactly one model")
+        p.error("name at least one model, or --all, --module or --list")
+    if (args.state_dict or args.input_shape) and len(names) != 1:
+        p.error("--state-dict and --input-shape apply to exactly one model")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for name in names:
         path = os.path.join(args.out, f"{name}.safetensors")
@@ -439,26 +214,54 @@ def main(argv=None):
                 continue
             print(f"{name}: {path} has random weights from an older converter; converting again")
         try:
-            model, shape, prep, classes, label = build_model(name, args.weights, args.seed,
-                                                             args.state_dict)
+            shape = parse_shape(args.input_shape) if args.input_shape else None
+            if args.module:
+                if not shape:
+                    raise UsageError("--module needs --input-shape 1,C,H,W")
+                model = load_module(args.module, args.seed)
+                prep, classes = None, None
+                label = f"random(seed={args.seed})"
+                if args.state_dict:
+                    model.load_state_dict(torch.load(args.state_dict, map_location="cpu"))
+                    label = f"state_dict({os.path.basename(args.state_dict)})"
+                elif args.weights == "imagenet":
+                    raise UsageError("--weights imagenet applies to torchvision models; "
+                                     "give --state-dict for your module's weights")
+                else:
+                    try:
+                        zoo.make_random(model, shape, args.seed)
+                    except Exception as e:  # noqa: BLE001 (the user's model on our shape)
+                        raise UsageError(f"{name}: the model does not run on an input of shape "
+                                         f"{shape}: {one_line(e)}") from e
+                source = f"module {os.path.basename(args.module)}"
+            else:
+                model, dshape, prep, classes, label = build_model(name, args.weights, args.seed,
+                                                                  args.state_dict)
+                if shape and prep:
+                    prep = dict(prep, crop=shape[-1], resize=max(prep["resize"], shape[-1]))
+                shape = shape or dshape
+                source = f"torchvision {torchvision.__version__} {name}"
+        except UsageError as e:
+            print(f"convert_torchvision: {e}", file=sys.stderr)
+            return 2
+        except SystemExit:
+            raise
         except Exception as e:  # noqa: BLE001 (any failure to load becomes one line)
-            # One line, not a traceback: no internet for --weights imagenet, a state dict that
-            # does not fit the architecture, an unreadable file.
-            why = " ".join(str(e).split())
-            if len(why) > 300:
-                why = why[:300] + " ..."
+            # No internet for --weights imagenet, a state dict that does not fit the
+            # architecture, an unreadable file.
             hint = ""
             if args.weights == "imagenet":
                 hint = " (--weights imagenet downloads them: is there internet access?)"
             elif args.state_dict:
                 hint = f" (does {args.state_dict} hold a state_dict of the {name} architecture?)"
-            print(f"convert_torchvision: {name}: cannot load the weights: {why}{hint}",
+            print(f"convert_torchvision: {name}: cannot load the weights: {one_line(e)}{hint}",
                   file=sys.stderr)
             return 1
-        meta = {"nsengine.source": f"torchvision {torchvision.__version__} {name}",
-                "nsengine.converter": CONVERTER_REVISION,
-                "nsengine.weights": label, "nsengine.classes": json.dumps(classes),
-                "nsengine.preprocess": json.dumps(prep)}
+        meta = {"nsengine.source": source, "nsengine.weights": label}
+        if classes:
+            meta["nsengine.classes"] = json.dumps(classes)
+        if prep:
+            meta["nsengine.preprocess"] = json.dumps(prep)
         try:
             path, graph = convert(model, name, shape, args.out, meta, args.seed)
         except Unsupported as e:

@@ -9,6 +9,7 @@
 
 namespace nse {
 int cmd_run(int argc, char** argv);
+int cmd_check(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_cloud(int argc, char** argv);
@@ -30,6 +31,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", nse::cmd_run, "classify an input (reference, random or an image); print top-5"},
+    {"check", nse::cmd_check, "compare a converted model with PyTorch's output; check every split"},
     {"info", nse::cmd_info, "print a model's layers (shape, bytes, FLOPs) and its cut points"},
     {"bench", nse::cmd_bench, "measure whole-model latency (median/min over runs)"},
     {"cloud", nse::cmd_cloud, "serve models to edge clients (the suffix of each split)"},
