@@ -60,6 +60,28 @@ TEST(Conv2d, Depthwise) {
     ConvTester().depthwise(5).in(5, 9, 7).k(3, 1).pad(1, 0).check();
 }
 
+TEST(Conv2d, Depthwise5x5And7x7OverSizesStridesAndDilations) {
+    // The unrolled plane kernels (EfficientNet's 5x5, ConvNeXt's 7x7): rows shorter and longer
+    // than a vector, both strides, dilation, the 7x7 with and without padding.
+    for (int64_t k : {5, 7})
+        for (int64_t size : {7, 14, 17, 56})
+            for (int64_t stride : {1, 2})
+                for (int64_t dil : {1, 2}) {
+                    if ((k - 1) * dil + 1 > size + k - 1) continue;
+                    ConvTester()
+                        .depthwise(6)
+                        .in(6, size, size + 3)
+                        .k(k)
+                        .stride(stride)
+                        .dilation(dil)
+                        .pad(dil * (k / 2))
+                        .act(Activation::Relu)
+                        .check();
+                }
+    ConvTester().depthwise(3).in(3, 9, 9).k(7).check();         // no padding: a 3x3 output
+    ConvTester().depthwise(2).in(2, 4, 4).k(7).pad(3).check();  // a map smaller than the filter
+}
+
 TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
     auto shape = [](int64_t hw, int64_t stride, int64_t pad, int64_t dil) {
         return ConvShape{1, 8, hw, hw, 8, 3, 3, stride, stride, pad, pad, dil, dil, 8};

@@ -65,9 +65,16 @@ __attribute__((target("avx512f"))) __m512 exp16(__m512 v) {
     return _mm512_mask_scalef_ps(zero, kAll, p, n);
 }
 
+// 1 / d for d >= 1 (both callers' denominators): the 14-bit estimate and one Newton step, to
+// within 2 ulp. A division's throughput was most of GELU's and SiLU's time.
+__attribute__((target("avx512f"))) __m512 reciprocal16(__m512 d) {
+    const __m512 r = _mm512_maskz_rcp14_ps(kAll, d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
+}
+
 __attribute__((target("avx512f"))) __m512 sigmoid16(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return reciprocal16(_mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 __attribute__((target("avx512f"))) __m512 hardsigmoid16(__m512 x) {
@@ -82,7 +89,7 @@ __attribute__((target("avx512f"))) __m512 hardsigmoid16(__m512 x) {
 __attribute__((target("avx512f"))) __m512 gelu16(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.f), half = _mm512_set1_ps(0.5f);
     const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
-    const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(half, z, one));
+    const __m512 t = reciprocal16(_mm512_fmadd_ps(half, z, one));
     static const float c[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
                               -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f,  -1.26551223f};
     __m512 p = _mm512_set1_ps(c[0]);
