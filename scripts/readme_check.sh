@@ -27,6 +27,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/models" "$work/bin" "$work/cache"
 ln -s "$root/tools" "$work/tools"
+ln -s "$root/examples" "$work/examples"
 ln -s "$nse" "$work/bin/nsengine"
 export PATH="$work/bin:$PATH" NSE_CACHE_DIR="$work/cache"
 cd "$work"
@@ -90,7 +91,9 @@ for line in "${lines[@]}"; do
     "scripts/demo.sh" | "scripts/test.sh")
         note "skipped (set-up; CI runs the tests): $line"
         continue ;;
-    "/usr/bin/python3 tools/convert_torchvision.py"*)
+    "/usr/bin/python3 tools/convert_torchvision.py"* | "/usr/bin/python3 tools/convert_onnx.py"*)
+        run bash -c "$line" ;;
+    "/usr/bin/python3 examples/"*)
         run bash -c "$line" ;;
     "nsengine cloud"*)
         cmd=${line/-i 0.0.0.0/-i 127.0.0.1}
@@ -119,7 +122,7 @@ for line in "${lines[@]}"; do
         # Its progress shows where stderr is not a terminal too, in stages with honest totals.
         grep -q "deploy: micro-benchmarks: 50% " "$work/out" && grep -q "deploy: second pass: " "$work/out" ||
             { cat "$work/out"; fail "$line: no progress lines"; } ;;
-    "nsengine run"* | "nsengine info"* | "nsengine bench"* | "nsengine plan"*)
+    "nsengine run"* | "nsengine info"* | "nsengine bench"* | "nsengine plan"* | "nsengine check"*)
         run $line ;;
     *)
         fail "the README has a command this script does not know: $line" ;;

@@ -95,7 +95,7 @@ class ModuleRoute(unittest.TestCase):
         code, _, err = self.convert("--module", f"{self.file}:make", "--input-shape", "1,3,8,8",
                                     "--state-dict", os.path.join(self.dir, "w.pth"))
         self.assertEqual(code, 0, err)
-        got = read_tensor(os.path.join(self.dir, "make.safetensors"), "conv.weight")
+        got = read_tensor(os.path.join(self.dir, "mine.safetensors"), "conv.weight")
         self.assertTrue(torch.equal(got, net.state_dict()["conv.weight"]))
 
     def one_line(self, code, err, needle):

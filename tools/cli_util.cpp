@@ -27,9 +27,9 @@ bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args) 
 
 void add_model_options(cxxopts::Options& opts, bool with_json) {
     opts.add_options()("t,model",
-                       "model name (lenet, alexnet, vgg16, mobilenet_v2, resnet18; "
-                       "aliases le_net, alex_net, vgg_net, mobile_net, mobilenet) or a "
-                       ".safetensors path",
+                       "model name (any converted into --models-dir: mobilenet_v2, resnet50, "
+                       "efficientnet_b0, ...; aliases le_net, alex_net, vgg_net, mobile_net, "
+                       "mobilenet) or a .safetensors path",
                        cxxopts::value<std::string>()->default_value("mobilenet_v2"))(
         "models-dir", "folder holding <model>.safetensors",
         cxxopts::value<std::string>()->default_value("models"))(

@@ -46,7 +46,9 @@ int cmd_check(int argc, char** argv) {
     Tensor input = make_input(*model, model_path_arg(args), "ref");
     SafeTensors ref = read_safetensors(path);
     auto it = ref.tensors.find("output");
-    NSE_CHECK(it != ref.tensors.end(), ErrorCode::InvalidModel, path, ": no tensor 'output'");
+    NSE_CHECK(it != ref.tensors.end(), ErrorCode::InvalidModel, path,
+              " holds no reference output to compare with (an ONNX file converted where ONNX "
+              "Runtime was not installed: see tools/convert_onnx.py --help)");
     const Tensor& expected = it->second;
 
     Runtime whole(model, pool);

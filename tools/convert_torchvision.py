@@ -176,7 +176,8 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="with --list: as JSON")
     p.add_argument("--module", metavar="FILE.py:FACTORY",
                    help="convert your own nn.Module: FACTORY() returns it (needs --input-shape)")
-    p.add_argument("--name", help="the model's name with --module (default: the factory's)")
+    p.add_argument("--name", help="the model's name with --module (default: the file's, "
+                   "my_net for my_net.py)")
     p.add_argument("--input-shape", metavar="1,C,H,W",
                    help="input shape (default: the torchvision model's own, 299 for "
                    "inception_v3; required with --module)")
@@ -196,7 +197,8 @@ def main(argv=None):
     if args.module:
         if names:
             p.error("--module converts one model: name no others")
-        names = [args.name or args.module.rpartition(":")[2]]
+        names = [args.name or os.path.splitext(os.path.basename(args.module.rpartition(":")[0]
+                                                                or args.module))[0]]
     if not names:
         p.error("name at least one model, or --all, --module or --list")
     if (args.state_dict or args.input_shape) and len(names) != 1:
@@ -270,8 +272,9 @@ def main(argv=None):
         size = os.path.getsize(path) / 1e6
         print(f"{name}: {len(graph['nodes'])} nodes, {size:.1f} MB -> {path}")
         if label.startswith("random"):
+            real = "--state-dict" if args.module else "--weights imagenet or --state-dict"
             print(f"  ({label} weights: the classes it names mean nothing, though they change "
-                  "with the input; --weights imagenet or --state-dict for real ones)")
+                  f"with the input; {real} for real ones)")
     return 0
 
 

@@ -12,6 +12,8 @@ median of the per-round ratios. Progress goes to stderr, one line per model.
 
   /usr/bin/python3 tools/zoo.py [--models a,b] [--out DIR] [--threads 1] [--rounds 15]
                                 [--doc docs/zoo.md] [--json FILE]
+
+With --models and an existing --json, the other models' rows are kept (a rerun of a few).
 """
 
 import argparse
@@ -182,8 +184,14 @@ def main():
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "zoo.md"))
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
-    names = args.models.split(",") if args.models else [
-        n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
+    every = [n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
+    names = args.models.split(",") if args.models else every
+    # With --models and an existing --json, the rows of the other models are kept: a rerun of a
+    # few updates their rows in the table.
+    kept = {}
+    if args.models and args.json and os.path.exists(args.json):
+        with open(args.json) as f:
+            kept = {r["model"]: r for r in json.load(f) if r["model"] not in names}
     rows = []
     for i, name in enumerate(names):
         t0 = time.time()
@@ -196,11 +204,14 @@ def main():
             f"ms, torch {row.get('torch_ms', float('nan')):.1f} ms")
         print(f"[{i + 1}/{len(names)}] {name}: {status} ({time.time() - t0:.0f} s)",
               file=sys.stderr, flush=True)
+        merged = {**kept, **{r["model"]: r for r in rows}}
+        table = [merged[n] for n in every if n in merged] + [
+            r for n, r in merged.items() if n not in every]
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(rows, f, indent=1)
+                json.dump(table, f, indent=1)
         with open(args.doc, "w") as f:
-            f.write(markdown(rows, args))
+            f.write(markdown(table, args))
     bad = [r["model"] for r in rows if r.get("error") or not r.get("check", {}).get("ok")]
     print(f"{len(rows) - len(bad)} of {len(rows)} pass" + (f"; failed: {', '.join(bad)}"
                                                            if bad else ""), file=sys.stderr)

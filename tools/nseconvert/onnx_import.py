@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from .graph import Graph, Unsupported
+from .onnx_fold import ConstantFolding
+from .onnx_patterns import Patterns
 
 OPSETS = range(11, 18)
 
@@ -30,7 +32,7 @@ def _pair(v):
     return [int(v[0]), int(v[1])]
 
 
-class OnnxImporter:
+class OnnxImporter(ConstantFolding, Patterns):
     def __init__(self, model, input_shape=None):
         import onnx
         import onnx.numpy_helper
@@ -176,163 +178,6 @@ class OnnxImporter:
     @staticmethod
     def torch_of(a):
         return torch.from_numpy(np.array(a, dtype=np.float32))  # (a writable copy)
-
-    # -- constant folding -----------------------------------------------------------------------
-    def try_fold(self, n):
-        try:
-            return self.fold(n)
-        except Exception as e:  # noqa: BLE001 (numpy's complaint about a malformed node)
-            raise Unsupported(f"{self.where(n)}: cannot evaluate its constant inputs: "
-                              f"{' '.join(str(e).split())[:200]}") from e
-
-    def fold(self, n):
-        """Evaluates a node whose inputs are all constants; False if it cannot."""
-        if n.op_type == "Shape" and n.input[0] in self.shapes:
-            shape = self.shapes[n.input[0]]
-            a = _attrs(n)
-            self.consts[n.output[0]] = np.array(shape[a.get("start", 0):a.get("end", None)],
-                                                dtype=np.int64)
-            return True
-        ins = [self.consts.get(i) if i else None for i in n.input]
-        if any(i and i not in self.consts for i in n.input):
-            return False
-        a = _attrs(n)
-        t = n.op_type
-        x = ins[0] if ins else None
-        if t == "Constant":
-            import onnx.numpy_helper
-            if "value" not in a:
-                return False
-            r = onnx.numpy_helper.to_array(a["value"])
-        elif t in ("Cast", "Identity"):
-            r = x
-        elif t == "Gather":
-            r = np.take(x, ins[1], axis=a.get("axis", 0))
-        elif t == "Unsqueeze":
-            axes = a.get("axes", ins[1] if len(ins) > 1 else None)
-            r = x
-            for ax in sorted(int(v) % (x.ndim + len(axes)) for v in axes):
-                r = np.expand_dims(r, ax)
-        elif t == "Squeeze":
-            axes = a.get("axes", ins[1] if len(ins) > 1 else None)
-            r = np.squeeze(x, axis=tuple(int(v) for v in axes)) if axes is not None \
-                else np.squeeze(x)
-        elif t == "Concat":
-            r = np.concatenate([i for i in ins], axis=a["axis"])
-        elif t in ("Add", "Sub", "Mul", "Div"):
-            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(t)
-            if t == "Div":
-                r = (x // ins[1]) if np.issubdtype(x.dtype, np.integer) else x / ins[1]
-            else:
-                r = f(x, ins[1])
-        elif t == "Slice":
-            starts, ends = ins[1], ins[2]
-            axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
-            steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-            sl = [slice(None)] * x.ndim
-            for s, e, ax, st in zip(starts, ends, axes, steps):
-                sl[int(ax)] = slice(int(s), int(e), int(st))
-            r = x[tuple(sl)]
-        elif t == "Reshape":
-            r = x.reshape([int(v) if v != 0 else x.shape[k] for k, v in enumerate(ins[1])])
-        elif t == "ConstantOfShape":
-            import onnx.numpy_helper
-            v = onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-            r = np.full([int(d) for d in x], v.reshape(-1)[0], dtype=v.dtype)
-        elif t == "Sqrt":
-            r = np.sqrt(x)
-        else:
-            return False
-        self.consts[n.output[0]] = np.asarray(r)
-        return True
-
-    # -- patterns -------------------------------------------------------------------------------
-    def only_user(self, value, op_type):
-        users = self.users.get(value, [])
-        if len(users) == 1 and users[0] is not None and users[0].op_type == op_type:
-            return users[0]
-        return None
-
-    def scalar(self, value):
-        if value not in self.consts or np.asarray(self.consts[value]).size != 1:
-            return None
-        return float(np.asarray(self.consts[value]).reshape(-1)[0])
-
-    def layer_norm_pattern(self, n):
-        """ReduceMean at n over the last axis in the form exporters write layer norm before
-        opset 17: d = x - mean(x); y = d / sqrt(mean(d^2) + eps) [* gamma + beta]. Returns
-        (x, eps, gamma, beta, nodes, last node) or None."""
-        x = n.input[0]
-        rank = len(self.shapes.get(x, []))
-        axes = _attrs(n).get("axes")
-        if rank == 0 or axes is None or [int(a) % rank for a in axes] != [rank - 1]:
-            return None
-        sub = self.only_user(n.output[0], "Sub")
-        if sub is None or list(sub.input) != [x, n.output[0]]:
-            return None
-        d = sub.output[0]
-        users = self.users.get(d, [])
-        pow_ = next((u for u in users if u is not None and u.op_type == "Pow"), None)
-        div = next((u for u in users if u is not None and u.op_type == "Div"), None)
-        if len(users) != 2 or pow_ is None or div is None or self.scalar(pow_.input[1]) != 2.0:
-            return None
-        mean2 = self.only_user(pow_.output[0], "ReduceMean")
-        add = mean2 and self.only_user(mean2.output[0], "Add")
-        sqrt = add and self.only_user(add.output[0], "Sqrt")
-        if sqrt is None or list(div.input) != [d, sqrt.output[0]]:
-            return None
-        eps = self.scalar(add.input[1])
-        if eps is None:
-            return None
-        nodes, last = [n, sub, pow_, mean2, add, sqrt, div], div
-        gamma = beta = None
-        mul = self.only_user(div.output[0], "Mul")
-        if mul is not None and mul.input[1] in self.consts:
-            gamma = np.asarray(self.consts[mul.input[1]], np.float32)
-            nodes.append(mul)
-            last = mul
-            badd = self.only_user(mul.output[0], "Add")
-            if badd is not None and badd.input[1] in self.consts:
-                beta = np.asarray(self.consts[badd.input[1]], np.float32)
-                nodes.append(badd)
-                last = badd
-        return x, eps, gamma, beta, nodes, last
-
-    def gelu(self, n):
-        """Erf at n in x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5 (either order of the
-        products): the input tensor's name and the pattern's last node, or None."""
-        div = next((m for m in self.graph.node if n.input[0] in m.output), None)
-        if div is None or div.op_type not in ("Div", "Mul") or div.input[1] not in self.consts:
-            return None
-        c = float(np.asarray(self.consts[div.input[1]]).reshape(-1)[0])
-        if not (abs(c - math.sqrt(2)) < 1e-3 if div.op_type == "Div" else
-                abs(c - 1 / math.sqrt(2)) < 1e-3):
-            return None
-        x = div.input[0]
-        chain = [div, n]
-        cur = n
-        seen = {"add": False, "mulx": False, "half": False}
-        for _ in range(3):
-            users = self.users.get(cur.output[0], [])
-            if len(users) != 1 or users[0] is None:
-                return None
-            u = users[0]
-            other = [i for i in u.input if i != cur.output[0]]
-            if len(other) != 1:
-                return None
-            o = other[0]
-            val = float(np.asarray(self.consts[o]).reshape(-1)[0]) if o in self.consts else None
-            if u.op_type == "Add" and val == 1.0 and not seen["add"]:
-                seen["add"] = True
-            elif u.op_type == "Mul" and o == x and not seen["mulx"]:
-                seen["mulx"] = True
-            elif u.op_type == "Mul" and val == 0.5 and not seen["half"]:
-                seen["half"] = True
-            else:
-                return None
-            chain.append(u)
-            cur = u
-        return x, chain
 
     # -- ops ------------------------------------------------------------------------------------
     def conv(self, n, a):
