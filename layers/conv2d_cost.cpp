@@ -186,6 +186,17 @@ void Conv2d::sweep(SweepContext& ctx) {
         ctx.add(conv_case(kGemm.name, c, k, h, r, stride, groups));
         ++made;
     }
+    // Grouped 3x3 convolutions as ResNeXt and RegNet have them: groups of 4 to 64 channels
+    // (the GEMM per group has that many rows, the small-rows feature's range).
+    for (int made = 0; made < ctx.count(30);) {
+        const int64_t width = ctx.pick(std::vector<int64_t>{4, 8, 16, 24, 32, 48, 64});
+        const int64_t c = width * ctx.pick(std::vector<int64_t>{2, 4, 8, 16, 32});
+        const int64_t h = ctx.pick(sizes), stride = ctx.pick(std::vector<int64_t>{1, 1, 2});
+        ConvShape cs{1, c, h, h, c, 3, 3, stride, stride, 1, 1, 1, 1, c / width};
+        if (c > 1024 || (c > 64 && h > 112) || cs.flops() > 4e9 || cs.flops() < 2e5) continue;
+        ctx.add(conv_case(kGemm.name, c, c, h, 3, stride, c / width));
+        ++made;
+    }
     for (int made = 0; made < ctx.count(60);) {  // 3x3 stride-1 convolutions: the Winograd path
         const int64_t c = ctx.pick(channels), h = ctx.pick(sizes);
         const int64_t k = ctx.draw() % 2
@@ -233,7 +244,7 @@ void Conv2d::sweep(SweepContext& ctx) {
     for (int made = 0; made < ctx.count(90);) {  // depthwise (cheap to measure; a wide sweep)
         const int64_t c = ctx.pick(channels) * ctx.pick(std::vector<int64_t>{1, 2, 3, 6});
         const int64_t h = ctx.pick(sizes), stride = ctx.pick(std::vector<int64_t>{1, 1, 2});
-        const int64_t r = ctx.pick(std::vector<int64_t>{3, 3, 3, 5});
+        const int64_t r = ctx.pick(std::vector<int64_t>{3, 3, 3, 5, 7});
         if (c < 8 || double(c) * h * h > 6e6) continue;
         SweepCase cfg{kDepthwise.name,
                       "conv2d",

@@ -63,4 +63,16 @@ TEST(AdaptiveAvgPool2d, AgainstReference) {
     }
 }
 
+TEST(AdaptiveAvgPool2d, LargeMapsKeepTheirPrecision) {
+    // Squeeze-and-excite over EfficientNet-B7's 300x300 maps, values with an offset larger than
+    // their spread: a single float running sum is off by ~1e-3 here, the kernel's by < 1e-6.
+    for (auto [h, w] : {std::pair<int64_t, int64_t>{300, 300}, {150, 37}, {1, 4099}}) {
+        auto x = random_vector(2 * h * w, 6, 10.f, 11.f);
+        std::vector<float> y(2), ref(2);
+        adaptive_avg_pool2d_f32_cpu(test_pool(), 1, 2, h, w, 1, 1, x.data(), y.data());
+        ref::adaptive_avg_pool2d(1, 2, h, w, 1, 1, x.data(), ref.data());
+        for (int i = 0; i < 2; ++i) EXPECT_NEAR(y[i], ref[i], 1e-6 * ref[i]) << h << "x" << w;
+    }
+}
+
 }  // namespace nse::test
