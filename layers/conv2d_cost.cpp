@@ -127,7 +127,7 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         // vectors. An output past kFlushedOutputMb goes to memory the network last used long
         // before: its writes get a coefficient of their own.
         const double broadcasts = double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s / 1e6;
-        const double fmas = broadcasts * double((cs.k + 15) / 16);
+        const double fmas = broadcasts * double((cs.k / cs.groups + 15) / 16);
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
         c.x = {1, mflop, in_mb, out_mb, fmas, out_cold, broadcasts};
     } else {

@@ -36,6 +36,27 @@ TEST(Conv2d, Groups) {
     ConvTester().in(8, 7, 7).out(8).k(1).groups(4).check();
 }
 
+TEST(Conv2d, GroupedOnTheDirectPathAndBeyondIt) {
+    // ResNeXt's and RegNet's grouped 3x3 layers: groups of 4 to 64 channels (one to four 16-wide
+    // vectors of outputs per group, a partial last vector), both strides, 7x7 to 28x28 maps,
+    // dilation; and groups too wide for the direct path (48 * 9 > 400 inputs: the GEMM per group).
+    for (int64_t width : {4, 16, 24, 44, 64})
+        for (int64_t groups : {2, 5})
+            for (int64_t stride : {1, 2})
+                for (int64_t hw : {7, 28})
+                    ConvTester()
+                        .in(width * groups, hw, hw)
+                        .out(width * groups)
+                        .k(3)
+                        .pad(1)
+                        .stride(stride)
+                        .groups(groups)
+                        .act(Activation::Relu)
+                        .check();
+    ConvTester().in(32, 12, 12).out(64).k(3).pad(2).dilation(2).groups(8).check();
+    ConvTester().in(8, 9, 9).out(12).k(5).pad(2).groups(4).check();  // 3 outputs per group
+}
+
 TEST(Conv2d, Pointwise) {
     ConvTester().in(16, 7, 7).out(24).k(1).check();
     ConvTester().in(3, 5, 11).out(1).k(1).act(Activation::Relu6).check();

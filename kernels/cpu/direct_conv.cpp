@@ -110,36 +110,54 @@ int64_t padded_k(const ConvShape& sh) { return (sh.k + 15) / 16 * 16; }
 
 }  // namespace
 
+namespace {
+// One group's convolution: its input and output channels, no groups.
+ConvShape group_shape(const ConvShape& sh) {
+    ConvShape g = sh;
+    g.c = sh.c / sh.groups;
+    g.k = sh.k / sh.groups;
+    g.groups = 1;
+    return g;
+}
+}  // namespace
+
 bool direct_conv_applies(const ConvShape& sh) {
-    return cpu_has_avx512() && sh.groups == 1 && sh.r * sh.s > 1 && sh.k <= 64 &&
-           sh.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels && !winograd_applies(sh);
+    if (sh.depthwise()) return false;
+    const ConvShape g = group_shape(sh);
+    return cpu_has_avx512() && sh.r * sh.s > 1 && g.k <= 64 && g.c * sh.r * sh.s <= kMaxReduction &&
+           sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }
 
 size_t direct_conv_weight_floats(const ConvShape& sh) {
-    return static_cast<size_t>(sh.c * sh.r * sh.s * padded_k(sh));
+    const ConvShape g = group_shape(sh);
+    return static_cast<size_t>(sh.groups * g.c * sh.r * sh.s * padded_k(g));
 }
 
 void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt) {
-    const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
-    std::fill_n(wt, CRS * Kp, 0.f);
-    for (int64_t k = 0; k < sh.k; ++k)
-        for (int64_t i = 0; i < CRS; ++i) wt[i * Kp + k] = w[k * CRS + i];
+    const ConvShape g = group_shape(sh);
+    const int64_t Kp = padded_k(g), CRS = g.c * sh.r * sh.s;
+    std::fill_n(wt, sh.groups * CRS * Kp, 0.f);
+    for (int64_t gi = 0; gi < sh.groups; ++gi)
+        for (int64_t k = 0; k < g.k; ++k)
+            for (int64_t i = 0; i < CRS; ++i)
+                wt[(gi * CRS + i) * Kp + k] = w[(gi * g.k + k) * CRS + i];
 }
 
 size_t direct_conv_workspace_floats(const ConvShape& sh) {
-    return static_cast<size_t>(sh.c * sh.r * sh.s * padded_k(sh) +
-                               sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
+    return direct_conv_weight_floats(sh) +
+           static_cast<size_t>(sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
 }
 
 void direct_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
                            const float* b, Activation act, float* y, float* workspace,
                            const float* prepared) {
 #if defined(__x86_64__)
-    const int64_t Kp = padded_k(sh), CRS = sh.c * sh.r * sh.s;
+    const ConvShape g = group_shape(sh);
+    const int64_t Kp = padded_k(g), CRS = g.c * sh.r * sh.s, G = sh.groups;
     const int64_t Hp = sh.h + 2 * sh.pad_h, Wp = padded_width(sh), P = sh.p(), Q = sh.q();
-    float* xp = workspace + CRS * Kp;  // [C][Hp][Wp], zero-padded
+    float* xp = workspace + direct_conv_weight_floats(sh);  // [C][Hp][Wp], zero-padded
     if (!prepared) direct_conv_prepare_weights(sh, w, workspace);
-    const float* wt = prepared ? prepared : workspace;  // [C][R][S][Kp]
+    const float* wt = prepared ? prepared : workspace;  // per group [C/G][R][S][Kp]
     for (int64_t n = 0; n < sh.n; ++n) {
         const float* xn = x + n * sh.c * sh.h * sh.w;
         float* yn = y + n * sh.k * P * Q;
@@ -148,16 +166,29 @@ void direct_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x
             for (int64_t i = 0; i < sh.h; ++i)
                 std::copy_n(xn + (c * sh.h + i) * sh.w, sh.w,
                             xp + (c * Hp + i + sh.pad_h) * Wp + sh.pad_w);
-        pool.parallel_for(P, sh.flops() / sh.n, [&](int64_t p0, int64_t p1) {
-            switch (Kp / 16) {  // direct_conv_applies: K <= 64
-                case 1:
-                    return channel_vector_rows<1, 4>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
-                case 2:
-                    return channel_vector_rows<2, 8>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
-                case 3:
-                    return channel_vector_rows<3, 8>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
-                default:
-                    return channel_vector_rows<4, 6>(sh, xp, Hp, Wp, wt, Kp, b, act, yn, p0, p1);
+        // Work items are (group, output row): a grouped layer's groups (RegNet's 25 of 16
+        // channels on 7x7 maps) are shared out as its rows are.
+        pool.parallel_for(G * P, sh.flops() / sh.n, [&](int64_t t0, int64_t t1) {
+            while (t0 < t1) {
+                const int64_t gi = t0 / P, p0 = t0 % P, p1 = std::min(P, p0 + (t1 - t0));
+                const float* xg = xp + gi * g.c * Hp * Wp;
+                const float* wg = wt + gi * CRS * Kp;
+                const float* bg = b ? b + gi * g.k : nullptr;
+                float* yg = yn + gi * g.k * P * Q;
+                switch (Kp / 16) {  // direct_conv_applies: K / groups <= 64
+                    case 1:
+                        channel_vector_rows<1, 4>(g, xg, Hp, Wp, wg, Kp, bg, act, yg, p0, p1);
+                        break;
+                    case 2:
+                        channel_vector_rows<2, 8>(g, xg, Hp, Wp, wg, Kp, bg, act, yg, p0, p1);
+                        break;
+                    case 3:
+                        channel_vector_rows<3, 8>(g, xg, Hp, Wp, wg, Kp, bg, act, yg, p0, p1);
+                        break;
+                    default:
+                        channel_vector_rows<4, 6>(g, xg, Hp, Wp, wg, Kp, bg, act, yg, p0, p1);
+                }
+                t0 += p1 - p0;
             }
         });
     }

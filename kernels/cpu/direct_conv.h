@@ -17,15 +17,17 @@ class ThreadPool;
 // at 288-360 on 28x28 maps.
 constexpr int64_t kMaxReduction = 400;
 constexpr int64_t kMaxRowPixels = 512;
-// Whether conv2d_f32_cpu runs `shape` this way: a CPU with AVX-512, no groups, not 1x1 (a
-// plain GEMM), at most 64 output channels, C * R * S <= kMaxReduction, rows of at most
-// kMaxRowPixels outputs, and not a shape Winograd takes (winograd.h: 1.3-2.4x faster than this
-// path on the 3x3 layers with 16-40 channels both apply to).
+// Whether conv2d_f32_cpu runs `shape` this way: a CPU with AVX-512, not depthwise, not 1x1 (a
+// plain GEMM), at most 64 output channels per group, C / groups * R * S <= kMaxReduction, rows of
+// at most kMaxRowPixels outputs, and not a shape Winograd takes (winograd.h: 1.3-2.4x faster
+// than this path on the 3x3 layers with 16-40 channels both apply to). Grouped layers (ResNeXt's
+// and RegNet's groups of 4 to 44 channels) run each group so: a GEMM per group of so few rows
+// and columns ran at 11-35 GFLOP/s.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 
-// The weights as the kernel reads them, [C][R][S][K rounded up to 16] (zero-padded): laid out
-// once at load by the layer.
+// The weights as the kernel reads them, per group [C/G][R][S][K/G rounded up to 16]
+// (zero-padded): laid out once at load by the layer.
 size_t direct_conv_weight_floats(const ConvShape& shape);
 void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* wt);
 
