@@ -309,7 +309,11 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}));  // 432 values
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
+    // Grouped: per group (2 inputs x 9 taps, 2 outputs), not in all; a group of 48 inputs is past
+    // the reach (432 values), depthwise has its own path.
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}), avx512);
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
     if (!avx512) GTEST_SKIP() << "SKIPPED: the direct path needs AVX-512";
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
