@@ -45,8 +45,18 @@ def _proxy_iter(self):
 torch.fx.proxy.Proxy.__iter__ = _proxy_iter
 
 
+def _meta(v):
+    """A value as the importer keeps it: tensors as shape-only meta tensors (the largest
+    networks' activations, all kept, took gigabytes), parameters and python values as they are."""
+    if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
+        return torch.empty(v.shape, device="meta")
+    if isinstance(v, (tuple, list)) and any(isinstance(x, torch.Tensor) for x in v):
+        return type(v)(_meta(x) for x in v)
+    return v
+
+
 class _Recorder(torch.fx.Interpreter):
-    """Runs the traced module and keeps every node's value."""
+    """Runs the traced module and keeps every node's value (tensors as their shapes)."""
 
     def __init__(self, gm):
         super().__init__(gm)
@@ -54,7 +64,7 @@ class _Recorder(torch.fx.Interpreter):
 
     def run_node(self, n):
         v = super().run_node(n)
-        self.values[n] = v
+        self.values[n] = v if n.op == "get_attr" else _meta(v)
         return v
 
 

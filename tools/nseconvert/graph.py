@@ -45,7 +45,9 @@ class Graph:
                 "params": []}
         for pname, t in (params or {}).items():
             pname = self.weight_name(pname)
-            self.tensors[pname] = t.detach().to(torch.float32).contiguous().clone()
+            # (no copy where it is already float32 and contiguous: folding replaces a weight,
+            # never writes into it)
+            self.tensors[pname] = t.detach().to(torch.float32).contiguous()
             node["params"].append(pname)
         for i in inputs:
             self.readers[i] = self.readers.get(i, 0) + 1
