@@ -205,9 +205,10 @@ class FxImporter:
     def batchnorm(self, n, m):
         if not m.track_running_stats or m.running_mean is None:
             raise Unsupported(f"BatchNorm2d without running statistics at module {n.target}")
-        scale = (m.weight if m.affine else torch.ones_like(m.running_var)) / torch.sqrt(
-            m.running_var + m.eps)
-        shift = (m.bias if m.affine else torch.zeros_like(m.running_mean)) - m.running_mean * scale
+        # (in double: the fold rounds once, in Graph.channel_affine)
+        var, mean = m.running_var.double(), m.running_mean.double()
+        scale = (m.weight.double() if m.affine else torch.ones_like(var)) / torch.sqrt(var + m.eps)
+        shift = (m.bias.double() if m.affine else torch.zeros_like(mean)) - mean * scale
         src = self.plain(n)
         self.bind(n, self.g.channel_affine(n.target, src, scale.detach(), shift.detach(),
                                            self.sole(src, n)))

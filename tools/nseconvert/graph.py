@@ -11,9 +11,10 @@ import torch
 
 FORMAT_VERSION = 1
 # What the converter writes beyond the file format: 2 = random weights scaled from a random batch
-# (zoo.scale_random_weights); 3 = layers with few values per channel scaled as a whole; files of random weights from an older converter are converted anew
+# (zoo.scale_random_weights); 3 = layers with few values per channel scaled as a whole; 4 = folds
+# computed in double and rounded once; files of random weights from an older converter are converted anew
 # by --skip-existing (their weights can be made again; real ones are never touched).
-CONVERTER_REVISION = "3"
+CONVERTER_REVISION = "4"
 
 # Ops whose output an activation can be fused into (their "activation" attribute).
 FUSES_ACTIVATION = ("conv2d", "linear", "add", "batch_norm")
@@ -89,10 +90,15 @@ class Graph:
         scale), else a batch_norm node."""
         node = self.fusable(src, sole, ("conv2d", "linear"))
         if node is not None:
+            # In double, rounded once: each folded weight is the nearest float to the exact
+            # product (folding in float32 added a rounding per weight and fold).
             w, b = node["params"]
             shape = [-1] + [1] * (self.tensors[w].dim() - 1)
-            self.tensors[w] = (self.tensors[w] * scale.reshape(shape)).contiguous()
-            self.tensors[b] = (self.tensors[b] * scale + shift).contiguous()
+            s64 = scale.to(torch.float64)
+            self.tensors[w] = (self.tensors[w].to(torch.float64) * s64.reshape(shape)).to(
+                torch.float32).contiguous()
+            self.tensors[b] = (self.tensors[b].to(torch.float64) * s64 +
+                               shift.to(torch.float64)).to(torch.float32).contiguous()
             return src
         return self.add(name, "batch_norm", [src], {},
                         {f"{name}.scale": scale, f"{name}.shift": shift})

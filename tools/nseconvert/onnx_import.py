@@ -177,7 +177,10 @@ class OnnxImporter(ConstantFolding, Patterns):
 
     @staticmethod
     def torch_of(a):
-        return torch.from_numpy(np.array(a, dtype=np.float32))  # (a writable copy)
+        """float32 (a writable copy); float64 arrays stay float64 until the graph rounds them."""
+        a = np.asarray(a)
+        return torch.from_numpy(np.array(a, dtype=np.float64 if a.dtype == np.float64
+                                         else np.float32))
 
     # -- ops ------------------------------------------------------------------------------------
     def conv(self, n, a):
@@ -210,8 +213,9 @@ class OnnxImporter(ConstantFolding, Patterns):
 
     def batchnorm(self, n, a):
         gamma, beta, mean, var = (self.const(n, i, "statistic") for i in range(1, 5))
-        scale = gamma / np.sqrt(var + a.get("epsilon", 1e-5))
-        shift = beta - mean * scale
+        f64 = [np.asarray(v, np.float64) for v in (gamma, beta, mean, var)]
+        scale = f64[0] / np.sqrt(f64[3] + a.get("epsilon", 1e-5))
+        shift = f64[1] - f64[2] * scale
         src = self.tensor(n)
         self.out(n, self.g.channel_affine(n.name or n.output[0], src, self.torch_of(scale),
                                           self.torch_of(shift), self.sole(n.input[0], n)))
