@@ -63,9 +63,7 @@ NodeCost Binary::cost(const std::vector<Shape>& in) const {
 
 namespace {
 void sweep_binary(SweepContext& ctx, const char* op, int per_kind) {
-    for (int made = 0; made < ctx.count(per_kind);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6) continue;
+    sweep_maps(ctx, per_kind, [&](int64_t c, int64_t h) {
         SweepCase cfg{Binary::kKind.name, op, SweepContext::desc(op, c, h), {1, c, h, h}};
         if (ctx.draw() % 2) {
             cfg.params = {{1, c, 1, 1}};  // a scale per channel
@@ -73,8 +71,8 @@ void sweep_binary(SweepContext& ctx, const char* op, int per_kind) {
             cfg.inputs = 2;  // the input times itself
         }
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 }  // namespace
 

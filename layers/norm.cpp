@@ -44,16 +44,14 @@ NodeCost BatchNorm::cost(const std::vector<Shape>& in) const {
 }
 
 void BatchNorm::sweep(SweepContext& ctx) {
-    for (int made = 0; made < ctx.count(20);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6) continue;
+    sweep_maps(ctx, 20, [&](int64_t c, int64_t h) {
         SweepCase cfg{
             kKind.name, "batch_norm", SweepContext::desc("batch_norm", c, h), {1, c, h, h}};
         cfg.params = {{c}, {c}};
         if (ctx.draw() % 2) cfg.attrs["activation"] = "relu";
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 
 const CostKind LayerNorm::kKind{"layer_norm", data_feature_names(), false, false};
@@ -97,16 +95,14 @@ NodeCost LayerNorm::cost(const std::vector<Shape>& in) const {
 }
 
 void LayerNorm::sweep(SweepContext& ctx) {
-    for (int made = 0; made < ctx.count(20);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6) continue;
+    sweep_maps(ctx, 20, [&](int64_t c, int64_t h) {
         SweepCase cfg{
             kKind.name, "layer_norm", SweepContext::desc("layer_norm", c, h), {1, c, h, h}};
         cfg.params = {{c}, {c}};
         cfg.attrs["dim"] = 1;  // over the channels of a map (ConvNeXt's blocks)
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 
 }  // namespace nse

@@ -92,21 +92,19 @@ NodeCost Permute::cost(const std::vector<Shape>& in) const {
 
 void Permute::sweep(SweepContext& ctx) {
     // Channels-last and back, and the channel shuffle's swap of two middle axes.
-    for (int made = 0; made < ctx.count(20);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6) continue;
+    sweep_maps(ctx, 20, [&](int64_t c, int64_t h) {
         const uint32_t pick = ctx.draw() % 3;
         SweepCase cfg{kKind.name, "permute", SweepContext::desc("permute", c, h), {1, c, h, h}};
         if (pick == 0) cfg.attrs["perm"] = {0, 2, 3, 1};
         if (pick == 1) cfg.attrs["perm"] = {0, 3, 1, 2};
         if (pick == 2) {
-            if (c % 2) continue;
+            if (c % 2) return false;
             cfg.input = {1, 2, c / 2, h * h};
             cfg.attrs["perm"] = {0, 2, 1, 3};
         }
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 
 void Slice::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
@@ -153,15 +151,14 @@ NodeCost Slice::cost(const std::vector<Shape>& in) const {
 }
 
 void Slice::sweep(SweepContext& ctx) {
-    for (int made = 0; made < ctx.count(20);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6 || c < 2) continue;
+    sweep_maps(ctx, 20, [&](int64_t c, int64_t h) {
+        if (c < 2) return false;
         SweepCase cfg{kKind.name, "slice", SweepContext::desc("slice", c, h), {1, c, h, h}};
         const bool second = ctx.draw() % 2;  // chunk(2)'s first or second half
         cfg.attrs = {{"dim", 1}, {"start", second ? c / 2 : 0}, {"end", second ? c : c / 2}};
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 
 }  // namespace nse

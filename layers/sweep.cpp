@@ -19,15 +19,13 @@ std::string SweepContext::desc(const std::string& what, int64_t c, int64_t h) {
 
 void sweep_data_op(SweepContext& ctx, const std::string& kind, const std::string& op, int inputs,
                    const nlohmann::json& attrs, int per_kind) {
-    for (int made = 0; made < ctx.count(per_kind);) {
-        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
-        if (double(c) * h * h > 8e6) continue;
+    sweep_maps(ctx, per_kind, [&](int64_t c, int64_t h) {
         SweepCase cfg{kind, op, SweepContext::desc(kind, c, h), {1, c, h, h}};
         cfg.inputs = inputs;
         cfg.attrs = attrs;
         ctx.add(cfg);
-        ++made;
-    }
+        return true;
+    });
 }
 
 }  // namespace nse

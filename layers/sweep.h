@@ -61,6 +61,17 @@ class SweepContext {
 
 using SweepFn = void (*)(SweepContext&);
 
+// count(per_kind) instances on [1, c, h, h] maps of up to 8 M values: draws c and h, then
+// make(c, h) adds an instance and returns true, or returns false to draw again.
+template <typename F>
+void sweep_maps(SweepContext& ctx, int per_kind, F make) {
+    for (int made = 0; made < ctx.count(per_kind);) {
+        const int64_t c = ctx.pick(SweepContext::channels()), h = ctx.pick(SweepContext::sizes());
+        if (double(c) * h * h > 8e6) continue;
+        if (make(c, h)) ++made;
+    }
+}
+
 // A generator for ops whose cost is set by the values they read and write: count(20) instances
 // of `op` (`inputs` inputs, `attrs`) on [1, c, h, h] maps of up to 8 M values.
 void sweep_data_op(SweepContext& ctx, const std::string& kind, const std::string& op, int inputs,

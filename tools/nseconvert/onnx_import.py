@@ -17,15 +17,11 @@ import numpy as np
 import torch
 
 from .graph import Graph, Unsupported
-from .onnx_fold import ConstantFolding
+from .onnx_fold import ConstantFolding, _attrs
 from .onnx_patterns import Patterns
 
 OPSETS = range(11, 18)
 
-
-def _attrs(node):
-    import onnx.helper
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
 def _pair(v):

@@ -6,10 +6,8 @@ import math
 
 import numpy as np
 
+from .onnx_fold import _attrs
 
-def _attrs(node):
-    import onnx.helper
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
 class Patterns:
