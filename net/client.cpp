@@ -10,7 +10,8 @@ using Clock = std::chrono::steady_clock;
 
 struct CloudClient::Io {
     asio::io_context ctx;
-    tcp::socket sock{ctx};
+    std::shared_ptr<asio::ssl::context> tls;  // null: plaintext
+    std::unique_ptr<Stream> stream;           // the current connection
 
     // Runs the asynchronous operation started by `start` until it completes or `deadline`
     // passes; on timeout the socket is closed and Error(Timeout) thrown.
@@ -26,12 +27,16 @@ struct CloudClient::Io {
         while (!done && Clock::now() < deadline) ctx.run_one_until(deadline);
         if (!done) {
             std::error_code ec;
-            sock.close(ec);
+            stream->socket().close(ec);
             ctx.restart();
             ctx.run();  // let the cancelled operation finish
             throw Error(ErrorCode::Timeout, what + " timed out");
         }
-        if (err) throw Error(ErrorCode::Network, what + ": " + err.message());
+        if (err)
+            throw Error(ErrorCode::Network, what + ": " +
+                                                (stream->tls() && is_tls_error(err)
+                                                     ? explain_tls_error(stream->ssl(), err)
+                                                     : err.message()));
     }
 };
 
@@ -44,14 +49,17 @@ Clock::time_point after(double seconds) {
 }  // namespace
 
 CloudClient::CloudClient(ClientOptions options)
-    : opts_(std::move(options)), io_(std::make_unique<Io>()) {}
+    : opts_(std::move(options)), io_(std::make_unique<Io>()) {
+    if (opts_.tls.enabled) io_->tls = make_client_tls(opts_.tls);
+    io_->stream = std::make_unique<Stream>(tcp::socket(io_->ctx), nullptr);
+}
 
 CloudClient::~CloudClient() { close(); }
 
 void CloudClient::close() {
     std::error_code ec;
-    io_->sock.shutdown(tcp::socket::shutdown_both, ec);
-    io_->sock.close(ec);
+    io_->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+    io_->stream->socket().close(ec);
     connected_ = false;
 }
 
@@ -78,13 +86,30 @@ nlohmann::json CloudClient::connect(const nlohmann::json& hello) {
     } else {
         ep = tcp::endpoint(addr, opts_.port);
     }
-    io_->run([&](auto done) { io_->sock.async_connect(ep, done); }, deadline,
+    // A fresh stream per connection: a TLS session is not reused after it was shut.
+    io_->stream = std::make_unique<Stream>(tcp::socket(io_->ctx), io_->tls.get());
+    Stream& stream = *io_->stream;
+    io_->run([&](auto done) { stream.socket().async_connect(ep, done); }, deadline,
              "connecting to " + where);
-    io_->sock.set_option(tcp::no_delay(true), ec);
+    stream.socket().set_option(tcp::no_delay(true), ec);
+    if (stream.tls()) {
+        set_tls_peer_name(stream.ssl(),
+                          opts_.tls.server_name.empty() ? opts_.host : opts_.tls.server_name);
+        try {
+            io_->run(
+                [&](auto done) { stream.async_handshake(asio::ssl::stream_base::client, done); },
+                deadline, "TLS handshake with " + where);
+        } catch (...) {
+            close();
+            throw;
+        }
+    }
     connected_ = true;
     peer_max_message_bytes_ = 0;
     Outgoing out;
-    out.head = encode_json(hello.dump());
+    nlohmann::json greeting = hello;
+    if (!opts_.token.empty()) greeting["token"] = opts_.token;
+    out.head = encode_json(greeting.dump());
     FrameHeader reply;
     try {
         auto payload = exchange(MsgType::Hello, 0, 0, out, MsgType::HelloAck, reply,
@@ -135,7 +160,7 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
     try {
         io_->run(
             [&](auto done) {
-                asio::async_write(io_->sock, bufs,
+                asio::async_write(*io_->stream, bufs,
                                   [done](std::error_code ec, size_t) { done(ec); });
             },
             deadline, "sending " + what);
@@ -144,7 +169,7 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
         uint8_t rh[kHeaderBytes];
         io_->run(
             [&](auto done) {
-                asio::async_read(io_->sock, asio::buffer(rh, kHeaderBytes),
+                asio::async_read(*io_->stream, asio::buffer(rh, kHeaderBytes),
                                  [done](std::error_code ec, size_t) { done(ec); });
             },
             deadline, "waiting for the reply to " + what);
@@ -153,7 +178,7 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
         auto payload = aligned_floats((reply.payload_bytes + sizeof(float) - 1) / sizeof(float));
         io_->run(
             [&](auto done) {
-                asio::async_read(io_->sock, asio::buffer(payload.get(), reply.payload_bytes),
+                asio::async_read(*io_->stream, asio::buffer(payload.get(), reply.payload_bytes),
                                  [done](std::error_code ec, size_t) { done(ec); });
             },
             deadline, "reading the reply to " + what);

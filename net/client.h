@@ -9,6 +9,7 @@
 #include <string>
 
 #include "net/protocol.h"
+#include "net/tls.h"
 
 namespace nse::net {
 
@@ -18,6 +19,8 @@ struct ClientOptions {
     double connect_timeout_s = 2;
     double request_timeout_s = 30;  // whole request: send, cloud time, receive
     uint64_t max_message_bytes = 256ull << 20;
+    TlsClientConfig tls;  // tls.enabled: TLS with certificate and host name verification
+    std::string token;    // sent in HELLO when set (net/auth.h)
 };
 
 class RemoteError : public Error {
@@ -51,7 +54,8 @@ class CloudClient {
     CloudClient(const CloudClient&) = delete;
     CloudClient& operator=(const CloudClient&) = delete;
 
-    // Connects and exchanges HELLO / HELLO_ACK; returns the cloud's HELLO_ACK document.
+    // Connects (with the TLS handshake when options().tls.enabled) and exchanges HELLO /
+    // HELLO_ACK, adding the token to `hello`; returns the cloud's HELLO_ACK document.
     nlohmann::json connect(const nlohmann::json& hello);
     bool connected() const { return connected_; }
     void close();

@@ -67,6 +67,12 @@ const char* wire_error_name(WireError code) {
             return "not_ready";
         case WireError::ShuttingDown:
             return "shutting_down";
+        case WireError::Unauthorized:
+            return "unauthorized";
+        case WireError::Forbidden:
+            return "forbidden";
+        case WireError::TlsRequired:
+            return "tls_required";
     }
     return "unknown";
 }

@@ -68,7 +68,10 @@ enum class WireError : uint16_t {
     Timeout = 11,
     Internal = 12,
     ShuttingDown = 13,
-    NotReady = 14,  // listening, but still building what it needs to serve (its profile)
+    NotReady = 14,      // listening, but still building what it needs to serve (its profile)
+    Unauthorized = 15,  // no token, or a token the cloud does not know
+    Forbidden = 16,     // the token may not use this model
+    TlsRequired = 17,   // a plaintext frame reached a cloud that speaks only TLS
 };
 const char* wire_error_name(WireError code);
 

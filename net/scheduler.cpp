@@ -69,7 +69,7 @@ Scheduler::Load Scheduler::load_locked() const {
 std::shared_ptr<Frame> Scheduler::compute(Job& job,
                                           std::map<const Model*, std::unique_ptr<Executor>>& rts,
                                           const std::shared_ptr<ThreadPool>& pool,
-                                          std::string& line, bool& released) {
+                                          std::string& line, JobTimes& times, bool& released) {
     const Model& m = *job.served->model;
     auto& rt = rts[&m];
     ResultReply res;
@@ -79,6 +79,7 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
     if (!rt) rt = make_executor(job.served->model, opts_.device, pool);
     const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
     res.compute_us = to_micros(Clock::now() - t0);
+    times = {res.queue_us, res.compute_us};
     // The outputs are copied (they are a few KB for classifiers) so this worker can take the
     // next job while the I/O thread sends the reply.
     std::vector<std::shared_ptr<float>> copies;
@@ -135,9 +136,10 @@ void Scheduler::worker_main() {
         }
         std::shared_ptr<Frame> frame;
         std::string line;
+        JobTimes times;
         bool released = false;  // the job no longer counts as running
         try {
-            frame = compute(job, runtimes, pool, line, released);
+            frame = compute(job, runtimes, pool, line, times, released);
         } catch (const std::exception& e) {
             if (!released) {
                 std::lock_guard<std::mutex> lock(mu_);
@@ -148,7 +150,7 @@ void Scheduler::worker_main() {
             continue;
         }
         served_.fetch_add(1);
-        job.done(std::move(frame), std::move(line));
+        job.done(std::move(frame), std::move(line), times);
     }
 }
 

@@ -22,6 +22,10 @@
 
 namespace nse::net {
 
+struct JobTimes {
+    uint64_t queue_us = 0, compute_us = 0;
+};
+
 struct Job {
     const ServedModel* served = nullptr;
     uint32_t cut = 0;
@@ -34,7 +38,7 @@ struct Job {
     std::chrono::steady_clock::time_point queued_at;
     // Called on the worker's thread: with the RESULT frame and the request's log line (without
     // the peer), or with the reason it failed.
-    std::function<void(std::shared_ptr<Frame>, std::string)> done;
+    std::function<void(std::shared_ptr<Frame>, std::string, JobTimes)> done;
     std::function<void(std::string)> failed;
 };
 
@@ -65,7 +69,7 @@ class Scheduler {
     // once the job no longer counts as running.
     std::shared_ptr<Frame> compute(Job& job, std::map<const Model*, std::unique_ptr<Executor>>& rts,
                                    const std::shared_ptr<ThreadPool>& pool, std::string& line,
-                                   bool& released);
+                                   JobTimes& times, bool& released);
 
     const ServerOptions& opts_;
     std::mutex mu_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 
+#include "net/http_endpoint.h"
 #include "net/session.h"
 
 namespace nse::net {
@@ -59,9 +60,25 @@ struct CloudServer::Impl : ServerState {
     tcp::acceptor acceptor{io};
     asio::signal_set signals{io};
     std::atomic<bool> stopped{false};
+    std::unique_ptr<HttpEndpoint> http;  // health and metrics, when asked for
 
     void accept();
+    HttpResponse http_get(const std::string& path);
 };
+
+HttpResponse CloudServer::Impl::http_get(const std::string& path) {
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+        if (ready) return {200, "text/plain; charset=utf-8", "ready\n"};
+        const int pct = ready_percent.load();
+        return {503, "text/plain; charset=utf-8",
+                "not ready: building this machine's device profile" +
+                    (pct >= 0 ? " (" + std::to_string(pct) + " % done)" : std::string()) + "\n"};
+    }
+    if (path == "/metrics")
+        return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(gauges())};
+    return {404, "text/plain; charset=utf-8", "not found; try /healthz, /readyz or /metrics\n"};
+}
 
 void CloudServer::Impl::accept() {
     acceptor.async_accept([this](std::error_code ec, tcp::socket sock) {
@@ -71,11 +88,7 @@ void CloudServer::Impl::accept() {
         }
         auto session = std::make_shared<Session>(*this, std::move(sock));
         sessions.insert(session);
-        if (int(sessions.size()) > opts.max_clients)
-            session->fail(WireError::Busy, "server busy: " + std::to_string(opts.max_clients) +
-                                               " clients connected already");
-        else
-            session->start();
+        session->start(int(sessions.size()) > opts.max_clients);
         accept();
     });
 }
@@ -140,11 +153,18 @@ void CloudServer::start() {
     if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
     NSE_CHECK(!ec, ErrorCode::Network, "cannot listen on ", s.opts.host, ":", s.opts.port, ": ",
               ec.message());
+    if (s.opts.metrics_port >= 0) {
+        s.http = std::make_unique<HttpEndpoint>(
+            s.io, [impl = &s](const std::string& path) { return impl->http_get(path); });
+        s.http->listen(s.opts.metrics_host, uint16_t(s.opts.metrics_port));
+    }
     s.scheduler.start();
     s.accept();
 }
 
 uint16_t CloudServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+uint16_t CloudServer::metrics_port() const { return impl_->http ? impl_->http->port() : 0; }
 
 void CloudServer::run() {
     impl_->io.run();
@@ -157,6 +177,7 @@ void CloudServer::stop() {
     asio::post(impl_->io, [s = impl_.get()] {
         std::error_code ec;
         s->acceptor.close(ec);
+        if (s->http) s->http->close();
         s->signals.cancel(ec);
         auto sessions = s->sessions;
         for (auto& session : sessions) session->close();
@@ -176,6 +197,8 @@ void CloudServer::stop_on_signals() {
 }
 
 nlohmann::json CloudServer::hello() const { return impl_->hello(); }
+
+std::string CloudServer::metrics_text() const { return impl_->metrics.exposition(impl_->gauges()); }
 
 uint64_t CloudServer::requests_served() const { return impl_->scheduler.served(); }
 uint64_t CloudServer::probes_answered() const { return impl_->probes.load(); }

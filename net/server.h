@@ -15,7 +15,9 @@
 
 #include "engine/executor.h"
 #include "engine/model.h"
+#include "net/auth.h"
 #include "net/protocol.h"
+#include "net/tls.h"
 #include "partition/profile.h"
 
 namespace nse::net {
@@ -37,6 +39,16 @@ struct ServerOptions {
     // False: the server listens but answers every message ERROR not_ready until set_profile()
     // (the cloud builds its first profile after it has started listening).
     bool ready = true;
+    // TLS (net/tls.h): with a certificate every connection speaks TLS; with a client CA every
+    // client must also present a certificate that CA signed.
+    TlsServerConfig tls;
+    double handshake_timeout_s = 10;  // to finish the TLS handshake after connecting
+    // Set: a HELLO must carry one of these tokens before any PROBE or INFER (net/auth.h).
+    std::shared_ptr<const TokenStore> tokens;
+    // HTTP /healthz, /readyz and /metrics on this address (net/http_endpoint.h); port -1: off,
+    // 0: any free port (see CloudServer::metrics_port).
+    std::string metrics_host = "127.0.0.1";
+    int metrics_port = -1;
 };
 
 struct ServedModel {
@@ -57,6 +69,7 @@ class CloudServer {
     // Binds and listens; throws Error(Network) when the address cannot be used.
     void start();
     uint16_t port() const;
+    uint16_t metrics_port() const;  // 0 when there is no metrics endpoint
     // Serves until stop() (or SIGINT/SIGTERM after stop_on_signals()); returns after every
     // worker has finished.
     void run();
@@ -73,6 +86,8 @@ class CloudServer {
 
     // The HELLO_ACK document: server, protocol, device, models (name, hash, nodes), load.
     nlohmann::json hello() const;
+    // GET /metrics's body (Prometheus text format).
+    std::string metrics_text() const;
     uint64_t requests_served() const;
     uint64_t probes_answered() const;
 

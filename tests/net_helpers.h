@@ -3,6 +3,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -12,17 +13,25 @@
 
 namespace nse::test {
 
-// Blocking socket with a receive timeout, for speaking bad protocol to the server.
+// Blocking socket with a receive timeout, for speaking bad protocol to the server; over TLS
+// (without verifying the server: these tests are about what the server does) when `tls` is set.
 class RawClient {
   public:
-    explicit RawClient(uint16_t port) : sock_(io_) {
+    explicit RawClient(uint16_t port, bool tls = false) : sock_(io_) {
         sock_.connect({asio::ip::make_address("127.0.0.1"), port});
         timeval tv{5, 0};
         setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (tls) {
+            ssl_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(sock_, tls_ctx_);
+            ssl_->handshake(asio::ssl::stream_base::client);
+        }
     }
     void send(const std::vector<uint8_t>& bytes) {
         std::error_code ec;
-        asio::write(sock_, asio::buffer(bytes), ec);
+        if (ssl_)
+            asio::write(*ssl_, asio::buffer(bytes), ec);
+        else
+            asio::write(sock_, asio::buffer(bytes), ec);
     }
     void send_frame(net::MsgType type, const std::vector<uint8_t>& payload,
                     uint64_t declared = ~0ull, uint32_t magic = net::kMagic,
@@ -41,11 +50,11 @@ class RawClient {
     net::FrameHeader read_frame(std::vector<uint8_t>& payload) {
         uint8_t h[net::kHeaderBytes];
         std::error_code ec;
-        asio::read(sock_, asio::buffer(h), ec);
+        read(asio::buffer(h), ec);
         if (ec) throw Error(ErrorCode::Network, "read: " + ec.message());
         net::FrameHeader fh = net::decode_header(h);
         payload.resize(fh.payload_bytes);
-        asio::read(sock_, asio::buffer(payload), ec);
+        read(asio::buffer(payload), ec);
         if (ec) throw Error(ErrorCode::Network, "read payload: " + ec.message());
         return fh;
     }
@@ -61,17 +70,35 @@ class RawClient {
     bool closed() {
         uint8_t b;
         std::error_code ec;
-        sock_.read_some(asio::buffer(&b, 1), ec);
-        return ec == asio::error::eof || ec == asio::error::connection_reset;
+        if (ssl_)
+            ssl_->read_some(asio::buffer(&b, 1), ec);
+        else
+            sock_.read_some(asio::buffer(&b, 1), ec);
+        return ec == asio::error::eof || ec == asio::error::connection_reset ||
+               ec == asio::ssl::error::stream_truncated;
     }
     void close() {
         std::error_code ec;
         sock_.close(ec);
     }
+    // Sets how long a read waits before failing.
+    void set_read_timeout(double seconds) {
+        timeval tv{time_t(seconds), suseconds_t((seconds - time_t(seconds)) * 1e6)};
+        setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
 
   private:
+    void read(asio::mutable_buffer b, std::error_code& ec) {
+        if (ssl_)
+            asio::read(*ssl_, b, ec);
+        else
+            asio::read(sock_, b, ec);
+    }
+
     asio::io_context io_;
     asio::ip::tcp::socket sock_;
+    asio::ssl::context tls_ctx_{asio::ssl::context::tls_client};
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> ssl_;
 };
 
 // A cloud that answers HELLO properly (serving `model` with `hash`) and then misbehaves on the

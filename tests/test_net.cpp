@@ -10,61 +10,12 @@
 #include "net/server.h"
 #include "tests/model_builder.h"
 #include "tests/net_helpers.h"
+#include "tests/net_test_util.h"
 #include "weights/safetensors.h"
 
 namespace nse::test {
 
 using namespace net;
-
-namespace {
-
-ServedModel serve(const std::string& name) {
-    const std::string path = std::string(NSE_TEST_MODELS_DIR) + "/" + name + ".safetensors";
-    return {Model::load(path), file_content_hash(path)};
-}
-
-Tensor reference_input(const Model& m) {
-    SafeTensors ref =
-        read_safetensors(std::string(NSE_TEST_MODELS_DIR) + "/" + m.name() + ".ref.safetensors");
-    return ref.tensors.at("input").clone();
-}
-
-Tensor local_output(const std::shared_ptr<const Model>& m, const Tensor& x) {
-    Runtime rt(m, current_test_pool());
-    return rt.run(x).clone();
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.bytes()) == 0;
-}
-
-ClientOptions client_for(uint16_t port, double timeout_s = 30) {
-    ClientOptions o;
-    o.port = port;
-    o.request_timeout_s = timeout_s;
-    o.connect_timeout_s = 5;
-    return o;
-}
-
-ServerOptions server_options() {
-    ServerOptions o;
-    o.port = 0;
-    o.threads = 1;
-    return o;
-}
-
-// A good client gets a correct answer: the server still works after whatever came before.
-void expect_good_client_served(uint16_t port, const ServedModel& lenet) {
-    Tensor x = reference_input(*lenet.model);
-    EdgeRunner edge(lenet.model, lenet.hash, client_for(port), current_test_pool(),
-                    /*require_cloud=*/true);
-    EdgeReport r;
-    const Tensor& y = edge.infer(x, 2, r);
-    EXPECT_TRUE(r.offloaded);
-    EXPECT_TRUE(same_bytes(y, local_output(lenet.model, x)));
-}
-
-}  // namespace
 
 TEST(Net, EveryCutOfEveryModelEqualsTheLocalRun) {
     std::vector<ServedModel> models;
@@ -129,18 +80,6 @@ TEST(Bandwidth, EstimateOnARateLimitedLinkAndAfterItChanges) {
     const double after = edge.bandwidth().upload_bytes_per_ms() * 1e3;
     EXPECT_GT(after, 0.5 * kRate / 4) << after;
     EXPECT_LT(after, 1.5 * kRate / 4) << after;
-}
-
-// Every kind costs `ms` per node.
-std::shared_ptr<DeviceProfile> constant_profile(double ms) {
-    auto p = std::make_shared<DeviceProfile>();
-    for (const auto& kind : cost_kinds()) {
-        KindFit f;
-        f.coef.assign(feature_names(kind).size(), 0.0);
-        f.coef[0] = ms;
-        p->kinds[kind] = f;
-    }
-    return p;
 }
 
 // A cloud that listens before its profile is built answers every message ERROR not_ready with
@@ -230,11 +169,14 @@ TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
     EXPECT_NEAR(r.predicted_ms, 4 * 0.065, 1e-9);  // the plan priced the edge at 4x
 }
 
-class BadInput : public ::testing::Test {
+// Every case runs against a plaintext and a TLS listener.
+class BadInput : public ::testing::TestWithParam<bool> {
   protected:
+    bool tls() const { return GetParam(); }
     void SetUp() override {
         lenet_ = serve("lenet");
         ServerOptions so = server_options();
+        if (tls()) so.tls = server_tls();
         so.max_message_bytes = 1 << 20;
         so.idle_timeout_s = 0.3;
         so.io_timeout_s = 0.3;
@@ -242,7 +184,9 @@ class BadInput : public ::testing::Test {
         cloud_ = std::make_unique<BackgroundServer>(so, std::vector<ServedModel>{lenet_});
         x_ = reference_input(*lenet_.model);
     }
-    void TearDown() override { expect_good_client_served(cloud_->port(), lenet_); }
+    void TearDown() override {
+        expect_good_client_served(cloud_->port(), lenet_, tls() ? client_tls() : TlsClientConfig{});
+    }
 
     // An INFER for cut 0 with the given tweaks applied to the request.
     std::vector<uint8_t> infer_payload(const std::function<void(InferRequest&)>& tweak) {
@@ -255,7 +199,7 @@ class BadInput : public ::testing::Test {
         return encode_infer(r).flatten();
     }
     void expect_rejected(const std::vector<uint8_t>& payload, WireError code) {
-        RawClient c(cloud_->port());
+        RawClient c(cloud_->port(), tls());
         c.send_frame(MsgType::Infer, payload);
         c.expect_error_then_close(code);
     }
@@ -265,45 +209,45 @@ class BadInput : public ::testing::Test {
     Tensor x_;
 };
 
-TEST_F(BadInput, WrongMagic) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, WrongMagic) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Hello, encode_json("{}"), ~0ull, 0xdeadbeef);
     c.expect_error_then_close(WireError::BadMagic);
 }
 
-TEST_F(BadInput, UnsupportedVersion) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, UnsupportedVersion) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Hello, encode_json("{}"), ~0ull, kMagic, 77);
     c.expect_error_then_close(WireError::BadVersion);
 }
 
-TEST_F(BadInput, UnknownMessageType) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, UnknownMessageType) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Hello, {}, ~0ull, kMagic, kProtocolVersion, 99);
     c.expect_error_then_close(WireError::BadType);
 }
 
-TEST_F(BadInput, MessageOnlyTheCloudSends) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, MessageOnlyTheCloudSends) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Result, {});
     c.expect_error_then_close(WireError::BadType);
 }
 
-TEST_F(BadInput, UnknownModel) {
+TEST_P(BadInput, UnknownModel) {
     expect_rejected(infer_payload([](InferRequest& r) { r.model = "resnet50"; }),
                     WireError::UnknownModel);
 }
 
-TEST_F(BadInput, HashMismatch) {
+TEST_P(BadInput, HashMismatch) {
     expect_rejected(infer_payload([](InferRequest& r) { r.model_hash ^= 1; }),
                     WireError::HashMismatch);
 }
 
-TEST_F(BadInput, CutOutOfRange) {
+TEST_P(BadInput, CutOutOfRange) {
     expect_rejected(infer_payload([](InferRequest& r) { r.cut = 1000; }), WireError::BadCut);
 }
 
-TEST_F(BadInput, TensorCountNameAndShape) {
+TEST_P(BadInput, TensorCountNameAndShape) {
     expect_rejected(infer_payload([&](InferRequest& r) { r.tensors.push_back(r.tensors[0]); }),
                     WireError::BadTensors);
     expect_rejected(infer_payload([](InferRequest& r) { r.tensors[0].name = "image"; }),
@@ -315,7 +259,7 @@ TEST_F(BadInput, TensorCountNameAndShape) {
                     WireError::BadTensors);
 }
 
-TEST_F(BadInput, TensorDtype) {
+TEST_P(BadInput, TensorDtype) {
     auto p = infer_payload([](InferRequest&) {});
     // Descriptor: str model, u64 hash, u32 cut, u32 count, str name, u8 dtype...
     const size_t dtype_at = 2 + 5 + 8 + 4 + 4 + 2 + 5;
@@ -324,49 +268,54 @@ TEST_F(BadInput, TensorDtype) {
     expect_rejected(p, WireError::BadTensors);
 }
 
-TEST_F(BadInput, GarbagePayload) {
+TEST_P(BadInput, GarbagePayload) {
     expect_rejected(std::vector<uint8_t>(40, 0xff), WireError::Malformed);
 }
 
-TEST_F(BadInput, DeclaredLengthOverTheLimit) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, DeclaredLengthOverTheLimit) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Infer, {1, 2, 3}, 2u << 20);
     c.expect_error_then_close(WireError::TooLarge);
 }
 
-TEST_F(BadInput, TruncatedFrameTimesOut) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, TruncatedFrameTimesOut) {
+    RawClient c(cloud_->port(), tls());
     c.send_frame(MsgType::Infer, std::vector<uint8_t>(10, 0), 1000);
     c.expect_error_then_close(WireError::Timeout);
 }
 
-TEST_F(BadInput, ClientGoneMidFrame) {
+TEST_P(BadInput, ClientGoneMidFrame) {
     for (int i = 0; i < 5; ++i) {
-        RawClient c(cloud_->port());
+        RawClient c(cloud_->port(), tls());
         c.send_frame(MsgType::Infer, std::vector<uint8_t>(100, 0), 5000);
         c.close();
     }
 }
 
-TEST_F(BadInput, IdleClientPastTheTimeout) {
-    RawClient c(cloud_->port());
+TEST_P(BadInput, IdleClientPastTheTimeout) {
+    RawClient c(cloud_->port(), tls());
     c.expect_error_then_close(WireError::Timeout);
 }
 
-TEST_F(BadInput, MoreClientsThanTheLimit) {
+TEST_P(BadInput, MoreClientsThanTheLimit) {
     // Three handshaken clients fill the limit; the fourth is refused at once.
     std::vector<std::unique_ptr<RawClient>> held;
     for (int i = 0; i < 3; ++i) {
-        held.push_back(std::make_unique<RawClient>(cloud_->port()));
+        held.push_back(std::make_unique<RawClient>(cloud_->port(), tls()));
         held.back()->send_frame(MsgType::Hello, encode_json("{}"));
         std::vector<uint8_t> p;
         EXPECT_EQ(held.back()->read_frame(p).type, uint16_t(MsgType::HelloAck));
     }
-    RawClient extra(cloud_->port());
+    RawClient extra(cloud_->port(), tls());
     extra.expect_error_then_close(WireError::Busy);
     held.clear();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the server see them go
 }
+
+INSTANTIATE_TEST_SUITE_P(Transport, BadInput, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                             return p.param ? "Tls" : "Plaintext";
+                         });
 
 class Fallback : public ::testing::Test {
   protected:

@@ -1,6 +1,9 @@
 // nsengine bench-net: transport speed. A 10 MB tensor echoed over the connection (round-trip
-// throughput) and a whole-model request on the cloud (round trip minus cloud compute = the
-// engine's network overhead). Without --host, it starts its own cloud on loopback.
+// throughput), a whole-model request on the cloud (round trip minus cloud compute = the
+// engine's network overhead) and the time to connect (TCP, TLS handshake, HELLO). Without
+// --host, it starts its own cloud on loopback, with TLS when --tls-dir names certificates.
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -25,7 +28,11 @@ int cmd_bench_net(int argc, char** argv) {
     opts.add_options()("bytes-mb", "tensor size for the throughput test, MB",
                        cxxopts::value<double>()->default_value("10"))(
         "runs", "measured runs of each test", cxxopts::value<int>()->default_value("30"))(
-        "h,help", "show this help");
+        "tls-dir",
+        "own loopback cloud: serve TLS with DIR/server.pem and DIR/server.key, trust DIR/ca.pem "
+        "(scripts/make-certs.sh DIR writes them)",
+        cxxopts::value<std::string>())("h,help", "show this help");
+    add_edge_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);  // of the loopback cloud
@@ -43,18 +50,38 @@ int cmd_bench_net(int argc, char** argv) {
     std::unique_ptr<net::BackgroundServer> server;
     net::ClientOptions co;
     if (args.count("host") || args.count("port")) {
+        NSE_CHECK(!args.count("tls-dir"), ErrorCode::InvalidArgument,
+                  "--tls-dir is for the own loopback cloud; with --host use --tls-ca and friends");
         co = client_options(args);
+        apply_edge_security(args, co);
     } else {
         net::ServerOptions so;
         so.port = 0;
         so.threads = threads;
         so.device = device;
+        if (args.count("tls-dir")) {
+            const std::string dir = args["tls-dir"].as<std::string>();
+            so.tls.cert_file = dir + "/server.pem";
+            so.tls.key_file = dir + "/server.key";
+            co.tls.enabled = true;
+            co.tls.ca_file = dir + "/ca.pem";
+            co.tls.server_name = "localhost";
+        }
         server = std::make_unique<net::BackgroundServer>(
             so, std::vector<net::ServedModel>{{model, hash}});
         co.port = server->port();
     }
     net::EdgeRunner edge(model, hash, co, pool, /*require_cloud=*/true);
-    edge.connect();
+    std::vector<double> connect_ms;
+    for (int i = 0; i < std::min(runs, 20) + 2; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        edge.client().close();
+        edge.connect();
+        if (i >= 2)
+            connect_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count());
+    }
     net::CloudClient& client = edge.client();
 
     std::vector<double> echo_ms, up_ms, overhead_ms, total_ms, compute_ms;
@@ -79,6 +106,8 @@ int cmd_bench_net(int argc, char** argv) {
         nlohmann::json j = {{"host", co.host},
                             {"port", co.port},
                             {"own_loopback_cloud", server != nullptr},
+                            {"tls", co.tls.enabled},
+                            {"connect_ms", median(connect_ms)},
                             {"tensor_bytes", bytes},
                             {"round_trip_ms", echo},
                             {"round_trip_gbytes_per_s", rt_gbs},
@@ -92,7 +121,9 @@ int cmd_bench_net(int argc, char** argv) {
         return 0;
     }
     std::cout << "cloud " << co.host << ":" << co.port << (server ? " (own, loopback)" : "")
-              << ", medians of " << runs << " runs\n"
+              << (co.tls.enabled ? ", TLS" : ", plaintext") << ", medians of " << runs << " runs\n"
+              << "  connect (TCP" << (co.tls.enabled ? ", TLS handshake" : "")
+              << ", HELLO): " << fixed(median(connect_ms), 3) << " ms\n"
               << "  tensor of " << human_bytes(double(bytes))
               << " there and back: " << fixed(echo, 3) << " ms = " << fixed(rt_gbs, 2) << " GB/s\n"
               << "  tensor of " << human_bytes(double(bytes))

@@ -58,6 +58,7 @@ int cmd_cloud(int argc, char** argv) {
         "built on first use)",
         cxxopts::value<std::string>()->default_value(""))("quiet", "no per-request log lines")(
         "h,help", "show this help");
+    add_cloud_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
@@ -83,6 +84,7 @@ int cmd_cloud(int argc, char** argv) {
     NSE_CHECK(so.idle_timeout_s > 0 && so.io_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
     so.log = args.count("quiet") ? nullptr : &std::cerr;
+    apply_cloud_security(args, so);
 
     const std::string dir = args["models-dir"].as<std::string>();
     std::vector<std::string> files;
@@ -112,10 +114,19 @@ int cmd_cloud(int argc, char** argv) {
     net::CloudServer server(so, served);
     server.start();
     server.stop_on_signals();
+    if (server.metrics_port())
+        std::cerr << "nsengine cloud: health and metrics on http://" << so.metrics_host << ":"
+                  << server.metrics_port() << "/healthz, /readyz, /metrics" << std::endl;
+    const std::string security =
+        so.tls.enabled() ? std::string("TLS") +
+                               (so.tls.client_ca_file.empty() ? "" : " with client certificates")
+                         : "plaintext";
+    const std::string auth =
+        so.tokens ? ", " + std::to_string(so.tokens->size()) + " token(s)" : "";
     auto say_serving = [&] {
         std::cerr << "nsengine cloud: serving " << served.size() << " model(s) on " << so.host
-                  << ":" << server.port() << ", " << so.workers << " worker(s) x " << so.threads
-                  << " thread(s); Ctrl-C stops" << std::endl;
+                  << ":" << server.port() << ", " << security << auth << ", " << so.workers
+                  << " worker(s) x " << so.threads << " thread(s); Ctrl-C stops" << std::endl;
     };
     if (so.ready) {
         say_serving();
@@ -123,7 +134,8 @@ int cmd_cloud(int argc, char** argv) {
     } else {
         // No profile yet: listen at once and answer not_ready (edges finish locally meanwhile)
         // while the deployment phase builds it, then serve.
-        std::cerr << "nsengine cloud: listening on " << so.host << ":" << server.port()
+        std::cerr << "nsengine cloud: listening on " << so.host << ":" << server.port() << ", "
+                  << security << auth
                   << ", answering not_ready until this machine's profile is built" << std::endl;
         std::thread io([&] { server.run(); });
         try {

@@ -76,6 +76,7 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<double>()->default_value("30"))(
         "connect-timeout-s", "deadline to connect and handshake",
         cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
+    add_edge_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     const DeviceOptions device = device_options(args);
@@ -88,6 +89,7 @@ int cmd_edge(int argc, char** argv) {
     co.connect_timeout_s = args["connect-timeout-s"].as<double>();
     NSE_CHECK(co.request_timeout_s > 0 && co.connect_timeout_s > 0, ErrorCode::InvalidArgument,
               "timeouts must be > 0");
+    apply_edge_security(args, co);
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
     auto model = load_model_arg(args);
     const int n = model->size();

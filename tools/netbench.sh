@@ -118,13 +118,14 @@ edge_profile=$out/profile-edge-1t-cpu$edge_cpu.json cloud_profile=$out/profile-c
 [ -f "$edge_profile" ] || edge_run "$nse" deploy --threads 1 --out "$edge_profile" >/dev/null
 [ -f "$cloud_profile" ] || "$nse" deploy --threads 2 --out "$cloud_profile" >/dev/null
 
-ip netns exec $C "$nse" cloud -i $CIP -p $PORT --threads 2 --models "$models" \
+# Plaintext (--insecure) inside the two namespaces this script made: the link is measured, not TLS.
+ip netns exec $C "$nse" cloud -i $CIP -p $PORT --insecure --threads 2 --models "$models" \
     --profile "$cloud_profile" --quiet 2>"$out/cloud.log" &
 cloud_pid=$!
 for _ in $(seq 100); do grep -q serving "$out/cloud.log" && break; sleep 0.2; done
 
 edge() {  # args...: prints the JSON report
-    edge_run ip netns exec $E "$nse" edge -i $CIP -p $PORT --threads 1 --profile "$edge_profile" \
+    edge_run ip netns exec $E "$nse" edge -i $CIP -p $PORT --insecure --threads 1 --profile "$edge_profile" \
         --input random --json "$@"
 }
 summary() {  # JSON on stdin -> "median_total cut" over the requests after the first
