@@ -98,7 +98,7 @@ nlohmann::json CloudClient::connect(const nlohmann::json& hello) {
         try {
             io_->run(
                 [&](auto done) { stream.async_handshake(asio::ssl::stream_base::client, done); },
-                deadline, "TLS handshake with " + where);
+                deadline, "connecting to " + where);
         } catch (...) {
             close();
             throw;
