@@ -9,6 +9,7 @@
 #include <asio/ssl.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nse::net {
 
@@ -68,12 +69,20 @@ class Stream {
         else
             sock_.async_read_some(b, std::forward<Handler>(h));
     }
+    // TLS turns each write into at least one record (and, without Nagle, a packet): a frame's
+    // small pieces (header, fields, a small tensor) are gathered into one record of up to 16 KiB
+    // first. One write at a time per stream (as asio requires anyway).
     template <typename Buffers, typename Handler>
     void async_write_some(const Buffers& b, Handler&& h) {
-        if (ssl_)
-            ssl_->async_write_some(b, std::forward<Handler>(h));
-        else
-            sock_.async_write_some(b, std::forward<Handler>(h));
+        if (!ssl_) return sock_.async_write_some(b, std::forward<Handler>(h));
+        auto it = asio::buffer_sequence_begin(b);
+        const auto end = asio::buffer_sequence_end(b);
+        while (it != end && asio::const_buffer(*it).size() == 0) ++it;
+        if (it == end || asio::const_buffer(*it).size() >= kRecordBytes || std::next(it) == end)
+            return ssl_->async_write_some(b, std::forward<Handler>(h));
+        if (staging_.empty()) staging_.resize(kRecordBytes);
+        const size_t n = asio::buffer_copy(asio::buffer(staging_), b);
+        ssl_->async_write_some(asio::buffer(staging_.data(), n), std::forward<Handler>(h));
     }
     // Completes at once for a plaintext stream.
     template <typename Handler>
@@ -86,8 +95,10 @@ class Stream {
     }
 
   private:
+    static constexpr size_t kRecordBytes = 16384;  // TLS's largest record payload
     Socket sock_;
     std::unique_ptr<asio::ssl::stream<Socket&>> ssl_;
+    std::vector<uint8_t> staging_;
 };
 
 }  // namespace nse::net
