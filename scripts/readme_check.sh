@@ -10,7 +10,7 @@
 # happens: `deploy` runs with --quick (a tenth of the sweep: seconds, not two minutes); the
 # profile the cloud and edge would build on first use is made the same way beforehand
 # (NSE_CACHE_DIR); photo.jpg and my_alexnet.pth are made first (a user brings their own); a
-# second machine's SERVER is 127.0.0.1; optional [flags] are left out. The two set-up commands
+# second machine's SERVER is 127.0.0.1 (its certificate too); optional [flags] are left out. The two set-up commands
 # (scripts/demo.sh, scripts/test.sh) are not run here: CI runs the tests themselves.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,6 +95,10 @@ for line in "${lines[@]}"; do
         run bash -c "$line" ;;
     "/usr/bin/python3 examples/"*)
         run bash -c "$line" ;;
+    "scripts/make-certs.sh"*)
+        cmd=${line//SERVER/127.0.0.1}
+        [ "$cmd" = "$line" ] || note "(substitution) the second machine is this one: $cmd"
+        run bash -c "$root/$cmd" ;;
     "nsengine cloud"*)
         cmd=${line/-i 0.0.0.0/-i 127.0.0.1}
         [ "$cmd" = "$line" ] || note "(substitution) the second machine is this one: $cmd"
@@ -102,7 +106,7 @@ for line in "${lines[@]}"; do
         pids+=($!)
         wait_for_cloud "$work/cloud.log" ;;
     "nsengine edge"*)
-        cmd=${line/-i SERVER/-i 127.0.0.1}
+        cmd=${line//SERVER/127.0.0.1}
         run $cmd
         # The cloud must have answered (a local fallback gives the same numbers): no request
         # finished on the edge for want of it, and a fixed cut was computed there.
