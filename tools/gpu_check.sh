@@ -6,7 +6,8 @@
 # PyTorch on the same GPU (tools/bench_torch_cuda.py), and prints one table.
 #
 # Environment: NSE_PYTHON (default: python3 on PATH), NSE_GPU_BUILD (default: build-cuda).
-# Headers a machine lacks (standalone asio, stb) are taken from .deps/include when it exists.
+# Headers a machine lacks (standalone asio, stb, OpenSSL's) are taken from .deps/include when it
+# exists; OpenSSL's then link against the machine's own libssl.so.3 (the 3.x ABI is stable).
 # At most six files are written to OUT_DIR (default: gpu-check-results).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,12 @@ step "machine"
 cmake_args=(-DNSE_WITH_CUDA=ON -DNSE_PYTHON="$py" -DCMAKE_BUILD_TYPE=Release)
 if [ -d .deps/include ]; then
     cmake_args+=(-DASIO_INCLUDE_DIR="$PWD/.deps/include" -DSTB_INCLUDE_DIR="$PWD/.deps/include/stb")
+fi
+if [ ! -e /usr/include/openssl/ssl.h ] && [ -e .deps/include/openssl/ssl.h ]; then
+    ssl=$(ls /usr/lib/x86_64-linux-gnu/libssl.so* /usr/lib64/libssl.so* 2>/dev/null | head -n 1)
+    crypto=$(ls /usr/lib/x86_64-linux-gnu/libcrypto.so* /usr/lib64/libcrypto.so* 2>/dev/null | head -n 1)
+    cmake_args+=(-DOPENSSL_INCLUDE_DIR="$PWD/.deps/include" -DOPENSSL_SSL_LIBRARY="$ssl"
+                 -DOPENSSL_CRYPTO_LIBRARY="$crypto")
 fi
 # cuDNN outside the toolkit (pip's nvidia-cudnn wheel, distribution packages): point CMake at it.
 if [ ! -e /usr/local/cuda/include/cudnn.h ] && [ ! -e /usr/include/cudnn.h ]; then
