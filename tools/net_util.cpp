@@ -51,7 +51,7 @@ void add_edge_security_options(cxxopts::Options& opts) {
         "tls-cert", "this edge's certificate (PEM), for a cloud that asks for one",
         cxxopts::value<std::string>())("tls-key", "its private key (PEM)",
                                        cxxopts::value<std::string>())(
-        "token-file", "file whose first line is the token the cloud asks for",
+        "token-file", "file holding the token the cloud asks for (its first token line)",
         cxxopts::value<std::string>())(
         "insecure",
         "allow plaintext to a cloud beyond loopback (anyone on the path can read "
