@@ -176,12 +176,16 @@ std::shared_ptr<float> CloudClient::exchange(MsgType type, uint64_t id, uint32_t
         reply = decode_header(rh);
         check_header(reply, opts_.max_message_bytes);
         auto payload = aligned_floats((reply.payload_bytes + sizeof(float) - 1) / sizeof(float));
-        io_->run(
-            [&](auto done) {
-                asio::async_read(*io_->stream, asio::buffer(payload.get(), reply.payload_bytes),
-                                 [done](std::error_code ec, size_t) { done(ec); });
-            },
-            deadline, "reading the reply to " + what);
+        uint8_t* dst = reinterpret_cast<uint8_t*>(payload.get());
+        const size_t got = io_->stream->read_now(dst, reply.payload_bytes);
+        if (got < reply.payload_bytes)
+            io_->run(
+                [&](auto done) {
+                    asio::async_read(*io_->stream,
+                                     asio::buffer(dst + got, reply.payload_bytes - got),
+                                     [done](std::error_code ec, size_t) { done(ec); });
+                },
+                deadline, "reading the reply to " + what);
         const uint8_t* p = reinterpret_cast<const uint8_t*>(payload.get());
         if (MsgType(reply.type) == MsgType::Error) {
             ErrorReply e = decode_error(p, reply.payload_bytes);

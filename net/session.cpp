@@ -296,9 +296,12 @@ void Session::on_header(std::error_code ec) {
         payload_ = aligned_floats((size_ + sizeof(float) - 1) / sizeof(float));
         capacity_ = size_;
     }
+    uint8_t* dst = reinterpret_cast<uint8_t*>(payload_.get());
+    const size_t got = stream_.read_now(dst, size_);
+    if (got == size_) return on_payload({});
     arm(srv_.opts.io_timeout_s, "message incomplete");
     asio::async_read(
-        stream_, asio::buffer(payload_.get(), size_),
+        stream_, asio::buffer(dst + got, size_ - got),
         [self = shared_from_this()](std::error_code ec2, size_t) { self->on_payload(ec2); });
 }
 

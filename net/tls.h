@@ -5,8 +5,10 @@
 // certificate refused, a cloud that does not speak TLS).
 #pragma once
 
+#include <algorithm>
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +85,28 @@ class Stream {
         if (staging_.empty()) staging_.resize(kRecordBytes);
         const size_t n = asio::buffer_copy(asio::buffer(staging_), b);
         ssl_->async_write_some(asio::buffer(staging_.data(), n), std::forward<Handler>(h));
+    }
+    // Reads what of the next `n` bytes is already here (decrypted and buffered by TLS, or in the
+    // socket's receive queue) without waiting; returns how many. A payload that arrived with its
+    // header is then taken without another asynchronous round (and, for TLS, without asio's
+    // deferred completion of a read it could satisfy at once).
+    size_t read_now(void* p, size_t n) {
+        size_t got = 0;
+        if (ssl_) {
+            SSL* s = ssl_->native_handle();
+            while (got < n && SSL_pending(s) > 0) {
+                const int want = int(std::min<size_t>(n - got, size_t(SSL_pending(s))));
+                const int r = SSL_read(s, static_cast<uint8_t*>(p) + got, want);
+                if (r <= 0) break;
+                got += size_t(r);
+            }
+            return got;
+        }
+        std::error_code ec;
+        const size_t ready = sock_.available(ec);
+        if (ec || ready == 0 || n == 0) return 0;
+        got = sock_.read_some(asio::buffer(p, std::min(n, ready)), ec);
+        return ec ? 0 : got;
     }
     // Completes at once for a plaintext stream.
     template <typename Handler>
