@@ -61,22 +61,24 @@ const nlohmann::json& EdgeRunner::connect() {
 
 void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile,
                              Objective objective) {
-    split_ =
-        std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, bandwidth_);
+    split_ = std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, link_);
 }
 
 void EdgeRunner::probe_link(double budget_ms) {
-    BandwidthEstimator& bandwidth = bandwidth_;
+    LinkModel& bandwidth = link_;
     const auto t0 = Clock::now();
     // Round-trip time: two tiny probes; then throughput with probes growing 4x.
     for (int i = 0; i < 2; ++i) {
+        const auto start = Clock::now();
         ProbeReply r = client_.probe(64, false);
+        bandwidth.add_upload(64, r.ack.receive_us / 1e3, start);
         bandwidth.add_rtt(r.total_ms - r.ack.receive_us / 1e3);
     }
     for (size_t bytes = 16 * 1024; bytes <= (size_t(16) << 20); bytes *= 4) {
+        const auto start = Clock::now();
         ProbeReply r = client_.probe(bytes, false);
         const double receive_ms = r.ack.receive_us / 1e3;
-        bandwidth.add_upload(bytes, receive_ms);
+        bandwidth.add_upload(bytes, receive_ms, start);
         if (receive_ms > 20 || ms_since(t0) + 4 * r.total_ms > budget_ms) break;
     }
     // A probe is a link sample: the next one waits SplitController::kProbeInterval.
@@ -107,6 +109,9 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     report.predicted_energy_mj = d.estimate.energy_mj;
     report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
     report.assumed_rtt_ms = d.link.rtt_ms;
+    report.assumed_burst_bytes = d.link.burst_bytes;
+    report.assumed_burst_available_bytes = d.link.burst_available_bytes;
+    report.assumed_peak_mbps = d.link.peak_bytes_per_ms * 8 / 1e3;
     report.edge_scale = d.link.edge_scale;
     report.cloud_scale = d.link.cloud_scale;
     SplitOutcome o;
@@ -115,6 +120,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     o.cloud_compute_ms = report.cloud_compute_ms;
     o.sent_bytes = report.sent_bytes;
     o.upload_ms = report.upload_ms;
+    o.upload_start = last_upload_start_;
     o.network_ms = report.network_ms;
     o.cloud_backlog_ms = report.cloud_backlog_ms;
     split_->record(d, o);
@@ -155,6 +161,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         for (size_t i = 0; i < live.size(); ++i)
             req.tensors.push_back({model_->tensor_name(ids[i]), live[i].shape(), live[i].data()});
         for (const auto& t : req.tensors) report.sent_bytes += t.bytes();
+        last_upload_start_ = Clock::now();
         InferReply reply = client_.infer(req, next_id_++);
         const ResultReply& res = reply.result;
         if (output_batch_ != input.dim(0)) {  // shape inference once per batch size

@@ -33,7 +33,9 @@ struct EdgeReport {
     // With --split auto: what the planner predicted for the chosen cut, and the link it assumed.
     double predicted_ms = 0;
     double predicted_energy_mj = 0;
-    double assumed_mbps = 0, assumed_rtt_ms = 0;
+    double assumed_mbps = 0, assumed_rtt_ms = 0;  // sustained upload rate, latency
+    // The link's token bucket as assumed: its size, what was left of it, and the rate inside it.
+    double assumed_burst_bytes = 0, assumed_burst_available_bytes = 0, assumed_peak_mbps = 0;
     // How fast each side was taken to run against its profile (SpeedTracker; 1 = as profiled).
     double edge_scale = 1, cloud_scale = 1;
 };
@@ -56,9 +58,9 @@ class EdgeRunner {
     // Without a reachable cloud that publishes a profile, the whole model runs here.
     const Tensor& infer_auto(const Tensor& input, EdgeReport& report);
     // Measures the link with PROBEs of growing size until one takes ~20 ms or `budget_ms` is
-    // spent; feeds the bandwidth estimator.
+    // spent; feeds the link model.
     void probe_link(double budget_ms);
-    const BandwidthEstimator& bandwidth() const { return bandwidth_; }
+    const LinkModel& link() const { return link_; }
     // The split controller (null unless enable_auto was called).
     const SplitController* split() const { return split_.get(); }
     // The planner for the current cloud (null before a connection with a cloud profile).
@@ -79,12 +81,13 @@ class EdgeRunner {
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
     double connect_ms_ = 0;  // spent in connect() since the last request took it
+    std::chrono::steady_clock::time_point last_upload_start_;  // of the last INFER sent
     Tensor output_;
     Shape output_shape_;  // of the model output at batch output_batch_
     int64_t output_batch_ = 0;
     std::vector<Tensor> single_;
 
-    BandwidthEstimator bandwidth_;            // the link, from probes and transfers
+    LinkModel link_;                          // the uplink, from probes and transfers
     std::unique_ptr<SplitController> split_;  // automatic splitting
 };
 

@@ -1,6 +1,9 @@
 #include "partition/planner.h"
 
+#include <algorithm>
+
 #include "base/error.h"
+#include "partition/link_model.h"
 
 namespace nse {
 
@@ -33,7 +36,11 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link) const {
         e.live_bytes = live_bytes_[k];
         e.edge_ms = prefix_[k] * link.edge_scale;
         if (k < n) {
-            e.upload_ms = double(live_bytes_[k]) / link.upload_bytes_per_ms;
+            const double tokens =
+                std::min(link.burst_bytes,
+                         link.burst_available_bytes + link.upload_bytes_per_ms * e.edge_ms);
+            e.upload_ms = bucket_transfer_ms(double(live_bytes_[k]), tokens, link.peak_bytes_per_ms,
+                                             link.upload_bytes_per_ms);
             e.rtt_ms = link.rtt_ms;
             e.cloud_wait_ms = link.cloud_backlog_ms * link.cloud_scale;
             e.cloud_ms = suffix_[k] * link.cloud_scale;

@@ -1,6 +1,8 @@
 // The runtime decision: for every cut k of a model, predicted
-//   edge prefix [0, k) + live bytes / upload bandwidth + RTT + cloud backlog + cloud suffix
+//   edge prefix [0, k) + upload of the live bytes + RTT + cloud backlog + cloud suffix
 //   [k, n) + output bytes / download bandwidth
+// where the upload rides what is left of the link's burst (a token bucket, LinkModel) at the
+// peak rate and the rest goes at the sustained rate
 // (each side's times scaled by how fast it runs now against its profile)
 // (or the edge's energy for it), and the best cut. Per-node predictions are summed once per
 // (model, profiles); a decision is then one pass over the cuts and runs no layer.
@@ -18,9 +20,13 @@ Objective parse_objective(const std::string& s);  // throws Error(InvalidArgumen
 
 // The link, and how fast each side runs now.
 struct LinkState {
-    double upload_bytes_per_ms = 1e3;
+    double upload_bytes_per_ms = 1e3;  // sustained
     double download_bytes_per_ms = 1e3;
     double rtt_ms = 1;
+    // The link's token bucket (partition/link_model.h): this many bytes may leave at
+    // peak_bytes_per_ms now; it refills at upload_bytes_per_ms up to burst_bytes while the edge
+    // computes the prefix. Zero: a plain rate.
+    double burst_bytes = 0, burst_available_bytes = 0, peak_bytes_per_ms = 0;
     double cloud_backlog_ms = 0;  // predicted wait before the cloud starts our request
     // Measured over predicted time of recent requests (SpeedTracker): multiply the edge's
     // prefix, and the cloud's suffix and backlog.

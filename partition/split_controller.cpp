@@ -5,8 +5,8 @@
 namespace nse {
 
 SplitController::SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
-                                 Objective objective, BandwidthEstimator& link)
-    : model_(model), edge_profile_(std::move(edge)), objective_(objective), bandwidth_(link) {
+                                 Objective objective, LinkModel& link)
+    : model_(model), edge_profile_(std::move(edge)), objective_(objective), link_(link) {
     NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting needs a profile");
 }
 
@@ -21,9 +21,12 @@ void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double bac
 SplitController::Decision SplitController::decide() const {
     NSE_ASSERT(planner_);
     Decision d;
-    d.link.upload_bytes_per_ms = bandwidth_.upload_bytes_per_ms();
-    d.link.download_bytes_per_ms = bandwidth_.download_bytes_per_ms();
-    d.link.rtt_ms = bandwidth_.rtt_ms();
+    d.link.upload_bytes_per_ms = link_.upload_bytes_per_ms();
+    d.link.download_bytes_per_ms = link_.download_bytes_per_ms();
+    d.link.rtt_ms = link_.rtt_ms();
+    d.link.burst_bytes = link_.burst_bytes();
+    d.link.burst_available_bytes = link_.burst_available();
+    d.link.peak_bytes_per_ms = link_.peak_bytes_per_ms();
     d.link.cloud_backlog_ms = cloud_backlog_ms_;
     d.link.edge_scale = edge_speed_.factor();
     d.link.cloud_scale = cloud_speed_.factor();
@@ -36,10 +39,10 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->prefix_ms(d.cut));
     if (o.offloaded) {
         cloud_speed_.add(o.cloud_compute_ms, planner_->suffix_ms(d.cut));
-        bandwidth_.add_upload(o.sent_bytes, o.upload_ms);
+        link_.add_upload(o.sent_bytes, o.upload_ms, o.upload_start);
         const double download_ms =
             double(model_.live_bytes(model_.size())) / d.link.download_bytes_per_ms;
-        bandwidth_.add_rtt(std::max(0.01, o.network_ms - download_ms));
+        link_.add_rtt(std::max(0.01, o.network_ms - download_ms));
         cloud_backlog_ms_ = o.cloud_backlog_ms;
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();

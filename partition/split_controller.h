@@ -8,7 +8,7 @@
 #include <chrono>
 #include <memory>
 
-#include "partition/bandwidth.h"
+#include "partition/link_model.h"
 #include "partition/planner.h"
 #include "partition/speed.h"
 
@@ -21,6 +21,7 @@ struct SplitOutcome {
     double cloud_compute_ms = 0;  // the cloud's compute time, from its RESULT
     size_t sent_bytes = 0;        // the cut's tensors
     double upload_ms = 0;         // the cloud's receive time, first to last byte
+    std::chrono::steady_clock::time_point upload_start;  // when the request left the edge
     double network_ms = 0;        // the rest of the round trip: latency, download, framing
     double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
 };
@@ -30,7 +31,7 @@ class SplitController {
     // `link`: the edge's estimate of the link, fed by its probes (and by record()); it outlives
     // this controller.
     SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
-                    Objective objective, BandwidthEstimator& link);
+                    Objective objective, LinkModel& link);
 
     // A (re)connected cloud: its profile (null when it publishes none: no automatic split) and
     // its backlog.
@@ -66,7 +67,7 @@ class SplitController {
     Objective objective_;
     std::unique_ptr<DeviceProfile> cloud_profile_;
     std::unique_ptr<Planner> planner_;
-    BandwidthEstimator& bandwidth_;
+    LinkModel& link_;
     SpeedTracker edge_speed_, cloud_speed_;
     double cloud_backlog_ms_ = 0;
     int local_streak_ = 0;  // requests in a row kept on the edge by the planner

@@ -69,15 +69,15 @@ TEST(Bandwidth, EstimateOnARateLimitedLinkAndAfterItChanges) {
     EdgeRunner edge(lenet.model, lenet.hash, client_for(link.port()), current_test_pool(), true);
     edge.connect();
     edge.probe_link(300);
-    const double measured = edge.bandwidth().upload_bytes_per_ms() * 1e3;
+    const double measured = edge.link().upload_bytes_per_ms() * 1e3;
     EXPECT_GT(measured, 0.5 * kRate) << measured;
     EXPECT_LT(measured, 1.5 * kRate) << measured;
-    EXPECT_LT(edge.bandwidth().rtt_ms(), 20.0);
+    EXPECT_LT(edge.link().rtt_ms(), 20.0);
     // A 4x slower link is followed within two measurements.
     link.set_rate(kRate / 4);
     edge.probe_link(300);
     edge.probe_link(300);
-    const double after = edge.bandwidth().upload_bytes_per_ms() * 1e3;
+    const double after = edge.link().upload_bytes_per_ms() * 1e3;
     EXPECT_GT(after, 0.5 * kRate / 4) << after;
     EXPECT_LT(after, 1.5 * kRate / 4) << after;
 }

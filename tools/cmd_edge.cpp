@@ -46,6 +46,9 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"predicted_energy_mj", r.predicted_energy_mj},
         {"assumed_upload_mbps", r.assumed_mbps},
         {"assumed_rtt_ms", r.assumed_rtt_ms},
+        {"assumed_burst_bytes", r.assumed_burst_bytes},
+        {"assumed_burst_available_bytes", r.assumed_burst_available_bytes},
+        {"assumed_peak_mbps", r.assumed_peak_mbps},
         {"edge_scale", r.edge_scale},
         {"cloud_scale", r.cloud_scale}};
 }
