@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace nse {
@@ -17,10 +19,14 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// How far a prediction is from a measurement, symmetric in ratio (0.02 ms keeps tiny times from
+// Times under this are taken as this: a transfer that rode a burst takes a few microseconds,
+// below what the cloud's clock and scheduling resolve.
+constexpr double kResolutionMs = 0.05;
+
+// How far a prediction is from a measurement, symmetric in ratio (0.1 ms keeps tiny times from
 // dominating).
 double miss(double predicted_ms, double measured_ms) {
-    return std::log((predicted_ms + 0.02) / (measured_ms + 0.02));
+    return std::log((predicted_ms + 0.1) / (std::max(measured_ms, kResolutionMs) + 0.1));
 }
 
 }  // namespace
@@ -31,27 +37,41 @@ double bucket_transfer_ms(double bytes, double tokens, double peak, double rate)
     return fast / peak + (bytes - fast) / rate;
 }
 
+// NSE_LINK_TRACE=1: each transfer and the fit after it on stderr (for studying a link).
+static const bool kTrace = std::getenv("NSE_LINK_TRACE") != nullptr;
+
 void LinkModel::add_upload(size_t bytes, double receive_ms, Clock::time_point start) {
-    Sample s{start, double(bytes), std::max(0.0, receive_ms),
-             bytes >= kMinBytes && receive_ms >= 0.05};
+    // Every transfer of kMinBytes or more is fitted, the fast ones too: riding the burst is
+    // what shows the burst and the peak.
+    Sample s{start, double(bytes), std::max(0.0, receive_ms), bytes >= kMinBytes};
     samples_.push_back(s);
     if (samples_.size() > kWindow) {
         samples_.pop_front();
         truncated_ = true;
     }
     refit();
-    // A real change: the two newest timed transfers both off by more than 1.5x the same way.
-    std::vector<size_t> timed;
-    for (size_t i = 0; i < samples_.size(); ++i)
-        if (samples_[i].timed) timed.push_back(i);
-    if (!fitted_ || timed.size() < 4) return;
+    if (kTrace)
+        std::fprintf(stderr,
+                     "link: %zu B in %.3f ms -> rate %.0f B/ms, burst %.0f B, peak %.0f B/ms\n",
+                     bytes, receive_ms, rate_, burst_, peak_);
+    // A real change: the two newest transfers that met the sustained rate (riding the burst
+    // says nothing of it) both off by more than 1.5x the same way. Older ones are dropped.
     std::vector<double> misses;
-    evaluate_misses(misses);
-    const double a = misses[timed[timed.size() - 2]], b = misses[timed.back()];
-    if (std::abs(a) > std::log(1.5) && std::abs(b) > std::log(1.5) && (a > 0) == (b > 0)) {
-        samples_.erase(samples_.begin(), samples_.begin() + long(timed[timed.size() - 2]));
+    std::vector<bool> crossed;
+    if (!fitted_) return;
+    simulate(rate_, peak_, burst_, &misses, &crossed);
+    std::vector<size_t> met;
+    for (size_t i = 0; i < samples_.size(); ++i)
+        if (crossed[i]) met.push_back(i);
+    if (met.size() < 2) return;
+    const double a = misses[met[met.size() - 2]], b = misses[met.back()];
+    if (std::abs(a) > std::log(1.5) && std::abs(b) > std::log(1.5) && (a > 0) == (b > 0) &&
+        met[met.size() - 2] > 0) {
+        samples_.erase(samples_.begin(), samples_.begin() + long(met[met.size() - 2]));
         truncated_ = false;  // the newer link starts here
         refit();
+        if (kTrace)
+            std::fprintf(stderr, "link: changed -> rate %.0f B/ms, burst %.0f B\n", rate_, burst_);
     }
 }
 
@@ -83,7 +103,7 @@ double LinkModel::transfer_ms(double bytes, Clock::time_point at) const {
 }
 
 LinkModel::Fit LinkModel::simulate(double rate, double peak, double burst,
-                                   std::vector<double>* misses) const {
+                                   std::vector<double>* misses, std::vector<bool>* crossed) const {
     Fit f{rate, peak, burst, 0, 0};
     // Recent transfers weigh more: each older timed one 0.8x the next.
     std::vector<double> weight(samples_.size(), 0);
@@ -94,6 +114,7 @@ LinkModel::Fit LinkModel::simulate(double rate, double peak, double burst,
             w *= 0.8;
         }
     if (misses) misses->assign(samples_.size(), 0);
+    if (crossed) crossed->assign(samples_.size(), false);
     double level = burst;  // the window starts after an idle link (the connect probe)
     for (size_t i = 0; i < samples_.size(); ++i) {
         const Sample& s = samples_[i];
@@ -117,14 +138,10 @@ LinkModel::Fit LinkModel::simulate(double rate, double peak, double burst,
     return f;
 }
 
-void LinkModel::evaluate_misses(std::vector<double>& misses) const {
-    simulate(rate_, peak_, burst_, &misses);
-}
-
 void LinkModel::refit() {
     std::vector<double> rates;
     for (const Sample& s : samples_)
-        if (s.timed) rates.push_back(s.bytes / s.ms);
+        if (s.timed) rates.push_back(s.bytes / std::max(s.ms, kResolutionMs));
     fitted_ = !rates.empty();
     if (!fitted_) return;
     const double peak = *std::max_element(rates.begin(), rates.end());

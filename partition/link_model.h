@@ -5,8 +5,9 @@
 // peak, then hold to a sustained rate) whose level the model tracks through every transfer it
 // saw, refilling at `rate` up to `burst` while the link is idle. A plain rate is the case
 // burst = 0. Fitted over the recent transfers by a weighted L1 search (robust to one stall or
-// one burst); when the two newest transfers both miss the fit by over 1.5x the same way, the
-// older ones are dropped, so a real change is followed within two or three requests.
+// one burst); when the two newest transfers that met the sustained rate both miss the fit by
+// over 1.5x the same way, the older ones are dropped, so a real change is followed within two or
+// three requests.
 #pragma once
 
 #include <chrono>
@@ -21,8 +22,7 @@ class LinkModel {
     using Clock = std::chrono::steady_clock;
 
     // An upload of `bytes` that left the edge at `start` and took `receive_ms` at the cloud.
-    // Every transfer drains the bucket; those too small to time (under kMinBytes or 0.05 ms)
-    // are not fitted.
+    // Every transfer drains the bucket; those under kMinBytes are not fitted.
     void add_upload(size_t bytes, double receive_ms, Clock::time_point start = Clock::now());
     // A round trip with negligible payload and cloud time.
     void add_rtt(double ms);
@@ -59,10 +59,10 @@ class LinkModel {
         int crossed = 0;       // timed transfers that spent most of their time past the bucket
     };
     // Replays the window through a bucket of (rate, peak, burst): the weighted L1 cost of its
-    // log misses, the level after it, and (when asked) each transfer's miss.
-    Fit simulate(double rate, double peak, double burst,
-                 std::vector<double>* misses = nullptr) const;
-    void evaluate_misses(std::vector<double>& misses) const;
+    // log misses, the level after it, and (when asked) each transfer's miss and whether it
+    // spent most of its time at the sustained rate.
+    Fit simulate(double rate, double peak, double burst, std::vector<double>* misses = nullptr,
+                 std::vector<bool>* crossed = nullptr) const;
     void refit();
 
     std::deque<Sample> samples_;

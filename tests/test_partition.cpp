@@ -738,7 +738,7 @@ TEST(LinkModel, APlainRateAndItsLatency) {
 // ride the burst look fast, yet a large one takes the sustained rate. The connect probe (16 KB,
 // then 64 KB, which crosses the burst) and 36 KB requests every 30 ms teach the model both.
 TEST(LinkModel, ABurstDoesNotFoolIt) {
-    const double rate = 625, burst = 64 * 1024, peak = 100000;  // bytes per ms
+    const double rate = 625, burst = 64 * 1024, peak = 1e6;  // bytes per ms (veth: ~1 GB/s)
     LinkModel m;
     BucketLink link(rate, burst, peak);
     link.feed(m, 16 * 1024, 0);

@@ -19,9 +19,13 @@
 # at 300 Mbit/s its cloud side clearly wins, at 100 Mbit/s all-edge and cut 10 are within each
 # other's noise on this 1-thread edge, so going back was no test). --change-only skips the table.
 #
+# --burst-kb sets the token bucket (tbf burst) in kilobytes: the default 4 KB lets almost nothing
+# through at line speed; 64 KB is what shaped uplinks, Wi-Fi and cellular links show, and what
+# fools an estimate made from transfers that rode it.
+#
 #   tools/netbench.sh [--models lenet,alexnet,...] [--rates 1,5,20,100] [--repeat 3]
-#                     [--edge-cpu 1] [--change 300,1] [--change-model M] [--change-only]
-#                     [--out DIR]
+#                     [--burst-kb 4] [--edge-cpu 1] [--change 300,1] [--change-model M]
+#                     [--change-only] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=lenet,alexnet,mobilenet_v2,resnet18,vgg16
@@ -32,6 +36,7 @@ out=netbench-results
 change=300,1
 change_model=
 change_only=0
+burst_kb=4
 while [ $# -gt 0 ]; do
     case $1 in
         --change) change=$2; shift 2 ;;
@@ -42,12 +47,14 @@ while [ $# -gt 0 ]; do
         --repeat) repeat=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --edge-cpu) edge_cpu=$2; shift 2 ;;
+        --burst-kb) burst_kb=$2; shift 2 ;;
         *) echo "netbench: unknown argument $1"; exit 2 ;;
     esac
 done
 [ -z "$change_model" ] || [[ ",$models," == *",$change_model,"* ]] ||
     { echo "netbench: --change-model $change_model is not in --models $models"; exit 2; }
 [[ "$change" =~ ^[0-9]+,[0-9]+$ ]] || { echo "netbench: --change wants HIGH,LOW in Mbit/s"; exit 2; }
+[[ "$burst_kb" =~ ^[0-9]+$ ]] && [ "$burst_kb" -ge 1 ] || { echo "netbench: --burst-kb wants a positive number"; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "netbench: needs root (network namespaces, tc)"; exit 2; }
 nse=${NSE:-$PWD/build/tools/nsengine}  # NSE=path runs another build (one not rebuilt meanwhile)
 [ -x "$nse" ] || { echo "netbench: build first (scripts/build.sh)"; exit 2; }
@@ -99,10 +106,10 @@ ip -n $E link set lo up
 ip -n $C link set lo up
 
 shape() {  # rate in Mbit/s, both directions
-    # (A burst of 1 ms at the rate above 100 Mbit/s: 32 kbit is 0.1 ms at 300 Mbit/s, within the
-    # timer's slack.)
-    local burst=32
-    [ "$rate_now" -gt 100 ] && burst=$rate_now
+    # (At least a burst of 1 ms at the rate above 100 Mbit/s: 32 kbit is 0.1 ms at 300 Mbit/s,
+    # within the timer's slack.)
+    local burst=$((burst_kb * 8))
+    [ "$rate_now" -gt 100 ] && [ "$burst" -lt "$rate_now" ] && burst=$rate_now
     for pair in "$E veth-e" "$C veth-c"; do
         set -- $pair
         ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate "${rate_now}mbit" \
@@ -197,9 +204,11 @@ wait $changer
 import json, sys
 r = json.load(open(sys.argv[1]))["requests"]
 print(f"{len(r)} requests; the link changed after about 8 and 16")
-print("request  cut  where          total_ms  assumed_Mbit/s")
+print("request  cut  where          total_ms  assumed_Mbit/s  burst_KB  left_KB")
 for i, q in enumerate(r):
-    print(f"{i + 1:7d}  {q['cut']:3d}  {q['where']:13s}  {q['total_ms']:8.1f}  {q['assumed_upload_mbps']:10.1f}")
+    print(f"{i + 1:7d}  {q['cut']:3d}  {q['where']:13s}  {q['total_ms']:8.1f}  "
+          f"{q['assumed_upload_mbps']:14.1f}  {q['assumed_burst_bytes'] / 1024:8.0f}  "
+          f"{q['assumed_burst_available_bytes'] / 1024:7.0f}")
 PY
 [ "$change_only" = 1 ] || echo "netbench: results in $out/results.tsv"
 echo "netbench: link change in $out/link-change.txt"
