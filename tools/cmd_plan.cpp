@@ -96,6 +96,10 @@ int cmd_plan(int argc, char** argv) {
         "bandwidth", "link rates in Mbit/s",
         cxxopts::value<std::string>()->default_value("1,10,100,1000"))(
         "rtt-ms", "round-trip time", cxxopts::value<double>()->default_value("5"))(
+        "burst-kb",
+        "the link's token bucket, full: this many KB leave at --peak-mbps before the rate applies",
+        cxxopts::value<double>()->default_value("0"))(
+        "peak-mbps", "the rate inside the burst", cxxopts::value<double>()->default_value("10000"))(
         "backlog-ms", "cloud queueing delay", cxxopts::value<double>()->default_value("0"))(
         "objective", "latency or energy", cxxopts::value<std::string>()->default_value("latency"))(
         "svg", "also draw the cuts as stacked bars into this SVG file",
@@ -111,6 +115,9 @@ int cmd_plan(int argc, char** argv) {
     const double rtt = args["rtt-ms"].as<double>(), backlog = args["backlog-ms"].as<double>();
     NSE_CHECK(rtt >= 0 && backlog >= 0, ErrorCode::InvalidArgument,
               "--rtt-ms and --backlog-ms must be >= 0");
+    const double burst_kb = args["burst-kb"].as<double>(), peak = args["peak-mbps"].as<double>();
+    NSE_CHECK(burst_kb >= 0 && burst_kb <= 1e7 && peak > 0, ErrorCode::InvalidArgument,
+              "--burst-kb must be 0..1e7 and --peak-mbps > 0");
     auto model = load_model_arg(args);
     Planner planner(*model, edge, cloud);
     std::vector<std::vector<CutEstimate>> all;
@@ -121,6 +128,8 @@ int cmd_plan(int argc, char** argv) {
         link.upload_bytes_per_ms = link.download_bytes_per_ms = m * 1e6 / 8 / 1e3;
         link.rtt_ms = rtt;
         link.cloud_backlog_ms = backlog;
+        link.burst_bytes = link.burst_available_bytes = burst_kb * 1024;
+        link.peak_bytes_per_ms = peak * 1e6 / 8 / 1e3;
         chosen.push_back(planner.choose(link, objective));
         all.push_back(planner.estimate(link));
     }
@@ -133,6 +142,8 @@ int cmd_plan(int argc, char** argv) {
         nlohmann::json j = {{"model", model->name()},
                             {"objective", args["objective"].as<std::string>()},
                             {"rtt_ms", rtt},
+                            {"burst_kb", burst_kb},
+                            {"peak_mbps", peak},
                             {"decision_us", decide_us},
                             {"bandwidths", nlohmann::json::array()}};
         for (size_t b = 0; b < mbps.size(); ++b) {
@@ -155,9 +166,11 @@ int cmd_plan(int argc, char** argv) {
     }
     for (size_t b = 0; b < mbps.size(); ++b) {
         const auto& e = all[b];
-        std::cout << (b ? "\n" : "") << model->name() << " at " << mbps[b] << " Mbit/s, RTT " << rtt
-                  << " ms: best cut " << chosen[b] << " (" << fixed(e[chosen[b]].total_ms, 2)
-                  << " ms, " << fixed(e[chosen[b]].energy_mj, 1) << " mJ on the edge)\n";
+        std::cout << (b ? "\n" : "") << model->name() << " at " << mbps[b] << " Mbit/s"
+                  << (burst_kb > 0 ? " behind a full " + fixed(burst_kb, 0) + " KB burst" : "")
+                  << ", RTT " << rtt << " ms: best cut " << chosen[b] << " ("
+                  << fixed(e[chosen[b]].total_ms, 2) << " ms, " << fixed(e[chosen[b]].energy_mj, 1)
+                  << " mJ on the edge)\n";
         std::vector<std::vector<std::string>> rows;
         for (const auto& c : e)
             rows.push_back(
