@@ -44,7 +44,10 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link) const {
             e.rtt_ms = link.rtt_ms;
             e.cloud_wait_ms = link.cloud_backlog_ms * link.cloud_scale;
             e.cloud_ms = suffix_[k] * link.cloud_scale;
-            e.download_ms = double(output_bytes_) / link.download_bytes_per_ms;
+            // The reply comes back through a bucket like the upload's (links are taken as
+            // symmetric), refilled since the last small reply.
+            e.download_ms = bucket_transfer_ms(double(output_bytes_), link.burst_bytes,
+                                               link.peak_bytes_per_ms, link.download_bytes_per_ms);
         }
         e.total_ms =
             e.edge_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.cloud_ms + e.download_ms;

@@ -41,7 +41,8 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         cloud_speed_.add(o.cloud_compute_ms, planner_->suffix_ms(d.cut));
         link_.add_upload(o.sent_bytes, o.upload_ms, o.upload_start);
         const double download_ms =
-            double(model_.live_bytes(model_.size())) / d.link.download_bytes_per_ms;
+            bucket_transfer_ms(double(model_.live_bytes(model_.size())), d.link.burst_bytes,
+                               d.link.peak_bytes_per_ms, d.link.download_bytes_per_ms);
         link_.add_rtt(std::max(0.01, o.network_ms - download_ms));
         cloud_backlog_ms_ = o.cloud_backlog_ms;
         local_streak_ = 0;
