@@ -146,6 +146,11 @@ void LinkModel::refit() {
     if (!fitted_) return;
     const double peak = *std::max_element(rates.begin(), rates.end());
     const double lowest = *std::min_element(rates.begin(), rates.end());
+    // A burst larger than twice the largest transfer seen is unobservable (and, fitted, would
+    // price medium transfers as free behind a crawl): the search stops there.
+    double largest = 0;
+    for (const Sample& s : samples_)
+        if (s.timed) largest = std::max(largest, s.bytes);
     Fit best;
     best.cost = INFINITY;
     if (rates.size() == 1) {
@@ -160,6 +165,7 @@ void LinkModel::refit() {
         const double lo = lowest / 32, steps = std::ceil(std::log(peak / lo) / std::log(1.04));
         for (int b = -1; b <= 12; ++b) {
             const double burst = b < 0 ? 0 : 1024.0 * double(1 << b);
+            if (burst > 2 * largest) break;
             Fit best_here;
             best_here.cost = INFINITY;
             auto consider = [&](double rate) {

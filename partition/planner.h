@@ -1,8 +1,8 @@
 // The runtime decision: for every cut k of a model, predicted
 //   edge prefix [0, k) + upload of the live bytes + RTT + cloud backlog + cloud suffix
 //   [k, n) + download of the output
-// where the upload (and the download, through a bucket of the same size) rides what is left of the link's burst (a token bucket, LinkModel) at the
-// peak rate and the rest goes at the sustained rate
+// where the upload (and the download, through a bucket of the same size) rides what is left of the
+// link's burst (a token bucket, LinkModel) at the peak rate and the rest goes at the sustained rate
 // (each side's times scaled by how fast it runs now against its profile)
 // (or the edge's energy for it), and the best cut. Per-node predictions are summed once per
 // (model, profiles); a decision is then one pass over the cuts and runs no layer.
