@@ -116,11 +116,6 @@ void Metrics::tls_handshake(double seconds) {
     handshake_.observe(seconds);
 }
 
-void Metrics::probe() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++probes_;
-}
-
 std::string Metrics::exposition(const Gauges& g) const {
     std::lock_guard<std::mutex> lock(mu_);
     std::string out;
@@ -161,7 +156,7 @@ std::string Metrics::exposition(const Gauges& g) const {
     header(out, "nsengine_open_connections", "gauge", "Connections open now.");
     sample(out, "nsengine_open_connections", "", double(open_));
     header(out, "nsengine_probes_total", "counter", "Bandwidth PROBEs answered.");
-    sample(out, "nsengine_probes_total", "", double(probes_));
+    sample(out, "nsengine_probes_total", "", double(g.probes));
     header(out, "nsengine_queue_depth", "gauge", "Requests waiting for a worker.");
     sample(out, "nsengine_queue_depth", "", g.queued);
     header(out, "nsengine_running_requests", "gauge", "Requests being computed.");

@@ -46,12 +46,12 @@ class Metrics {
     void connection_opened();
     void connection_closed();
     void tls_handshake(double seconds);
-    void probe();
 
     struct Gauges {
         uint32_t queued = 0, running = 0;
         double backlog_s = 0;
         bool ready = true;
+        uint64_t probes = 0;  // PROBEs answered (the server counts them for probes_answered())
     };
     std::string exposition(const Gauges& gauges) const;
 
@@ -60,7 +60,7 @@ class Metrics {
     std::map<std::tuple<std::string, uint32_t, std::string>, uint64_t> requests_;
     std::map<std::string, Histogram> receive_, queue_, compute_;  // by model
     std::map<std::string, uint64_t> errors_, auth_failures_;
-    uint64_t bytes_in_ = 0, bytes_out_ = 0, connections_ = 0, probes_ = 0;
+    uint64_t bytes_in_ = 0, bytes_out_ = 0, connections_ = 0;
     int64_t open_ = 0;
     Histogram handshake_;
 };

@@ -58,6 +58,7 @@ Metrics::Gauges ServerState::gauges() {
     g.running = l.running;
     g.backlog_s = l.backlog_us / 1e6;
     g.ready = ready;
+    g.probes = probes.load();
     return g;
 }
 
@@ -337,7 +338,6 @@ void Session::on_payload(std::error_code ec) {
                     return refuse("token_missing", WireError::Unauthorized,
                                   "send a HELLO with a token first", true);
                 srv_.probes.fetch_add(1);
-                srv_.metrics.probe();
                 std::vector<uint8_t> ack = encode_probe_ack({receive_us, size_});
                 const bool echo = header_.flags & kProbeEcho;
                 auto frame = make_frame(MsgType::ProbeAck, id, std::move(ack), header_.flags);

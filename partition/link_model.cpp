@@ -49,6 +49,11 @@ void LinkModel::add_upload(size_t bytes, double receive_ms, Clock::time_point st
         samples_.pop_front();
         truncated_ = true;
     }
+    if (!s.timed && fitted_) {
+        // Too small to fit: it only drains the bucket; the parameters stand.
+        level_end_ = simulate(rate_, peak_, burst_).level_end;
+        return;
+    }
     refit();
     if (kTrace)
         std::fprintf(stderr,
