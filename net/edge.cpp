@@ -134,7 +134,15 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     return out;
 }
 
-const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report) {
+bool EdgeRunner::cloud_accepts(WireEncoding wire) const {
+    if (wire.raw_f32()) return true;
+    for (const auto& name : hello_ack_.value("wire", nlohmann::json::array()))
+        if (name.is_string() && name.get<std::string>() == wire.name()) return true;
+    return false;
+}
+
+const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report,
+                                WireEncoding wire) {
     const int n = model_->size();
     NSE_CHECK(cut >= 0 && cut <= n, ErrorCode::InvalidArgument, "cut ", cut,
               " is out of range [0, ", n, "]");
@@ -158,9 +166,24 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         req.model_hash = hash_;
         req.cut = uint32_t(cut);
         const std::vector<int> ids = model_->live_at(cut);
-        for (size_t i = 0; i < live.size(); ++i)
-            req.tensors.push_back({model_->tensor_name(ids[i]), live[i].shape(), live[i].data()});
-        for (const auto& t : req.tensors) report.sent_bytes += t.bytes();
+        if (!cloud_accepts(wire)) wire = {};
+        const auto te = Clock::now();
+        encoded_.resize(live.size());
+        for (size_t i = 0; i < live.size(); ++i) {
+            WireTensor t{model_->tensor_name(ids[i]), live[i].shape(), live[i].data()};
+            encoded_[i].clear();
+            if (!wire.raw_f32() &&
+                encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
+                t.encoding = wire;
+                t.encoded = encoded_[i].data();
+                t.encoded_bytes = encoded_[i].size();
+            }
+            report.raw_bytes += size_t(live[i].bytes());
+            report.sent_bytes += t.bytes();
+            req.tensors.push_back(std::move(t));
+        }
+        report.encode_ms = ms_since(te);
+        report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
         last_upload_start_ = Clock::now();
         InferReply reply = client_.infer(req, next_id_++);
         const ResultReply& res = reply.result;
@@ -178,13 +201,15 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         report.upload_ms = res.receive_us / 1e3;
         report.cloud_queue_ms = res.queue_us / 1e3;
         report.cloud_compute_ms = res.compute_us / 1e3;
+        report.cloud_decode_ms = res.decode_us / 1e3;
         report.cloud_queued = res.queued;
         report.cloud_running = res.running;
         report.cloud_backlog_ms = res.backlog_us / 1e3;
         report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
         report.total_ms = connected_before_ms + ms_since(t0);
-        report.network_ms = std::max(0.0, reply.total_ms - report.upload_ms -
-                                              report.cloud_queue_ms - report.cloud_compute_ms);
+        report.network_ms =
+            std::max(0.0, reply.total_ms - report.upload_ms - report.cloud_queue_ms -
+                              report.cloud_decode_ms - report.cloud_compute_ms);
         return output_;
     } catch (const Error& e) {
         if (require_cloud_) throw;

@@ -27,7 +27,11 @@ struct EdgeReport {
     double local_suffix_ms = 0;  // suffix on the edge after a fallback
     double connect_ms = 0;       // connecting for this request: TCP, handshake, link probe
     double total_ms = 0;
-    size_t sent_bytes = 0;
+    size_t sent_bytes = 0;       // the cut's tensors as sent
+    size_t raw_bytes = 0;        //   and as fp32
+    std::string wire = "fp32";   // their encoding (net/wire_codec.h)
+    double encode_ms = 0;        // encoding them, on the edge
+    double cloud_decode_ms = 0;  // decoding them, on the cloud
     uint32_t cloud_queued = 0, cloud_running = 0;
     double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
     // With --split auto: what the planner predicted for the chosen cut, and the link it assumed.
@@ -47,10 +51,13 @@ class EdgeRunner {
                std::shared_ptr<ThreadPool> pool, bool require_cloud = false,
                const DeviceOptions& device = {});
 
-    // Runs one inference split at `cut` (0 = all cloud, size() = all edge) and returns the first
-    // graph output (runtime memory, valid until the next call). Throws only when the cloud
-    // fails and require_cloud is set, or on local errors.
-    const Tensor& infer(const Tensor& input, int cut, EdgeReport& report);
+    // Runs one inference split at `cut` (0 = all cloud, size() = all edge), the cut's tensors
+    // sent as `wire` (fp32 for a tensor int8 cannot carry, and for a cloud that does not take
+    // `wire`), and returns the first graph output (runtime memory, valid until the next call).
+    // Throws only when the cloud fails and require_cloud is set, or on local errors.
+    const Tensor& infer(const Tensor& input, int cut, EdgeReport& report, WireEncoding wire = {});
+    // Whether the connected cloud takes `wire` (fp32 always).
+    bool cloud_accepts(WireEncoding wire) const;
 
     // Turns on automatic splitting with this device's profile; the cloud's comes in HELLO_ACK.
     void enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective);
@@ -86,6 +93,7 @@ class EdgeRunner {
     Shape output_shape_;  // of the model output at batch output_batch_
     int64_t output_batch_ = 0;
     std::vector<Tensor> single_;
+    std::vector<std::vector<uint8_t>> encoded_;  // the cut's tensors, encoded (reused)
 
     LinkModel link_;                          // the uplink, from probes and transfers
     std::unique_ptr<SplitController> split_;  // automatic splitting

@@ -8,7 +8,6 @@ namespace nse::net {
 
 namespace {
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-constexpr uint8_t kDtypeF32 = 1;
 }  // namespace
 
 const char* msg_type_name(MsgType type) {
@@ -156,10 +155,12 @@ FrameHeader decode_header(const uint8_t in[kHeaderBytes]) {
 void check_header(const FrameHeader& h, uint64_t max_payload) {
     if (h.magic != kMagic)
         throw ProtocolError(WireError::BadMagic, "bad magic: not an nsengine peer");
-    if (h.version != kProtocolVersion)
+    if (h.version < kMinProtocolVersion || h.version > kProtocolVersion)
         throw ProtocolError(WireError::BadVersion, "protocol version " + std::to_string(h.version) +
                                                        " is not supported (this side speaks " +
-                                                       std::to_string(kProtocolVersion) + ")");
+                                                       std::to_string(kMinProtocolVersion) +
+                                                       " to " + std::to_string(kProtocolVersion) +
+                                                       ")");
     if (h.type < uint16_t(MsgType::Hello) || h.type > uint16_t(MsgType::Error))
         throw ProtocolError(WireError::BadType, "unknown message type " + std::to_string(h.type));
     if (h.payload_bytes > max_payload)
@@ -193,7 +194,7 @@ Outgoing finish_with_tensors(Writer w, const std::vector<WireTensor>& tensors) {
     for (const auto& t : tensors) {
         NSE_ASSERT(t.shape.size() <= size_t(kMaxRank) && t.name.size() <= kMaxName);
         w.str(t.name);
-        w.u8(kDtypeF32);
+        w.u8(t.encoding.code());
         w.u8(uint8_t(t.shape.size()));
         for (int64_t d : t.shape) w.u64(uint64_t(d));
         offset_slots.push_back(w.buf.size());
@@ -206,7 +207,7 @@ Outgoing finish_with_tensors(Writer w, const std::vector<WireTensor>& tensors) {
     for (size_t i = 0; i < tensors.size(); ++i) {
         for (int b = 0; b < 8; ++b)
             w.buf[offset_slots[i] + b] = uint8_t(uint64_t(offset) >> (8 * b));
-        out.data.push_back(tensors[i].data);
+        out.data.push_back(tensors[i].wire_data());
         out.bytes.push_back(tensors[i].bytes());
         offset += align_up(tensors[i].bytes());
     }
@@ -225,11 +226,7 @@ std::vector<WireTensor> read_tensors(Reader& r, const uint8_t* payload, size_t p
     for (uint32_t i = 0; i < count; ++i) {
         WireTensor t;
         t.name = r.str(kMaxName);
-        const uint8_t dtype = r.u8();
-        if (dtype != kDtypeF32)
-            throw ProtocolError(WireError::BadTensors, "tensor '" + t.name + "' has dtype " +
-                                                           std::to_string(dtype) +
-                                                           "; only f32 (1) is accepted");
+        t.encoding = encoding_from_code(r.u8());
         const uint8_t rank = r.u8();
         if (rank < 1 || rank > kMaxRank)
             throw ProtocolError(WireError::BadTensors,
@@ -245,16 +242,26 @@ std::vector<WireTensor> read_tensors(Reader& r, const uint8_t* payload, size_t p
             t.shape.push_back(int64_t(dim));
         }
         const uint64_t offset = r.u64(), bytes = r.u64();
-        if (bytes != elems * sizeof(float))
-            throw ProtocolError(WireError::BadTensors, "tensor '" + t.name + "' declares " +
-                                                           std::to_string(bytes) +
-                                                           " bytes but its shape needs " +
-                                                           std::to_string(elems * sizeof(float)));
+        // A format without a lossless stage has an exact size; a coded one is checked when it is
+        // decoded, against the receiver's own shape (wire_codec.h).
+        const uint64_t exact = t.encoding.coding == WireCoding::Raw
+                                   ? uint64_t(format_bytes(t.shape, t.encoding.format))
+                                   : bytes;
+        if (bytes != exact)
+            throw ProtocolError(WireError::BadTensors,
+                                "tensor '" + t.name + "' declares " + std::to_string(bytes) +
+                                    " bytes but " + t.encoding.name() + " of its shape needs " +
+                                    std::to_string(exact));
         if (offset % kAlign != 0 || offset > payload_size || bytes > payload_size - offset)
             throw ProtocolError(WireError::BadTensors,
                                 "tensor '" + t.name + "' lies outside the message or is unaligned");
         ranges.emplace_back(offset, offset + bytes);
-        t.data = reinterpret_cast<const float*>(payload + offset);
+        if (t.encoding.raw_f32()) {
+            t.data = reinterpret_cast<const float*>(payload + offset);
+        } else {
+            t.encoded = payload + offset;
+            t.encoded_bytes = size_t(bytes);
+        }
         out.push_back(std::move(t));
     }
     // Data must start after the descriptors and blocks must not overlap.
@@ -285,7 +292,7 @@ InferRequest decode_infer(const uint8_t* payload, size_t size) {
     return req;
 }
 
-Outgoing encode_result(const ResultReply& res) {
+Outgoing encode_result(const ResultReply& res, uint16_t version) {
     Writer w;
     w.u64(res.receive_us);
     w.u64(res.queue_us);
@@ -293,10 +300,11 @@ Outgoing encode_result(const ResultReply& res) {
     w.u32(res.queued);
     w.u32(res.running);
     w.u64(res.backlog_us);
+    if (version >= 2) w.u64(res.decode_us);
     return finish_with_tensors(std::move(w), res.tensors);
 }
 
-ResultReply decode_result(const uint8_t* payload, size_t size) {
+ResultReply decode_result(const uint8_t* payload, size_t size, uint16_t version) {
     Reader r(payload, size);
     ResultReply res;
     res.receive_us = r.u64();
@@ -305,6 +313,7 @@ ResultReply decode_result(const uint8_t* payload, size_t size) {
     res.queued = r.u32();
     res.running = r.u32();
     res.backlog_us = r.u64();
+    if (version >= 2) res.decode_us = r.u64();
     res.tensors = read_tensors(r, payload, size);
     return res;
 }

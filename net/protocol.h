@@ -12,11 +12,15 @@
 
 #include "base/error.h"
 #include "base/tensor.h"
+#include "net/wire_codec.h"
 
 namespace nse::net {
 
 constexpr uint32_t kMagic = 0x3145534e;  // bytes "NSE1"
-constexpr uint16_t kProtocolVersion = 1;
+// Version 2 added tensor encodings (net/wire_codec.h) and RESULT's decode time; a cloud still
+// answers a version 1 edge in version 1.
+constexpr uint16_t kProtocolVersion = 2;
+constexpr uint16_t kMinProtocolVersion = 1;
 constexpr size_t kHeaderBytes = 28;
 constexpr size_t kAlign = 64;
 constexpr int kMaxRank = 8;
@@ -88,7 +92,8 @@ class ProtocolError : public Error {
 
 void encode_header(const FrameHeader& h, uint8_t out[kHeaderBytes]);
 FrameHeader decode_header(const uint8_t in[kHeaderBytes]);
-// Throws ProtocolError unless magic, version and type are known and the payload fits the limit.
+// Throws ProtocolError unless magic, version (kMinProtocolVersion..kProtocolVersion) and type are
+// known and the payload fits the limit.
 void check_header(const FrameHeader& h, uint64_t max_payload);
 
 // Little-endian writer and bounds-checked reader.
@@ -120,12 +125,23 @@ class Reader {
     size_t n_, pos_ = 0;
 };
 
-// A tensor as it travels: name, shape, f32 data. On receipt `data` points into the payload.
+// A tensor as it travels: name, shape and either fp32 values (`data`) or, for any other
+// encoding, its encoded bytes. On receipt the pointers point into the payload.
 struct WireTensor {
     std::string name;
     Shape shape;
-    const float* data = nullptr;
-    size_t bytes() const { return static_cast<size_t>(numel(shape)) * sizeof(float); }
+    const float* data = nullptr;  // fp32 raw
+    WireEncoding encoding;        // fp32 raw unless set
+    const uint8_t* encoded = nullptr;
+    size_t encoded_bytes = 0;
+    // Bytes on the wire.
+    size_t bytes() const {
+        return encoding.raw_f32() ? static_cast<size_t>(numel(shape)) * sizeof(float)
+                                  : encoded_bytes;
+    }
+    const void* wire_data() const {
+        return encoding.raw_f32() ? static_cast<const void*>(data) : encoded;
+    }
 };
 
 // Zero bytes that follow a tensor data block up to the next multiple of kAlign.
@@ -135,7 +151,7 @@ extern const uint8_t kZeroPad[kAlign];
 // An outgoing payload: fixed bytes, then tensor data blocks sent from the tensors' memory.
 struct Outgoing {
     std::vector<uint8_t> head;  // fixed fields + tensor descriptors, padded to kAlign
-    std::vector<const float*> data;
+    std::vector<const void*> data;
     std::vector<size_t> bytes;  // each data block is followed by pad_after(bytes) zeros
     size_t payload_bytes() const;
     // The whole payload in one buffer (a copy: for tests and tools, not the data path).
@@ -165,10 +181,12 @@ struct ResultReply {
     uint32_t queued = 0;      // load after this request: requests waiting
     uint32_t running = 0;     //   and running
     uint64_t backlog_us = 0;  // predicted wait before a new request would start
+    uint64_t decode_us = 0;   // decoding the request's encoded tensors (version 2 on)
     std::vector<WireTensor> tensors;
 };
-Outgoing encode_result(const ResultReply& res);
-ResultReply decode_result(const uint8_t* payload, size_t size);
+// `version`: the protocol version of the peer (version 1 has no decode_us).
+Outgoing encode_result(const ResultReply& res, uint16_t version = kProtocolVersion);
+ResultReply decode_result(const uint8_t* payload, size_t size, uint16_t version = kProtocolVersion);
 
 struct ErrorReply {
     WireError code = WireError::Internal;

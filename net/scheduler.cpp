@@ -76,10 +76,13 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
     res.receive_us = job.receive_us;
     const auto t0 = Clock::now();
     res.queue_us = to_micros(t0 - job.queued_at);
+    decode_infer_inputs(job.wire, job.inputs);
+    const auto t1 = Clock::now();
+    res.decode_us = to_micros(t1 - t0);
     if (!rt) rt = make_executor(job.served->model, opts_.device, pool);
     const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
-    res.compute_us = to_micros(Clock::now() - t0);
-    times = {res.queue_us, res.compute_us};
+    res.compute_us = to_micros(Clock::now() - t1);
+    times = {res.queue_us, res.decode_us, res.compute_us};
     // The outputs are copied (they are a few KB for classifiers) so this worker can take the
     // next job while the I/O thread sends the reply.
     std::vector<std::shared_ptr<float>> copies;
@@ -99,7 +102,7 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
         res.running = l.running;
         res.backlog_us = l.backlog_us;
     }
-    Outgoing out = encode_result(res);
+    Outgoing out = encode_result(res, job.version);
     const uint64_t payload_bytes = out.payload_bytes();
     std::shared_ptr<Frame> frame = make_frame(MsgType::Result, job.request_id, std::move(out.head));
     FrameHeader h = decode_header(frame->header);
@@ -111,11 +114,15 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
         if (const size_t pad = pad_after(out.bytes[i])) frame->blocks.emplace_back(kZeroPad, pad);
     }
     char buf[256];
+    std::string wire = job.wire.empty() ? "fp32" : job.wire[0].encoding.name();
+    for (const auto& t : job.wire)
+        if (t.encoding.name() != wire) wire = "mixed";
     std::snprintf(buf, sizeof buf,
-                  " %s cut=%u/%d in=%s out=%s receive=%.2fms queue=%.2fms compute=%.2fms",
-                  m.name().c_str(), job.cut, m.size(), kb(job.in_bytes).c_str(),
+                  " %s cut=%u/%d in=%s wire=%s out=%s receive=%.2fms queue=%.2fms decode=%.2fms "
+                  "compute=%.2fms",
+                  m.name().c_str(), job.cut, m.size(), kb(job.in_bytes).c_str(), wire.c_str(),
                   kb(frame->head.size() + res.tensors[0].bytes()).c_str(), res.receive_us / 1e3,
-                  res.queue_us / 1e3, res.compute_us / 1e3);
+                  res.queue_us / 1e3, res.decode_us / 1e3, res.compute_us / 1e3);
     line = buf;
     return frame;
 }
@@ -146,7 +153,8 @@ void Scheduler::worker_main() {
                 --running_;
                 backlog_ms_ -= job.predicted_ms;
             }
-            job.failed(e.what());
+            const auto* pe = dynamic_cast<const ProtocolError*>(&e);
+            job.failed(pe ? pe->wire() : WireError::Internal, e.what());
             continue;
         }
         served_.fetch_add(1);

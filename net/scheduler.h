@@ -23,23 +23,25 @@
 namespace nse::net {
 
 struct JobTimes {
-    uint64_t queue_us = 0, compute_us = 0;
+    uint64_t queue_us = 0, decode_us = 0, compute_us = 0;
 };
 
 struct Job {
     const ServedModel* served = nullptr;
     uint32_t cut = 0;
     uint64_t request_id = 0;
-    std::vector<Tensor> inputs;
+    std::vector<Tensor> inputs;      // fp32 views, or buffers for the encoded tensors
+    std::vector<WireTensor> wire;    // the request's tensors (encoded ones decode on the worker)
     std::shared_ptr<float> payload;  // owns the inputs' bytes
+    uint16_t version = kProtocolVersion;  // the edge's protocol version, for the RESULT
     size_t in_bytes = 0;
     uint64_t receive_us = 0;
     double predicted_ms = 0;  // from the profile, for the backlog estimate
     std::chrono::steady_clock::time_point queued_at;
     // Called on the worker's thread: with the RESULT frame and the request's log line (without
-    // the peer), or with the reason it failed.
+    // the peer), or with the reason it failed (bad_tensors for tensors that do not decode).
     std::function<void(std::shared_ptr<Frame>, std::string, JobTimes)> done;
-    std::function<void(std::string)> failed;
+    std::function<void(WireError, std::string)> failed;
 };
 
 class Scheduler {

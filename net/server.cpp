@@ -13,7 +13,8 @@ namespace nse::net {
 
 using asio::ip::tcp;
 
-std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req) {
+std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req,
+                                uint64_t max_decoded_bytes) {
     const Model& m = *served.model;
     if (req.model_hash != served.hash)
         throw ProtocolError(WireError::HashMismatch,
@@ -38,6 +39,14 @@ std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& r
     } catch (const Error& e) {
         throw ProtocolError(WireError::BadTensors, e.what());
     }
+    uint64_t decoded = 0;
+    for (size_t i = 0; i < live.size(); ++i) decoded += uint64_t(numel(shapes[live[i]])) * 4;
+    if (decoded > max_decoded_bytes)
+        throw ProtocolError(WireError::TooLarge, "cut " + std::to_string(req.cut) + " at batch " +
+                                                     std::to_string(batch) + " holds " +
+                                                     std::to_string(decoded) +
+                                                     " bytes of tensors, over the limit of " +
+                                                     std::to_string(max_decoded_bytes));
     std::vector<Tensor> views;
     for (size_t i = 0; i < live.size(); ++i) {
         const WireTensor& t = req.tensors[i];
@@ -50,9 +59,20 @@ std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& r
             throw ProtocolError(WireError::BadTensors, "tensor '" + t.name + "' has shape " +
                                                            shape_str(t.shape) + ", expected " +
                                                            shape_str(shapes[live[i]]));
-        views.push_back(Tensor::view(t.shape, const_cast<float*>(t.data)));
+        views.push_back(t.encoding.raw_f32() ? Tensor::view(t.shape, const_cast<float*>(t.data))
+                                             : Tensor::zeros(t.shape));
     }
     return views;
+}
+
+void decode_infer_inputs(const std::vector<WireTensor>& wire, std::vector<Tensor>& inputs) {
+    NSE_ASSERT(wire.size() == inputs.size());
+    for (size_t i = 0; i < wire.size(); ++i) {
+        const WireTensor& t = wire[i];
+        if (t.encoding.raw_f32()) continue;
+        NSE_ASSERT(inputs[i].shape() == t.shape);
+        decode_tensor(t.encoded, t.encoded_bytes, t.shape, t.encoding, inputs[i].data());
+    }
 }
 
 struct CloudServer::Impl : ServerState {

@@ -110,8 +110,15 @@ class BackgroundServer {
     std::thread thread_;
 };
 
-// Checks an INFER against a served model: hash, cut range, and that the tensors are exactly the
-// cut's live set (names, order, shapes). Returns views of the request's tensor data.
-std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req);
+// Checks an INFER against a served model: hash, cut range, that the tensors are exactly the
+// cut's live set (names, order, shapes) and that they hold at most `max_decoded_bytes` as fp32
+// (so a small encoded message cannot make the cloud allocate more than a raw one could). Returns
+// views of fp32 tensors' data, and for encoded ones buffers of their shape for
+// decode_infer_inputs() to fill.
+std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req,
+                                uint64_t max_decoded_bytes = uint64_t(-1));
+// Decodes the encoded tensors of a checked INFER into the buffers check_infer returned; throws
+// ProtocolError(BadTensors) for bytes that do not decode to their shape.
+void decode_infer_inputs(const std::vector<WireTensor>& wire, std::vector<Tensor>& inputs);
 
 }  // namespace nse::net

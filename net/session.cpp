@@ -32,6 +32,14 @@ const ServedModel* ServerState::find(const std::string& name) const {
     return nullptr;
 }
 
+namespace {
+nlohmann::json wire_names() {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& e : all_encodings()) names.push_back(e.name());
+    return names;
+}
+}  // namespace
+
 nlohmann::json ServerState::hello(const TokenStore::Grant* grant) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& m : models)
@@ -48,6 +56,7 @@ nlohmann::json ServerState::hello(const TokenStore::Grant* grant) {
             {"models", list},
             {"load", {{"queued", l.queued}, {"running", l.running}, {"backlog_us", l.backlog_us}}},
             {"max_message_bytes", opts.max_message_bytes},
+            {"wire", wire_names()},
             {"profile", opts.profile ? opts.profile->to_json() : nlohmann::json()}};
 }
 
@@ -233,6 +242,9 @@ void Session::reply(std::shared_ptr<Frame> frame, std::string log_line, RequestR
 }
 
 void Session::write(std::shared_ptr<Frame> frame, std::function<void(bool)> then) {
+    // Replies speak the edge's protocol version (bytes 4-5 of the header).
+    frame->header[4] = uint8_t(peer_version_);
+    frame->header[5] = uint8_t(peer_version_ >> 8);
     arm(srv_.opts.io_timeout_s, "reply not taken");
     asio::async_write(
         stream_, frame->buffers(),
@@ -291,6 +303,7 @@ void Session::on_header(std::error_code ec) {
     } catch (const ProtocolError& e) {
         return fail(e.wire(), e.what(), header_.request_id);
     }
+    peer_version_ = header_.version;
     size_ = size_t(header_.payload_bytes);
     // Reuse the last buffer unless a job or a reply still holds it.
     if (!payload_ || payload_.use_count() > 1 || capacity_ < size_) {
@@ -365,7 +378,9 @@ void Session::on_payload(std::error_code ec) {
                     throw ProtocolError(WireError::UnknownModel,
                                         "model '" + req.model + "' is not served here");
                 Job job;
-                job.inputs = check_infer(*served, req);
+                job.inputs = check_infer(*served, req, srv_.opts.max_message_bytes);
+                job.wire = std::move(req.tensors);
+                job.version = header_.version;
                 job.served = served;
                 job.cut = req.cut;
                 job.request_id = id;
@@ -386,12 +401,14 @@ void Session::on_payload(std::error_code ec) {
                         self->reply(frame, self->peer() + line, r);
                     });
                 };
-                job.failed = [self = shared_from_this(), id, record](std::string message) {
-                    asio::post(self->srv_.io, [self, id, record, message = std::move(message)] {
-                        self->srv_.metrics.request(record.served->model->name(), record.cut,
-                                                   "failed", record.receive_s, 0, 0);
-                        self->fail(WireError::Internal, message, id);
-                    });
+                job.failed = [self = shared_from_this(), id, record](WireError code,
+                                                                     std::string message) {
+                    asio::post(
+                        self->srv_.io, [self, id, record, code, message = std::move(message)] {
+                            self->srv_.metrics.request(record.served->model->name(), record.cut,
+                                                       "failed", record.receive_s, 0, 0);
+                            self->fail(code, message, id);
+                        });
                 };
                 srv_.scheduler.enqueue(std::move(job));
                 return;  // the reply resumes reading

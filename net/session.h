@@ -111,6 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const TokenStore::Grant* grant_ = nullptr;
     uint8_t hdr_[kHeaderBytes];
     FrameHeader header_;
+    uint16_t peer_version_ = kProtocolVersion;  // of the edge's last frame; replies use it
     std::shared_ptr<float> payload_;
     size_t size_ = 0, capacity_ = 0;
     std::chrono::steady_clock::time_point first_byte_;

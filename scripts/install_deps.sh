@@ -2,8 +2,8 @@
 # Installs nsengine's build and test dependencies from Debian 12 packages (needs root or sudo).
 # Skips apt entirely when everything is already installed.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libopenblas-dev libasio-dev libssl-dev openssl libcxxopts-dev
-          python3-onnx python3-prometheus-client
+packages=(build-essential cmake pkg-config libopenblas-dev libasio-dev libssl-dev openssl libzstd-dev libcxxopts-dev
+          python3-onnx python3-prometheus-client python3-skimage
           nlohmann-json3-dev libgtest-dev libstb-dev python3-torch python3-torchvision
           python3-pil python3-numpy iproute2)
 missing=()

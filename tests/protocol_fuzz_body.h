@@ -1,7 +1,7 @@
 // One fuzz input: bytes as if read from a socket. Decodes the header and, by message type, the
-// payload; decoded INFERs are checked against a small model. Only nse::Error may escape
-// (callers catch it); anything else, or a crash, is a bug. Shared by the libFuzzer target and
-// the corpus replay test.
+// payload; decoded INFERs are checked against a small model and their encoded tensors decoded. Only
+// nse::Error may escape (callers catch it); anything else, or a crash, is a bug. Shared by the
+// libFuzzer target and the corpus replay test.
 #pragma once
 
 #include <cstring>
@@ -25,7 +25,8 @@ inline void fuzz_one(const uint8_t* data, size_t size, const net::ServedModel* s
         case MsgType::Infer: {
             InferRequest req = decode_infer(p, n);
             if (served) {
-                auto views = check_infer(*served, req);
+                auto views = check_infer(*served, req, 1 << 20);
+                decode_infer_inputs(req.tensors, views);
                 for (const auto& v : views) (void)v.data()[v.numel() - 1];  // in bounds
             }
             break;

@@ -36,6 +36,58 @@ TEST(Net, EveryCutOfEveryModelEqualsTheLocalRun) {
     }
 }
 
+// What the cloud computes from an encoded cut: the suffix run locally on the cut's tensors after
+// an encode and decode here.
+Tensor suffix_after_codec(const std::shared_ptr<const Model>& m, const Tensor& x, int k,
+                          WireEncoding enc) {
+    Runtime rt(m, current_test_pool());
+    std::vector<Tensor> live;
+    for (const Tensor& t : rt.run(0, k, {x})) live.push_back(t.clone());
+    for (Tensor& t : live) {
+        std::vector<uint8_t> buf;
+        EXPECT_TRUE(encode_tensor(t.data(), t.shape(), enc, buf));
+        decode_tensor(buf.data(), buf.size(), t.shape(), enc, t.data());
+    }
+    return rt.run(k, m->size(), live)[0].clone();
+}
+
+TEST(Net, EncodedCutsArriveAsTheirDecoderGivesThem) {
+    std::vector<ServedModel> models = {serve("mobilenet_v2"), serve("resnet18")};
+    BackgroundServer cloud(server_options(), models);
+    for (const auto& served : models) {
+        Tensor x = reference_input(*served.model);
+        Tensor want = local_output(served.model, x);
+        EdgeRunner edge(served.model, served.hash, client_for(cloud.port()), current_test_pool(),
+                        true);
+        const int n = served.model->size();
+        for (int k : {0, n / 3, 2 * n / 3, n - 1})
+            for (const auto& enc : all_encodings()) {
+                EdgeReport r;
+                const Tensor& y = edge.infer(x, k, r, enc);
+                const std::string what =
+                    served.model->name() + " cut " + std::to_string(k) + " " + enc.name();
+                ASSERT_TRUE(r.offloaded) << what;
+                EXPECT_EQ(r.wire, enc.name()) << what;
+                // Lossless: the very result; lossy: what the decoder's values give (how close
+                // that is to fp32 is the calibration's business, on real pictures).
+                EXPECT_TRUE(same_bytes(
+                    y, enc.lossless() ? want : suffix_after_codec(served.model, x, k, enc)))
+                    << what;
+                const double ratio = double(r.sent_bytes) / double(r.raw_bytes);
+                if (enc.coding == WireCoding::Raw) {
+                    EXPECT_NEAR(ratio,
+                                enc.format == WireFormat::F32   ? 1.0
+                                : enc.format == WireFormat::F16 ? 0.5
+                                                                : 0.25,
+                                enc.format == WireFormat::I8 ? 0.05 : 0.01)  // + scales
+                        << what;
+                } else if (enc.coding == WireCoding::Zstd && enc.format == WireFormat::I8) {
+                    EXPECT_LT(ratio, 0.26) << what;
+                }
+            }
+    }
+}
+
 TEST(Net, SixteenConcurrentClientsTwentyRequestsEach) {
     ServedModel lenet = serve("lenet");
     ServerOptions so = server_options();
@@ -264,8 +316,37 @@ TEST_P(BadInput, TensorDtype) {
     // Descriptor: str model, u64 hash, u32 cut, u32 count, str name, u8 dtype...
     const size_t dtype_at = 2 + 5 + 8 + 4 + 4 + 2 + 5;
     ASSERT_EQ(p[dtype_at], 1);
-    p[dtype_at] = 2;
+    p[dtype_at] = 0x77;  // no such encoding
     expect_rejected(p, WireError::BadTensors);
+    p[dtype_at] = 2;  // fp16, but with fp32's byte count
+    expect_rejected(p, WireError::BadTensors);
+}
+
+TEST_P(BadInput, EncodedTensorThatDoesNotDecode) {
+    // Checked on the I/O thread, decoded on a worker: the ERROR still says bad_tensors.
+    std::vector<uint8_t> junk(300, 0x5a);
+    expect_rejected(infer_payload([&](InferRequest& r) {
+                        r.tensors[0].encoding = {WireFormat::F16, WireCoding::Zstd};
+                        r.tensors[0].encoded = junk.data();
+                        r.tensors[0].encoded_bytes = junk.size();
+                    }),
+                    WireError::BadTensors);
+}
+
+TEST_P(BadInput, DecompressionBomb) {
+    // A few hundred bytes of zstd that claim a batch of 4096 inputs (12.8 MB as fp32, over the
+    // 1 MB limit): refused before anything is allocated.
+    Tensor big = Tensor::zeros({4096, 1, 28, 28});
+    std::vector<uint8_t> bomb;
+    ASSERT_TRUE(encode_tensor(big.data(), big.shape(), {WireFormat::F32, WireCoding::Zstd}, bomb));
+    ASSERT_LT(bomb.size(), 4096u);
+    expect_rejected(infer_payload([&](InferRequest& r) {
+                        r.tensors[0] = {"input", big.shape()};
+                        r.tensors[0].encoding = {WireFormat::F32, WireCoding::Zstd};
+                        r.tensors[0].encoded = bomb.data();
+                        r.tensors[0].encoded_bytes = bomb.size();
+                    }),
+                    WireError::TooLarge);
 }
 
 TEST_P(BadInput, GarbagePayload) {

@@ -149,10 +149,23 @@ TEST(Protocol, MutatedCorpusReplayNeverCrashes) {
     res.tensors = {{"prob", y.shape(), y.data()}};
     Outgoing hello;
     hello.head = encode_json("{\"client\":\"x\"}");
+    // Encoded tensors too: every format and lossless stage reaches its decoder.
+    std::vector<std::vector<uint8_t>> keep;
     std::vector<std::vector<uint8_t>> seeds = {
         frame_bytes(MsgType::Infer, encode_infer(f.request())),
         frame_bytes(MsgType::Infer, encode_infer(f.request(4))),
         frame_bytes(MsgType::Result, encode_result(res)), frame_bytes(MsgType::Hello, hello)};
+    for (const WireEncoding& enc : all_encodings()) {
+        InferRequest r = f.request();
+        for (auto& t : r.tensors) {
+            keep.emplace_back();
+            ASSERT_TRUE(encode_tensor(t.data, t.shape, enc, keep.back()));
+            t.encoding = enc;
+            t.encoded = keep.back().data();
+            t.encoded_bytes = keep.back().size();
+        }
+        seeds.push_back(frame_bytes(MsgType::Infer, encode_infer(r)));
+    }
     std::mt19937 rng(1234);
     int errors = 0;
     for (int i = 0; i < 30000; ++i) {
