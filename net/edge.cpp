@@ -54,13 +54,23 @@ const nlohmann::json& EdgeRunner::connect() {
             prof.is_object() ? std::make_unique<DeviceProfile>(DeviceProfile::from_json(prof))
                              : nullptr,
             hello_ack_.value("load", nlohmann::json::object()).value("backlog_us", 0.0) / 1e3);
+        if (const DeviceProfile* cloud = split_->cloud_profile()) {
+            std::vector<std::string> accepted;
+            for (const auto& w : hello_ack_.value("wire", nlohmann::json::array()))
+                if (w.is_string()) accepted.push_back(w.get<std::string>());
+            if (accepted.empty()) accepted.push_back("fp32");  // a version-1 cloud
+            split_->set_wires(wire_options(*model_, split_->edge_profile(), *cloud,
+                                           calibration_.get(), wire_policy_, accepted));
+        }
         probe_link(100);
     }
     return hello_ack_;
 }
 
-void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile,
-                             Objective objective) {
+void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective,
+                             WirePolicy wire, std::shared_ptr<const WireCalibration> calibration) {
+    wire_policy_ = wire;
+    calibration_ = std::move(calibration);
     split_ = std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, link_);
 }
 
@@ -104,7 +114,8 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
         return out;
     }
     const SplitController::Decision d = split_->decide();
-    const Tensor& out = infer(input, d.cut, report);
+    const Tensor& out =
+        infer(input, d.cut, report, d.cut < n ? parse_encoding(d.estimate.wire) : WireEncoding{});
     report.predicted_ms = d.estimate.total_ms;
     report.predicted_energy_mj = d.estimate.energy_mj;
     report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
@@ -123,6 +134,8 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     o.upload_start = last_upload_start_;
     o.network_ms = report.network_ms;
     o.cloud_backlog_ms = report.cloud_backlog_ms;
+    o.wire = report.wire;
+    o.raw_bytes = report.raw_bytes;
     split_->record(d, o);
     // Kept local: measure the link now and then, after the request (its latency is taken).
     if (!report.offloaded && d.cut == n && client_.connected() && split_->wants_probe()) {

@@ -11,6 +11,7 @@
 
 #include "engine/executor.h"
 #include "net/client.h"
+#include "net/wire_choice.h"
 #include "partition/split_controller.h"
 
 namespace nse::net {
@@ -60,7 +61,11 @@ class EdgeRunner {
     bool cloud_accepts(WireEncoding wire) const;
 
     // Turns on automatic splitting with this device's profile; the cloud's comes in HELLO_ACK.
-    void enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective);
+    // The cut's encoding is chosen with it under `wire` (with `calibration`'s measured sizes and
+    // accuracy; null: fp32, and any forced plain format).
+    void enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective,
+                     WirePolicy wire = {},
+                     std::shared_ptr<const WireCalibration> calibration = nullptr);
     // Chooses the cut (connecting and probing the link first if needed) and runs infer().
     // Without a reachable cloud that publishes a profile, the whole model runs here.
     const Tensor& infer_auto(const Tensor& input, EdgeReport& report);
@@ -95,6 +100,8 @@ class EdgeRunner {
     std::vector<Tensor> single_;
     std::vector<std::vector<uint8_t>> encoded_;  // the cut's tensors, encoded (reused)
 
+    WirePolicy wire_policy_;
+    std::shared_ptr<const WireCalibration> calibration_;
     LinkModel link_;                          // the uplink, from probes and transfers
     std::unique_ptr<SplitController> split_;  // automatic splitting
 };

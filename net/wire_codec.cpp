@@ -42,7 +42,7 @@ bool encode_format(const float* x, const Shape& shape, WireFormat f, std::vector
     } else if (f == WireFormat::F16) {
         f32_to_f16(int64_t(n), x, reinterpret_cast<uint16_t*>(dst));
     } else {
-        const int64_t c = wire_channels(shape), outer = shape.size() >= 3 ? shape[0] : 1;
+        const int64_t c = wire_channels(shape), outer = c > 1 ? shape[0] : 1;
         const int64_t inner = int64_t(n) / (c * outer);
         uint8_t* q = dst + c * 8;
         for (int64_t ch = 0; ch < c; ++ch) {
@@ -77,7 +77,7 @@ void decode_format(const uint8_t* in, const Shape& shape, WireFormat f, float* o
         std::memcpy(h.data(), in, n * 2);
         f16_to_f32(int64_t(n), h.data(), out);
     } else {
-        const int64_t c = wire_channels(shape), outer = shape.size() >= 3 ? shape[0] : 1;
+        const int64_t c = wire_channels(shape), outer = c > 1 ? shape[0] : 1;
         const int64_t inner = int64_t(n) / (c * outer);
         const uint8_t* q = in + c * 8;
         for (int64_t ch = 0; ch < c; ++ch) {
@@ -134,7 +134,11 @@ WireEncoding parse_encoding(const std::string& name) {
                 "unknown wire encoding '" + name + "' (known: " + encoding_names() + ")");
 }
 
-int64_t wire_channels(const Shape& shape) { return shape.size() >= 3 ? shape[1] : 1; }
+int64_t wire_channels(const Shape& shape) {
+    if (shape.size() < 3) return 1;
+    const int64_t per_channel = numel(shape) / (shape[0] * shape[1]);
+    return per_channel >= kMinValuesPerChannel ? shape[1] : 1;
+}
 
 size_t format_bytes(const Shape& shape, WireFormat format) {
     const size_t n = size_t(numel(shape));

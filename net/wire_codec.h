@@ -44,9 +44,11 @@ const std::vector<WireEncoding>& all_encodings();
 // The names of all_encodings(), comma-separated (for help texts and errors).
 std::string encoding_names();
 
-// int8 keeps one (lo, scale) pair per channel: dimension 1 of a tensor of rank >= 3 (NCHW's C, a
-// token sequence's position); one for the whole tensor of rank 1 or 2 (features, logits), where a
-// pair per element would cost more than the element.
+// int8 keeps one (lo, scale) pair per channel, dimension 1 of a tensor of rank >= 3 (NCHW's C, a
+// token sequence's position), where each channel holds at least kMinValuesPerChannel values per
+// batch item; else one pair for the whole tensor (features, logits, 1x1 maps), where a pair per
+// channel would cost more than it saves.
+constexpr int64_t kMinValuesPerChannel = 32;
 int64_t wire_channels(const Shape& shape);
 // Bytes of the element format alone (before the lossless stage).
 size_t format_bytes(const Shape& shape, WireFormat format);

@@ -1,6 +1,7 @@
-// The runtime decision: for every cut k of a model, predicted
-//   edge prefix [0, k) + upload of the live bytes + RTT + cloud backlog + cloud suffix
-//   [k, n) + download of the output
+// The runtime decision: for every cut k of a model and every encoding e its tensors may travel in,
+// predicted
+//   edge prefix [0, k) + encode + upload of the bytes e makes of the live tensors + RTT + cloud
+//   backlog + decode + cloud suffix [k, n) + download of the output
 // where the upload (and the download, through a bucket of the same size) rides what is left of the
 // link's burst (a token bucket, LinkModel) at the peak rate and the rest goes at the sustained rate
 // (each side's times scaled by how fast it runs now against its profile)
@@ -34,10 +35,24 @@ struct LinkState {
     double cloud_scale = 1;
 };
 
+// One encoding a cut's tensors may cross the link in (net/wire_codec.h; net/wire_choice.h builds
+// these): what it costs each side per fp32 value, and per cut the bytes it sends over fp32's.
+struct WireOption {
+    std::string name = "fp32";
+    double encode_ns = 0;  // on the edge, per fp32 value
+    double decode_ns = 0;  // on the cloud, per fp32 value
+    // Per cut 0..n-1; 0 where the option may not be used (a lossy format whose measured top-1
+    // agreement is too low there, a coded one never measured).
+    std::vector<double> ratio;
+};
+
 struct CutEstimate {
     int cut = 0;
-    size_t live_bytes = 0;
-    double edge_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, cloud_ms = 0, download_ms = 0;
+    size_t live_bytes = 0;  // the cut's tensors as fp32
+    std::string wire = "fp32";
+    double wire_bytes = 0;  // as sent
+    double edge_ms = 0, encode_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, decode_ms = 0,
+           cloud_ms = 0, download_ms = 0;
     double total_ms = 0;
     double energy_mj = 0;  // edge energy, millijoules
 };
@@ -46,10 +61,14 @@ class Planner {
   public:
     Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud);
 
-    // Estimates for every cut 0..n (n = all on the edge: no network terms).
-    std::vector<CutEstimate> estimate(const LinkState& link) const;
-    // The best cut for the objective.
-    int choose(const LinkState& link, Objective objective) const;
+    // Estimates for every cut 0..n (n = all on the edge: no network terms), each with the best
+    // of `wires` there for the objective (no options: fp32 at no cost).
+    std::vector<CutEstimate> estimate(const LinkState& link, const std::vector<WireOption>& wires,
+                                      Objective objective = Objective::Latency) const;
+    std::vector<CutEstimate> estimate(const LinkState& link) const { return estimate(link, {}); }
+    // The best cut (and its encoding, in estimate()[cut]) for the objective.
+    int choose(const LinkState& link, Objective objective,
+               const std::vector<WireOption>& wires = {}) const;
 
     // Predicted edge time of nodes [0, k) and cloud time of [k, n), before any scale.
     double prefix_ms(int k) const { return prefix_[size_t(k)]; }

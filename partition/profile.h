@@ -38,6 +38,12 @@ struct PowerModel {
     double idle_w = 0.3;
 };
 
+// What encoding and decoding a cut's tensors for the wire costs this device (net/wire_codec.h),
+// nanoseconds per fp32 value, measured by net/wire_costs.h on a post-ReLU-like tensor.
+struct WireCost {
+    double encode_ns = 0, decode_ns = 0;
+};
+
 // Bumped whenever a kernel change moves layer timings (a faster path, a new kind) or what a
 // profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
 // one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
@@ -89,6 +95,8 @@ class DeviceProfile {
     // whole runs then (ms): timed again (time_reference_networks), they tell how much slower or
     // faster the machine runs than when it was profiled (empty in older profiles).
     std::map<std::string, double> reference_ms;
+    // By encoding name ("int8+zstd"); empty in older profiles (the tools measure it at start).
+    std::map<std::string, WireCost> wire;
     // Per node of a model, what reading its weights where the network finds them costs over
     // reading them from the last-level cache, as the sweep's layers did, given each node's time
     // with its weights there (`alone_ms`, the sweep's prediction or a measurement). The model

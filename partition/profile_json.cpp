@@ -89,6 +89,8 @@ nlohmann::json DeviceProfile::to_json() const {
                        {"cache_pressure", round_significant(memory.pressure)},
                        {"read_gbps", reads}};  // what the others are derived from
     }
+    nlohmann::json wire_json = nlohmann::json::object();
+    for (const auto& [name, c] : wire) wire_json[name] = {c.encode_ns, c.decode_ns};
     return {
         {"format", 1},
         {"device", device},
@@ -107,7 +109,8 @@ nlohmann::json DeviceProfile::to_json() const {
         {"hot_network_factor", hot_network_factor},
         {"hot_handoff_ms_per_mb", hot_handoff_ms_per_mb},
         {"hot_kinds", hot},
-        {"reference_ms", reference_ms}};
+        {"reference_ms", reference_ms},
+        {"wire_ns", wire_json}};
 }
 
 DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
@@ -161,6 +164,14 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
         }
         for (const auto& [kind, v] : j.at("kinds").items())
             p.kinds[kind] = kind_from_json(kind, v, "kind '" + kind + "'", p.kernel_revision);
+        if (j.contains("wire_ns"))
+            for (const auto& [name, v] : j.at("wire_ns").items()) {
+                const auto c = v.get<std::vector<double>>();
+                NSE_CHECK(c.size() == 2 && c[0] >= 0 && c[1] >= 0 && c[0] < 1e6 && c[1] < 1e6,
+                          ErrorCode::InvalidArgument, "profile wire_ns '", name,
+                          "' must be [encode, decode] nanoseconds per value");
+                p.wire[name] = {c[0], c[1]};
+            }
         p.hot_network_factor = j.value("hot_network_factor", 0.0);
         NSE_CHECK(p.hot_network_factor == 0 || factor_ok(p.hot_network_factor),
                   ErrorCode::InvalidArgument,

@@ -18,6 +18,8 @@ void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double bac
     cloud_backlog_ms_ = backlog_ms;
 }
 
+void SplitController::set_wires(std::vector<WireOption> wires) { wires_ = std::move(wires); }
+
 SplitController::Decision SplitController::decide() const {
     NSE_ASSERT(planner_);
     Decision d;
@@ -30,8 +32,9 @@ SplitController::Decision SplitController::decide() const {
     d.link.cloud_backlog_ms = cloud_backlog_ms_;
     d.link.edge_scale = edge_speed_.factor();
     d.link.cloud_scale = cloud_speed_.factor();
-    d.cut = planner_->choose(d.link, objective_);
-    d.estimate = planner_->estimate(d.link)[size_t(d.cut)];
+    const std::vector<CutEstimate> est = planner_->estimate(d.link, wires_, objective_);
+    d.cut = planner_->choose(d.link, objective_, wires_);
+    d.estimate = est[size_t(d.cut)];
     return d;
 }
 
@@ -39,6 +42,13 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->prefix_ms(d.cut));
     if (o.offloaded) {
         cloud_speed_.add(o.cloud_compute_ms, planner_->suffix_ms(d.cut));
+        // What this encoding made of this cut's tensors (a coded one's gain depends on the
+        // data): half-way from the prediction to what was seen.
+        if (o.raw_bytes > 0)
+            for (WireOption& w : wires_)
+                if (w.name == o.wire && size_t(d.cut) < w.ratio.size() && w.ratio[d.cut] > 0)
+                    w.ratio[d.cut] =
+                        0.5 * w.ratio[d.cut] + 0.5 * double(o.sent_bytes) / double(o.raw_bytes);
         link_.add_upload(o.sent_bytes, o.upload_ms, o.upload_start);
         const double download_ms =
             bucket_transfer_ms(double(model_.live_bytes(model_.size())), d.link.burst_bytes,

@@ -24,6 +24,8 @@ struct SplitOutcome {
     std::chrono::steady_clock::time_point upload_start;  // when the request left the edge
     double network_ms = 0;        // the rest of the round trip: latency, download, framing
     double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
+    std::string wire = "fp32";    // how the cut's tensors were sent
+    size_t raw_bytes = 0;         //   and their size as fp32
 };
 
 class SplitController {
@@ -38,6 +40,12 @@ class SplitController {
     void set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms);
     // Whether decide() can choose: a cloud profile is known.
     bool ready() const { return planner_ != nullptr; }
+    const DeviceProfile* cloud_profile() const { return cloud_profile_.get(); }
+    const DeviceProfile& edge_profile() const { return *edge_profile_; }
+    // The encodings the cut's tensors may travel in (none: fp32 only). The bytes a coded one
+    // makes of a cut are then learnt from the requests sent in it.
+    void set_wires(std::vector<WireOption> wires);
+    const std::vector<WireOption>& wires() const { return wires_; }
 
     struct Decision {
         int cut = 0;
@@ -67,6 +75,7 @@ class SplitController {
     Objective objective_;
     std::unique_ptr<DeviceProfile> cloud_profile_;
     std::unique_ptr<Planner> planner_;
+    std::vector<WireOption> wires_;
     LinkModel& link_;
     SpeedTracker edge_speed_, cloud_speed_;
     double cloud_backlog_ms_ = 0;

@@ -126,7 +126,8 @@ for line in "${lines[@]}"; do
         # Its progress shows where stderr is not a terminal too, in stages with honest totals.
         grep -q "deploy: micro-benchmarks: 50% " "$work/out" && grep -q "deploy: second pass: " "$work/out" ||
             { cat "$work/out"; fail "$line: no progress lines"; } ;;
-    "nsengine run"* | "nsengine info"* | "nsengine bench"* | "nsengine plan"* | "nsengine check"*)
+    "nsengine run"* | "nsengine info"* | "nsengine bench"* | "nsengine plan"* | "nsengine check"* | \
+        "nsengine calibrate"*)
         run $line ;;
     *)
         fail "the README has a command this script does not know: $line" ;;

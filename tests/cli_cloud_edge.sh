@@ -37,10 +37,20 @@ import json, sys
 r = json.load(sys.stdin)["requests"]
 assert r[0]["connect_ms"] > 0 and r[1]["connect_ms"] == 0, r
 for q in r:
-    parts = q["connect_ms"] + q["edge_ms"] + q["upload_ms"] + q["cloud_queue_ms"] \
-        + q["cloud_compute_ms"] + q["network_ms"]
+    parts = q["connect_ms"] + q["edge_ms"] + q["encode_ms"] + q["upload_ms"] \
+        + q["cloud_queue_ms"] + q["cloud_decode_ms"] + q["cloud_compute_ms"] + q["network_ms"]
     assert abs(q["total_ms"] - parts) < 0.5 + 0.05 * q["total_ms"], (q["total_ms"], parts)
 ' || fail "the columns do not add up to the total: $out"
+# A cut sent as int8 + zstd: the cloud decodes it (and logs so); a quarter of the bytes or less.
+out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --split 30 --wire int8+zstd --json) ||
+    fail "edge --wire int8+zstd exited $?"
+echo "$out" | /usr/bin/python3 -c '
+import json, sys
+q = json.load(sys.stdin)["requests"][0]
+assert q["where"] == "cloud" and q["wire"] == "int8+zstd", q
+assert 0 < q["sent_bytes"] < q["raw_bytes"] / 4, q
+' || fail "int8+zstd request: $out"
+grep -q "mobilenet_v2 cut=30/65 .*wire=int8+zstd" "$log" || fail "cloud did not log the encoding"
 out=$("$nse" edge -t mobilenet --models-dir "$dir" -p "$port" --profile "$profile" --repeat 3 \
     --threads 1 --json) || fail "edge --split auto exited $?"
 echo "$out" | grep -q '"fallbacks": 0' || fail "edge --split auto fell back: $out"

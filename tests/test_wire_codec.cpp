@@ -150,8 +150,8 @@ TEST(WireCodec, NamesCodesAndParsing) {
 }
 
 TEST(WireCodec, EveryEncodingRoundTripsWithinItsBound) {
-    for (const Shape& shape :
-         {Shape{1, 3, 5, 5}, Shape{2, 16, 7, 7}, Shape{1, 1000}, Shape{7}, Shape{1, 197, 24}}) {
+    for (const Shape& shape : {Shape{1, 3, 5, 5}, Shape{2, 16, 7, 7}, Shape{1, 1000}, Shape{7},
+                               Shape{1, 197, 24}, Shape{2, 5, 1, 32}, Shape{1, 1280, 1, 1}}) {
         const size_t n = size_t(numel(shape));
         auto x = relu_like(n, 0.6, 3);
         for (size_t i = 0; i < n; i += 7) x[i] = -x[i];  // some negatives too

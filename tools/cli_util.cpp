@@ -14,6 +14,8 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "lab/deploy.h"
+#include "net/protocol.h"
+#include "net/wire_choice.h"
 #include "tools/image.h"
 #include "weights/safetensors.h"
 
@@ -182,6 +184,14 @@ void Progress::update(int done, int total) {
     std::fflush(stderr);
 }
 
+namespace {
+// A profile from before the wire costs were part of one gets them measured now (0.1 s).
+std::shared_ptr<DeviceProfile> with_wire_costs(std::shared_ptr<DeviceProfile> p) {
+    if (p->wire.empty()) p->wire = net::measure_wire_costs();
+    return p;
+}
+}  // namespace
+
 std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
                                                       const DeviceOptions& device,
                                                       const std::shared_ptr<ThreadPool>& pool,
@@ -199,14 +209,14 @@ std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
                          "%s: warning: %s was fitted at %d thread(s), this runs with %d; its "
                          "predictions will be off (--threads %d, or a profile made at %d)\n",
                          who.c_str(), path.c_str(), p->threads, threads, p->threads, threads);
-        return p;
+        return with_wire_costs(p);
     }
     const std::string cached = cached_profile_path(device_name(device.device), threads);
     struct stat sb;
     if (stat(cached.c_str(), &sb) != 0) return nullptr;
     try {
         auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
-        if (p->kernel_revision == kKernelRevision) return p;
+        if (p->kernel_revision == kKernelRevision) return with_wire_costs(p);
         std::fprintf(stderr,
                      "%s: cached profile was fitted for kernel revision %d, this build has %d; "
                      "rebuilding it\n",
@@ -240,8 +250,38 @@ std::shared_ptr<const DeviceProfile> build_profile(const DeviceOptions& device,
             if (on_progress) on_progress((second ? 90 : 0) + (second ? 10 : 90) * done / total);
         });
     }
+    p.wire = net::measure_wire_costs();
     p.save(cached);
     return std::make_shared<DeviceProfile>(std::move(p));
+}
+
+std::shared_ptr<const net::WireCalibration> load_wire_calibration(const std::string& path,
+                                                                  const std::string& model_file,
+                                                                  const Model& model, uint64_t hash,
+                                                                  const std::string& who) {
+    std::string file = path;
+    if (file.empty()) {
+        file = net::calibration_path(model_file);
+        struct stat sb;
+        if (stat(file.c_str(), &sb) != 0) return nullptr;
+    }
+    std::shared_ptr<net::WireCalibration> c;
+    try {
+        c = std::make_shared<net::WireCalibration>(net::WireCalibration::load(file));
+    } catch (const Error& e) {
+        if (!path.empty()) throw;  // named on the command line: an error
+        std::fprintf(stderr, "%s: warning: %s (nsengine calibrate again); ignored\n", who.c_str(),
+                     e.what());
+        return nullptr;
+    }
+    if (c->model_hash != net::hash_hex(hash) || c->cuts.size() != size_t(model.size())) {
+        std::fprintf(stderr,
+                     "%s: warning: %s was measured on another file of %s (nsengine calibrate "
+                     "again); ignored\n",
+                     who.c_str(), file.c_str(), model.name().c_str());
+        return nullptr;
+    }
+    return c;
 }
 
 std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,

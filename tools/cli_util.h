@@ -13,6 +13,7 @@
 #include "base/stats.h"
 #include "engine/executor.h"
 #include "engine/model.h"
+#include "net/wire_choice.h"
 #include "partition/profile.h"
 
 namespace nse {
@@ -70,6 +71,14 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                                                  const DeviceOptions& device,
                                                  const std::shared_ptr<ThreadPool>& pool,
                                                  const std::string& who);
+
+// The model's wire calibration: `path`, else <model>.wire.json beside `model_file` if there is
+// one (null if not). One made for another file of the model, or a broken one found beside it, is
+// ignored with a warning on stderr (a missing or broken `path` is an error).
+std::shared_ptr<const net::WireCalibration> load_wire_calibration(const std::string& path,
+                                                                  const std::string& model_file,
+                                                                  const Model& model, uint64_t hash,
+                                                                  const std::string& who);
 
 // Runs `run` at least `min_runs` times and for at least kWarmUpMs: a new process's threads can
 // share one core until the scheduler spreads them (2-thread runs at 1-thread speed for the first

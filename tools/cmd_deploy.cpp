@@ -4,6 +4,7 @@
 
 #include "base/thread_pool.h"
 #include "lab/deploy.h"
+#include "net/wire_choice.h"
 #include "tools/cli_util.h"
 
 namespace nse {
@@ -48,6 +49,7 @@ int cmd_deploy(int argc, char** argv) {
             },
             &samples);
     }
+    p.wire = net::measure_wire_costs();
     p.save(out);
     if (args.count("samples")) {
         std::ofstream csv(args["samples"].as<std::string>());

@@ -40,7 +40,11 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"local_suffix_ms", r.local_suffix_ms},
         {"connect_ms", r.connect_ms},
         {"total_ms", r.total_ms},
+        {"wire", r.wire},
         {"sent_bytes", r.sent_bytes},
+        {"raw_bytes", r.raw_bytes},
+        {"encode_ms", r.encode_ms},
+        {"cloud_decode_ms", r.cloud_decode_ms},
         {"cloud_backlog_ms", r.cloud_backlog_ms},
         {"predicted_ms", r.predicted_ms},
         {"predicted_energy_mj", r.predicted_energy_mj},
@@ -75,6 +79,17 @@ int cmd_edge(int argc, char** argv) {
         "this device's profile for --split auto (default: the cached one, built on "
         "first use)",
         cxxopts::value<std::string>()->default_value(""))(
+        "wire",
+        "how the cut's tensors travel: auto (lossless, or a lossy encoding at a cut where "
+        "`nsengine calibrate` measured >= 99.5 % top-1 agreement with fp32; chosen with the "
+        "cut), exact (lossless only), or one of " +
+            net::encoding_names() +
+            " (at every cut). A fixed --split sends fp32 unless one is named",
+        cxxopts::value<std::string>()->default_value("auto"))(
+        "wire-calibration",
+        "the model's wire calibration (default: <model>.wire.json beside the model file, when "
+        "there is one; nsengine calibrate writes it)",
+        cxxopts::value<std::string>()->default_value(""))(
         "timeout-s", "deadline for one cloud request",
         cxxopts::value<double>()->default_value("30"))(
         "connect-timeout-s", "deadline to connect and handshake",
@@ -101,12 +116,22 @@ int cmd_edge(int argc, char** argv) {
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
     const bool json = args.count("json") > 0;
 
-    net::EdgeRunner edge(model, file_content_hash(model->path()), co, pool,
-                         args.count("require-cloud") > 0, device);
+    const net::WirePolicy wire = net::parse_wire_policy(args["wire"].as<std::string>());
+    const uint64_t hash = file_content_hash(model->path());
+    std::shared_ptr<const net::WireCalibration> calibration =
+        load_wire_calibration(args["wire-calibration"].as<std::string>(), model_path_arg(args),
+                              *model, hash, "nsengine edge");
+    if (fixed_cut < 0 && !calibration && wire.mode == net::WirePolicy::Mode::Auto && !json)
+        std::cerr << "nsengine edge: no wire calibration for " << model->name()
+                  << " (nsengine calibrate --model " << model->name()
+                  << "): its cut tensors travel as fp32\n";
+    net::EdgeRunner edge(model, hash, co, pool, args.count("require-cloud") > 0, device);
     if (fixed_cut < 0)
         edge.enable_auto(
             profile_for(args["profile"].as<std::string>(), device, pool, "nsengine edge"),
-            objective);
+            objective, wire, calibration);
+    const net::WireEncoding fixed_wire =
+        wire.mode == net::WirePolicy::Mode::Forced ? wire.forced : net::WireEncoding{};
     std::vector<net::EdgeReport> reports;
     Tensor last;
     const double interval_ms = args["interval-ms"].as<double>();
@@ -117,7 +142,7 @@ int cmd_edge(int argc, char** argv) {
             std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(interval_ms));
         net::EdgeReport r;
         const Tensor& out =
-            fixed_cut < 0 ? edge.infer_auto(input, r) : edge.infer(input, fixed_cut, r);
+            fixed_cut < 0 ? edge.infer_auto(input, r) : edge.infer(input, fixed_cut, r, fixed_wire);
         if (!r.fallback_reason.empty())
             std::cerr << "nsengine edge: request " << i + 1 << ": cloud failed ("
                       << r.fallback_reason << "); finished on the edge\n";
@@ -151,17 +176,19 @@ int cmd_edge(int argc, char** argv) {
         const std::string where =
             r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge (fallback)");
         rows.push_back({std::to_string(i + 1), std::to_string(r.cut), where, fixed(r.edge_ms, 2),
-                        human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
-                        fixed(r.cloud_queue_ms + r.cloud_compute_ms, 2), fixed(r.network_ms, 2),
-                        fixed(r.local_suffix_ms, 2), fixed(r.connect_ms, 2), fixed(r.total_ms, 2),
-                        fixed_cut < 0 ? fixed(r.predicted_ms, 2) : "-",
+                        r.offloaded ? r.wire : "-", human_bytes(double(r.sent_bytes)),
+                        fixed(r.upload_ms, 2),
+                        fixed(r.cloud_queue_ms + r.cloud_decode_ms + r.cloud_compute_ms, 2),
+                        fixed(r.network_ms, 2), fixed(r.local_suffix_ms, 2), fixed(r.connect_ms, 2),
+                        fixed(r.total_ms, 2), fixed_cut < 0 ? fixed(r.predicted_ms, 2) : "-",
                         fixed_cut < 0 ? fixed(r.assumed_mbps, 1) : "-"});
     }
-    print_table(std::cout,
-                {"#", "cut", "suffix ran on", "edge ms", "sent", "upload ms", "cloud ms",
-                 "network ms", "local ms", "connect ms", "total ms", "predicted", "est Mbit/s"},
-                rows,
-                {true, true, false, true, true, true, true, true, true, true, true, true, true});
+    print_table(
+        std::cout,
+        {"#", "cut", "suffix ran on", "edge ms", "wire", "sent", "upload ms", "cloud ms",
+         "network ms", "local ms", "connect ms", "total ms", "predicted", "est Mbit/s"},
+        rows,
+        {true, true, false, true, false, true, true, true, true, true, true, true, true, true});
     if (fixed_cut < 0 && !reports.empty() &&
         (reports.back().edge_scale != 1 || reports.back().cloud_scale != 1))
         std::cout << "\nlast request: the edge taken to run at "

@@ -1,12 +1,15 @@
 // nsengine plan: the planner's view for given profiles and bandwidths: the chosen cut and every
 // cut's predicted breakdown; --svg draws them as stacked bars.
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "net/wire_choice.h"
 #include "partition/planner.h"
 #include "tools/cli_util.h"
+#include "weights/safetensors.h"
 
 namespace nse {
 
@@ -41,7 +44,8 @@ void write_svg(const std::string& path, const Model& model, const std::vector<do
         << left << "' y='20' font-size='15'>" << model.name() << ": predicted latency per cut ("
         << (objective == Objective::Latency ? "latency" : "energy") << " objective)</text>\n";
     const char* colors[] = {"#4c78a8", "#f58518", "#54a24b", "#b279a2"};
-    const char* names[] = {"edge compute", "upload", "cloud (wait + compute)", "RTT + download"};
+    const char* names[] = {"edge (+ encode)", "upload", "cloud (wait, decode, compute)",
+                           "RTT + download"};
     for (int c = 0; c < 4; ++c)
         svg << "<rect x='" << width - 170 << "' y='" << 40 + 18 * c
             << "' width='12' height='12' fill='" << colors[c] << "'/><text x='" << width - 152
@@ -60,7 +64,8 @@ void write_svg(const std::string& path, const Model& model, const std::vector<do
             << "'>0 ms</text><text x='5' y='" << base - int(max_ms * scale) << "'>"
             << fixed(max_ms, 1) << "</text>\n";
         for (const auto& e : est[b]) {
-            const double parts[] = {e.edge_ms, e.upload_ms, e.cloud_wait_ms + e.cloud_ms,
+            const double parts[] = {e.edge_ms + e.encode_ms, e.upload_ms,
+                                    e.cloud_wait_ms + e.decode_ms + e.cloud_ms,
                                     e.rtt_ms + e.download_ms};
             double y = base;
             const int x = left + bar_w * e.cut;
@@ -74,7 +79,8 @@ void write_svg(const std::string& path, const Model& model, const std::vector<do
                 svg << "<rect x='" << x << "' y='" << fixed(y - 2, 2) << "' width='" << bar_w
                     << "' height='" << fixed(base - y + 2, 2)
                     << "' fill='none' stroke='red' stroke-width='2'/>\n<text x='" << x << "' y='"
-                    << fixed(y - 6, 2) << "' fill='red'>cut " << e.cut << "</text>\n";
+                    << fixed(y - 6, 2) << "' fill='red'>cut " << e.cut
+                    << (e.cut < n ? " " + e.wire : "") << "</text>\n";
             if (e.cut % std::max(1, (n + 1) / 12) == 0)
                 svg << "<text x='" << x << "' y='" << base + 14 << "' font-size='10'>" << e.cut
                     << "</text>\n";
@@ -102,6 +108,13 @@ int cmd_plan(int argc, char** argv) {
         "peak-mbps", "the rate inside the burst", cxxopts::value<double>()->default_value("10000"))(
         "backlog-ms", "cloud queueing delay", cxxopts::value<double>()->default_value("0"))(
         "objective", "latency or energy", cxxopts::value<std::string>()->default_value("latency"))(
+        "wire",
+        "encodings the cut's tensors may travel in: auto (lossless, and lossy ones where the "
+        "calibration measured >= 99.5 % top-1 agreement), exact, or one encoding",
+        cxxopts::value<std::string>()->default_value("auto"))(
+        "wire-calibration",
+        "the model's wire calibration (default: <model>.wire.json beside the model file, if any)",
+        cxxopts::value<std::string>()->default_value(""))(
         "svg", "also draw the cuts as stacked bars into this SVG file",
         cxxopts::value<std::string>())("h,help", "show this help");
     auto args = parse_args(opts, argc, argv);
@@ -120,6 +133,21 @@ int cmd_plan(int argc, char** argv) {
               "--burst-kb must be 0..1e7 and --peak-mbps > 0");
     auto model = load_model_arg(args);
     Planner planner(*model, edge, cloud);
+    const net::WirePolicy policy = net::parse_wire_policy(args["wire"].as<std::string>());
+    const auto calibration =
+        load_wire_calibration(args["wire-calibration"].as<std::string>(), model_path_arg(args),
+                              *model, file_content_hash(model_path_arg(args)), "nsengine plan");
+    const std::vector<WireOption> wires =
+        net::wire_options(*model, edge, cloud, calibration.get(), policy);
+    std::vector<std::string> notes;
+    if (!calibration && policy.mode == net::WirePolicy::Mode::Auto)
+        notes.push_back("no wire calibration for " + model->name() +
+                        " (nsengine calibrate --model " + model->name() + "): fp32 only");
+    if (edge.wire.empty() || cloud.wire.empty())
+        notes.push_back(
+            "a profile without wire costs (made before them; nsengine deploy again): "
+            "encoding and decoding taken as free");
+    std::vector<CutEstimate> best_fp32;
     std::vector<std::vector<CutEstimate>> all;
     std::vector<int> chosen;
     const auto t0 = std::chrono::steady_clock::now();
@@ -130,8 +158,10 @@ int cmd_plan(int argc, char** argv) {
         link.cloud_backlog_ms = backlog;
         link.burst_bytes = link.burst_available_bytes = burst_kb * 1024;
         link.peak_bytes_per_ms = peak * 1e6 / 8 / 1e3;
-        chosen.push_back(planner.choose(link, objective));
-        all.push_back(planner.estimate(link));
+        chosen.push_back(planner.choose(link, objective, wires));
+        all.push_back(planner.estimate(link, wires, objective));
+        const std::vector<CutEstimate> f = planner.estimate(link);
+        best_fp32.push_back(f[size_t(planner.choose(link, objective))]);
     }
     const double decide_us =
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
@@ -151,15 +181,24 @@ int cmd_plan(int argc, char** argv) {
             for (const auto& e : all[b])
                 cuts.push_back({{"cut", e.cut},
                                 {"live_bytes", e.live_bytes},
+                                {"wire", e.wire},
+                                {"wire_bytes", e.wire_bytes},
                                 {"edge_ms", e.edge_ms},
+                                {"encode_ms", e.encode_ms},
                                 {"upload_ms", e.upload_ms},
                                 {"rtt_ms", e.rtt_ms},
+                                {"decode_ms", e.decode_ms},
                                 {"cloud_ms", e.cloud_wait_ms + e.cloud_ms},
                                 {"download_ms", e.download_ms},
                                 {"total_ms", e.total_ms},
                                 {"energy_mj", e.energy_mj}});
-            j["bandwidths"].push_back(
-                {{"mbps", mbps[b]}, {"chosen_cut", chosen[b]}, {"cuts", cuts}});
+            j["bandwidths"].push_back({{"mbps", mbps[b]},
+                                       {"chosen_cut", chosen[b]},
+                                       {"chosen_wire", all[b][size_t(chosen[b])].wire},
+                                       {"best_fp32_cut", best_fp32[b].cut},
+                                       {"best_fp32_ms", best_fp32[b].total_ms},
+                                       {"cuts", cuts}});
+            j["notes"] = notes;
         }
         std::cout << j.dump(2) << '\n';
         return 0;
@@ -168,21 +207,29 @@ int cmd_plan(int argc, char** argv) {
         const auto& e = all[b];
         std::cout << (b ? "\n" : "") << model->name() << " at " << mbps[b] << " Mbit/s"
                   << (burst_kb > 0 ? " behind a full " + fixed(burst_kb, 0) + " KB burst" : "")
-                  << ", RTT " << rtt << " ms: best cut " << chosen[b] << " ("
+                  << ", RTT " << rtt << " ms: best cut " << chosen[b]
+                  << (chosen[b] < model->size() ? " as " + e[chosen[b]].wire : "") << " ("
                   << fixed(e[chosen[b]].total_ms, 2) << " ms, " << fixed(e[chosen[b]].energy_mj, 1)
-                  << " mJ on the edge)\n";
+                  << " mJ on the edge; best as fp32: cut " << best_fp32[b].cut << ", "
+                  << fixed(best_fp32[b].total_ms, 2) << " ms)\n";
         std::vector<std::vector<std::string>> rows;
         for (const auto& c : e)
             rows.push_back(
                 {std::string(c.cut == chosen[b] ? "*" : "") + std::to_string(c.cut),
                  c.cut == 0 ? "(input)" : model->node(c.cut - 1).name, std::to_string(c.live_bytes),
-                 fixed(c.edge_ms, 2), fixed(c.upload_ms, 2), fixed(c.cloud_wait_ms + c.cloud_ms, 2),
-                 fixed(c.rtt_ms + c.download_ms, 2), fixed(c.total_ms, 2), fixed(c.energy_mj, 1)});
+                 c.cut < model->size() ? c.wire : "-",
+                 c.cut < model->size() ? std::to_string(std::llround(c.wire_bytes)) : "0",
+                 fixed(c.edge_ms, 2), fixed(c.encode_ms + c.decode_ms, 2), fixed(c.upload_ms, 2),
+                 fixed(c.cloud_wait_ms + c.cloud_ms, 2), fixed(c.rtt_ms + c.download_ms, 2),
+                 fixed(c.total_ms, 2), fixed(c.energy_mj, 1)});
         print_table(std::cout,
-                    {"cut", "after", "live bytes", "edge ms", "upload ms", "cloud ms",
-                     "rtt+down ms", "total ms", "edge mJ"},
-                    rows, {true, false, true, true, true, true, true, true, true});
+                    {"cut", "after", "live bytes", "wire", "sent bytes", "edge ms", "codec ms",
+                     "upload ms", "cloud ms", "rtt+down ms", "total ms", "edge mJ"},
+                    rows,
+                    {true, false, true, false, true, true, true, true, true, true, true, true});
     }
+    for (const auto& note : notes) std::cout << "\nnote: " << note;
+    if (!notes.empty()) std::cout << "\n";
     std::cout << "\ndecision time: " << fixed(decide_us, 1) << " us per bandwidth\n";
     return 0;
 }

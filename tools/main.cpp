@@ -19,6 +19,7 @@ int cmd_profile(int argc, char** argv);
 int cmd_deploy(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_plan(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
 }  // namespace nse
 
 namespace {
@@ -41,6 +42,7 @@ const Command kCommands[] = {
     {"deploy", nse::cmd_deploy, "fit this device's latency model (deployment phase)"},
     {"predict", nse::cmd_predict, "predicted vs measured latency per node and model"},
     {"plan", nse::cmd_plan, "chosen split and per-cut costs for given profiles and bandwidths"},
+    {"calibrate", nse::cmd_calibrate, "measure each cut's wire encodings: bytes, accuracy vs fp32"},
 };
 
 void usage(FILE* out) {

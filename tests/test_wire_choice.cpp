@@ -1,0 +1,162 @@
+// Choosing the cut and its encoding together: the planner's arithmetic, which encodings a policy
+// and a calibration allow where, the calibration file, and the ratios learnt from requests.
+#include "net/wire_choice.h"
+#include "partition/split_controller.h"
+#include "tests/model_builder.h"
+
+namespace nse::test {
+
+using namespace net;
+
+namespace {
+// Every kind costs `ms` a node.
+DeviceProfile constant_profile(double ms) {
+    DeviceProfile p;
+    for (const auto& kind : cost_kinds()) {
+        KindFit f;
+        f.coef.assign(feature_names(kind).size(), 0.0);
+        f.coef[0] = ms;
+        p.kinds[kind] = f;
+    }
+    return p;
+}
+
+WireOption option(const std::string& name, double ratio, int cuts, double encode_ns = 0,
+                  double decode_ns = 0) {
+    WireOption o;
+    o.name = name;
+    o.encode_ns = encode_ns;
+    o.decode_ns = decode_ns;
+    o.ratio.assign(size_t(cuts), ratio);
+    return o;
+}
+
+LinkState slow_link() {
+    LinkState l;
+    l.upload_bytes_per_ms = l.download_bytes_per_ms = 10;  // the 200-byte input: 20 ms
+    l.rtt_ms = 0.1;
+    return l;
+}
+}  // namespace
+
+TEST(WirePlanner, ChoosesTheEncodingWithTheCutAndAddsItsCosts) {
+    auto m = small_chain().load("wire_chain.safetensors");
+    const int n = m->size();
+    // A slow edge: everything wants to go to the cloud at once, as few bytes as can be.
+    DeviceProfile edge = constant_profile(5), cloud = constant_profile(0.01);
+    Planner planner(*m, edge, cloud);
+    const std::vector<WireOption> wires = {option("fp32", 1, n), option("int8", 0.3, n, 1000, 500)};
+    const auto est = planner.estimate(slow_link(), wires);
+    EXPECT_EQ(planner.choose(slow_link(), Objective::Latency, wires), 0);
+    EXPECT_EQ(est[0].wire, "int8");
+    EXPECT_DOUBLE_EQ(est[0].wire_bytes, 200 * 0.3);
+    EXPECT_NEAR(est[0].encode_ms, 1000e-6 * 50, 1e-12);  // 50 values
+    EXPECT_NEAR(est[0].decode_ms, 500e-6 * 50, 1e-12);
+    for (const auto& e : est)
+        EXPECT_NEAR(e.total_ms,
+                    e.edge_ms + e.encode_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms +
+                        e.decode_ms + e.cloud_ms + e.download_ms,
+                    1e-9);
+    // An encoder slower than what it saves loses to fp32.
+    const std::vector<WireOption> slow = {option("fp32", 1, n),
+                                          option("int8+zstd", 0.1, n, 2e6, 0)};
+    EXPECT_EQ(planner.estimate(slow_link(), slow)[0].wire, "fp32");
+    // Where no option may carry a cut, it is never chosen (its estimate is infinite).
+    std::vector<WireOption> only = {option("int8", 0.3, n)};
+    only[0].ratio[0] = 0;
+    const auto e2 = planner.estimate(slow_link(), only);
+    EXPECT_TRUE(std::isinf(e2[0].total_ms));
+    EXPECT_NE(planner.choose(slow_link(), Objective::Latency, only), 0);
+}
+
+TEST(WirePlanner, PolicyAndCalibrationDecideWhereALossyEncodingMayGo) {
+    auto m = small_chain().load("wire_chain2.safetensors");
+    const int n = m->size();
+    DeviceProfile edge = constant_profile(1), cloud = constant_profile(1);
+    edge.wire["int8"] = {3, 4};
+    cloud.wire["int8"] = {5, 6};
+    auto names = [](const std::vector<WireOption>& v) {
+        std::vector<std::string> s;
+        for (const auto& o : v) s.push_back(o.name);
+        return s;
+    };
+    // Without a calibration, auto sends fp32: nothing says what a lossy one does to the answer.
+    EXPECT_EQ(names(wire_options(*m, edge, cloud, nullptr, {})), std::vector<std::string>{"fp32"});
+    WireCalibration cal;
+    cal.cuts.resize(size_t(n));
+    for (auto& c : cal.cuts) {
+        c["int8"] = {0.27, 1.0, 0.01};
+        c["fp32+zstd"] = {0.6, 1.0, 0};
+    }
+    cal.cuts[1]["int8"].top1_agreement = 0.99;  // below 99.5 % at cut 1
+    auto opts = wire_options(*m, edge, cloud, &cal, {});
+    ASSERT_EQ(names(opts), (std::vector<std::string>{"fp32", "fp32+zstd", "int8"}));
+    EXPECT_EQ(opts[2].ratio[0], 0.27);
+    EXPECT_EQ(opts[2].ratio[1], 0.0);
+    EXPECT_EQ(opts[2].encode_ns, 3);  // the edge encodes
+    EXPECT_EQ(opts[2].decode_ns, 6);  // the cloud decodes
+    EXPECT_EQ(names(wire_options(*m, edge, cloud, &cal, parse_wire_policy("exact"))),
+              (std::vector<std::string>{"fp32", "fp32+zstd"}));
+    // The cloud's HELLO_ACK list limits it.
+    EXPECT_EQ(names(wire_options(*m, edge, cloud, &cal, {}, {"fp32", "int8"})),
+              (std::vector<std::string>{"fp32", "int8"}));
+    // Forced: at every cut, from the shapes where nothing was measured (input 1x2x5x5 as int8:
+    // 25 values a channel, too few for a pair each: one pair + 50 bytes, over 200).
+    auto forced = wire_options(*m, edge, cloud, nullptr, parse_wire_policy("int8"));
+    ASSERT_EQ(names(forced), std::vector<std::string>{"int8"});
+    EXPECT_DOUBLE_EQ(forced[0].ratio[0], (8.0 + 50.0) / 200.0);
+    EXPECT_THROW(parse_wire_policy("lossy"), Error);
+}
+
+TEST(WireCalibration, JsonRoundTripAndValidation) {
+    WireCalibration c;
+    c.model = "m";
+    c.model_hash = "00000000000000ff";
+    c.images = {"a.png"};
+    c.cuts.resize(2);
+    c.cuts[0]["int8+zstd"] = {0.1, 0.5, 0.2};
+    c.cuts[1]["fp16"] = {0.5, 1, 0.001};
+    const WireCalibration d = WireCalibration::from_json(c.to_json());
+    EXPECT_EQ(d.to_json(), c.to_json());
+    auto bad = c.to_json();
+    bad["cuts"][0]["encodings"]["int8+zstd"]["ratio"] = 7;
+    expect_error([&] { WireCalibration::from_json(bad); }, "ratio must be in (0, 2)");
+    bad = c.to_json();
+    bad["cuts"][1]["encodings"]["int4"] = bad["cuts"][1]["encodings"]["fp16"];
+    expect_error([&] { WireCalibration::from_json(bad); }, "unknown wire encoding 'int4'");
+    bad = c.to_json();
+    bad["cuts"][1]["cut"] = 5;
+    expect_error([&] { WireCalibration::from_json(bad); }, "in order");
+    expect_error([] { WireCalibration::from_json({{"format", 1}}); }, "wire calibration");
+    EXPECT_EQ(calibration_path("models/x.safetensors"), "models/x.wire.json");
+    // A profile keeps its wire costs.
+    DeviceProfile p = constant_profile(1);
+    p.wire["fp16"] = {1.5, 2.5};
+    EXPECT_EQ(DeviceProfile::from_json(p.to_json()).wire.at("fp16").decode_ns, 2.5);
+    auto pj = p.to_json();
+    pj["wire_ns"]["fp16"] = {1.0};
+    expect_error([&] { DeviceProfile::from_json(pj); }, "wire_ns 'fp16'");
+}
+
+TEST(WirePlanner, TheBytesACodedEncodingMakesAreLearntFromRequests) {
+    auto m = small_chain().load("wire_chain3.safetensors");
+    const int n = m->size();
+    auto edge = std::make_shared<DeviceProfile>(constant_profile(5));
+    LinkModel link;
+    SplitController split(*m, edge, Objective::Latency, link);
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 0);
+    split.set_wires({option("fp32", 1, n), option("fp32+zstd", 0.9, n)});
+    const SplitController::Decision d = split.decide();
+    SplitOutcome o;
+    o.offloaded = true;
+    o.wire = "fp32+zstd";
+    o.raw_bytes = 1000;
+    o.sent_bytes = 300;
+    o.upload_ms = 1;
+    o.upload_start = std::chrono::steady_clock::now();
+    split.record(d, o);
+    EXPECT_DOUBLE_EQ(split.wires()[1].ratio[size_t(d.cut)], 0.5 * 0.9 + 0.5 * 0.3);
+    EXPECT_DOUBLE_EQ(split.wires()[0].ratio[size_t(d.cut)], 1.0);  // another encoding: as it was
+}
+
+}  // namespace nse::test
