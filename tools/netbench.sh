@@ -24,8 +24,8 @@
 # fools an estimate made from transfers that rode it.
 #
 #   tools/netbench.sh [--models lenet,alexnet,...] [--rates 1,5,20,100] [--repeat 3]
-#                     [--burst-kb 4] [--edge-cpu 1] [--change 300,1] [--change-model M]
-#                     [--change-only] [--out DIR]
+#                     [--burst-kb 4] [--edge-cpu 1] [--wire auto] [--change 300,1]
+#                     [--change-model M] [--change-only] [--no-change] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=lenet,alexnet,mobilenet_v2,resnet18,vgg16
@@ -37,6 +37,8 @@ change=300,1
 change_model=
 change_only=0
 burst_kb=4
+wire=auto
+no_change=0
 while [ $# -gt 0 ]; do
     case $1 in
         --change) change=$2; shift 2 ;;
@@ -48,6 +50,8 @@ while [ $# -gt 0 ]; do
         --out) out=$2; shift 2 ;;
         --edge-cpu) edge_cpu=$2; shift 2 ;;
         --burst-kb) burst_kb=$2; shift 2 ;;
+        --wire) wire=$2; shift 2 ;;
+        --no-change) no_change=1; shift ;;
         *) echo "netbench: unknown argument $1"; exit 2 ;;
     esac
 done
@@ -119,6 +123,7 @@ shape() {  # rate in Mbit/s, both directions
 
 for m in ${models//,/ }; do
     [ -f "models/$m.safetensors" ] || /usr/bin/python3 tools/convert_torchvision.py "$m" --out models >/dev/null
+    [ -f "models/$m.wire.json" ] || "$nse" calibrate --model "$m" >/dev/null
 done
 # Profiles: the edge at 1 thread in its cgroup, the cloud at 2 (kept for later runs).
 edge_profile=$out/profile-edge-1t-cpu$edge_cpu.json cloud_profile=$out/profile-cloud-2t.json
@@ -135,57 +140,71 @@ edge() {  # args...: prints the JSON report
     edge_run ip netns exec $E "$nse" edge -i $CIP -p $PORT --insecure --threads 1 --profile "$edge_profile" \
         --input random --json "$@"
 }
-summary() {  # JSON on stdin -> "median_total cut" over the requests after the first
+summary() {  # JSON on stdin -> "median_total cut wire" over the requests after the first
     /usr/bin/python3 -c '
 import json, statistics, sys
 r = json.load(sys.stdin)["requests"]
 r = r[1:] if len(r) > 1 else r
-cuts = [q["cut"] for q in r]
+cuts = [(q["cut"], q["wire"] if q["where"] == "cloud" else "-") for q in r]
 med = statistics.median(q["total_ms"] for q in r)
-print(f"{med:.4f} {max(set(cuts), key=cuts.count)}")'
+cut, w = max(set(cuts), key=cuts.count)
+print(f"{med:.4f} {cut} {w}")'
+}
+candidates() {  # model rate -> "cut encoding upload_ms" lines: what the oracle may try
+    /usr/bin/python3 - "$1" "$2" "$("$nse" info --model "$1" --json)" <<'PY'
+import json, sys
+model, rate, info = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+cal = json.load(open(f"models/{model}.wire.json"))
+for c in info["cuts"][:-1]:
+    k = c["cut"]
+    for name, m in cal["cuts"][k]["encodings"].items():
+        lossless = name.startswith("fp32")
+        if lossless or m["top1_agreement"] >= 0.995:
+            print(k, name, f'{c["live_bytes"] * m["ratio"] * 8 / (rate * 1e3):.3f}')
+PY
 }
 
 results=$out/results.tsv
 [ "$change_only" = 1 ] ||
-    printf 'model\tmbit\toracle_cut\toracle_ms\tauto_cut\tauto_ms\tall_edge_ms\tall_cloud_ms\tratio\n' >"$results"
+    printf 'model\tmbit\toracle\toracle_ms\tauto\tauto_ms\tfp32\tfp32_ms\tall_edge_ms\tall_cloud_ms\tratio\tfp32/auto\n' >"$results"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
 [ "$change_only" = 1 ] || for m in ${models//,/ }; do
     n=$("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["nodes"]))')
-    live=($("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(c["live_bytes"]) for c in json.load(sys.stdin)["cuts"]))'))
     for rate_now in ${rates//,/ }; do
         shape
-        read -r edge_ms _ < <(edge -t "$m" --split edge --repeat $((repeat + 1)) | summary)
-        best_ms=$edge_ms best_cut=$n cloud_ms=NA
-        for k in $(seq 0 $((n - 1))); do
-            # upload alone (bytes * 8 / rate) already exceeds the best: this cut cannot win
-            if /usr/bin/python3 -c "import sys; sys.exit(0 if ${live[$k]}*8/($rate_now*1e3) > $best_ms else 1)"; then
-                continue
-            fi
-            read -r ms _ < <(edge -t "$m" --split "$k" --repeat $((repeat + 1)) | summary)
-            [ "$k" -eq 0 ] && cloud_ms=$ms
-            if /usr/bin/python3 -c "import sys; sys.exit(0 if $ms < $best_ms else 1)"; then
-                best_ms=$ms best_cut=$k
-            fi
+        read -r edge_ms _ _ < <(edge -t "$m" --split edge --repeat $((repeat + 1)) | summary)
+        best_ms=$edge_ms best=edge best_label=$n fp32_ms=$edge_ms fp32=edge fp32_label=$n cloud_ms=NA
+        while read -r k enc up; do
+            lt "$best_ms" "$up" && continue  # its upload alone exceeds the best: cannot win
+            read -r ms _ _ < <(edge -t "$m" --split "$k" --wire "$enc" --repeat $((repeat + 1)) | summary)
+            [ "$k" -eq 0 ] && [ "$enc" = fp32 ] && cloud_ms=$ms
+            if lt "$ms" "$best_ms"; then best_ms=$ms best="$k $enc" best_label="$k:$enc"; fi
+            if [ "$enc" = fp32 ] && lt "$ms" "$fp32_ms"; then fp32_ms=$ms fp32="$k fp32" fp32_label="$k:fp32"; fi
+        done < <(candidates "$m" "$rate_now")
+        [ "$cloud_ms" = NA ] && cloud_ms=">$(/usr/bin/python3 -c "print(round($("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cuts"][0]["live_bytes"])')*8/($rate_now*1e3)))")"
+        oracle_rounds=() fp32_rounds=() auto_rounds=() auto_picks=()
+        run_best() {  # "k enc" or edge -> median ms
+            if [ "$1" = edge ]; then edge -t "$m" --split edge --repeat $((repeat + 1)) | summary
+            else set -- $1; edge -t "$m" --split "$1" --wire "$2" --repeat $((repeat + 1)) | summary; fi
+        }
+        for _ in 1 2 3 4; do
+            read -r ms _ _ < <(run_best "$best"); oracle_rounds+=("$ms")
+            read -r ms _ _ < <(run_best "$fp32"); fp32_rounds+=("$ms")
+            read -r ms cut w < <(edge -t "$m" --split auto --wire "$wire" --repeat $((repeat + 1)) | summary)
+            auto_rounds+=("$ms") auto_picks+=("$cut:$w")
         done
-        [ "$cloud_ms" = NA ] && cloud_ms=">$(/usr/bin/python3 -c "print(round(${live[0]}*8/($rate_now*1e3)))")"
-        read -r auto_ms auto_cut < <(edge -t "$m" --split auto --repeat $((repeat + 1)) | summary)
-        oracle_rounds=() auto_rounds=($auto_ms) auto_cuts=($auto_cut)
-        best_split=$best_cut
-        [ "$best_cut" -eq "$n" ] && best_split=edge
-        for _ in 1 2 3; do
-            read -r ms _ < <(edge -t "$m" --split "$best_split" --repeat $((repeat + 1)) | summary)
-            oracle_rounds+=("$ms")
-            read -r ms cut < <(edge -t "$m" --split auto --repeat $((repeat + 1)) | summary)
-            auto_rounds+=("$ms") auto_cuts+=("$cut")
-        done
-        median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
         best_ms=$(median "${oracle_rounds[@]}")
+        fp32_ms=$(median "${fp32_rounds[@]}")
         auto_ms=$(median "${auto_rounds[@]}")
-        auto_cut=$(printf '%s\n' "${auto_cuts[@]}" | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
+        auto_pick=$(printf '%s\n' "${auto_picks[@]}" | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
         ratio=$(/usr/bin/python3 -c "print(f'{$auto_ms / $best_ms:.2f}')")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_cut" "$best_ms" \
-            "$auto_cut" "$auto_ms" "$edge_ms" "$cloud_ms" "$ratio" | tee -a "$results"
+        gain=$(/usr/bin/python3 -c "print(f'{$fp32_ms / $auto_ms:.2f}')")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_label" "$best_ms" \
+            "$auto_pick" "$auto_ms" "$fp32_label" "$fp32_ms" "$edge_ms" "$cloud_ms" "$ratio" "$gain" | tee -a "$results"
     done
 done
+[ "$no_change" = 0 ] || { echo "netbench: results in $results"; exit 0; }
 
 # Link change: HIGH Mbit/s, LOW after about 8 requests (one every 500 ms), HIGH again after
 # about 16.
