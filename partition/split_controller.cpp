@@ -49,11 +49,20 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
                 if (w.name == o.wire && size_t(d.cut) < w.ratio.size() && w.ratio[d.cut] > 0)
                     w.ratio[d.cut] =
                         0.5 * w.ratio[d.cut] + 0.5 * double(o.sent_bytes) / double(o.raw_bytes);
-        link_.add_upload(o.sent_bytes, o.upload_ms, o.upload_start);
         const double download_ms =
             bucket_transfer_ms(double(model_.live_bytes(model_.size())), d.link.burst_bytes,
                                d.link.peak_bytes_per_ms, d.link.download_bytes_per_ms);
-        link_.add_rtt(std::max(0.01, o.network_ms - download_ms));
+        // What the round trip does not explain is the latency, unless it is clearly more: then
+        // the request waited before its first byte reached the cloud (a shaper that holds a
+        // whole segment-offloaded burst until it has the tokens, then lets it through at once,
+        // so the cloud sees it arrive in no time), and that wait is upload time.
+        const double unexplained = std::max(0.01, o.network_ms - download_ms);
+        double upload_ms = o.upload_ms;
+        if (unexplained > 2 * link_.rtt_ms() + 1)
+            upload_ms += unexplained - link_.rtt_ms();
+        else
+            link_.add_rtt(unexplained);
+        link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
         cloud_backlog_ms_ = o.cloud_backlog_ms;
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();

@@ -191,7 +191,8 @@ lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
         for _ in 1 2 3 4; do
             read -r ms _ _ < <(run_best "$best"); oracle_rounds+=("$ms")
             read -r ms _ _ < <(run_best "$fp32"); fp32_rounds+=("$ms")
-            read -r ms cut w < <(edge -t "$m" --split auto --wire "$wire" --repeat $((repeat + 1)) | summary)
+            edge -t "$m" --split auto --wire "$wire" --repeat $((repeat + 1)) >"$out/auto-$m-$rate_now.json"
+            read -r ms cut w < <(summary <"$out/auto-$m-$rate_now.json")
             auto_rounds+=("$ms") auto_picks+=("$cut:$w")
         done
         best_ms=$(median "${oracle_rounds[@]}")
