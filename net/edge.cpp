@@ -89,8 +89,7 @@ void EdgeRunner::probe_link(double budget_ms) {
         ProbeReply r = client_.probe(bytes, false);
         // The cloud times first to last byte; a shaper may hold the first back until the whole
         // burst can go (SplitController::record): the round trip less the latency bounds it too.
-        const double receive_ms =
-            std::max(r.ack.receive_us / 1e3, r.total_ms - bandwidth.rtt_ms());
+        const double receive_ms = std::max(r.ack.receive_us / 1e3, r.total_ms - bandwidth.rtt_ms());
         bandwidth.add_upload(bytes, receive_ms, start);
         if (receive_ms > 20 || ms_since(t0) + 4 * r.total_ms > budget_ms) break;
     }
