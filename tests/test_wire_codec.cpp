@@ -254,6 +254,40 @@ TEST(WireCodec, DecodersRefuseLies) {
     expect_error([&] { decode_tensor(q.data(), q.size(), shape, i8, y.data()); }, "bad scale");
 }
 
+TEST(WireCodec, MutatedEncodingsOnlyEverThrow) {
+    // A bounded, deterministic stand-in for tools/fuzz.sh's decoder target: valid encodings of
+    // every kind, mutated, decoded into their shape (a write past it would trip the guard).
+    const Shape shape{1, 8, 6, 6};
+    auto x = relu_like(288, 0.5, 11);
+    std::vector<std::vector<uint8_t>> seeds;
+    for (const auto& enc : all_encodings()) {
+        seeds.emplace_back();
+        encode_tensor(x.data(), shape, enc, seeds.back());
+    }
+    std::mt19937 rng(99);
+    int errors = 0;
+    std::vector<float> y(289);
+    for (int i = 0; i < 20000; ++i) {
+        const size_t which = rng() % seeds.size();
+        std::vector<uint8_t> m = seeds[which];
+        for (int e = 1 + int(rng() % 4); e > 0 && !m.empty(); --e) {
+            const size_t at = rng() % m.size();
+            if (rng() % 3 == 0)
+                m.resize(at);
+            else
+                m[at] ^= uint8_t(1u << (rng() % 8));
+        }
+        y[288] = 42.f;
+        try {
+            decode_tensor(m.data(), m.size(), shape, all_encodings()[which], y.data());
+        } catch (const Error&) {
+            ++errors;
+        }
+        ASSERT_EQ(y[288], 42.f);
+    }
+    EXPECT_GT(errors, 2000);
+}
+
 TEST(WireCodec, EncodedInferDecodesOnTheCloudSide) {
     auto model = small_dag().load("codec_dag.safetensors");
     ServedModel served{model, 42};
