@@ -73,9 +73,13 @@ void decode_format(const uint8_t* in, const Shape& shape, WireFormat f, float* o
     if (f == WireFormat::F32) {
         std::memcpy(out, in, n * 4);
     } else if (f == WireFormat::F16) {
-        std::vector<uint16_t> h(n);  // the input may be unaligned for uint16_t
-        std::memcpy(h.data(), in, n * 2);
-        f16_to_f32(int64_t(n), h.data(), out);
+        if (reinterpret_cast<uintptr_t>(in) % alignof(uint16_t) == 0) {  // as blocks arrive
+            f16_to_f32(int64_t(n), reinterpret_cast<const uint16_t*>(in), out);
+        } else {
+            std::vector<uint16_t> h(n);
+            std::memcpy(h.data(), in, n * 2);
+            f16_to_f32(int64_t(n), h.data(), out);
+        }
     } else {
         const int64_t c = wire_channels(shape), outer = c > 1 ? shape[0] : 1;
         const int64_t inner = int64_t(n) / (c * outer);

@@ -91,7 +91,10 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link,
 
 int Planner::choose(const LinkState& link, Objective objective,
                     const std::vector<WireOption>& wires) const {
-    const std::vector<CutEstimate> est = estimate(link, wires, objective);
+    return best_cut(estimate(link, wires, objective), objective);
+}
+
+int Planner::best_cut(const std::vector<CutEstimate>& est, Objective objective) {
     int best = int(est.size()) - 1;
     for (const auto& e : est) {
         const double v = objective == Objective::Latency ? e.total_ms : e.energy_mj;

@@ -69,6 +69,9 @@ class Planner {
     // The best cut (and its encoding, in estimate()[cut]) for the objective.
     int choose(const LinkState& link, Objective objective,
                const std::vector<WireOption>& wires = {}) const;
+    // The best cut among estimates made for `objective` (ties: all on the edge, else the
+    // smaller cut).
+    static int best_cut(const std::vector<CutEstimate>& estimates, Objective objective);
 
     // Predicted edge time of nodes [0, k) and cloud time of [k, n), before any scale.
     double prefix_ms(int k) const { return prefix_[size_t(k)]; }

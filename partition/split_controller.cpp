@@ -33,7 +33,7 @@ SplitController::Decision SplitController::decide() const {
     d.link.edge_scale = edge_speed_.factor();
     d.link.cloud_scale = cloud_speed_.factor();
     const std::vector<CutEstimate> est = planner_->estimate(d.link, wires_, objective_);
-    d.cut = planner_->choose(d.link, objective_, wires_);
+    d.cut = Planner::best_cut(est, objective_);
     d.estimate = est[size_t(d.cut)];
     return d;
 }
