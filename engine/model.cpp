@@ -73,7 +73,7 @@ std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std
         const std::string ctx = where + ": node '" + node.name + "' (" + node.op + ")";
         const OpRecord* op = find_op(node.op);
         NSE_CHECK(op, ErrorCode::InvalidModel, ctx, ": unknown op; known ops: ", join(known_ops()));
-        std::unique_ptr<Layer> layer = op->make();
+        std::shared_ptr<Layer> layer = op->make();
         std::vector<Tensor> params;
         for (const auto& p : node.params) {
             auto t = m->file_.tensors.find(p);
@@ -127,6 +127,51 @@ std::shared_ptr<const Model> Model::from_safetensors(SafeTensors file, const std
         NSE_CHECK(!j.is_discarded() && j.is_array(), ErrorCode::InvalidModel, where,
                   ": nsengine.classes is not a JSON list");
         for (const auto& c : j) m->classes_.push_back(c.is_string() ? c.get<std::string>() : "?");
+    }
+    return m;
+}
+
+std::shared_ptr<const Model> Model::reordered(const std::shared_ptr<const Model>& base,
+                                              const std::vector<int>& order) {
+    const int n = base->size();
+    NSE_CHECK(int(order.size()) == n, ErrorCode::InvalidArgument, "a node order of ", n,
+              " nodes has ", order.size());
+    std::vector<int> position(n, -1);
+    for (int i = 0; i < n; ++i) {
+        NSE_CHECK(order[i] >= 0 && order[i] < n && position[order[i]] < 0,
+                  ErrorCode::InvalidArgument, "a node order must list each node once");
+        position[order[i]] = i;
+    }
+    auto m = std::shared_ptr<Model>(new Model());
+    m->file_ = base->file_;
+    m->name_ = base->name_;
+    m->path_ = base->path_;
+    m->classes_ = base->classes_;
+    m->graph_.input_name = base->graph_.input_name;
+    m->graph_.input_shape = base->graph_.input_shape;
+    m->graph_.outputs = base->graph_.outputs;
+    // Tensor ids: 0 stays the input, base id j + 1 becomes position[j] + 1.
+    const auto new_id = [&](int id) { return id == 0 ? 0 : position[id - 1] + 1; };
+    m->last_use_.assign(size_t(n) + 1, -1);
+    for (int i = 0; i < n; ++i) {
+        const int b = order[i];
+        m->graph_.nodes.push_back(base->graph_.nodes[b]);
+        m->layers_.push_back(base->layers_[b]);
+        m->ops_.push_back(base->ops_[b]);
+        m->info_.push_back(base->info_[b]);
+        std::vector<int> in_ids;
+        for (int id : base->inputs_[b]) {
+            const int nid = new_id(id);
+            NSE_CHECK(nid < i + 1, ErrorCode::InvalidArgument, "node '", base->graph_.nodes[b].name,
+                      "' comes before its input '", base->tensor_name(id), "' in the new order");
+            in_ids.push_back(nid);
+            m->last_use_[nid] = i;
+        }
+        m->inputs_.push_back(std::move(in_ids));
+    }
+    for (int id : base->output_ids_) {
+        m->output_ids_.push_back(new_id(id));
+        m->last_use_[new_id(id)] = n;
     }
     return m;
 }

@@ -33,6 +33,14 @@ class Model {
     // `path` is what path() reports.
     static std::shared_ptr<const Model> from_safetensors(SafeTensors file, const std::string& where,
                                                          const std::string& path = "");
+    // The same network with its nodes in another topological order (`order[i]`: the base's node
+    // at position i), sharing the base's layers and weights; results are bit-identical. This is
+    // how a partition of a DAG that is not a prefix of the file's order runs: ordered so that
+    // the edge's nodes come first, it is a cut of the reordered model. Throws
+    // Error(InvalidArgument) unless `order` is a permutation in which every node follows its
+    // inputs.
+    static std::shared_ptr<const Model> reordered(const std::shared_ptr<const Model>& base,
+                                                  const std::vector<int>& order);
 
     const Graph& graph() const { return graph_; }
     int size() const { return static_cast<int>(graph_.nodes.size()); }
@@ -73,7 +81,7 @@ class Model {
     Graph graph_;
     std::string name_;
     std::string path_;
-    std::vector<std::unique_ptr<Layer>> layers_;
+    std::vector<std::shared_ptr<Layer>> layers_;  // shared with reordered copies
     std::vector<const OpRecord*> ops_;
     std::vector<NodeInfo> info_;
     std::vector<std::vector<int>> inputs_;

@@ -21,7 +21,10 @@ EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
       hash_(model_hash),
       client_(std::move(options)),
       require_cloud_(require_cloud),
-      runtime_(make_executor(model, device, std::move(pool))) {}
+      runtime_(make_executor(model, device, pool)),
+      pool_(std::move(pool)),
+      device_(device),
+      partitions_(model) {}
 
 const nlohmann::json& EdgeRunner::connect() {
     const auto t0 = Clock::now();
@@ -68,10 +71,12 @@ const nlohmann::json& EdgeRunner::connect() {
 }
 
 void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective,
-                             WirePolicy wire, std::shared_ptr<const WireCalibration> calibration) {
+                             WirePolicy wire, std::shared_ptr<const WireCalibration> calibration,
+                             bool dag_cuts) {
     wire_policy_ = wire;
     calibration_ = std::move(calibration);
-    split_ = std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, link_);
+    split_ = std::make_unique<SplitController>(*model_, std::move(edge_profile), objective, link_,
+                                               dag_cuts);
 }
 
 void EdgeRunner::probe_link(double budget_ms) {
@@ -116,8 +121,9 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
         return out;
     }
     const SplitController::Decision d = split_->decide();
-    const Tensor& out =
-        infer(input, d.cut, report, d.cut < n ? parse_encoding(d.estimate.wire) : WireEncoding{});
+    const WireEncoding wire = d.cut < n ? parse_encoding(d.estimate.wire) : WireEncoding{};
+    const Tensor& out = d.nodes.empty() ? infer(input, d.cut, report, wire)
+                                        : infer_nodes(input, d.nodes, report, wire);
     report.predicted_ms = d.estimate.total_ms;
     report.predicted_energy_mj = d.estimate.energy_mj;
     report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
@@ -161,13 +167,30 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
     const int n = model_->size();
     NSE_CHECK(cut >= 0 && cut <= n, ErrorCode::InvalidArgument, "cut ", cut,
               " is out of range [0, ", n, "]");
+    return run_split(input, model_, *runtime_, cut, nullptr, report, wire);
+}
+
+const Tensor& EdgeRunner::infer_nodes(const Tensor& input, const NodeSet& nodes, EdgeReport& report,
+                                      WireEncoding wire) {
+    const std::shared_ptr<const Model> m = partitions_.get(nodes);
+    if (m == model_) return infer(input, edge_count(nodes), report, wire);
+    auto& rt = partition_runtimes_[m.get()];
+    if (!rt) rt = make_executor(m, device_, pool_);
+    return run_split(input, m, *rt, edge_count(nodes), &nodes, report, wire);
+}
+
+const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
+                                    Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
+                                    WireEncoding wire) {
+    const int n = m->size();
     report = EdgeReport{};
     report.cut = cut;
+    if (nodes) report.nodes = nodes_hex(*nodes);
     // Connecting before this call (infer_auto connects to plan) belongs to this request too.
     const double connected_before_ms = std::exchange(connect_ms_, 0.0);
     const auto t0 = Clock::now();
     single_.assign(1, Tensor::view(input.shape(), const_cast<float*>(input.data())));
-    const std::vector<Tensor>& live = runtime_->run(0, cut, single_);
+    const std::vector<Tensor>& live = rt.run(0, cut, single_);
     report.edge_ms = ms_since(t0);
     if (cut == n) {  // all on the edge, by choice
         report.connect_ms = connected_before_ms;
@@ -180,12 +203,16 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
         req.model = model_->name();
         req.model_hash = hash_;
         req.cut = uint32_t(cut);
-        const std::vector<int> ids = model_->live_at(cut);
+        if (nodes) {
+            req.node_bits = uint32_t(n);
+            req.nodes = pack_nodes(*nodes);
+        }
+        const std::vector<int> ids = m->live_at(cut);
         if (!cloud_accepts(wire)) wire = {};
         const auto te = Clock::now();
         encoded_.resize(live.size());
         for (size_t i = 0; i < live.size(); ++i) {
-            WireTensor t{model_->tensor_name(ids[i]), live[i].shape(), live[i].data()};
+            WireTensor t{m->tensor_name(ids[i]), live[i].shape(), live[i].data()};
             encoded_[i].clear();
             if (!wire.raw_f32() &&
                 encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
@@ -233,7 +260,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
     // The cloud failed: finish locally from the live tensors the prefix left (still valid: the
     // suffix runs in a different plan of the same runtime).
     const auto t1 = Clock::now();
-    const std::vector<Tensor>& out = runtime_->run(cut, n, live);
+    const std::vector<Tensor>& out = rt.run(cut, n, live);
     report.local_suffix_ms = ms_since(t1);
     report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
     report.total_ms = connected_before_ms + ms_since(t0);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -17,7 +18,8 @@
 namespace nse::net {
 
 struct EdgeReport {
-    int cut = 0;
+    int cut = 0;                  // a position, or the number of nodes the edge ran
+    std::string nodes;            // those nodes (nodes_hex) when they are not a position
     bool offloaded = false;       // the cloud computed the suffix
     std::string fallback_reason;  // set when the cloud was wanted but the edge finished locally
     double edge_ms = 0;           // prefix on the edge
@@ -57,6 +59,10 @@ class EdgeRunner {
     // `wire`), and returns the first graph output (runtime memory, valid until the next call).
     // Throws only when the cloud fails and require_cloud is set, or on local errors.
     const Tensor& infer(const Tensor& input, int cut, EdgeReport& report, WireEncoding wire = {});
+    // The same for a partition: the edge runs `nodes` (closed under predecessors), the cloud
+    // the rest (protocol version 3). Throws Error(InvalidArgument) for a set that is not closed.
+    const Tensor& infer_nodes(const Tensor& input, const NodeSet& nodes, EdgeReport& report,
+                              WireEncoding wire = {});
     // Whether the connected cloud takes `wire` (fp32 always).
     bool cloud_accepts(WireEncoding wire) const;
 
@@ -65,7 +71,8 @@ class EdgeRunner {
     // accuracy; null: fp32, and any forced plain format).
     void enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, Objective objective,
                      WirePolicy wire = {},
-                     std::shared_ptr<const WireCalibration> calibration = nullptr);
+                     std::shared_ptr<const WireCalibration> calibration = nullptr,
+                     bool dag_cuts = true);
     // Chooses the cut (connecting and probing the link first if needed) and runs infer().
     // Without a reachable cloud that publishes a profile, the whole model runs here.
     const Tensor& infer_auto(const Tensor& input, EdgeReport& report);
@@ -85,11 +92,20 @@ class EdgeRunner {
     CloudClient& client() { return client_; }
 
   private:
+    // Runs `m` (the model or one reordered for `nodes`) split at `cut`.
+    const Tensor& run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
+                            Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
+                            WireEncoding wire);
+
     std::shared_ptr<const Model> model_;
     uint64_t hash_;
     CloudClient client_;
     bool require_cloud_;
     std::unique_ptr<Executor> runtime_;  // the edge's own device
+    std::shared_ptr<ThreadPool> pool_;
+    DeviceOptions device_;
+    PartitionedModels partitions_;
+    std::map<const Model*, std::unique_ptr<Executor>> partition_runtimes_;
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
     double connect_ms_ = 0;  // spent in connect() since the last request took it

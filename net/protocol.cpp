@@ -274,20 +274,40 @@ std::vector<WireTensor> read_tensors(Reader& r, const uint8_t* payload, size_t p
     return out;
 }
 
-Outgoing encode_infer(const InferRequest& req) {
+Outgoing encode_infer(const InferRequest& req, uint16_t version) {
     Writer w;
     w.str(req.model);
     w.u64(req.model_hash);
     w.u32(req.cut);
+    if (version >= 3) {
+        NSE_CHECK(
+            req.nodes.size() == (size_t(req.node_bits) + 7) / 8 && req.node_bits <= kMaxNodeBits,
+            ErrorCode::InvalidArgument, "a node set of ", req.node_bits, " bits in ",
+            req.nodes.size(), " bytes");
+        w.u32(req.node_bits);
+        for (uint8_t b : req.nodes) w.u8(b);
+    } else {
+        NSE_CHECK(req.node_bits == 0, ErrorCode::InvalidArgument, "protocol version ", version,
+                  " carries no node set");
+    }
     return finish_with_tensors(std::move(w), req.tensors);
 }
 
-InferRequest decode_infer(const uint8_t* payload, size_t size) {
+InferRequest decode_infer(const uint8_t* payload, size_t size, uint16_t version) {
     Reader r(payload, size);
     InferRequest req;
     req.model = r.str(kMaxName);
     req.model_hash = r.u64();
     req.cut = r.u32();
+    if (version >= 3) {
+        req.node_bits = r.u32();
+        if (req.node_bits > kMaxNodeBits)
+            throw ProtocolError(WireError::Malformed,
+                                "a node set of " + std::to_string(req.node_bits) +
+                                    " nodes (at most " + std::to_string(kMaxNodeBits) + ")");
+        req.nodes.resize((size_t(req.node_bits) + 7) / 8);
+        for (uint8_t& b : req.nodes) b = r.u8();
+    }
     req.tensors = read_tensors(r, payload, size);
     return req;
 }

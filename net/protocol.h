@@ -17,9 +17,10 @@
 namespace nse::net {
 
 constexpr uint32_t kMagic = 0x3145534e;  // bytes "NSE1"
-// Version 2 added tensor encodings (net/wire_codec.h) and RESULT's decode time; a cloud still
-// answers a version 1 edge in version 1.
-constexpr uint16_t kProtocolVersion = 2;
+// Version 2 added tensor encodings (net/wire_codec.h) and RESULT's decode time; version 3 INFER's
+// node set (a partition of a DAG that is not a position). A cloud still answers a version 1 or 2
+// edge in its version.
+constexpr uint16_t kProtocolVersion = 3;
 constexpr uint16_t kMinProtocolVersion = 1;
 constexpr size_t kHeaderBytes = 28;
 constexpr size_t kAlign = 64;
@@ -165,14 +166,23 @@ Outgoing finish_with_tensors(Writer w, const std::vector<WireTensor>& tensors);
 std::vector<WireTensor> read_tensors(Reader& r, const uint8_t* payload, size_t payload_size);
 
 // ---- messages ----------------------------------------------------------------------------
+// Most nodes a version 3 INFER's node set may describe.
+constexpr uint32_t kMaxNodeBits = 1u << 16;
+
 struct InferRequest {
     std::string model;
     uint64_t model_hash = 0;
     uint32_t cut = 0;
+    // Version 3: the nodes the edge ran, one bit per node of the model file's order, LSB first
+    // (partition/dag_cut.h pack_nodes), when they are not the position `cut` (then `cut` is their
+    // count); node_bits 0 and no bytes for a position.
+    uint32_t node_bits = 0;
+    std::vector<uint8_t> nodes;
     std::vector<WireTensor> tensors;
 };
-Outgoing encode_infer(const InferRequest& req);
-InferRequest decode_infer(const uint8_t* payload, size_t size);
+// `version`: the protocol version the frame is sent in (version 1 and 2 have no node set).
+Outgoing encode_infer(const InferRequest& req, uint16_t version = kProtocolVersion);
+InferRequest decode_infer(const uint8_t* payload, size_t size, uint16_t version = kProtocolVersion);
 
 struct ResultReply {
     uint64_t receive_us = 0;  // first to last payload byte of the request, at the cloud

@@ -70,8 +70,9 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
                                           std::map<const Model*, std::unique_ptr<Executor>>& rts,
                                           const std::shared_ptr<ThreadPool>& pool,
                                           std::string& line, JobTimes& times, bool& released) {
-    const Model& m = *job.served->model;
-    auto& rt = rts[&m];
+    const std::shared_ptr<const Model>& model = job.model ? job.model : job.served->model;
+    const Model& m = *model;
+    auto& rt = rts[&m];  // a reordered model lives as long as the server: its address is a key
     ResultReply res;
     res.receive_us = job.receive_us;
     const auto t0 = Clock::now();
@@ -79,14 +80,14 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
     decode_infer_inputs(job.wire, job.inputs);
     const auto t1 = Clock::now();
     res.decode_us = to_micros(t1 - t0);
-    if (!rt) rt = make_executor(job.served->model, opts_.device, pool);
+    if (!rt) rt = make_executor(model, opts_.device, pool);
     const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
     res.compute_us = to_micros(Clock::now() - t1);
     times = {res.queue_us, res.decode_us, res.compute_us};
     // The outputs are copied (they are a few KB for classifiers) so this worker can take the
     // next job while the I/O thread sends the reply.
     std::vector<std::shared_ptr<float>> copies;
-    const std::vector<int>& ids = job.served->output_ids;
+    const std::vector<int> ids = m.live_at(m.size());
     for (size_t i = 0; i < outs.size(); ++i) {
         copies.push_back(aligned_floats(size_t(outs[i].numel())));
         std::memcpy(copies.back().get(), outs[i].data(), outs[i].bytes());
@@ -118,11 +119,13 @@ std::shared_ptr<Frame> Scheduler::compute(Job& job,
     for (const auto& t : job.wire)
         if (t.encoding.name() != wire) wire = "mixed";
     std::snprintf(buf, sizeof buf,
-                  " %s cut=%u/%d in=%s wire=%s out=%s receive=%.2fms queue=%.2fms decode=%.2fms "
-                  "compute=%.2fms",
-                  m.name().c_str(), job.cut, m.size(), kb(job.in_bytes).c_str(), wire.c_str(),
-                  kb(frame->head.size() + res.tensors[0].bytes()).c_str(), res.receive_us / 1e3,
-                  res.queue_us / 1e3, res.decode_us / 1e3, res.compute_us / 1e3);
+                  " %s cut=%u/%d%s in=%s wire=%s out=%s receive=%.2fms queue=%.2fms "
+                  "decode=%.2fms compute=%.2fms",
+                  m.name().c_str(), job.cut, m.size(),
+                  &m == job.served->model.get() ? "" : " (dag)", kb(job.in_bytes).c_str(),
+                  wire.c_str(), kb(frame->head.size() + res.tensors[0].bytes()).c_str(),
+                  res.receive_us / 1e3, res.queue_us / 1e3, res.decode_us / 1e3,
+                  res.compute_us / 1e3);
     line = buf;
     return frame;
 }

@@ -28,6 +28,8 @@ struct JobTimes {
 
 struct Job {
     const ServedModel* served = nullptr;
+    // What runs: the served model, or the one reordered for the request's node set.
+    std::shared_ptr<const Model> model;
     uint32_t cut = 0;
     uint64_t request_id = 0;
     std::vector<Tensor> inputs;      // fp32 views, or buffers for the encoded tensors

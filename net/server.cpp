@@ -13,17 +13,44 @@ namespace nse::net {
 
 using asio::ip::tcp;
 
-std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req,
-                                uint64_t max_decoded_bytes) {
+namespace {
+// The model a request with a node set runs on.
+std::shared_ptr<const Model> partitioned(const ServedModel& served, const InferRequest& req) {
     const Model& m = *served.model;
+    if (!served.partitions) throw ProtocolError(WireError::BadCut, "this cloud takes no node sets");
+    if (req.node_bits != uint32_t(m.size()))
+        throw ProtocolError(WireError::BadCut, "a node set of " + std::to_string(req.node_bits) +
+                                                   " nodes for a model of " +
+                                                   std::to_string(m.size()));
+    try {
+        const NodeSet edge = unpack_nodes(req.nodes.data(), req.nodes.size(), m.size());
+        if (edge_count(edge) != int(req.cut))
+            throw ProtocolError(WireError::BadCut, "cut " + std::to_string(req.cut) +
+                                                       " with a node set of " +
+                                                       std::to_string(edge_count(edge)) + " nodes");
+        return served.partitions->get(edge);
+    } catch (const ProtocolError&) {
+        throw;
+    } catch (const Error& e) {
+        throw ProtocolError(WireError::BadCut, std::string("node set: ") + e.what());
+    }
+}
+}  // namespace
+
+std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req,
+                                uint64_t max_decoded_bytes, std::shared_ptr<const Model>* model) {
     if (req.model_hash != served.hash)
         throw ProtocolError(WireError::HashMismatch,
                             "model '" + req.model + "' differs: edge file hash " +
                                 hash_hex(req.model_hash) + ", cloud " + hash_hex(served.hash));
-    if (req.cut > uint32_t(m.size()))
+    if (req.cut > uint32_t(served.model->size()))
         throw ProtocolError(WireError::BadCut, "cut " + std::to_string(req.cut) +
                                                    " is out of range [0, " +
-                                                   std::to_string(m.size()) + "]");
+                                                   std::to_string(served.model->size()) + "]");
+    const std::shared_ptr<const Model> runs =
+        req.node_bits ? partitioned(served, req) : served.model;
+    if (model) *model = runs;
+    const Model& m = *runs;
     const std::vector<int> live = m.live_at(int(req.cut));
     if (req.tensors.size() != live.size())
         throw ProtocolError(WireError::BadTensors, "cut " + std::to_string(req.cut) + " has " +
@@ -129,6 +156,7 @@ CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models)
               ErrorCode::InvalidArgument, "threads, workers and max clients must be >= 1");
     for (auto& m : models) {
         m.output_ids = m.model->live_at(m.model->size());
+        m.partitions = std::make_shared<PartitionedModels>(m.model);
         m.suffix_ms = predict_suffix(*m.model, options.profile.get());
     }
     impl_ = std::make_unique<Impl>(std::move(options), std::move(models));

@@ -18,6 +18,7 @@
 #include "net/auth.h"
 #include "net/protocol.h"
 #include "net/tls.h"
+#include "partition/dag_cut.h"
 #include "partition/profile.h"
 
 namespace nse::net {
@@ -57,6 +58,8 @@ struct ServedModel {
     std::vector<double> suffix_ms;  // predicted cloud time of nodes [k, n), per cut (filled by
                                     // the server from its profile)
     std::vector<int> output_ids;  // live_at(n): the tensors a RESULT carries (filled by the server)
+    // The model reordered for each partition edges have asked for (filled by the server).
+    std::shared_ptr<PartitionedModels> partitions;
 };
 
 class CloudServer {
@@ -115,8 +118,11 @@ class BackgroundServer {
 // (so a small encoded message cannot make the cloud allocate more than a raw one could). Returns
 // views of fp32 tensors' data, and for encoded ones buffers of their shape for
 // decode_infer_inputs() to fill.
+// A node set (version 3) must be closed under predecessors with `cut` nodes; the request then
+// runs on the model reordered for it, which `model` (when given) is set to (else the served one).
 std::vector<Tensor> check_infer(const ServedModel& served, const InferRequest& req,
-                                uint64_t max_decoded_bytes = uint64_t(-1));
+                                uint64_t max_decoded_bytes = uint64_t(-1),
+                                std::shared_ptr<const Model>* model = nullptr);
 // Decodes the encoded tensors of a checked INFER into the buffers check_infer returned; throws
 // ProtocolError(BadTensors) for bytes that do not decode to their shape.
 void decode_infer_inputs(const std::vector<WireTensor>& wire, std::vector<Tensor>& inputs);

@@ -18,6 +18,19 @@ std::string seconds_str(double s) {
     std::snprintf(buf, sizeof buf, "%g", s);
     return buf;
 }
+
+// The request's predicted compute on this cloud, for the backlog: the suffix of its cut, or the
+// nodes its node set leaves to the cloud (check_infer has checked it).
+double predicted_ms(const ServedModel& served, const InferRequest& req) {
+    const std::vector<double>& suffix = served.suffix_ms;
+    if (suffix.empty()) return 0;
+    if (!req.node_bits) return suffix[req.cut];
+    const NodeSet edge = unpack_nodes(req.nodes.data(), req.nodes.size(), int(req.node_bits));
+    double ms = 0;
+    for (size_t i = 0; i + 1 < suffix.size(); ++i)
+        if (!edge[i]) ms += suffix[i] - suffix[i + 1];
+    return ms;
+}
 }  // namespace
 
 void ServerState::log(const std::string& line) {
@@ -369,7 +382,7 @@ void Session::on_payload(std::error_code ec) {
                 if (srv_.opts.tokens && !grant_)
                     return refuse("token_missing", WireError::Unauthorized,
                                   "send a HELLO with a token first", true);
-                InferRequest req = decode_infer(p, size_);
+                InferRequest req = decode_infer(p, size_, header_.version);
                 if (grant_ && !grant_->allows(req.model))
                     return refuse("model_forbidden", WireError::Forbidden,
                                   "this token may not use model '" + req.model + "'", false);
@@ -378,7 +391,7 @@ void Session::on_payload(std::error_code ec) {
                     throw ProtocolError(WireError::UnknownModel,
                                         "model '" + req.model + "' is not served here");
                 Job job;
-                job.inputs = check_infer(*served, req, srv_.opts.max_message_bytes);
+                job.inputs = check_infer(*served, req, srv_.opts.max_message_bytes, &job.model);
                 job.wire = std::move(req.tensors);
                 job.version = header_.version;
                 job.served = served;
@@ -387,7 +400,7 @@ void Session::on_payload(std::error_code ec) {
                 job.payload = payload_;
                 job.in_bytes = size_;
                 job.receive_us = receive_us;
-                job.predicted_ms = served->suffix_ms.empty() ? 0 : served->suffix_ms[req.cut];
+                job.predicted_ms = predicted_ms(*served, req);
                 job.queued_at = Clock::now();
                 // The replies travel to the I/O thread with a reference to this session, so
                 // a session is only ever destroyed on the thread that owns its socket.

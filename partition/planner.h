@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "partition/dag_cut.h"
 #include "partition/profile.h"
 
 namespace nse {
@@ -47,7 +48,10 @@ struct WireOption {
 };
 
 struct CutEstimate {
+    // A position of the file's order, or (partition >= 0) Planner::partitions()[partition],
+    // whose edge nodes are then `cut` in number (the cut of the reordered model).
     int cut = 0;
+    int partition = -1;
     size_t live_bytes = 0;  // the cut's tensors as fp32
     std::string wire = "fp32";
     double wire_bytes = 0;  // as sent
@@ -59,7 +63,10 @@ struct CutEstimate {
 
 class Planner {
   public:
-    Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud);
+    // `dag_cuts`: also consider partitions of a branching network that are not positions
+    // (partition/dag_cut.h), found once here.
+    Planner(const Model& model, const DeviceProfile& edge, const DeviceProfile& cloud,
+            bool dag_cuts = true);
 
     // Estimates for every cut 0..n (n = all on the edge: no network terms), each with the best
     // of `wires` there for the objective (no options: fp32 at no cost).
@@ -73,6 +80,20 @@ class Planner {
     // smaller cut).
     static int best_cut(const std::vector<CutEstimate>& estimates, Objective objective);
 
+    // Estimates for every partition(), in that order. Their tensors travel as fp32 (what the
+    // other encodings make of them is measured per position only), so without an fp32 option
+    // in `wires` each is priced infinite.
+    std::vector<CutEstimate> estimate_partitions(const LinkState& link,
+                                                 const std::vector<WireOption>& wires) const;
+    // The best of every position and every partition.
+    CutEstimate best(const LinkState& link, const std::vector<WireOption>& wires,
+                     Objective objective) const;
+    // Node sets closed under predecessors that are not positions, found by minimum cuts.
+    const std::vector<NodeSet>& partitions() const { return partitions_; }
+    // Predicted edge and cloud time of what `e` puts on each side, before any scale.
+    double edge_part_ms(const CutEstimate& e) const;
+    double cloud_part_ms(const CutEstimate& e) const;
+
     // Predicted edge time of nodes [0, k) and cloud time of [k, n), before any scale.
     double prefix_ms(int k) const { return prefix_[size_t(k)]; }
     double suffix_ms(int k) const { return suffix_[size_t(k)]; }
@@ -80,11 +101,19 @@ class Planner {
     const std::vector<double>& cloud_node_ms() const { return cloud_ms_; }
 
   private:
+    // One (cut, encoding): the sides' unscaled times, the bytes as fp32 and what `ratio` of
+    // them `w` sends.
+    CutEstimate price(int cut, bool all_edge, double prefix, double suffix, size_t live,
+                      const WireOption& w, double ratio, const LinkState& link) const;
+
     PowerModel power_;
     std::vector<double> edge_ms_, cloud_ms_;  // per node
     std::vector<double> prefix_, suffix_;     // per cut
     std::vector<size_t> live_bytes_;          // per cut
     size_t output_bytes_ = 0;
+    std::vector<NodeSet> partitions_;
+    std::vector<double> part_edge_ms_, part_cloud_ms_;  // per partition
+    std::vector<size_t> part_bytes_;
 };
 
 }  // namespace nse

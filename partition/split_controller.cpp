@@ -5,8 +5,12 @@
 namespace nse {
 
 SplitController::SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
-                                 Objective objective, LinkModel& link)
-    : model_(model), edge_profile_(std::move(edge)), objective_(objective), link_(link) {
+                                 Objective objective, LinkModel& link, bool dag_cuts)
+    : model_(model),
+      edge_profile_(std::move(edge)),
+      objective_(objective),
+      dag_cuts_(dag_cuts),
+      link_(link) {
     NSE_CHECK(edge_profile_, ErrorCode::InvalidArgument, "automatic splitting needs a profile");
 }
 
@@ -14,7 +18,7 @@ void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double bac
     planner_.reset();
     cloud_profile_ = std::move(cloud);
     if (cloud_profile_)
-        planner_ = std::make_unique<Planner>(model_, *edge_profile_, *cloud_profile_);
+        planner_ = std::make_unique<Planner>(model_, *edge_profile_, *cloud_profile_, dag_cuts_);
     cloud_backlog_ms_ = backlog_ms;
 }
 
@@ -32,21 +36,22 @@ SplitController::Decision SplitController::decide() const {
     d.link.cloud_backlog_ms = cloud_backlog_ms_;
     d.link.edge_scale = edge_speed_.factor();
     d.link.cloud_scale = cloud_speed_.factor();
-    const std::vector<CutEstimate> est = planner_->estimate(d.link, wires_, objective_);
-    d.cut = Planner::best_cut(est, objective_);
-    d.estimate = est[size_t(d.cut)];
+    d.estimate = planner_->best(d.link, wires_, objective_);
+    d.cut = d.estimate.cut;
+    if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];
     return d;
 }
 
 void SplitController::record(const Decision& d, const SplitOutcome& o) {
-    edge_speed_.add(o.edge_ms, planner_->prefix_ms(d.cut));
+    edge_speed_.add(o.edge_ms, planner_->edge_part_ms(d.estimate));
     if (o.offloaded) {
-        cloud_speed_.add(o.cloud_compute_ms, planner_->suffix_ms(d.cut));
+        cloud_speed_.add(o.cloud_compute_ms, planner_->cloud_part_ms(d.estimate));
         // What this encoding made of this cut's tensors (a coded one's gain depends on the
         // data): half-way from the prediction to what was seen.
         if (o.raw_bytes > 0)
             for (WireOption& w : wires_)
-                if (w.name == o.wire && size_t(d.cut) < w.ratio.size() && w.ratio[d.cut] > 0)
+                if (d.nodes.empty() && w.name == o.wire && size_t(d.cut) < w.ratio.size() &&
+                    w.ratio[d.cut] > 0)
                     w.ratio[d.cut] =
                         0.5 * w.ratio[d.cut] + 0.5 * double(o.sent_bytes) / double(o.raw_bytes);
         const double download_ms =
@@ -66,7 +71,7 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         cloud_backlog_ms_ = o.cloud_backlog_ms;
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();
-    } else if (d.cut == model_.size()) {
+    } else if (d.cut == model_.size() && d.nodes.empty()) {
         ++local_streak_;
     }
 }

@@ -32,8 +32,9 @@ class SplitController {
   public:
     // `link`: the edge's estimate of the link, fed by its probes (and by record()); it outlives
     // this controller.
+    // `dag_cuts`: partitions that are not positions are candidates too (Planner).
     SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
-                    Objective objective, LinkModel& link);
+                    Objective objective, LinkModel& link, bool dag_cuts = true);
 
     // A (re)connected cloud: its profile (null when it publishes none: no automatic split) and
     // its backlog.
@@ -48,7 +49,8 @@ class SplitController {
     const std::vector<WireOption>& wires() const { return wires_; }
 
     struct Decision {
-        int cut = 0;
+        int cut = 0;           // a position, or the count of `nodes`
+        NodeSet nodes;         // a partition that is not a position (else empty)
         CutEstimate estimate;  // for that cut
         LinkState link;        // what it assumed
     };
@@ -73,6 +75,7 @@ class SplitController {
     const Model& model_;
     std::shared_ptr<const DeviceProfile> edge_profile_;
     Objective objective_;
+    bool dag_cuts_;
     std::unique_ptr<DeviceProfile> cloud_profile_;
     std::unique_ptr<Planner> planner_;
     std::vector<WireOption> wires_;

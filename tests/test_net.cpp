@@ -299,6 +299,26 @@ TEST_P(BadInput, CutOutOfRange) {
     expect_rejected(infer_payload([](InferRequest& r) { r.cut = 1000; }), WireError::BadCut);
 }
 
+TEST_P(BadInput, NodeSetThatIsNotAPartition) {
+    const int n = lenet_.model->size();
+    auto with_nodes = [&](std::vector<bool> edge, uint32_t bits, uint32_t cut) {
+        return infer_payload([&, edge, bits, cut](InferRequest& r) {
+            r.node_bits = bits;
+            r.nodes = pack_nodes(edge);
+            r.cut = cut;
+        });
+    };
+    std::vector<bool> none(size_t(n), false);
+    expect_rejected(with_nodes(std::vector<bool>(size_t(n + 8), false), uint32_t(n + 8), 0),
+                    WireError::BadCut);  // a set for a model of other size
+    std::vector<bool> open = none;
+    open[1] = true;  // node 1 without node 0, which it reads
+    expect_rejected(with_nodes(open, uint32_t(n), 1), WireError::BadCut);
+    std::vector<bool> first = none;
+    first[0] = true;
+    expect_rejected(with_nodes(first, uint32_t(n), 2), WireError::BadCut);  // 1 node, cut 2
+}
+
 TEST_P(BadInput, TensorCountNameAndShape) {
     expect_rejected(infer_payload([&](InferRequest& r) { r.tensors.push_back(r.tensors[0]); }),
                     WireError::BadTensors);

@@ -239,7 +239,7 @@ TEST(Tls, MutatedFramesOverTlsNeverHarmTheServer) {
     so.idle_timeout_s = 0.3;
     BackgroundServer cloud(so, {lenet});
     const Tensor x = reference_input(*lenet.model);
-    InferRequest req{"lenet", lenet.hash, 0, {{"input", x.shape(), x.data()}}};
+    InferRequest req{"lenet", lenet.hash, 0, 0, {}, {{"input", x.shape(), x.data()}}};
     Outgoing hello;
     hello.head = encode_json("{\"client\":\"fuzz\"}");
     auto frame = [](MsgType type, const Outgoing& out) {

@@ -24,7 +24,7 @@ std::vector<uint8_t> frame_bytes(MsgType type, const Outgoing& out, uint64_t id 
 
 struct Fixture {
     std::shared_ptr<const Model> model = small_dag().load("proto_dag.safetensors");
-    ServedModel served{model, 42};
+    ServedModel served{model, 42, {}, {}, std::make_shared<PartitionedModels>(model)};
     Tensor x = filled({1, 3, 8, 8});
     Tensor a = filled({1, 4, 8, 8}, 0.5f), b = filled({1, 4, 8, 8}, -0.5f);
     InferRequest request(uint32_t cut = 2) {
@@ -103,6 +103,58 @@ TEST(Protocol, CheckInferRejectsMismatches) {
     r = f.request();
     r.tensors[0].shape = {1, 4, 8, 7};
     expect_error([&] { check_infer(f.served, r); }, "expected [1, 4, 8, 8]");
+}
+
+TEST(Protocol, NodeSetsTravelInVersion3AndAreChecked) {
+    Fixture f;
+    const int n = f.model->size();
+    InferRequest r = f.request();
+    std::vector<bool> edge(size_t(n), false);
+    edge[0] = edge[1] = true;  // nodes a, b: the position 2 as a node set
+    r.node_bits = uint32_t(n);
+    r.nodes = pack_nodes(edge);
+    auto bytes = frame_bytes(MsgType::Infer, encode_infer(r));
+    auto buf = aligned_floats(bytes.size() / 4 + 1);
+    std::memcpy(buf.get(), bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(buf.get());
+    InferRequest d = decode_infer(p, bytes.size() - kHeaderBytes);
+    EXPECT_EQ(d.node_bits, uint32_t(n));
+    EXPECT_EQ(d.nodes, r.nodes);
+    std::shared_ptr<const Model> runs;
+    EXPECT_EQ(check_infer(f.served, d, uint64_t(-1), &runs).size(), 2u);
+    EXPECT_EQ(runs, f.model);  // a position runs on the served model itself
+    // Version 2 has no node set: one cannot be sent in it, and its INFERs decode without one.
+    EXPECT_THROW(encode_infer(r, 2), Error);
+    InferRequest plain = f.request();
+    const std::vector<uint8_t> v2 = encode_infer(plain, 2).flatten();
+    std::memcpy(buf.get(), v2.data(), v2.size());
+    EXPECT_EQ(decode_infer(p, v2.size(), 2).node_bits, 0u);
+    EXPECT_EQ(decode_infer(p, v2.size(), 2).tensors.size(), 2u);
+
+    InferRequest bad = r;
+    bad.node_bits = uint32_t(n - 1);
+    expect_error([&] { check_infer(f.served, bad); }, "a node set of 7 nodes for a model of 8");
+    bad = r;
+    bad.cut = 1;
+    expect_error([&] { check_infer(f.served, bad); }, "cut 1 with a node set of 2 nodes");
+    std::vector<bool> open(size_t(n), false);
+    open[1] = true;  // b without a, which it reads
+    bad = r;
+    bad.cut = 1;
+    bad.nodes = pack_nodes(open);
+    expect_error([&] { check_infer(f.served, bad); }, "every node they read from");
+    bad = r;
+    bad.nodes.back() |= 0x80;  // no node 8 (the bits fill one byte exactly: a ninth byte bit)
+    bad.node_bits = uint32_t(n);
+    bad.nodes.push_back(1);
+    expect_error([&] { check_infer(f.served, bad); }, "node set");
+    // A declared node count past the limit is refused before anything is read for it.
+    Writer w;
+    w.str("synthetic");
+    w.u64(42);
+    w.u32(0);
+    w.u32(kMaxNodeBits + 1);
+    expect_error([&] { decode_infer(w.buf.data(), w.buf.size()); }, "node set of 65537");
 }
 
 TEST(Protocol, ResultErrorJsonProbeRoundTrips) {

@@ -326,13 +326,13 @@ TEST(WireCodec, VersionOneFramesAreStillUnderstood) {
     h.version = 1;
     EXPECT_NO_THROW(check_header(h, 100));
     h.version = kProtocolVersion + 1;
-    expect_error([&] { check_header(h, 100); }, "this side speaks 1 to 2");
+    expect_error([&] { check_header(h, 100); }, "this side speaks 1 to 3");
     Tensor y = filled({1, 10});
     ResultReply res;
     res.compute_us = 7;
     res.decode_us = 9;
     res.tensors = {{"fc", y.shape(), y.data()}};
-    for (uint16_t v : {uint16_t(1), uint16_t(2)}) {
+    for (uint16_t v : {uint16_t(1), uint16_t(2), uint16_t(3)}) {
         const std::vector<uint8_t> p = encode_result(res, v).flatten();
         auto buf = aligned_floats(p.size() / 4 + 1);
         std::memcpy(buf.get(), p.data(), p.size());

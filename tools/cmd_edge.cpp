@@ -15,21 +15,40 @@ namespace nse {
 
 namespace {
 
-// --split as a fixed cut, or -1 for auto.
-int parse_split(const std::string& s, int n) {
+// --split as a fixed cut, or -1 for auto; `nodes` is set for nodes:HEX.
+int parse_split(const std::string& s, const Model& model, NodeSet& nodes) {
+    const int n = model.size();
     if (s == "edge") return n;
     if (s == "cloud") return 0;
     if (s == "auto") return -1;
+    if (s.rfind("nodes:", 0) == 0) {
+        try {
+            nodes = parse_nodes_hex(s.substr(6), n);
+        } catch (const Error& e) {
+            throw Error(ErrorCode::InvalidArgument, "--split " + s + ": " + e.what());
+        }
+        NSE_CHECK(closed_under_predecessors(model, nodes), ErrorCode::InvalidArgument, "--split ",
+                  s, ": the edge's nodes must include every node they read from");
+        return edge_count(nodes);
+    }
     char* end = nullptr;
     const long k = std::strtol(s.c_str(), &end, 10);
     NSE_CHECK(!s.empty() && *end == '\0' && k >= 0 && k <= n, ErrorCode::InvalidArgument,
-              "--split must be edge, cloud, auto or a cut 0..", n, ", got '", s, "'");
+              "--split must be edge, cloud, auto, a cut 0..", n, " or nodes:HEX, got '", s, "'");
     return int(k);
+}
+
+// --cuts: whether --split auto may choose partitions that are not positions.
+bool parse_cuts(const std::string& s) {
+    NSE_CHECK(s == "dag" || s == "positions", ErrorCode::InvalidArgument,
+              "--cuts must be dag or positions, got '", s, "'");
+    return s == "dag";
 }
 
 nlohmann::json report_json(const net::EdgeReport& r) {
     return {
         {"cut", r.cut},
+        {"nodes", r.nodes},
         {"where", r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge-fallback")},
         {"fallback_reason", r.fallback_reason},
         {"edge_ms", r.edge_ms},
@@ -65,8 +84,14 @@ int cmd_edge(int argc, char** argv) {
     add_model_options(opts);
     add_endpoint_options(opts, "127.0.0.1");
     add_device_options(opts);
-    opts.add_options()("split", "edge, cloud, auto, or a cut k (nodes [0,k) run here)",
+    opts.add_options()("split",
+                       "edge, cloud, auto, a cut k (nodes [0,k) run here) or nodes:HEX (the "
+                       "nodes that run here, one bit per node, as `nsengine plan` prints them)",
                        cxxopts::value<std::string>()->default_value("auto"))(
+        "cuts",
+        "what --split auto chooses among: dag (positions, and the partitions of a branching "
+        "network that minimum cuts find) or positions",
+        cxxopts::value<std::string>()->default_value("dag"))(
         "repeat", "requests to run", cxxopts::value<int>()->default_value("1"))(
         "interval-ms", "pause between requests", cxxopts::value<double>()->default_value("0"))(
         "input", "ref, random or an image file",
@@ -111,7 +136,9 @@ int cmd_edge(int argc, char** argv) {
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
     auto model = load_model_arg(args);
     const int n = model->size();
-    const int fixed_cut = parse_split(args["split"].as<std::string>(), n);
+    NodeSet fixed_nodes;
+    const int fixed_cut = parse_split(args["split"].as<std::string>(), *model, fixed_nodes);
+    const bool dag_cuts = parse_cuts(args["cuts"].as<std::string>());
     const Objective objective = parse_objective(args["objective"].as<std::string>());
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
     const bool json = args.count("json") > 0;
@@ -129,7 +156,7 @@ int cmd_edge(int argc, char** argv) {
     if (fixed_cut < 0)
         edge.enable_auto(
             profile_for(args["profile"].as<std::string>(), device, pool, "nsengine edge"),
-            objective, wire, calibration);
+            objective, wire, calibration, dag_cuts);
     const net::WireEncoding fixed_wire =
         wire.mode == net::WirePolicy::Mode::Forced ? wire.forced : net::WireEncoding{};
     std::vector<net::EdgeReport> reports;
@@ -141,8 +168,10 @@ int cmd_edge(int argc, char** argv) {
         if (i && interval_ms > 0)
             std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(interval_ms));
         net::EdgeReport r;
-        const Tensor& out =
-            fixed_cut < 0 ? edge.infer_auto(input, r) : edge.infer(input, fixed_cut, r, fixed_wire);
+        const Tensor& out = fixed_cut < 0 ? edge.infer_auto(input, r)
+                            : !fixed_nodes.empty()
+                                ? edge.infer_nodes(input, fixed_nodes, r, fixed_wire)
+                                : edge.infer(input, fixed_cut, r, fixed_wire);
         if (!r.fallback_reason.empty())
             std::cerr << "nsengine edge: request " << i + 1 << ": cloud failed ("
                       << r.fallback_reason << "); finished on the edge\n";
@@ -169,15 +198,16 @@ int cmd_edge(int argc, char** argv) {
         return 0;
     }
     std::cout << model->name() << " split with " << co.host << ":" << co.port
-              << " (cut k: nodes [0,k) on the edge, " << n << " nodes)\n\n";
+              << " (cut k: nodes [0,k) on the edge, " << n
+              << " nodes; k* : k nodes that are not a position, see --json's nodes)\n\n";
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < reports.size(); ++i) {
         const auto& r = reports[i];
         const std::string where =
             r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge (fallback)");
-        rows.push_back({std::to_string(i + 1), std::to_string(r.cut), where, fixed(r.edge_ms, 2),
-                        r.offloaded ? r.wire : "-", human_bytes(double(r.sent_bytes)),
-                        fixed(r.upload_ms, 2),
+        rows.push_back({std::to_string(i + 1), std::to_string(r.cut) + (r.nodes.empty() ? "" : "*"),
+                        where, fixed(r.edge_ms, 2), r.offloaded ? r.wire : "-",
+                        human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
                         fixed(r.cloud_queue_ms + r.cloud_decode_ms + r.cloud_compute_ms, 2),
                         fixed(r.network_ms, 2), fixed(r.local_suffix_ms, 2), fixed(r.connect_ms, 2),
                         fixed(r.total_ms, 2), fixed_cut < 0 ? fixed(r.predicted_ms, 2) : "-",

@@ -15,6 +15,22 @@ namespace nse {
 
 namespace {
 
+nlohmann::json estimate_json(const CutEstimate& e) {
+    return {{"cut", e.cut},
+            {"live_bytes", e.live_bytes},
+            {"wire", e.wire},
+            {"wire_bytes", e.wire_bytes},
+            {"edge_ms", e.edge_ms},
+            {"encode_ms", e.encode_ms},
+            {"upload_ms", e.upload_ms},
+            {"rtt_ms", e.rtt_ms},
+            {"decode_ms", e.decode_ms},
+            {"cloud_ms", e.cloud_wait_ms + e.cloud_ms},
+            {"download_ms", e.download_ms},
+            {"total_ms", e.total_ms},
+            {"energy_mj", e.energy_mj}};
+}
+
 std::vector<double> parse_list(const std::string& s, const char* what) {
     std::vector<double> out;
     std::stringstream ss(s);
@@ -33,7 +49,7 @@ std::vector<double> parse_list(const std::string& s, const char* what) {
 // RTT), the chosen cut outlined.
 void write_svg(const std::string& path, const Model& model, const std::vector<double>& mbps,
                const std::vector<std::vector<CutEstimate>>& est, const std::vector<int>& chosen,
-               Objective objective) {
+               const std::vector<CutEstimate>& best, Objective objective) {
     const int n = model.size(), panel_h = 220, left = 60, bar_w = std::max(4, 720 / (n + 1));
     const int width = left + bar_w * (n + 1) + 180, height = panel_h * int(mbps.size()) + 40;
     std::ofstream svg(path);
@@ -58,7 +74,13 @@ void write_svg(const std::string& path, const Model& model, const std::vector<do
         svg << "<text x='" << left << "' y='" << top + 12 << "'>" << mbps[b] << " Mbit/s: best cut "
             << chosen[b] << ", " << fixed(est[b][chosen[b]].total_ms, 2) << " ms (all edge "
             << fixed(est[b][n].total_ms, 1) << " ms, all cloud " << fixed(est[b][0].total_ms, 1)
-            << " ms)</text>\n";
+            << " ms)"
+            << (best[b].partition >= 0 ? "; a partition that is not a position, p" +
+                                             std::to_string(best[b].partition + 1) + " (" +
+                                             std::to_string(best[b].cut) + " nodes on the edge), " +
+                                             fixed(best[b].total_ms, 2) + " ms"
+                                       : std::string())
+            << "</text>\n";
         svg << "<line x1='" << left << "' y1='" << base << "' x2='" << left + bar_w * (n + 1)
             << "' y2='" << base << "' stroke='black'/>\n<text x='5' y='" << base
             << "'>0 ms</text><text x='5' y='" << base - int(max_ms * scale) << "'>"
@@ -107,6 +129,13 @@ int cmd_plan(int argc, char** argv) {
         cxxopts::value<double>()->default_value("0"))(
         "peak-mbps", "the rate inside the burst", cxxopts::value<double>()->default_value("10000"))(
         "backlog-ms", "cloud queueing delay", cxxopts::value<double>()->default_value("0"))(
+        "edge-scale",
+        "what if the edge ran at this factor of its profile's times (2: twice as slow)",
+        cxxopts::value<double>()->default_value("1"))(
+        "cloud-scale",
+        "what if the cloud ran at this factor of its profile's times (0.1: ten times as fast, "
+        "a GPU server against a CPU profile)",
+        cxxopts::value<double>()->default_value("1"))(
         "objective", "latency or energy", cxxopts::value<std::string>()->default_value("latency"))(
         "wire",
         "encodings the cut's tensors may travel in: auto (lossless, and lossy ones where the "
@@ -115,6 +144,10 @@ int cmd_plan(int argc, char** argv) {
         "wire-calibration",
         "the model's wire calibration (default: <model>.wire.json beside the model file, if any)",
         cxxopts::value<std::string>()->default_value(""))(
+        "cuts",
+        "dag: also the partitions of a branching network that are not positions (minimum cuts "
+        "of its graph); positions: cuts of the file's node order only",
+        cxxopts::value<std::string>()->default_value("dag"))(
         "svg", "also draw the cuts as stacked bars into this SVG file",
         cxxopts::value<std::string>())("h,help", "show this help");
     auto args = parse_args(opts, argc, argv);
@@ -128,11 +161,18 @@ int cmd_plan(int argc, char** argv) {
     const double rtt = args["rtt-ms"].as<double>(), backlog = args["backlog-ms"].as<double>();
     NSE_CHECK(rtt >= 0 && backlog >= 0, ErrorCode::InvalidArgument,
               "--rtt-ms and --backlog-ms must be >= 0");
+    const double edge_scale = args["edge-scale"].as<double>(),
+                 cloud_scale = args["cloud-scale"].as<double>();
+    NSE_CHECK(edge_scale > 0 && edge_scale <= 1e3 && cloud_scale > 0 && cloud_scale <= 1e3,
+              ErrorCode::InvalidArgument, "--edge-scale and --cloud-scale must be in (0, 1000]");
     const double burst_kb = args["burst-kb"].as<double>(), peak = args["peak-mbps"].as<double>();
     NSE_CHECK(burst_kb >= 0 && burst_kb <= 1e7 && peak > 0, ErrorCode::InvalidArgument,
               "--burst-kb must be 0..1e7 and --peak-mbps > 0");
     auto model = load_model_arg(args);
-    Planner planner(*model, edge, cloud);
+    const std::string cuts_arg = args["cuts"].as<std::string>();
+    NSE_CHECK(cuts_arg == "dag" || cuts_arg == "positions", ErrorCode::InvalidArgument,
+              "--cuts must be dag or positions, got '", cuts_arg, "'");
+    Planner planner(*model, edge, cloud, cuts_arg == "dag");
     const net::WirePolicy policy = net::parse_wire_policy(args["wire"].as<std::string>());
     const auto calibration =
         load_wire_calibration(args["wire-calibration"].as<std::string>(), model_path_arg(args),
@@ -148,8 +188,9 @@ int cmd_plan(int argc, char** argv) {
             "a profile without wire costs (made before them; nsengine deploy again): "
             "encoding and decoding taken as free");
     std::vector<CutEstimate> best_fp32;
-    std::vector<std::vector<CutEstimate>> all;
-    std::vector<int> chosen;
+    std::vector<std::vector<CutEstimate>> all, parts;
+    std::vector<CutEstimate> best;  // of positions and partitions
+    std::vector<int> chosen;        // the best position
     const auto t0 = std::chrono::steady_clock::now();
     for (double m : mbps) {
         LinkState link;
@@ -158,8 +199,12 @@ int cmd_plan(int argc, char** argv) {
         link.cloud_backlog_ms = backlog;
         link.burst_bytes = link.burst_available_bytes = burst_kb * 1024;
         link.peak_bytes_per_ms = peak * 1e6 / 8 / 1e3;
+        link.edge_scale = edge_scale;
+        link.cloud_scale = cloud_scale;
         chosen.push_back(planner.choose(link, objective, wires));
         all.push_back(planner.estimate(link, wires, objective));
+        parts.push_back(planner.estimate_partitions(link, wires));
+        best.push_back(planner.best(link, wires, objective));
         const std::vector<CutEstimate> f = planner.estimate(link);
         best_fp32.push_back(f[size_t(planner.choose(link, objective))]);
     }
@@ -167,37 +212,43 @@ int cmd_plan(int argc, char** argv) {
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
         double(mbps.size());
     if (args.count("svg"))
-        write_svg(args["svg"].as<std::string>(), *model, mbps, all, chosen, objective);
+        write_svg(args["svg"].as<std::string>(), *model, mbps, all, chosen, best, objective);
     if (args.count("json")) {
         nlohmann::json j = {{"model", model->name()},
                             {"objective", args["objective"].as<std::string>()},
                             {"rtt_ms", rtt},
                             {"burst_kb", burst_kb},
                             {"peak_mbps", peak},
+                            {"edge_scale", edge_scale},
+                            {"cloud_scale", cloud_scale},
                             {"decision_us", decide_us},
                             {"bandwidths", nlohmann::json::array()}};
         for (size_t b = 0; b < mbps.size(); ++b) {
-            nlohmann::json cuts = nlohmann::json::array();
-            for (const auto& e : all[b])
-                cuts.push_back({{"cut", e.cut},
-                                {"live_bytes", e.live_bytes},
-                                {"wire", e.wire},
-                                {"wire_bytes", e.wire_bytes},
-                                {"edge_ms", e.edge_ms},
-                                {"encode_ms", e.encode_ms},
-                                {"upload_ms", e.upload_ms},
-                                {"rtt_ms", e.rtt_ms},
-                                {"decode_ms", e.decode_ms},
-                                {"cloud_ms", e.cloud_wait_ms + e.cloud_ms},
-                                {"download_ms", e.download_ms},
-                                {"total_ms", e.total_ms},
-                                {"energy_mj", e.energy_mj}});
-            j["bandwidths"].push_back({{"mbps", mbps[b]},
-                                       {"chosen_cut", chosen[b]},
-                                       {"chosen_wire", all[b][size_t(chosen[b])].wire},
-                                       {"best_fp32_cut", best_fp32[b].cut},
-                                       {"best_fp32_ms", best_fp32[b].total_ms},
-                                       {"cuts", cuts}});
+            nlohmann::json cuts = nlohmann::json::array(), partitions = nlohmann::json::array();
+            for (const auto& e : all[b]) cuts.push_back(estimate_json(e));
+            for (const auto& e : parts[b]) {
+                nlohmann::json p = estimate_json(e);
+                p["partition"] = e.partition + 1;
+                p["nodes"] = nodes_hex(planner.partitions()[size_t(e.partition)]);
+                partitions.push_back(p);
+            }
+            const CutEstimate& pos = all[b][size_t(chosen[b])];
+            j["bandwidths"].push_back(
+                {{"mbps", mbps[b]},
+                 {"chosen_cut", best[b].cut},
+                 {"chosen_partition", best[b].partition + 1},  // 0: a position
+                 {"chosen_nodes", best[b].partition >= 0
+                                      ? nodes_hex(planner.partitions()[size_t(best[b].partition)])
+                                      : ""},
+                 {"chosen_wire", best[b].wire},
+                 {"chosen_ms", best[b].total_ms},
+                 {"best_position_cut", pos.cut},
+                 {"best_position_wire", pos.wire},
+                 {"best_position_ms", pos.total_ms},
+                 {"best_fp32_cut", best_fp32[b].cut},
+                 {"best_fp32_ms", best_fp32[b].total_ms},
+                 {"cuts", cuts},
+                 {"partitions", partitions}});
             j["notes"] = notes;
         }
         std::cout << j.dump(2) << '\n';
@@ -212,6 +263,12 @@ int cmd_plan(int argc, char** argv) {
                   << fixed(e[chosen[b]].total_ms, 2) << " ms, " << fixed(e[chosen[b]].energy_mj, 1)
                   << " mJ on the edge; best as fp32: cut " << best_fp32[b].cut << ", "
                   << fixed(best_fp32[b].total_ms, 2) << " ms)\n";
+        if (best[b].partition >= 0)
+            std::cout << "  beaten by partition p" << best[b].partition + 1 << ": " << best[b].cut
+                      << " nodes on the edge that are not a position, "
+                      << fixed(best[b].total_ms, 2) << " ms, " << fixed(best[b].energy_mj, 1)
+                      << " mJ (--split nodes:"
+                      << nodes_hex(planner.partitions()[size_t(best[b].partition)]) << ")\n";
         std::vector<std::vector<std::string>> rows;
         for (const auto& c : e)
             rows.push_back(
@@ -227,6 +284,23 @@ int cmd_plan(int argc, char** argv) {
                      "upload ms", "cloud ms", "rtt+down ms", "total ms", "edge mJ"},
                     rows,
                     {true, false, true, false, true, true, true, true, true, true, true, true});
+        if (!parts[b].empty()) {
+            std::cout << "partitions that are not positions (minimum cuts of the graph; their "
+                         "tensors travel as fp32; nodes: --json):\n";
+            rows.clear();
+            for (const auto& c : parts[b])
+                rows.push_back({std::string(c.partition == best[b].partition ? "*" : "") + "p" +
+                                    std::to_string(c.partition + 1),
+                                std::to_string(c.cut), std::to_string(c.live_bytes),
+                                fixed(c.edge_ms, 2), fixed(c.upload_ms, 2),
+                                fixed(c.cloud_wait_ms + c.cloud_ms, 2),
+                                fixed(c.rtt_ms + c.download_ms, 2), fixed(c.total_ms, 2),
+                                fixed(c.energy_mj, 1)});
+            print_table(std::cout,
+                        {"partition", "edge nodes", "live bytes", "edge ms", "upload ms",
+                         "cloud ms", "rtt+down ms", "total ms", "edge mJ"},
+                        rows, {false, true, true, true, true, true, true, true, true});
+        }
     }
     for (const auto& note : notes) std::cout << "\nnote: " << note;
     if (!notes.empty()) std::cout << "\n";
