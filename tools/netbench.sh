@@ -9,7 +9,9 @@
 # layers measured alone about twice, so the edge profile overpredicted it by 37 %), and for
 # each model and rate measures:
 #   oracle  every cut with --split K (cuts whose upload alone exceeds the best total so far are
-#           skipped: they cannot win), the best median;
+#           skipped: they cannot win) in every encoding the calibration allows, and every
+#           partition that is not a position which `nsengine plan` finds for the profiles
+#           (--split nodes:HEX, fp32; its best is the table's best_partition), the best median;
 #   auto    --split auto, its cut and median;
 #   then the oracle's best cut and auto alternate for three more rounds each, and the table
 #   reports the medians of those rounds (the scan and a single auto run are minutes apart on a
@@ -151,15 +153,20 @@ summary() {  # JSON on stdin -> "median_total cut wire" over the requests after 
 import json, statistics, sys
 r = json.load(sys.stdin)["requests"]
 r = r[1:] if len(r) > 1 else r
-cuts = [(q["cut"], q["wire"] if q["where"] == "cloud" else "-") for q in r]
+cuts = [(str(q["cut"]) + ("*" if q.get("nodes") else ""), q["wire"] if q["where"] == "cloud" else "-")
+        for q in r]
 med = statistics.median(q["total_ms"] for q in r)
 cut, w = max(set(cuts), key=cuts.count)
 print(f"{med:.4f} {cut} {w}")'
 }
 candidates() {  # model rate -> "cut encoding upload_ms" lines: what the oracle may try
-    /usr/bin/python3 - "$1" "$2" "$("$nse" info --model "$1" --json)" <<'PY'
+    # Positions in every encoding the calibration allows, and the partitions that are not
+    # positions which the planner's minimum cuts find for these profiles (nodes:HEX, in fp32).
+    /usr/bin/python3 - "$1" "$2" "$("$nse" info --model "$1" --json)" \
+        "$("$nse" plan --model "$1" --edge-profile "$edge_profile" --cloud-profile "$cloud_profile" \
+            --bandwidth "$2" --burst-kb "$burst_kb" --json)" <<'PY'
 import json, sys
-model, rate, info = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+model, rate, info, plan = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 cal = json.load(open(f"models/{model}.wire.json"))
 for c in info["cuts"][:-1]:
     k = c["cut"]
@@ -167,12 +174,14 @@ for c in info["cuts"][:-1]:
         lossless = name.startswith("fp32")
         if lossless or m["top1_agreement"] >= 0.995:
             print(k, name, f'{c["live_bytes"] * m["ratio"] * 8 / (rate * 1e3):.3f}')
+for p in plan["bandwidths"][0]["partitions"]:
+    print(f'nodes:{p["nodes"]}', "fp32", f'{p["live_bytes"] * 8 / (rate * 1e3):.3f}')
 PY
 }
 
 results=$out/results.tsv
 [ "$change_only" = 1 ] ||
-    printf 'model\tmbit\toracle\toracle_ms\tauto\tauto_ms\tfp32\tfp32_ms\tall_edge_ms\tall_cloud_ms\tratio\tfp32/auto\n' >"$results"
+    printf 'model\tmbit\toracle\toracle_ms\tauto\tauto_ms\tfp32\tfp32_ms\tall_edge_ms\tall_cloud_ms\tratio\tfp32/auto\tpartitions\tbest_partition\tbest_partition_ms\n' >"$results"
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
 [ "$change_only" = 1 ] || for m in ${models//,/ }; do
@@ -181,15 +190,27 @@ lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
         shape
         read -r edge_ms _ _ < <(edge -t "$m" --split edge --repeat $((repeat + 1)) | summary)
         best_ms=$edge_ms best=edge best_label=$n fp32_ms=$edge_ms fp32=edge fp32_label=$n cloud_ms=NA
+        parts=0 part=- part_ms=NA part_label=-
         while read -r k enc up; do
+            if [[ $k == nodes:* ]]; then
+                # A partition that is not a position: measured whatever its upload (the table
+                # says how it compares), and raced in the rounds below when it is the best.
+                parts=$((parts + 1))
+                read -r ms pcut _ < <(edge -t "$m" --split "$k" --repeat $((repeat + 1)) | summary)
+                if [ "$part_ms" = NA ] || lt "$ms" "$part_ms"; then
+                    part_ms=$ms part="$k fp32" part_label="p$parts($pcut):fp32"
+                fi
+                if lt "$ms" "$best_ms"; then best_ms=$ms best="$k fp32" best_label="p$parts($pcut):fp32"; fi
+                continue
+            fi
             lt "$best_ms" "$up" && continue  # its upload alone exceeds the best: cannot win
             read -r ms _ _ < <(edge -t "$m" --split "$k" --wire "$enc" --repeat $((repeat + 1)) | summary)
-            [ "$k" -eq 0 ] && [ "$enc" = fp32 ] && cloud_ms=$ms
+            [ "$k" = 0 ] && [ "$enc" = fp32 ] && cloud_ms=$ms
             if lt "$ms" "$best_ms"; then best_ms=$ms best="$k $enc" best_label="$k:$enc"; fi
             if [ "$enc" = fp32 ] && lt "$ms" "$fp32_ms"; then fp32_ms=$ms fp32="$k fp32" fp32_label="$k:fp32"; fi
         done < <(candidates "$m" "$rate_now")
         [ "$cloud_ms" = NA ] && cloud_ms=">$(/usr/bin/python3 -c "print(round($("$nse" info --model "$m" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cuts"][0]["live_bytes"])')*8/($rate_now*1e3)))")"
-        oracle_rounds=() fp32_rounds=() auto_rounds=() auto_picks=()
+        oracle_rounds=() fp32_rounds=() auto_rounds=() auto_picks=() part_rounds=()
         run_best() {  # "k enc" or edge -> median ms
             if [ "$1" = edge ]; then edge -t "$m" --split edge --repeat $((repeat + 1)) | summary
             else set -- $1; edge -t "$m" --split "$1" --wire "$2" --repeat $((repeat + 1)) | summary; fi
@@ -197,6 +218,7 @@ lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
         for _ in 1 2 3 4; do
             read -r ms _ _ < <(run_best "$best"); oracle_rounds+=("$ms")
             read -r ms _ _ < <(run_best "$fp32"); fp32_rounds+=("$ms")
+            if [ "$part" != - ]; then read -r ms _ _ < <(run_best "$part"); part_rounds+=("$ms"); fi
             edge -t "$m" --split auto --wire "$wire" --repeat $((repeat + 1)) >"$out/auto-$m-$rate_now.json"
             read -r ms cut w < <(summary <"$out/auto-$m-$rate_now.json")
             auto_rounds+=("$ms") auto_picks+=("$cut:$w")
@@ -204,11 +226,13 @@ lt() { /usr/bin/python3 -c "import sys; sys.exit(0 if $1 < $2 else 1)"; }
         best_ms=$(median "${oracle_rounds[@]}")
         fp32_ms=$(median "${fp32_rounds[@]}")
         auto_ms=$(median "${auto_rounds[@]}")
+        [ "$part" = - ] || part_ms=$(median "${part_rounds[@]}")
         auto_pick=$(printf '%s\n' "${auto_picks[@]}" | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
         ratio=$(/usr/bin/python3 -c "print(f'{$auto_ms / $best_ms:.2f}')")
         gain=$(/usr/bin/python3 -c "print(f'{$fp32_ms / $auto_ms:.2f}')")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_label" "$best_ms" \
-            "$auto_pick" "$auto_ms" "$fp32_label" "$fp32_ms" "$edge_ms" "$cloud_ms" "$ratio" "$gain" | tee -a "$results"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rate_now" "$best_label" "$best_ms" \
+            "$auto_pick" "$auto_ms" "$fp32_label" "$fp32_ms" "$edge_ms" "$cloud_ms" "$ratio" "$gain" \
+            "$parts" "$part_label" "$part_ms" | tee -a "$results"
     done
 done
 [ "$no_change" = 0 ] || { echo "netbench: results in $results"; exit 0; }
