@@ -42,6 +42,10 @@ class Executor {
                                            const std::vector<Tensor>& live_in) = 0;
     // Whole model on one input; returns the first graph output.
     const Tensor& run(const Tensor& input);
+    // Makes ready what run(begin, end, ...) at this batch needs (its memory planned, allocated
+    // and touched), so its first run costs what later ones do. Optional; a no-op where a backend
+    // has nothing to prepare.
+    virtual void prepare(int begin, int end, int64_t batch) {}
 
     // Called after each node with its index and seconds taken (for profiling); empty = off.
     // On a GPU each node is then timed to its completion (no graph replay while it is set).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "base/error.h"
 #include "base/thread_pool.h"
@@ -61,8 +62,22 @@ Runtime::Plan& Runtime::plan_for(int begin, int end, int64_t batch) {
         plan->node_inputs.push_back(std::move(ins));
     }
     for (int id : plan->in_ids) plan->tensors[id] = Tensor::view(plan->shapes[id], nullptr);
-    plan->outputs.resize(plan->out_ids.size());
+    // Shaped now, so that run() copies into them without allocating.
+    for (int id : plan->out_ids) plan->outputs.push_back(Tensor::view(plan->shapes[id], nullptr));
     return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+void Runtime::prepare(int begin, int end, int64_t batch) {
+    NSE_CHECK(begin >= 0 && begin <= end && end <= model_->size() && batch >= 1,
+              ErrorCode::InvalidArgument, "cannot prepare [", begin, ", ", end, ") at batch ",
+              batch);
+    const bool fresh = !plans_.count(std::make_tuple(begin, end, batch));
+    Plan& plan = plan_for(begin, end, batch);
+    if (!fresh) return;
+    // A fresh allocation's pages are mapped on first touch, a fault each: take them now.
+    if (plan.arena_floats) std::memset(plan.arena.get(), 0, plan.arena_floats * sizeof(float));
+    if (plan.workspace_floats)
+        std::memset(plan.workspace.get(), 0, plan.workspace_floats * sizeof(float));
 }
 
 const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Tensor>& live_in) {

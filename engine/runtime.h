@@ -27,6 +27,7 @@ class Runtime : public Executor {
     // model().live_at(end), in that order, as views of runtime memory.
     const std::vector<Tensor>& run(int begin, int end, const std::vector<Tensor>& live_in) override;
     std::string description() const override { return "cpu"; }
+    void prepare(int begin, int end, int64_t batch) override;
 
     // Floats held by all plans (activation arenas and scratch), for diagnostics.
     size_t planned_floats() const;

@@ -42,6 +42,20 @@ SplitController::Decision SplitController::decide() const {
     return d;
 }
 
+std::vector<int> SplitController::likely_cuts(int count) const {
+    NSE_ASSERT(planner_);
+    const Decision d = decide();
+    std::vector<CutEstimate> est = planner_->estimate(d.link, wires_, objective_);
+    std::sort(est.begin(), est.end(), [&](const CutEstimate& a, const CutEstimate& b) {
+        return objective_ == Objective::Latency ? a.total_ms < b.total_ms
+                                                : a.energy_mj < b.energy_mj;
+    });
+    std::vector<int> cuts;
+    for (const CutEstimate& e : est)
+        if (int(cuts.size()) < count) cuts.push_back(e.cut);
+    return cuts;
+}
+
 void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->edge_part_ms(d.estimate));
     if (o.offloaded) {

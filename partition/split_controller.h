@@ -56,6 +56,10 @@ class SplitController {
     };
     // The best cut for the next request now (ready() must hold).
     Decision decide() const;
+    // The `count` positions (all-edge among them) predicted best now, best first: the edge
+    // prepares their
+    // plans at connect, so the first request at one of them costs what later ones do.
+    std::vector<int> likely_cuts(int count) const;
     // What the request decided as `d` measured.
     void record(const Decision& d, const SplitOutcome& outcome);
     // After a request kept on the edge with the cloud connected: whether to measure the link now

@@ -120,6 +120,27 @@ TEST(Runtime, NoAllocationAfterFirstRun) {
     EXPECT_EQ(rt.planned_floats(), planned);
 }
 
+TEST(Runtime, PreparedRangeRunsWithoutAllocatingAndAsUnprepared) {
+    auto m = small_dag().load();
+    Runtime prepared(m, current_test_pool()), plain(m, current_test_pool());
+    Tensor x = input_for(*m);
+    std::vector<Tensor> live{x};
+    prepared.prepare(0, 3, 1);
+    const size_t planned = prepared.planned_floats();
+    EXPECT_GT(planned, 0u);
+    prepared.prepare(0, 3, 1);  // again: nothing new
+    EXPECT_EQ(prepared.planned_floats(), planned);
+    const long before = g_news.load();
+    const std::vector<Tensor>& a = prepared.run(0, 3, live);
+    EXPECT_EQ(g_news.load() - before, 0);
+    const std::vector<Tensor>& b = plain.run(0, 3, live);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].bytes()), 0);
+    EXPECT_THROW(prepared.prepare(2, 1, 1), Error);
+    EXPECT_THROW(prepared.prepare(0, m->size() + 1, 1), Error);
+}
+
 TEST(Runtime, ArenaReusesMemoryAlongAChain) {
     // Eight 1x1 convs in a row: a lifetime-aware arena needs two buffers, not eight.
     ModelBuilder b({1, 16, 32, 32});
