@@ -120,7 +120,8 @@ class CudaRuntime : public Executor {
         cublas_ws_ = DeviceMemory(kCublasWorkspace);
         NSE_CUBLAS_CHECK(cublasSetWorkspace(ctx_.cublas, cublas_ws_.p, kCublasWorkspace));
         ctx_.tf32 = options.tf32;
-        weights_ = weights_for(model_);
+        // A reordered copy of a model (a DAG partition) shares its weights on the device too.
+        weights_ = weights_for(model_->base() ? model_->base() : model_);
         cudaDeviceProp prop{};
         int dev = 0;
         NSE_CUDA_CHECK(cudaGetDevice(&dev));
@@ -251,7 +252,7 @@ CudaRuntime::Plan& CudaRuntime::plan_for(int begin, int end, int64_t batch) {
         try {
             const GpuSupport& gpu = m.op(i).gpu;
             // (A factory may decline a node its kernel does not cover: it runs on the CPU.)
-            if (gpu.make) op = gpu.make(m.layer(i), weights_->params[i]);
+            if (gpu.make) op = gpu.make(m.layer(i), weights_->params[size_t(m.base_node(i))]);
             gpu_kernel = op != nullptr;
             if (!op) op = cuda::make_cpu_fallback(m.layer(i), m.node(i).op, pool_);
             op->prepare(ctx_, in_shapes, plan->shapes[i + 1], ins, plan->device[i + 1]);

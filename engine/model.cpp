@@ -143,6 +143,8 @@ std::shared_ptr<const Model> Model::reordered(const std::shared_ptr<const Model>
         position[order[i]] = i;
     }
     auto m = std::shared_ptr<Model>(new Model());
+    m->base_ = base->base_ ? base->base_ : base;
+    for (int b : order) m->base_order_.push_back(base->base_node(b));
     m->file_ = base->file_;
     m->name_ = base->name_;
     m->path_ = base->path_;

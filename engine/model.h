@@ -41,6 +41,10 @@ class Model {
     // inputs.
     static std::shared_ptr<const Model> reordered(const std::shared_ptr<const Model>& base,
                                                   const std::vector<int>& order);
+    // The model as loaded, that reordered() copies were made from (null for that model itself),
+    // and which of its nodes node i is: what device weights are uploaded for once.
+    const std::shared_ptr<const Model>& base() const { return base_; }
+    int base_node(int i) const { return base_order_.empty() ? i : base_order_[size_t(i)]; }
 
     const Graph& graph() const { return graph_; }
     int size() const { return static_cast<int>(graph_.nodes.size()); }
@@ -88,6 +92,8 @@ class Model {
     std::vector<int> output_ids_;
     std::vector<int> last_use_;
     std::vector<std::string> classes_;
+    std::shared_ptr<const Model> base_;  // reordered copies: the model as loaded
+    std::vector<int> base_order_;        //   and its node at each position
 };
 
 // Resolves a model name or alias ("mobilenet" -> "mobilenet_v2") to its canonical name; names

@@ -81,6 +81,15 @@ TEST(DagCut, ReorderedModelRunsBitIdenticalAtEveryCut) {
     ASSERT_EQ(r->size(), m->size());
     EXPECT_EQ(r->node(1).name, "c1");
     EXPECT_EQ(r->node(2).name, "c2");
+    // What device weights are keyed by: the model as loaded, and each node's place there.
+    EXPECT_EQ(m->base(), nullptr);
+    EXPECT_EQ(r->base(), m);
+    for (int i = 0; i < r->size(); ++i) EXPECT_EQ(m->node(r->base_node(i)).name, r->node(i).name);
+    std::vector<int> back(size_t(r->size()));
+    for (int i = 0; i < r->size(); ++i) back[size_t(i)] = i;
+    auto rr = Model::reordered(r, back);
+    EXPECT_EQ(rr->base(), m);
+    EXPECT_EQ(rr->base_node(1), r->base_node(1));
     std::vector<std::string> live;
     for (int id : r->live_at(3)) live.push_back(r->tensor_name(id));
     EXPECT_EQ(live, (std::vector<std::string>{"stem", "c2"}));
