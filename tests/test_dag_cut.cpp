@@ -5,6 +5,7 @@
 
 #include "engine/runtime.h"
 #include "partition/dag_cut.h"
+#include "tests/dag_helpers.h"
 #include "tests/model_builder.h"
 
 namespace nse::test {
@@ -47,13 +48,6 @@ NodeSet set_of(const Model& m, const std::vector<std::string>& names) {
         for (const auto& n : names)
             if (m.node(i).name == n) s[size_t(i)] = true;
     return s;
-}
-
-double cost(const Model& m, const NodeSet& edge, const std::vector<double>& e,
-            const std::vector<double>& c, double price) {
-    double total = price * double(crossing_bytes(m, edge));
-    for (int i = 0; i < m.size(); ++i) total += edge[size_t(i)] ? e[size_t(i)] : c[size_t(i)];
-    return total;
 }
 
 }  // namespace
@@ -161,11 +155,13 @@ TEST(DagCut, MinimumCutIsTheCheapestClosedSet) {
         for (uint32_t bits = 0; bits < (1u << n); ++bits) {
             NodeSet s(static_cast<size_t>(n), false);
             for (int i = 0; i < n; ++i) s[size_t(i)] = (bits >> i) & 1;
-            if (closed_under_predecessors(*m, s)) best = std::min(best, cost(*m, s, e, c, price));
+            if (closed_under_predecessors(*m, s))
+                best = std::min(best, partition_cost(*m, s, e, c, price));
         }
         const NodeSet got = min_cost_partition(*m, e, c, price);
         ASSERT_TRUE(closed_under_predecessors(*m, got));
-        EXPECT_NEAR(cost(*m, got, e, c, price), best, 1e-9 * (1 + best)) << "trial " << trial;
+        EXPECT_NEAR(partition_cost(*m, got, e, c, price), best, 1e-9 * (1 + best))
+            << "trial " << trial;
         not_positions += as_position_cut(got) < 0;
     }
     EXPECT_GT(not_positions, 0);  // the test reaches sets a position cut cannot make

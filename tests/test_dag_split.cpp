@@ -6,6 +6,7 @@
 #include <set>
 
 #include "partition/dag_cut.h"
+#include "tests/dag_helpers.h"
 #include "tests/net_helpers.h"
 #include "tests/net_test_util.h"
 
@@ -15,13 +16,6 @@ namespace {
 
 std::string zoo_path(const std::string& name) {
     return std::string(NSE_TEST_DATA_DIR) + "/zoo/" + name + ".safetensors";
-}
-
-double cost(const Model& m, const NodeSet& edge, const std::vector<double>& e,
-            const std::vector<double>& c, double price) {
-    double total = price * double(crossing_bytes(m, edge));
-    for (int i = 0; i < m.size(); ++i) total += edge[size_t(i)] ? e[size_t(i)] : c[size_t(i)];
-    return total;
 }
 
 NodeSet position(int n, int k) {
@@ -61,10 +55,11 @@ TEST(DagSplit, MinimumCutIsNeverWorseThanTheBestPosition) {
             const double price = std::pow(10.0, -7 + 3 * u(rng));
             const NodeSet s = min_cost_partition(*m, e, c, price);
             ASSERT_TRUE(closed_under_predecessors(*m, s));
-            const double got = cost(*m, s, e, c, price);
+            const double got = partition_cost(*m, s, e, c, price);
             double best_position = 1e300;
             for (int k = 0; k <= n; ++k)
-                best_position = std::min(best_position, cost(*m, position(n, k), e, c, price));
+                best_position =
+                    std::min(best_position, partition_cost(*m, position(n, k), e, c, price));
             EXPECT_LE(got, best_position * (1 + 1e-9)) << name << " trial " << t;
             better += got < best_position * (1 - 1e-9);
         }
