@@ -84,10 +84,11 @@ int cmd_edge(int argc, char** argv) {
     add_model_options(opts);
     add_endpoint_options(opts, "127.0.0.1");
     add_device_options(opts);
-    opts.add_options()("split",
-                       "edge, cloud, auto, a cut k (nodes [0,k) run here) or nodes:HEX (the "
-                       "nodes that run here, one bit per node, as `nsengine plan` prints them)",
-                       cxxopts::value<std::string>()->default_value("auto"))(
+    opts.add_options()(
+        "split",
+        "edge, cloud, auto, a cut k (nodes [0,k) run here) or nodes:HEX (the "
+        "nodes that run here, one bit per node, as `nsengine plan --json` prints them)",
+        cxxopts::value<std::string>()->default_value("auto"))(
         "cuts",
         "what --split auto chooses among: dag (positions, and the partitions of a branching "
         "network that minimum cuts find) or positions",
