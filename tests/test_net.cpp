@@ -333,8 +333,9 @@ TEST_P(BadInput, TensorCountNameAndShape) {
 
 TEST_P(BadInput, TensorDtype) {
     auto p = infer_payload([](InferRequest&) {});
-    // Descriptor: str model, u64 hash, u32 cut, u32 count, str name, u8 dtype...
-    const size_t dtype_at = 2 + 5 + 8 + 4 + 4 + 2 + 5;
+    // str model, u64 hash, u32 cut, u32 node_bits (0: no bytes follow), u32 count, str name,
+    // u8 dtype...
+    const size_t dtype_at = 2 + 5 + 8 + 4 + 4 + 4 + 2 + 5;
     ASSERT_EQ(p[dtype_at], 1);
     p[dtype_at] = 0x77;  // no such encoding
     expect_rejected(p, WireError::BadTensors);
