@@ -255,6 +255,12 @@ std::shared_ptr<const DeviceProfile> build_profile(const DeviceOptions& device,
     return std::make_shared<DeviceProfile>(std::move(p));
 }
 
+bool parse_cuts(const std::string& s) {
+    NSE_CHECK(s == "dag" || s == "positions", ErrorCode::InvalidArgument,
+              "--cuts must be dag or positions, got '", s, "'");
+    return s == "dag";
+}
+
 std::shared_ptr<const net::WireCalibration> load_wire_calibration(const std::string& path,
                                                                   const std::string& model_file,
                                                                   const Model& model, uint64_t hash,

@@ -38,13 +38,6 @@ int parse_split(const std::string& s, const Model& model, NodeSet& nodes) {
     return int(k);
 }
 
-// --cuts: whether --split auto may choose partitions that are not positions.
-bool parse_cuts(const std::string& s) {
-    NSE_CHECK(s == "dag" || s == "positions", ErrorCode::InvalidArgument,
-              "--cuts must be dag or positions, got '", s, "'");
-    return s == "dag";
-}
-
 nlohmann::json report_json(const net::EdgeReport& r) {
     return {
         {"cut", r.cut},

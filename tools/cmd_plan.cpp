@@ -169,10 +169,7 @@ int cmd_plan(int argc, char** argv) {
     NSE_CHECK(burst_kb >= 0 && burst_kb <= 1e7 && peak > 0, ErrorCode::InvalidArgument,
               "--burst-kb must be 0..1e7 and --peak-mbps > 0");
     auto model = load_model_arg(args);
-    const std::string cuts_arg = args["cuts"].as<std::string>();
-    NSE_CHECK(cuts_arg == "dag" || cuts_arg == "positions", ErrorCode::InvalidArgument,
-              "--cuts must be dag or positions, got '", cuts_arg, "'");
-    Planner planner(*model, edge, cloud, cuts_arg == "dag");
+    Planner planner(*model, edge, cloud, parse_cuts(args["cuts"].as<std::string>()));
     const net::WirePolicy policy = net::parse_wire_policy(args["wire"].as<std::string>());
     const auto calibration =
         load_wire_calibration(args["wire-calibration"].as<std::string>(), model_path_arg(args),
