@@ -26,6 +26,9 @@ void Reshape::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
 
 Shape Reshape::output_shape(const std::vector<Shape>& in) const {
     Shape out(shape_.begin(), shape_.end());
+    // A model file's shapes are at batch 1 (docs/model-format.md): a leading 1 is the batch
+    // dimension, which a batch of N keeps.
+    if (out.size() > 1 && out[0] == 1 && !in[0].empty()) out[0] = 0;
     int64_t known = 1, missing = -1;
     for (size_t i = 0; i < out.size(); ++i) {
         if (out[i] == 0) {

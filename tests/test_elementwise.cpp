@@ -44,6 +44,34 @@ TEST(Linear, BatchOneRowKernelOverShapesAndThreads) {
     use_threads(hardware_threads());
 }
 
+TEST(Linear, BatchRowsEqualEachRowAloneBitForBit) {
+    // The batch path (four rows of W against up to four rows of X at a time) must give each row
+    // exactly what the batch-1 path gives it: remainders of rows and of inputs, tails of K.
+    for (int threads : {1, 2, 3}) {
+        use_threads(threads);
+        for (int64_t m : {2, 3, 4, 5, 8, 13})
+            for (int64_t in : {1, 16, 84, 1283})
+                for (int64_t out : {1, 5, 8, 13, 120}) {
+                    auto x = random_vector(m * in, 6), w = random_vector(out * in, 7);
+                    auto b = random_vector(out, 8);
+                    std::vector<float> y(m * out), alone(out), ref(m * out);
+                    linear_f32_cpu(test_pool(), m, in, out, x.data(), w.data(), b.data(),
+                                   Activation::Relu, y.data());
+                    ref::linear(m, in, out, x.data(), w.data(), b.data(), Activation::Relu,
+                                ref.data());
+                    ASSERT_LE(max_rel_diff(y, ref), 1e-5) << m << "x" << in << " -> " << out;
+                    for (int64_t r = 0; r < m; ++r) {
+                        linear_f32_cpu(test_pool(), 1, in, out, x.data() + r * in, w.data(),
+                                       b.data(), Activation::Relu, alone.data());
+                        ASSERT_EQ(std::memcmp(alone.data(), y.data() + r * out, out * 4), 0)
+                            << "row " << r << " of " << m << "x" << in << " -> " << out << ", "
+                            << threads << " thread(s)";
+                    }
+                }
+    }
+    use_threads(hardware_threads());
+}
+
 TEST(Activation, ReluAndRelu6InPlaceAndLarge) {
     for (int64_t n : {1, 7, 100000}) {
         auto x = random_vector(n, 9, -10.f, 10.f);

@@ -75,6 +75,73 @@ __attribute__((target("avx512f"))) void gemv_rows(int64_t K, const float* W, int
     }
 }
 
+// Y[c, r] = W[r, :] . X[c, :] for ROWS rows of W and COLS rows of X: every product accumulated
+// exactly as gemv_rows accumulates it (same lanes, same order, same tail and final sum), so the
+// result is bit-identical to COLS separate gemv calls while each weight is loaded once.
+template <int ROWS, int COLS>
+__attribute__((target("avx512f"))) void gemv_tile(int64_t K, const float* W, int64_t ldw,
+                                                  const float* X, float* Y, int64_t ldy) {
+    constexpr int64_t kAhead = 256;  // floats
+    __m512 acc[ROWS][COLS];
+    for (int r = 0; r < ROWS; ++r)
+        for (int c = 0; c < COLS; ++c) acc[r][c] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 xv[COLS];
+        for (int c = 0; c < COLS; ++c) xv[c] = _mm512_loadu_ps(X + c * K + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < ROWS; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(W + r * ldw + k + kAhead), _MM_HINT_T1);
+            const __m512 wv = _mm512_loadu_ps(W + r * ldw + k);
+            for (int c = 0; c < COLS; ++c) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    const __mmask16 tail = __mmask16((1u << (K - k)) - 1);
+    for (int r = 0; r < ROWS; ++r) {
+        const __m512 wv = _mm512_maskz_loadu_ps(tail, W + r * ldw + k);
+        for (int c = 0; c < COLS; ++c) {
+            const __m512 a =
+                _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, X + c * K + k), acc[r][c]);
+            alignas(64) float lanes[16];
+            _mm512_store_ps(lanes, a);
+            float sum = 0.f;
+            for (float v : lanes) sum += v;
+            Y[c * ldy + r] = sum;
+        }
+    }
+}
+
+// Rows [0, N) of W against the M rows of X: four rows of W at a time against up to four rows
+// of X (the four weight rows stay in L1/L2 while further rows of X pass over them).
+template <int ROWS>
+__attribute__((target("avx512f"))) void gemv_tile_cols(int64_t M, int64_t K, const float* W,
+                                                       int64_t ldw, const float* X, float* Y,
+                                                       int64_t ldy) {
+    int64_t c = 0;
+    for (; c + 4 <= M; c += 4) gemv_tile<ROWS, 4>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+    switch (M - c) {
+        case 3:
+            gemv_tile<ROWS, 3>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+            break;
+        case 2:
+            gemv_tile<ROWS, 2>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+            break;
+        case 1:
+            gemv_tile<ROWS, 1>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+            break;
+        default:
+            break;
+    }
+}
+
+__attribute__((target("avx512f"))) void gemv_multi_avx512(int64_t M, int64_t N, int64_t K,
+                                                          const float* W, const float* X, float* Y,
+                                                          int64_t ldy) {
+    int64_t i = 0;
+    for (; i + 4 <= N; i += 4) gemv_tile_cols<4>(M, K, W + i * K, K, X, Y + i, ldy);
+    for (; i < N; ++i) gemv_tile_cols<1>(M, K, W + i * K, K, X, Y + i, ldy);
+}
+
 __attribute__((target("avx512f"))) void gemv_avx512(int64_t N, int64_t K, const float* W,
                                                     int64_t ldw, const float* x, float* y) {
     int64_t i = 0;
@@ -122,6 +189,19 @@ void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
     for_blocks(pool, N, blocks_for(pool, N), 2.0 * M * N * K, [&](int64_t j0, int64_t j1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
                     W + j0 * ldw, ldw, 0.f, C + j0, ldc);
+    });
+}
+
+void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
+                float* Y) {
+    for_blocks(pool, N, blocks_for(pool, N, 16), 2.0 * M * N * K, [&](int64_t i0, int64_t i1) {
+#if defined(__x86_64__)
+        if (cpu_has_avx512()) return gemv_multi_avx512(M, i1 - i0, K, W + i0 * K, X, Y + i0, N);
+#endif
+        // One sgemv per row, as gemv_block computes a single one.
+        for (int64_t m = 0; m < M; ++m)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, i1 - i0, K, 1.f, W + i0 * K, K, X + m * K, 1,
+                        0.f, Y + m * N + i0, 1);
     });
 }
 

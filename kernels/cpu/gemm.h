@@ -19,5 +19,10 @@ void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
 // has it (OpenBLAS sgemv otherwise).
 void sgemv_n(ThreadPool& pool, int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
              float* y);
+// Y[M, N] = X[M, K] W[N, K]^T as M products sgemv_n would compute, bit for bit (each output
+// accumulated in the same order), so a batch's rows equal the images run alone; the AVX-512
+// kernel reads each row of W once for up to four rows of X (OpenBLAS sgemv per row otherwise).
+void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
+                float* Y);
 
 }  // namespace nse

@@ -1,4 +1,5 @@
-// CPU fully connected layer: OpenBLAS sgemv for one row, sgemm for a batch.
+// CPU fully connected layer: a weight-streaming GEMV (kernels/cpu/gemm.h), whose rows of a batch
+// equal the rows run alone bit for bit.
 #pragma once
 
 #include <cstdint>
