@@ -238,7 +238,9 @@ ProbeReply CloudClient::probe(size_t bytes, bool echo) {
     auto payload = exchange(MsgType::Probe, 0, echo ? kProbeEcho : 0, out, MsgType::ProbeAck, reply,
                             after(opts_.request_timeout_s), nullptr);
     ProbeReply r;
-    r.ack = decode_probe_ack(reinterpret_cast<const uint8_t*>(payload.get()), reply.payload_bytes);
+    r.ack = decode_probe_ack(reinterpret_cast<const uint8_t*>(payload.get()), reply.payload_bytes,
+                             reply.version);
+    r.has_backlog = reply.version >= 4;
     r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     return r;
 }

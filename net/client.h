@@ -44,6 +44,7 @@ struct InferReply {
 
 struct ProbeReply {
     ProbeAck ack;
+    bool has_backlog = false;  // the cloud speaks version 4 (ack.backlog_us is its load)
     double total_ms = 0;
 };
 

@@ -26,6 +26,17 @@ EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
       device_(device),
       partitions_(model) {}
 
+namespace {
+// Whether another connection might succeed where this one failed: it broke or the cloud was
+// going away or busy, not a deadline spent or a request the cloud refused.
+bool worth_retrying(const Error& e) {
+    if (const auto* remote = dynamic_cast<const RemoteError*>(&e))
+        return remote->wire() == WireError::ShuttingDown || remote->wire() == WireError::Busy ||
+               remote->wire() == WireError::NotReady;
+    return e.code() == ErrorCode::Network;
+}
+}  // namespace
+
 const nlohmann::json& EdgeRunner::connect() {
     const auto t0 = Clock::now();
     struct Timed {  // counts the time even when connecting fails
@@ -65,7 +76,7 @@ const nlohmann::json& EdgeRunner::connect() {
             split_->set_wires(wire_options(*model_, split_->edge_profile(), *cloud,
                                            calibration_.get(), wire_policy_, accepted));
         }
-        probe_link(100);
+        if (!quick_connect_) probe_link(100);
         // The first run of a cut in a process pays the page faults of its new memory plan
         // (4-7 ms of MobileNetV2's 4-10 ms prefixes): take them now for the likeliest cuts and
         // for all-edge, where every fallback to local ends up.
@@ -90,6 +101,7 @@ void EdgeRunner::enable_auto(std::shared_ptr<const DeviceProfile> edge_profile, 
 void EdgeRunner::probe_link(double budget_ms) {
     LinkModel& bandwidth = link_;
     const auto t0 = Clock::now();
+    double backlog_ms = -1;
     // Round-trip time: two tiny probes; then throughput with probes growing 4x.
     for (int i = 0; i < 2; ++i) {
         const auto start = Clock::now();
@@ -100,6 +112,7 @@ void EdgeRunner::probe_link(double budget_ms) {
     for (size_t bytes = 16 * 1024; bytes <= (size_t(16) << 20); bytes *= 4) {
         const auto start = Clock::now();
         ProbeReply r = client_.probe(bytes, false);
+        if (r.has_backlog) backlog_ms = r.ack.backlog_us / 1e3;
         // The cloud times first to last byte; a shaper may hold the first back until the whole
         // burst can go (SplitController::record): the round trip less the latency bounds it too.
         const double receive_ms = std::max(r.ack.receive_us / 1e3, r.total_ms - bandwidth.rtt_ms());
@@ -107,7 +120,7 @@ void EdgeRunner::probe_link(double budget_ms) {
         if (receive_ms > 20 || ms_since(t0) + 4 * r.total_ms > budget_ms) break;
     }
     // A probe is a link sample: the next one waits SplitController::kProbeInterval.
-    if (split_) split_->probed();
+    if (split_) split_->probed(backlog_ms);
 }
 
 const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
@@ -150,6 +163,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     o.upload_start = last_upload_start_;
     o.network_ms = report.network_ms;
     o.cloud_backlog_ms = report.cloud_backlog_ms;
+    o.cloud_batch = report.cloud_batch;
     o.wire = report.wire;
     o.raw_bytes = report.raw_bytes;
     split_->record(d, o);
@@ -205,66 +219,82 @@ const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<c
         report.total_ms = connected_before_ms + report.edge_ms;
         return live[0];
     }
-    try {
-        if (!client_.connected()) connect();
-        InferRequest req;
-        req.model = model_->name();
-        req.model_hash = hash_;
-        req.cut = uint32_t(cut);
-        if (nodes) {
-            req.node_bits = uint32_t(n);
-            req.nodes = pack_nodes(*nodes);
-        }
-        const std::vector<int> ids = m->live_at(cut);
-        if (!cloud_accepts(wire)) wire = {};
-        const auto te = Clock::now();
-        encoded_.resize(live.size());
-        for (size_t i = 0; i < live.size(); ++i) {
-            WireTensor t{m->tensor_name(ids[i]), live[i].shape(), live[i].data()};
-            encoded_[i].clear();
-            if (!wire.raw_f32() &&
-                encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
-                t.encoding = wire;
-                t.encoded = encoded_[i].data();
-                t.encoded_bytes = encoded_[i].size();
+    // A connection that broke (a replica behind a load balancer died, a cloud restarted) gets
+    // one more try on a fresh one while the deadline allows; then the edge finishes locally.
+    for (bool retrying = false;; retrying = true) try {
+            report.raw_bytes = report.sent_bytes = 0;
+            if (!client_.connected()) {
+                quick_connect_ = retrying;  // the link was measured moments ago
+                connect();
             }
-            report.raw_bytes += size_t(live[i].bytes());
-            report.sent_bytes += t.bytes();
-            req.tensors.push_back(std::move(t));
+            InferRequest req;
+            req.model = model_->name();
+            req.model_hash = hash_;
+            req.cut = uint32_t(cut);
+            if (nodes) {
+                req.node_bits = uint32_t(n);
+                req.nodes = pack_nodes(*nodes);
+            }
+            const std::vector<int> ids = m->live_at(cut);
+            if (!cloud_accepts(wire)) wire = {};
+            const auto te = Clock::now();
+            encoded_.resize(live.size());
+            for (size_t i = 0; i < live.size(); ++i) {
+                WireTensor t{m->tensor_name(ids[i]), live[i].shape(), live[i].data()};
+                encoded_[i].clear();
+                if (!wire.raw_f32() &&
+                    encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
+                    t.encoding = wire;
+                    t.encoded = encoded_[i].data();
+                    t.encoded_bytes = encoded_[i].size();
+                }
+                report.raw_bytes += size_t(live[i].bytes());
+                report.sent_bytes += t.bytes();
+                req.tensors.push_back(std::move(t));
+            }
+            report.encode_ms = ms_since(te);
+            report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
+            last_upload_start_ = Clock::now();
+            InferReply reply = client_.infer(req, next_id_++);
+            const ResultReply& res = reply.result;
+            if (output_batch_ != input.dim(0)) {  // shape inference once per batch size
+                output_shape_ = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
+                output_batch_ = input.dim(0);
+            }
+            const Shape& want = output_shape_;
+            if (res.tensors.size() != 1 || res.tensors[0].shape != want)
+                throw Error(ErrorCode::Network,
+                            "the cloud's RESULT does not hold the model output " + shape_str(want));
+            if (output_.shape() != want) output_ = Tensor::zeros(want);
+            std::memcpy(output_.data(), res.tensors[0].data, output_.bytes());
+            report.offloaded = true;
+            report.upload_ms = res.receive_us / 1e3;
+            report.cloud_queue_ms = res.queue_us / 1e3;
+            report.cloud_compute_ms = res.compute_us / 1e3;
+            report.cloud_decode_ms = res.decode_us / 1e3;
+            report.cloud_queued = res.queued;
+            report.cloud_running = res.running;
+            report.cloud_backlog_ms = res.backlog_us / 1e3;
+            report.cloud_batch = res.batch;
+            report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
+            report.total_ms = connected_before_ms + ms_since(t0);
+            report.network_ms =
+                std::max(0.0, reply.total_ms - report.upload_ms - report.cloud_queue_ms -
+                                  report.cloud_decode_ms - report.cloud_compute_ms);
+            return output_;
+        } catch (const Error& e) {
+            quick_connect_ = false;
+            if (!retrying && worth_retrying(e) &&
+                ms_since(t0) < client_.options().request_timeout_s * 1e3 / 2) {
+                client_.close();
+                report.retried = true;
+                report.retry_reason = e.what();
+                continue;
+            }
+            if (require_cloud_) throw;
+            report.fallback_reason = e.what();
+            break;
         }
-        report.encode_ms = ms_since(te);
-        report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
-        last_upload_start_ = Clock::now();
-        InferReply reply = client_.infer(req, next_id_++);
-        const ResultReply& res = reply.result;
-        if (output_batch_ != input.dim(0)) {  // shape inference once per batch size
-            output_shape_ = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
-            output_batch_ = input.dim(0);
-        }
-        const Shape& want = output_shape_;
-        if (res.tensors.size() != 1 || res.tensors[0].shape != want)
-            throw Error(ErrorCode::Network,
-                        "the cloud's RESULT does not hold the model output " + shape_str(want));
-        if (output_.shape() != want) output_ = Tensor::zeros(want);
-        std::memcpy(output_.data(), res.tensors[0].data, output_.bytes());
-        report.offloaded = true;
-        report.upload_ms = res.receive_us / 1e3;
-        report.cloud_queue_ms = res.queue_us / 1e3;
-        report.cloud_compute_ms = res.compute_us / 1e3;
-        report.cloud_decode_ms = res.decode_us / 1e3;
-        report.cloud_queued = res.queued;
-        report.cloud_running = res.running;
-        report.cloud_backlog_ms = res.backlog_us / 1e3;
-        report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
-        report.total_ms = connected_before_ms + ms_since(t0);
-        report.network_ms =
-            std::max(0.0, reply.total_ms - report.upload_ms - report.cloud_queue_ms -
-                              report.cloud_decode_ms - report.cloud_compute_ms);
-        return output_;
-    } catch (const Error& e) {
-        if (require_cloud_) throw;
-        report.fallback_reason = e.what();
-    }
     // The cloud failed: finish locally from the live tensors the prefix left (still valid: the
     // suffix runs in a different plan of the same runtime).
     const auto t1 = Clock::now();

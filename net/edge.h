@@ -1,8 +1,10 @@
 // The edge side of a split inference: run the prefix [0, cut) locally, send the live tensors to
 // the cloud, receive the output. If the cloud is unreachable, fails, answers ERROR or misses the
 // deadline, the edge finishes the suffix itself from the tensors it already has: no request is
-// lost (unless require_cloud asks for an error instead). With automatic splitting, the cut of
-// each request is the SplitController's (partition/split_controller.h): this file moves bytes.
+// lost (unless require_cloud asks for an error instead). A broken connection is first retried
+// once on a fresh one (another replica behind a load balancer) while the deadline allows. With
+// automatic splitting, the cut of each request is the SplitController's
+// (partition/split_controller.h): this file moves bytes.
 #pragma once
 
 #include <chrono>
@@ -22,6 +24,8 @@ struct EdgeReport {
     std::string nodes;            // those nodes (nodes_hex) when they are not a position
     bool offloaded = false;       // the cloud computed the suffix
     std::string fallback_reason;  // set when the cloud was wanted but the edge finished locally
+    bool retried = false;         // a first try failed and the request was sent again on a
+    std::string retry_reason;     //   fresh connection, because of this
     double edge_ms = 0;           // prefix on the edge
     double upload_ms = 0;         // cloud's receive time, first to last request byte
     double cloud_queue_ms = 0;
@@ -37,6 +41,7 @@ struct EdgeReport {
     double cloud_decode_ms = 0;  // decoding them, on the cloud
     uint32_t cloud_queued = 0, cloud_running = 0;
     double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
+    uint32_t cloud_batch = 1;     // images the cloud computed together with ours
     // With --split auto: what the planner predicted for the chosen cut, and the link it assumed.
     double predicted_ms = 0;
     double predicted_energy_mj = 0;
@@ -108,7 +113,8 @@ class EdgeRunner {
     std::map<const Model*, std::unique_ptr<Executor>> partition_runtimes_;
     nlohmann::json hello_ack_;
     uint64_t next_id_ = 1;
-    double connect_ms_ = 0;  // spent in connect() since the last request took it
+    double connect_ms_ = 0;       // spent in connect() since the last request took it
+    bool quick_connect_ = false;  // connect() without probing the link (a retry)
     std::chrono::steady_clock::time_point last_upload_start_;  // of the last INFER sent
     Tensor output_;
     Shape output_shape_;  // of the model output at batch output_batch_

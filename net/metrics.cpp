@@ -46,6 +46,13 @@ Histogram::Histogram()
               0.05, 0.1,    0.25, 0.5,  1,      2.5,  5,    10},
       counts_(bounds_.size() + 1, 0) {}
 
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+
+namespace {
+Histogram batch_histogram() { return Histogram({1, 2, 4, 8, 16, 32, 64, 128, 256}); }
+}  // namespace
+
 void Histogram::observe(double seconds) {
     size_t i = 0;
     while (i < bounds_.size() && seconds > bounds_[i]) ++i;
@@ -68,13 +75,14 @@ void Histogram::write(std::string& out, const std::string& name, const std::stri
 }
 
 void Metrics::request(const std::string& model, uint32_t cut, const char* outcome, double receive_s,
-                      double queue_s, double compute_s) {
+                      double queue_s, double compute_s, uint32_t batch) {
     std::lock_guard<std::mutex> lock(mu_);
     ++requests_[{model, cut, outcome}];
     receive_[model].observe(receive_s);
     if (std::string(outcome) == "ok") {
         queue_[model].observe(queue_s);
         compute_[model].observe(compute_s);
+        batch_.try_emplace(model, batch_histogram()).first->second.observe(batch);
     }
 }
 
@@ -135,11 +143,14 @@ std::string Metrics::exposition(const Gauges& g) const {
     const std::pair<const char*, const std::map<std::string, Histogram>*> hists[] = {
         {"nsengine_receive_seconds", &receive_},
         {"nsengine_queue_seconds", &queue_},
-        {"nsengine_compute_seconds", &compute_}};
-    const char* helps[] = {"Time to receive a request, first to last byte.",
-                           "Time a request waited for a worker.",
-                           "Time computing a request's suffix."};
-    for (int i = 0; i < 3; ++i) {
+        {"nsengine_compute_seconds", &compute_},
+        {"nsengine_batch_size", &batch_}};
+    const char* helps[] = {
+        "Time to receive a request, first to last byte.",
+        "Time a request waited for a worker (a batch's wait for more requests included).",
+        "Time computing a request's suffix (the whole batch it ran in).",
+        "Images computed together with an answered request (dynamic batching; 1 = alone)."};
+    for (int i = 0; i < 4; ++i) {
         header(out, hists[i].first, "histogram", helps[i]);
         for (const auto& [model, h] : *hists[i].second)
             h.write(out, hists[i].first, label("model", model));
@@ -157,6 +168,9 @@ std::string Metrics::exposition(const Gauges& g) const {
     sample(out, "nsengine_open_connections", "", double(open_));
     header(out, "nsengine_probes_total", "counter", "Bandwidth PROBEs answered.");
     sample(out, "nsengine_probes_total", "", double(g.probes));
+    header(out, "nsengine_batches_total", "counter",
+           "Suffix runs, each computing one request or a batch of them.");
+    sample(out, "nsengine_batches_total", "", double(g.batches));
     header(out, "nsengine_queue_depth", "gauge", "Requests waiting for a worker.");
     sample(out, "nsengine_queue_depth", "", g.queued);
     header(out, "nsengine_running_requests", "gauge", "Requests being computed.");

@@ -19,6 +19,7 @@ namespace nse::net {
 class Histogram {
   public:
     Histogram();  // buckets 100 µs .. 10 s (seconds)
+    explicit Histogram(std::vector<double> bounds);
     void observe(double seconds);
     // `labels` is empty or `key="value",...` without braces.
     void write(std::string& out, const std::string& name, const std::string& labels) const;
@@ -35,8 +36,9 @@ class Metrics {
   public:
     // outcome: "ok" (answered), "failed" (the computation threw) or "dropped" (the client went
     // away before the reply was written).
+    // `batch`: the images computed together with an answered request (dynamic batching).
     void request(const std::string& model, uint32_t cut, const char* outcome, double receive_s,
-                 double queue_s, double compute_s);
+                 double queue_s, double compute_s, uint32_t batch = 1);
     void error(WireError kind);
     void error(const char* kind);  // failures that never became an ERROR (TLS handshakes)
     // reason: token_missing, token_unknown, model_forbidden, certificate.
@@ -51,7 +53,8 @@ class Metrics {
         uint32_t queued = 0, running = 0;
         double backlog_s = 0;
         bool ready = true;
-        uint64_t probes = 0;  // PROBEs answered (the server counts them for probes_answered())
+        uint64_t probes = 0;   // PROBEs answered (the server counts them for probes_answered())
+        uint64_t batches = 0;  // suffix runs, each of one or more requests
     };
     std::string exposition(const Gauges& gauges) const;
 
@@ -59,6 +62,7 @@ class Metrics {
     mutable std::mutex mu_;
     std::map<std::tuple<std::string, uint32_t, std::string>, uint64_t> requests_;
     std::map<std::string, Histogram> receive_, queue_, compute_;  // by model
+    std::map<std::string, Histogram> batch_;                      // by model
     std::map<std::string, uint64_t> errors_, auth_failures_;
     uint64_t bytes_in_ = 0, bytes_out_ = 0, connections_ = 0;
     int64_t open_ = 0;

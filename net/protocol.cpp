@@ -321,6 +321,7 @@ Outgoing encode_result(const ResultReply& res, uint16_t version) {
     w.u32(res.running);
     w.u64(res.backlog_us);
     if (version >= 2) w.u64(res.decode_us);
+    if (version >= 4) w.u32(res.batch);
     return finish_with_tensors(std::move(w), res.tensors);
 }
 
@@ -334,6 +335,7 @@ ResultReply decode_result(const uint8_t* payload, size_t size, uint16_t version)
     res.running = r.u32();
     res.backlog_us = r.u64();
     if (version >= 2) res.decode_us = r.u64();
+    if (version >= 4) res.batch = r.u32();
     res.tensors = read_tensors(r, payload, size);
     return res;
 }
@@ -369,18 +371,20 @@ std::string decode_json(const uint8_t* payload, size_t size) {
     return std::string(reinterpret_cast<const char*>(payload + 4), len);
 }
 
-std::vector<uint8_t> encode_probe_ack(const ProbeAck& a) {
+std::vector<uint8_t> encode_probe_ack(const ProbeAck& a, uint16_t version) {
     Writer w;
     w.u64(a.receive_us);
     w.u64(a.bytes);
+    if (version >= 4) w.u64(a.backlog_us);
     return w.buf;
 }
 
-ProbeAck decode_probe_ack(const uint8_t* payload, size_t size) {
+ProbeAck decode_probe_ack(const uint8_t* payload, size_t size, uint16_t version) {
     Reader r(payload, size);
     ProbeAck a;
     a.receive_us = r.u64();
     a.bytes = r.u64();
+    if (version >= 4) a.backlog_us = r.u64();
     return a;
 }
 

@@ -18,9 +18,9 @@ namespace nse::net {
 
 constexpr uint32_t kMagic = 0x3145534e;  // bytes "NSE1"
 // Version 2 added tensor encodings (net/wire_codec.h) and RESULT's decode time; version 3 INFER's
-// node set (a partition of a DAG that is not a position). A cloud still answers a version 1 or 2
-// edge in its version.
-constexpr uint16_t kProtocolVersion = 3;
+// node set (a partition of a DAG that is not a position); version 4 RESULT's batch (dynamic
+// batching). A cloud still answers a version 1, 2 or 3 edge in its version.
+constexpr uint16_t kProtocolVersion = 4;
 constexpr uint16_t kMinProtocolVersion = 1;
 constexpr size_t kHeaderBytes = 28;
 constexpr size_t kAlign = 64;
@@ -192,9 +192,10 @@ struct ResultReply {
     uint32_t running = 0;     //   and running
     uint64_t backlog_us = 0;  // predicted wait before a new request would start
     uint64_t decode_us = 0;   // decoding the request's encoded tensors (version 2 on)
+    uint32_t batch = 1;       // images computed together with this request's (version 4 on)
     std::vector<WireTensor> tensors;
 };
-// `version`: the protocol version of the peer (version 1 has no decode_us).
+// `version`: the protocol version of the peer (version 1 has no decode_us, 1-3 no batch).
 Outgoing encode_result(const ResultReply& res, uint16_t version = kProtocolVersion);
 ResultReply decode_result(const uint8_t* payload, size_t size, uint16_t version = kProtocolVersion);
 
@@ -212,9 +213,12 @@ std::string decode_json(const uint8_t* payload, size_t size);
 struct ProbeAck {
     uint64_t receive_us = 0;
     uint64_t bytes = 0;
+    // Version 4: the cloud's predicted wait for a new request (as RESULT's), so an edge that
+    // keeps its requests local still sees the cloud's load.
+    uint64_t backlog_us = 0;
 };
 constexpr uint32_t kProbeEcho = 1;  // PROBE flag: send the payload back in the PROBE_ACK
-std::vector<uint8_t> encode_probe_ack(const ProbeAck& a);
-ProbeAck decode_probe_ack(const uint8_t* payload, size_t size);
+std::vector<uint8_t> encode_probe_ack(const ProbeAck& a, uint16_t version = kProtocolVersion);
+ProbeAck decode_probe_ack(const uint8_t* payload, size_t size, uint16_t version = kProtocolVersion);
 
 }  // namespace nse::net

@@ -53,7 +53,11 @@ void Scheduler::enqueue(Job job) {
         backlog_ms_ += job.predicted_ms;
         queue_.push_back(std::move(job));
     }
-    cv_.notify_one();
+    // A worker waiting to fill a batch may not want this job: wake them all so an idle one can.
+    if (opts_.max_queue_delay_us > 0)
+        cv_.notify_all();
+    else
+        cv_.notify_one();
 }
 
 Scheduler::Load Scheduler::load() {
@@ -62,106 +66,215 @@ Scheduler::Load Scheduler::load() {
 }
 
 Scheduler::Load Scheduler::load_locked() const {
+    const double batching = std::min(1.5, std::max(0.05, cost_ratio_ / solo_ratio_));
     return {uint32_t(queue_.size()), uint32_t(running_),
-            uint64_t(std::max(0.0, backlog_ms_) * 1e3 / opts_.workers)};
+            uint64_t(std::max(0.0, backlog_ms_) * batching * 1e3 / opts_.workers)};
 }
 
-std::shared_ptr<Frame> Scheduler::compute(Job& job,
-                                          std::map<const Model*, std::unique_ptr<Executor>>& rts,
-                                          const std::shared_ptr<ThreadPool>& pool,
-                                          std::string& line, JobTimes& times, bool& released) {
-    const std::shared_ptr<const Model>& model = job.model ? job.model : job.served->model;
-    const Model& m = *model;
-    auto& rt = rts[&m];  // a reordered model lives as long as the server: its address is a key
-    ResultReply res;
-    res.receive_us = job.receive_us;
-    const auto t0 = Clock::now();
-    res.queue_us = to_micros(t0 - job.queued_at);
-    decode_infer_inputs(job.wire, job.inputs);
-    const auto t1 = Clock::now();
-    res.decode_us = to_micros(t1 - t0);
-    if (!rt) rt = make_executor(model, opts_.device, pool);
-    const std::vector<Tensor>& outs = rt->run(int(job.cut), m.size(), job.inputs);
-    res.compute_us = to_micros(Clock::now() - t1);
-    times = {res.queue_us, res.decode_us, res.compute_us};
-    // The outputs are copied (they are a few KB for classifiers) so this worker can take the
-    // next job while the I/O thread sends the reply.
-    std::vector<std::shared_ptr<float>> copies;
-    const std::vector<int> ids = m.live_at(m.size());
-    for (size_t i = 0; i < outs.size(); ++i) {
-        copies.push_back(aligned_floats(size_t(outs[i].numel())));
-        std::memcpy(copies.back().get(), outs[i].data(), outs[i].bytes());
-        res.tensors.push_back({m.tensor_name(ids[i]), outs[i].shape(), copies.back().get()});
+namespace {
+
+const std::shared_ptr<const Model>& model_of(const Job& job) {
+    return job.model ? job.model : job.served->model;
+}
+
+int64_t images(const Job& job) { return job.inputs.empty() ? 1 : job.inputs[0].dim(0); }
+
+}  // namespace
+
+struct Scheduler::Worker {
+    std::shared_ptr<ThreadPool> pool;
+    // One executor per model (a reordered model lives as long as the server: its address is a
+    // key).
+    std::map<const Model*, std::unique_ptr<Executor>> runtimes;
+    std::vector<Tensor> batched;  // a batch's inputs, reused while their shapes repeat
+};
+
+bool Scheduler::joins(const Job& first, const Job& job, int64_t images_so_far) const {
+    return model_of(job).get() == model_of(first).get() && job.cut == first.cut &&
+           images_so_far + images(job) <= opts_.max_batch;
+}
+
+std::vector<Job> Scheduler::take_batch() {
+    std::vector<Job> jobs;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return jobs;
+    jobs.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    ++running_;
+    int64_t n = images(jobs[0]);
+    const auto gather = [&] {
+        for (auto it = queue_.begin(); it != queue_.end() && n < opts_.max_batch;) {
+            if (!joins(jobs[0], *it, n)) {
+                ++it;
+                continue;
+            }
+            n += images(*it);
+            jobs.push_back(std::move(*it));
+            it = queue_.erase(it);
+            ++running_;
+        }
+    };
+    gather();
+    const auto deadline = jobs[0].queued_at + std::chrono::microseconds(opts_.max_queue_delay_us);
+    while (n < opts_.max_batch && !stopping_ && Clock::now() < deadline) {
+        cv_.wait_until(lock, deadline);
+        gather();
     }
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        --running_;
-        backlog_ms_ -= job.predicted_ms;
-        released = true;
-        const Load l = load_locked();
-        res.queued = l.queued;
-        res.running = l.running;
-        res.backlog_us = l.backlog_us;
-    }
+    return jobs;
+}
+
+void Scheduler::release(double predicted_ms, ResultReply* res) {
+    --running_;
+    backlog_ms_ -= predicted_ms;
+    if (!res) return;
+    const Load l = load_locked();
+    res->queued = l.queued;
+    res->running = l.running;
+    res->backlog_us = l.backlog_us;
+}
+
+std::shared_ptr<Frame> Scheduler::result_frame(const Job& job, const Model& m, ResultReply& res,
+                                               std::vector<std::shared_ptr<float>> outputs,
+                                               std::string& line) {
     Outgoing out = encode_result(res, job.version);
     const uint64_t payload_bytes = out.payload_bytes();
     std::shared_ptr<Frame> frame = make_frame(MsgType::Result, job.request_id, std::move(out.head));
     FrameHeader h = decode_header(frame->header);
     h.payload_bytes = payload_bytes;
     encode_header(h, frame->header);
-    frame->owned = std::move(copies);
+    frame->owned = std::move(outputs);
     for (size_t i = 0; i < out.data.size(); ++i) {
         frame->blocks.emplace_back(out.data[i], out.bytes[i]);
         if (const size_t pad = pad_after(out.bytes[i])) frame->blocks.emplace_back(kZeroPad, pad);
     }
-    char buf[256];
+    char buf[288];
     std::string wire = job.wire.empty() ? "fp32" : job.wire[0].encoding.name();
     for (const auto& t : job.wire)
         if (t.encoding.name() != wire) wire = "mixed";
     std::snprintf(buf, sizeof buf,
                   " %s cut=%u/%d%s in=%s wire=%s out=%s receive=%.2fms queue=%.2fms "
-                  "decode=%.2fms compute=%.2fms",
+                  "decode=%.2fms compute=%.2fms batch=%u",
                   m.name().c_str(), job.cut, m.size(),
                   &m == job.served->model.get() ? "" : " (dag)", kb(job.in_bytes).c_str(),
                   wire.c_str(), kb(frame->head.size() + res.tensors[0].bytes()).c_str(),
                   res.receive_us / 1e3, res.queue_us / 1e3, res.decode_us / 1e3,
-                  res.compute_us / 1e3);
+                  res.compute_us / 1e3, res.batch);
     line = buf;
     return frame;
 }
 
-void Scheduler::worker_main() {
-    // Each worker has a pool of its own, so concurrent requests never share one.
-    auto pool = std::make_shared<ThreadPool>(opts_.threads);
-    std::map<const Model*, std::unique_ptr<Executor>> runtimes;
-    for (;;) {
-        Job job;
+void Scheduler::run_batch(std::vector<Job>& taken, Worker& w) {
+    const auto t0 = Clock::now();
+    const auto fail = [&](Job& job, const std::exception& e) {
         {
-            std::unique_lock<std::mutex> lock(mu_);
-            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-            if (stopping_) return;
-            job = std::move(queue_.front());
-            queue_.pop_front();
-            ++running_;
+            std::lock_guard<std::mutex> lock(mu_);
+            release(job.predicted_ms, nullptr);
         }
-        std::shared_ptr<Frame> frame;
-        std::string line;
-        JobTimes times;
-        bool released = false;  // the job no longer counts as running
+        const auto* pe = dynamic_cast<const ProtocolError*>(&e);
+        job.failed(pe ? pe->wire() : WireError::Internal, e.what());
+    };
+    // Each job's tensors decode on their own: one that does not fails alone.
+    std::vector<Job> jobs;
+    std::vector<uint64_t> decode_us;
+    for (Job& job : taken) {
+        const auto td = Clock::now();
         try {
-            frame = compute(job, runtimes, pool, line, times, released);
+            decode_infer_inputs(job.wire, job.inputs);
         } catch (const std::exception& e) {
-            if (!released) {
-                std::lock_guard<std::mutex> lock(mu_);
-                --running_;
-                backlog_ms_ -= job.predicted_ms;
-            }
-            const auto* pe = dynamic_cast<const ProtocolError*>(&e);
-            job.failed(pe ? pe->wire() : WireError::Internal, e.what());
+            fail(job, e);
             continue;
         }
+        decode_us.push_back(to_micros(Clock::now() - td));
+        jobs.push_back(std::move(job));
+    }
+    if (jobs.empty()) return;
+    const std::shared_ptr<const Model>& model = model_of(jobs[0]);
+    const Model& m = *model;
+    int64_t total = 0;
+    for (const Job& job : jobs) total += images(job);
+    std::vector<std::vector<std::shared_ptr<float>>> copies(jobs.size());
+    std::vector<std::vector<Shape>> shapes(jobs.size());
+    uint64_t compute_us = 0;
+    const auto t1 = Clock::now();
+    try {
+        auto& rt = w.runtimes[&m];
+        if (!rt) rt = make_executor(model, opts_.device, w.pool);
+        const std::vector<Tensor>* inputs = &jobs[0].inputs;
+        if (jobs.size() > 1) {  // the jobs' inputs one after another along the batch axis
+            w.batched.resize(jobs[0].inputs.size());
+            for (size_t i = 0; i < w.batched.size(); ++i) {
+                Shape s = jobs[0].inputs[i].shape();
+                s[0] = total;
+                if (w.batched[i].shape() != s) w.batched[i] = Tensor::zeros(s);
+                float* dst = w.batched[i].data();
+                for (const Job& job : jobs) {
+                    std::memcpy(dst, job.inputs[i].data(), job.inputs[i].bytes());
+                    dst += job.inputs[i].numel();
+                }
+            }
+            inputs = &w.batched;
+        }
+        const std::vector<Tensor>& outs = rt->run(int(jobs[0].cut), m.size(), *inputs);
+        compute_us = to_micros(Clock::now() - t1);
+        // Each job's rows of the outputs are copied (a few KB for classifiers) so this worker
+        // can take the next batch while the I/O thread sends the replies.
+        for (const Tensor& o : outs) {
+            const int64_t per_image = o.numel() / o.dim(0);
+            const float* src = o.data();
+            for (size_t j = 0; j < jobs.size(); ++j) {
+                Shape s = o.shape();
+                s[0] = images(jobs[j]);
+                const size_t count = size_t(s[0] * per_image);
+                copies[j].push_back(aligned_floats(count));
+                std::memcpy(copies[j].back().get(), src, count * sizeof(float));
+                src += count;
+                shapes[j].push_back(s);
+            }
+        }
+    } catch (const std::exception& e) {
+        for (Job& job : jobs) fail(job, e);
+        return;
+    }
+    std::vector<ResultReply> results(jobs.size());
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        double predicted = 0;
+        for (const Job& job : jobs) predicted += job.predicted_ms;
+        if (predicted > 0) {
+            const double ratio = std::min(100.0, std::max(0.01, compute_us / 1e3 / predicted));
+            cost_ratio_ += 0.2 * (ratio - cost_ratio_);
+            if (jobs.size() == 1) solo_ratio_ += 0.2 * (ratio - solo_ratio_);
+        }
+        for (size_t j = 0; j < jobs.size(); ++j) release(jobs[j].predicted_ms, &results[j]);
+    }
+    batches_.fetch_add(1);
+    const std::vector<int> ids = m.live_at(m.size());
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        ResultReply& res = results[j];
+        res.receive_us = jobs[j].receive_us;
+        res.queue_us = to_micros(t0 - jobs[j].queued_at);
+        res.decode_us = decode_us[j];
+        res.compute_us = compute_us;
+        res.batch = uint32_t(total);
+        for (size_t i = 0; i < copies[j].size(); ++i)
+            res.tensors.push_back({m.tensor_name(ids[i]), shapes[j][i], copies[j][i].get()});
+        std::string line;
+        std::shared_ptr<Frame> frame = result_frame(jobs[j], m, res, std::move(copies[j]), line);
         served_.fetch_add(1);
-        job.done(std::move(frame), std::move(line), times);
+        jobs[j].done(std::move(frame), std::move(line),
+                     {res.queue_us, res.decode_us, res.compute_us, res.batch});
+    }
+}
+
+void Scheduler::worker_main() {
+    // Each worker has a pool of its own, so concurrent requests never share one.
+    Worker w;
+    w.pool = std::make_shared<ThreadPool>(opts_.threads);
+    for (;;) {
+        std::vector<Job> jobs = take_batch();
+        if (jobs.empty()) return;
+        run_batch(jobs, w);
     }
 }
 

@@ -1,7 +1,10 @@
 // The cloud's inference workers: a queue of INFER jobs and `workers` threads, each with its own
 // kernel thread pool and one executor per model, computing the suffix of each job's model and
-// encoding its RESULT. Also the cloud's load as published to edges (queued, running, predicted
-// backlog). Knows nothing of sockets: a job carries the callbacks that deliver its reply.
+// encoding its RESULT. Dynamic batching: a worker runs queued jobs for the same model and cut
+// together as one batch (up to ServerOptions::max_batch images, waiting up to
+// max_queue_delay_us after the first job's arrival for more), and each job gets its own rows of
+// the outputs. Also the cloud's load as published to edges (queued, running, predicted backlog).
+// Knows nothing of sockets: a job carries the callbacks that deliver its reply.
 #pragma once
 
 #include <atomic>
@@ -24,6 +27,7 @@ namespace nse::net {
 
 struct JobTimes {
     uint64_t queue_us = 0, decode_us = 0, compute_us = 0;
+    uint32_t batch = 1;  // images computed together with this job's (its own included)
 };
 
 struct Job {
@@ -65,25 +69,38 @@ class Scheduler {
     };
     Load load();
     uint64_t served() const { return served_.load(); }
+    uint64_t batches() const { return batches_.load(); }  // runs, each of one or more jobs
 
   private:
+    struct Worker;
     void worker_main();
     Load load_locked() const;
-    // Runs one job on this worker's executors; the RESULT frame, or throws. `released` is set
-    // once the job no longer counts as running.
-    std::shared_ptr<Frame> compute(Job& job, std::map<const Model*, std::unique_ptr<Executor>>& rts,
-                                   const std::shared_ptr<ThreadPool>& pool, std::string& line,
-                                   JobTimes& times, bool& released);
+    // Takes the queue's first job and, with batching on, the queued jobs that can run with it
+    // (waiting for more until its delay is spent); empty when stopping.
+    std::vector<Job> take_batch();
+    bool joins(const Job& first, const Job& job, int64_t images) const;
+    // Runs the jobs as one batch on this worker's executors and delivers each job's RESULT (or
+    // its failure).
+    void run_batch(std::vector<Job>& jobs, Worker& w);
+    // The RESULT frame of one job and its log line.
+    std::shared_ptr<Frame> result_frame(const Job& job, const Model& m, ResultReply& res,
+                                        std::vector<std::shared_ptr<float>> outputs,
+                                        std::string& line);
+    void release(double predicted_ms, ResultReply* res);
 
     const ServerOptions& opts_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Job> queue_;
     int running_ = 0;
-    double backlog_ms_ = 0;  // predicted compute of queued + running jobs
+    double backlog_ms_ = 0;  // predicted compute of queued + running jobs (each alone)
+    // Measured compute of a batch over its jobs' predicted compute alone (EWMAs over all runs
+    // and over runs of one job): their quotient is what batching saves, which the published
+    // backlog (in the profile's time, as edges scale it by the cloud's speed) takes into account.
+    double cost_ratio_ = 1, solo_ratio_ = 1;
     bool stopping_ = false;
     std::vector<std::thread> workers_;
-    std::atomic<uint64_t> served_{0};
+    std::atomic<uint64_t> served_{0}, batches_{0};
 };
 
 }  // namespace nse::net

@@ -28,6 +28,11 @@ struct ServerOptions {
     uint16_t port = 9999;  // 0 picks a free port (see CloudServer::port)
     int threads = 1;       // kernel threads per inference worker
     int workers = 1;       // requests computed at once
+    // Dynamic batching (net/scheduler.h): a worker runs up to max_batch queued images for the
+    // same model and cut as one batch, waiting up to max_queue_delay_us after the first one
+    // arrived for more (0: only what is already queued). max_batch 1: every request alone.
+    int max_batch = 8;
+    uint64_t max_queue_delay_us = 0;
     int max_clients = 64;  // connections beyond this get ERROR busy
     uint64_t max_message_bytes = 256ull << 20;
     double idle_timeout_s = 60;   // between messages

@@ -81,6 +81,7 @@ Metrics::Gauges ServerState::gauges() {
     g.backlog_s = l.backlog_us / 1e6;
     g.ready = ready;
     g.probes = probes.load();
+    g.batches = scheduler.batches();
     return g;
 }
 
@@ -247,7 +248,7 @@ void Session::reply(std::shared_ptr<Frame> frame, std::string log_line, RequestR
     write(frame, [self = shared_from_this(), log_line = std::move(log_line), record](bool sent) {
         self->srv_.metrics.request(record.served->model->name(), record.cut,
                                    sent ? "ok" : "dropped", record.receive_s, record.queue_s,
-                                   record.compute_s);
+                                   record.compute_s, record.batch);
         if (!sent) return;
         self->srv_.log(log_line);
         self->read_header();
@@ -364,7 +365,8 @@ void Session::on_payload(std::error_code ec) {
                     return refuse("token_missing", WireError::Unauthorized,
                                   "send a HELLO with a token first", true);
                 srv_.probes.fetch_add(1);
-                std::vector<uint8_t> ack = encode_probe_ack({receive_us, size_});
+                std::vector<uint8_t> ack = encode_probe_ack(
+                    {receive_us, size_, srv_.scheduler.load().backlog_us}, header_.version);
                 const bool echo = header_.flags & kProbeEcho;
                 auto frame = make_frame(MsgType::ProbeAck, id, std::move(ack), header_.flags);
                 if (echo) {
@@ -410,6 +412,7 @@ void Session::on_payload(std::error_code ec) {
                     RequestRecord r = record;
                     r.queue_s = times.queue_us / 1e6;
                     r.compute_s = times.compute_us / 1e6;
+                    r.batch = times.batch;
                     asio::post(self->srv_.io, [self, frame, line = std::move(line), r] {
                         self->reply(frame, self->peer() + line, r);
                     });

@@ -57,6 +57,7 @@ struct RequestRecord {
     const ServedModel* served = nullptr;
     uint32_t cut = 0;
     double receive_s = 0, queue_s = 0, compute_s = 0;
+    uint32_t batch = 1;
 };
 
 class Session : public std::enable_shared_from_this<Session> {

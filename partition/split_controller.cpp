@@ -15,6 +15,9 @@ SplitController::SplitController(const Model& model, std::shared_ptr<const Devic
 }
 
 void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms) {
+    cloud_backlog_ms_ = backlog_ms;
+    if (cloud && cloud_profile_ && planner_ && cloud->to_json() == cloud_profile_->to_json())
+        return;
     planner_.reset();
     cloud_profile_ = std::move(cloud);
     if (cloud_profile_)
@@ -59,7 +62,14 @@ std::vector<int> SplitController::likely_cuts(int count) const {
 void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->edge_part_ms(d.estimate));
     if (o.offloaded) {
-        cloud_speed_.add(o.cloud_compute_ms, planner_->cloud_part_ms(d.estimate));
+        // A batch's compute tells how fast the cloud is per image only alone; what sharing it
+        // cost is a wait the next request will likely see too (until a reply says otherwise).
+        double batch_wait_ms = 0;
+        if (o.cloud_batch <= 1)
+            cloud_speed_.add(o.cloud_compute_ms, planner_->cloud_part_ms(d.estimate));
+        else
+            batch_wait_ms = std::max(0.0, o.cloud_compute_ms / cloud_speed_.factor() -
+                                              planner_->cloud_part_ms(d.estimate));
         // What this encoding made of this cut's tensors (a coded one's gain depends on the
         // data): half-way from the prediction to what was seen.
         if (o.raw_bytes > 0)
@@ -82,7 +92,7 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         else
             link_.add_rtt(unexplained);
         link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
-        cloud_backlog_ms_ = o.cloud_backlog_ms;
+        cloud_backlog_ms_ = o.cloud_backlog_ms + batch_wait_ms;
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();
     } else if (d.cut == model_.size() && d.nodes.empty()) {

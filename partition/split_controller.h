@@ -24,6 +24,7 @@ struct SplitOutcome {
     std::chrono::steady_clock::time_point upload_start;  // when the request left the edge
     double network_ms = 0;        // the rest of the round trip: latency, download, framing
     double cloud_backlog_ms = 0;  // the cloud's predicted wait for the next request
+    uint32_t cloud_batch = 1;     // images the cloud computed together with ours
     std::string wire = "fp32";    // how the cut's tensors were sent
     size_t raw_bytes = 0;         //   and their size as fp32
 };
@@ -37,7 +38,8 @@ class SplitController {
                     Objective objective, LinkModel& link, bool dag_cuts = true);
 
     // A (re)connected cloud: its profile (null when it publishes none: no automatic split) and
-    // its backlog.
+    // its backlog. A profile equal to the current one (a reconnect, or another replica of the
+    // same cloud tier behind a load balancer) keeps the planner and what was learnt.
     void set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms);
     // Whether decide() can choose: a cloud profile is known.
     bool ready() const { return planner_ != nullptr; }
@@ -66,8 +68,12 @@ class SplitController {
     // (no transfer tells whether it got better): after two local requests, at most every
     // kProbeInterval (a 50 us model would otherwise spend its time probing).
     bool wants_probe();
-    // A probe just measured the link (at connect or after wants_probe()).
-    void probed() { last_link_sample_ = std::chrono::steady_clock::now(); }
+    // A probe just measured the link (at connect or after wants_probe()); `backlog_ms` is the
+    // cloud's load its PROBE_ACK published (negative: a cloud that does not say).
+    void probed(double backlog_ms = -1) {
+        last_link_sample_ = std::chrono::steady_clock::now();
+        if (backlog_ms >= 0) cloud_backlog_ms_ = backlog_ms;
+    }
 
     const SpeedTracker& edge_speed() const { return edge_speed_; }
     const SpeedTracker& cloud_speed() const { return cloud_speed_; }

@@ -6,7 +6,10 @@
 #include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "net/protocol.h"
 #include "tests/test_helpers.h"
@@ -103,6 +106,15 @@ class RawClient {
 
 // A cloud that answers HELLO properly (serving `model` with `hash`) and then misbehaves on the
 // first INFER: closes the connection, or never answers.
+// Closing a listening socket does not wake a thread blocked in accept() on it: a connection
+// does (the accepting loop then sees its stop flag).
+inline void wake_accept(const asio::ip::tcp::acceptor& acceptor) {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    std::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), acceptor.local_endpoint(ec).port()}, ec);
+}
+
 class FakeCloud {
   public:
     enum class Mode { CloseOnInfer, NeverReply };
@@ -114,6 +126,7 @@ class FakeCloud {
     }
     ~FakeCloud() {
         stop_ = true;
+        wake_accept(acceptor_);
         std::error_code ec;
         acceptor_.close(ec);
         if (thread_.joinable()) thread_.join();
@@ -122,10 +135,16 @@ class FakeCloud {
 
   private:
     void serve() {
+        while (!stop_) serve_one();  // every connection alike: a retry meets the same fault
+    }
+    void serve_one() {
         std::error_code ec;
         asio::ip::tcp::socket s(io_);
         acceptor_.accept(s, ec);
-        if (ec) return;
+        if (ec) {
+            stop_ = true;
+            return;
+        }
         for (;;) {
             uint8_t h[net::kHeaderBytes];
             asio::read(s, asio::buffer(h), ec);
@@ -221,6 +240,79 @@ class RateLimitedProxy {
     std::atomic<double> rate_;
     std::atomic<bool> stop_{false};
     std::unique_ptr<asio::ip::tcp::socket> client_, server_;
+    std::thread thread_;
+    std::vector<std::thread> pumps_;
+};
+
+// A TCP proxy on loopback to `upstream_port` that cuts its first connection once the client
+// has sent more than `cut_after` bytes (past the HELLO, into the first INFER): a replica behind
+// a load balancer dying mid-request. Later connections pass untouched.
+class FlakyProxy {
+  public:
+    FlakyProxy(uint16_t upstream_port, size_t cut_after)
+        : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}),
+          upstream_(upstream_port),
+          cut_after_(cut_after) {
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FlakyProxy() {
+        stop_ = true;
+        wake_accept(acceptor_);
+        std::error_code ec;
+        acceptor_.close(ec);
+        if (thread_.joinable()) thread_.join();
+        for (auto& s : sockets_) s->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        for (auto& t : pumps_) t.join();
+    }
+    FlakyProxy(const FlakyProxy&) = delete;
+    FlakyProxy& operator=(const FlakyProxy&) = delete;
+    uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    int connections() const { return connections_.load(); }
+
+  private:
+    using Socket = asio::ip::tcp::socket;
+    void serve() {
+        while (!stop_) {
+            std::error_code ec;
+            auto client = std::make_shared<Socket>(io_);
+            acceptor_.accept(*client, ec);
+            if (ec || stop_) return;
+            auto server = std::make_shared<Socket>(io_);
+            server->connect({asio::ip::make_address("127.0.0.1"), upstream_}, ec);
+            if (ec) return;
+            const bool cut = connections_.fetch_add(1) == 0;
+            sockets_.push_back(client);
+            sockets_.push_back(server);
+            pumps_.emplace_back([=] { pump(*client, *server, cut ? cut_after_ : SIZE_MAX); });
+            pumps_.emplace_back([=] { pump(*server, *client, SIZE_MAX); });
+        }
+    }
+    void pump(Socket& from, Socket& to, size_t limit) {
+        std::vector<uint8_t> buf(4096);
+        size_t total = 0;
+        std::error_code ec;
+        while (!stop_) {
+            const size_t n = from.read_some(asio::buffer(buf), ec);
+            if (ec) break;
+            total += n;
+            if (total > limit) {  // the replica dies: both ends see the connection go
+                from.shutdown(Socket::shutdown_both, ec);
+                to.shutdown(Socket::shutdown_both, ec);
+                return;
+            }
+            asio::write(to, asio::buffer(buf.data(), n), ec);
+            if (ec) break;
+        }
+        to.shutdown(Socket::shutdown_send, ec);
+    }
+
+    asio::io_context io_;
+    asio::ip::tcp::acceptor acceptor_;
+    uint16_t upstream_;
+    size_t cut_after_;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> connections_{0};
+    std::vector<std::shared_ptr<Socket>> sockets_;
     std::thread thread_;
     std::vector<std::thread> pumps_;
 };

@@ -462,6 +462,30 @@ TEST_F(Fallback, CloudClosesTheConnectionMidRequest) {
     EXPECT_TRUE(same_bytes(y, want_));
 }
 
+TEST_F(Fallback, ABrokenConnectionIsRetriedOnceOnAFreshOne) {
+    // The first connection dies mid-INFER (a replica behind a load balancer); the retry reaches
+    // a working cloud, which answers.
+    BackgroundServer cloud(server_options(), {lenet_});
+    FlakyProxy proxy(cloud.port(), 2000);
+    EdgeRunner edge(lenet_.model, lenet_.hash, client_for(proxy.port()), current_test_pool(), true);
+    EdgeReport r;
+    const Tensor& y = edge.infer(x_, 3, r);
+    EXPECT_TRUE(r.offloaded);
+    EXPECT_TRUE(r.retried);
+    EXPECT_FALSE(r.retry_reason.empty());
+    EXPECT_EQ(proxy.connections(), 2);
+    EXPECT_EQ(cloud.server().requests_served(), 1u);
+    EXPECT_TRUE(same_bytes(y, want_));
+    // Only once: a cloud that cuts every connection leaves the request to the edge.
+    FakeCloud fake(FakeCloud::Mode::CloseOnInfer, "lenet", lenet_.hash);
+    EdgeRunner edge2(lenet_.model, lenet_.hash, client_for(fake.port()), current_test_pool());
+    const Tensor& y2 = edge2.infer(x_, 3, r);
+    EXPECT_TRUE(r.retried);
+    EXPECT_FALSE(r.offloaded);
+    EXPECT_FALSE(r.fallback_reason.empty());
+    EXPECT_TRUE(same_bytes(y2, want_));
+}
+
 TEST_F(Fallback, CloudPastTheDeadline) {
     FakeCloud fake(FakeCloud::Mode::NeverReply, "lenet", lenet_.hash);
     EdgeRunner edge(lenet_.model, lenet_.hash, client_for(fake.port(), 0.3), current_test_pool());
@@ -469,6 +493,7 @@ TEST_F(Fallback, CloudPastTheDeadline) {
     const auto t0 = std::chrono::steady_clock::now();
     const Tensor& y = edge.infer(x_, 3, r);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+    EXPECT_FALSE(r.retried);  // the deadline is spent: no second try
     EXPECT_NE(r.fallback_reason.find("timed out"), std::string::npos) << r.fallback_reason;
     EXPECT_TRUE(same_bytes(y, want_));
 }

@@ -177,8 +177,12 @@ TEST(Protocol, ResultErrorJsonProbeRoundTrips) {
     EXPECT_EQ(de.message, "nope");
     auto j = encode_json("{\"a\":1}");
     EXPECT_EQ(decode_json(j.data(), j.size()), "{\"a\":1}");
-    auto pa = encode_probe_ack({3, 4});
+    auto pa = encode_probe_ack({3, 4, 5});
     EXPECT_EQ(decode_probe_ack(pa.data(), pa.size()).bytes, 4u);
+    EXPECT_EQ(decode_probe_ack(pa.data(), pa.size()).backlog_us, 5u);
+    auto pa3 = encode_probe_ack({3, 4, 5}, 3);  // version 3 has no backlog
+    EXPECT_EQ(pa3.size(), 16u);
+    EXPECT_EQ(decode_probe_ack(pa3.data(), pa3.size(), 3).backlog_us, 0u);
 }
 
 TEST(Protocol, EveryTruncationIsAnError) {

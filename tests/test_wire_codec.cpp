@@ -326,19 +326,21 @@ TEST(WireCodec, VersionOneFramesAreStillUnderstood) {
     h.version = 1;
     EXPECT_NO_THROW(check_header(h, 100));
     h.version = kProtocolVersion + 1;
-    expect_error([&] { check_header(h, 100); }, "this side speaks 1 to 3");
+    expect_error([&] { check_header(h, 100); }, "this side speaks 1 to 4");
     Tensor y = filled({1, 10});
     ResultReply res;
     res.compute_us = 7;
     res.decode_us = 9;
+    res.batch = 5;
     res.tensors = {{"fc", y.shape(), y.data()}};
-    for (uint16_t v : {uint16_t(1), uint16_t(2), uint16_t(3)}) {
+    for (uint16_t v : {uint16_t(1), uint16_t(2), uint16_t(3), uint16_t(4)}) {
         const std::vector<uint8_t> p = encode_result(res, v).flatten();
         auto buf = aligned_floats(p.size() / 4 + 1);
         std::memcpy(buf.get(), p.data(), p.size());
         ResultReply d = decode_result(reinterpret_cast<uint8_t*>(buf.get()), p.size(), v);
         EXPECT_EQ(d.compute_us, 7u);
         EXPECT_EQ(d.decode_us, v == 1 ? 0u : 9u);
+        EXPECT_EQ(d.batch, v < 4 ? 1u : 5u);  // version 4 added the batch
         EXPECT_EQ(d.tensors[0].data[9], y.data()[9]);
     }
 }

@@ -45,6 +45,14 @@ int cmd_cloud(int argc, char** argv) {
         "threads", "kernel threads per worker (default: all cores / workers)",
         cxxopts::value<int>())("workers", "requests computed at once",
                                cxxopts::value<int>()->default_value("1"))(
+        "max-batch",
+        "dynamic batching: run up to this many queued images for the same model and cut as one "
+        "batch (1: every request alone)",
+        cxxopts::value<int>()->default_value("8"))(
+        "max-queue-delay-us",
+        "dynamic batching: wait up to this long after a request arrives for others to batch "
+        "with it (0: batch only what is already queued, never wait)",
+        cxxopts::value<int64_t>()->default_value("0"))(
         "max-clients", "connections served at once; more get ERROR busy",
         cxxopts::value<int>()->default_value("64"))("max-message-mb",
                                                     "largest message accepted, MB",
@@ -72,6 +80,13 @@ int cmd_cloud(int argc, char** argv) {
         checked_thread_count(args.count("threads") ? args["threads"].as<int>()
                                                    : std::max(1, hardware_threads() / so.workers),
                              "--threads");
+    so.max_batch = args["max-batch"].as<int>();
+    NSE_CHECK(so.max_batch >= 1 && so.max_batch <= 256, ErrorCode::InvalidArgument,
+              "--max-batch must be 1..256");
+    const int64_t delay = args["max-queue-delay-us"].as<int64_t>();
+    NSE_CHECK(delay >= 0 && delay <= 1000000, ErrorCode::InvalidArgument,
+              "--max-queue-delay-us must be 0..1000000 (one second)");
+    so.max_queue_delay_us = uint64_t(delay);
     so.max_clients = args["max-clients"].as<int>();
     NSE_CHECK(so.max_clients >= 1 && so.max_clients <= 100000, ErrorCode::InvalidArgument,
               "--max-clients must be 1..100000");
@@ -126,7 +141,9 @@ int cmd_cloud(int argc, char** argv) {
     auto say_serving = [&] {
         std::cerr << "nsengine cloud: serving " << served.size() << " model(s) on " << so.host
                   << ":" << server.port() << ", " << security << auth << ", " << so.workers
-                  << " worker(s) x " << so.threads << " thread(s); Ctrl-C stops" << std::endl;
+                  << " worker(s) x " << so.threads << " thread(s), batches of up to "
+                  << so.max_batch << " (queue delay " << so.max_queue_delay_us
+                  << " us); Ctrl-C stops" << std::endl;
     };
     if (so.ready) {
         say_serving();

@@ -15,29 +15,6 @@ namespace nse {
 
 namespace {
 
-// --split as a fixed cut, or -1 for auto; `nodes` is set for nodes:HEX.
-int parse_split(const std::string& s, const Model& model, NodeSet& nodes) {
-    const int n = model.size();
-    if (s == "edge") return n;
-    if (s == "cloud") return 0;
-    if (s == "auto") return -1;
-    if (s.rfind("nodes:", 0) == 0) {
-        try {
-            nodes = parse_nodes_hex(s.substr(6), n);
-        } catch (const Error& e) {
-            throw Error(ErrorCode::InvalidArgument, "--split " + s + ": " + e.what());
-        }
-        NSE_CHECK(closed_under_predecessors(model, nodes), ErrorCode::InvalidArgument, "--split ",
-                  s, ": the edge's nodes must include every node they read from");
-        return edge_count(nodes);
-    }
-    char* end = nullptr;
-    const long k = std::strtol(s.c_str(), &end, 10);
-    NSE_CHECK(!s.empty() && *end == '\0' && k >= 0 && k <= n, ErrorCode::InvalidArgument,
-              "--split must be edge, cloud, auto, a cut 0..", n, " or nodes:HEX, got '", s, "'");
-    return int(k);
-}
-
 nlohmann::json report_json(const net::EdgeReport& r) {
     return {
         {"cut", r.cut},
@@ -58,6 +35,8 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"encode_ms", r.encode_ms},
         {"cloud_decode_ms", r.cloud_decode_ms},
         {"cloud_backlog_ms", r.cloud_backlog_ms},
+        {"cloud_batch", r.cloud_batch},
+        {"retried", r.retried},
         {"predicted_ms", r.predicted_ms},
         {"predicted_energy_mj", r.predicted_energy_mj},
         {"assumed_upload_mbps", r.assumed_mbps},
@@ -166,6 +145,9 @@ int cmd_edge(int argc, char** argv) {
                             : !fixed_nodes.empty()
                                 ? edge.infer_nodes(input, fixed_nodes, r, fixed_wire)
                                 : edge.infer(input, fixed_cut, r, fixed_wire);
+        if (r.retried)
+            std::cerr << "nsengine edge: request " << i + 1 << ": " << r.retry_reason
+                      << "; sent again on a new connection\n";
         if (!r.fallback_reason.empty())
             std::cerr << "nsengine edge: request " << i + 1 << ": cloud failed ("
                       << r.fallback_reason << "); finished on the edge\n";

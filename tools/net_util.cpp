@@ -135,4 +135,27 @@ void apply_cloud_security(const cxxopts::ParseResult& args, net::ServerOptions& 
               << " (--insecure)\n";
 }
 
+// --split as a fixed cut, or -1 for auto; `nodes` is set for nodes:HEX.
+int parse_split(const std::string& s, const Model& model, NodeSet& nodes) {
+    const int n = model.size();
+    if (s == "edge") return n;
+    if (s == "cloud") return 0;
+    if (s == "auto") return -1;
+    if (s.rfind("nodes:", 0) == 0) {
+        try {
+            nodes = parse_nodes_hex(s.substr(6), n);
+        } catch (const Error& e) {
+            throw Error(ErrorCode::InvalidArgument, "--split " + s + ": " + e.what());
+        }
+        NSE_CHECK(closed_under_predecessors(model, nodes), ErrorCode::InvalidArgument, "--split ",
+                  s, ": the edge's nodes must include every node they read from");
+        return edge_count(nodes);
+    }
+    char* end = nullptr;
+    const long k = std::strtol(s.c_str(), &end, 10);
+    NSE_CHECK(!s.empty() && *end == '\0' && k >= 0 && k <= n, ErrorCode::InvalidArgument,
+              "--split must be edge, cloud, auto, a cut 0..", n, " or nodes:HEX, got '", s, "'");
+    return int(k);
+}
+
 }  // namespace nse

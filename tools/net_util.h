@@ -1,6 +1,6 @@
-// Helpers shared by the network subcommands (cloud, edge, bench-net): endpoint flags, the TLS and
-// token flags of each side, and the secure-by-default rules (no plaintext beyond loopback unless
-// --insecure).
+// Helpers shared by the network subcommands (cloud, edge, load, bench-net): endpoint flags,
+// --split, the TLS and token flags of each side, and the secure-by-default rules (no plaintext
+// beyond loopback unless --insecure).
 #pragma once
 
 #include <cxxopts.hpp>
@@ -33,5 +33,9 @@ void add_cloud_security_options(cxxopts::Options& opts);
 // Fills `so` from those flags and refuses to listen beyond loopback without TLS and a token or
 // client certificates, unless --insecure.
 void apply_cloud_security(const cxxopts::ParseResult& args, net::ServerOptions& so);
+
+// --split (edge, cloud, auto, a cut k, nodes:HEX) as a fixed cut, or -1 for auto; `nodes` is
+// set for nodes:HEX. Error(InvalidArgument) for anything else.
+int parse_split(const std::string& s, const Model& model, NodeSet& nodes);
 
 }  // namespace nse
