@@ -1,4 +1,5 @@
-// nsengine bench: whole-model latency over repeated runs. --stdin runs once per line read and
+// nsengine bench: whole-model latency (and with --batch N, images per second) over repeated
+// runs. --stdin runs once per line read and
 // prints that run's milliseconds, so tools/bench_peers.py can interleave engines run by run.
 #include <unistd.h>
 
@@ -20,6 +21,8 @@ int cmd_bench(int argc, char** argv) {
     add_model_options(opts);
     add_device_options(opts);
     opts.add_options()("runs", "timed runs", cxxopts::value<int>()->default_value("20"))(
+        "batch", "images per run (the input repeated); reports images/s too",
+        cxxopts::value<int>()->default_value("1"))(
         "warmup",
         "untimed runs first (and as many more as fill 250 ms: a new process's threads may "
         "share a core until the scheduler spreads them)",
@@ -33,11 +36,21 @@ int cmd_bench(int argc, char** argv) {
     const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,
               ErrorCode::InvalidArgument, "--runs must be >= 1 and --warmup >= 0");
+    const int batch = args["batch"].as<int>();
+    NSE_CHECK(batch >= 1 && batch <= 4096, ErrorCode::InvalidArgument, "--batch must be 1..4096");
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
     const int threads = pool->size();
     const DeviceOptions device = device_options(args);
     auto model = load_model_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
+    if (batch > 1) {  // the image repeated
+        Shape s = input.shape();
+        s[0] = batch;
+        Tensor many = Tensor::zeros(s);
+        for (int i = 0; i < batch; ++i)
+            std::memcpy(many.data() + i * input.numel(), input.data(), input.bytes());
+        input = many;
+    }
     std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     // On a GPU the input waits in pinned host memory, as a server's receive buffer would hold it;
     // each run still copies it to the device and the output back.
@@ -72,19 +85,23 @@ int cmd_bench(int argc, char** argv) {
     double mn = ms[0], sum = 0;
     for (double v : ms) mn = std::min(mn, v), sum += v;
     const double med = median(ms);
+    const double gflops = model->total_flops() * batch / med / 1e6;
+    const double images_per_s = batch * 1e3 / med;
     if (args.count("json")) {
         nlohmann::json j = {{"model", model->name()}, {"device", rt->description()},
-                            {"threads", threads},     {"runs", runs},
-                            {"median_ms", med},       {"min_ms", mn},
-                            {"mean_ms", sum / runs},  {"gflops", model->total_flops() / med / 1e6},
+                            {"threads", threads},     {"batch", batch},
+                            {"runs", runs},           {"median_ms", med},
+                            {"min_ms", mn},           {"mean_ms", sum / runs},
+                            {"gflops", gflops},       {"images_per_s", images_per_s},
                             {"runs_ms", ms}};
         std::cout << j.dump(2) << '\n';
         return 0;
     }
     std::cout << model->name() << " on " << rt->description() << ", " << threads << " thread(s), "
-              << runs << " runs: median " << fixed(med, 3) << " ms, min " << fixed(mn, 3)
-              << " ms, mean " << fixed(sum / runs, 3) << " ms ("
-              << fixed(model->total_flops() / med / 1e6, 1) << " GFLOP/s at the median)\n";
+              << (batch > 1 ? "batch " + std::to_string(batch) + ", " : "") << runs
+              << " runs: median " << fixed(med, 3) << " ms, min " << fixed(mn, 3) << " ms, mean "
+              << fixed(sum / runs, 3) << " ms (" << fixed(gflops, 1) << " GFLOP/s, "
+              << fixed(images_per_s, 1) << " images/s at the median)\n";
     return 0;
 }
 
