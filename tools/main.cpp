@@ -14,6 +14,7 @@ int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_cloud(int argc, char** argv);
 int cmd_edge(int argc, char** argv);
+int cmd_load(int argc, char** argv);
 int cmd_bench_net(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
 int cmd_deploy(int argc, char** argv);
@@ -37,6 +38,7 @@ const Command kCommands[] = {
     {"bench", nse::cmd_bench, "measure whole-model latency (median/min over runs)"},
     {"cloud", nse::cmd_cloud, "serve models to edge clients (the suffix of each split)"},
     {"edge", nse::cmd_edge, "run a model split between this device and a cloud"},
+    {"load", nse::cmd_load, "many edges at once against a cloud; every answer checked"},
     {"bench-net", nse::cmd_bench_net, "measure tensor transfer speed and per-request overhead"},
     {"profile", nse::cmd_profile, "measure every node's latency and output size"},
     {"deploy", nse::cmd_deploy, "fit this device's latency model (deployment phase)"},

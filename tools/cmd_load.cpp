@@ -1,0 +1,262 @@
+// nsengine load: many edges at once against a cloud (or a tier behind a load balancer), bounded
+// in count and time. Every answer is checked against the same input run locally, so a wrong
+// result, a lost request, a retry and a fallback are each counted, not assumed.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/thread_pool.h"
+#include "net/edge.h"
+#include "tools/cli_util.h"
+#include "tools/net_util.h"
+#include "weights/safetensors.h"
+
+namespace nse {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Outcome {
+    double total_ms = 0;
+    bool offloaded = false, retried = false, fallback = false, correct = false;
+    uint32_t batch = 0;  // the cloud's batch, when it answered
+    int cut = 0;
+};
+
+// Edge e's input: the model's input shape filled from a seed of its own, so a reply that went to
+// the wrong edge would not pass the check.
+Tensor edge_input(const Model& m, int e) {
+    Tensor x = Tensor::zeros(m.graph().input_shape);
+    uint32_t s = 2654435761u * uint32_t(e + 1);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        s = s * 1664525u + 1013904223u;
+        x.data()[i] = float(int32_t(s >> 8) % 2001) / 1000.f;
+    }
+    return x;
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())))];
+}
+
+}  // namespace
+
+int cmd_load(int argc, char** argv) {
+    cxxopts::Options opts(
+        "nsengine load",
+        "Run many edges at once against a cloud (or a cloud tier behind a load balancer), each "
+        "on its own connection and kernel threads, and check every answer against the local "
+        "run: answered by the cloud, retried, finished on the edge, wrong, lost; latency "
+        "percentiles, throughput and the cloud's batch sizes.");
+    add_model_options(opts);
+    add_endpoint_options(opts, "127.0.0.1");
+    opts.add_options()("edges", "edges running at once",
+                       cxxopts::value<int>()->default_value("16"))(
+        "requests", "requests per edge", cxxopts::value<int>()->default_value("10"))(
+        "split", "edge, cloud, auto or a cut k (as nsengine edge --split)",
+        cxxopts::value<std::string>()->default_value("auto"))(
+        "threads-per-edge", "kernel threads of each edge",
+        cxxopts::value<int>()->default_value("1"))("interval-ms",
+                                                   "pause between an edge's requests",
+                                                   cxxopts::value<double>()->default_value("0"))(
+        "max-seconds", "stop starting requests after this long (the run stays bounded)",
+        cxxopts::value<double>()->default_value("600"))(
+        "timeout-s", "deadline for one cloud request",
+        cxxopts::value<double>()->default_value("30"))(
+        "profile", "this device's profile for --split auto (default: the cached one)",
+        cxxopts::value<std::string>()->default_value(""))("h,help", "show this help");
+    add_edge_security_options(opts);
+    auto args = parse_args(opts, argc, argv);
+    if (print_help(opts, args)) return 0;
+    const int edges = args["edges"].as<int>(), requests = args["requests"].as<int>();
+    NSE_CHECK(edges >= 1 && edges <= 1024, ErrorCode::InvalidArgument, "--edges must be 1..1024");
+    NSE_CHECK(requests >= 1 && requests <= 100000, ErrorCode::InvalidArgument,
+              "--requests must be 1..100000");
+    const int threads =
+        checked_thread_count(args["threads-per-edge"].as<int>(), "--threads-per-edge");
+    const double interval_ms = args["interval-ms"].as<double>();
+    const double max_s = args["max-seconds"].as<double>();
+    NSE_CHECK(interval_ms >= 0 && interval_ms <= 3.6e6 && max_s > 0 && max_s <= 86400,
+              ErrorCode::InvalidArgument,
+              "--interval-ms must be 0..3600000 and --max-seconds 0..86400");
+    net::ClientOptions co = client_options(args);
+    co.request_timeout_s = args["timeout-s"].as<double>();
+    NSE_CHECK(co.request_timeout_s > 0, ErrorCode::InvalidArgument, "--timeout-s must be > 0");
+    apply_edge_security(args, co);
+    auto model = load_model_arg(args);
+    NodeSet nodes;
+    const int cut = parse_split(args["split"].as<std::string>(), *model, nodes);
+    NSE_CHECK(nodes.empty(), ErrorCode::InvalidArgument,
+              "--split nodes:HEX is not supported by load (use a cut or auto)");
+    const uint64_t hash = file_content_hash(model->path());
+    const bool json = args.count("json") > 0;
+    const bool progress = isatty(STDERR_FILENO) && !json;
+    std::shared_ptr<const DeviceProfile> profile;
+    if (cut < 0)
+        profile = profile_for(args["profile"].as<std::string>(), DeviceOptions{},
+                              std::make_shared<ThreadPool>(threads), "nsengine load");
+
+    // What each edge must get back: its input run here, whole.
+    std::vector<Tensor> inputs, want;
+    {
+        auto pool = std::make_shared<ThreadPool>(hardware_threads());
+        auto rt = make_executor(model, DeviceOptions{}, pool);
+        for (int e = 0; e < edges; ++e) {
+            inputs.push_back(edge_input(*model, e));
+            want.push_back(rt->run(inputs.back()).clone());
+        }
+    }
+    std::vector<std::vector<Outcome>> outcomes(static_cast<size_t>(edges));
+    std::atomic<int> done{0}, lost{0}, finished{0};
+    std::mutex error_mu;
+    std::map<std::string, int> errors;  // what made requests fail outright
+    const auto t0 = Clock::now();
+    const auto stop_at =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(max_s));
+    std::vector<std::thread> workers;
+    for (int e = 0; e < edges; ++e)
+        workers.emplace_back([&, e] {
+            auto pool = std::make_shared<ThreadPool>(threads);
+            net::EdgeRunner edge(model, hash, co, pool);
+            // Lossless wire only: every answer must equal the local run bit for bit.
+            net::WirePolicy lossless;
+            lossless.mode = net::WirePolicy::Mode::Exact;
+            if (cut < 0) edge.enable_auto(profile, Objective::Latency, lossless);
+            for (int i = 0; i < requests && Clock::now() < stop_at; ++i) {
+                if (i && interval_ms > 0)
+                    std::this_thread::sleep_for(
+                        std::chrono::duration<double, std::milli>(interval_ms));
+                net::EdgeReport r;
+                try {
+                    const Tensor& y = cut < 0 ? edge.infer_auto(inputs[size_t(e)], r)
+                                              : edge.infer(inputs[size_t(e)], cut, r);
+                    const Tensor& w = want[size_t(e)];
+                    Outcome o;
+                    o.total_ms = r.total_ms;
+                    o.offloaded = r.offloaded;
+                    o.retried = r.retried;
+                    o.fallback = !r.fallback_reason.empty();
+                    o.correct =
+                        y.shape() == w.shape() && std::memcmp(y.data(), w.data(), w.bytes()) == 0;
+                    o.batch = r.offloaded ? r.cloud_batch : 0;
+                    o.cut = r.cut;
+                    outcomes[size_t(e)].push_back(o);
+                } catch (const std::exception& ex) {
+                    ++lost;
+                    std::lock_guard<std::mutex> lock(error_mu);
+                    ++errors[ex.what()];
+                }
+                ++done;
+            }
+            ++finished;
+        });
+    if (progress) {
+        const int total = edges * requests;
+        while (finished.load() < edges) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            std::cerr << "\rload: " << done.load() << "/" << total << " requests" << std::flush;
+        }
+    }
+    for (auto& t : workers) t.join();
+    if (progress) std::cerr << "\r\033[K";
+    const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    int answered = 0, cloud = 0, retried = 0, fallbacks = 0, wrong = 0, by_choice = 0;
+    std::vector<double> latency, edge_medians;
+    std::map<uint32_t, int> batches;
+    for (const auto& per_edge : outcomes) {
+        std::vector<double> mine;
+        for (const Outcome& o : per_edge) {
+            ++answered;
+            cloud += o.offloaded;
+            retried += o.retried;
+            fallbacks += o.fallback;
+            by_choice += !o.offloaded && !o.fallback;
+            wrong += !o.correct;
+            latency.push_back(o.total_ms);
+            mine.push_back(o.total_ms);
+            if (o.offloaded) ++batches[o.batch];
+        }
+        if (!mine.empty()) edge_medians.push_back(median(mine));
+    }
+    double batch_sum = 0;
+    for (const auto& [b, count] : batches) batch_sum += double(b) * count;
+    const int planned = edges * requests;
+    const int not_started = planned - answered - lost.load();
+    if (json) {
+        nlohmann::json j = {{"model", model->name()},
+                            {"host", co.host},
+                            {"port", co.port},
+                            {"edges", edges},
+                            {"requests_per_edge", requests},
+                            {"split", args["split"].as<std::string>()},
+                            {"threads_per_edge", threads},
+                            {"planned", planned},
+                            {"answered", answered},
+                            {"cloud", cloud},
+                            {"edge_by_choice", by_choice},
+                            {"fallbacks", fallbacks},
+                            {"retried", retried},
+                            {"wrong", wrong},
+                            {"lost", lost.load()},
+                            {"not_started", not_started},
+                            {"wall_s", wall_s},
+                            {"requests_per_s", answered / wall_s},
+                            {"cloud_requests_per_s", cloud / wall_s},
+                            {"p50_ms", percentile(latency, 50)},
+                            {"p90_ms", percentile(latency, 90)},
+                            {"p99_ms", percentile(latency, 99)},
+                            {"edge_median_ms_min", percentile(edge_medians, 0)},
+                            {"edge_median_ms_max", percentile(edge_medians, 100)},
+                            {"mean_cloud_batch", cloud ? batch_sum / cloud : 0.0},
+                            {"cloud_batches", nlohmann::json::object()},
+                            {"errors", errors}};
+        for (const auto& [b, count] : batches) j["cloud_batches"][std::to_string(b)] = count;
+        std::cout << j.dump(2) << '\n';
+    } else {
+        std::cout << "load: " << edges << " edges x " << requests << " requests of "
+                  << model->name() << " (split " << args["split"].as<std::string>() << ", "
+                  << threads << " thread(s) each) against " << co.host << ":" << co.port << "\n\n";
+        print_table(std::cout, {"", "requests"},
+                    {{"answered", std::to_string(answered)},
+                     {"  by the cloud", std::to_string(cloud)},
+                     {"  on the edge by choice", std::to_string(by_choice)},
+                     {"  on the edge after the cloud failed", std::to_string(fallbacks)},
+                     {"retried on a new connection", std::to_string(retried)},
+                     {"wrong (not the local answer)", std::to_string(wrong)},
+                     {"lost (no answer)", std::to_string(lost.load())},
+                     {"not started (--max-seconds)", std::to_string(not_started)}},
+                    {false, true});
+        std::cout << "\nwall " << fixed(wall_s, 2) << " s: " << fixed(answered / wall_s, 1)
+                  << " requests/s (" << fixed(cloud / wall_s, 1) << "/s by the cloud)\n"
+                  << "latency p50 " << fixed(percentile(latency, 50), 1) << " ms, p90 "
+                  << fixed(percentile(latency, 90), 1) << " ms, p99 "
+                  << fixed(percentile(latency, 99), 1) << " ms; edges' medians "
+                  << fixed(percentile(edge_medians, 0), 1) << ".."
+                  << fixed(percentile(edge_medians, 100), 1) << " ms\n";
+        if (cloud) {
+            std::cout << "cloud batches: mean " << fixed(batch_sum / cloud, 2) << " (";
+            bool first = true;
+            for (const auto& [b, count] : batches) {
+                std::cout << (first ? "" : ", ") << "batch " << b << ": " << count;
+                first = false;
+            }
+            std::cout << ")\n";
+        }
+        for (const auto& [what, count] : errors)
+            std::cout << "error x" << count << ": " << what << "\n";
+    }
+    return wrong || lost.load() ? 1 : 0;
+}
+
+}  // namespace nse
