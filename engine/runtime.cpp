@@ -20,8 +20,17 @@ struct Runtime::Plan {
     std::vector<Tensor> outputs;
 };
 
+// A batch's tensors live at the position where it starts running as one batch, filled image by
+// image, and views of one image's rows of the inputs.
+struct Runtime::Staging {
+    std::vector<Tensor> batched;                  // live_at(split) at the batch
+    std::vector<std::shared_ptr<float>> storage;  // their memory
+    std::vector<Tensor> image;                    // one image's rows of live_in (views)
+};
+
 namespace {
-constexpr size_t kAlignFloats = 16;  // 64 bytes
+constexpr size_t kAlignFloats = 16;            // 64 bytes
+constexpr size_t kSmallPerImage = 128 * 1024;  // bytes a weightless node may write per image
 }  // namespace
 
 Runtime::Runtime(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool)
@@ -80,9 +89,58 @@ void Runtime::prepare(int begin, int end, int64_t batch) {
         std::memset(plan.workspace.get(), 0, plan.workspace_floats * sizeof(float));
 }
 
+int Runtime::batched_from(int begin, int end) const {
+    int j = end;
+    while (j > begin) {
+        const NodeInfo& node = model_->info(j - 1);
+        const bool batch_pays = node.param_bytes > 0 ? node.param_bytes >= node.out_bytes
+                                                     : node.out_bytes <= kSmallPerImage;
+        if (!batch_pays) break;
+        --j;
+    }
+    return j;
+}
+
+const std::vector<Tensor>& Runtime::run_by_image(int begin, int split, int end,
+                                                 const std::vector<Tensor>& live_in,
+                                                 int64_t batch) {
+    const Model& m = *model_;
+    auto& st = staging_[std::make_tuple(begin, end, batch)];
+    if (!st) {
+        st = std::make_unique<Staging>();
+        const std::vector<Shape> shapes = m.shapes_for_batch(batch);
+        for (int id : m.live_at(split)) {
+            st->storage.push_back(aligned_floats(size_t(numel(shapes[id]))));
+            st->batched.push_back(Tensor::view(shapes[id], st->storage.back().get()));
+        }
+        for (const Tensor& t : live_in) {
+            Shape one = t.shape();
+            one[0] = 1;
+            st->image.push_back(Tensor::view(one, nullptr));
+        }
+    }
+    for (const Tensor& t : live_in)
+        NSE_CHECK(t.dim(0) == batch, ErrorCode::InvalidArgument, "live tensors of batches ", batch,
+                  " and ", t.dim(0), " given together");
+    for (int64_t b = 0; b < batch; ++b) {
+        for (size_t i = 0; i < live_in.size(); ++i)
+            st->image[i].rebind(const_cast<float*>(live_in[i].data()) +
+                                b * (live_in[i].numel() / batch));
+        const std::vector<Tensor>& out = run(begin, split, st->image);
+        for (size_t i = 0; i < out.size(); ++i)
+            std::memcpy(st->batched[i].data() + b * out[i].numel(), out[i].data(), out[i].bytes());
+    }
+    return split == end ? st->batched : run(split, end, st->batched);
+}
+
 const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Tensor>& live_in) {
     const Model& m = *model_;
-    Plan& plan = plan_for(begin, end, check_range(begin, end, live_in));
+    const int64_t batch = check_range(begin, end, live_in);
+    if (batch > 1 && !observer_) {  // (an observer times each node of the whole batch)
+        const int split = batched_from(begin, end);
+        if (split > begin) return run_by_image(begin, split, end, live_in, batch);
+    }
+    Plan& plan = plan_for(begin, end, batch);
     check_live_in(begin, plan.in_ids, plan.shapes, live_in);
     for (size_t i = 0; i < live_in.size(); ++i)
         plan.tensors[plan.in_ids[i]].rebind(const_cast<float*>(live_in[i].data()));
@@ -106,6 +164,8 @@ const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Te
 size_t Runtime::planned_floats() const {
     size_t total = 0;
     for (const auto& [key, plan] : plans_) total += plan->arena_floats + plan->workspace_floats;
+    for (const auto& [key, st] : staging_)
+        for (const Tensor& t : st->batched) total += size_t(t.numel());
     return total;
 }
 
