@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libasio-dev libssl-dev openssl libzstd-dev libcxxopts-dev
           python3-onnx python3-prometheus-client python3-skimage
           nlohmann-json3-dev libgtest-dev libstb-dev python3-torch python3-torchvision
-          python3-pil python3-numpy iproute2)
+          python3-pil python3-numpy iproute2 haproxy)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
