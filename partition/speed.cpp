@@ -11,7 +11,7 @@ namespace nse {
 void SpeedTracker::add(double measured_ms, double predicted_ms, Clock::time_point now) {
     if (!(predicted_ms >= kMinPredictedMs) || !std::isfinite(measured_ms) || measured_ms <= 0)
         return;
-    samples_.push_back({now, std::clamp(measured_ms / predicted_ms, 0.25, 4.0)});
+    samples_.push_back({now, std::clamp(measured_ms / predicted_ms, 1 / kMaxRatio, kMaxRatio)});
     if (samples_.size() > kWindow) samples_.pop_front();
 }
 

@@ -625,9 +625,9 @@ TEST(Speed, MedianRatioOfRecentRequestsFollowsAStepWithinThree) {
     s.add(-1, 10, t0);
     s.add(std::nan(""), 10, t0);
     EXPECT_DOUBLE_EQ(s.factor(t0), 2);
-    // Clamped to [1/4, 4].
+    // Clamped to [1/64, 64].
     for (int i = 0; i < 5; ++i) s.add(1000, 10, t0);
-    EXPECT_DOUBLE_EQ(s.factor(t0), 4);
+    EXPECT_DOUBLE_EQ(s.factor(t0), 64);
     // Old samples expire: a side left unused is trusted again.
     EXPECT_EQ(s.factor(t0 + SpeedTracker::kMaxAge + std::chrono::seconds(1)), 1);
 }
