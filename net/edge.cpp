@@ -201,6 +201,66 @@ const Tensor& EdgeRunner::infer_nodes(const Tensor& input, const NodeSet& nodes,
     return run_split(input, m, *rt, edge_count(nodes), &nodes, report, wire);
 }
 
+const Tensor& EdgeRunner::offload(const Tensor& input, const Model& m, int cut,
+                                  const NodeSet* nodes, const std::vector<Tensor>& live,
+                                  WireEncoding wire, EdgeReport& report, double connected_before_ms,
+                                  Clock::time_point t0) {
+    report.raw_bytes = report.sent_bytes = 0;
+    InferRequest req;
+    req.model = model_->name();
+    req.model_hash = hash_;
+    req.cut = uint32_t(cut);
+    if (nodes) {
+        req.node_bits = uint32_t(m.size());
+        req.nodes = pack_nodes(*nodes);
+    }
+    const std::vector<int> ids = m.live_at(cut);
+    if (!cloud_accepts(wire)) wire = {};
+    const auto te = Clock::now();
+    encoded_.resize(live.size());
+    for (size_t i = 0; i < live.size(); ++i) {
+        WireTensor t{m.tensor_name(ids[i]), live[i].shape(), live[i].data()};
+        encoded_[i].clear();
+        if (!wire.raw_f32() && encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
+            t.encoding = wire;
+            t.encoded = encoded_[i].data();
+            t.encoded_bytes = encoded_[i].size();
+        }
+        report.raw_bytes += size_t(live[i].bytes());
+        report.sent_bytes += t.bytes();
+        req.tensors.push_back(std::move(t));
+    }
+    report.encode_ms = ms_since(te);
+    report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
+    last_upload_start_ = Clock::now();
+    InferReply reply = client_.infer(req, next_id_++);
+    const ResultReply& res = reply.result;
+    if (output_batch_ != input.dim(0)) {  // shape inference once per batch size
+        output_shape_ = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
+        output_batch_ = input.dim(0);
+    }
+    const Shape& want = output_shape_;
+    if (res.tensors.size() != 1 || res.tensors[0].shape != want)
+        throw Error(ErrorCode::Network,
+                    "the cloud's RESULT does not hold the model output " + shape_str(want));
+    if (output_.shape() != want) output_ = Tensor::zeros(want);
+    std::memcpy(output_.data(), res.tensors[0].data, output_.bytes());
+    report.offloaded = true;
+    report.upload_ms = res.receive_us / 1e3;
+    report.cloud_queue_ms = res.queue_us / 1e3;
+    report.cloud_compute_ms = res.compute_us / 1e3;
+    report.cloud_decode_ms = res.decode_us / 1e3;
+    report.cloud_queued = res.queued;
+    report.cloud_running = res.running;
+    report.cloud_backlog_ms = res.backlog_us / 1e3;
+    report.cloud_batch = res.batch;
+    report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
+    report.total_ms = connected_before_ms + ms_since(t0);
+    report.network_ms = std::max(0.0, reply.total_ms - report.upload_ms - report.cloud_queue_ms -
+                                          report.cloud_decode_ms - report.cloud_compute_ms);
+    return output_;
+}
+
 const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
                                     Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
                                     WireEncoding wire) {
@@ -221,70 +281,19 @@ const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<c
     }
     // A connection that broke (a replica behind a load balancer died, a cloud restarted) gets
     // one more try on a fresh one while the deadline allows; then the edge finishes locally.
-    for (bool retrying = false;; retrying = true) try {
-            report.raw_bytes = report.sent_bytes = 0;
+    bool reached = false;  // a connection was up: a cloud that cannot be reached is not retried
+    for (bool retrying = false;; retrying = true) {
+        try {
             if (!client_.connected()) {
                 quick_connect_ = retrying;  // the link was measured moments ago
                 connect();
+                quick_connect_ = false;
             }
-            InferRequest req;
-            req.model = model_->name();
-            req.model_hash = hash_;
-            req.cut = uint32_t(cut);
-            if (nodes) {
-                req.node_bits = uint32_t(n);
-                req.nodes = pack_nodes(*nodes);
-            }
-            const std::vector<int> ids = m->live_at(cut);
-            if (!cloud_accepts(wire)) wire = {};
-            const auto te = Clock::now();
-            encoded_.resize(live.size());
-            for (size_t i = 0; i < live.size(); ++i) {
-                WireTensor t{m->tensor_name(ids[i]), live[i].shape(), live[i].data()};
-                encoded_[i].clear();
-                if (!wire.raw_f32() &&
-                    encode_tensor(live[i].data(), live[i].shape(), wire, encoded_[i])) {
-                    t.encoding = wire;
-                    t.encoded = encoded_[i].data();
-                    t.encoded_bytes = encoded_[i].size();
-                }
-                report.raw_bytes += size_t(live[i].bytes());
-                report.sent_bytes += t.bytes();
-                req.tensors.push_back(std::move(t));
-            }
-            report.encode_ms = ms_since(te);
-            report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
-            last_upload_start_ = Clock::now();
-            InferReply reply = client_.infer(req, next_id_++);
-            const ResultReply& res = reply.result;
-            if (output_batch_ != input.dim(0)) {  // shape inference once per batch size
-                output_shape_ = model_->shapes_for_batch(input.dim(0))[model_->output_ids()[0]];
-                output_batch_ = input.dim(0);
-            }
-            const Shape& want = output_shape_;
-            if (res.tensors.size() != 1 || res.tensors[0].shape != want)
-                throw Error(ErrorCode::Network,
-                            "the cloud's RESULT does not hold the model output " + shape_str(want));
-            if (output_.shape() != want) output_ = Tensor::zeros(want);
-            std::memcpy(output_.data(), res.tensors[0].data, output_.bytes());
-            report.offloaded = true;
-            report.upload_ms = res.receive_us / 1e3;
-            report.cloud_queue_ms = res.queue_us / 1e3;
-            report.cloud_compute_ms = res.compute_us / 1e3;
-            report.cloud_decode_ms = res.decode_us / 1e3;
-            report.cloud_queued = res.queued;
-            report.cloud_running = res.running;
-            report.cloud_backlog_ms = res.backlog_us / 1e3;
-            report.cloud_batch = res.batch;
-            report.connect_ms = connected_before_ms + std::exchange(connect_ms_, 0.0);
-            report.total_ms = connected_before_ms + ms_since(t0);
-            report.network_ms =
-                std::max(0.0, reply.total_ms - report.upload_ms - report.cloud_queue_ms -
-                                  report.cloud_decode_ms - report.cloud_compute_ms);
-            return output_;
+            reached = true;
+            return offload(input, *m, cut, nodes, live, wire, report, connected_before_ms, t0);
         } catch (const Error& e) {
             quick_connect_ = false;
-            if (!retrying && worth_retrying(e) &&
+            if (!retrying && reached && worth_retrying(e) &&
                 ms_since(t0) < client_.options().request_timeout_s * 1e3 / 2) {
                 client_.close();
                 report.retried = true;
@@ -295,6 +304,7 @@ const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<c
             report.fallback_reason = e.what();
             break;
         }
+    }
     // The cloud failed: finish locally from the live tensors the prefix left (still valid: the
     // suffix runs in a different plan of the same runtime).
     const auto t1 = Clock::now();

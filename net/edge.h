@@ -97,6 +97,11 @@ class EdgeRunner {
     CloudClient& client() { return client_; }
 
   private:
+    // Sends the cut's tensors `live` of `m` once and returns the model output from the RESULT;
+    // throws on any failure (run_split retries or finishes locally).
+    const Tensor& offload(const Tensor& input, const Model& m, int cut, const NodeSet* nodes,
+                          const std::vector<Tensor>& live, WireEncoding wire, EdgeReport& report,
+                          double connected_before_ms, std::chrono::steady_clock::time_point t0);
     // Runs `m` (the model or one reordered for `nodes`) split at `cut`.
     const Tensor& run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
                             Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,

@@ -27,16 +27,18 @@ bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args) 
     return true;
 }
 
-void add_model_options(cxxopts::Options& opts, bool with_json) {
+void add_model_options(cxxopts::Options& opts, bool with_json, bool with_threads) {
     opts.add_options()("t,model",
                        "model name (any converted into --models-dir: mobilenet_v2, resnet50, "
                        "efficientnet_b0, ...; aliases le_net, alex_net, vgg_net, mobile_net, "
                        "mobilenet) or a .safetensors path",
                        cxxopts::value<std::string>()->default_value("mobilenet_v2"))(
         "models-dir", "folder holding <model>.safetensors",
-        cxxopts::value<std::string>()->default_value("models"))(
-        "threads", "threads that run the kernels, OpenBLAS calls included (default: all cores)",
-        cxxopts::value<int>());
+        cxxopts::value<std::string>()->default_value("models"));
+    if (with_threads)
+        opts.add_options()(
+            "threads", "threads that run the kernels, OpenBLAS calls included (default: all cores)",
+            cxxopts::value<int>());
     if (with_json) opts.add_options()("json", "print one JSON object instead of tables");
 }
 

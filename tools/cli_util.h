@@ -21,7 +21,7 @@ namespace nse {
 // Prints the command's --help and returns true when it was asked for.
 bool print_help(const cxxopts::Options& opts, const cxxopts::ParseResult& args);
 // --model/-t, --models-dir, --threads (and --json when with_json).
-void add_model_options(cxxopts::Options& opts, bool with_json = true);
+void add_model_options(cxxopts::Options& opts, bool with_json = true, bool with_threads = true);
 // -d/--device cpu|cuda and --tf32.
 void add_device_options(cxxopts::Options& opts);
 // Reads -d/--device and --tf32; throws Error(Unsupported) at once when the device cannot be used

@@ -58,7 +58,7 @@ int cmd_load(int argc, char** argv) {
         "on its own connection and kernel threads, and check every answer against the local "
         "run: answered by the cloud, retried, finished on the edge, wrong, lost; latency "
         "percentiles, throughput and the cloud's batch sizes.");
-    add_model_options(opts);
+    add_model_options(opts, true, false);  // each edge's threads: --threads-per-edge
     add_endpoint_options(opts, "127.0.0.1");
     opts.add_options()("edges", "edges running at once",
                        cxxopts::value<int>()->default_value("16"))(
