@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
 done
 nse=${NSE:-build/tools/nsengine}
 run=$(mktemp -d /tmp/nsengine-load.XXXXXX)
-port=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768 on), where the kernel picks the ports of other programs' clients.
+port=$((20000 + RANDOM % 9000))
 scripts/cluster.sh "$replicas" --port "$port" --base-port $((port + 100)) \
     --metrics-base-port $((port + 200)) --models-dir "$models_dir" --run-dir "$run" \
     "${cloud_flags[@]}" >/dev/null 2>"$run/cluster.err" &
