@@ -11,6 +11,7 @@
 #include "engine/runtime.h"
 #include "tests/net_helpers.h"
 #include "tests/net_test_util.h"
+#include "tools/cli_util.h"
 
 namespace nse::test {
 
@@ -22,16 +23,8 @@ std::shared_ptr<const Model> load_test_model(const std::string& name) {
     return Model::load(std::ifstream(five).good() ? five : zoo);
 }
 
-// Image i of a test batch: the model's input at batch 1, filled with a seeded pattern.
-Tensor image(const Model& m, int i) {
-    Tensor x = Tensor::zeros(m.graph().input_shape);
-    uint32_t s = 2654435761u * uint32_t(i + 1);
-    for (int64_t j = 0; j < x.numel(); ++j) {
-        s = s * 1664525u + 1013904223u;
-        x.data()[j] = float(int32_t(s >> 8) % 2001) / 1000.f;
-    }
-    return x;
-}
+// Image i of a test batch.
+Tensor image(const Model& m, int i) { return random_input(m, uint32_t(i + 2)); }
 
 Tensor stack(const std::vector<Tensor>& parts) {
     Shape s = parts[0].shape();

@@ -97,15 +97,17 @@ std::string reference_path(const std::string& model_file) {
     return path + ".ref.safetensors";
 }
 
+Tensor random_input(const Model& model, uint32_t seed) {
+    Tensor t = Tensor::zeros(model.graph().input_shape);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(rng);
+    return t;
+}
+
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec) {
     const Shape& shape = model.graph().input_shape;
-    if (spec == "random") {
-        Tensor t = Tensor::zeros(shape);
-        std::mt19937 rng(1);
-        std::normal_distribution<float> dist(0.f, 1.f);
-        for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(rng);
-        return t;
-    }
+    if (spec == "random") return random_input(model, 1);
     if (spec == "ref") {
         const std::string path = reference_path(model_file);
         struct stat sb;

@@ -43,6 +43,8 @@ std::string reference_path(const std::string& model_file);
 // "ref" (the reference input stored beside the model file as <name>.ref.safetensors), "random"
 // (seeded normal) or an image file (JPEG/PNG/BMP, preprocessed as the model's metadata says).
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec);
+// The model's input at batch 1 filled from a seeded normal distribution (--input random: seed 1).
+Tensor random_input(const Model& model, uint32_t seed);
 
 struct Prediction {
     int index;
