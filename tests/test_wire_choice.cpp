@@ -159,4 +159,39 @@ TEST(WirePlanner, TheBytesACodedEncodingMakesAreLearntFromRequests) {
     EXPECT_DOUBLE_EQ(split.wires()[0].ratio[size_t(d.cut)], 1.0);  // another encoding: as it was
 }
 
+TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsAWaitNotASlowCloud) {
+    auto m = small_chain().load("wire_chain4.safetensors");
+    auto edge = std::make_shared<DeviceProfile>(constant_profile(5));
+    LinkModel link;
+    SplitController split(*m, edge, Objective::Latency, link);
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 0);
+    const DeviceProfile* first = split.cloud_profile();
+    // Another replica behind a load balancer, same profile: kept, nothing is searched again.
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 3);
+    EXPECT_EQ(split.cloud_profile(), first);
+    EXPECT_DOUBLE_EQ(split.decide().link.cloud_backlog_ms, 3);
+    // A different cloud: its profile, and a planner for it.
+    auto other = std::make_unique<DeviceProfile>(constant_profile(0.02));
+    const DeviceProfile* other_raw = other.get();
+    split.set_cloud(std::move(other), 0);
+    EXPECT_EQ(split.cloud_profile(), other_raw);
+    // Replies computed in batches of 4 taking 10x the request's share: the cloud's speed is not
+    // taken from them; the excess waits in the backlog of the next decision instead.
+    const SplitController::Decision d = split.decide();
+    ASSERT_LT(d.cut, m->size());  // the fast cloud gets the work
+    const double share = split.planner()->cloud_part_ms(d.estimate);
+    for (int i = 0; i < 4; ++i) {
+        SplitOutcome o;
+        o.offloaded = true;
+        o.cloud_compute_ms = 10 * share;
+        o.cloud_batch = 4;
+        o.cloud_backlog_ms = 1;
+        o.upload_ms = 0.01;
+        o.upload_start = std::chrono::steady_clock::now();
+        split.record(d, o);
+    }
+    EXPECT_DOUBLE_EQ(split.cloud_speed().factor(), 1);
+    EXPECT_NEAR(split.decide().link.cloud_backlog_ms, 1 + 9 * share, 1e-9);
+}
+
 }  // namespace nse::test
