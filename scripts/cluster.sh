@@ -49,13 +49,18 @@ command -v haproxy >/dev/null || {
 [ -n "$run_dir" ] || run_dir=$(mktemp -d /tmp/nsengine-cluster.XXXXXX)
 mkdir -p "$run_dir"
 
-pids=()
+# Signals the process whose pid file is $1 if it is still ours: a pid file left by a process
+# that exited may name another program by now (pids are reused, quickly where pid_max is 32768).
+kill_ours() {  # pidfile [signal]
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "haproxy -db -f $run_dir/|nsengine cloud --port" &&
+        kill "${2:--TERM}" "$pid" 2>/dev/null || true
+}
 stop() {
     trap - INT TERM EXIT
     echo "cluster.sh: stopping" >&2
-    for f in "$run_dir"/*.pid; do
-        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-    done
+    for f in "$run_dir"/*.pid; do [ -f "$f" ] && kill_ours "$f"; done
     wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT

@@ -51,7 +51,10 @@ load=$!
 if [ "$kill_after" != 0 ] && [ "$replicas" -ge 2 ]; then
     sleep "$kill_after"
     victim=2
-    kill -9 "$(cat "$run/cloud$victim.pid")"
+    pid=$(cat "$run/cloud$victim.pid")
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "nsengine cloud --port" ||
+        { echo "loadtest.sh: replica $victim is not running" >&2; exit 1; }
+    kill -9 "$pid"
     echo "loadtest.sh: killed replica $victim (SIGKILL) after ${kill_after} s" >&2
     sleep "$down"
     bash -c "exec $(cat "$run/cloud$victim.cmd")" >>"$run/cloud$victim.log" 2>&1 &
