@@ -11,6 +11,10 @@ trap 'kill -9 $cloud 2>/dev/null; rm -f "$log"' EXIT
 fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
 
 start_cloud() {
+    # Emptied here, not by the redirection below: that runs in the background child, and the
+    # loop could read the previous cloud's port first and signal this one before it handles
+    # signals (a CI run saw "cloud exited 143 on SIGTERM").
+    : >"$log"
     "$nse" cloud -p 0 --models-dir "$dir" --models lenet,mobilenet_v2 --threads 1 \
         --profile "$profile" 2>"$log" &
     cloud=$!
