@@ -184,14 +184,6 @@ void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
     });
 }
 
-void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-              const float* W, int64_t ldw, float* C, int64_t ldc) {
-    for_blocks(pool, N, blocks_for(pool, N), 2.0 * M * N * K, [&](int64_t j0, int64_t j1) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, K, 1.f, A, lda,
-                    W + j0 * ldw, ldw, 0.f, C + j0, ldc);
-    });
-}
-
 void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
                 float* Y) {
     for_blocks(pool, N, blocks_for(pool, N, 16), 2.0 * M * N * K, [&](int64_t i0, int64_t i1) {

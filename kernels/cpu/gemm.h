@@ -12,9 +12,6 @@ class ThreadPool;
 // C[M, N] = A[M, K] * B[K, N] (ldb, ldc row strides), split by column blocks of C.
 void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
               const float* B, int64_t ldb, float* C, int64_t ldc);
-// C[M, N] = A[M, K] * W[N, K]^T, split by column blocks of C (rows of W).
-void sgemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-              const float* W, int64_t ldw, float* C, int64_t ldc);
 // y[N] = W[N, K] x[K], split by rows of W; an own AVX-512 kernel streams the rows where the CPU
 // has it (OpenBLAS sgemv otherwise).
 void sgemv_n(ThreadPool& pool, int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
