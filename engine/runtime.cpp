@@ -26,6 +26,8 @@ struct Runtime::Staging {
     std::vector<Tensor> batched;                  // live_at(split) at the batch
     std::vector<std::shared_ptr<float>> storage;  // their memory
     std::vector<Tensor> image;                    // one image's rows of live_in (views)
+    std::vector<int> in_ids;                      // live_at(begin)
+    std::vector<Shape> shapes;                    // every tensor's at the batch
 };
 
 namespace {
@@ -108,20 +110,19 @@ const std::vector<Tensor>& Runtime::run_by_image(int begin, int split, int end,
     auto& st = staging_[std::make_tuple(begin, end, batch)];
     if (!st) {
         st = std::make_unique<Staging>();
-        const std::vector<Shape> shapes = m.shapes_for_batch(batch);
+        st->shapes = m.shapes_for_batch(batch);
+        st->in_ids = m.live_at(begin);
         for (int id : m.live_at(split)) {
-            st->storage.push_back(aligned_floats(size_t(numel(shapes[id]))));
-            st->batched.push_back(Tensor::view(shapes[id], st->storage.back().get()));
+            st->storage.push_back(aligned_floats(size_t(numel(st->shapes[id]))));
+            st->batched.push_back(Tensor::view(st->shapes[id], st->storage.back().get()));
         }
-        for (const Tensor& t : live_in) {
-            Shape one = t.shape();
+        for (int id : st->in_ids) {
+            Shape one = st->shapes[id];
             one[0] = 1;
             st->image.push_back(Tensor::view(one, nullptr));
         }
     }
-    for (const Tensor& t : live_in)
-        NSE_CHECK(t.dim(0) == batch, ErrorCode::InvalidArgument, "live tensors of batches ", batch,
-                  " and ", t.dim(0), " given together");
+    check_live_in(begin, st->in_ids, st->shapes, live_in);
     for (int64_t b = 0; b < batch; ++b) {
         for (size_t i = 0; i < live_in.size(); ++i)
             st->image[i].rebind(const_cast<float*>(live_in[i].data()) +

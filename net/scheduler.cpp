@@ -86,7 +86,11 @@ struct Scheduler::Worker {
     // One executor per model (a reordered model lives as long as the server: its address is a
     // key).
     std::map<const Model*, std::unique_ptr<Executor>> runtimes;
-    std::vector<Tensor> batched;  // a batch's inputs, reused while their shapes repeat
+    // A batch's inputs: views of one buffer that only grows, so batches of other cuts and sizes
+    // allocate nothing once the largest has run.
+    std::vector<Tensor> batched;
+    std::shared_ptr<float> buffer;
+    size_t capacity = 0;  // floats
 };
 
 bool Scheduler::joins(const Job& first, const Job& job, int64_t images_so_far) const {
@@ -202,11 +206,20 @@ void Scheduler::run_batch(std::vector<Job>& taken, Worker& w) {
         if (!rt) rt = make_executor(model, opts_.device, w.pool);
         const std::vector<Tensor>* inputs = &jobs[0].inputs;
         if (jobs.size() > 1) {  // the jobs' inputs one after another along the batch axis
-            w.batched.resize(jobs[0].inputs.size());
-            for (size_t i = 0; i < w.batched.size(); ++i) {
+            size_t floats = 0;
+            for (const Tensor& t : jobs[0].inputs)
+                floats += size_t(t.numel() / t.dim(0) * total) + 16;  // 64-byte aligned starts
+            if (floats > w.capacity) {
+                w.buffer = aligned_floats(floats);
+                w.capacity = floats;
+            }
+            w.batched.clear();
+            float* at = w.buffer.get();
+            for (size_t i = 0; i < jobs[0].inputs.size(); ++i) {
                 Shape s = jobs[0].inputs[i].shape();
                 s[0] = total;
-                if (w.batched[i].shape() != s) w.batched[i] = Tensor::zeros(s);
+                w.batched.push_back(Tensor::view(s, at));
+                at += (numel(s) + 15) / 16 * 16;
                 float* dst = w.batched[i].data();
                 for (const Job& job : jobs) {
                     std::memcpy(dst, job.inputs[i].data(), job.inputs[i].bytes());

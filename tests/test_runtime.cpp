@@ -103,6 +103,16 @@ TEST(Runtime, BatchEqualsSeparateRuns) {
     }
 }
 
+TEST(Runtime, ABatchGivenTheWrongTensorsIsRefused) {
+    auto m = small_dag().load();
+    Runtime rt(m, current_test_pool());
+    const int n = m->size();
+    Tensor two = Tensor::zeros({2, 3, 8, 8});
+    rt.run(two);  // a batch runs
+    expect_error([&] { rt.run(0, n, {two, two}); }, "live tensor(s), got 2");
+    expect_error([&] { rt.run(0, n, {Tensor::zeros({2, 3, 8, 9})}); }, "must have shape");
+}
+
 TEST(Runtime, NoAllocationAfterFirstRun) {
     auto m = small_dag().load();
     Runtime rt(m, current_test_pool());
