@@ -10,6 +10,7 @@
 #include "base/stats.h"
 #include "base/thread_pool.h"
 #include "engine/executor.h"
+#include "kernels/cpu/cpu_features.h"
 #include "lab/chains.h"
 #include "lab/fit.h"
 #include "lab/memory_ladder.h"
@@ -273,6 +274,7 @@ DeviceProfile deploy_profile(const DeployOptions& options, const DeployProgress&
     DeviceProfile p;
     p.device = device_name(options.device.device);
     p.cpu = cpu_name();
+    if (p.device == "cpu") p.cpu_path = cpu_path_name(cpu_path());
     p.threads = pool->size();
     p.engine = std::string("nsengine ") + NSE_VERSION;
     p.created = utc_now();

@@ -28,7 +28,7 @@ std::vector<std::string> gemm_features(const char* read) {
             "param_mb_streamed"};
 }
 
-bool direct_conv_available() { return cpu_has_avx512(); }
+bool direct_conv_available() { return cpu_path() == CpuPath::Avx512; }
 
 }  // namespace
 

@@ -3,6 +3,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+
+// Integers are written byte by byte (little-endian on every host); tensor data go as the host's
+// floats, so the hosts must agree on that format: x86-64 and aarch64 Linux both store IEEE-754
+// binary32 little-endian (scripts/test-arm64.sh runs an emulated ARM edge against an x86 cloud).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "tensor data go on the wire as the host's floats: a big-endian host needs swaps");
+static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4,
+              "the wire's floats are IEEE-754 binary32");
 
 namespace nse::net {
 

@@ -48,12 +48,15 @@ struct WireCost {
 // profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
 // one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
 // the field count as 1. What each revision changed: docs/split.md, "Kernel revisions".
-inline constexpr int kKernelRevision = 10;
+inline constexpr int kKernelRevision = 11;
 
 class DeviceProfile {
   public:
     std::string device = "cpu";
     std::string cpu;  // processor name
+    // The CPU kernel path it was fitted for (cpu_features.h: avx512, avx2, neon, generic); empty
+    // in profiles older than kernel revision 11. A CPU profile is used only under its own path.
+    std::string cpu_path;
     int threads = 1;
     std::string engine;                     // "nsengine 0.1.0"
     int kernel_revision = kKernelRevision;  // of the build that fitted it
@@ -163,7 +166,8 @@ constexpr double kHotNetworkMb = 1.0;
 inline bool hot_network(const Model& model) { return working_set_mb(model) <= kHotNetworkMb; }
 
 // Where profiles are cached: $NSE_CACHE_DIR, else $XDG_CACHE_HOME/nsengine, else
-// ~/.cache/nsengine; the file is profile-<device>-<threads>t.json.
+// ~/.cache/nsengine; the file is profile-<device>-<threads>t.json, where a CPU's device is
+// cpu-<path> (cpu-avx512, cpu-avx2, ...: the kernel path in use, cpu_features.h).
 std::string cached_profile_path(const std::string& device, int threads);
 
 }  // namespace nse

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/stats.h"
+#include "kernels/cpu/cpu_features.h"
 #include "partition/profile.h"
 
 namespace nse {
@@ -95,6 +96,7 @@ nlohmann::json DeviceProfile::to_json() const {
         {"format", 1},
         {"device", device},
         {"cpu", cpu},
+        {"cpu_path", cpu_path},
         {"threads", threads},
         {"engine", engine},
         {"kernel_revision", kernel_revision},
@@ -120,6 +122,7 @@ DeviceProfile DeviceProfile::from_json(const nlohmann::json& j) {
                   "profile format must be 1");
         p.device = j.at("device").get<std::string>();
         p.cpu = j.value("cpu", "");
+        p.cpu_path = j.value("cpu_path", "");
         p.threads = j.at("threads").get<int>();
         p.engine = j.value("engine", "");
         p.kernel_revision = j.value("kernel_revision", 1);
@@ -247,7 +250,9 @@ std::string cached_profile_path(const std::string& device, int threads) {
     else
         dir = "/tmp/nsengine";
     make_dirs(dir);
-    return dir + "/profile-" + device + "-" + std::to_string(threads) + "t.json";
+    const std::string name =
+        device == "cpu" ? "cpu-" + std::string(cpu_path_name(cpu_path())) : device;
+    return dir + "/profile-" + name + "-" + std::to_string(threads) + "t.json";
 }
 
 }  // namespace nse

@@ -107,15 +107,14 @@ TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
     auto shape = [](int64_t hw, int64_t stride, int64_t pad, int64_t dil) {
         return ConvShape{1, 8, hw, hw, 8, 3, 3, stride, stride, pad, pad, dil, dil, 8};
     };
-    if (cpu_has_avx512()) {
-        EXPECT_TRUE(depthwise3x3_applies(shape(56, 1, 1, 1)));
-        EXPECT_TRUE(depthwise3x3_applies(shape(112, 2, 0, 1)));
-    }
+    // (every path with own vector kernels: avx512, avx2, neon)
+    EXPECT_EQ(depthwise3x3_applies(shape(56, 1, 1, 1)), cpu_path() != CpuPath::Generic);
+    EXPECT_EQ(depthwise3x3_applies(shape(112, 2, 0, 1)), cpu_path() != CpuPath::Generic);
     EXPECT_FALSE(depthwise3x3_applies(shape(56, 3, 1, 1)));  // stride 3
     EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 2, 1)));  // padding 2
     EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 1, 2)));  // dilated
-    // Output widths of one to seven vectors (blocks of 8x1, 4x2, 2x3 and 2x4 vectors, the last
-    // block of a row partly past it), heights that leave a partial block of rows, both strides
+    // Output widths of one to seven AVX-512 vectors (blocks of 8x1, 4x2, 2x3 and 2x4 vectors, the
+    // last block of a row partly past it; 1 to 15 AVX2 vectors, up to 29 NEON ones), heights that leave a partial block of rows, both strides
     // and paddings, every activation.
     const int64_t sizes[][2] = {{7, 7},   {9, 14},  {15, 17}, {28, 28}, {11, 33},
                                 {19, 47}, {56, 56}, {13, 70}, {5, 112}, {112, 113}};
@@ -204,7 +203,8 @@ TEST(Winograd, MatchesTheReferenceOverShapes) {
 // tile, padding 0 and 1, rectangular maps, several chunks, both layouts of the products' weights,
 // threads.
 TEST(Winograd, WideLayersRunTheirProductsOnThePackedGemm) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     auto shape = [](int64_t c, int64_t k) { return ConvShape{1, c, 28, 28, k, 3, 3, 1, 1, 1, 1}; };
     float u = 0.f;
     EXPECT_TRUE(winograd_pack_weights(shape(64, 64), &u).empty());  // OpenBLAS's kernel
@@ -269,7 +269,8 @@ void check_small_maps(bool packed) {
 TEST(Winograd, SmallMapsMatchTheReferenceOverShapes) { check_small_maps(false); }
 
 TEST(Winograd, SmallMapsOnThePackedGemmMatchTheReference) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     check_small_maps(true);
 }
 
@@ -300,7 +301,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     // one and several 16-wide vectors (5, 16, 24, 40, 48, 64: groups of 4, 8 and 6 pixels),
     // widths that leave part of the last group and of the last 16 pixels written out, strides,
     // dilation, padding, batch, every activation, no bias.
-    const bool avx512 = cpu_has_avx512();
+    const bool avx512 = cpu_path() == CpuPath::Avx512;
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), avx512);

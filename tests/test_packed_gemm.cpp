@@ -63,7 +63,8 @@ TEST(PackedGemm, PanelsOfTwelveRowsWithTheLastPaddedToFourOrEight) {
 }
 
 TEST(PackedGemm, MatchesANaiveProductOverShapes) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     // Rows around the 12-row panels and their 4/8-row tails, columns around the 32-wide tiles
     // and 16-lane masks, K around the 256-value blocks (a later block adds to C).
     for (int64_t m : {1, 4, 5, 8, 11, 12, 13, 24, 30})
@@ -76,13 +77,15 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
 }
 
 TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
-    // The layout choice: 7x7 and 14x14 maps with long reductions take column panels.
-    EXPECT_EQ(packed_layout_for(512, 49, 4608), Layout::Columns);
-    EXPECT_EQ(packed_layout_for(256, 196, 2304), Layout::Columns);
+    // The layout choice: 7x7 and 14x14 maps with long reductions take column panels (whose
+    // kernel is AVX-512's; the other paths always take rows).
+    const bool avx512 = cpu_path() == CpuPath::Avx512;
+    EXPECT_EQ(packed_layout_for(512, 49, 4608), avx512 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(256, 196, 2304), avx512 ? Layout::Columns : Layout::Rows);
     EXPECT_EQ(packed_layout_for(512, 49, 128), Layout::Rows);   // short reduction
     EXPECT_EQ(packed_layout_for(64, 3136, 576), Layout::Rows);  // wide map
     EXPECT_EQ(packed_layout_for(256, 64, 2304), Layout::Rows);  // fills 32-wide tiles
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!avx512) GTEST_SKIP() << "SKIPPED: the column layout's kernel is AVX-512's";
     // Rows around the 32-row panels, columns around the 12/8/4-wide panels, any K (the layout
     // computes every shape; the choice above is only about speed).
     for (int threads : {1, 2, 3}) {
@@ -101,7 +104,8 @@ TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
 }
 
 TEST(PackedGemm, SplitsOverThreadsByColumnsOrRows) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
         check_gemm(64, 784, 96, Activation::Relu6);  // columns
@@ -113,7 +117,8 @@ TEST(PackedGemm, SplitsOverThreadsByColumnsOrRows) {
 }
 
 TEST(PackedGemm, ConvolutionsOnThePackedPath) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     EXPECT_FALSE(conv2d_uses_packed_gemm(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
     for (int threads : {1, 2}) {
         use_threads(threads);
@@ -137,7 +142,8 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
 // 4, 8 or 12 columns wide (more than 64 outputs where the reduction is short enough for the
 // direct path).
 TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
-    if (!packed_gemm_available()) GTEST_SKIP() << "SKIPPED: the packed GEMM needs AVX-512";
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     struct Case {
         int64_t c, h, w, k, r, stride, pad, dil, groups;
     };
@@ -159,7 +165,8 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
                                t.stride, t.stride, t.pad, t.pad, t.dil, t.dil, t.groups};
             EXPECT_EQ(
                 packed_layout_for(t.k / t.groups, sh.p() * sh.q(), t.c / t.groups * t.r * t.r),
-                PackedWeights::Layout::Columns)
+                cpu_path() == CpuPath::Avx512 ? PackedWeights::Layout::Columns
+                                              : PackedWeights::Layout::Rows)
                 << "c" << t.c << " " << t.h << "x" << t.w;
             ConvTester()
                 .in(t.c, t.h, t.w)
@@ -179,17 +186,23 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
 
 TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     using L = PackedWeights::Layout;
-    EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), 64);  // two 32-wide tiles
-    EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
+    // Tiles 32 columns wide on AVX-512, 16 on AVX2, 8 on NEON.
+    const int64_t rows49 = cpu_path() == CpuPath::Neon ? 56 : 64;
+    if (packed_gemm_available()) {
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), rows49);
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
+    }
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 49), 52);  // 12 x 4 + 4
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
     // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles in two 32-wide ones on
-    // the packed GEMM; 64 channels run on OpenBLAS (nothing padded that the features count).
+    // the packed GEMM (four 16-wide on AVX2); 64 channels run on OpenBLAS (nothing padded that
+    // the features count).
     const ConvShape wide{1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1};
     const ConvShape narrow{1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1};
     EXPECT_DOUBLE_EQ(winograd_products_fill(narrow), 1.0);
-    if (!packed_gemm_available()) GTEST_SKIP() << "no AVX-512: the products run on OpenBLAS";
-    EXPECT_DOUBLE_EQ(winograd_products_fill(wide), 49.0 / 64.0);
+    if (!packed_gemm_available())
+        GTEST_SKIP() << "SKIPPED: the generic path runs the products on OpenBLAS";
+    EXPECT_DOUBLE_EQ(winograd_products_fill(wide), 49.0 / double(rows49));
 }
 
 }  // namespace nse::test

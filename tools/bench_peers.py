@@ -23,7 +23,8 @@ measured in the same interleaved turns as the peers.
 
   /usr/bin/python3 tools/bench_peers.py [--models lenet,alexnet] [--threads 1,2] [--runs 30]
                                         [--peers torch-jit,opencv|none] [--block 5] [--json]
-                                        [--baseline OTHER_NSENGINE]
+                                        [--baseline OTHER_NSENGINE] [--isa avx2]
+                                        [--baseline-cpu generic]
 """
 
 import argparse
@@ -179,8 +180,16 @@ def available_peers():
     return peers
 
 
-def peer_env(threads):
+# --isa avx2: every engine limited to AVX2 + FMA, as on a CPU without AVX-512: nsengine's AVX2
+# path, PyTorch's ATen and oneDNN kernels, OpenBLAS's Haswell kernels. (ONNX Runtime has no such
+# switch: it is left out.)
+ISA_ENV = {"avx2": {"NSE_CPU": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
+                    "OPENBLAS_CORETYPE": "HASWELL"}}
+
+
+def peer_env(threads, isa=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env.update(ISA_ENV.get(isa, {}))
     with open("/proc/cpuinfo") as f:
         if "avx512f" in f.read():
             env.setdefault("OPENBLAS_CORETYPE", "SKYLAKEX")
@@ -188,18 +197,20 @@ def peer_env(threads):
 
 
 def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms, settle,
-          baseline=None):
+          baseline=None, isa=None, baseline_cpu=None):
     engines = []
     try:
         builds = [("nsengine", nsengine)] + ([("baseline", baseline)] if baseline else [])
         for name, binary in builds:
+            env = peer_env(threads, isa)
+            if name == "baseline" and baseline_cpu:
+                env["NSE_CPU"] = baseline_cpu
             engines.append(Engine(name, [binary, "bench", "--model", model, "--models-dir",
-                                         models_dir, "--threads", str(threads), "--stdin"],
-                                  dict(os.environ)))
+                                         models_dir, "--threads", str(threads), "--stdin"], env))
         for p in peers:
             try:
                 engines.append(Engine(p, [sys.executable, __file__, "--worker", p, "--model", model,
-                                          "--threads", str(threads)], peer_env(threads)))
+                                          "--threads", str(threads)], peer_env(threads, isa)))
             except RuntimeError as e:
                 print(f"bench_peers: {model}: {e}", file=sys.stderr)
         done, rnd = 0, 0
@@ -249,6 +260,14 @@ def main():
     ap.add_argument("--no-settle", action="store_true",
                     help="start each run at once, even while the previous engine's threads spin")
     ap.add_argument("--baseline", help="another nsengine binary to race (before/after a change)")
+    ap.add_argument("--baseline-cpu", choices=["avx512", "avx2", "neon", "generic"],
+                    help="run the baseline (default: this nsengine) on this CPU kernel path "
+                    "(NSE_CPU): --isa avx2 --baseline-cpu generic races the AVX2 kernels against "
+                    "the generic fallback")
+    ap.add_argument("--isa", choices=["avx2"],
+                    help="limit every engine to AVX2 + FMA (nsengine NSE_CPU=avx2, PyTorch "
+                    "ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2, OpenBLAS HASWELL); ONNX "
+                    "Runtime, which has no such switch, is left out")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -259,6 +278,8 @@ def main():
         ap.error("--runs and --block must be >= 1, --warm-runs >= 0")
     if not os.access(args.nsengine, os.X_OK):
         ap.error(f"{args.nsengine} not found: build first (scripts/build.sh)")
+    if args.baseline_cpu and not args.baseline:
+        args.baseline = args.nsengine
     if args.baseline and not os.access(args.baseline, os.X_OK):
         ap.error(f"--baseline {args.baseline}: not an executable")
     peers = available_peers()
@@ -268,6 +289,8 @@ def main():
         if unknown:
             ap.error(f"--peers: unknown {','.join(unknown)} (choose from {','.join(PEERS)})")
         peers = [p for p in peers if p in wanted]
+    if args.isa:
+        peers = [p for p in peers if p != "ort"]
     results = []
     for model in args.models.split(","):
         if not os.path.exists(os.path.join(args.models_dir, f"{model}.safetensors")):
@@ -275,7 +298,8 @@ def main():
                             "--out", args.models_dir], check=True, stdout=subprocess.DEVNULL)
         for t in [int(v) for v in args.threads.split(",")]:
             r = bench(model, t, args.runs, args.nsengine, args.models_dir, peers, args.block,
-                      args.warm_runs, args.gap_ms, not args.no_settle, args.baseline)
+                      args.warm_runs, args.gap_ms, not args.no_settle, args.baseline, args.isa,
+                      args.baseline_cpu)
             best = min(((v["median_ms"], k) for k, v in r.items()
                         if k not in ("nsengine", "baseline")), default=None)
             results.append({"model": model, "threads": t, "engines": r,
@@ -285,6 +309,10 @@ def main():
         print(json.dumps(results, indent=2))
         return 0
     cols = ["nsengine"] + (["baseline"] if args.baseline else []) + peers
+    if args.isa:
+        print(f"every engine limited to {args.isa}"
+              + (f"; baseline = nsengine on the {args.baseline_cpu} path" if args.baseline_cpu
+                 else ""))
     print(f"median ms over {args.runs} runs per engine in interleaved turns of {args.warm_runs} "
           f"untimed + {args.block} timed, batch 1 fp32 "
           f"(ratio = nsengine / best peer; < 1 is faster"

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
 #include "lab/deploy.h"
 #include "net/protocol.h"
 #include "net/wire_choice.h"
@@ -196,6 +197,19 @@ std::shared_ptr<DeviceProfile> with_wire_costs(std::shared_ptr<DeviceProfile> p)
 }
 }  // namespace
 
+namespace {
+// A CPU profile fitted under another kernel path is refused (its predictions would not hold).
+void check_cpu_path(const DeviceProfile& p, const std::string& path) {
+    if (p.device != "cpu" || p.cpu_path.empty()) return;
+    NSE_CHECK(p.cpu_path == cpu_path_name(cpu_path()), ErrorCode::InvalidArgument, path,
+              " was fitted for the ", p.cpu_path, " kernels, but this process runs the ",
+              cpu_path_name(cpu_path()),
+              " ones: its predictions would not hold (run nsengine deploy under this path, or "
+              "set NSE_CPU=",
+              p.cpu_path, ")");
+}
+}  // namespace
+
 std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
                                                       const DeviceOptions& device,
                                                       const std::shared_ptr<ThreadPool>& pool,
@@ -203,6 +217,7 @@ std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
     const int threads = pool->size();
     if (!path.empty()) {
         auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(path));
+        check_cpu_path(*p, path);
         if (p->kernel_revision != kKernelRevision)
             std::fprintf(stderr,
                          "%s: warning: %s was fitted for kernel revision %d, this build has %d; "
@@ -220,6 +235,7 @@ std::shared_ptr<const DeviceProfile> existing_profile(const std::string& path,
     if (stat(cached.c_str(), &sb) != 0) return nullptr;
     try {
         auto p = std::make_shared<DeviceProfile>(DeviceProfile::load(cached));
+        check_cpu_path(*p, cached);
         if (p->kernel_revision == kKernelRevision) return with_wire_costs(p);
         std::fprintf(stderr,
                      "%s: cached profile was fitted for kernel revision %d, this build has %d; "

@@ -1,18 +1,50 @@
 // nsengine info: the model's layer table (shapes, bytes, FLOPs) and every cut with its live set.
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/cpu_features.h"
 #include "tools/cli_util.h"
 
 namespace nse {
+
+namespace {
+int print_cpu(bool json) {
+    std::vector<std::string> supported;
+    for (CpuPath p : supported_cpu_paths()) supported.push_back(cpu_path_name(p));
+    const char* env = std::getenv("NSE_CPU");
+    const std::string forced = env && *env ? env : "";
+    if (json) {
+        nlohmann::json j = {{"cpu", cpu_model_name()},
+                            {"detected", cpu_path_name(detected_cpu_path())},
+                            {"supported", supported},
+                            {"path", cpu_path_name(cpu_path())},
+                            {"forced_by_env", !forced.empty()}};
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    std::string list;
+    for (const auto& s : supported) list += (list.empty() ? "" : ", ") + s;
+    std::cout << "cpu        " << cpu_model_name() << "\n"
+              << "detected   " << cpu_path_name(detected_cpu_path()) << "\n"
+              << "supported  " << list << "\n"
+              << "in use     " << cpu_path_name(cpu_path())
+              << (forced.empty() ? "" : " (NSE_CPU=" + forced + ")") << "\n";
+    return 0;
+}
+}  // namespace
 
 int cmd_info(int argc, char** argv) {
     cxxopts::Options opts("nsengine info",
                           "Print a model's nodes and the tensors that cross each cut point.");
     add_model_options(opts);
-    opts.add_options()("h,help", "show this help");
+    opts.add_options()("cpu",
+                       "print the CPU kernel paths instead: detected, supported here, and the one "
+                       "in use (NSE_CPU=avx512|avx2|neon|generic forces one)")("h,help",
+                                                                               "show this help");
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
+    if (args.count("cpu")) return print_cpu(args.count("json") > 0);
     auto model = load_model_arg(args);
     const Model& m = *model;
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace nse {
 int cmd_run(int argc, char** argv);
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
     for (const auto& c : kCommands) {
         if (std::strcmp(argv[1], c.name) != 0) continue;
         try {
+            nse::cpu_path();  // NSE_CPU is checked before any work
             return c.fn(argc - 1, argv + 1);
         } catch (const cxxopts::exceptions::exception& e) {
             std::fprintf(stderr, "nsengine %s: %s (see nsengine %s --help)\n", c.name, e.what(),

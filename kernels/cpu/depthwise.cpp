@@ -9,31 +9,27 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/depthwise3x3.h"
 #include "kernels/cpu/epilogue.h"
+#include "kernels/cpu/isa_clones.h"
 #include "kernels/cpu/plane.h"
 
 namespace nse {
 
 namespace {
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void axpy_row(
-    int64_t n, float a, const float* __restrict x, float* __restrict y) {
+NSE_ALWAYS_INLINE void axpy_row_body(int64_t n, float a, const float* __restrict x,
+                                     float* __restrict y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
+NSE_ISA_CLONES(void, axpy_row, (int64_t n, float a, const float* x, float* y), (n, a, x, y))
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_3x3_clones(
-    const PlaneArgs& a) {
-    plane_fixed<3, 3>(a);
-}
+NSE_ALWAYS_INLINE void plane_3x3_clones_body(const PlaneArgs& a) { plane_fixed<3, 3>(a); }
+NSE_ISA_CLONES(void, plane_3x3_clones, (const PlaneArgs& a), (a))
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_5x5_clones(
-    const PlaneArgs& a) {
-    plane_fixed<5, 5>(a);
-}
+NSE_ALWAYS_INLINE void plane_5x5_clones_body(const PlaneArgs& a) { plane_fixed<5, 5>(a); }
+NSE_ISA_CLONES(void, plane_5x5_clones, (const PlaneArgs& a), (a))
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void plane_7x7_clones(
-    const PlaneArgs& a) {
-    plane_fixed<7, 7>(a);
-}
+NSE_ALWAYS_INLINE void plane_7x7_clones_body(const PlaneArgs& a) { plane_fixed<7, 7>(a); }
+NSE_ISA_CLONES(void, plane_7x7_clones, (const PlaneArgs& a), (a))
 
 #if defined(__x86_64__)
 // fill_phases for scratch rows of at most 16 floats per phase (planes up to 14 wide at stride 1,
@@ -84,7 +80,7 @@ __attribute__((target("avx512f"))) void plane_7x7_avx512(const PlaneArgs& a) {
 // Each returns whether it applied the epilogue (the AVX-512 kernels do).
 bool plane_3x3(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && a.Q < kMaskedRowsBelow) {
+    if (cpu_path() == CpuPath::Avx512 && a.Q < kMaskedRowsBelow) {
         plane_3x3_avx512(a);
         return true;
     }
@@ -95,7 +91,7 @@ bool plane_3x3(const PlaneArgs& a) {
 
 bool plane_5x5(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512()) {  // see kMaskedRowsBelow
+    if (cpu_path() == CpuPath::Avx512) {  // see kMaskedRowsBelow
         plane_5x5_avx512(a);
         return true;
     }
@@ -107,7 +103,7 @@ bool plane_5x5(const PlaneArgs& a) {
 // ConvNeXt's 7x7 (with the row-by-row loop, its 49 passes over each output row ran at 3 GFLOP/s).
 bool plane_7x7(const PlaneArgs& a) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512()) {
+    if (cpu_path() == CpuPath::Avx512) {
         plane_7x7_avx512(a);
         return true;
     }
@@ -137,7 +133,7 @@ void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float
     const int64_t row_floats = l.phases * l.phase_w;
     const int parts = static_cast<int>(std::min<int64_t>(pool.size(), planes));
 #if defined(__x86_64__)
-    const bool small_rows = cpu_has_avx512() && l.phase_w <= 16 && l.phases <= 4;
+    const bool small_rows = cpu_path() == CpuPath::Avx512 && l.phase_w <= 16 && l.phases <= 4;
 #else
     constexpr bool small_rows = false;
 #endif

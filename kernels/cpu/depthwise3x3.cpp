@@ -6,13 +6,14 @@
 
 #include "base/error.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 
 namespace nse {
 
 bool depthwise3x3_applies(const ConvShape& sh) {
-    return cpu_has_avx512() && sh.depthwise() && sh.r == 3 && sh.s == 3 && sh.dil_h == 1 &&
-           sh.dil_w == 1 && sh.stride_h == sh.stride_w && (sh.stride_h == 1 || sh.stride_h == 2) &&
-           sh.pad_h <= 1 && sh.pad_w <= 1;
+    return cpu_path() != CpuPath::Generic && sh.depthwise() && sh.r == 3 && sh.s == 3 &&
+           sh.dil_h == 1 && sh.dil_w == 1 && sh.stride_h == sh.stride_w &&
+           (sh.stride_h == 1 || sh.stride_h == 2) && sh.pad_h <= 1 && sh.pad_w <= 1;
 }
 
 #if defined(__x86_64__)
@@ -148,14 +149,10 @@ __attribute__((target("avx512f"))) void plane_blocks(const ConvShape& sh, const 
                 block_stride2<ROWS, VECS>(sh, pl, p, i);
 }
 
-}  // namespace
-
-__attribute__((target("avx512f"))) void depthwise3x3_f32_cpu(const ConvShape& sh, const float* x,
-                                                             const float* w, const float* b,
-                                                             Activation act, float* y,
-                                                             int64_t first, int64_t last) {
-    NSE_CHECK(depthwise3x3_applies(sh), ErrorCode::Internal,
-              "depthwise3x3 needs AVX-512 and a 3x3 depthwise shape with stride 1 or 2");
+__attribute__((target("avx512f"))) void depthwise3x3_avx512(const ConvShape& sh, const float* x,
+                                                            const float* w, const float* b,
+                                                            Activation act, float* y, int64_t first,
+                                                            int64_t last) {
     for (int64_t plane = first; plane < last; ++plane) {
         const int64_t c = plane % sh.c;
         Plane pl;
@@ -177,11 +174,27 @@ __attribute__((target("avx512f"))) void depthwise3x3_f32_cpu(const ConvShape& sh
             plane_blocks<2, 4>(sh, pl);
     }
 }
-#else
-void depthwise3x3_f32_cpu(const ConvShape&, const float*, const float*, const float*, Activation,
-                          float*, int64_t, int64_t) {
-    NSE_CHECK(false, ErrorCode::Internal, "depthwise3x3 needs AVX-512");
-}
+}  // namespace
 #endif
+
+void depthwise3x3_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
+                          Activation act, float* y, int64_t first, int64_t last) {
+    NSE_CHECK(depthwise3x3_applies(sh), ErrorCode::Internal,
+              "depthwise3x3 needs a SIMD path and a 3x3 depthwise shape with stride 1 or 2");
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            return depthwise3x3_avx512(sh, x, w, b, act, y, first, last);
+        case CpuPath::Avx2:
+            return avx2::depthwise3x3(sh, x, w, b, act, y, first, last);
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::depthwise3x3(sh, x, w, b, act, y, first, last);
+#endif
+        default:
+            break;
+    }
+}
 
 }  // namespace nse

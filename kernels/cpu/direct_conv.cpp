@@ -124,8 +124,8 @@ ConvShape group_shape(const ConvShape& sh) {
 bool direct_conv_applies(const ConvShape& sh) {
     if (sh.depthwise()) return false;
     const ConvShape g = group_shape(sh);
-    return cpu_has_avx512() && sh.r * sh.s > 1 && g.k <= 64 && g.c * sh.r * sh.s <= kMaxReduction &&
-           sh.q() <= kMaxRowPixels && !winograd_applies(sh);
+    return cpu_path() == CpuPath::Avx512 && sh.r * sh.s > 1 && g.k <= 64 &&
+           g.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }
 
 size_t direct_conv_weight_floats(const ConvShape& sh) {

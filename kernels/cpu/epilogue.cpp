@@ -7,11 +7,13 @@
 #endif
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/isa_clones.h"
 
 namespace nse {
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
-bias_activation_row(int64_t n, float bias, Activation act, float* __restrict y) {
+namespace {
+NSE_ALWAYS_INLINE void bias_activation_row_body(int64_t n, float bias, Activation act,
+                                                float* __restrict y) {
     if (act == Activation::None) {
         for (int64_t i = 0; i < n; ++i) y[i] += bias;
     } else if (act == Activation::Relu) {
@@ -21,10 +23,15 @@ bias_activation_row(int64_t n, float bias, Activation act, float* __restrict y) 
     }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void copy_stride2(
-    int64_t n, const float* __restrict in, float* __restrict out) {
+NSE_ALWAYS_INLINE void copy_stride2_body(int64_t n, const float* __restrict in,
+                                         float* __restrict out) {
     for (int64_t i = 0; i < n; ++i) out[i] = in[2 * i];
 }
+}  // namespace
+
+NSE_ISA_CLONES(void, bias_activation_row, (int64_t n, float bias, Activation act, float* y),
+               (n, bias, act, y))
+NSE_ISA_CLONES(void, copy_stride2, (int64_t n, const float* in, float* out), (n, in, out))
 
 #if defined(__x86_64__)
 namespace {
@@ -44,7 +51,7 @@ __attribute__((target("avx512f"))) void copy_strided_avx512(int64_t n, const flo
 
 void copy_strided(int64_t n, const float* in, int64_t stride, float* out) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512() && stride < (int64_t(1) << 26))
+    if (cpu_path() == CpuPath::Avx512 && stride < (int64_t(1) << 26))
         return copy_strided_avx512(n, in, stride, out);
 #endif
     for (int64_t i = 0; i < n; ++i) out[i] = in[i * stride];

@@ -10,6 +10,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 
 namespace nse {
 
@@ -151,12 +152,23 @@ __attribute__((target("avx512f"))) void gemv_avx512(int64_t N, int64_t K, const 
 
 #endif
 
-// y[N] = W[N, K] x[K] on this thread: the kernel above where the CPU has AVX-512, OpenBLAS
-// otherwise.
+// y[N] = W[N, K] x[K] on this thread: the kernel above on the AVX-512 path, the shared SIMD one
+// (simd/gemm_body.h) on AVX2 and NEON, OpenBLAS on the generic path.
 void gemv_block(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
+    switch (cpu_path()) {
 #if defined(__x86_64__)
-    if (cpu_has_avx512()) return gemv_avx512(N, K, W, ldw, x, y);
+        case CpuPath::Avx512:
+            return gemv_avx512(N, K, W, ldw, x, y);
+        case CpuPath::Avx2:
+            return avx2::gemv(N, K, W, ldw, x, y);
 #endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::gemv(N, K, W, ldw, x, y);
+#endif
+        default:
+            break;
+    }
     cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.f, W, ldw, x, 1, 0.f, y, 1);
 }
 
@@ -187,9 +199,20 @@ void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
 void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
                 float* Y) {
     for_blocks(pool, N, blocks_for(pool, N, 16), 2.0 * M * N * K, [&](int64_t i0, int64_t i1) {
+        switch (cpu_path()) {
 #if defined(__x86_64__)
-        if (cpu_has_avx512()) return gemv_multi_avx512(M, i1 - i0, K, W + i0 * K, X, Y + i0, N);
+            case CpuPath::Avx512:
+                return gemv_multi_avx512(M, i1 - i0, K, W + i0 * K, X, Y + i0, N);
+            case CpuPath::Avx2:
+                return avx2::gemv_multi(M, i1 - i0, K, W + i0 * K, X, Y + i0, N);
 #endif
+#if defined(__aarch64__)
+            case CpuPath::Neon:
+                return neon::gemv_multi(M, i1 - i0, K, W + i0 * K, X, Y + i0, N);
+#endif
+            default:
+                break;
+        }
         // One sgemv per row, as gemv_block computes a single one.
         for (int64_t m = 0; m < M; ++m)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, i1 - i0, K, 1.f, W + i0 * K, K, X + m * K, 1,

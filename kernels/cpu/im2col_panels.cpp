@@ -13,7 +13,7 @@
 
 namespace nse {
 
-bool im2col_column_panels_available() { return cpu_has_avx512(); }
+bool im2col_column_panels_available() { return cpu_path() == CpuPath::Avx512; }
 
 #if defined(__x86_64__)
 namespace {

@@ -10,6 +10,7 @@
 #include "base/tensor.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 
 namespace nse {
 
@@ -58,6 +59,8 @@ size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int
 }
 
 PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
+    // (The column layout's kernel exists for AVX-512 only.)
+    if (cpu_path() != CpuPath::Avx512) return PackedWeights::Layout::Rows;
     auto fill = [](int64_t x, int64_t tile) {
         return double(x) / double((x + tile - 1) / tile * tile);
     };
@@ -67,10 +70,21 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
                                             : PackedWeights::Layout::Rows;
 }
 
-bool packed_gemm_available() { return cpu_has_avx512(); }
+bool packed_gemm_available() { return cpu_path() != CpuPath::Generic; }
+
+namespace {
+using RowBlockFn = void (*)(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
+                            const float* b, int64_t ldb, const float* bias, Activation act,
+                            float* c, int64_t ldc);
+// The row layout's kernel for the path in use and its micro-tile's width in columns.
+RowBlockFn row_block_kernel(int64_t& tile_cols);
+}  // namespace
 
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
-    return layout == PackedWeights::Layout::Rows ? (n + kNr - 1) / kNr * kNr : (n + 3) / 4 * 4;
+    int64_t nr = 0;
+    if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr))
+        return (n + nr - 1) / nr * nr;
+    return (n + 3) / 4 * 4;
 }
 
 int64_t packed_column_width(int64_t n, int64_t i) {
@@ -362,15 +376,44 @@ void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const flo
 }
 
 }  // namespace
+#endif
+
+namespace {
+RowBlockFn row_block_kernel(int64_t& tile_cols) {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            tile_cols = kNr;
+            return gemm_block;
+        case CpuPath::Avx2:
+            tile_cols = avx2::gemm_tile_cols();
+            return avx2::gemm_block;
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            tile_cols = neon::gemm_tile_cols();
+            return neon::gemm_block;
+#endif
+        default:
+            return nullptr;
+    }
+}
+}  // namespace
 
 void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
                  const float* bias, Activation act, float* c, int64_t ldc, float* workspace) {
-    NSE_CHECK(packed_gemm_available(), ErrorCode::Internal, "packed_gemm needs AVX-512");
     if (a.layout() == PackedWeights::Layout::Columns) {
-        gemm_columns(pool, a, n, b, ldb, bias, act, c, ldc, workspace);
-        return;
+#if defined(__x86_64__)
+        if (cpu_path() == CpuPath::Avx512)
+            return gemm_columns(pool, a, n, b, ldb, bias, act, c, ldc, workspace);
+#endif
+        NSE_CHECK(false, ErrorCode::Internal, "packed_gemm's column layout needs AVX-512");
     }
-    const int64_t panels = a.panels(), col_tiles = (n + kNr - 1) / kNr;
+    int64_t nr = 0;
+    const RowBlockFn block = row_block_kernel(nr);
+    NSE_CHECK(block, ErrorCode::Internal, "packed_gemm has no kernel for the ",
+              cpu_path_name(cpu_path()), " path");
+    const int64_t panels = a.panels(), col_tiles = (n + nr - 1) / nr;
     const int threads = pool.size();
     const double flops = 2.0 * double(a.m()) * double(n) * double(a.k());
     // Columns are split while each thread keeps >= 128 of them (B packed once per thread);
@@ -382,27 +425,21 @@ void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const floa
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t i = t / tn, j = t % tn;
             const int64_t p0 = panels * i / tm, p1 = panels * (i + 1) / tm;
-            const int64_t n0 = std::min(n, col_tiles * j / tn * kNr);
-            const int64_t n1 = std::min(n, col_tiles * (j + 1) / tn * kNr);
-            if (p1 > p0 && n1 > n0) gemm_block(a, p0, p1, n0, n1, b, ldb, bias, act, c, ldc);
+            const int64_t n0 = std::min(n, col_tiles * j / tn * nr);
+            const int64_t n1 = std::min(n, col_tiles * (j + 1) / tn * nr);
+            if (p1 > p0 && n1 > n0) block(a, p0, p1, n0, n1, b, ldb, bias, act, c, ldc);
         }
     });
 }
+
 void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
                            const float* bias, Activation act, float* c, int64_t ldc) {
-    NSE_CHECK(packed_gemm_available() && a.layout() == PackedWeights::Layout::Columns,
-              ErrorCode::Internal, "packed_gemm_prepacked needs AVX-512 and the column layout");
-    gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
-}
-#else
-void packed_gemm(ThreadPool&, const PackedWeights&, int64_t, const float*, int64_t, const float*,
-                 Activation, float*, int64_t, float*) {
-    NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
-}
-void packed_gemm_prepacked(ThreadPool&, const PackedWeights&, int64_t, const float*, const float*,
-                           Activation, float*, int64_t) {
-    NSE_CHECK(false, ErrorCode::Internal, "packed_gemm needs AVX-512");
-}
+#if defined(__x86_64__)
+    if (cpu_path() == CpuPath::Avx512 && a.layout() == PackedWeights::Layout::Columns)
+        return gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
 #endif
+    NSE_CHECK(false, ErrorCode::Internal,
+              "packed_gemm_prepacked needs AVX-512 and the column layout");
+}
 
 }  // namespace nse

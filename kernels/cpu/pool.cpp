@@ -5,30 +5,33 @@
 #include <limits>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/isa_clones.h"
 
 namespace nse {
 
 namespace {
 
 // rm[x] = max(rm[x], row[x]) over a whole input row: contiguous, vectorised.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void max_into(
-    int64_t n, const float* __restrict row, float* __restrict rm) {
+NSE_ALWAYS_INLINE void max_into_body(int64_t n, const float* __restrict row, float* __restrict rm) {
     for (int64_t x = 0; x < n; ++x) rm[x] = std::max(rm[x], row[x]);
 }
+NSE_ISA_CLONES(void, max_into, (int64_t n, const float* row, float* rm), (n, row, rm))
 
 // out[q] = max(r[2q], r[2q + 1], r[2q + 2]): the window columns of a 3-wide, stride-2 pooling
 // over a row that is -inf outside the input, vectorised (ResNet-18's and AlexNet's pooling).
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void max_cols_k3s2(
-    int64_t n, const float* __restrict r, float* __restrict out) {
+NSE_ALWAYS_INLINE void max_cols_k3s2_body(int64_t n, const float* __restrict r,
+                                          float* __restrict out) {
     for (int64_t q = 0; q < n; ++q)
         out[q] = std::max(std::max(r[2 * q], r[2 * q + 1]), r[2 * q + 2]);
 }
+NSE_ISA_CLONES(void, max_cols_k3s2, (int64_t n, const float* r, float* out), (n, r, out))
 
 // out[q] = max(r[2q], r[2q + 1]): 2-wide, stride-2 windows (VGG16's and LeNet's pooling).
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void max_cols_k2s2(
-    int64_t n, const float* __restrict r, float* __restrict out) {
+NSE_ALWAYS_INLINE void max_cols_k2s2_body(int64_t n, const float* __restrict r,
+                                          float* __restrict out) {
     for (int64_t q = 0; q < n; ++q) out[q] = std::max(r[2 * q], r[2 * q + 1]);
 }
+NSE_ISA_CLONES(void, max_cols_k2s2, (int64_t n, const float* r, float* out), (n, r, out))
 
 constexpr int64_t kRowBuffer = 4096;  // floats: input rows up to this wide take the fast path
 constexpr int64_t kRowPad = 64;       // -inf floats on each side of the row buffer

@@ -158,7 +158,7 @@ void unary_f32_portable(int64_t n, UnaryOp op, const float* x, float* y) {
 void unary_f32_cpu(ThreadPool& pool, int64_t n, UnaryOp op, const float* x, float* y) {
     auto run = [&](int64_t i0, int64_t i1) {
 #if defined(__x86_64__)
-        if (cpu_has_avx512()) return unary_avx512(op, i0, i1, x, y);
+        if (cpu_path() == CpuPath::Avx512) return unary_avx512(op, i0, i1, x, y);
 #endif
         unary_f32_portable(i1 - i0, op, x + i0, y + i0);
     };

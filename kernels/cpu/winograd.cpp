@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/epilogue.h"
+#include "kernels/cpu/isa_clones.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd_rows.h"
 
@@ -196,9 +197,9 @@ struct Winograd {
     // (whose columns outside the map stay zero), then the row transform. One call per channel:
     // called per tile row, the function's entry (reloading the row pointers the caller had
     // just stored) took 40 % of the column transform's time.
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    input_channel(const ConvShape& sh, const float* plane, int64_t ty0, int64_t rows,
-                  const float* zeros, float* t, float* v, int64_t vs) {
+    __attribute__((always_inline)) static inline void input_channel_body(
+        const ConvShape& sh, const float* plane, int64_t ty0, int64_t rows, const float* zeros,
+        float* t, float* v, int64_t vs) {
         const int64_t tw = tiles_w(sh), H = sh.h, W = sh.w, n = strip_width(sh);
         const int64_t x0 = -sh.pad_w;  // input column of strip column 0
         const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(n, W - x0);
@@ -213,11 +214,17 @@ struct Winograd {
             input_rows(tw, n, t, v + r * tw, vs);
         }
     }
+    NSE_ISA_CLONES(static void, input_channel,
+                   (const ConvShape& sh, const float* plane, int64_t ty0, int64_t rows,
+                    const float* zeros, float* t, float* v, int64_t vs),
+                   (sh, plane, ty0, rows, zeros, t, v, vs))
 
     // The row transform of each tile in a half-transformed strip: v[(i * A + j) * vs + tx] =
     // (t B)[i][M tx + j], contiguous in tx.
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    input_rows(int64_t tw, int64_t n, const float* __restrict t, float* __restrict v, int64_t vs) {
+    __attribute__((always_inline)) static inline void input_rows_body(int64_t tw, int64_t n,
+                                                                      const float* __restrict t,
+                                                                      float* __restrict v,
+                                                                      int64_t vs) {
         if constexpr (M == 4)
             if (winograd_rows_avx512_available())
                 return winograd_input_rows_avx512(tw, n, t, v, vs);
@@ -225,11 +232,13 @@ struct Winograd {
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::input(t + i * n + tx * M, 1, v + i * A * vs + tx, vs);
     }
+    NSE_ISA_CLONES(static void, input_rows,
+                   (int64_t tw, int64_t n, const float* t, float* v, int64_t vs), (tw, n, t, v, vs))
 
     // The row transform of the products of one output channel: t[i][M tx + j] = (m A)[i][j]
     // for m[i * A + s] = the products at position (i, s), contiguous in tx.
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    output_rows(int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
+    __attribute__((always_inline)) static inline void output_rows_body(
+        int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
         if constexpr (M == 4)
             if (winograd_rows_avx512_available())
                 return winograd_output_rows_avx512(tw, m, ms, t, n);
@@ -237,6 +246,8 @@ struct Winograd {
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::output(m + i * A * ms + tx, ms, t + i * n + tx * M, 1);
     }
+    NSE_ISA_CLONES(static void, output_rows,
+                   (int64_t tw, const float* m, int64_t ms, float* t, int64_t n), (tw, m, ms, t, n))
 
     // The column transform back to output rows, vectorised along them, then bias and activation:
     // y[j][x] = act((A^T t)[j][x] + bias) for x < q, j < M (rows below the map point at a
@@ -266,9 +277,9 @@ struct Winograd {
     // Output rows of tile rows [ty0, ty0 + rows) of one output channel's plane from its
     // products m (m[(i * A + s) * ms + r * tw + tx]): the row transform into the strip t, then
     // the column transform and the epilogue (one call per channel, as input_channel).
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
-    output_channel(const ConvShape& sh, const float* m, int64_t ms, float bias, Activation act,
-                   int64_t ty0, int64_t rows, float* t, float* spare, float* plane) {
+    __attribute__((always_inline)) static inline void output_channel_body(
+        const ConvShape& sh, const float* m, int64_t ms, float bias, Activation act, int64_t ty0,
+        int64_t rows, float* t, float* spare, float* plane) {
         const int64_t tw = tiles_w(sh), P = sh.p(), Q = sh.q(), n = strip_width(sh);
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t p0 = (ty0 + r) * M, inside = std::min<int64_t>(M, P - p0);
@@ -278,6 +289,10 @@ struct Winograd {
             output_columns(n, t, Q, out, bias, act);
         }
     }
+    NSE_ISA_CLONES(static void, output_channel,
+                   (const ConvShape& sh, const float* m, int64_t ms, float bias, Activation act,
+                    int64_t ty0, int64_t rows, float* t, float* spare, float* plane),
+                   (sh, m, ms, bias, act, ty0, rows, t, spare, plane))
 
     // Which of the ranges ThreadPool::parallel_for(n, ...) makes starts at `begin` (0 when it
     // runs inline): each range gets its own scratch buffers.

@@ -11,7 +11,7 @@
 
 namespace nse {
 
-bool winograd_rows_avx512_available() { return cpu_has_avx512(); }
+bool winograd_rows_avx512_available() { return cpu_path() == CpuPath::Avx512; }
 
 #if defined(__x86_64__)
 namespace {

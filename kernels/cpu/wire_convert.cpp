@@ -176,7 +176,7 @@ void dequantize_u8_portable(int64_t n, const uint8_t* q, float lo, float scale, 
 
 #if defined(__x86_64__)
 #define NSE_DISPATCH(fast, portable, ...) \
-    (cpu_has_avx512() ? fast(__VA_ARGS__) : portable(__VA_ARGS__))
+    ((cpu_path() == CpuPath::Avx512) ? fast(__VA_ARGS__) : portable(__VA_ARGS__))
 #else
 #define NSE_DISPATCH(fast, portable, ...) portable(__VA_ARGS__)
 #endif

@@ -1,0 +1,251 @@
+// The packed GEMM (row layout) and the fully connected layers' weight-streaming products,
+// written once against the vector interface (Vf, kLanes, zero, set1, load, load_n, store,
+// store_n, fma, add, max, min, lanes, kGemmRows, kGemmVectors) of vec_avx2.h or vec_neon.h.
+// Included by simd_<isa>.cpp inside namespace nse::<isa>, after that header; it includes nothing
+// itself (its TU includes what it needs before switching the target).
+//
+// Register blocking. A micro-tile of kGemmRows rows of C by kGemmVectors vectors of columns stays
+// in registers over the K loop; per value of K it loads kGemmVectors vectors of packed B and
+// broadcasts one value of A per row, so it issues kGemmRows * kGemmVectors FMAs for
+// kGemmVectors + kGemmRows loads: AVX2 6 x 2 (x 8 lanes): 12 FMAs per 8 loads; NEON 12 x 2
+// (x 4 lanes): 24 FMAs per 14 loads (the 12 broadcasts are ld1r, load-and-duplicate). A is the
+// same packed panels of 12 rows as the AVX-512 kernel's (packed_gemm.h), read k-major: AVX2 runs
+// a 12-row panel as two 6-row tiles, reading every 12th value.
+
+namespace gemm_detail {
+
+constexpr int64_t kNr = kGemmVectors * kLanes;  // columns of C per micro-tile
+constexpr int64_t kKc = 256;                    // values of K per packed block of B
+constexpr int64_t kMcPanels = 64;               // A panels per block (768 rows x 256 x 4 B)
+constexpr int64_t kPanelRows = PackedWeights::kPanelRows;
+
+struct Epilogue {
+    bool accumulate;    // add to what C holds (a later block of K)
+    bool last;          // the last block of K: bias and activation, then C is final
+    const float* bias;  // rows of this tile, or null
+    Activation act;
+};
+
+// C[rows (<= MR) x cols (<= NV vectors)] (+)= A (MR rows, kc values; row r of value kk at
+// ap[kk * as + r]) x B (kc rows ldb apart, NV full vectors each: packed, or where it lies).
+template <int MR, int NV>
+inline void micro_kernel(int64_t kc, const float* ap, int64_t as, const float* bp, int64_t ldb,
+                         float* c, int64_t ldc, int64_t rows, int64_t cols, const Epilogue& e) {
+    Vf acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = zero();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        Vf b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = load(bp + kk * ldb + v * kLanes);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; ++r) {
+            const Vf a = set1(ap[kk * as + r]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = fma(a, b[v], acc[r][v]);
+        }
+    }
+    const Vf lo = zero(), six = set1(6.f);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+        if (r >= rows) continue;
+        float* cr = c + r * ldc;
+        for (int v = 0; v < NV; ++v) {
+            const int64_t n = cols - v * kLanes;
+            if (n <= 0) break;
+            Vf x = acc[r][v];
+            if (e.accumulate) x = add(x, load_n(cr + v * kLanes, n));
+            if (e.last) {
+                if (e.bias) x = add(x, set1(e.bias[r]));
+                if (e.act != Activation::None) x = max(x, lo);
+                if (e.act == Activation::Relu6) x = min(x, six);
+            }
+            if (n >= kLanes)
+                store(cr + v * kLanes, x);
+            else
+                store_n(cr + v * kLanes, x, n);
+        }
+    }
+}
+
+// B[kc rows (ldb apart), cols columns] -> bp[kc][kNr], columns beyond `cols` zero.
+inline void pack_b(int64_t kc, const float* b, int64_t ldb, int64_t cols, float* bp) {
+    for (int64_t kk = 0; kk < kc; ++kk)
+        for (int v = 0; v < kGemmVectors; ++v) {
+            const float* src = b + kk * ldb + v * kLanes;
+            const int64_t n = cols - v * kLanes;
+            store(bp + kk * kNr + v * kLanes, n >= kLanes ? load(src) : load_n(src, n));
+        }
+}
+
+// Panel p of A over values [k0, k0 + kc) of K against the B tile of columns [j, j + cols)
+// (rows ldb apart: packed, or where it lies when the tile is full).
+inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc, const float* bp,
+                      int64_t ldb, float* c, int64_t ldc, int64_t j, int64_t cols,
+                      const float* bias, Activation act) {
+    const int64_t pr = a.panel_rows(p), row0 = p * kPanelRows;
+    const float* ap = a.panel(p) + k0 * pr;
+    float* ct = c + row0 * ldc + j;
+    const int64_t rows = std::min(kPanelRows, a.m() - row0);
+    const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
+    // Rows [r0, r0 + MR) of the panel as one micro-tile.
+    auto tile = [&](auto mr, int64_t r0) {
+        constexpr int MR = decltype(mr)::value;
+        if (rows <= r0) return;
+        Epilogue er = e;
+        if (er.bias) er.bias += r0;
+        micro_kernel<MR, kGemmVectors>(kc, ap + r0, pr, bp, ldb, ct + r0 * ldc, ldc, rows - r0,
+                                       cols, er);
+    };
+    using R4 = std::integral_constant<int, 4>;
+    if (cols <= kLanes) {
+        // A last tile of one vector or less (a 7x7 map's 49 columns: 3 x 16 + 1 on AVX2): the
+        // whole panel as one tile of one vector, not two with one of them idle.
+        if (pr == 12)
+            micro_kernel<12, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+        else if (pr == 8)
+            micro_kernel<8, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+        else
+            micro_kernel<4, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+        return;
+    }
+    if constexpr (kGemmRows >= 12) {
+        if (pr == 12)
+            tile(std::integral_constant<int, 12>(), 0);
+        else if (pr == 8)
+            tile(std::integral_constant<int, 8>(), 0);
+        else
+            tile(R4(), 0);
+    } else {
+        static_assert(kGemmRows == 6, "row tiles of 6 or 12");
+        if (pr == 12) {
+            tile(std::integral_constant<int, 6>(), 0);
+            tile(std::integral_constant<int, 6>(), 6);
+        } else if (pr == 8) {
+            tile(R4(), 0);
+            tile(R4(), 4);
+        } else {
+            tile(R4(), 0);
+        }
+    }
+}
+
+}  // namespace gemm_detail
+
+int64_t gemm_tile_cols() { return gemm_detail::kNr; }
+
+void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
+                const float* b, int64_t ldb, const float* bias, Activation act, float* c,
+                int64_t ldc) {
+    using namespace gemm_detail;
+    alignas(64) float bp[kKc * kNr];
+    const int64_t K = a.k();
+    if (K <= kPackedGemmShortK) {
+        // A reduction of a few values (MobileNetV2's 16 -> 96 expansion at 112x112): the time
+        // goes into writing C, so each panel's rows are written in one sweep, reading full tiles
+        // of B where they lie (the last, partial one packed), as the AVX-512 kernel does.
+        for (int64_t p = p0; p < p1; ++p)
+            for (int64_t j = n0; j < n1; j += kNr) {
+                const int64_t cols = std::min(kNr, n1 - j);
+                if (cols == kNr) {
+                    run_panel(a, p, 0, K, b + j, ldb, c, ldc, j, cols, bias, act);
+                } else {
+                    pack_b(K, b + j, ldb, cols, bp);
+                    run_panel(a, p, 0, K, bp, kNr, c, ldc, j, cols, bias, act);
+                }
+            }
+        return;
+    }
+    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+        const int64_t kc = std::min(kKc, K - k0);
+        for (int64_t pa = p0; pa < p1; pa += kMcPanels) {
+            const int64_t pb = std::min(p1, pa + kMcPanels);
+            for (int64_t j = n0; j < n1; j += kNr) {
+                const int64_t cols = std::min(kNr, n1 - j);
+                pack_b(kc, b + k0 * ldb + j, ldb, cols, bp);
+                for (int64_t p = pa; p < pb; ++p)
+                    run_panel(a, p, k0, kc, bp, kNr, c, ldc, j, cols, bias, act);
+            }
+        }
+    }
+}
+
+namespace gemv_detail {
+
+constexpr int64_t kAhead = 256;  // floats of each weight row fetched ahead into L2
+
+inline float sum_lanes(Vf x) {
+    float l[kLanes];
+    lanes(x, l);
+    float s = 0.f;
+    for (int i = 0; i < kLanes; ++i) s += l[i];
+    return s;
+}
+
+// y[r] = W[r, :] . x for ROWS rows: each weight streamed once, kLanes per multiply-add.
+template <int ROWS>
+inline void gemv_rows(int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
+    Vf acc[ROWS];
+    for (int r = 0; r < ROWS; ++r) acc[r] = zero();
+    int64_t k = 0;
+    for (; k + kLanes <= K; k += kLanes) {
+        const Vf xv = load(x + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < ROWS; ++r) {
+            __builtin_prefetch(W + r * ldw + k + kAhead, 0, 2);
+            acc[r] = fma(load(W + r * ldw + k), xv, acc[r]);
+        }
+    }
+    const Vf xv = load_n(x + k, K - k);
+    for (int r = 0; r < ROWS; ++r)
+        y[r] = sum_lanes(fma(load_n(W + r * ldw + k, K - k), xv, acc[r]));
+}
+
+// Y[c, r] = W[r, :] . X[c, :] for ROWS rows of W and COLS rows of X, every product accumulated as
+// gemv_rows accumulates it (same lanes, order, tail and sum): bit-identical to COLS gemv calls.
+template <int ROWS, int COLS>
+inline void gemv_tile(int64_t K, const float* W, int64_t ldw, const float* X, float* Y,
+                      int64_t ldy) {
+    Vf acc[ROWS][COLS];
+    for (int r = 0; r < ROWS; ++r)
+        for (int c = 0; c < COLS; ++c) acc[r][c] = zero();
+    int64_t k = 0;
+    for (; k + kLanes <= K; k += kLanes) {
+        Vf xv[COLS];
+        for (int c = 0; c < COLS; ++c) xv[c] = load(X + c * K + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < ROWS; ++r) {
+            __builtin_prefetch(W + r * ldw + k + kAhead, 0, 2);
+            const Vf wv = load(W + r * ldw + k);
+            for (int c = 0; c < COLS; ++c) acc[r][c] = fma(wv, xv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < ROWS; ++r) {
+        const Vf wv = load_n(W + r * ldw + k, K - k);
+        for (int c = 0; c < COLS; ++c)
+            Y[c * ldy + r] = sum_lanes(fma(wv, load_n(X + c * K + k, K - k), acc[r][c]));
+    }
+}
+
+template <int ROWS>
+inline void gemv_tile_cols(int64_t M, int64_t K, const float* W, int64_t ldw, const float* X,
+                           float* Y, int64_t ldy) {
+    int64_t c = 0;
+    for (; c + 4 <= M; c += 4) gemv_tile<ROWS, 4>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+    if (M - c == 3) gemv_tile<ROWS, 3>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+    if (M - c == 2) gemv_tile<ROWS, 2>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+    if (M - c == 1) gemv_tile<ROWS, 1>(K, W, ldw, X + c * K, Y + c * ldy, ldy);
+}
+
+}  // namespace gemv_detail
+
+void gemv(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
+    int64_t i = 0;
+    for (; i + 8 <= N; i += 8) gemv_detail::gemv_rows<8>(K, W + i * ldw, ldw, x, y + i);
+    for (; i < N; ++i) gemv_detail::gemv_rows<1>(K, W + i * ldw, ldw, x, y + i);
+}
+
+void gemv_multi(int64_t M, int64_t N, int64_t K, const float* W, const float* X, float* Y,
+                int64_t ldy) {
+    int64_t i = 0;
+    for (; i + 4 <= N; i += 4) gemv_detail::gemv_tile_cols<4>(M, K, W + i * K, K, X, Y + i, ldy);
+    for (; i < N; ++i) gemv_detail::gemv_tile_cols<1>(M, K, W + i * K, K, X, Y + i, ldy);
+}

@@ -1,0 +1,22 @@
+// The shared SIMD kernels (simd_kernels.h) compiled for x86-64 with AVX2 + FMA. Everything the
+// bodies use is included first, compiled for the baseline; only what follows the pragma is
+// compiled for AVX2, so no inline library function built for AVX2 can stand in for the baseline
+// one elsewhere in the program (one definition kept by the linker).
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cpu/simd/simd_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma GCC target("avx2,fma")
+
+#include "kernels/cpu/simd/vec_avx2.h"
+
+namespace nse::avx2 {
+#include "kernels/cpu/simd/depthwise_body.h"
+#include "kernels/cpu/simd/gemm_body.h"
+}  // namespace nse::avx2
+#endif

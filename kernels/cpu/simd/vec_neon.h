@@ -1,0 +1,68 @@
+// The shared SIMD kernels' vector for aarch64 with Advanced SIMD (NEON): four floats in a q
+// register. Included only by simd_neon.cpp.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace nse::neon {
+
+struct Vf {
+    float32x4_t v;
+};
+constexpr int kLanes = 4;
+// The GEMM micro-tile: 12 rows x 8 columns is 24 accumulators, two vectors of B and the
+// broadcast of A in the 32 q registers (2 loads and 12 load-broadcasts per 24 FMAs).
+constexpr int kGemmRows = 12;
+constexpr int kGemmVectors = 2;
+
+inline Vf zero() { return {vdupq_n_f32(0.f)}; }
+inline Vf set1(float x) { return {vdupq_n_f32(x)}; }
+inline Vf load(const float* p) { return {vld1q_f32(p)}; }
+inline void store(float* p, Vf x) { vst1q_f32(p, x.v); }
+// The first n lanes from p (n may exceed the width), zero beyond; lanes past n are not read.
+inline Vf load_n(const float* p, int64_t n) {
+    if (n >= 4) return load(p);
+    float t[4] = {0.f, 0.f, 0.f, 0.f};
+    if (n > 0) std::memcpy(t, p, size_t(n) * sizeof(float));
+    return load(t);
+}
+// Stores the first n lanes (n may exceed the width); memory past them is not touched.
+inline void store_n(float* p, Vf x, int64_t n) {
+    if (n >= 4) return store(p, x);
+    float t[4];
+    store(t, x);
+    if (n > 0) std::memcpy(p, t, size_t(n) * sizeof(float));
+}
+inline Vf fma(Vf a, Vf b, Vf c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
+inline Vf add(Vf a, Vf b) { return {vaddq_f32(a.v, b.v)}; }
+inline Vf max(Vf a, Vf b) { return {vmaxq_f32(a.v, b.v)}; }
+inline Vf min(Vf a, Vf b) { return {vminq_f32(a.v, b.v)}; }
+inline void lanes(Vf x, float* out) { vst1q_f32(out, x.v); }
+// Lanes 0, 2, 4, 6 of the 8 values lo:hi (the even columns of a stride-2 row).
+inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }
+
+// The lanes l of a load from column c whose column c + l lies in [0, w) (the others are zero,
+// and not read): precomputed once per block of a kernel that loads rows with padding.
+struct Span {
+    int lo, hi;
+    bool full;
+};
+inline Span span(int64_t c, int64_t w) {
+    const int64_t lo = c < 0 ? -c : 0, hi = w - c;
+    const int lo4 = int(lo > 4 ? 4 : lo), hi4 = int(hi < 0 ? 0 : hi > 4 ? 4 : hi);
+    return {lo4, hi4, lo4 == 0 && hi4 == 4};
+}
+inline Vf load_span(const float* p, const Span& s) {
+    if (s.full) return load(p);
+    float t[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int l = s.lo; l < s.hi; ++l) t[l] = p[l];
+    return load(t);
+}
+// Output blocks of the 3x3 depthwise kernel: 8 chains of multiply-adds (with the 9 taps, the
+// bias and the loaded row, 19 of the 32 registers).
+constexpr int kDepthwiseBlock = 8;
+
+}  // namespace nse::neon
