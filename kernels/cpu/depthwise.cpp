@@ -135,7 +135,7 @@ void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float
 #if defined(__x86_64__)
     const bool small_rows = cpu_path() == CpuPath::Avx512 && l.phase_w <= 16 && l.phases <= 4;
 #else
-    constexpr bool small_rows = false;
+    [[maybe_unused]] constexpr bool small_rows = false;
 #endif
     pool.parallel_for(
         parts, sh.flops() + kFlopsPerElement * planes * (sh.h * sh.w + P * Q),

@@ -15,7 +15,8 @@
 
 namespace nse {
 
-// Whether depthwise3x3_f32_cpu runs `shape`: AVX-512, a 3x3 unit-dilation depthwise filter with
+// Whether depthwise3x3_f32_cpu runs `shape`: a SIMD path (AVX-512 here; AVX2 and NEON in
+// simd/depthwise_body.h), a 3x3 unit-dilation depthwise filter with
 // equal strides of 1 or 2 and padding of at most 1 (MobileNetV2's depthwise layers).
 bool depthwise3x3_applies(const ConvShape& shape);
 

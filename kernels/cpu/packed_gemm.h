@@ -1,11 +1,13 @@
-// An own single-precision GEMM for the convolutions, on CPUs with AVX-512:
+// An own single-precision GEMM for the convolutions, on the avx512, avx2 and neon paths
+// (cpu_features.h):
 //   C[M, N] = act(A[M, K] B[K, N] + bias)
 // A (the weights) is packed once, when the model is loaded, into panels of up to 12 rows stored
 // k-major, so the micro-kernel reads it as one stream; B (the input of a 1x1 convolution or an
 // im2col tile, row-major) is packed per call into 32-column panels, 256 values of K at a time (a
 // panel fills two thirds of L1); a 12 x 32 block of C stays in 24 AVX-512 registers over the K
-// loop, and the bias and activation are applied as the last block of K is stored. OpenBLAS (gemm.h)
-// remains the path where the CPU lacks AVX-512.
+// loop, and the bias and activation are applied as the last block of K is stored. That is the
+// AVX-512 kernel; AVX2 and NEON run the same panels through simd/gemm_body.h (6 x 16 and 12 x 8
+// tiles, row layout only). OpenBLAS (gemm.h) remains the generic path.
 #pragma once
 
 #include <cstddef>
@@ -63,7 +65,7 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
 // of A over all columns in one sweep (the time goes into writing C), instead of packing B.
 constexpr int64_t kPackedGemmShortK = 16;
 
-// Whether packed_gemm can run here (AVX-512F).
+// Whether packed_gemm can run on the path in use (any but generic).
 bool packed_gemm_available();
 
 // Scratch floats packed_gemm needs for A of this layout and k columns times B of n columns (the

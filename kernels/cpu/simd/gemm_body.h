@@ -107,7 +107,8 @@ inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc,
             micro_kernel<4, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
         return;
     }
-    if constexpr (kGemmRows >= 12) {
+    static_assert(kGemmRows == 6 || kGemmRows == 12, "row tiles of 6 or 12");
+    if constexpr (kGemmRows == 12) {
         if (pr == 12)
             tile(std::integral_constant<int, 12>(), 0);
         else if (pr == 8)
@@ -115,7 +116,6 @@ inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc,
         else
             tile(R4(), 0);
     } else {
-        static_assert(kGemmRows == 6, "row tiles of 6 or 12");
         if (pr == 12) {
             tile(std::integral_constant<int, 6>(), 0);
             tile(std::integral_constant<int, 6>(), 6);

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# scripts/test-arm64.sh [--full]: nsengine for 64-bit ARM, built with Debian's cross compiler
+# (cmake/aarch64-linux-gnu.cmake) and tested under user-mode emulation (qemu-aarch64-static):
+#   1. every kernel's sweep on the neon path and on the generic path;
+#   2. parity with PyTorch and every split's equality with the whole run, for the five models
+#      (converted on this machine into models/: the files are the same on every architecture);
+#   3. an emulated aarch64 edge against a native cloud on loopback, at a cut, each answer equal to
+#      the edge's own local run and to the native one (the protocol's byte order at work).
+# Under emulation everything runs on one thread (NSE_TEST_MAX_THREADS=1, edge --threads 1): the
+# qemu 7.2 of Debian 12 hangs here when a program starts a thread. By default step 1 leaves out
+# four Winograd tests whose double-precision references take minutes emulated, and step 2 checks
+# every split of LeNet and MobileNetV2 (the others' parity only); --full runs all of both suites.
+# Installs the cross toolchain and arm64 libraries first (scripts/install_deps.sh --arm64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+full=0
+for a in "$@"; do
+    case $a in
+        --full) full=1 ;;
+        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "test-arm64.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
+    esac
+done
+scripts/install_deps.sh --arm64
+build=${NSE_ARM64_BUILD:-build-arm64}
+emu=$PWD/cmake/qemu-aarch64.sh
+kernels="Conv2d.*:Winograd.*:DirectConv.*:PackedGemm.*:MaxPool2d.*:AvgPool2d.*:AdaptiveAvgPool2d.*"
+kernels+=":Linear.*:Activation.*:Add.*:Concat.*:Softmax.*:Ops.*:Sigmoid.*:Unary.*:ChannelAffine.*"
+kernels+=":Binary.*:Permute.*:Slice.*:LayerNorm.*:WireConvert.*"
+kernels+="-Winograd.WideLayers*:Winograd.SeveralChunks*:Winograd.DeepReductions*"
+kernels+=":Winograd.SmallMapsMatch*"
+parity="Models/Parity.MatchesPyTorch/lenet:Models/Parity.MatchesPyTorch/alexnet"
+parity+=":Models/Parity.MatchesPyTorch/mobilenet_v2:Models/Parity.MatchesPyTorch/resnet18"
+parity+=":Models/Parity.EverySplitEqualsWholeRunExactly/lenet"
+parity+=":Models/Parity.EverySplitEqualsWholeRunExactly/mobilenet_v2"
+export NSE_TEST_MAX_THREADS=1
+step() { echo; echo "== test-arm64: $*"; }
+
+step "cross build into $build"
+cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
+cmake --build "$build" -j "$(nproc)" --target nsengine nse_unit_tests nse_parity_tests
+file "$build/tools/nsengine" | grep -q aarch64 || { echo "not an aarch64 build"; exit 1; }
+"$emu" "$build/tools/nsengine" info --cpu
+
+step "models (converted on the host, as the parity tests expect)"
+[ -x build/tools/nsengine ] || scripts/build.sh
+/usr/bin/python3 tools/convert_torchvision.py --all --out models --skip-existing >/dev/null
+
+filter=$kernels
+[ "$full" = 1 ] && filter="*" && parity="Models/Parity.*"
+for path in neon generic; do
+    step "unit tests ($([ "$full" = 1 ] && echo all || echo kernels)) on the $path path"
+    NSE_CPU=$path "$emu" "$build/tests/nse_unit_tests" --gtest_filter="$filter" --gtest_brief=1
+done
+
+step "parity with PyTorch and every split, neon path"
+"$emu" "$build/tests/nse_parity_tests" --gtest_filter="$parity" --gtest_brief=1
+
+step "an aarch64 edge against an x86-64 cloud on loopback"
+log=$(mktemp)
+trap 'kill $cloud 2>/dev/null || true; rm -f "$log"' EXIT
+build/tools/nsengine cloud -p 0 --models lenet,mobilenet_v2 --threads 1 2>"$log" &
+cloud=$!
+port=""
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*serving .* on 127.0.0.1:\([0-9]*\),.*/\1/p' "$log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$log"; echo "FAIL: the native cloud did not start"; exit 1; }
+for spec in lenet:3 mobilenet_v2:30; do
+    model=${spec%%:*} cut=${spec##*:}
+    remote=$("$emu" "$build/tools/nsengine" edge -t "$model" -p "$port" --split "$cut" \
+        --require-cloud --threads 1 --json)
+    local_arm=$("$emu" "$build/tools/nsengine" edge -t "$model" --split edge --threads 1 --json)
+    local_x86=$(build/tools/nsengine edge -t "$model" --split edge --threads 1 --json)
+    /usr/bin/python3 - "$model" "$cut" "$remote" "$local_arm" "$local_x86" <<'PY'
+import json, sys
+model, cut = sys.argv[1], int(sys.argv[2])
+remote, arm, x86 = (json.loads(a) for a in sys.argv[3:6])
+q = remote["requests"][0]
+assert q["where"] == "cloud" and q["cut"] == cut and remote["fallbacks"] == 0, q
+for name, other in (("the aarch64 edge alone", arm), ("the x86-64 edge alone", x86)):
+    a, b = remote["top"], other["top"]
+    assert [t["class"] for t in a] == [t["class"] for t in b], (name, a, b)
+    err = max(abs(s["probability"] - t["probability"]) for s, t in zip(a, b))
+    assert err <= 1e-5, (name, err)
+    print(f"  {model} cut {cut}: cloud answer == {name} (top-5 classes, max |dp| {err:.1e})")
+PY
+done
+grep -q "lenet cut=3/" "$log" || { cat "$log"; echo "FAIL: the cloud did not log the request"; exit 1; }
+echo
+echo "test-arm64: all passed"
