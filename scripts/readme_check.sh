@@ -68,7 +68,9 @@ torch.save(torchvision.models.alexnet().state_dict(), "my_alexnet.pth")
 EOF
 # The profile cloud and edge build on first use, made quick (threads: all cores, as both default).
 note "(substitution) the first-use profile made with deploy --quick"
-run nsengine deploy --quick --out "$NSE_CACHE_DIR/profile-cpu-$(nproc)t.json"
+# (The cache names the CPU kernel path in use: profile-cpu-avx512-2t.json.)
+cpu_path=$(nsengine info --cpu --json | "$py" -c 'import json, sys; print(json.load(sys.stdin)["path"])')
+run nsengine deploy --quick --out "$NSE_CACHE_DIR/profile-cpu-$cpu_path-$(nproc)t.json"
 
 # The README's ```sh lines, continuations joined, comments and optional [flags] dropped.
 mapfile -t lines < <("$py" - "$root/README.md" <<'EOF'
