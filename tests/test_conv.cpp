@@ -114,8 +114,8 @@ TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
     EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 2, 1)));  // padding 2
     EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 1, 2)));  // dilated
     // Output widths of one to seven AVX-512 vectors (blocks of 8x1, 4x2, 2x3 and 2x4 vectors, the
-    // last block of a row partly past it; 1 to 15 AVX2 vectors, up to 29 NEON ones), heights that leave a partial block of rows, both strides
-    // and paddings, every activation.
+    // last block of a row partly past it; 1 to 15 AVX2 vectors, up to 29 NEON ones), heights that
+    // leave a partial block of rows, both strides and paddings, every activation.
     const int64_t sizes[][2] = {{7, 7},   {9, 14},  {15, 17}, {28, 28}, {11, 33},
                                 {19, 47}, {56, 56}, {13, 70}, {5, 112}, {112, 113}};
     for (int64_t stride : {1, 2})

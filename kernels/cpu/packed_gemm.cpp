@@ -104,12 +104,7 @@ __attribute__((target("avx512f"))) void pack_b(int64_t kc, const float* b, int64
     }
 }
 
-struct Epilogue {
-    bool accumulate;    // add to what C holds (a later block of K)
-    bool last;          // the last block of K: bias and activation, then C is final
-    const float* bias;  // rows of this tile, or null
-    Activation act;
-};
+using Epilogue = GemmTileEpilogue;
 
 // C[rows, 32-column tile] (+)= A panel (MR rows, kc values, k-major) x B[kc][32], B's rows
 // `ldb` apart (kNr in a packed panel); lanes outside m0/m1 are neither read nor written.

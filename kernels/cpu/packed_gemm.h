@@ -56,6 +56,14 @@ class PackedWeights {
     std::shared_ptr<float> data_;
 };
 
+// What a micro-kernel does with a tile of C as it stores it (every path's kernel takes one).
+struct GemmTileEpilogue {
+    bool accumulate;    // add to what C holds (a later block of K)
+    bool last;          // the last block of K: bias and activation, then C is final
+    const float* bias;  // rows of this tile, or null
+    Activation act;
+};
+
 // The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the 32-wide tiles at least
 // a tenth worse than 12-wide ones would and the reduction is long enough (k >= 256) to amortise
 // the transposed stores; Rows otherwise.

@@ -19,12 +19,7 @@ constexpr int64_t kKc = 256;                    // values of K per packed block 
 constexpr int64_t kMcPanels = 64;               // A panels per block (768 rows x 256 x 4 B)
 constexpr int64_t kPanelRows = PackedWeights::kPanelRows;
 
-struct Epilogue {
-    bool accumulate;    // add to what C holds (a later block of K)
-    bool last;          // the last block of K: bias and activation, then C is final
-    const float* bias;  // rows of this tile, or null
-    Activation act;
-};
+using Epilogue = GemmTileEpilogue;  // packed_gemm.h
 
 // C[rows (<= MR) x cols (<= NV vectors)] (+)= A (MR rows, kc values; row r of value kk at
 // ap[kk * as + r]) x B (kc rows ldb apart, NV full vectors each: packed, or where it lies).
