@@ -206,3 +206,49 @@ TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
 }
 
 }  // namespace nse::test
+
+namespace nse::test {
+
+TEST(CpuPath, NamesDetectionAndRefusals) {
+    for (CpuPath p : {CpuPath::Avx512, CpuPath::Avx2, CpuPath::Neon, CpuPath::Generic})
+        EXPECT_EQ(parse_cpu_path(cpu_path_name(p)), p);
+    EXPECT_FALSE(parse_cpu_path("sse9"));
+    EXPECT_FALSE(parse_cpu_path("AVX2"));  // names are lower case, as NSE_CPU takes them
+    const auto paths = supported_cpu_paths();
+    ASSERT_FALSE(paths.empty());
+    EXPECT_EQ(paths.front(), detected_cpu_path());
+    EXPECT_EQ(paths.back(), CpuPath::Generic);  // every CPU runs the generic path
+#if defined(__x86_64__)
+    EXPECT_FALSE(cpu_supports(CpuPath::Neon));
+    try {
+        set_cpu_path(CpuPath::Neon);
+        ADD_FAILURE() << "an x86 CPU accepted the neon path";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+        EXPECT_NE(std::string(e.what()).find("cannot run that path"), std::string::npos);
+    }
+#endif
+}
+
+// The same convolutions on every path this CPU runs, switched inside one process (weights
+// packed under the path that runs them), each against the reference; the path in use comes back
+// after each scope.
+TEST(CpuPath, EveryPathHereComputesTheSameConvolution) {
+    const CpuPath before = cpu_path();
+    for (CpuPath p : supported_cpu_paths()) {
+        SCOPED_TRACE(cpu_path_name(p));
+        ScopedCpuPath scope(p);
+        EXPECT_EQ(cpu_path(), p);
+        EXPECT_EQ(packed_gemm_available(), p != CpuPath::Generic);
+        auto conv = [&](ConvTester t) {  // on the own GEMM where the path has one
+            if (p != CpuPath::Generic) t.packed();
+            t.check();
+        };
+        conv(ConvTester().in(16, 14, 14).out(80).k(3).pad(1).act(Activation::Relu));
+        conv(ConvTester().in(32, 7, 7).out(40).k(1));
+        ConvTester().depthwise(8).in(8, 15, 17).k(3).stride(2).pad(1).check();
+    }
+    EXPECT_EQ(cpu_path(), before);
+}
+
+}  // namespace nse::test

@@ -47,12 +47,10 @@ const char* cpu_path_name(CpuPath path) {
     return "generic";
 }
 
-CpuPath parse_cpu_path(const std::string& name) {
+std::optional<CpuPath> parse_cpu_path(const std::string& name) {
     for (CpuPath p : kAllPaths)
         if (name == cpu_path_name(p)) return p;
-    NSE_CHECK(false, ErrorCode::InvalidArgument,
-              "unknown CPU path '" + name + "' (expected avx512, avx2, neon or generic)");
-    return CpuPath::Generic;
+    return std::nullopt;
 }
 
 bool cpu_supports(CpuPath path) {
@@ -90,12 +88,10 @@ CpuPath cpu_path() {
         const char* env = std::getenv("NSE_CPU");
         CpuPath path = detected_cpu_path();
         if (env && *env) {
-            bool known = false;
-            for (CpuPath p : kAllPaths)
-                if (std::string(env) == cpu_path_name(p)) path = p, known = true;
-            NSE_CHECK(known, ErrorCode::InvalidArgument, "NSE_CPU=", env,
+            const std::optional<CpuPath> named = parse_cpu_path(env);
+            NSE_CHECK(named, ErrorCode::InvalidArgument, "NSE_CPU=", env,
                       ": unknown CPU path (expected avx512, avx2, neon or generic)");
-            checked(path, "NSE_CPU=");
+            path = checked(*named, "NSE_CPU=");
         }
         g_path.store(int(path), std::memory_order_release);
     }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@ namespace nse {
 enum class CpuPath { Generic, Avx2, Avx512, Neon };
 
 const char* cpu_path_name(CpuPath path);
-// "avx512" -> CpuPath::Avx512 etc.; throws Error(InvalidArgument) on another name.
-CpuPath parse_cpu_path(const std::string& name);
+// "avx512" -> CpuPath::Avx512 etc.; nothing for another name.
+std::optional<CpuPath> parse_cpu_path(const std::string& name);
 
 // The best path this CPU supports.
 CpuPath detected_cpu_path();
