@@ -38,20 +38,42 @@ void Add::forward(const std::vector<const Tensor*>& in, Tensor& out, float* work
 }
 
 void Concat::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
-    expect_params(params, 0, "concat");
+    NSE_CHECK(params.size() <= 1, ErrorCode::InvalidModel,
+              "concat takes at most one weight tensor (a constant piece), got ", params.size());
     dim_ = attr_int(attrs, "dim", 1);
+    constant_at_ = attr_int(attrs, "constant_at", 0);
+    if (!params.empty())
+        NSE_CHECK(params[0].rank() >= 2 && params[0].dim(0) == 1 && constant_at_ >= 0,
+                  ErrorCode::InvalidModel,
+                  "concat's constant piece must be [1, ...] (one image's) at a position >= 0, got ",
+                  shape_str(params[0].shape()), " at ", constant_at_);
+    params_ = std::move(params);
+}
+
+std::vector<Shape> Concat::pieces(const std::vector<Shape>& in) const {
+    std::vector<Shape> all(in);
+    if (params_.empty()) return all;
+    NSE_CHECK(constant_at_ <= int64_t(in.size()), ErrorCode::InvalidModel,
+              "concat constant_at ", constant_at_, " is past its ", in.size(), " inputs");
+    Shape c = params_[0].shape();
+    c[0] = in[0][0];
+    all.insert(all.begin() + constant_at_, c);
+    return all;
 }
 
 Shape Concat::output_shape(const std::vector<Shape>& in) const {
-    const int64_t axis = normalize_axis(dim_, in[0].size(), "concat");
-    Shape out = in[0];
-    for (size_t i = 1; i < in.size(); ++i) {
-        bool fits = in[i].size() == out.size();
+    const std::vector<Shape> all = pieces(in);
+    const int64_t axis = normalize_axis(dim_, all[0].size(), "concat");
+    NSE_CHECK(params_.empty() || axis >= 1, ErrorCode::InvalidModel,
+              "concat with a constant piece joins along a dimension after the batch, not ", axis);
+    Shape out = all[0];
+    for (size_t i = 1; i < all.size(); ++i) {
+        bool fits = all[i].size() == out.size();
         for (size_t d = 0; fits && d < out.size(); ++d)
-            fits = static_cast<int64_t>(d) == axis || in[i][d] == out[d];
+            fits = static_cast<int64_t>(d) == axis || all[i][d] == out[d];
         NSE_CHECK(fits, ErrorCode::InvalidModel, "concat along dim ", axis, " cannot join shapes ",
-                  shape_str(in[0]), " and ", shape_str(in[i]));
-        out[axis] += in[i][axis];
+                  shape_str(all[0]), " and ", shape_str(all[i]));
+        out[axis] += all[i][axis];
     }
     return out;
 }
@@ -60,20 +82,33 @@ void Concat::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
                      ThreadPool& pool) const {
     const Shape& y = out.shape();
     const int64_t axis = normalize_axis(dim_, y.size(), "concat");
+    // With a constant piece (axis >= 1) each image is joined apart, the constant the same for
+    // all; without one the batch is part of the outer loop.
+    const int64_t images = params_.empty() ? 1 : y[0];
     int64_t outer = 1, after = 1;
     for (int64_t i = 0; i < axis; ++i) outer *= y[i];
     for (size_t i = axis + 1; i < y.size(); ++i) after *= y[i];
+    outer /= images;
     // At most a handful of inputs in real networks; fixed arrays keep forward allocation-free.
     constexpr int kMaxInputs = 64;
-    NSE_CHECK(in.size() <= kMaxInputs, ErrorCode::Unsupported, "concat of more than ", kMaxInputs,
+    const int count = int(in.size() + params_.size());
+    NSE_CHECK(count <= kMaxInputs, ErrorCode::Unsupported, "concat of more than ", kMaxInputs,
               " tensors");
-    int64_t inner[kMaxInputs];
-    const float* src[kMaxInputs];
-    for (size_t i = 0; i < in.size(); ++i) {
-        inner[i] = in[i]->dim(axis) * after;
-        src[i] = in[i]->data();
+    int64_t inner[kMaxInputs], image_floats[kMaxInputs];
+    const float* base[kMaxInputs];
+    for (int i = 0, k = 0; i < count; ++i) {
+        const bool constant = !params_.empty() && i == constant_at_;
+        const Tensor& t = constant ? params_[0] : *in[k++];
+        inner[i] = t.dim(axis) * after;
+        base[i] = t.data();
+        image_floats[i] = constant ? 0 : t.numel() / images;
     }
-    concat_f32_cpu(outer, static_cast<int>(in.size()), inner, src, out.data());
+    const int64_t out_image = out.numel() / images;
+    for (int64_t b = 0; b < images; ++b) {
+        const float* src[kMaxInputs];
+        for (int i = 0; i < count; ++i) src[i] = base[i] + b * image_floats[i];
+        concat_f32_cpu(outer, count, inner, src, out.data() + b * out_image);
+    }
 }
 
 void Flatten::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
@@ -112,7 +147,7 @@ NodeCost Add::cost(const std::vector<Shape>& in) const {
 
 NodeCost Concat::cost(const std::vector<Shape>& in) const {
     const Shape out = output_shape(in);
-    return data_cost(kKind, in, out, numel(out) >= kElementwiseParallelValues);
+    return data_cost(kKind, pieces(in), out, numel(out) >= kElementwiseParallelValues);
 }
 
 NodeCost Flatten::cost(const std::vector<Shape>& in) const {

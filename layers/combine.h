@@ -1,6 +1,7 @@
 // Ops that join or reshape tensors: add (two inputs, or one and a constant operand as its weight
 // tensor, broadcast as NumPy does; optional activation),
-// concat (attr dim), flatten (attrs start_dim = 1, end_dim = -1). Their CUDA ops are in
+// concat (attr dim; optionally one constant piece, its weight tensor [1, ...] repeated for every
+// image, placed before input `constant_at`: a transformer's class token), flatten (attrs start_dim = 1, end_dim = -1). Their CUDA ops are in
 // combine_cuda.cpp.
 #pragma once
 
@@ -57,7 +58,11 @@ class Concat : public Layer {
     int64_t dim() const { return dim_; }
 
   private:
+    // The pieces in order, the constant's batch dimension set to the inputs'.
+    std::vector<Shape> pieces(const std::vector<Shape>& in) const;
+
     int64_t dim_ = 1;
+    int64_t constant_at_ = 0;  // where the constant piece goes, if there is one
 };
 
 class Flatten : public Layer {

@@ -1,6 +1,8 @@
 #include "layers/linear.h"
 
 #include "base/thread_pool.h"
+#include <cmath>
+
 #include "kernels/cpu/linear.h"
 
 namespace nse {
@@ -19,31 +21,71 @@ void Linear::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
     params_ = std::move(params);
 }
 
+namespace {
+// Rows of the product: every position of x but the last axis.
+int64_t rows_of(const Shape& x) { return x.empty() || x.back() == 0 ? 0 : numel(x) / x.back(); }
+}  // namespace
+
 Shape Linear::output_shape(const std::vector<Shape>& in) const {
     const Shape& x = in[0];
     const Shape& w = params_[0].shape();
-    NSE_CHECK(x.size() == 2 && x[1] == w[1], ErrorCode::InvalidModel, "linear weight ",
-              shape_str(w), " expects input [N, ", w[1], "], got ", shape_str(x));
-    return {x[0], w[0]};
+    NSE_CHECK(x.size() >= 2 && x.back() == w[1], ErrorCode::InvalidModel, "linear weight ",
+              shape_str(w), " expects input [N, ..., ", w[1], "], got ", shape_str(x));
+    Shape out = x;
+    out.back() = w[0];
+    return out;
 }
 
 double Linear::flops(const std::vector<Shape>& in) const {
     const Shape& w = params_[0].shape();
-    return 2.0 * in[0][0] * w[0] * w[1];
+    return 2.0 * double(rows_of(in[0])) * w[0] * w[1];
+}
+
+void Linear::prepare(const std::vector<Shape>& in) {
+    // Decided at batch 1 and kept at every batch: an image's rows are computed the same way
+    // however many images share the run.
+    const int64_t rows = rows_of(in[0]);
+    if (in[0].size() >= 3 && rows >= kLinearTokenRows && packed_gemm_available()) {
+        const Shape& w = params_[0].shape();
+        packed_ = PackedWeights(w[0], w[1], params_[0].data(), w[1],
+                                packed_layout_for(w[0], rows, w[1]));
+    }
+}
+
+size_t Linear::workspace_floats(const std::vector<Shape>& in, int threads) const {
+    return token_gemm() ? linear_tokens_workspace_floats(packed_, rows_of(in[0])) : 0;
 }
 
 void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                      ThreadPool& pool) const {
     const Shape& w = params_[0].shape();
     const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
-    linear_f32_cpu(pool, in[0]->dim(0), w[1], w[0], in[0]->data(), params_[0].data(), bias, act_,
+    const int64_t rows = rows_of(in[0]->shape());
+    if (token_gemm())
+        return linear_tokens_f32_cpu(pool, rows, packed_, in[0]->data(), bias, act_, out.data(),
+                                     workspace);
+    linear_f32_cpu(pool, rows, w[1], w[0], in[0]->data(), params_[0].data(), bias, act_,
                    out.data());
 }
 
 const CostKind Linear::kKind{
     "linear", {"1", "mflop", "param_mb_cached", "param_mb_streamed"}, false, true};
+const CostKind Linear::kTokens{"linear_tokens",
+                               {"1", "mflop", "mflop_few_rows", "in_mb", "out_mb"},
+                               false,
+                               true,
+                               packed_gemm_available};
 
 NodeCost Linear::cost(const std::vector<Shape>& in) const {
+    if (token_gemm()) {
+        // The packed GEMM with the tokens as its columns (and two transposes): few tokens
+        // leave its 32-column tiles partly empty.
+        const double f = flops(in), rows = double(rows_of(in[0]));
+        return {&kTokens,
+                {1, f / 1e6, f / 1e6 * std::max(0.0, std::log2(256.0 / rows)), inputs_mb(in),
+                 shape_mb(output_shape(in))},
+                f >= kMinParallelWork};
+    }
     // Weights that stay cached between inferences, or all of them from memory: the sweep
     // measures a layer past kCachedWeightsMb cold, so all its MB are streamed (counted as 16 MB
     // cached and the rest streamed, AlexNet's and VGG16's 16.4 MB 4096 -> 1000 layer came out
@@ -65,6 +107,22 @@ void Linear::sweep(SweepContext& ctx) {
                       {1, in}};
         cfg.params = {{o, in}, {o}};
         ctx.add(cfg);
+    }
+    // Token rows (a transformer's): the packed GEMM, up to ~2.5 GFLOP an instance.
+    if (!kTokens.runs_here()) return;
+    for (int made = 0; made < ctx.count(30);) {
+        const std::vector<int64_t> widths{96, 192, 256, 320, 384, 512, 640, 1024, 1536, 2560};
+        const int64_t rows = ctx.pick(std::vector<int64_t>{8, 24, 36, 64, 100, 144, 256, 324, 400});
+        const int64_t in = ctx.pick(widths), o = ctx.pick(widths);
+        if (2.0 * rows * in * o > 2.5e9) continue;
+        SweepCase cfg{kTokens.name,
+                      "linear",
+                      "linear " + std::to_string(rows) + " rows " + std::to_string(in) + "->" +
+                          std::to_string(o),
+                      {1, rows, in}};
+        cfg.params = {{o, in}, {o}};
+        ctx.add(cfg);
+        ++made;
     }
 }
 

@@ -1,7 +1,10 @@
-// linear: y = x w^T + b on x [N, I]; attrs activation; params weight [O, I], optional bias [O].
-// Its CUDA op is in linear_cuda.cpp.
+// linear: y = x w^T + b over the last axis of x [N, ..., I] -> [N, ..., O]; attrs activation;
+// params weight [O, I], optional bias [O]. A layer whose input has at least kLinearTokenRows rows
+// per image (a transformer's tokens) runs as the packed GEMM (kernels/cpu/linear.h), cost kind
+// linear_tokens; others stream the weights, kind linear. Its CUDA op is in linear_cuda.cpp.
 #pragma once
 
+#include "kernels/cpu/packed_gemm.h"
 #include "layers/layer.h"
 #include "layers/op.h"
 #include "layers/sweep.h"
@@ -16,17 +19,22 @@ class Linear : public Layer {
     void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                  ThreadPool& pool) const override;
     NodeCost cost(const std::vector<Shape>& in) const override;
+    void prepare(const std::vector<Shape>& in) override;
+    size_t workspace_floats(const std::vector<Shape>& in, int threads) const override;
 
-    static const CostKind kKind;
+    static const CostKind kKind, kTokens;
     // The CUDA op (linear_cuda.cpp; built with NSE_WITH_CUDA only).
     static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
                                                const std::vector<const float*>& params);
     static void sweep(SweepContext& ctx);
 
     Activation activation() const { return act_; }
+    // Whether prepare() chose the token GEMM.
+    bool token_gemm() const { return !packed_.empty(); }
 
   private:
     Activation act_ = Activation::None;
+    PackedWeights packed_;  // the token GEMM's weights, where prepare() chose it
 };
 
 }  // namespace nse

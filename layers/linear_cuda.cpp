@@ -10,7 +10,7 @@ namespace nse {
 namespace cuda {
 namespace {
 
-// Fully connected: y[N, O] = x[N, I] * W[O, I]^T with cuBLAS (column-major: y' = W'^T x'),
+// Fully connected: y[M, O] = x[M, I] * W[O, I]^T with cuBLAS (column-major: y' = W'^T x'),
 // then bias + activation. For one row, cuBLAS's GEMV and GEMM are both measured and the faster
 // kept (the weights stream once either way; which kernel does it better depends on the shape).
 class LinearOp : public GpuOp {
@@ -19,9 +19,10 @@ class LinearOp : public GpuOp {
         : layer_(layer), w_(params[0]), b_(params.size() > 1 ? params[1] : nullptr) {}
     void prepare(Context& ctx, const std::vector<Shape>& in_shapes, const Shape& out_shape,
                  const std::vector<const float*>& in, float* out) override {
-        rows_ = in_shapes[0][0];
-        in_ = in_shapes[0][1];
-        out_ = out_shape[1];
+        // Every row of [..., I] (a transformer's tokens: [N, L, I]) is one row of the GEMM.
+        in_ = in_shapes[0].back();
+        rows_ = numel(in_shapes[0]) / in_;
+        out_ = out_shape.back();
         gemv_ = false;
         std::string times;
         if (rows_ == 1) {

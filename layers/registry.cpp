@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "layers/activation.h"
+#include "layers/attention.h"
 #include "layers/binary.h"
 #include "layers/combine.h"
 #include "layers/conv2d.h"
@@ -42,7 +43,8 @@ const std::vector<OpRecord>& registry() {
          {&Conv2d::kGemm, &Conv2d::kPointwise, &Conv2d::kWinograd, &Conv2d::kDirect,
           &Conv2d::kDepthwise},
          Conv2d::sweep, NSE_GPU_KERNEL(Conv2d::gpu_op)},
-        {"linear", make<Linear>, {&Linear::kKind}, Linear::sweep, NSE_GPU_KERNEL(Linear::gpu_op)},
+        {"linear", make<Linear>, {&Linear::kKind, &Linear::kTokens}, Linear::sweep,
+         NSE_GPU_KERNEL(Linear::gpu_op)},
         {"max_pool2d", make_max_pool, {&Pool2d::kMaxKind}, Pool2d::sweep_max,
          NSE_GPU_KERNEL(Pool2d::gpu_op)},
         {"avg_pool2d", make_avg_pool, {&Pool2d::kAvgKind}, Pool2d::sweep_avg,
@@ -75,6 +77,7 @@ const std::vector<OpRecord>& registry() {
         {"slice", make<Slice>, {&Slice::kKind}, Slice::sweep, kCpuFallback},
         {"softmax", make<Softmax>, {&Softmax::kKind}, Softmax::sweep,
          NSE_GPU_KERNEL(Softmax::gpu_op)},
+        {"attention", make<Attention>, {&Attention::kKind}, Attention::sweep, kCpuFallback},
         {"flatten", make<Flatten>, {&Flatten::kKind}, Flatten::sweep,
          NSE_GPU_KERNEL(Flatten::gpu_op)},
     };

@@ -1,9 +1,14 @@
-// CPU fully connected layer: a weight-streaming GEMV (kernels/cpu/gemm.h), whose rows of a batch
-// equal the rows run alone bit for bit.
+// CPU fully connected layer. A few rows (an image's features, a batch of them) run as a
+// weight-streaming GEMV (kernels/cpu/gemm.h), whose rows of a batch equal the rows run alone bit
+// for bit; many rows (a transformer's tokens) as the packed GEMM of the convolutions on the
+// transposed problem, y^T = W x^T, with W packed once (every column of the GEMM is one row of
+// y, computed the same way whatever the other rows are).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/shapes.h"
 
 namespace nse {
@@ -13,5 +18,18 @@ class ThreadPool;
 // x:[M, I] w:[O, I] b:[O] (may be null) -> y:[M, O], y = act(x w^T + b).
 void linear_f32_cpu(ThreadPool& pool, int64_t m, int64_t in, int64_t out, const float* x,
                     const float* w, const float* b, Activation act, float* y);
+
+// Rows per image from which a linear layer runs as linear_tokens_f32_cpu (where the packed GEMM
+// exists on the path in use).
+constexpr int64_t kLinearTokenRows = 8;
+
+// Workspace floats of linear_tokens_f32_cpu for m rows and weights w (packed from [O, I]).
+size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m);
+// The same product for many rows: y[M, O] = act(x[M, I] w^T + b), w packed from [O, I].
+void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, const float* x,
+                           const float* b, Activation act, float* y, float* workspace);
+
+// y[c][r] = x[r][c] for x:[rows, cols] (blocked, split over the pool).
+void transpose_f32_cpu(ThreadPool& pool, int64_t rows, int64_t cols, const float* x, float* y);
 
 }  // namespace nse

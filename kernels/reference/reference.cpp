@@ -203,4 +203,30 @@ void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, con
         }
 }
 
+void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, float scale, const float* qkv,
+               float* out) {
+    const int64_t E = heads * d;
+    std::vector<double> p(L);
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < L; ++i) {
+                const float* q = qkv + (b * L + i) * 3 * E + h * d;
+                double m = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < L; ++j) {
+                    const float* k = qkv + (b * L + j) * 3 * E + E + h * d;
+                    double s = 0;
+                    for (int64_t c = 0; c < d; ++c) s += double(q[c]) * k[c];
+                    p[j] = s * scale;
+                    m = std::max(m, p[j]);
+                }
+                for (int64_t j = 0; j < L; ++j) sum += (p[j] = std::exp(p[j] - m));
+                for (int64_t c = 0; c < d; ++c) {
+                    double o = 0;
+                    for (int64_t j = 0; j < L; ++j)
+                        o += p[j] * qkv[(b * L + j) * 3 * E + 2 * E + h * d + c];
+                    out[(b * L + i) * E + h * d + c] = static_cast<float>(o / sum);
+                }
+            }
+}
+
 }  // namespace nse::ref

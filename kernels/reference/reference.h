@@ -31,4 +31,8 @@ void permute(const Shape& x_shape, const std::vector<int64_t>& perm, const float
 void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, const float* beta,
                 float eps, const float* x, float* y);
 
+// Multi-head self-attention on packed q|k|v (kernels/cpu/attention.h's layout), in double.
+void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, float scale, const float* qkv,
+               float* out);
+
 }  // namespace nse::ref

@@ -83,6 +83,14 @@ class Parts:
         self.view, self.dim, self.bounds = view, dim, bounds
 
 
+class Items:
+    """A tuple a module returned (nn.MultiheadAttention's (output, weights)): its elements as
+    importer values (a View, or None)."""
+
+    def __init__(self, items):
+        self.items = items
+
+
 def _pair(v):
     return [int(v[0]), int(v[1])] if isinstance(v, (tuple, list)) else [int(v), int(v)]
 
@@ -251,10 +259,6 @@ class FxImporter:
         out_f, in_f = weight.shape
         bias = bias if bias is not None else torch.zeros(out_f)
         r = self.rank(n.args[0])
-        if r == 2 and v.perm is None:
-            name = self.g.add(label, "linear", [v.name], {},
-                              {f"{label}.weight": weight, f"{label}.bias": bias})
-            return self.bind(n, name)
         if r == 4 and v.perm is not None and v.perm[-1] == 1:
             # The last axis of a channels-last view is the channel axis of the map: a linear
             # layer on it is a 1x1 convolution, and the result keeps the view.
@@ -264,8 +268,42 @@ class FxImporter:
                               {f"{label}.weight": weight.reshape(out_f, in_f, 1, 1),
                                f"{label}.bias": bias})
             return self.bind(n, name, v.perm)
-        raise Unsupported(f"linear on a rank-{r} tensor at {self.where(n)} (nsengine takes "
-                          "[N, features], or the channels of a channels-last map)")
+        # Over the last axis of [N, ..., features] (a transformer's tokens: [N, L, E]).
+        name = self.g.add(label, "linear", [self.plain(n)], {},
+                          {f"{label}.weight": weight, f"{label}.bias": bias})
+        return self.bind(n, name)
+
+    def attention(self, n, m):
+        """nn.MultiheadAttention as self-attention (query, key and value the same tensor,
+        batch_first): its packed in-projection, the fused attention, its out-projection."""
+        args = list(n.args) + [None] * 3
+        q, k, v = (n.kwargs.get(key, args[i]) for i, key in enumerate(("query", "key", "value")))
+        if not (q is k is v) or not self.is_tensor(q):
+            raise Unsupported(f"MultiheadAttention other than self-attention (query, key and "
+                              f"value one tensor) at module {n.target}")
+        for key in ("key_padding_mask", "attn_mask"):
+            if n.kwargs.get(key) is not None:
+                raise Unsupported(f"MultiheadAttention with {key} at module {n.target}")
+        if not m.batch_first:
+            raise Unsupported(f"MultiheadAttention(batch_first=False) at module {n.target}")
+        if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise Unsupported(f"MultiheadAttention with kdim/vdim, bias_k/bias_v or add_zero_attn "
+                              f"at module {n.target}")
+        if self.rank(q) != 3:
+            raise Unsupported(f"MultiheadAttention on a rank-{self.rank(q)} tensor at module "
+                              f"{n.target}")
+        e = m.embed_dim
+        src = self.materialize(self.env[q], n)
+        in_bias = m.in_proj_bias if m.in_proj_bias is not None else torch.zeros(3 * e)
+        qkv = self.g.add(f"{n.target}.in_proj", "linear", [src], {},
+                         {f"{n.target}.in_proj_weight": m.in_proj_weight,
+                          f"{n.target}.in_proj_bias": in_bias})
+        heads = self.g.add(n.target, "attention", [qkv], {"heads": int(m.num_heads)})
+        out_bias = m.out_proj.bias if m.out_proj.bias is not None else torch.zeros(e)
+        out = self.g.add(f"{n.target}.out_proj", "linear", [heads], {},
+                         {f"{n.target}.out_proj.weight": m.out_proj.weight,
+                          f"{n.target}.out_proj.bias": out_bias})
+        self.env[n] = Items([View(out), None])
 
     def layer_norm(self, n, normalized_shape, weight, bias, eps):
         v = self.view(n)
@@ -299,6 +337,9 @@ class FxImporter:
                 return self.bind(n, self.g.add(label, op, [va.name, vb.name]), va.perm)
             return self.bind(n, self.g.add(label, op, [self.plain(n, 0), self.plain(n, 1)]))
         if not (ta or tb):
+            if not isinstance(self.values.get(n), torch.Tensor):
+                self.env[n] = self.values[n]  # arithmetic of sizes: a python number
+                return
             raise Unsupported(f"{op} of two constants at {self.where(n)}")
         if op in ("sub", "div") and tb:
             raise Unsupported(f"{op} of a constant by a tensor at {self.where(n)}")
@@ -325,10 +366,32 @@ class FxImporter:
 
     def cat(self, n):
         tensors, dim = n.args[0], n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
-        if not all(self.is_tensor(a) for a in tensors):
-            raise Unsupported(f"cat of non-tensors at {self.where(n)}")
-        names = [self.materialize(self.env[a], n) for a in tensors]
-        self.bind(n, self.g.add(n.name, "concat", names, {"dim": int(dim)}))
+        constants = [i for i, a in enumerate(tensors) if not self.is_tensor(a)]
+        attrs, params = {"dim": int(dim)}, {}
+        if constants:
+            # One constant piece of one image's shape (a transformer's class token).
+            c = self.const(tensors[constants[0]]) if len(constants) == 1 else None
+            r = self.rank(n)
+            if (not isinstance(c, torch.Tensor) or c.device.type == "meta" or c.dim() != r
+                    or c.shape[0] != 1 or int(dim) % r == 0):
+                raise Unsupported(f"cat of tensors with other than one constant of one image's "
+                                  f"shape at {self.where(n)}")
+            attrs["constant_at"] = constants[0]
+            params[f"{n.name}.constant"] = c.float()
+        names = [self.materialize(self.env[a], n) for a in tensors if self.is_tensor(a)]
+        self.bind(n, self.g.add(n.name, "concat", names, attrs, params))
+
+    def expand(self, n):
+        """x.expand(sizes) of a constant to one image's shape (a class token's expand(n, -1,
+        -1) at batch 1): the constant itself."""
+        src = n.args[0]
+        c = self.env.get(src) if isinstance(src, torch.fx.Node) else None
+        if (isinstance(c, torch.Tensor) and c.device.type != "meta"
+                and list(self.values[n].shape) == list(c.shape)):
+            self.env[n] = c
+            return
+        raise Unsupported(f"expand at {self.where(n)} (nsengine takes it only of a constant to "
+                          "its own shape)")
 
     def permute(self, n, perm):
         v = self.view(n)
@@ -374,9 +437,42 @@ class FxImporter:
             self.bind(n, self.g.add(n.name, "slice", [name],
                                     {"dim": v.dim, "start": start, "end": end}))
             return
+        if isinstance(v, Items):
+            self.env[n] = v.items[idx]
+            return
         if isinstance(v, View):
-            raise Unsupported(f"indexing a tensor at {self.where(n)}")
+            return self.index(n, v, idx if isinstance(idx, tuple) else (idx,))
         self.env[n] = self.values[n]  # a size, an element of a tuple of constants
+
+    def index(self, n, v, idx):
+        """x[i, a:b:c, ...] of a tensor: a slice per indexed axis, then a reshape dropping the
+        axes an integer took (a transformer's class token: x[:, 0])."""
+        r = self.rank(n.args[0])
+        if any(i is Ellipsis or i is None for i in idx) or len(idx) > r:
+            raise Unsupported(f"indexing with ... or None at {self.where(n)}")
+        name, dropped = self.materialize(v, n), False
+        shape = self.shape(n.args[0])
+        for dim, i in enumerate(idx):
+            if isinstance(i, torch.fx.Node):
+                i = self.const(i)
+            if isinstance(i, slice):
+                start, end, step = i.indices(shape[dim])
+                if step < 1:
+                    raise Unsupported(f"a slice with step {step} at {self.where(n)}")
+                if (start, end, step) == (0, shape[dim], 1):
+                    continue
+            elif isinstance(i, int):
+                start = i % shape[dim]
+                end, step, dropped = start + 1, 1, True
+            else:
+                raise Unsupported(f"indexing by {type(i).__name__} at {self.where(n)}")
+            if dim == 0:
+                raise Unsupported(f"indexing the batch axis at {self.where(n)}")
+            name = self.g.add(f"{n.name}.{dim}", "slice", [name],
+                              {"dim": dim, "start": start, "end": end, "step": step})
+        if dropped:
+            name = self.g.add(n.name, "reshape", [name], {"shape": self.shape(n)})
+        self.bind(n, name)
 
     def mean(self, n):
         dims = n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else None)
@@ -420,6 +516,8 @@ class FxImporter:
             self.linear(n, m.weight, m.bias, n.target)
         elif isinstance(m, nn.LayerNorm):
             self.layer_norm(n, m.normalized_shape, m.weight, m.bias, m.eps)
+        elif isinstance(m, nn.MultiheadAttention):
+            self.attention(n, m)
         elif isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity) + _DROP_MODULES):
             self.env[n] = self.view(n)
         elif isinstance(m, _PERMUTE_MODULES):
@@ -491,6 +589,8 @@ class FxImporter:
             self.getitem(n)
         elif method and f == "mean":
             self.mean(n)
+        elif method and f == "expand":
+            self.expand(n)
         elif not method and f is F.layer_norm:
             self.layer_norm(n, self.arg(n, 1, "normalized_shape", None),
                             self.arg(n, 2, "weight", None), self.arg(n, 3, "bias", None),

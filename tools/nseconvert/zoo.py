@@ -14,7 +14,7 @@ ALIASES = {"alex_net": "alexnet", "vgg_net": "vgg16", "vgg": "vgg16", "le_net": 
 # The models the tests and the demo use (convert_torchvision.py --all).
 DEFAULT_SET = ["lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"]
 # Families the converter does not take yet, and why.
-NOT_YET = {"vit_": "a vision transformer (issue 25)", "swin_": "a vision transformer (issue 25)",
+NOT_YET = {"swin_": "a vision transformer (issue 25)",
            "maxvit": "a vision transformer (issue 25)"}
 
 
@@ -92,10 +92,14 @@ def randomize_batchnorm(model, seed):
             m.bias.data = 0.1 * torch.randn(n, generator=g)
             m.running_mean = 0.1 * torch.randn(n, generator=g)
             m.running_var = 0.5 + torch.rand(n, generator=g)
-    # ConvNeXt's layer scales start at 1e-6, which would hide every block from the comparison.
+    # ConvNeXt's layer scales start at 1e-6, which would hide every block from the comparison;
+    # weights that start at zero (ViT's classifier head and class token) would hide the whole
+    # network: they get seeded values of the scale a fresh layer of their fan-in has.
     for pname, p in model.named_parameters():
         if pname.endswith("layer_scale"):
             p.data = 0.2 + 0.3 * torch.rand(p.shape, generator=g)
+        elif p.dim() >= 2 and not p.any():
+            p.data = torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5
 
 
 def scale_random_weights(model, shape, seed):

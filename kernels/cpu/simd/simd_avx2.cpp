@@ -3,9 +3,11 @@
 // compiled for AVX2, so no inline library function built for AVX2 can stand in for the baseline
 // one elsewhere in the program (one definition kept by the linker).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu/simd/attention_kernels.h"
 #include "kernels/cpu/simd/simd_kernels.h"
 
 #if defined(__x86_64__)
@@ -16,6 +18,7 @@
 #include "kernels/cpu/simd/vec_avx2.h"
 
 namespace nse::avx2 {
+#include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
 }  // namespace nse::avx2

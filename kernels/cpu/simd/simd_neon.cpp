@@ -1,15 +1,18 @@
 // The shared SIMD kernels (simd_kernels.h) compiled for aarch64 (Advanced SIMD is part of the
 // baseline there: no target switch).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu/simd/attention_kernels.h"
 #include "kernels/cpu/simd/simd_kernels.h"
 
 #if defined(__aarch64__)
 #include "kernels/cpu/simd/vec_neon.h"
 
 namespace nse::neon {
+#include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
 }  // namespace nse::neon

@@ -33,6 +33,17 @@ inline Vf fma(Vf a, Vf b, Vf c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vf add(Vf a, Vf b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline Vf max(Vf a, Vf b) { return {_mm256_max_ps(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline Vf mul(Vf a, Vf b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline Vf sub(Vf a, Vf b) { return {_mm256_sub_ps(a.v, b.v)}; }
+// Each lane rounded to the nearest integer (ties to even).
+inline Vf round_nearest(Vf x) {
+    return {_mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+// 2^n for integer-valued lanes n in [-126, 127], by building the exponent field.
+inline Vf pow2i(Vf n) {
+    return {_mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23))};
+}
 // The lanes in order, into out[kLanes].
 inline void lanes(Vf x, float* out) { _mm256_storeu_ps(out, x.v); }
 // Lanes 0, 2, 4, ... of the 16 values lo:hi (the even columns of a stride-2 row).

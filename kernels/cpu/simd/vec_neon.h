@@ -40,6 +40,15 @@ inline Vf fma(Vf a, Vf b, Vf c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 inline Vf add(Vf a, Vf b) { return {vaddq_f32(a.v, b.v)}; }
 inline Vf max(Vf a, Vf b) { return {vmaxq_f32(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {vminq_f32(a.v, b.v)}; }
+inline Vf mul(Vf a, Vf b) { return {vmulq_f32(a.v, b.v)}; }
+inline Vf sub(Vf a, Vf b) { return {vsubq_f32(a.v, b.v)}; }
+// Each lane rounded to the nearest integer (ties to even).
+inline Vf round_nearest(Vf x) { return {vrndnq_f32(x.v)}; }
+// 2^n for integer-valued lanes n in [-126, 127], by building the exponent field.
+inline Vf pow2i(Vf n) {
+    return {vreinterpretq_f32_s32(
+        vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n.v), vdupq_n_s32(127)), 23))};
+}
 inline void lanes(Vf x, float* out) { vst1q_f32(out, x.v); }
 // Lanes 0, 2, 4, 6 of the 8 values lo:hi (the even columns of a stride-2 row).
 inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }

@@ -1,0 +1,77 @@
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/attention_kernels.h"
+
+namespace nse {
+
+namespace {
+
+constexpr int64_t kRowsPerBlock = 4;  // attention_body.h's kAttnRows
+
+size_t scratch_floats(int64_t L, int64_t d) {
+    const int64_t lp = attention_padded_tokens(L);
+    return size_t(d * lp + kRowsPerBlock * lp);
+}
+
+using HeadKernel = void (*)(int64_t, int64_t, const float*, const float*, const float*, int64_t,
+                            float, float*, int64_t, int64_t, int64_t, int64_t, float*);
+
+HeadKernel head_kernel() {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            return avx512::attention_head;
+        case CpuPath::Avx2:
+            return avx2::attention_head;
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::attention_head;
+#endif
+        default:
+            return generic::attention_head;
+    }
+}
+
+}  // namespace
+
+int64_t attention_padded_tokens(int64_t L) { return (L + 15) / 16 * 16; }
+
+size_t attention_workspace_floats(int64_t L, int64_t d, int threads) {
+    return scratch_floats(L, d) * size_t(std::max(threads, 1));
+}
+
+void attention_f32_cpu(ThreadPool& pool, int64_t batch, int64_t L, int64_t heads, int64_t d,
+                       float scale, const float* qkv, float* out, float* workspace) {
+    const int64_t E = heads * d, lp = attention_padded_tokens(L);
+    const size_t scratch = scratch_floats(L, d);
+    // Units of (image, head, block of queries): a head's queries are split only where there
+    // are fewer heads than twice the threads, and never below 16 queries a unit.
+    const int64_t pairs = batch * heads;
+    const int64_t want = (2 * int64_t(pool.size()) + pairs - 1) / pairs;
+    const int64_t chunks = std::clamp<int64_t>(want, 1, std::max<int64_t>(1, L / 16));
+    const int64_t units = pairs * chunks;
+    const int parts = int(std::min<int64_t>(units, pool.size()));
+    const HeadKernel kernel = head_kernel();
+    const double work = 4.0 * double(batch) * heads * L * L * d;
+    // One index per part: part i runs units [units i / parts, units (i + 1) / parts) with its
+    // own scratch (the pool runs each index on one thread, or all of them inline).
+    pool.parallel_for(parts, work, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            float* own = workspace + size_t(p) * scratch;
+            for (int64_t u = units * p / parts; u < units * (p + 1) / parts; ++u) {
+                const int64_t pair = u / chunks, c = u % chunks;
+                const int64_t b = pair / heads, h = pair % heads;
+                const float* rows = qkv + b * L * 3 * E + h * d;
+                kernel(L, d, rows, rows + E, rows + 2 * E, 3 * E, scale, out + b * L * E + h * d,
+                       E, L * c / chunks, L * (c + 1) / chunks, lp, own);
+            }
+        }
+    });
+}
+
+}  // namespace nse

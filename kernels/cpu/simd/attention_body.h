@@ -1,0 +1,135 @@
+// Scaled dot-product attention of one head, written once against the vector interface
+// (vec_*.h) and compiled per path by simd_*.cpp inside the path's namespace; the contract is
+// attention.h's. For queries q0..q1 of one image and one head:
+//
+//   S = Q (scale K)^T   K scaled and transposed once into scratch (d rows of lp columns, the
+//                       columns past L zero), so a block of 4 queries sweeps it as a GEMM would:
+//                       4 x NV vectors of accumulators, NV loads and 4 broadcasts per 4 NV FMAs
+//   P = exp(S - max)    per row, exp by Cephes' degree-6 polynomial (exp_nonpositive)
+//   O = (P V) / sum(P)  4 x NV vectors of accumulators again, one broadcast of P per row
+//
+// Only 4 rows of S exist at a time (4 lp floats): the L x L matrix is never stored.
+
+constexpr int kAttnRows = 4;                          // queries per register block
+constexpr int kAttnVectors = kLanes == 8 ? 2 : 4;     // vectors of columns per register block
+
+// exp(x) for x <= 0 (a softmax's shifted scores), relative error ~1e-7; clamped at -87, where
+// it is below 2^-125 and adds nothing to a sum that holds a 1.
+inline Vf exp_nonpositive(Vf x) {
+    x = max(x, set1(-87.f));
+    const Vf n = round_nearest(mul(x, set1(1.44269504088896341f)));
+    Vf r = fma(n, set1(-0.693359375f), x);  // x - n ln 2, ln 2 in two parts
+    r = fma(n, set1(2.12194440e-4f), r);
+    Vf p = set1(1.9875691500e-4f);
+    p = fma(p, r, set1(1.3981999507e-3f));
+    p = fma(p, r, set1(8.3334519073e-3f));
+    p = fma(p, r, set1(4.1665795894e-2f));
+    p = fma(p, r, set1(1.6666665459e-1f));
+    p = fma(p, r, set1(5.0000001201e-1f));
+    p = fma(p, mul(r, r), add(r, set1(1.f)));
+    return mul(p, pow2i(n));
+}
+
+// s[r][j .. j + NV kLanes) = q_r . kt[:, j ..] for R query rows.
+template <int R, int NV>
+inline void attention_scores(int64_t d, const float* q, int64_t ldq, const float* kt, int64_t lp,
+                             int64_t j, float* s) {
+    Vf acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NV; ++t) acc[r][t] = zero();
+    for (int64_t kk = 0; kk < d; ++kk) {
+        Vf b[NV];
+        for (int t = 0; t < NV; ++t) b[t] = load(kt + kk * lp + j + t * kLanes);
+        for (int r = 0; r < R; ++r) {
+            const Vf a = set1(q[r * ldq + kk]);
+            for (int t = 0; t < NV; ++t) acc[r][t] = fma(a, b[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NV; ++t) store(s + r * lp + j + t * kLanes, acc[r][t]);
+}
+
+// o_r[c .. c + cols) = inv_r sum_j p_r[j] v[j][c ..] for R rows; cols <= NV kLanes (fewer:
+// the masked last columns of a head).
+template <int R, int NV>
+inline void attention_values(int64_t L, const float* p, int64_t lp, const float* v, int64_t ldv,
+                             int64_t c, int64_t cols, const float* inv, float* o, int64_t ldo) {
+    Vf acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NV; ++t) acc[r][t] = zero();
+    const bool full = cols == NV * kLanes;
+    for (int64_t j = 0; j < L; ++j) {
+        const float* vj = v + j * ldv + c;
+        Vf b[NV];
+        for (int t = 0; t < NV; ++t)
+            b[t] = full ? load(vj + t * kLanes) : load_n(vj + t * kLanes, cols - t * kLanes);
+        for (int r = 0; r < R; ++r) {
+            const Vf a = set1(p[r * lp + j]);
+            for (int t = 0; t < NV; ++t) acc[r][t] = fma(a, b[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NV; ++t)
+            store_n(o + r * ldo + c + t * kLanes, mul(acc[r][t], set1(inv[r])), cols - t * kLanes);
+}
+
+// One block of R query rows: scores, softmax, values.
+template <int R>
+inline void attention_block(int64_t L, int64_t d, const float* q, const float* kt, int64_t lp,
+                            const float* v, int64_t ld, float* s, float* o, int64_t ldo) {
+    constexpr int64_t kWide = kAttnVectors * kLanes;
+    int64_t j = 0;
+    for (; j + kWide <= lp; j += kWide) attention_scores<R, kAttnVectors>(d, q, ld, kt, lp, j, s);
+    for (; j < lp; j += kLanes) attention_scores<R, 1>(d, q, ld, kt, lp, j, s);
+    float inv[R];
+    for (int r = 0; r < R; ++r) {
+        float* sr = s + r * lp;
+        for (int64_t jj = L; jj < lp; ++jj) sr[jj] = -INFINITY;  // padding: exp gives ~0
+        Vf m = set1(-INFINITY);
+        for (int64_t jj = 0; jj < lp; jj += kLanes) m = max(m, load(sr + jj));
+        float lane[kLanes], top = -INFINITY;
+        lanes(m, lane);
+        for (int l = 0; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
+        const Vf shift = set1(top);
+        Vf sum = zero();
+        for (int64_t jj = 0; jj < lp; jj += kLanes) {
+            const Vf e = exp_nonpositive(sub(load(sr + jj), shift));
+            store(sr + jj, e);
+            sum = add(sum, e);
+        }
+        lanes(sum, lane);
+        float total = 0.f;
+        for (int l = 0; l < kLanes; ++l) total += lane[l];
+        inv[r] = 1.f / total;
+    }
+    int64_t c = 0;
+    for (; c + kWide <= d; c += kWide)
+        attention_values<R, kAttnVectors>(L, s, lp, v, ld, c, kWide, inv, o, ldo);
+    for (; c < d; c += kLanes)
+        attention_values<R, 1>(L, s, lp, v, ld, c, d - c < kLanes ? d - c : kLanes, inv, o, ldo);
+}
+
+void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,
+                    int64_t ld, float scale, float* o, int64_t ldo, int64_t q0, int64_t q1,
+                    int64_t lp, float* scratch) {
+    float* kt = scratch;
+    float* s = scratch + d * lp;
+    for (int64_t kk = 0; kk < d; ++kk) {
+        float* row = kt + kk * lp;
+        for (int64_t j = 0; j < L; ++j) row[j] = k[j * ld + kk] * scale;
+        for (int64_t j = L; j < lp; ++j) row[j] = 0.f;
+    }
+    int64_t r = q0;
+    for (; r + kAttnRows <= q1; r += kAttnRows)
+        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+    switch (q1 - r) {
+        case 3:
+            return attention_block<3>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+        case 2:
+            return attention_block<2>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+        case 1:
+            return attention_block<1>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+        default:
+            return;
+    }
+}

@@ -1,0 +1,22 @@
+// The shared SIMD bodies compiled for x86-64 with AVX-512F (so far the attention kernel; the
+// GEMM, depthwise and FC kernels of this path are hand-tuned apart). As in simd_avx2.cpp,
+// everything the bodies use is included before the target switch.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/simd/attention_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma GCC target("avx512f,fma")
+// GCC 12 reports the _mm512_undefined_ps() inside _mm512_max_ps and friends as maybe-uninitialised
+// once they are inlined through a template (a false positive: every lane is written).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "kernels/cpu/simd/vec_avx512.h"
+
+namespace nse::avx512 {
+#include "kernels/cpu/simd/attention_body.h"
+}  // namespace nse::avx512
+#endif

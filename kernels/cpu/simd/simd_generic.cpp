@@ -1,0 +1,11 @@
+// The shared SIMD bodies compiled with a one-float "vector" (vec_scalar.h): the generic path's
+// attention kernel, the same algorithm as the vector paths'.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/simd/attention_kernels.h"
+#include "kernels/cpu/simd/vec_scalar.h"
+
+namespace nse::generic {
+#include "kernels/cpu/simd/attention_body.h"
+}  // namespace nse::generic

@@ -1,0 +1,46 @@
+// The shared SIMD kernels' vector for x86-64 with AVX-512F: sixteen floats in a zmm register.
+// Included only by simd_avx512.cpp, after `#pragma GCC target("avx512f,fma")`. (The GEMM,
+// depthwise and FC kernels of this path are hand-tuned apart; the bodies compiled with this
+// vector are the ones written once for every path, such as attention_body.h.)
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace nse::avx512 {
+
+struct Vf {
+    __m512 v;
+};
+constexpr int kLanes = 16;
+
+inline __mmask16 first_lanes(int64_t n) {
+    return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline Vf zero() { return {_mm512_setzero_ps()}; }
+inline Vf set1(float x) { return {_mm512_set1_ps(x)}; }
+inline Vf load(const float* p) { return {_mm512_loadu_ps(p)}; }
+inline void store(float* p, Vf x) { _mm512_storeu_ps(p, x.v); }
+// The first n lanes from p (n may exceed the width), zero beyond; lanes past n are not read.
+inline Vf load_n(const float* p, int64_t n) { return {_mm512_maskz_loadu_ps(first_lanes(n), p)}; }
+// Stores the first n lanes (n may exceed the width); memory past them is not touched.
+inline void store_n(float* p, Vf x, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), x.v); }
+inline Vf fma(Vf a, Vf b, Vf c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vf add(Vf a, Vf b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline Vf mul(Vf a, Vf b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline Vf sub(Vf a, Vf b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline Vf max(Vf a, Vf b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline Vf min(Vf a, Vf b) { return {_mm512_min_ps(a.v, b.v)}; }
+inline void lanes(Vf x, float* out) { _mm512_storeu_ps(out, x.v); }
+// Each lane rounded to the nearest integer (ties to even).
+inline Vf round_nearest(Vf x) {
+    return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+// 2^n for integer-valued lanes n in [-126, 127], by building the exponent field.
+inline Vf pow2i(Vf n) {
+    return {_mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23))};
+}
+
+}  // namespace nse::avx512

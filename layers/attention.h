@@ -1,0 +1,37 @@
+// attention: multi-head scaled dot-product self-attention on packed projections: x [N, L, 3E]
+// (each token's q, then k, then v; head h's d = E / heads values at column h d of each third,
+// as nn.MultiheadAttention's in_proj makes them) -> [N, L, E] (head h at columns h d ..), with
+// out_i = softmax(scale q_i K^T) V per image and head. attrs heads (>= 1, dividing E), scale
+// (default 1 / sqrt(d)); no params. The projections before and after are linear nodes. One fused
+// CPU kernel (kernels/cpu/attention.h); no CUDA op yet: its record declares the CPU fallback.
+#pragma once
+
+#include "layers/layer.h"
+#include "layers/op.h"
+#include "layers/sweep.h"
+
+namespace nse {
+
+class Attention : public Layer {
+  public:
+    void load(const nlohmann::json& attrs, std::vector<Tensor> params) override;
+    Shape output_shape(const std::vector<Shape>& in) const override;
+    double flops(const std::vector<Shape>& in) const override;
+    size_t workspace_floats(const std::vector<Shape>& in, int threads) const override;
+    void forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
+                 ThreadPool& pool) const override;
+    NodeCost cost(const std::vector<Shape>& in) const override;
+
+    static const CostKind kKind;
+    static void sweep(SweepContext& ctx);
+
+    int64_t heads() const { return heads_; }
+    // The scale for inputs of this shape (the attribute, or 1 / sqrt(d)).
+    float scale(const Shape& in) const;
+
+  private:
+    int64_t heads_ = 1;
+    double scale_ = 0.0;  // 0: 1 / sqrt(d)
+};
+
+}  // namespace nse

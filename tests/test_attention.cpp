@@ -1,0 +1,133 @@
+// The transformer kernels against their references: the fused attention kernel
+// (kernels/cpu/attention.h) over token counts around the vector widths and the 16-column
+// padding, head sizes with and without a masked tail, batches, and thread counts that split heads
+// and blocks of queries; the token GEMM of linear layers (kernels/cpu/linear.h) over row counts
+// around its tiles, and its rows equal however many images share the run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/reference/reference.h"
+#include "tests/kernel_tester.h"
+
+namespace nse::test {
+
+namespace {
+struct Case {
+    int64_t batch, L, heads, d;
+};
+
+std::vector<float> run_attention(const Case& c, const std::vector<float>& qkv, float scale) {
+    std::vector<float> out(size_t(c.batch * c.L * c.heads * c.d), NAN);
+    std::vector<float> ws(attention_workspace_floats(c.L, c.d, test_pool().size()));
+    attention_f32_cpu(test_pool(), c.batch, c.L, c.heads, c.d, scale, qkv.data(), out.data(),
+                      ws.data());
+    return out;
+}
+}  // namespace
+
+TEST(Attention, AgainstReferenceOverShapesAndThreads) {
+    const Case cases[] = {{1, 1, 1, 1},  {1, 5, 2, 3},   {1, 16, 1, 16}, {1, 17, 3, 8},
+                          {2, 33, 2, 20}, {1, 50, 12, 64}, {1, 197, 4, 64}, {3, 49, 3, 32},
+                          {1, 65, 2, 80}, {1, 7, 5, 17}};
+    for (int threads : {1, 2, 3})
+        for (const Case& c : cases) {
+            use_threads(threads);
+            // Scores of several units apart, as trained attention has: a softmax that lost its
+            // shift by the row maximum would overflow or flatten.
+            auto qkv = random_vector(size_t(c.batch * c.L * 3 * c.heads * c.d), 21, -2.f, 2.f);
+            const float scale = 1.f / std::sqrt(float(c.d));
+            std::vector<float> ref(size_t(c.batch * c.L * c.heads * c.d));
+            ref::attention(c.batch, c.L, c.heads, c.d, scale, qkv.data(), ref.data());
+            const auto out = run_attention(c, qkv, scale);
+            ASSERT_LE(max_rel_diff(out, ref), 2e-5)
+                << cpu_path_name(cpu_path()) << " batch " << c.batch << " L " << c.L << " heads "
+                << c.heads << " d " << c.d << " threads " << threads;
+        }
+    use_threads(hardware_threads());
+}
+
+TEST(Attention, SameResultHoweverSplit) {
+    // One image of a batch equals that image alone, and one thread equals three, bit for bit
+    // (a request batched in the cloud gets the answer it would get alone).
+    const Case one{1, 77, 6, 32}, two{2, 77, 6, 32};
+    auto qkv = random_vector(size_t(two.batch * two.L * 3 * two.heads * two.d), 22);
+    const float scale = 0.125f;
+    use_threads(1);
+    const auto alone = run_attention(one, qkv, scale);
+    use_threads(3);
+    const auto batched = run_attention(two, qkv, scale);
+    for (size_t i = 0; i < alone.size(); ++i) ASSERT_EQ(alone[i], batched[i]) << i;
+    use_threads(hardware_threads());
+}
+
+TEST(Attention, LargeScoresStayFinite) {
+    // Scores near +-80 (saturated attention): the row maximum is subtracted before exp.
+    const Case c{1, 40, 2, 16};
+    auto qkv = random_vector(size_t(c.L * 3 * c.heads * c.d), 23, -3.f, 3.f);
+    std::vector<float> ref(size_t(c.L * c.heads * c.d));
+    ref::attention(c.batch, c.L, c.heads, c.d, 2.f, qkv.data(), ref.data());
+    const auto out = run_attention(c, qkv, 2.f);
+    for (float v : out) ASSERT_TRUE(std::isfinite(v));
+    ASSERT_LE(max_rel_diff(out, ref), 2e-5);
+}
+
+namespace {
+std::vector<float> run_tokens(int64_t m, int64_t in, int64_t out, const std::vector<float>& x,
+                              const std::vector<float>& w, const std::vector<float>& b,
+                              Activation act, int64_t layout_rows) {
+    const PackedWeights packed(out, in, w.data(), in, packed_layout_for(out, layout_rows, in));
+    std::vector<float> y(size_t(m * out), NAN);
+    std::vector<float> ws(linear_tokens_workspace_floats(packed, m));
+    linear_tokens_f32_cpu(test_pool(), m, packed, x.data(), b.data(), act, y.data(), ws.data());
+    return y;
+}
+}  // namespace
+
+TEST(LinearTokens, AgainstReferenceOverShapesAndThreads) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "no packed GEMM on the generic path";
+    struct Case {
+        int64_t m, in, out;
+        Activation act;
+    };
+    const Case cases[] = {{8, 16, 8, Activation::None},     {17, 33, 29, Activation::Relu},
+                          {50, 768, 96, Activation::None},  {197, 192, 576, Activation::None},
+                          {49, 384, 1536, Activation::Relu}, {64, 100, 7, Activation::Relu6},
+                          {300, 12, 40, Activation::None}};
+    for (int threads : {1, 2, 3})
+        for (const Case& c : cases) {
+            use_threads(threads);
+            auto x = random_vector(size_t(c.m * c.in), 31), w = random_vector(size_t(c.out * c.in), 32);
+            auto b = random_vector(size_t(c.out), 33);
+            std::vector<float> ref(size_t(c.m * c.out));
+            ref::linear(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, ref.data());
+            ASSERT_LE(max_rel_diff(run_tokens(c.m, c.in, c.out, x, w, b, c.act, c.m), ref), 1e-5)
+                << cpu_path_name(cpu_path()) << " " << c.m << " rows " << c.in << " -> " << c.out
+                << " threads " << threads;
+        }
+    use_threads(hardware_threads());
+}
+
+TEST(LinearTokens, RowsOfABatchEqualTheImageAloneBitForBit) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "no packed GEMM on the generic path";
+    // The layout is chosen for one image's rows and kept; three images' rows are more columns.
+    for (int64_t rows : {49, 50, 197})
+        for (int64_t in : {64, 384})
+            for (int64_t out : {96, 1152}) {
+                auto x = random_vector(size_t(3 * rows * in), 34), w = random_vector(size_t(out * in), 35);
+                auto b = random_vector(size_t(out), 36);
+                use_threads(1);
+                const auto alone = run_tokens(rows, in, out, x, w, b, Activation::None, rows);
+                use_threads(3);
+                const auto batch = run_tokens(3 * rows, in, out, x, w, b, Activation::None, rows);
+                for (size_t i = 0; i < alone.size(); ++i)
+                    ASSERT_EQ(alone[i], batch[i]) << rows << " rows " << in << " -> " << out;
+            }
+    use_threads(hardware_threads());
+}
+
+}  // namespace nse::test
