@@ -48,7 +48,7 @@ void Linear::prepare(const std::vector<Shape>& in) {
     if (in[0].size() >= 3 && rows >= kLinearTokenRows && packed_gemm_available()) {
         const Shape& w = params_[0].shape();
         packed_ = PackedWeights(w[0], w[1], params_[0].data(), w[1],
-                                packed_layout_for(w[0], rows, w[1]));
+                                linear_tokens_layout(rows, w[1], w[0]));
     }
 }
 

@@ -80,7 +80,7 @@ namespace {
 std::vector<float> run_tokens(int64_t m, int64_t in, int64_t out, const std::vector<float>& x,
                               const std::vector<float>& w, const std::vector<float>& b,
                               Activation act, int64_t layout_rows) {
-    const PackedWeights packed(out, in, w.data(), in, packed_layout_for(out, layout_rows, in));
+    const PackedWeights packed(out, in, w.data(), in, linear_tokens_layout(layout_rows, in, out));
     std::vector<float> y(size_t(m * out), NAN);
     std::vector<float> ws(linear_tokens_workspace_floats(packed, m));
     linear_tokens_f32_cpu(test_pool(), m, packed, x.data(), b.data(), act, y.data(), ws.data());

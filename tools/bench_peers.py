@@ -63,9 +63,10 @@ def worker(engine, model_name, threads):
     elif engine == "ort":
         import tempfile
         path = os.path.join(tempfile.mkdtemp(prefix="nse-ort-"), f"{model_name}.onnx")
-        with torch.no_grad():
-            torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
-                              do_constant_folding=True)
+        # (Not under no_grad: there nn.MultiheadAttention takes its fused fast path, an op
+        # the exporter cannot write; with gradients on it exports as MatMul, Softmax, ...)
+        torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
+                          do_constant_folding=True)
         # ONNX Runtime runs in Node (onnxruntime-node): the worker becomes that process, with
         # this one's stdin and stdout.
         sys.stdout.flush()

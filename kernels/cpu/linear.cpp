@@ -40,12 +40,22 @@ void transpose_f32_cpu(ThreadPool& pool, int64_t rows, int64_t cols, const float
     pool.parallel_for(col_tiles, run);
 }
 
+PackedWeights::Layout linear_tokens_layout(int64_t m, int64_t in, int64_t out) {
+    return packed_gemm_rows_available() ? PackedWeights::Layout::Columns
+                                        : packed_layout_for(out, m, in);
+}
+
 size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m) {
-    return size_t(m * (w.k() + w.m())) + packed_gemm_workspace_floats(w.layout(), m, w.k());
+    const size_t gemm = packed_gemm_workspace_floats(w.layout(), m, w.k());
+    if (w.layout() == PackedWeights::Layout::Columns && packed_gemm_rows_available()) return gemm;
+    return size_t(m * (w.k() + w.m())) + gemm;
 }
 
 void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, const float* x,
                            const float* b, Activation act, float* y, float* workspace) {
+    if (w.layout() == PackedWeights::Layout::Columns && packed_gemm_rows_available())
+        return packed_gemm_rows(pool, w, m, x, w.k(), b, act, y, w.m(), workspace);
+    // Elsewhere: y^T = W x^T through two transposes.
     float* xt = workspace;          // [I][M]
     float* yt = xt + m * w.k();     // [O][M]
     float* scratch = yt + m * w.m();

@@ -1,8 +1,10 @@
 // CPU fully connected layer. A few rows (an image's features, a batch of them) run as a
 // weight-streaming GEMV (kernels/cpu/gemm.h), whose rows of a batch equal the rows run alone bit
-// for bit; many rows (a transformer's tokens) as the packed GEMM of the convolutions on the
-// transposed problem, y^T = W x^T, with W packed once (every column of the GEMM is one row of
-// y, computed the same way whatever the other rows are).
+// for bit; many rows (a transformer's tokens) as the packed GEMM of the convolutions with W
+// packed once: on AVX-512 its column-layout kernel reads x's rows and writes y's directly
+// (packed_gemm_rows), elsewhere the transposed problem y^T = W x^T runs between two transposes.
+// Either way every token is one column of the GEMM, computed the same way whatever the other
+// rows are.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +25,9 @@ void linear_f32_cpu(ThreadPool& pool, int64_t m, int64_t in, int64_t out, const 
 // exists on the path in use).
 constexpr int64_t kLinearTokenRows = 8;
 
+// The packing of W [out, in] for linear_tokens_f32_cpu at m rows: the column layout where
+// packed_gemm_rows runs (AVX-512: no transposes), else packed_layout_for's choice.
+PackedWeights::Layout linear_tokens_layout(int64_t m, int64_t in, int64_t out);
 // Workspace floats of linear_tokens_f32_cpu for m rows and weights w (packed from [O, I]).
 size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m);
 // The same product for many rows: y[M, O] = act(x[M, I] w^T + b), w packed from [O, I].

@@ -71,6 +71,7 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
 }
 
 bool packed_gemm_available() { return cpu_path() != CpuPath::Generic; }
+bool packed_gemm_rows_available() { return cpu_path() == CpuPath::Avx512; }
 
 namespace {
 using RowBlockFn = void (*)(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
@@ -236,13 +237,31 @@ __attribute__((target("avx512f"))) void pack_columns(int64_t K, const float* b, 
         _mm512_mask_storeu_ps(bt + kk * width, store, _mm512_maskz_loadu_ps(load, b + kk * ldb));
 }
 
+// B's columns from the rows of x (a linear layer's tokens: B = x^T): panel of `rows` rows of x
+// (row stride ldx), `width` wide, k-major, bt[kk * width + p] = x[p][kk]; one gather per kk.
+__attribute__((target("avx512f"))) void pack_rows_as_columns(int64_t K, const float* x, int64_t ldx,
+                                                             int64_t rows, int64_t width,
+                                                             float* bt) {
+    const __m512i index = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(int32_t(ldx)));
+    const __mmask16 load = lanes(rows), store = lanes(width);
+    for (int64_t kk = 0; kk < K; ++kk)
+        _mm512_mask_storeu_ps(
+            bt + kk * width, store,
+            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), load, index, x + kk, 4));
+}
+
 // Where a C^T tile goes when its last block of K is done: columns `cols` x rows `rows` of C
-// from `c` (row stride ldc), with bias (per row, may be null) and activation.
+// from `c` (row stride ldc), with bias (per row, may be null) and activation. `transposed`: C^T
+// itself is wanted (a linear layer's output, tokens by features): `c` is then C^T's element
+// (column, row) and ldc its row stride, and the tile goes out as it is, no gather.
 struct ColumnTileOut {
     float* c;
     int64_t ldc, cols, rows;
     const float* bias;
     Activation act;
+    bool transposed = false;
 };
 
 // C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over one block
@@ -274,6 +293,28 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
             lo[p] = _mm512_fmadd_ps(bv, a0, lo[p]);
             hi[p] = _mm512_fmadd_ps(bv, a1, hi[p]);
         }
+    }
+    if (last && out.transposed) {
+        // Tile row p is row p of C^T: 32 (or `rows`) features of one token.
+        const __mmask16 m0 = lanes(out.rows), m1 = lanes(std::max<int64_t>(0, out.rows - 16));
+        const __m512 b0 = out.bias ? _mm512_maskz_loadu_ps(m0, out.bias) : _mm512_setzero_ps();
+        const __m512 b1 =
+            out.bias ? _mm512_maskz_loadu_ps(m1, out.bias + 16) : _mm512_setzero_ps();
+        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
+        for (int p = 0; p < PR && p < out.cols; ++p) {
+            __m512 v0 = _mm512_add_ps(lo[p], b0), v1 = _mm512_add_ps(hi[p], b1);
+            if (out.act != Activation::None) {
+                v0 = _mm512_max_ps(v0, zero);
+                v1 = _mm512_max_ps(v1, zero);
+            }
+            if (out.act == Activation::Relu6) {
+                v0 = _mm512_min_ps(v0, six);
+                v1 = _mm512_min_ps(v1, six);
+            }
+            _mm512_mask_storeu_ps(out.c + p * out.ldc, m0, v0);
+            _mm512_mask_storeu_ps(out.c + p * out.ldc + 16, m1, v1);
+        }
+        return;
     }
     alignas(64) float t[PR][32];
     float* dst = last ? &t[0][0] : acc;
@@ -311,15 +352,21 @@ constexpr int64_t kColumnGroup = 16;
 // of K at once, the first B panel to pass an A panel waited for it from memory at up to 2x its
 // compute time: ResNet-18's 7x7 layers read 9.4 MB of weights each.)
 void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
-                            const float* bias, Activation act, float* c, int64_t ldc) {
+                            const float* bias, Activation act, float* c, int64_t ldc,
+                            bool transposed = false) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
     const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
+    // Groups of even size: 17 panels (14x14 maps, 197 tokens) as 9 + 8, not 16 + 1, whose lone
+    // pass had to fetch the whole next block of A (from memory, for weights that do not stay
+    // cached) in the time of one pass.
+    const int64_t groups = (col_panels + kColumnGroup - 1) / kColumnGroup;
+    const int64_t group = (col_panels + groups - 1) / groups;
     pool.parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
         alignas(64) float acc[kColumnGroup][kMr * 32];
         for (int64_t t = t0; t < t1;) {
             // Tiles [t, te): B panels [i0, i0 + g) of A panel j.
             const int64_t j = t / col_panels, i0 = t % col_panels;
-            const int64_t g = std::min({kColumnGroup, col_panels - i0, t1 - t}), te = t + g;
+            const int64_t g = std::min({group - i0 % group, col_panels - i0, t1 - t}), te = t + g;
             const int64_t row0 = j * PackedWeights::kColumnPanelRows;
             const float* panel = a.panel(j);
             const bool next_panel = te == (j + 1) * col_panels && te < t1;
@@ -332,12 +379,14 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
                 for (int64_t q = 0; q < g; ++q) {
                     const int64_t i = i0 + q;
                     const int64_t w = packed_column_width(n, i);
-                    const ColumnTileOut out{c + row0 * ldc + i * kMr,
-                                            ldc,
-                                            std::min(kMr, n - i * kMr),
-                                            std::min(PackedWeights::kColumnPanelRows, M - row0),
-                                            bias ? bias + row0 : nullptr,
-                                            act};
+                    const ColumnTileOut out{
+                        transposed ? c + i * kMr * ldc + row0 : c + row0 * ldc + i * kMr,
+                        ldc,
+                        std::min(kMr, n - i * kMr),
+                        std::min(PackedWeights::kColumnPanelRows, M - row0),
+                        bias ? bias + row0 : nullptr,
+                        act,
+                        transposed};
                     const float* bti = bt + i * kMr * K + k0 * w;
                     // The next block's 2 kc lines over min(g, 4) passes: `lines` per 2 values.
                     const int lines = g >= 4 ? 1 : g >= 2 ? 2 : 4;
@@ -368,6 +417,21 @@ void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const flo
                                            packed_column_width(n, i), bt + i * kMr * K);
                       });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
+}
+
+// y = act(x a^T + bias) for x's n rows: x packed straight into column panels, C^T stored as is.
+void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
+                       int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
+                       float* bt) {
+    const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
+    pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
+                      [&](int64_t i0, int64_t i1) {
+                          for (int64_t i = i0; i < i1; ++i)
+                              pack_rows_as_columns(K, x + i * kMr * ldx, ldx,
+                                                   std::min(kMr, n - i * kMr),
+                                                   packed_column_width(n, i), bt + i * kMr * K);
+                      });
+    gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true);
 }
 
 }  // namespace
@@ -425,6 +489,16 @@ void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const floa
             if (p1 > p0 && n1 > n0) block(a, p0, p1, n0, n1, b, ldb, bias, act, c, ldc);
         }
     });
+}
+
+void packed_gemm_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
+                      int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
+                      float* workspace) {
+#if defined(__x86_64__)
+    if (cpu_path() == CpuPath::Avx512 && a.layout() == PackedWeights::Layout::Columns)
+        return gemm_columns_rows(pool, a, n, x, ldx, bias, act, y, ldy, workspace);
+#endif
+    NSE_CHECK(false, ErrorCode::Internal, "packed_gemm_rows needs AVX-512 and the column layout");
 }
 
 void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,

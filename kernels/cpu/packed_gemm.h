@@ -94,6 +94,17 @@ int64_t packed_column_width(int64_t n, int64_t i);
 void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
                            const float* bias, Activation act, float* c, int64_t ldc);
 
+// Whether packed_gemm_rows can run on the path in use (AVX-512: the column layout's kernel).
+bool packed_gemm_rows_available();
+
+// y = act(x A^T + bias) for x [n, K] (row stride ldx) and A [M, K] packed in the column layout:
+// C^T of C = A x^T, without transposing x or C (x's rows are packed as B's column panels, the
+// kernel's C^T tiles stored as they are); y is [n, M] with row stride ldy, bias has M values.
+// A linear layer over token rows. `workspace` holds packed_gemm_workspace_floats(Columns, n, K).
+void packed_gemm_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
+                      int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
+                      float* workspace);
+
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
 // ldc; bias (M values) may be null; `workspace` holds packed_gemm_workspace_floats(a.layout(), n,
 // a.k()) floats (null where that is 0). Split over the thread pool by column or row blocks. Either
