@@ -2,7 +2,8 @@
 """Converts small hand-written nn.Modules, for the parity tests of ops and converter paths no
 model of the test set exercises alone: a sigmoid gate, every smooth activation, a
 squeeze-and-excite block, a DenseNet-order batch norm, a channel shuffle with chunk, a
-ConvNeXt-style channels-last block, broadcasting constants, and the ONNX route (a module
+ConvNeXt-style channels-last block, broadcasting constants, a small vision transformer (class
+token, position embedding, multi-head self-attention, GELU MLP), and the ONNX route (a module
 exported to ONNX and imported, its reference computed by PyTorch). Writes
 <out>/<name>.safetensors and <name>.ref.safetensors as convert_torchvision.py does.
 
@@ -132,6 +133,15 @@ class ChannelsLast(nn.Module):
         return x
 
 
+def tiny_vit():
+    """torchvision's VisionTransformer at a test's size: 16 patches and a class token (17
+    tokens, odd against every vector width), 4 heads of 16 values, 2 blocks."""
+    import torchvision
+    return torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2,
+                                                num_heads=4, hidden_dim=64, mlp_dim=128,
+                                                num_classes=10)
+
+
 def write(model, name, shape, out, seed=7):
     torch.manual_seed(seed)
     model = model.eval()
@@ -171,6 +181,7 @@ def main(out):
     write(DenseOrder(), "dense_order", [1, 3, 6, 6], out)
     write(Shuffle(), "shuffle", [1, 16, 7, 9], out)
     write(ChannelsLast(), "channels_last", [1, 16, 10, 10], out)
+    write(tiny_vit(), "tiny_vit", [1, 3, 32, 32], out)
     write_via_onnx(Activations(), "onnx_activations", [1, 3, 12, 12], out)
     write_via_onnx(Shuffle(), "onnx_shuffle", [1, 16, 7, 9], out)
     write_via_onnx(ChannelsLast(), "onnx_channels_last", [1, 16, 10, 10], out)

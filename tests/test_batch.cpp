@@ -20,7 +20,10 @@ namespace {
 std::shared_ptr<const Model> load_test_model(const std::string& name) {
     const std::string five = std::string(NSE_TEST_MODELS_DIR) + "/" + name + ".safetensors";
     const std::string zoo = std::string(NSE_TEST_DATA_DIR) + "/zoo/" + name + ".safetensors";
-    return Model::load(std::ifstream(five).good() ? five : zoo);
+    const std::string custom = std::string(NSE_TEST_DATA_DIR) + "/" + name + ".safetensors";
+    return Model::load(std::ifstream(five).good()  ? five
+                       : std::ifstream(zoo).good() ? zoo
+                                                   : custom);
 }
 
 // Image i of a test batch.
@@ -85,7 +88,8 @@ INSTANTIATE_TEST_SUITE_P(FiveAndZoo, BatchModels,
                                            "squeezenet1_1", "vgg11_bn", "googlenet", "inception_v3",
                                            "densenet121", "mobilenet_v3_small", "mnasnet0_5",
                                            "shufflenet_v2_x0_5", "efficientnet_b0",
-                                           "regnet_y_400mf", "resnext50_32x4d", "convnext_tiny"),
+                                           "regnet_y_400mf", "resnext50_32x4d", "convnext_tiny",
+                                           "vit_b_32", "tiny_vit"),
                          [](const ::testing::TestParamInfo<const char*>& i) {
                              return std::string(i.param);
                          });

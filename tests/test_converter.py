@@ -47,6 +47,24 @@ class Gate(nn.Module):
         return torch.sigmoid(self.gate(self.conv(x)))
 
 
+class TokenAttention(nn.Module):
+    """A conv's pixels as tokens through multi-head self-attention; the first token classified."""
+
+    def __init__(self, batch_first=True, cross=False, mask=False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=batch_first)
+        self.fc = nn.Linear(16, 5)
+        self.cross, self.mask = cross, mask
+
+    def forward(self, x):
+        x = self.conv(x).flatten(2).transpose(1, 2)
+        y = x * 2 if self.cross else x
+        m = torch.zeros(36, 36, dtype=torch.bool) if self.mask else None
+        a, _ = self.attn(x, y, y, need_weights=False, attn_mask=m)
+        return self.fc(a[:, 0])
+
+
 class ConverterTest(unittest.TestCase):
     def reject(self, model, needle):
         with tempfile.TemporaryDirectory() as out:
@@ -81,9 +99,25 @@ class ConverterTest(unittest.TestCase):
         self.assertNotEqual(ctx.exception.code, 0)
         with contextlib.redirect_stderr(err):
             self.assertEqual(cv.main(["no_such_net", "--out", tempfile.gettempdir()]), 2)
-            self.assertEqual(cv.main(["vit_b_16", "--out", tempfile.gettempdir()]), 2)
+            self.assertEqual(cv.main(["swin_t", "--out", tempfile.gettempdir()]), 2)
         self.assertIn("unknown model 'no_such_net'", err.getvalue())
-        self.assertIn("vit_b_16 is a vision transformer", err.getvalue())
+        self.assertIn("swin_t is a vision transformer", err.getvalue())
+
+    def test_self_attention_is_in_projection_attention_out_projection(self):
+        with tempfile.TemporaryDirectory() as out:
+            _, graph = cv.convert(TokenAttention().eval(), "attn", [1, 3, 8, 8], out,
+                                  {"nsengine.weights": "random(seed=0)"}, 0)
+        nodes = [(n["name"], n["op"]) for n in graph["nodes"]]
+        self.assertEqual(nodes[-6:], [("attn.in_proj", "linear"), ("attn", "attention"),
+                                      ("attn.out_proj", "linear"), ("getitem_2.1", "slice"),
+                                      ("getitem_2", "reshape"), ("fc", "linear")])
+        self.assertEqual(graph["nodes"][-5]["attrs"], {"heads": 2})
+
+    def test_attention_other_than_plain_self_attention_is_refused(self):
+        self.reject(TokenAttention(batch_first=False),
+                    "MultiheadAttention(batch_first=False) at module attn")
+        self.reject(TokenAttention(cross=True), "other than self-attention")
+        self.reject(TokenAttention(mask=True), "with attn_mask at module attn")
 
     def test_state_dict_is_loaded(self):
         with tempfile.TemporaryDirectory() as out:

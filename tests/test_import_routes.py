@@ -142,8 +142,10 @@ class ListRoute(unittest.TestCase):
         for name in torchvision.models.list_models(module=torchvision.models):
             self.assertIn(name, rows)
         self.assertTrue(rows["shufflenet_v2_x1_0"]["converts"])
-        self.assertFalse(rows["vit_b_16"]["converts"])
-        self.assertEqual(sum(r["converts"] for r in rows.values()), 69)  # 68 CNNs and LeNet
+        self.assertTrue(rows["vit_b_16"]["converts"])
+        self.assertFalse(rows["swin_t"]["converts"])
+        # 68 CNNs, 5 ViTs and LeNet
+        self.assertEqual(sum(r["converts"] for r in rows.values()), 74)
 
 
 class Tiny(nn.Module):

@@ -87,6 +87,48 @@ TEST(Model, BadAttributesAndArity) {
     expect_error([&] { f.load(); }, "graph output 'nothing'");
 }
 
+// input [1, 6, 12] tokens -> class token prepended -> linear to q|k|v -> attention of 2 heads.
+ModelBuilder small_attention() {
+    ModelBuilder b({1, 6, 12});
+    b.node("cat", "concat", {"input"}, {{"dim", 1}, {"constant_at", 0}}, {"cls"})
+        .weight("cls", {1, 1, 12})
+        .node("qkv", "linear", {"cat"}, {}, {"qkv.weight", "qkv.bias"})
+        .weight("qkv.weight", {36, 12})
+        .weight("qkv.bias", {36})
+        .node("attn", "attention", {"qkv"}, {{"heads", 2}})
+        .output("attn");
+    return b;
+}
+
+TEST(Model, AttentionAndConstantConcatShapesAndErrors) {
+    auto m = small_attention().load();
+    EXPECT_EQ(m->info(0).out_shape, (Shape{1, 7, 12}));
+    EXPECT_EQ(m->info(1).out_shape, (Shape{1, 7, 36}));
+    EXPECT_EQ(m->info(2).out_shape, (Shape{1, 7, 12}));
+    EXPECT_DOUBLE_EQ(m->info(2).flops, 4.0 * 7 * 7 * 12);
+    auto b = small_attention();
+    b.graph["nodes"][2]["attrs"]["heads"] = 5;
+    expect_error([&] { b.load(); }, "attention of 5 heads takes [N, L, 3 E]");
+    auto c = small_attention();
+    c.graph["nodes"][2]["attrs"]["heads"] = 0;
+    expect_error([&] { c.load(); }, "attention heads must be in [1, 4096], got 0");
+    auto d = small_attention();
+    d.graph["nodes"][2]["attrs"]["scale"] = -1.0;
+    expect_error([&] { d.load(); }, "attention scale must be a positive number");
+    auto e = small_attention();
+    e.weight("cls", {2, 1, 12});
+    expect_error([&] { e.load(); }, "concat's constant piece must be [1, ...]");
+    auto f = small_attention();
+    f.weight("cls", {1, 1, 11});
+    expect_error([&] { f.load(); }, "concat along dim 1 cannot join shapes");
+    auto g = small_attention();
+    g.graph["nodes"][0]["attrs"]["constant_at"] = 2;
+    expect_error([&] { g.load(); }, "concat constant_at 2 is past its 1 inputs");
+    auto h = small_attention();
+    h.graph["nodes"][0]["attrs"]["dim"] = 0;
+    expect_error([&] { h.load(); }, "joins along a dimension after the batch");
+}
+
 TEST(Model, AliasesAndPaths) {
     EXPECT_EQ(canonical_model_name("mobilenet"), "mobilenet_v2");
     EXPECT_EQ(canonical_model_name("mobile_net"), "mobilenet_v2");
