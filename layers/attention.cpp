@@ -8,13 +8,38 @@
 namespace nse {
 
 void Attention::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
-    expect_params(params, 0, "attention");
+    const bool bias = attr_bool(attrs, "bias", false), mask = attr_bool(attrs, "mask", false);
+    expect_params(params, size_t(bias) + size_t(mask), "attention");
     heads_ = attr_int(attrs, "heads", 0);
+    window_ = attr_int(attrs, "window", 0);
+    NSE_CHECK(window_ >= 0, ErrorCode::InvalidModel, "attention window must be >= 0, got ",
+              window_);
     NSE_CHECK(heads_ >= 1 && heads_ <= 4096, ErrorCode::InvalidModel,
               "attention heads must be in [1, 4096], got ", heads_);
     scale_ = attr_float(attrs, "scale", 0.0);
     NSE_CHECK(std::isfinite(scale_) && scale_ >= 0.0, ErrorCode::InvalidModel,
               "attention scale must be a positive number (or absent), got ", scale_);
+    params_ = std::move(params);
+    if (bias) bias_index_ = 0;
+    if (mask) mask_index_ = bias ? 1 : 0;
+    const Tensor *bias_ = this->bias(), *mask_ = this->mask();
+    for (const Tensor* t : {bias_, mask_})
+        NSE_CHECK(!t || (t->rank() == 3 && t->dim(0) >= 1 && t->dim(1) == t->dim(2)),
+                  ErrorCode::InvalidModel, "attention ", t == bias_ ? "bias" : "mask",
+                  " must be [n, w, w], got ", shape_str(t->shape()));
+    if (bias_)
+        NSE_CHECK(bias_->dim(0) == heads_, ErrorCode::InvalidModel, "attention bias must have ",
+                  heads_, " heads, got ", shape_str(bias_->shape()));
+}
+
+AttentionShape Attention::shape_of(const Shape& x) const {
+    AttentionShape sh;
+    sh.batch = x[0];
+    sh.tokens = x[1];
+    sh.heads = heads_;
+    sh.d = x[2] / 3 / heads_;
+    sh.window = window_;
+    return sh;
 }
 
 Shape Attention::output_shape(const std::vector<Shape>& in) const {
@@ -22,6 +47,14 @@ Shape Attention::output_shape(const std::vector<Shape>& in) const {
     NSE_CHECK(x.size() == 3 && x[1] >= 1 && x[2] > 0 && x[2] % (3 * heads_) == 0,
               ErrorCode::InvalidModel, "attention of ", heads_,
               " heads takes [N, L, 3 E] with E a multiple of the heads, got ", shape_str(x));
+    NSE_CHECK(x[1] % std::max<int64_t>(window_, 1) == 0, ErrorCode::InvalidModel,
+              "attention windows of ", window_, " tokens cannot divide ", x[1]);
+    const int64_t w = window_ > 0 ? window_ : x[1];
+    const Tensor *bias_ = bias(), *mask_ = mask();
+    for (const Tensor* t : {bias_, mask_})
+        NSE_CHECK(!t || t->dim(1) == w, ErrorCode::InvalidModel, "attention ",
+                  t == bias_ ? "bias" : "mask", " ", shape_str(t->shape()), " does not fit windows of ",
+                  w, " tokens");
     return {x[0], x[1], x[2] / 3};
 }
 
@@ -32,19 +65,21 @@ float Attention::scale(const Shape& in) const {
 
 double Attention::flops(const std::vector<Shape>& in) const {
     const Shape& x = in[0];
-    // Q K^T and P V: two multiply-adds per query, key and value of a head.
-    return 4.0 * double(x[0]) * double(x[1]) * double(x[1]) * double(x[2] / 3);
+    // Q K^T and P V: two multiply-adds per query, key (of its window) and value of a head.
+    const int64_t w = window_ > 0 ? window_ : x[1];
+    return 4.0 * double(x[0]) * double(x[1]) * double(w) * double(x[2] / 3);
 }
 
 size_t Attention::workspace_floats(const std::vector<Shape>& in, int threads) const {
-    return attention_workspace_floats(in[0][1], in[0][2] / 3 / heads_, threads);
+    return attention_workspace_floats(shape_of(in[0]), threads);
 }
 
 void Attention::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                         ThreadPool& pool) const {
     const Shape& x = in[0]->shape();
-    attention_f32_cpu(pool, x[0], x[1], heads_, x[2] / 3 / heads_, scale(x), in[0]->data(),
-                      out.data(), workspace);
+    attention_f32_cpu(pool, shape_of(x), scale(x), in[0]->data(), bias() ? bias()->data() : nullptr,
+                      mask() ? mask()->data() : nullptr, mask() ? mask()->dim(0) : 1, out.data(),
+                      workspace);
 }
 
 const CostKind Attention::kKind{"attention", {"1", "mflop", "mexp", "in_mb", "out_mb"}, false,
@@ -54,7 +89,8 @@ NodeCost Attention::cost(const std::vector<Shape>& in) const {
     // The products (FMAs of 4 queries by a few vectors of keys or value columns), one exp per
     // score, and the K transposed into scratch per head.
     const Shape& x = in[0];
-    const double exps = double(x[0]) * heads_ * double(x[1]) * double(x[1]);
+    const int64_t w = window_ > 0 ? window_ : x[1];
+    const double exps = double(x[0]) * heads_ * double(x[1]) * double(w);
     const double f = flops(in);
     return {&kKind,
             {1, f / 1e6, exps / 1e6, inputs_mb(in), shape_mb(output_shape(in))},

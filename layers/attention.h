@@ -1,11 +1,15 @@
 // attention: multi-head scaled dot-product self-attention on packed projections: x [N, L, 3E]
 // (each token's q, then k, then v; head h's d = E / heads values at column h d of each third,
 // as nn.MultiheadAttention's in_proj makes them) -> [N, L, E] (head h at columns h d ..), with
-// out_i = softmax(scale q_i K^T) V per image and head. attrs heads (>= 1, dividing E), scale
-// (default 1 / sqrt(d)); no params. The projections before and after are linear nodes. One fused
-// CPU kernel (kernels/cpu/attention.h); no CUDA op yet: its record declares the CPU fallback.
+// out_i = softmax(scale q_i K^T + bias + mask) V per image, window and head. attrs heads (>= 1,
+// dividing E), scale (default 1 / sqrt(d)), window (tokens per window, dividing L; 0: all),
+// bias and mask (booleans: which params follow, in that order): params bias [heads, w, w] (a
+// relative position bias) and mask [masks, w, w] (window i of an image takes mask i % masks:
+// Swin's shifted windows). The projections before and after are linear nodes. One fused CPU
+// kernel (kernels/cpu/attention.h); no CUDA op yet: its record declares the CPU fallback.
 #pragma once
 
+#include "kernels/cpu/attention.h"
 #include "layers/layer.h"
 #include "layers/op.h"
 #include "layers/sweep.h"
@@ -28,10 +32,15 @@ class Attention : public Layer {
     int64_t heads() const { return heads_; }
     // The scale for inputs of this shape (the attribute, or 1 / sqrt(d)).
     float scale(const Shape& in) const;
+    // The kernel's shape for this input.
+    AttentionShape shape_of(const Shape& in) const;
 
   private:
-    int64_t heads_ = 1;
+    int64_t heads_ = 1, window_ = 0;
     double scale_ = 0.0;  // 0: 1 / sqrt(d)
+    int bias_index_ = -1, mask_index_ = -1;  // in params_, or -1
+    const Tensor* bias() const { return bias_index_ < 0 ? nullptr : &params_[bias_index_]; }
+    const Tensor* mask() const { return mask_index_ < 0 ? nullptr : &params_[mask_index_]; }
 };
 
 }  // namespace nse

@@ -12,6 +12,7 @@
 #include "layers/pooling.h"
 #include "layers/shape_ops.h"
 #include "layers/unary.h"
+#include "layers/windows.h"
 
 namespace nse {
 
@@ -33,6 +34,8 @@ std::unique_ptr<Layer> make() {
 }
 std::unique_ptr<Layer> make_max_pool() { return std::make_unique<Pool2d>(true); }
 std::unique_ptr<Layer> make_avg_pool() { return std::make_unique<Pool2d>(false); }
+std::unique_ptr<Layer> make_window_partition() { return std::make_unique<Windows>(false); }
+std::unique_ptr<Layer> make_window_reverse() { return std::make_unique<Windows>(true); }
 std::unique_ptr<Layer> make_relu() { return std::make_unique<ActivationLayer>(Activation::Relu); }
 std::unique_ptr<Layer> make_relu6() { return std::make_unique<ActivationLayer>(Activation::Relu6); }
 
@@ -78,6 +81,10 @@ const std::vector<OpRecord>& registry() {
         {"softmax", make<Softmax>, {&Softmax::kKind}, Softmax::sweep,
          NSE_GPU_KERNEL(Softmax::gpu_op)},
         {"attention", make<Attention>, {&Attention::kKind}, Attention::sweep, kCpuFallback},
+        {"window_partition", make_window_partition, {&Windows::kKind}, Windows::sweep_partition,
+         kCpuFallback},
+        {"window_reverse", make_window_reverse, {&Windows::kKind}, Windows::sweep_reverse,
+         kCpuFallback},
         {"flatten", make<Flatten>, {&Flatten::kKind}, Flatten::sweep,
          NSE_GPU_KERNEL(Flatten::gpu_op)},
     };

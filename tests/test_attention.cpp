@@ -11,6 +11,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/tensor_ops.h"
 #include "kernels/reference/reference.h"
 #include "tests/kernel_tester.h"
 
@@ -18,14 +19,17 @@ namespace nse::test {
 
 namespace {
 struct Case {
-    int64_t batch, L, heads, d;
+    int64_t batch, L, heads, d, window = 0, masks = 0;  // masks 0: no bias nor mask
 };
 
-std::vector<float> run_attention(const Case& c, const std::vector<float>& qkv, float scale) {
+std::vector<float> run_attention(const Case& c, const std::vector<float>& qkv, float scale,
+                                 const float* bias = nullptr, const float* mask = nullptr) {
     std::vector<float> out(size_t(c.batch * c.L * c.heads * c.d), NAN);
-    std::vector<float> ws(attention_workspace_floats(c.L, c.d, test_pool().size()));
-    attention_f32_cpu(test_pool(), c.batch, c.L, c.heads, c.d, scale, qkv.data(), out.data(),
-                      ws.data());
+    AttentionShape sh;
+    sh.batch = c.batch, sh.tokens = c.L, sh.heads = c.heads, sh.d = c.d, sh.window = c.window;
+    std::vector<float> ws(attention_workspace_floats(sh, test_pool().size()));
+    attention_f32_cpu(test_pool(), sh, scale, qkv.data(), bias, mask, std::max<int64_t>(c.masks, 1),
+                      out.data(), ws.data());
     return out;
 }
 }  // namespace
@@ -42,7 +46,8 @@ TEST(Attention, AgainstReferenceOverShapesAndThreads) {
             auto qkv = random_vector(size_t(c.batch * c.L * 3 * c.heads * c.d), 21, -2.f, 2.f);
             const float scale = 1.f / std::sqrt(float(c.d));
             std::vector<float> ref(size_t(c.batch * c.L * c.heads * c.d));
-            ref::attention(c.batch, c.L, c.heads, c.d, scale, qkv.data(), ref.data());
+            ref::attention(c.batch, c.L, c.heads, c.d, 0, scale, qkv.data(), nullptr, nullptr, 1,
+                           ref.data());
             const auto out = run_attention(c, qkv, scale);
             ASSERT_LE(max_rel_diff(out, ref), 2e-5)
                 << cpu_path_name(cpu_path()) << " batch " << c.batch << " L " << c.L << " heads "
@@ -65,12 +70,37 @@ TEST(Attention, SameResultHoweverSplit) {
     use_threads(hardware_threads());
 }
 
+TEST(Attention, WindowsWithBiasAndMaskAgainstReference) {
+    // Swin's shape: windows of w tokens attend within themselves, a bias per head and a mask per
+    // window (-100 where a shifted window joins regions, as torchvision writes it).
+    const Case cases[] = {{1, 4 * 49, 3, 32, 49, 4}, {2, 3 * 16, 2, 16, 16, 3},
+                          {1, 2 * 9, 4, 8, 9, 1},     {1, 6 * 7, 1, 20, 7, 2},
+                          {3, 2 * 25, 2, 24, 25, 2}};
+    for (int threads : {1, 3})
+        for (const Case& c : cases) {
+            use_threads(threads);
+            auto qkv = random_vector(size_t(c.batch * c.L * 3 * c.heads * c.d), 24, -2.f, 2.f);
+            const auto bias = random_vector(size_t(c.heads * c.window * c.window), 25, -3.f, 3.f);
+            auto mask = random_vector(size_t(c.masks * c.window * c.window), 26);
+            for (float& m : mask) m = m > 0.3f ? -100.f : 0.f;
+            const float scale = 1.f / std::sqrt(float(c.d));
+            std::vector<float> ref(size_t(c.batch * c.L * c.heads * c.d));
+            ref::attention(c.batch, c.L, c.heads, c.d, c.window, scale, qkv.data(), bias.data(),
+                           mask.data(), c.masks, ref.data());
+            const auto out = run_attention(c, qkv, scale, bias.data(), mask.data());
+            ASSERT_LE(max_rel_diff(out, ref), 2e-5)
+                << cpu_path_name(cpu_path()) << " batch " << c.batch << " windows of "
+                << c.window << " heads " << c.heads << " d " << c.d << " threads " << threads;
+        }
+    use_threads(hardware_threads());
+}
+
 TEST(Attention, LargeScoresStayFinite) {
     // Scores near +-80 (saturated attention): the row maximum is subtracted before exp.
     const Case c{1, 40, 2, 16};
     auto qkv = random_vector(size_t(c.L * 3 * c.heads * c.d), 23, -3.f, 3.f);
     std::vector<float> ref(size_t(c.L * c.heads * c.d));
-    ref::attention(c.batch, c.L, c.heads, c.d, 2.f, qkv.data(), ref.data());
+    ref::attention(c.batch, c.L, c.heads, c.d, 0, 2.f, qkv.data(), nullptr, nullptr, 1, ref.data());
     const auto out = run_attention(c, qkv, 2.f);
     for (float v : out) ASSERT_TRUE(std::isfinite(v));
     ASSERT_LE(max_rel_diff(out, ref), 2e-5);
@@ -127,6 +157,31 @@ TEST(LinearTokens, RowsOfABatchEqualTheImageAloneBitForBit) {
                 for (size_t i = 0; i < alone.size(); ++i)
                     ASSERT_EQ(alone[i], batch[i]) << rows << " rows " << in << " -> " << out;
             }
+    use_threads(hardware_threads());
+}
+
+TEST(Windows, PartitionAgainstReferenceAndReverseRoundTrips) {
+    // Maps that fill their windows and maps that need padding, shifted and not.
+    struct Case {
+        int64_t n, h, w, c, wh, ww, sh, sw;
+    };
+    const Case cases[] = {{1, 14, 14, 8, 7, 7, 3, 3}, {2, 8, 8, 5, 4, 4, 0, 0},
+                          {1, 9, 13, 3, 7, 7, 3, 3},  {1, 5, 6, 16, 8, 8, 4, 4},
+                          {3, 12, 10, 4, 6, 5, 2, 1}};
+    for (int threads : {1, 3})
+        for (const Case& c : cases) {
+            use_threads(threads);
+            const auto x = random_vector(size_t(c.n * c.h * c.w * c.c), 41);
+            const int64_t hp = (c.h + c.wh - 1) / c.wh * c.wh, wp = (c.w + c.ww - 1) / c.ww * c.ww;
+            std::vector<float> win(size_t(c.n * hp * wp * c.c), NAN), ref(win.size());
+            std::vector<float> back(x.size(), NAN);
+            const WindowShape sh{c.n, c.h, c.w, c.c, c.wh, c.ww, c.sh, c.sw};
+            window_copy_f32_cpu(test_pool(), sh, false, x.data(), win.data());
+            ref::window_partition(c.n, c.h, c.w, c.c, c.wh, c.ww, c.sh, c.sw, x.data(), ref.data());
+            ASSERT_EQ(win, ref) << c.h << "x" << c.w << " windows " << c.wh << "x" << c.ww;
+            window_copy_f32_cpu(test_pool(), sh, true, win.data(), back.data());
+            ASSERT_EQ(back, x) << c.h << "x" << c.w << " windows " << c.wh << "x" << c.ww;
+        }
     use_threads(hardware_threads());
 }
 

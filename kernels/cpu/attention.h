@@ -3,10 +3,14 @@
 //   qkv: [batch, L, 3E], E = heads d: each row holds q, then k, then v, each head's d values at
 //        column h d of its third;
 //   out: [batch, L, E], head h's output at columns h d ..;
-//   out_i = softmax(scale q_i K^T) V per image and head (scale: 1/sqrt(d) for a transformer).
+//   out_i = softmax(scale q_i K^T + bias + mask) V per image, window and head (scale: 1/sqrt(d)
+//   for a transformer). Windows (Swin's): the L tokens are L / window groups of `window`
+//   consecutive rows, each attending only within itself; bias [heads, window, window] (a
+//   relative position bias) and mask [masks, window, window] (window w takes mask w % masks: a
+//   shifted window's) are optional.
 // One fused kernel per path (simd/attention_body.h): the scores of 4 queries at a time, never
-// the L x L matrix. Split over the pool by image, head and block of queries; each result is
-// the same however the work is split.
+// the L x L matrix. Split over the pool by image, window, head and block of queries; each result
+// is the same however the work is split.
 #pragma once
 
 #include <cstddef>
@@ -16,12 +20,20 @@ namespace nse {
 
 class ThreadPool;
 
-// Columns of the scores each head's scratch holds: L rounded up to 16.
-int64_t attention_padded_tokens(int64_t L);
-// Workspace floats attention_f32_cpu needs on `threads` threads.
-size_t attention_workspace_floats(int64_t L, int64_t d, int threads);
+struct AttentionShape {
+    int64_t batch = 1, tokens = 1, heads = 1, d = 1;
+    int64_t window = 0;  // tokens per window; 0: all of them
+    int64_t keys() const { return window > 0 ? window : tokens; }
+    int64_t windows() const { return tokens / keys(); }
+};
 
-void attention_f32_cpu(ThreadPool& pool, int64_t batch, int64_t L, int64_t heads, int64_t d,
-                       float scale, const float* qkv, float* out, float* workspace);
+// Columns of the scores each head's scratch holds: `keys` rounded up to 16.
+int64_t attention_padded_tokens(int64_t keys);
+// Workspace floats attention_f32_cpu needs on `threads` threads.
+size_t attention_workspace_floats(const AttentionShape& sh, int threads);
+
+void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, float scale, const float* qkv,
+                       const float* bias, const float* mask, int64_t masks, float* out,
+                       float* workspace);
 
 }  // namespace nse

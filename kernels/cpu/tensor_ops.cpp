@@ -266,4 +266,34 @@ void layer_norm_f32_cpu(ThreadPool& pool, int64_t outer, int64_t d, int64_t inne
     });
 }
 
+void window_copy_f32_cpu(ThreadPool& pool, const WindowShape& s, bool reverse, const float* x,
+                         float* y) {
+    const int64_t hp = (s.h + s.wh - 1) / s.wh * s.wh, wp = (s.w + s.ww - 1) / s.ww * s.ww;
+    const size_t bytes = size_t(s.c) * sizeof(float);
+    // One task per row of windows of an image.
+    rows_parallel(pool, s.n * (hp / s.wh), s.wh * wp * s.c, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t img = t / (hp / s.wh), wy = t % (hp / s.wh);
+            const float* xi = x + img * (reverse ? hp * wp : s.h * s.w) * s.c;
+            float* yi = y + img * (reverse ? s.h * s.w : hp * wp) * s.c;
+            for (int64_t wx = 0; wx < wp / s.ww; ++wx)
+                for (int64_t iy = 0; iy < s.wh; ++iy)
+                    for (int64_t ix = 0; ix < s.ww; ++ix) {
+                        const int64_t token = ((wy * (wp / s.ww) + wx) * s.wh + iy) * s.ww + ix;
+                        const int64_t my = (wy * s.wh + iy + s.sh) % hp;
+                        const int64_t mx = (wx * s.ww + ix + s.sw) % wp;
+                        const bool inside = my < s.h && mx < s.w;
+                        if (reverse) {
+                            if (inside)
+                                std::memcpy(yi + (my * s.w + mx) * s.c, xi + token * s.c, bytes);
+                        } else if (inside) {
+                            std::memcpy(yi + token * s.c, xi + (my * s.w + mx) * s.c, bytes);
+                        } else {
+                            std::memset(yi + token * s.c, 0, bytes);
+                        }
+                    }
+        }
+    });
+}
+
 }  // namespace nse

@@ -41,4 +41,15 @@ void slice_f32_cpu(int64_t outer, int64_t d, int64_t inner, int64_t start, int64
 void layer_norm_f32_cpu(ThreadPool& pool, int64_t outer, int64_t d, int64_t inner,
                         const float* gamma, const float* beta, float eps, const float* x, float* y);
 
+// Swin's window copies (layers/windows.h): a map [n, h, w, c] padded to whole wh x ww windows
+// (hp x wp), rolled by -shift, in windows; window (wy, wx)'s token (iy, ix) is row
+// ((wy * wp / ww + wx) * wh + iy) * ww + ix of [n, hp wp, c], taken from the map's
+// ((wy wh + iy + sh) mod hp, (wx ww + ix + sw) mod wp), zero where that is padding. `reverse`:
+// from the windows (x) back to the map (y), cropped to h x w.
+struct WindowShape {
+    int64_t n, h, w, c, wh, ww, sh, sw;
+};
+void window_copy_f32_cpu(ThreadPool& pool, const WindowShape& s, bool reverse, const float* x,
+                         float* y);
+
 }  // namespace nse

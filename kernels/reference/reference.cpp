@@ -203,30 +203,60 @@ void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, con
         }
 }
 
-void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, float scale, const float* qkv,
-               float* out) {
-    const int64_t E = heads * d;
-    std::vector<double> p(L);
-    for (int64_t b = 0; b < batch; ++b)
+void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, int64_t window, float scale,
+               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out) {
+    const int64_t E = heads * d, W = window > 0 ? window : L, windows = batch * (L / W);
+    std::vector<double> p(W);
+    for (int64_t w = 0; w < windows; ++w)
         for (int64_t h = 0; h < heads; ++h)
-            for (int64_t i = 0; i < L; ++i) {
-                const float* q = qkv + (b * L + i) * 3 * E + h * d;
+            for (int64_t i = 0; i < W; ++i) {
+                const float* q = qkv + (w * W + i) * 3 * E + h * d;
                 double m = -INFINITY, sum = 0;
-                for (int64_t j = 0; j < L; ++j) {
-                    const float* k = qkv + (b * L + j) * 3 * E + E + h * d;
+                for (int64_t j = 0; j < W; ++j) {
+                    const float* k = qkv + (w * W + j) * 3 * E + E + h * d;
                     double s = 0;
                     for (int64_t c = 0; c < d; ++c) s += double(q[c]) * k[c];
                     p[j] = s * scale;
+                    if (bias) p[j] += bias[(h * W + i) * W + j];
+                    if (mask) p[j] += mask[((w % (L / W)) % masks * W + i) * W + j];
                     m = std::max(m, p[j]);
                 }
-                for (int64_t j = 0; j < L; ++j) sum += (p[j] = std::exp(p[j] - m));
+                for (int64_t j = 0; j < W; ++j) sum += (p[j] = std::exp(p[j] - m));
                 for (int64_t c = 0; c < d; ++c) {
                     double o = 0;
-                    for (int64_t j = 0; j < L; ++j)
-                        o += p[j] * qkv[(b * L + j) * 3 * E + 2 * E + h * d + c];
-                    out[(b * L + i) * E + h * d + c] = static_cast<float>(o / sum);
+                    for (int64_t j = 0; j < W; ++j)
+                        o += p[j] * qkv[(w * W + j) * 3 * E + 2 * E + h * d + c];
+                    out[(w * W + i) * E + h * d + c] = static_cast<float>(o / sum);
                 }
             }
+}
+
+void window_partition(int64_t n, int64_t h, int64_t w, int64_t c, int64_t wh, int64_t ww,
+                      int64_t sh, int64_t sw, const float* x, float* y) {
+    const int64_t hp = (h + wh - 1) / wh * wh, wp = (w + ww - 1) / ww * ww;
+    std::vector<float> padded(size_t(hp * wp * c)), rolled(padded.size());
+    for (int64_t b = 0; b < n; ++b) {
+        std::fill(padded.begin(), padded.end(), 0.f);
+        for (int64_t i = 0; i < h; ++i)
+            for (int64_t j = 0; j < w; ++j)
+                for (int64_t k = 0; k < c; ++k)
+                    padded[size_t((i * wp + j) * c + k)] = x[((b * h + i) * w + j) * c + k];
+        // torch.roll(x, -s): out[i] = x[(i + s) mod size].
+        for (int64_t i = 0; i < hp; ++i)
+            for (int64_t j = 0; j < wp; ++j)
+                for (int64_t k = 0; k < c; ++k)
+                    rolled[size_t((i * wp + j) * c + k)] =
+                        padded[size_t((((i + sh) % hp) * wp + (j + sw) % wp) * c + k)];
+        // view(hp/wh, wh, wp/ww, ww, c).permute(0, 2, 1, 3, 4): windows, then rows in them.
+        int64_t row = 0;
+        for (int64_t a = 0; a < hp / wh; ++a)
+            for (int64_t d = 0; d < wp / ww; ++d)
+                for (int64_t i = 0; i < wh; ++i)
+                    for (int64_t j = 0; j < ww; ++j, ++row)
+                        for (int64_t k = 0; k < c; ++k)
+                            y[(b * hp * wp + row) * c + k] =
+                                rolled[size_t(((a * wh + i) * wp + d * ww + j) * c + k)];
+    }
 }
 
 }  // namespace nse::ref

@@ -31,8 +31,14 @@ void permute(const Shape& x_shape, const std::vector<int64_t>& perm, const float
 void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, const float* beta,
                 float eps, const float* x, float* y);
 
-// Multi-head self-attention on packed q|k|v (kernels/cpu/attention.h's layout), in double.
-void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, float scale, const float* qkv,
-               float* out);
+// Multi-head self-attention on packed q|k|v (kernels/cpu/attention.h's layout and windows,
+// bias and mask), in double. window 0: one window of all L tokens.
+void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, int64_t window, float scale,
+               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out);
+
+// Swin's window partition of x [n, h, w, c] as torchvision writes it: pad to whole windows, roll
+// by (-sh, -sw) over the padded map, view as windows and permute; y is [n, hp wp, c].
+void window_partition(int64_t n, int64_t h, int64_t w, int64_t c, int64_t wh, int64_t ww,
+                      int64_t sh, int64_t sw, const float* x, float* y);
 
 }  // namespace nse::ref

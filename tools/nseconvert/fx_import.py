@@ -17,6 +17,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fx_windows import WindowImports
 from .graph import Graph, Unsupported
 
 try:
@@ -115,7 +116,7 @@ _BINARY_METHODS = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "su
                    "div": "div"}
 
 
-class FxImporter:
+class FxImporter(WindowImports):
     def __init__(self, model, example):
         self.model = model
         try:
@@ -489,7 +490,9 @@ class FxImporter:
     # -- dispatch -------------------------------------------------------------------------------
     def call_module(self, n):
         m = self.modules[n.target]
-        if isinstance(m, nn.Conv2d):
+        if isinstance(self.values.get(n), torch.Tensor) and self.constant_inputs(n):
+            self.fold(n)
+        elif isinstance(m, nn.Conv2d):
             self.conv(n, m)
         elif isinstance(m, nn.BatchNorm2d):
             self.batchnorm(n, m)
@@ -535,10 +538,37 @@ class FxImporter:
             return self.const(n.kwargs[key])
         return self.const(n.args[i]) if i < len(n.args) else default
 
+    def constant_inputs(self, n):
+        """Whether no argument of n is (part of) a tensor the graph computes."""
+        found = []
+        torch.fx.node.map_arg((n.args, n.kwargs), lambda a: found.append(a))
+        return not any(isinstance(self.env.get(a), (View, Parts, Items)) for a in found)
+
+    def fold(self, n):
+        """Evaluates a node of constants (Swin's relative position bias from its table and
+        index, Swin V2's bias MLP) with their real values."""
+        args = torch.fx.node.map_arg(n.args, lambda a: self.env[a])
+        kwargs = torch.fx.node.map_arg(n.kwargs, lambda a: self.env[a])
+        with torch.no_grad():
+            if n.op == "call_module":
+                v = self.modules[n.target](*args, **kwargs)
+            elif n.op == "call_method":
+                v = getattr(args[0], n.target)(*args[1:], **kwargs)
+            else:
+                v = n.target(*args, **kwargs)
+        self.env[n] = v.detach() if isinstance(v, torch.Tensor) else v
+
     def call_function(self, n):
         f, method = n.target, n.op == "call_method"
         name = f if method else getattr(f, "__name__", str(f))
-        if (not method and f in _BINARY) or (method and f in _BINARY_METHODS):
+        fname = getattr(f, "__name__", "")
+        if isinstance(self.values.get(n), torch.Tensor) and self.constant_inputs(n):
+            self.fold(n)
+        elif not method and fname == "shifted_window_attention":
+            self.shifted_window_attention(n)
+        elif not method and fname == "_patch_merging_pad":
+            self.patch_merging_pad(n)
+        elif (not method and f in _BINARY) or (method and f in _BINARY_METHODS):
             self.binary(n, _BINARY_METHODS[f] if method else _BINARY[f])
         elif (not method and f in (F.relu, torch.relu)) or (method and f in ("relu", "relu_")):
             self.activation(n, "relu")

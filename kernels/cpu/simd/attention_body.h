@@ -8,7 +8,9 @@
 //   P = exp(S - max)    per row, exp by Cephes' degree-6 polynomial (exp_nonpositive)
 //   O = (P V) / sum(P)  4 x NV vectors of accumulators again, one broadcast of P per row
 //
-// Only 4 rows of S exist at a time (4 lp floats): the L x L matrix is never stored.
+// Only 4 rows of S exist at a time (4 lp floats): the L x L matrix is never stored. Additive
+// terms (Swin's relative position bias and shifted-window mask, L x L each, row stride L) join
+// the scores before the softmax.
 
 constexpr int kAttnRows = 4;                          // queries per register block
 constexpr int kAttnVectors = kLanes == 8 ? 2 : 4;     // vectors of columns per register block
@@ -73,10 +75,20 @@ inline void attention_values(int64_t L, const float* p, int64_t lp, const float*
             store_n(o + r * ldo + c + t * kLanes, mul(acc[r][t], set1(inv[r])), cols - t * kLanes);
 }
 
-// One block of R query rows: scores, softmax, values.
+// s[0 .. L) += t[0 .. L) (t may be null).
+inline void add_row(int64_t L, const float* t, float* s) {
+    if (!t) return;
+    int64_t j = 0;
+    for (; j + kLanes <= L; j += kLanes) store(s + j, add(load(s + j), load(t + j)));
+    if (j < L) store_n(s + j, add(load_n(s + j, L - j), load_n(t + j, L - j)), L - j);
+}
+
+// One block of R query rows: scores, additive terms (rows of bias and mask, or null), softmax,
+// values.
 template <int R>
 inline void attention_block(int64_t L, int64_t d, const float* q, const float* kt, int64_t lp,
-                            const float* v, int64_t ld, float* s, float* o, int64_t ldo) {
+                            const float* v, int64_t ld, const float* bias, const float* mask,
+                            float* s, float* o, int64_t ldo) {
     constexpr int64_t kWide = kAttnVectors * kLanes;
     int64_t j = 0;
     for (; j + kWide <= lp; j += kWide) attention_scores<R, kAttnVectors>(d, q, ld, kt, lp, j, s);
@@ -84,6 +96,8 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
     float inv[R];
     for (int r = 0; r < R; ++r) {
         float* sr = s + r * lp;
+        add_row(L, bias ? bias + r * L : nullptr, sr);
+        add_row(L, mask ? mask + r * L : nullptr, sr);
         for (int64_t jj = L; jj < lp; ++jj) sr[jj] = -INFINITY;  // padding: exp gives ~0
         Vf m = set1(-INFINITY);
         for (int64_t jj = 0; jj < lp; jj += kLanes) m = max(m, load(sr + jj));
@@ -110,8 +124,8 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
 }
 
 void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,
-                    int64_t ld, float scale, float* o, int64_t ldo, int64_t q0, int64_t q1,
-                    int64_t lp, float* scratch) {
+                    int64_t ld, float scale, const float* bias, const float* mask, float* o,
+                    int64_t ldo, int64_t q0, int64_t q1, int64_t lp, float* scratch) {
     float* kt = scratch;
     float* s = scratch + d * lp;
     for (int64_t kk = 0; kk < d; ++kk) {
@@ -120,15 +134,20 @@ void attention_head(int64_t L, int64_t d, const float* q, const float* k, const 
         for (int64_t j = L; j < lp; ++j) row[j] = 0.f;
     }
     int64_t r = q0;
+    const auto rows = [&](const float* t) { return t ? t + r * L : nullptr; };
     for (; r + kAttnRows <= q1; r += kAttnRows)
-        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+                                   o + r * ldo, ldo);
     switch (q1 - r) {
         case 3:
-            return attention_block<3>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+            return attention_block<3>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+                                      o + r * ldo, ldo);
         case 2:
-            return attention_block<2>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+            return attention_block<2>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+                                      o + r * ldo, ldo);
         case 1:
-            return attention_block<1>(L, d, q + r * ld, kt, lp, v, ld, s, o + r * ldo, ldo);
+            return attention_block<1>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+                                      o + r * ldo, ldo);
         default:
             return;
     }
