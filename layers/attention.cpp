@@ -9,7 +9,9 @@ namespace nse {
 
 void Attention::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
     const bool bias = attr_bool(attrs, "bias", false), mask = attr_bool(attrs, "mask", false);
-    expect_params(params, size_t(bias) + size_t(mask), "attention");
+    const bool head_scale = attr_bool(attrs, "head_scale", false);
+    normalize_ = attr_bool(attrs, "normalize", false);
+    expect_params(params, size_t(bias) + size_t(mask) + size_t(head_scale), "attention");
     heads_ = attr_int(attrs, "heads", 0);
     window_ = attr_int(attrs, "window", 0);
     NSE_CHECK(window_ >= 0, ErrorCode::InvalidModel, "attention window must be >= 0, got ",
@@ -22,6 +24,12 @@ void Attention::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
     params_ = std::move(params);
     if (bias) bias_index_ = 0;
     if (mask) mask_index_ = bias ? 1 : 0;
+    if (head_scale) {
+        head_scale_index_ = int(bias) + int(mask);
+        NSE_CHECK(params_[head_scale_index_].shape() == Shape{heads_}, ErrorCode::InvalidModel,
+                  "attention head_scale must be [", heads_, "], got ",
+                  shape_str(params_[head_scale_index_].shape()));
+    }
     const Tensor *bias_ = this->bias(), *mask_ = this->mask();
     for (const Tensor* t : {bias_, mask_})
         NSE_CHECK(!t || (t->rank() == 3 && t->dim(0) >= 1 && t->dim(1) == t->dim(2)),
@@ -77,9 +85,14 @@ size_t Attention::workspace_floats(const std::vector<Shape>& in, int threads) co
 void Attention::forward(const std::vector<const Tensor*>& in, Tensor& out, float* workspace,
                         ThreadPool& pool) const {
     const Shape& x = in[0]->shape();
-    attention_f32_cpu(pool, shape_of(x), scale(x), in[0]->data(), bias() ? bias()->data() : nullptr,
-                      mask() ? mask()->data() : nullptr, mask() ? mask()->dim(0) : 1, out.data(),
-                      workspace);
+    AttentionTerms t;
+    t.scale = scale(x);
+    t.head_scale = head_scale_index_ < 0 ? nullptr : params_[head_scale_index_].data();
+    t.normalize = normalize_;
+    t.bias = bias() ? bias()->data() : nullptr;
+    t.mask = mask() ? mask()->data() : nullptr;
+    t.masks = mask() ? mask()->dim(0) : 1;
+    attention_f32_cpu(pool, shape_of(x), t, in[0]->data(), out.data(), workspace);
 }
 
 const CostKind Attention::kKind{"attention", {"1", "mflop", "mexp", "in_mb", "out_mb"}, false,

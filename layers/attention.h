@@ -3,9 +3,10 @@
 // as nn.MultiheadAttention's in_proj makes them) -> [N, L, E] (head h at columns h d ..), with
 // out_i = softmax(scale q_i K^T + bias + mask) V per image, window and head. attrs heads (>= 1,
 // dividing E), scale (default 1 / sqrt(d)), window (tokens per window, dividing L; 0: all),
-// bias and mask (booleans: which params follow, in that order): params bias [heads, w, w] (a
-// relative position bias) and mask [masks, w, w] (window i of an image takes mask i % masks:
-// Swin's shifted windows). The projections before and after are linear nodes. One fused CPU
+// bias, mask and head_scale (booleans: which params follow, in that order), normalize (Swin
+// V2's cosine attention: q and k L2-normalised): params bias [heads, w, w] (a relative position
+// bias), mask [masks, w, w] (window i of an image takes mask i % masks: Swin's shifted windows)
+// and head_scale [heads] (a scale per head, instead of `scale`). The projections before and after are linear nodes. One fused CPU
 // kernel (kernels/cpu/attention.h); no CUDA op yet: its record declares the CPU fallback.
 #pragma once
 
@@ -38,7 +39,8 @@ class Attention : public Layer {
   private:
     int64_t heads_ = 1, window_ = 0;
     double scale_ = 0.0;  // 0: 1 / sqrt(d)
-    int bias_index_ = -1, mask_index_ = -1;  // in params_, or -1
+    bool normalize_ = false;
+    int bias_index_ = -1, mask_index_ = -1, head_scale_index_ = -1;  // in params_, or -1
     const Tensor* bias() const { return bias_index_ < 0 ? nullptr : &params_[bias_index_]; }
     const Tensor* mask() const { return mask_index_ < 0 ? nullptr : &params_[mask_index_]; }
 };

@@ -23,13 +23,20 @@ struct Case {
 };
 
 std::vector<float> run_attention(const Case& c, const std::vector<float>& qkv, float scale,
-                                 const float* bias = nullptr, const float* mask = nullptr) {
+                                 const float* bias = nullptr, const float* mask = nullptr,
+                                 const float* head_scale = nullptr, bool normalize = false) {
     std::vector<float> out(size_t(c.batch * c.L * c.heads * c.d), NAN);
     AttentionShape sh;
     sh.batch = c.batch, sh.tokens = c.L, sh.heads = c.heads, sh.d = c.d, sh.window = c.window;
     std::vector<float> ws(attention_workspace_floats(sh, test_pool().size()));
-    attention_f32_cpu(test_pool(), sh, scale, qkv.data(), bias, mask, std::max<int64_t>(c.masks, 1),
-                      out.data(), ws.data());
+    AttentionTerms t;
+    t.scale = scale;
+    t.bias = bias;
+    t.mask = mask;
+    t.masks = std::max<int64_t>(c.masks, 1);
+    t.head_scale = head_scale;
+    t.normalize = normalize;
+    attention_f32_cpu(test_pool(), sh, t, qkv.data(), out.data(), ws.data());
     return out;
 }
 }  // namespace
@@ -93,6 +100,26 @@ TEST(Attention, WindowsWithBiasAndMaskAgainstReference) {
                 << c.window << " heads " << c.heads << " d " << c.d << " threads " << threads;
         }
     use_threads(hardware_threads());
+}
+
+TEST(Attention, CosineAttentionWithHeadScalesAgainstReference) {
+    // Swin V2: q and k normalised, a scale per head (up to 100), a bias, windows.
+    const Case cases[] = {{1, 4 * 49, 3, 32, 49, 4}, {2, 3 * 16, 2, 16, 16, 3}, {1, 17, 5, 9, 0, 0}};
+    for (const Case& c : cases) {
+        auto qkv = random_vector(size_t(c.batch * c.L * 3 * c.heads * c.d), 27, -2.f, 2.f);
+        const int64_t w = c.window ? c.window : c.L;
+        const auto bias = random_vector(size_t(c.heads * w * w), 28, 0.f, 16.f);
+        const auto scales = random_vector(size_t(c.heads), 29, 1.f, 100.f);
+        std::vector<float> mask(size_t(std::max<int64_t>(c.masks, 1) * w * w), 0.f);
+        for (size_t i = 0; i < mask.size(); i += 7) mask[i] = -100.f;
+        std::vector<float> ref(size_t(c.batch * c.L * c.heads * c.d));
+        ref::attention(c.batch, c.L, c.heads, c.d, c.window, 0.f, qkv.data(), bias.data(),
+                       mask.data(), std::max<int64_t>(c.masks, 1), ref.data(), scales.data(), true);
+        const auto out =
+            run_attention(c, qkv, 0.f, bias.data(), mask.data(), scales.data(), true);
+        ASSERT_LE(max_rel_diff(out, ref), 2e-5)
+            << cpu_path_name(cpu_path()) << " windows of " << w << " heads " << c.heads;
+    }
 }
 
 TEST(Attention, LargeScoresStayFinite) {

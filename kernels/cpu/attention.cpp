@@ -18,8 +18,8 @@ size_t scratch_floats(int64_t L, int64_t d) {
 }
 
 using HeadKernel = void (*)(int64_t, int64_t, const float*, const float*, const float*, int64_t,
-                            float, const float*, const float*, float*, int64_t, int64_t, int64_t,
-                            int64_t, float*);
+                            float, const float*, const float*, bool, float*, int64_t, int64_t,
+                            int64_t, int64_t, float*);
 
 HeadKernel head_kernel() {
     switch (cpu_path()) {
@@ -46,9 +46,10 @@ size_t attention_workspace_floats(const AttentionShape& sh, int threads) {
     return scratch_floats(sh.keys(), sh.d) * size_t(std::max(threads, 1));
 }
 
-void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, float scale, const float* qkv,
-                       const float* bias, const float* mask, int64_t masks, float* out,
-                       float* workspace) {
+void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, const AttentionTerms& t,
+                       const float* qkv, float* out, float* workspace) {
+    const float* bias = t.bias;
+    const float* mask = t.mask;
     const int64_t E = sh.heads * sh.d, L = sh.keys(), lp = attention_padded_tokens(L);
     const int64_t heads = sh.heads, d = sh.d;
     const size_t scratch = scratch_floats(L, d);
@@ -71,8 +72,9 @@ void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, float scale, 
                 const int64_t window = group / heads, h = group % heads;  // window of all images
                 const float* rows = qkv + window * L * 3 * E + h * d;
                 const float* b = bias ? bias + h * L * L : nullptr;
-                const float* m = mask ? mask + (window % sh.windows() % masks) * L * L : nullptr;
-                kernel(L, d, rows, rows + E, rows + 2 * E, 3 * E, scale, b, m,
+                const float* m = mask ? mask + (window % sh.windows() % t.masks) * L * L : nullptr;
+                const float scale = t.head_scale ? t.head_scale[h] : t.scale;
+                kernel(L, d, rows, rows + E, rows + 2 * E, 3 * E, scale, b, m, t.normalize,
                        out + window * L * E + h * d, E, L * c / chunks, L * (c + 1) / chunks, lp,
                        own);
             }

@@ -4,7 +4,7 @@
 //        column h d of its third;
 //   out: [batch, L, E], head h's output at columns h d ..;
 //   out_i = softmax(scale q_i K^T + bias + mask) V per image, window and head (scale: 1/sqrt(d)
-//   for a transformer). Windows (Swin's): the L tokens are L / window groups of `window`
+//   for a transformer; Swin V2: q and k normalised, a scale per head). Windows (Swin's): the L tokens are L / window groups of `window`
 //   consecutive rows, each attending only within itself; bias [heads, window, window] (a
 //   relative position bias) and mask [masks, window, window] (window w takes mask w % masks: a
 //   shifted window's) are optional.
@@ -32,8 +32,18 @@ int64_t attention_padded_tokens(int64_t keys);
 // Workspace floats attention_f32_cpu needs on `threads` threads.
 size_t attention_workspace_floats(const AttentionShape& sh, int threads);
 
-void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, float scale, const float* qkv,
-                       const float* bias, const float* mask, int64_t masks, float* out,
-                       float* workspace);
+// What joins the plain product: scale (or head_scale[h] per head, where not null), the
+// normalisation of q and k (Swin V2's cosine attention), bias and mask (may be null).
+struct AttentionTerms {
+    float scale = 1.f;
+    const float* head_scale = nullptr;  // [heads]
+    bool normalize = false;
+    const float* bias = nullptr;  // [heads, keys, keys]
+    const float* mask = nullptr;  // [masks, keys, keys]
+    int64_t masks = 1;
+};
+
+void attention_f32_cpu(ThreadPool& pool, const AttentionShape& sh, const AttentionTerms& terms,
+                       const float* qkv, float* out, float* workspace);
 
 }  // namespace nse

@@ -204,19 +204,25 @@ void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, con
 }
 
 void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, int64_t window, float scale,
-               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out) {
+               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out,
+               const float* head_scale, bool normalize) {
     const int64_t E = heads * d, W = window > 0 ? window : L, windows = batch * (L / W);
     std::vector<double> p(W);
     for (int64_t w = 0; w < windows; ++w)
         for (int64_t h = 0; h < heads; ++h)
             for (int64_t i = 0; i < W; ++i) {
                 const float* q = qkv + (w * W + i) * 3 * E + h * d;
+                const auto norm = [&](const float* x) {
+                    double n = 0;
+                    for (int64_t c = 0; c < d; ++c) n += double(x[c]) * x[c];
+                    return normalize ? std::max(std::sqrt(n), 1e-12) : 1.0;
+                };
                 double m = -INFINITY, sum = 0;
                 for (int64_t j = 0; j < W; ++j) {
                     const float* k = qkv + (w * W + j) * 3 * E + E + h * d;
                     double s = 0;
                     for (int64_t c = 0; c < d; ++c) s += double(q[c]) * k[c];
-                    p[j] = s * scale;
+                    p[j] = s / (norm(q) * norm(k)) * (head_scale ? head_scale[h] : scale);
                     if (bias) p[j] += bias[(h * W + i) * W + j];
                     if (mask) p[j] += mask[((w % (L / W)) % masks * W + i) * W + j];
                     m = std::max(m, p[j]);

@@ -33,8 +33,10 @@ void layer_norm(int64_t outer, int64_t d, int64_t inner, const float* gamma, con
 
 // Multi-head self-attention on packed q|k|v (kernels/cpu/attention.h's layout and windows,
 // bias and mask), in double. window 0: one window of all L tokens.
+// head_scale (per head, or null: `scale`), normalize: Swin V2's cosine attention.
 void attention(int64_t batch, int64_t L, int64_t heads, int64_t d, int64_t window, float scale,
-               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out);
+               const float* qkv, const float* bias, const float* mask, int64_t masks, float* out,
+               const float* head_scale = nullptr, bool normalize = false);
 
 // Swin's window partition of x [n, h, w, c] as torchvision writes it: pad to whole windows, roll
 // by (-sh, -sw) over the padded map, view as windows and permute; y is [n, hp wp, c].

@@ -67,20 +67,22 @@ class WindowImports:
         part = self.g.add(f"{label}.windows", "window_partition", [src],
                           {"window": window, "shift": shift})
         qkv_b = qkv_b.clone() if qkv_b is not None else torch.zeros(qkv_w.shape[0])
-        attrs, params = {"heads": heads, "window": tokens, "bias": True}, {}
         if logit is not None:
-            # Swin V2's cosine attention: q and k normalised, scaled per head by the clamped
-            # exp of logit_scale; its qkv bias has no k part.
-            qkv_b[c:2 * c] = 0
-            attrs["normalize"] = True
-            params[f"{label}.logit_scale"] = torch.clamp(logit, max=math.log(100.0)).exp() \
-                .reshape(heads)
+            qkv_b[c:2 * c] = 0  # (Swin V2's qkv bias has no k part)
         qkv = self.g.add(f"{label}.qkv", "linear", [part], {},
                          {f"{label}.qkv.weight": qkv_w, f"{label}.qkv.bias": qkv_b})
-        params[f"{label}.relative_position_bias"] = bias.reshape(heads, tokens, tokens)
+        # Params in the op's order: bias, mask, head_scale.
+        attrs = {"heads": heads, "window": tokens, "bias": True}
+        params = {f"{label}.relative_position_bias": bias.reshape(heads, tokens, tokens)}
         if sum(shift) > 0:
             attrs["mask"] = True
             params[f"{label}.shift_mask"] = shift_mask(pad_h, pad_w, window, shift)
+        if logit is not None:
+            # Swin V2's cosine attention: q and k normalised, scaled per head by the clamped
+            # exp of logit_scale.
+            attrs["normalize"] = attrs["head_scale"] = True
+            params[f"{label}.logit_scale"] = torch.clamp(logit, max=math.log(100.0)).exp() \
+                .reshape(heads)
         att = self.g.add(label, "attention", [qkv], attrs, params)
         proj_b = proj_b if proj_b is not None else torch.zeros(proj_w.shape[0])
         proj = self.g.add(f"{label}.proj", "linear", [att], {},

@@ -10,7 +10,9 @@
 //
 // Only 4 rows of S exist at a time (4 lp floats): the L x L matrix is never stored. Additive
 // terms (Swin's relative position bias and shifted-window mask, L x L each, row stride L) join
-// the scores before the softmax.
+// the scores before the softmax. `normalize` (Swin V2's cosine attention): q and k divided by
+// their L2 norms (at least 1e-12, as F.normalize) first; k's in the transposed copy, q's as a
+// factor on its row of scores.
 
 constexpr int kAttnRows = 4;                          // queries per register block
 constexpr int kAttnVectors = kLanes == 8 ? 2 : 4;     // vectors of columns per register block
@@ -83,12 +85,24 @@ inline void add_row(int64_t L, const float* t, float* s) {
     if (j < L) store_n(s + j, add(load_n(s + j, L - j), load_n(t + j, L - j)), L - j);
 }
 
+// The sum of squares of x[0 .. n).
+inline float squares(int64_t n, const float* x) {
+    Vf acc = zero();
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) acc = fma(load(x + i), load(x + i), acc);
+    if (i < n) acc = fma(load_n(x + i, n - i), load_n(x + i, n - i), acc);
+    float lane[kLanes], total = 0.f;
+    lanes(acc, lane);
+    for (int l = 0; l < kLanes; ++l) total += lane[l];
+    return total;
+}
+
 // One block of R query rows: scores, additive terms (rows of bias and mask, or null), softmax,
 // values.
 template <int R>
 inline void attention_block(int64_t L, int64_t d, const float* q, const float* kt, int64_t lp,
                             const float* v, int64_t ld, const float* bias, const float* mask,
-                            float* s, float* o, int64_t ldo) {
+                            bool normalize, float* s, float* o, int64_t ldo) {
     constexpr int64_t kWide = kAttnVectors * kLanes;
     int64_t j = 0;
     for (; j + kWide <= lp; j += kWide) attention_scores<R, kAttnVectors>(d, q, ld, kt, lp, j, s);
@@ -96,6 +110,10 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
     float inv[R];
     for (int r = 0; r < R; ++r) {
         float* sr = s + r * lp;
+        if (normalize) {
+            const Vf f = set1(1.f / std::max(std::sqrt(squares(d, q + r * ld)), 1e-12f));
+            for (int64_t jj = 0; jj < lp; jj += kLanes) store(sr + jj, mul(load(sr + jj), f));
+        }
         add_row(L, bias ? bias + r * L : nullptr, sr);
         add_row(L, mask ? mask + r * L : nullptr, sr);
         for (int64_t jj = L; jj < lp; ++jj) sr[jj] = -INFINITY;  // padding: exp gives ~0
@@ -124,29 +142,33 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
 }
 
 void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,
-                    int64_t ld, float scale, const float* bias, const float* mask, float* o,
-                    int64_t ldo, int64_t q0, int64_t q1, int64_t lp, float* scratch) {
+                    int64_t ld, float scale, const float* bias, const float* mask,
+                    bool normalize, float* o, int64_t ldo, int64_t q0, int64_t q1, int64_t lp,
+                    float* scratch) {
     float* kt = scratch;
     float* s = scratch + d * lp;
+    float* factor = s;  // the keys' factors, before s is used
+    for (int64_t j = 0; j < L; ++j)
+        factor[j] = normalize ? scale / std::max(std::sqrt(squares(d, k + j * ld)), 1e-12f) : scale;
     for (int64_t kk = 0; kk < d; ++kk) {
         float* row = kt + kk * lp;
-        for (int64_t j = 0; j < L; ++j) row[j] = k[j * ld + kk] * scale;
+        for (int64_t j = 0; j < L; ++j) row[j] = k[j * ld + kk] * factor[j];
         for (int64_t j = L; j < lp; ++j) row[j] = 0.f;
     }
     int64_t r = q0;
     const auto rows = [&](const float* t) { return t ? t + r * L : nullptr; };
     for (; r + kAttnRows <= q1; r += kAttnRows)
-        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, s,
                                    o + r * ldo, ldo);
     switch (q1 - r) {
         case 3:
-            return attention_block<3>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+            return attention_block<3>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, s,
                                       o + r * ldo, ldo);
         case 2:
-            return attention_block<2>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+            return attention_block<2>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, s,
                                       o + r * ldo, ldo);
         case 1:
-            return attention_block<1>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), s,
+            return attention_block<1>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, s,
                                       o + r * ldo, ldo);
         default:
             return;

@@ -1,6 +1,7 @@
 // The shared SIMD bodies compiled for x86-64 with AVX-512F (so far the attention kernel; the
 // GEMM, depthwise and FC kernels of this path are hand-tuned apart). As in simd_avx2.cpp,
 // everything the bodies use is included before the target switch.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 

@@ -1,5 +1,6 @@
 // The shared SIMD bodies compiled with a one-float "vector" (vec_scalar.h): the generic path's
 // attention kernel, the same algorithm as the vector paths'.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
