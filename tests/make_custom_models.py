@@ -2,8 +2,9 @@
 """Converts small hand-written nn.Modules, for the parity tests of ops and converter paths no
 model of the test set exercises alone: a sigmoid gate, every smooth activation, a
 squeeze-and-excite block, a DenseNet-order batch norm, a channel shuffle with chunk, a
-ConvNeXt-style channels-last block, broadcasting constants, a small vision transformer (class
-token, position embedding, multi-head self-attention, GELU MLP), and the ONNX route (a module
+ConvNeXt-style channels-last block, broadcasting constants, small vision transformers (ViT: class
+token, position embedding, multi-head self-attention; Swin V1 and V2: shifted and padded
+windows, relative position bias, cosine attention, patch merging), and the ONNX route (a module
 exported to ONNX and imported, its reference computed by PyTorch). Writes
 <out>/<name>.safetensors and <name>.ref.safetensors as convert_torchvision.py does.
 
@@ -142,6 +143,16 @@ def tiny_vit():
                                                 num_classes=10)
 
 
+def tiny_swin(v2=False):
+    """torchvision's Swin Transformer (V1, or V2's cosine attention and continuous position
+    bias) at a test's size: a 20x20 map after the 2x2 patch embedding, windows of 4 (shifted by
+    2) in stage one, 10x10 after merging (windows padded to 12x12), two stages."""
+    from torchvision.models import swin_transformer as st
+    kw = dict(block=st.SwinTransformerBlockV2, downsample_layer=st.PatchMergingV2) if v2 else {}
+    return st.SwinTransformer(patch_size=[2, 2], embed_dim=24, depths=[2, 2], num_heads=[2, 3],
+                              window_size=[4, 4], num_classes=10, **kw)
+
+
 def write(model, name, shape, out, seed=7):
     torch.manual_seed(seed)
     model = model.eval()
@@ -182,6 +193,8 @@ def main(out):
     write(Shuffle(), "shuffle", [1, 16, 7, 9], out)
     write(ChannelsLast(), "channels_last", [1, 16, 10, 10], out)
     write(tiny_vit(), "tiny_vit", [1, 3, 32, 32], out)
+    write(tiny_swin(), "tiny_swin", [1, 3, 40, 40], out)
+    write(tiny_swin(v2=True), "tiny_swin_v2", [1, 3, 40, 40], out)
     write_via_onnx(Activations(), "onnx_activations", [1, 3, 12, 12], out)
     write_via_onnx(Shuffle(), "onnx_shuffle", [1, 16, 7, 9], out)
     write_via_onnx(ChannelsLast(), "onnx_channels_last", [1, 16, 10, 10], out)

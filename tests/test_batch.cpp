@@ -89,7 +89,8 @@ INSTANTIATE_TEST_SUITE_P(FiveAndZoo, BatchModels,
                                            "densenet121", "mobilenet_v3_small", "mnasnet0_5",
                                            "shufflenet_v2_x0_5", "efficientnet_b0",
                                            "regnet_y_400mf", "resnext50_32x4d", "convnext_tiny",
-                                           "vit_b_32", "tiny_vit"),
+                                           "vit_b_32", "tiny_vit", "tiny_swin",
+                                           "tiny_swin_v2"),
                          [](const ::testing::TestParamInfo<const char*>& i) {
                              return std::string(i.param);
                          });

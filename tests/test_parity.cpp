@@ -81,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(Custom, Parity,
                          ::testing::ValuesIn(in(NSE_TEST_DATA_DIR,
                                                 {"sigmoid_gate", "activations", "squeeze_excite",
                                                  "dense_order", "shuffle", "channels_last",
-                                                 "tiny_vit",
+                                                 "tiny_vit", "tiny_swin", "tiny_swin_v2",
                                                  "onnx_activations", "onnx_shuffle",
                                                  "onnx_channels_last", "onnx_dense_order"})),
                          [](const auto& info) { return info.param.second; });
@@ -93,7 +93,7 @@ INSTANTIATE_TEST_SUITE_P(Zoo, Parity,
                                                  "mobilenet_v3_small", "mnasnet0_5",
                                                  "shufflenet_v2_x0_5", "efficientnet_b0",
                                                  "regnet_y_400mf", "convnext_tiny",
-                                                 "vit_b_32"})),
+                                                 "vit_b_32", "swin_t"})),
                          [](const auto& info) { return info.param.second; });
 
 }  // namespace nse::test
