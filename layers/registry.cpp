@@ -70,6 +70,8 @@ const std::vector<OpRecord>& registry() {
          Unary::sweep<UnaryOp::Hardsigmoid>, kCpuFallback},
         {"gelu", Unary::make<UnaryOp::Gelu>, {&Unary::kGelu}, Unary::sweep<UnaryOp::Gelu>,
          kCpuFallback},
+        {"tanh", Unary::make<UnaryOp::Tanh>, {&Unary::kTanh}, Unary::sweep<UnaryOp::Tanh>,
+         kCpuFallback},
         {"batch_norm", make<BatchNorm>, {&BatchNorm::kKind}, BatchNorm::sweep, kCpuFallback},
         {"layer_norm", make<LayerNorm>, {&LayerNorm::kKind}, LayerNorm::sweep, kCpuFallback},
         {"mul", Binary::make<BinaryOp::Mul>, {&Binary::kKind}, Binary::sweep_mul, kCpuFallback},

@@ -9,6 +9,7 @@ const CostKind Unary::kSilu{"silu", data_feature_names(), false, false};
 const CostKind Unary::kHardswish{"hardswish", data_feature_names(), true, false};
 const CostKind Unary::kHardsigmoid{"hardsigmoid", data_feature_names(), true, false};
 const CostKind Unary::kGelu{"gelu", data_feature_names(), false, false};
+const CostKind Unary::kTanh{"tanh", data_feature_names(), false, false};
 
 const CostKind& Unary::kind_of(UnaryOp op) {
     switch (op) {
@@ -22,6 +23,8 @@ const CostKind& Unary::kind_of(UnaryOp op) {
             return kHardsigmoid;
         case UnaryOp::Gelu:
             return kGelu;
+        case UnaryOp::Tanh:
+            return kTanh;
     }
     return kSigmoid;
 }

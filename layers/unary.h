@@ -1,4 +1,4 @@
-// Element-wise functions beyond the clamps: sigmoid, silu, hardswish, hardsigmoid, gelu
+// Element-wise functions beyond the clamps: sigmoid, silu, hardswish, hardsigmoid, gelu, tanh
 // (kernels/cpu/unary.h). No CUDA ops yet: their records declare the CPU fallback.
 #pragma once
 
@@ -25,7 +25,7 @@ class Unary : public Layer {
 
     // One cost kind per function (their arithmetic differs: hardswish is a few operations, GELU
     // an exponential and a division).
-    static const CostKind kSigmoid, kSilu, kHardswish, kHardsigmoid, kGelu;
+    static const CostKind kSigmoid, kSilu, kHardswish, kHardsigmoid, kGelu, kTanh;
     static const CostKind& kind_of(UnaryOp op);
     template <UnaryOp kOp>
     static std::unique_ptr<Layer> make() {

@@ -4,7 +4,8 @@ model of the test set exercises alone: a sigmoid gate, every smooth activation, 
 squeeze-and-excite block, a DenseNet-order batch norm, a channel shuffle with chunk, a
 ConvNeXt-style channels-last block, broadcasting constants, small vision transformers (ViT: class
 token, position embedding, multi-head self-attention; Swin V1 and V2: shifted and padded
-windows, relative position bias, cosine attention, patch merging), and the ONNX route (a module
+windows, relative position bias, cosine attention, patch merging; MaxViT: window and grid
+partitions, MBConv), and the ONNX route (a module
 exported to ONNX and imported, its reference computed by PyTorch). Writes
 <out>/<name>.safetensors and <name>.ref.safetensors as convert_torchvision.py does.
 
@@ -153,6 +154,14 @@ def tiny_swin(v2=False):
                               window_size=[4, 4], num_classes=10, **kw)
 
 
+def tiny_maxvit():
+    """torchvision's MaxViT at a test's size: a 32x32 input, partitions of 4 (window and grid
+    attention over 16 tokens, heads of 8), two blocks of one layer each."""
+    from torchvision.models.maxvit import MaxVit
+    return MaxVit(input_size=(32, 32), stem_channels=16, partition_size=4, block_channels=[16, 32],
+                  block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0, num_classes=10)
+
+
 def write(model, name, shape, out, seed=7):
     torch.manual_seed(seed)
     model = model.eval()
@@ -195,6 +204,7 @@ def main(out):
     write(tiny_vit(), "tiny_vit", [1, 3, 32, 32], out)
     write(tiny_swin(), "tiny_swin", [1, 3, 40, 40], out)
     write(tiny_swin(v2=True), "tiny_swin_v2", [1, 3, 40, 40], out)
+    write(tiny_maxvit(), "tiny_maxvit", [1, 3, 32, 32], out)
     write_via_onnx(Activations(), "onnx_activations", [1, 3, 12, 12], out)
     write_via_onnx(Shuffle(), "onnx_shuffle", [1, 16, 7, 9], out)
     write_via_onnx(ChannelsLast(), "onnx_channels_last", [1, 16, 10, 10], out)

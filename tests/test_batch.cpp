@@ -90,7 +90,7 @@ INSTANTIATE_TEST_SUITE_P(FiveAndZoo, BatchModels,
                                            "shufflenet_v2_x0_5", "efficientnet_b0",
                                            "regnet_y_400mf", "resnext50_32x4d", "convnext_tiny",
                                            "vit_b_32", "tiny_vit", "tiny_swin",
-                                           "tiny_swin_v2"),
+                                           "tiny_swin_v2", "tiny_maxvit"),
                          [](const ::testing::TestParamInfo<const char*>& i) {
                              return std::string(i.param);
                          });

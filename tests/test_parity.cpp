@@ -81,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(Custom, Parity,
                          ::testing::ValuesIn(in(NSE_TEST_DATA_DIR,
                                                 {"sigmoid_gate", "activations", "squeeze_excite",
                                                  "dense_order", "shuffle", "channels_last",
-                                                 "tiny_vit", "tiny_swin", "tiny_swin_v2",
+                                                 "tiny_vit", "tiny_swin", "tiny_swin_v2", "tiny_maxvit",
                                                  "onnx_activations", "onnx_shuffle",
                                                  "onnx_channels_last", "onnx_dense_order"})),
                          [](const auto& info) { return info.param.second; });

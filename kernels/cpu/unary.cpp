@@ -16,7 +16,7 @@ namespace nse {
 
 namespace {
 
-constexpr const char* kNames[] = {"sigmoid", "silu", "hardswish", "hardsigmoid", "gelu"};
+constexpr const char* kNames[] = {"sigmoid", "silu", "hardswish", "hardsigmoid", "gelu", "tanh"};
 
 float sigmoid1(float x) { return 1.f / (1.f + std::exp(-x)); }
 float hardsigmoid1(float x) { return std::min(std::max(x * (1.f / 6.f) + 0.5f, 0.f), 1.f); }
@@ -34,6 +34,8 @@ float apply1(UnaryOp op, float x) {
             return hardsigmoid1(x);
         case UnaryOp::Gelu:
             return gelu1(x);
+        case UnaryOp::Tanh:
+            return std::tanh(x);
     }
     return x;
 }
@@ -134,6 +136,8 @@ void unary_avx512(UnaryOp op, int64_t i0, int64_t i1, const float* x, float* y) 
             return run_avx512<UnaryOp::Hardsigmoid>(i0, i1, x, y);
         case UnaryOp::Gelu:
             return run_avx512<UnaryOp::Gelu>(i0, i1, x, y);
+        case UnaryOp::Tanh:
+            return unary_f32_portable(i1 - i0, op, x + i0, y + i0);
     }
 }
 #endif
@@ -143,7 +147,7 @@ void unary_avx512(UnaryOp op, int64_t i0, int64_t i1, const float* x, float* y) 
 const char* unary_name(UnaryOp op) { return kNames[int(op)]; }
 
 bool unary_from_name(const char* name, UnaryOp* op) {
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < int(std::size(kNames)); ++i)
         if (std::strcmp(name, kNames[i]) == 0) {
             *op = UnaryOp(i);
             return true;

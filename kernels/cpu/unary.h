@@ -9,9 +9,9 @@ namespace nse {
 
 class ThreadPool;
 
-enum class UnaryOp { Sigmoid, Silu, Hardswish, Hardsigmoid, Gelu };
+enum class UnaryOp { Sigmoid, Silu, Hardswish, Hardsigmoid, Gelu, Tanh };
 
-// The op's graph name ("sigmoid", "silu", "hardswish", "hardsigmoid", "gelu").
+// The op's graph name ("sigmoid", "silu", "hardswish", "hardsigmoid", "gelu", "tanh").
 const char* unary_name(UnaryOp op);
 // The op of a graph name; false if there is none.
 bool unary_from_name(const char* name, UnaryOp* op);
@@ -19,7 +19,8 @@ bool unary_from_name(const char* name, UnaryOp* op);
 // y[i] = op(x[i]) over the pool's threads (from kElementwiseParallelValues values on); x and y
 // may be the same buffer. Within 2e-7 relative of the exact value plus 1e-7 absolute (sigmoid,
 // SiLU and GELU evaluate exp and erfc by polynomials; hardswish and hardsigmoid are exact up to
-// rounding). GELU is the exact form x/2 (1 + erf(x / sqrt 2)), as PyTorch's default.
+// rounding). GELU is the exact form x/2 (1 + erf(x / sqrt 2)), as PyTorch's default. tanh runs
+// as std::tanh on every path (MaxViT's classifier, its one user, has 512 values).
 void unary_f32_cpu(ThreadPool& pool, int64_t n, UnaryOp op, const float* x, float* y);
 // The portable path alone (std::exp, std::erfc), on the calling thread: what a CPU without
 // AVX-512 runs, exposed so its tests run on every CPU.

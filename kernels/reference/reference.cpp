@@ -119,6 +119,8 @@ double unary1(UnaryOp op, double x) {
             return hsig;
         case UnaryOp::Gelu:
             return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+        case UnaryOp::Tanh:
+            return std::tanh(x);
     }
     return x;
 }

@@ -17,7 +17,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fx_windows import WindowImports
+from .fx_transformers import TransformerImports, is_leaf
 from .graph import Graph, Unsupported
 
 try:
@@ -106,7 +106,7 @@ def _compose(outer, inner):
 
 _UNARY_MODULES = {nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Hardswish: "hardswish",
                   nn.Hardsigmoid: "hardsigmoid"}
-_UNARY_FUNCTIONS = {torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", F.silu: "silu",
+_UNARY_FUNCTIONS = {torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", F.silu: "silu", torch.tanh: "tanh",
                     F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.gelu: "gelu"}
 _UNARY_METHODS = {"sigmoid": "sigmoid"}
 _BINARY = {operator.add: "add", operator.iadd: "add", torch.add: "add", operator.mul: "mul",
@@ -116,11 +116,20 @@ _BINARY_METHODS = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "su
                    "div": "div"}
 
 
-class FxImporter(WindowImports):
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, with the attention modules of fx_transformers.LEAF_MODULES as leaves."""
+
+    def is_leaf_module(self, m, qualname):
+        return is_leaf(m) or super().is_leaf_module(m, qualname)
+
+
+class FxImporter(TransformerImports):
     def __init__(self, model, example):
         self.model = model
         try:
-            self.gm = torch.fx.symbolic_trace(model)
+            tracer = _Tracer()
+            graph = tracer.trace(model)
+            self.gm = torch.fx.GraphModule(tracer.root, graph, type(model).__name__)
         except Exception as e:  # noqa: BLE001 (any tracing failure becomes one line)
             why = " ".join(str(e).split())[:300]
             raise Unsupported(f"torch.fx cannot trace the model: {type(e).__name__}: {why}") from e
@@ -521,6 +530,10 @@ class FxImporter(WindowImports):
             self.layer_norm(n, m.normalized_shape, m.weight, m.bias, m.eps)
         elif isinstance(m, nn.MultiheadAttention):
             self.attention(n, m)
+        elif is_leaf(m):
+            self.relative_attention(n, m)
+        elif isinstance(m, nn.Tanh):
+            self.unary(n, "tanh")
         elif isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity) + _DROP_MODULES):
             self.env[n] = self.view(n)
         elif isinstance(m, _PERMUTE_MODULES):
@@ -606,7 +619,8 @@ class FxImporter(WindowImports):
             dims = n.args[1:] if method else [self.arg(n, 1, "dims", None)]
             dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims
             self.permute(n, [self.const(d) for d in dims])
-        elif (not method and f is torch.transpose) or (method and f == "transpose"):
+        elif (not method and f in (torch.transpose, torch.swapaxes)) or (
+                method and f in ("transpose", "swapaxes")):
             self.transpose(n, self.const(n.args[1]), self.const(n.args[2]))
         elif method and f == "contiguous":
             self.env[n] = self.view(n)

@@ -387,7 +387,7 @@ class OnnxImporter(ConstantFolding, Patterns):
                 self.activation(n, "relu")
             else:
                 raise Unsupported(f"{self.where(n)}: Clip({lo}, {hi}) (nsengine has 0-6 and 0-inf)")
-        elif t in ("Sigmoid", "HardSwish"):
+        elif t in ("Sigmoid", "HardSwish", "Tanh"):
             v = self.value(n)
             self.view_out(n, self.g.add(label, t.lower(), [self.env[v]]), self.perm.get(v))
         elif t == "HardSigmoid":

@@ -14,7 +14,7 @@ ALIASES = {"alex_net": "alexnet", "vgg_net": "vgg16", "vgg": "vgg16", "le_net": 
 # The models the tests and the demo use (convert_torchvision.py --all).
 DEFAULT_SET = ["lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16"]
 # Families the converter does not take yet, and why.
-NOT_YET = {"maxvit": "a vision transformer (issue 25)"}
+NOT_YET = {}
 
 
 class LeNet(nn.Module):

@@ -1,11 +1,17 @@
-"""Swin Transformer's wrapped functions (torchvision.models.swin_transformer), as torch.fx leaves
-them in the traced graph, to nsengine nodes. Mixed into FxImporter.
+"""The vision transformers' attention blocks, as torch.fx leaves them in the traced graph, to
+nsengine nodes. Mixed into FxImporter.
 
+Swin Transformer's wrapped functions (torchvision.models.swin_transformer):
 shifted_window_attention(x [N, H, W, C], ...) becomes window_partition (pad, cyclic shift,
 windows), linear (qkv), attention (windows, relative position bias, the shifted windows' mask),
 linear (proj) and window_reverse; _patch_merging_pad becomes four strided slices and a concat.
 The relative position bias, computed from the model's constants (a table lookup; Swin V2's
-continuous-position MLP), arrives as a folded constant."""
+continuous-position MLP), arrives as a folded constant.
+
+MaxViT's RelativePositionalMultiHeadAttention (traced as a leaf: LEAF_MODULES) on [B, G, P, D]
+(G windows or grid cells of P tokens) becomes a reshape to [B, G P, D], linear (to_qkv),
+attention over windows of P tokens with its relative position bias, linear (merge) and a reshape
+back."""
 
 import math
 
@@ -30,7 +36,15 @@ def shift_mask(pad_h, pad_w, window, shift):
     return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
 
 
-class WindowImports:
+# Modules traced as leaves (their forward's einsums and chunked heads become one attention op).
+LEAF_MODULES = ("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",)
+
+
+def is_leaf(module):
+    return f"{type(module).__module__}.{type(module).__name__}" in LEAF_MODULES
+
+
+class TransformerImports:
     def param_prefix(self, node, fallback):
         """'features.1.0.attn' for a weight fetched by get_attr as features.1.0.attn.qkv.weight."""
         if isinstance(node, torch.fx.Node) and node.op == "get_attr":
@@ -106,3 +120,28 @@ class WindowImports:
             parts.append(self.g.add(f"{n.name}.x{i}", "slice", [rows],
                                     {"dim": 2, "start": c, "end": w, "step": 2}))
         self.bind(n, self.g.add(n.name, "concat", parts, {"dim": 3}))
+
+    def relative_attention(self, n, m):
+        """MaxViT's attention on [B, G, P, D]: softmax(q (k scale)^T + bias) v per window or
+        grid cell of P tokens, its heads of head_dim values, scale feat_dim^-0.5 (as it is)."""
+        x = self.view(n)
+        if self.rank(n.args[0]) != 4:
+            raise Unsupported(f"RelativePositionalMultiHeadAttention on a rank-"
+                              f"{self.rank(n.args[0])} tensor at module {n.target}")
+        _, g, p, d = self.shape(n.args[0])
+        src = self.materialize(x, n)
+        flat = self.g.add(f"{n.target}.tokens", "reshape", [src], {"shape": [1, g * p, d]})
+        qkv = self.g.add(f"{n.target}.to_qkv", "linear", [flat], {},
+                         {f"{n.target}.to_qkv.weight": m.to_qkv.weight,
+                          f"{n.target}.to_qkv.bias": m.to_qkv.bias})
+        with torch.no_grad():
+            bias = m.get_relative_positional_bias()[0].detach()
+        att = self.g.add(n.target, "attention", [qkv],
+                         {"heads": int(m.n_heads), "window": p, "scale": float(m.scale_factor),
+                          "bias": True},
+                         {f"{n.target}.relative_position_bias": bias})
+        merge = self.g.add(f"{n.target}.merge", "linear", [att], {},
+                           {f"{n.target}.merge.weight": m.merge.weight,
+                            f"{n.target}.merge.bias": m.merge.bias})
+        self.bind(n, self.g.add(f"{n.target}.windows", "reshape", [merge],
+                                {"shape": [1, g, p, d]}))
