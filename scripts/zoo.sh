@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Converts and checks every torchvision CNN and writes docs/zoo.md (tools/zoo.py; an hour or more
+# Converts and checks every torchvision classification model and writes docs/zoo.md (tools/zoo.py; an hour or more
 # on 2 cores: the largest networks take minutes each). Arguments go to tools/zoo.py, e.g.
 #   scripts/zoo.sh --models resnet50,densenet121 --doc /tmp/zoo.md
 set -euo pipefail

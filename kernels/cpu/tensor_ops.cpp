@@ -20,6 +20,22 @@ void rows_parallel(ThreadPool& pool, int64_t rows, int64_t row_values, const F& 
     pool.parallel_for(rows, fn);
 }
 
+// The sum of f(x[j]) over j < n in 16 running sums (one per lane of a vector, which the
+// compiler keeps in registers: a single running sum would be a chain of dependent adds it may
+// not reorder), then added up; the same order on every path and thread count.
+template <typename F>
+inline float lane_sum(int64_t n, const float* x, const F& f) {
+    constexpr int kLanes = 16;
+    float acc[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[l] += f(x[j + l]);
+    for (int l = 0; j < n; ++j, ++l) acc[l] += f(x[j]);
+    float total = 0.f;
+    for (int l = 0; l < kLanes; ++l) total += acc[l];
+    return total;
+}
+
 template <BinaryOp kOp>
 inline float apply(float a, float b) {
     if constexpr (kOp == BinaryOp::Add) return a + b;
@@ -222,11 +238,9 @@ void layer_norm_f32_cpu(ThreadPool& pool, int64_t outer, int64_t d, int64_t inne
             for (int64_t o = o0; o < o1; ++o) {
                 const float* xs = x + o * d;
                 float* ys = y + o * d;
-                float sum = 0.f;
-                for (int64_t j = 0; j < d; ++j) sum += xs[j];
-                const float mean = sum / float(d);
-                float var = 0.f;
-                for (int64_t j = 0; j < d; ++j) var += (xs[j] - mean) * (xs[j] - mean);
+                const float mean = lane_sum(d, xs, [](float v) { return v; }) / float(d);
+                const float var =
+                    lane_sum(d, xs, [mean](float v) { return (v - mean) * (v - mean); });
                 const float inv = 1.f / std::sqrt(var / float(d) + eps);
                 for (int64_t j = 0; j < d; ++j) {
                     const float g = gamma ? gamma[j] : 1.f, b = beta ? beta[j] : 0.f;
