@@ -95,22 +95,50 @@ void Attention::forward(const std::vector<const Tensor*>& in, Tensor& out, float
     attention_f32_cpu(pool, shape_of(x), t, in[0]->data(), out.data(), workspace);
 }
 
-const CostKind Attention::kKind{"attention", {"1", "mflop", "mexp", "in_mb", "out_mb"}, false,
-                                true};
+const CostKind Attention::kKind{
+    "attention", {"1", "mflop", "mexp", "kunits", "in_mb", "out_mb"}, false, true};
 
 NodeCost Attention::cost(const std::vector<Shape>& in) const {
     // The products (FMAs of 4 queries by a few vectors of keys or value columns), one exp per
-    // score, and the K transposed into scratch per head.
+    // score (over the keys padded to 16), and per window and head a fixed cost: its keys
+    // transposed into scratch, the loops set up (Swin's 64 windows of 49 tokens by 3 heads).
     const Shape& x = in[0];
-    const int64_t w = window_ > 0 ? window_ : x[1];
-    const double exps = double(x[0]) * heads_ * double(x[1]) * double(w);
+    const AttentionShape sh = shape_of(x);
+    const double exps =
+        double(x[0]) * heads_ * double(x[1]) * double(attention_padded_tokens(sh.keys()));
+    const double units = double(x[0]) * double(sh.windows()) * double(heads_);
     const double f = flops(in);
     return {&kKind,
-            {1, f / 1e6, exps / 1e6, inputs_mb(in), shape_mb(output_shape(in))},
+            {1, f / 1e6, exps / 1e6, units / 1e3, inputs_mb(in), shape_mb(output_shape(in))},
             f >= kMinParallelWork};
 }
 
 void Attention::sweep(SweepContext& ctx) {
+    // Windows (Swin's, MaxViT's): 1 to 64 windows of 16 to 64 tokens, with a relative position
+    // bias and, for half of them, a mask.
+    for (int made = 0; made < ctx.count(20);) {
+        const int64_t w = ctx.pick(std::vector<int64_t>{16, 36, 49, 64});
+        const int64_t windows = ctx.pick(std::vector<int64_t>{1, 4, 9, 16, 36, 64});
+        const int64_t heads = ctx.pick(std::vector<int64_t>{2, 3, 4, 6, 8, 12, 16});
+        const int64_t d = ctx.pick(std::vector<int64_t>{16, 32, 48});
+        if (4.0 * windows * w * w * heads * d > 3e8) continue;
+        SweepCase cfg{kKind.name,
+                      "attention",
+                      "attention " + std::to_string(windows) + " windows of " +
+                          std::to_string(w) + " " + std::to_string(heads) + "x" +
+                          std::to_string(d),
+                      {1, windows * w, 3 * heads * d}};
+        cfg.attrs["heads"] = heads;
+        cfg.attrs["window"] = w;
+        cfg.attrs["bias"] = true;
+        cfg.params = {{heads, w, w}};
+        if (ctx.draw() % 2) {
+            cfg.attrs["mask"] = true;
+            cfg.params.push_back({windows, w, w});
+        }
+        ctx.add(cfg);
+        ++made;
+    }
     for (int made = 0; made < ctx.count(25);) {
         const int64_t L = ctx.pick(std::vector<int64_t>{16, 36, 49, 64, 100, 144, 225, 324, 400});
         const int64_t heads = ctx.pick(std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16});

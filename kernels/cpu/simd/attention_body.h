@@ -17,10 +17,12 @@
 constexpr int kAttnRows = 4;                          // queries per register block
 constexpr int kAttnVectors = kLanes == 8 ? 2 : 4;     // vectors of columns per register block
 
-// exp(x) for x <= 0 (a softmax's shifted scores), relative error ~1e-7; clamped at -87, where
-// it is below 2^-125 and adds nothing to a sum that holds a 1.
-inline Vf exp_nonpositive(Vf x) {
-    x = max(x, set1(-87.f));
+// exp(x) for x <= 0 (a softmax's shifted scores), relative error ~1e-7; exactly 0 below -80,
+// where it is under 2e-35 and adds nothing to a sum that holds a 1. (Left at exp(-87), Swin's
+// masked scores, -100 and below, gave probabilities near float's smallest normal; their
+// products with the values were subnormal, and the shifted windows' attention took 4x as long.)
+inline Vf exp_nonpositive(Vf in) {
+    const Vf x = max(in, set1(-80.f));
     const Vf n = round_nearest(mul(x, set1(1.44269504088896341f)));
     Vf r = fma(n, set1(-0.693359375f), x);  // x - n ln 2, ln 2 in two parts
     r = fma(n, set1(2.12194440e-4f), r);
@@ -31,7 +33,7 @@ inline Vf exp_nonpositive(Vf x) {
     p = fma(p, r, set1(1.6666665459e-1f));
     p = fma(p, r, set1(5.0000001201e-1f));
     p = fma(p, mul(r, r), add(r, set1(1.f)));
-    return mul(p, pow2i(n));
+    return keep_at_least(in, -80.f, mul(p, pow2i(n)));
 }
 
 // s[r][j .. j + NV kLanes) = q_r . kt[:, j ..] for R query rows.
@@ -53,20 +55,21 @@ inline void attention_scores(int64_t d, const float* q, int64_t ldq, const float
         for (int t = 0; t < NV; ++t) store(s + r * lp + j + t * kLanes, acc[r][t]);
 }
 
-// o_r[c .. c + cols) = inv_r sum_j p_r[j] v[j][c ..] for R rows; cols <= NV kLanes (fewer:
-// the masked last columns of a head).
+// o_r[c .. c + cols) = inv_r sum_j p_r[j] v[j][c ..] for R rows; (NV - 1) kLanes < cols <=
+// NV kLanes (fewer than NV kLanes: the last vector masked, the last columns of a head).
 template <int R, int NV>
 inline void attention_values(int64_t L, const float* p, int64_t lp, const float* v, int64_t ldv,
                              int64_t c, int64_t cols, const float* inv, float* o, int64_t ldo) {
     Vf acc[R][NV];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < NV; ++t) acc[r][t] = zero();
-    const bool full = cols == NV * kLanes;
+    const int64_t last = cols - (NV - 1) * kLanes;  // values in the last vector
+    const bool full = last == kLanes;
     for (int64_t j = 0; j < L; ++j) {
         const float* vj = v + j * ldv + c;
         Vf b[NV];
-        for (int t = 0; t < NV; ++t)
-            b[t] = full ? load(vj + t * kLanes) : load_n(vj + t * kLanes, cols - t * kLanes);
+        for (int t = 0; t + 1 < NV; ++t) b[t] = load(vj + t * kLanes);
+        b[NV - 1] = full ? load(vj + (NV - 1) * kLanes) : load_n(vj + (NV - 1) * kLanes, last);
         for (int r = 0; r < R; ++r) {
             const Vf a = set1(p[r * lp + j]);
             for (int t = 0; t < NV; ++t) acc[r][t] = fma(a, b[t], acc[r][t]);
@@ -134,11 +137,25 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
         for (int l = 0; l < kLanes; ++l) total += lane[l];
         inv[r] = 1.f / total;
     }
+    // The value columns in tiles of kAttnVectors vectors, then one tile of what is left (its
+    // last vector masked): a head of 32 or 80 values sweeps P once or twice, not per vector.
     int64_t c = 0;
     for (; c + kWide <= d; c += kWide)
         attention_values<R, kAttnVectors>(L, s, lp, v, ld, c, kWide, inv, o, ldo);
-    for (; c < d; c += kLanes)
-        attention_values<R, 1>(L, s, lp, v, ld, c, d - c < kLanes ? d - c : kLanes, inv, o, ldo);
+    const int64_t rest = d - c;
+    switch ((rest + kLanes - 1) / kLanes) {
+        case 0:
+            break;
+        case 1:
+            attention_values<R, 1>(L, s, lp, v, ld, c, rest, inv, o, ldo);
+            break;
+        case 2:
+            attention_values<R, 2>(L, s, lp, v, ld, c, rest, inv, o, ldo);
+            break;
+        default:
+            attention_values<R, 3>(L, s, lp, v, ld, c, rest, inv, o, ldo);
+            break;
+    }
 }
 
 void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,

@@ -46,6 +46,10 @@ inline Vf pow2i(Vf n) {
 }
 // The lanes in order, into out[kLanes].
 inline void lanes(Vf x, float* out) { _mm256_storeu_ps(out, x.v); }
+// e where x >= t, 0 elsewhere.
+inline Vf keep_at_least(Vf x, float t, Vf e) {
+    return {_mm256_and_ps(_mm256_cmp_ps(x.v, _mm256_set1_ps(t), _CMP_GE_OQ), e.v)};
+}
 // Lanes 0, 2, 4, ... of the 16 values lo:hi (the even columns of a stride-2 row).
 inline Vf even(Vf lo, Vf hi) {
     const __m256 e = _mm256_shuffle_ps(lo.v, hi.v, _MM_SHUFFLE(2, 0, 2, 0));

@@ -33,6 +33,10 @@ inline Vf sub(Vf a, Vf b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline Vf max(Vf a, Vf b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {_mm512_min_ps(a.v, b.v)}; }
 inline void lanes(Vf x, float* out) { _mm512_storeu_ps(out, x.v); }
+// e where x >= t, 0 elsewhere.
+inline Vf keep_at_least(Vf x, float t, Vf e) {
+    return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x.v, _mm512_set1_ps(t), _CMP_GE_OQ), e.v)};
+}
 // Each lane rounded to the nearest integer (ties to even).
 inline Vf round_nearest(Vf x) {
     return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};

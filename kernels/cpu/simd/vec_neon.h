@@ -50,6 +50,11 @@ inline Vf pow2i(Vf n) {
         vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n.v), vdupq_n_s32(127)), 23))};
 }
 inline void lanes(Vf x, float* out) { vst1q_f32(out, x.v); }
+// e where x >= t, 0 elsewhere.
+inline Vf keep_at_least(Vf x, float t, Vf e) {
+    return {vreinterpretq_f32_u32(
+        vandq_u32(vcgeq_f32(x.v, vdupq_n_f32(t)), vreinterpretq_u32_f32(e.v)))};
+}
 // Lanes 0, 2, 4, 6 of the 8 values lo:hi (the even columns of a stride-2 row).
 inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }
 

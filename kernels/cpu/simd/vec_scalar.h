@@ -31,6 +31,8 @@ inline Vf sub(Vf a, Vf b) { return {a.v - b.v}; }
 inline Vf max(Vf a, Vf b) { return {a.v > b.v ? a.v : b.v}; }
 inline Vf min(Vf a, Vf b) { return {a.v < b.v ? a.v : b.v}; }
 inline void lanes(Vf x, float* out) { *out = x.v; }
+// e where x >= t, 0 elsewhere.
+inline Vf keep_at_least(Vf x, float t, Vf e) { return {x.v >= t ? e.v : 0.f}; }
 inline Vf round_nearest(Vf x) { return {std::nearbyint(x.v)}; }
 inline Vf pow2i(Vf n) {
     const int32_t bits = (int32_t(n.v) + 127) << 23;
