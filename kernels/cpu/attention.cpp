@@ -10,7 +10,7 @@ namespace nse {
 
 namespace {
 
-constexpr int64_t kRowsPerBlock = 4;  // attention_body.h's kAttnRows
+constexpr int64_t kRowsPerBlock = 8;  // attention_body.h's kAttnRows, the most of any path
 
 size_t scratch_floats(int64_t L, int64_t d) {
     const int64_t lp = attention_padded_tokens(L);

@@ -8,7 +8,7 @@
 // Queries q0..q1 of one head over L keys: q, k, v point at the head's first column of rows `ld`
 // apart, o at its first output column of rows `ldo` apart; bias and mask (L x L, or null) are
 // added to the scores; `normalize`: q and k L2-normalised first (cosine attention); scratch
-// holds the kernel's (d + 4) lp floats.
+// holds the kernel's (d + 8) lp floats.
 #define NSE_DECLARE_ATTENTION_KERNEL                                                          \
     void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,  \
                         int64_t ld, float scale, const float* bias, const float* mask,          \
