@@ -4,11 +4,13 @@
 #include <cmath>
 
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/unary.h"
 
 namespace nse {
 
 void Linear::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
-    act_ = attr_activation(attrs);
+    gelu_ = attrs.contains("activation") && attrs["activation"] == "gelu";
+    act_ = gelu_ ? Activation::None : attr_activation(attrs);
     NSE_CHECK(params.size() == 1 || params.size() == 2, ErrorCode::InvalidModel,
               "linear takes a weight and an optional bias, the graph lists ", params.size(),
               " tensors");
@@ -62,10 +64,11 @@ void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
     const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
     const int64_t rows = rows_of(in[0]->shape());
     if (token_gemm())
-        return linear_tokens_f32_cpu(pool, rows, packed_, in[0]->data(), bias, act_, out.data(),
-                                     workspace);
+        return linear_tokens_f32_cpu(pool, rows, packed_, in[0]->data(), bias, act_, gelu_,
+                                     out.data(), workspace);
     linear_f32_cpu(pool, rows, w[1], w[0], in[0]->data(), params_[0].data(), bias, act_,
                    out.data());
+    if (gelu_) unary_f32_cpu(pool, out.numel(), UnaryOp::Gelu, out.data(), out.data());
 }
 
 const CostKind Linear::kKind{

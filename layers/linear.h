@@ -1,5 +1,6 @@
 // linear: y = x w^T + b over the last axis of x [N, ..., I] -> [N, ..., O]; attrs activation;
-// params weight [O, I], optional bias [O]. A layer whose input has at least kLinearTokenRows rows
+// params weight [O, I], optional bias [O]; activation relu, relu6 or gelu (a transformer MLP's
+// first layer: fused into the token GEMM's stores on AVX-512). A layer whose input has at least kLinearTokenRows rows
 // per image (a transformer's tokens) runs as the packed GEMM (kernels/cpu/linear.h), cost kind
 // linear_tokens; others stream the weights, kind linear. Its CUDA op is in linear_cuda.cpp.
 #pragma once
@@ -29,11 +30,14 @@ class Linear : public Layer {
     static void sweep(SweepContext& ctx);
 
     Activation activation() const { return act_; }
+    // GELU after the bias ("activation": "gelu"; the CUDA op then leaves the node to the CPU).
+    bool gelu() const { return gelu_; }
     // Whether prepare() chose the token GEMM.
     bool token_gemm() const { return !packed_.empty(); }
 
   private:
     Activation act_ = Activation::None;
+    bool gelu_ = false;
     PackedWeights packed_;  // the token GEMM's weights, where prepare() chose it
 };
 

@@ -63,6 +63,7 @@ class LinearOp : public GpuOp {
 
 std::unique_ptr<cuda::GpuOp> Linear::gpu_op(const Layer& layer,
                                             const std::vector<const float*>& params) {
+    if (static_cast<const Linear&>(layer).gelu()) return nullptr;  // (no GELU epilogue here yet)
     return std::make_unique<cuda::LinearOp>(static_cast<const Linear&>(layer), params);
 }
 

@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/tensor_ops.h"
+#include "kernels/cpu/unary.h"
 #include "kernels/reference/reference.h"
 #include "tests/kernel_tester.h"
 
@@ -136,11 +137,12 @@ TEST(Attention, LargeScoresStayFinite) {
 namespace {
 std::vector<float> run_tokens(int64_t m, int64_t in, int64_t out, const std::vector<float>& x,
                               const std::vector<float>& w, const std::vector<float>& b,
-                              Activation act, int64_t layout_rows) {
+                              Activation act, int64_t layout_rows, bool gelu = false) {
     const PackedWeights packed(out, in, w.data(), in, linear_tokens_layout(layout_rows, in, out));
     std::vector<float> y(size_t(m * out), NAN);
     std::vector<float> ws(linear_tokens_workspace_floats(packed, m));
-    linear_tokens_f32_cpu(test_pool(), m, packed, x.data(), b.data(), act, y.data(), ws.data());
+    linear_tokens_f32_cpu(test_pool(), m, packed, x.data(), b.data(), act, gelu, y.data(),
+                          ws.data());
     return y;
 }
 }  // namespace
@@ -167,6 +169,23 @@ TEST(LinearTokens, AgainstReferenceOverShapesAndThreads) {
                 << " threads " << threads;
         }
     use_threads(hardware_threads());
+}
+
+TEST(LinearTokens, FusedGeluEqualsTheUnaryKernelAfter) {
+    if (!packed_gemm_available()) GTEST_SKIP() << "no packed GEMM on the generic path";
+    // The MLP's first layer with GELU fused: the same bits as the layer, then the GELU kernel.
+    for (int64_t m : {8, 50, 197})
+        for (int64_t out : {20, 96, 3072 / 4}) {
+            const int64_t in = 64;
+            auto x = random_vector(size_t(m * in), 37, -3.f, 3.f);
+            auto w = random_vector(size_t(out * in), 38), b = random_vector(size_t(out), 39);
+            auto plain = run_tokens(m, in, out, x, w, b, Activation::None, m);
+            unary_f32_cpu(test_pool(), int64_t(plain.size()), UnaryOp::Gelu, plain.data(),
+                          plain.data());
+            const auto fused = run_tokens(m, in, out, x, w, b, Activation::None, m, true);
+            for (size_t i = 0; i < fused.size(); ++i)
+                ASSERT_EQ(fused[i], plain[i]) << m << " rows -> " << out << " at " << i;
+        }
 }
 
 TEST(LinearTokens, RowsOfABatchEqualTheImageAloneBitForBit) {

@@ -5,6 +5,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/unary.h"
 
 namespace nse {
 
@@ -52,9 +53,10 @@ size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m) {
 }
 
 void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, const float* x,
-                           const float* b, Activation act, float* y, float* workspace) {
+                           const float* b, Activation act, bool gelu, float* y,
+                           float* workspace) {
     if (w.layout() == PackedWeights::Layout::Columns && packed_gemm_rows_available())
-        return packed_gemm_rows(pool, w, m, x, w.k(), b, act, y, w.m(), workspace);
+        return packed_gemm_rows(pool, w, m, x, w.k(), b, act, gelu, y, w.m(), workspace);
     // Elsewhere: y^T = W x^T through two transposes.
     float* xt = workspace;          // [I][M]
     float* yt = xt + m * w.k();     // [O][M]
@@ -63,6 +65,7 @@ void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, 
     packed_gemm(pool, w, m, xt, m, b, act, yt, m,
                 packed_gemm_workspace_floats(w.layout(), m, w.k()) ? scratch : nullptr);
     transpose_f32_cpu(pool, w.m(), m, yt, y);
+    if (gelu) unary_f32_cpu(pool, m * w.m(), UnaryOp::Gelu, y, y);
 }
 
 }  // namespace nse

@@ -4,6 +4,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/cpu/smooth_avx512.h"
 #endif
 
 #include "base/error.h"
@@ -262,6 +264,7 @@ struct ColumnTileOut {
     const float* bias;
     Activation act;
     bool transposed = false;
+    bool gelu = false;  // (transposed only) GELU after the bias: a transformer MLP's first layer
 };
 
 // C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over one block
@@ -303,13 +306,17 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
         const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
         for (int p = 0; p < PR && p < out.cols; ++p) {
             __m512 v0 = _mm512_add_ps(lo[p], b0), v1 = _mm512_add_ps(hi[p], b1);
-            if (out.act != Activation::None) {
-                v0 = _mm512_max_ps(v0, zero);
-                v1 = _mm512_max_ps(v1, zero);
+            if (out.act != Activation::None) {  // (masked forms: see the gather's below)
+                v0 = _mm512_mask_max_ps(v0, 0xFFFF, v0, zero);
+                v1 = _mm512_mask_max_ps(v1, 0xFFFF, v1, zero);
             }
             if (out.act == Activation::Relu6) {
-                v0 = _mm512_min_ps(v0, six);
-                v1 = _mm512_min_ps(v1, six);
+                v0 = _mm512_mask_min_ps(v0, 0xFFFF, v0, six);
+                v1 = _mm512_mask_min_ps(v1, 0xFFFF, v1, six);
+            }
+            if (out.gelu) {
+                v0 = avx512_math::gelu16(v0);
+                if (out.rows > 16) v1 = avx512_math::gelu16(v1);
             }
             _mm512_mask_storeu_ps(out.c + p * out.ldc, m0, v0);
             _mm512_mask_storeu_ps(out.c + p * out.ldc + 16, m1, v1);
@@ -353,7 +360,7 @@ constexpr int64_t kColumnGroup = 16;
 // compute time: ResNet-18's 7x7 layers read 9.4 MB of weights each.)
 void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
                             const float* bias, Activation act, float* c, int64_t ldc,
-                            bool transposed = false) {
+                            bool transposed = false, bool gelu = false) {
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
     const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
     // Groups of even size: 17 panels (14x14 maps, 197 tokens) as 9 + 8, not 16 + 1, whose lone
@@ -386,7 +393,8 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
                         std::min(PackedWeights::kColumnPanelRows, M - row0),
                         bias ? bias + row0 : nullptr,
                         act,
-                        transposed};
+                        transposed,
+                        gelu};
                     const float* bti = bt + i * kMr * K + k0 * w;
                     // The next block's 2 kc lines over min(g, 4) passes: `lines` per 2 values.
                     const int lines = g >= 4 ? 1 : g >= 2 ? 2 : 4;
@@ -421,8 +429,8 @@ void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const flo
 
 // y = act(x a^T + bias) for x's n rows: x packed straight into column panels, C^T stored as is.
 void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
-                       int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
-                       float* bt) {
+                       int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
+                       int64_t ldy, float* bt) {
     const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
     pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
                       [&](int64_t i0, int64_t i1) {
@@ -431,7 +439,7 @@ void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, cons
                                                    std::min(kMr, n - i * kMr),
                                                    packed_column_width(n, i), bt + i * kMr * K);
                       });
-    gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true);
+    gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true, gelu);
 }
 
 }  // namespace
@@ -492,11 +500,11 @@ void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const floa
 }
 
 void packed_gemm_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
-                      int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
-                      float* workspace) {
+                      int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
+                      int64_t ldy, float* workspace) {
 #if defined(__x86_64__)
     if (cpu_path() == CpuPath::Avx512 && a.layout() == PackedWeights::Layout::Columns)
-        return gemm_columns_rows(pool, a, n, x, ldx, bias, act, y, ldy, workspace);
+        return gemm_columns_rows(pool, a, n, x, ldx, bias, act, gelu, y, ldy, workspace);
 #endif
     NSE_CHECK(false, ErrorCode::Internal, "packed_gemm_rows needs AVX-512 and the column layout");
 }

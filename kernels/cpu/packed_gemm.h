@@ -100,10 +100,11 @@ bool packed_gemm_rows_available();
 // y = act(x A^T + bias) for x [n, K] (row stride ldx) and A [M, K] packed in the column layout:
 // C^T of C = A x^T, without transposing x or C (x's rows are packed as B's column panels, the
 // kernel's C^T tiles stored as they are); y is [n, M] with row stride ldy, bias has M values.
-// A linear layer over token rows. `workspace` holds packed_gemm_workspace_floats(Columns, n, K).
+// A linear layer over token rows; `gelu`: GELU (unary.h's) applied to each value as it is
+// stored, after the bias. `workspace` holds packed_gemm_workspace_floats(Columns, n, K).
 void packed_gemm_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
-                      int64_t ldx, const float* bias, Activation act, float* y, int64_t ldy,
-                      float* workspace);
+                      int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
+                      int64_t ldy, float* workspace);
 
 // C = act(A B + bias) with A packed; B is K x N with row stride ldb, C is M x N with row stride
 // ldc; bias (M values) may be null; `workspace` holds packed_gemm_workspace_floats(a.layout(), n,

@@ -238,6 +238,12 @@ class FxImporter(TransformerImports):
 
     def unary(self, n, kind):
         v = self.view(n)  # element-wise: any order will do
+        if kind == "gelu" and v.perm is None:
+            # A transformer MLP's GELU joins the linear layer that feeds only it.
+            node = self.g.fusable(v.name, self.sole(v.name, n), ("linear",))
+            if node is not None:
+                node["attrs"]["activation"] = "gelu"
+                return self.bind(n, v.name)
         self.bind(n, self.g.add(self.name_of(n), kind, [v.name]), v.perm)
 
     def max_pool(self, n, kernel, stride, padding, dilation, ceil_mode):

@@ -12,9 +12,11 @@ import torch
 FORMAT_VERSION = 1
 # What the converter writes beyond the file format: 2 = random weights scaled from a random batch
 # (zoo.scale_random_weights); 3 = layers with few values per channel scaled as a whole; 4 = folds
-# computed in double and rounded once; files of random weights from an older converter are converted anew
-# by --skip-existing (their weights can be made again; real ones are never touched).
-CONVERTER_REVISION = "4"
+# computed in double and rounded once; 5 = GELU fused into the linear layer that feeds only it, and
+# zero-initialised weights (ViT's head, class token) given seeded values; files of random weights
+# from an older converter are converted anew by --skip-existing (their weights can be made again;
+# real ones are never touched).
+CONVERTER_REVISION = "5"
 
 # Ops whose output an activation can be fused into (their "activation" attribute).
 FUSES_ACTIVATION = ("conv2d", "linear", "add", "batch_norm")
