@@ -74,7 +74,7 @@ void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
 const CostKind Linear::kKind{
     "linear", {"1", "mflop", "param_mb_cached", "param_mb_streamed"}, false, true};
 const CostKind Linear::kTokens{"linear_tokens",
-                               {"1", "mflop", "mflop_few_rows", "in_mb", "out_mb"},
+                               {"1", "mflop", "mflop_few_rows", "in_mb", "out_mb", "mgelu"},
                                false,
                                true,
                                packed_gemm_available};
@@ -83,10 +83,12 @@ NodeCost Linear::cost(const std::vector<Shape>& in) const {
     if (token_gemm()) {
         // The packed GEMM with the tokens as its columns (and two transposes): few tokens
         // leave its 32-column tiles partly empty.
+        // A fused GELU: millions of values through it.
         const double f = flops(in), rows = double(rows_of(in[0]));
+        const double gelu = gelu_ ? double(numel(output_shape(in))) / 1e6 : 0.0;
         return {&kTokens,
                 {1, f / 1e6, f / 1e6 * std::max(0.0, std::log2(256.0 / rows)), inputs_mb(in),
-                 shape_mb(output_shape(in))},
+                 shape_mb(output_shape(in)), gelu},
                 f >= kMinParallelWork};
     }
     // Weights that stay cached between inferences, or all of them from memory: the sweep
@@ -124,6 +126,7 @@ void Linear::sweep(SweepContext& ctx) {
                           std::to_string(o),
                       {1, rows, in}};
         cfg.params = {{o, in}, {o}};
+        if (ctx.draw() % 2) cfg.attrs["activation"] = "gelu";
         ctx.add(cfg);
         ++made;
     }
