@@ -19,8 +19,8 @@ TEST(Model, LoadsAndReportsShapesAndCosts) {
 
 TEST(Model, UnknownOp) {
     auto b = small_chain();
-    b.graph["nodes"][1]["op"] = "tanh";
-    expect_error([&] { b.load(); }, "node 'pool' (tanh): unknown op");
+    b.graph["nodes"][1]["op"] = "cosh";
+    expect_error([&] { b.load(); }, "node 'pool' (cosh): unknown op");
 }
 
 TEST(Model, MissingWeight) {
