@@ -76,6 +76,11 @@ def build(name, weights):
     kwargs = {}
     if name in ("googlenet", "inception_v3"):
         kwargs["init_weights"] = True  # (what torchvision does by default, without the warning)
+    if name.startswith("vit_"):
+        # A ViT takes one image size (its position embedding has a row per patch): the size of
+        # its default weights' transforms, 518 for ViT-H/14 (torchvision's own constructor
+        # defaults to 224 without weights).
+        kwargs["image_size"] = default_input(name)[0][2]
     model = torchvision.models.get_model(name, weights="DEFAULT" if weights == "imagenet" else None,
                                          **kwargs)
     return model.eval()
