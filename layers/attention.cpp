@@ -61,8 +61,8 @@ Shape Attention::output_shape(const std::vector<Shape>& in) const {
     const Tensor *bias_ = bias(), *mask_ = mask();
     for (const Tensor* t : {bias_, mask_})
         NSE_CHECK(!t || t->dim(1) == w, ErrorCode::InvalidModel, "attention ",
-                  t == bias_ ? "bias" : "mask", " ", shape_str(t->shape()), " does not fit windows of ",
-                  w, " tokens");
+                  t == bias_ ? "bias" : "mask", " ", shape_str(t->shape()),
+                  " does not fit windows of ", w, " tokens");
     return {x[0], x[1], x[2] / 3};
 }
 
@@ -124,9 +124,8 @@ void Attention::sweep(SweepContext& ctx) {
         if (4.0 * windows * w * w * heads * d > 3e8) continue;
         SweepCase cfg{kKind.name,
                       "attention",
-                      "attention " + std::to_string(windows) + " windows of " +
-                          std::to_string(w) + " " + std::to_string(heads) + "x" +
-                          std::to_string(d),
+                      "attention " + std::to_string(windows) + " windows of " + std::to_string(w) +
+                          " " + std::to_string(heads) + "x" + std::to_string(d),
                       {1, windows * w, 3 * heads * d}};
         cfg.attrs["heads"] = heads;
         cfg.attrs["window"] = w;
@@ -146,8 +145,8 @@ void Attention::sweep(SweepContext& ctx) {
         if (4.0 * L * L * heads * d > 1e9) continue;
         SweepCase cfg{kKind.name,
                       "attention",
-                      "attention " + std::to_string(L) + " tokens " + std::to_string(heads) +
-                          "x" + std::to_string(d),
+                      "attention " + std::to_string(L) + " tokens " + std::to_string(heads) + "x" +
+                          std::to_string(d),
                       {1, L, 3 * heads * d}};
         cfg.attrs["heads"] = heads;
         ctx.add(cfg);

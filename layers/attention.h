@@ -6,8 +6,9 @@
 // bias, mask and head_scale (booleans: which params follow, in that order), normalize (Swin
 // V2's cosine attention: q and k L2-normalised): params bias [heads, w, w] (a relative position
 // bias), mask [masks, w, w] (window i of an image takes mask i % masks: Swin's shifted windows)
-// and head_scale [heads] (a scale per head, instead of `scale`). The projections before and after are linear nodes. One fused CPU
-// kernel (kernels/cpu/attention.h); no CUDA op yet: its record declares the CPU fallback.
+// and head_scale [heads] (a scale per head, instead of `scale`). The projections before and after
+// are linear nodes. One fused CPU kernel (kernels/cpu/attention.h); no CUDA op yet: its record
+// declares the CPU fallback.
 #pragma once
 
 #include "kernels/cpu/attention.h"

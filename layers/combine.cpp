@@ -53,8 +53,8 @@ void Concat::load(const nlohmann::json& attrs, std::vector<Tensor> params) {
 std::vector<Shape> Concat::pieces(const std::vector<Shape>& in) const {
     std::vector<Shape> all(in);
     if (params_.empty()) return all;
-    NSE_CHECK(constant_at_ <= int64_t(in.size()), ErrorCode::InvalidModel,
-              "concat constant_at ", constant_at_, " is past its ", in.size(), " inputs");
+    NSE_CHECK(constant_at_ <= int64_t(in.size()), ErrorCode::InvalidModel, "concat constant_at ",
+              constant_at_, " is past its ", in.size(), " inputs");
     Shape c = params_[0].shape();
     c[0] = in[0][0];
     all.insert(all.begin() + constant_at_, c);

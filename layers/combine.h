@@ -1,8 +1,8 @@
 // Ops that join or reshape tensors: add (two inputs, or one and a constant operand as its weight
 // tensor, broadcast as NumPy does; optional activation),
 // concat (attr dim; optionally one constant piece, its weight tensor [1, ...] repeated for every
-// image, placed before input `constant_at`: a transformer's class token), flatten (attrs start_dim = 1, end_dim = -1). Their CUDA ops are in
-// combine_cuda.cpp.
+// image, placed before input `constant_at`: a transformer's class token), flatten (attrs start_dim
+// = 1, end_dim = -1). Their CUDA ops are in combine_cuda.cpp.
 #pragma once
 
 #include "layers/layer.h"

@@ -1,8 +1,8 @@
 #include "layers/linear.h"
 
-#include "base/thread_pool.h"
 #include <cmath>
 
+#include "base/thread_pool.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/unary.h"
 

@@ -1,8 +1,9 @@
 // linear: y = x w^T + b over the last axis of x [N, ..., I] -> [N, ..., O]; attrs activation;
 // params weight [O, I], optional bias [O]; activation relu, relu6 or gelu (a transformer MLP's
-// first layer: fused into the token GEMM's stores on AVX-512). A layer whose input has at least kLinearTokenRows rows
-// per image (a transformer's tokens) runs as the packed GEMM (kernels/cpu/linear.h), cost kind
-// linear_tokens; others stream the weights, kind linear. Its CUDA op is in linear_cuda.cpp.
+// first layer: fused into the token GEMM's stores on AVX-512). A layer whose input has at least
+// kLinearTokenRows rows per image (a transformer's tokens) runs as the packed GEMM
+// (kernels/cpu/linear.h), cost kind linear_tokens; others stream the weights, kind linear. Its CUDA
+// op is in linear_cuda.cpp.
 #pragma once
 
 #include "kernels/cpu/packed_gemm.h"

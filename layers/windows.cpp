@@ -64,8 +64,7 @@ void sweep_windows(SweepContext& ctx, bool reverse) {
         const int64_t w = ctx.pick(std::vector<int64_t>{7, 8});
         const int64_t s = ctx.draw() % 2 ? w / 2 : 0;
         const int64_t tokens = whole(h, w) * whole(h, w);
-        SweepCase cfg{Windows::kKind.name,
-                      reverse ? "window_reverse" : "window_partition",
+        SweepCase cfg{Windows::kKind.name, reverse ? "window_reverse" : "window_partition",
                       SweepContext::desc(reverse ? "window_reverse" : "window_partition", c, h),
                       reverse ? Shape{1, tokens, c} : Shape{1, h, h, c}};
         cfg.attrs["window"] = w;

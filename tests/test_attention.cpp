@@ -43,7 +43,7 @@ std::vector<float> run_attention(const Case& c, const std::vector<float>& qkv, f
 }  // namespace
 
 TEST(Attention, AgainstReferenceOverShapesAndThreads) {
-    const Case cases[] = {{1, 1, 1, 1},  {1, 5, 2, 3},   {1, 16, 1, 16}, {1, 17, 3, 8},
+    const Case cases[] = {{1, 1, 1, 1},   {1, 5, 2, 3},    {1, 16, 1, 16},  {1, 17, 3, 8},
                           {2, 33, 2, 20}, {1, 50, 12, 64}, {1, 197, 4, 64}, {3, 49, 3, 32},
                           {1, 65, 2, 80}, {1, 7, 5, 17}};
     for (int threads : {1, 2, 3})
@@ -81,8 +81,10 @@ TEST(Attention, SameResultHoweverSplit) {
 TEST(Attention, WindowsWithBiasAndMaskAgainstReference) {
     // Swin's shape: windows of w tokens attend within themselves, a bias per head and a mask per
     // window (-100 where a shifted window joins regions, as torchvision writes it).
-    const Case cases[] = {{1, 4 * 49, 3, 32, 49, 4}, {2, 3 * 16, 2, 16, 16, 3},
-                          {1, 2 * 9, 4, 8, 9, 1},     {1, 6 * 7, 1, 20, 7, 2},
+    const Case cases[] = {{1, 4 * 49, 3, 32, 49, 4},
+                          {2, 3 * 16, 2, 16, 16, 3},
+                          {1, 2 * 9, 4, 8, 9, 1},
+                          {1, 6 * 7, 1, 20, 7, 2},
                           {3, 2 * 25, 2, 24, 25, 2}};
     for (int threads : {1, 3})
         for (const Case& c : cases) {
@@ -97,15 +99,16 @@ TEST(Attention, WindowsWithBiasAndMaskAgainstReference) {
                            mask.data(), c.masks, ref.data());
             const auto out = run_attention(c, qkv, scale, bias.data(), mask.data());
             ASSERT_LE(max_rel_diff(out, ref), 2e-5)
-                << cpu_path_name(cpu_path()) << " batch " << c.batch << " windows of "
-                << c.window << " heads " << c.heads << " d " << c.d << " threads " << threads;
+                << cpu_path_name(cpu_path()) << " batch " << c.batch << " windows of " << c.window
+                << " heads " << c.heads << " d " << c.d << " threads " << threads;
         }
     use_threads(hardware_threads());
 }
 
 TEST(Attention, CosineAttentionWithHeadScalesAgainstReference) {
     // Swin V2: q and k normalised, a scale per head (up to 100), a bias, windows.
-    const Case cases[] = {{1, 4 * 49, 3, 32, 49, 4}, {2, 3 * 16, 2, 16, 16, 3}, {1, 17, 5, 9, 0, 0}};
+    const Case cases[] = {
+        {1, 4 * 49, 3, 32, 49, 4}, {2, 3 * 16, 2, 16, 16, 3}, {1, 17, 5, 9, 0, 0}};
     for (const Case& c : cases) {
         auto qkv = random_vector(size_t(c.batch * c.L * 3 * c.heads * c.d), 27, -2.f, 2.f);
         const int64_t w = c.window ? c.window : c.L;
@@ -116,8 +119,7 @@ TEST(Attention, CosineAttentionWithHeadScalesAgainstReference) {
         std::vector<float> ref(size_t(c.batch * c.L * c.heads * c.d));
         ref::attention(c.batch, c.L, c.heads, c.d, c.window, 0.f, qkv.data(), bias.data(),
                        mask.data(), std::max<int64_t>(c.masks, 1), ref.data(), scales.data(), true);
-        const auto out =
-            run_attention(c, qkv, 0.f, bias.data(), mask.data(), scales.data(), true);
+        const auto out = run_attention(c, qkv, 0.f, bias.data(), mask.data(), scales.data(), true);
         ASSERT_LE(max_rel_diff(out, ref), 2e-5)
             << cpu_path_name(cpu_path()) << " windows of " << w << " heads " << c.heads;
     }
@@ -153,14 +155,15 @@ TEST(LinearTokens, AgainstReferenceOverShapesAndThreads) {
         int64_t m, in, out;
         Activation act;
     };
-    const Case cases[] = {{8, 16, 8, Activation::None},     {17, 33, 29, Activation::Relu},
-                          {50, 768, 96, Activation::None},  {197, 192, 576, Activation::None},
+    const Case cases[] = {{8, 16, 8, Activation::None},      {17, 33, 29, Activation::Relu},
+                          {50, 768, 96, Activation::None},   {197, 192, 576, Activation::None},
                           {49, 384, 1536, Activation::Relu}, {64, 100, 7, Activation::Relu6},
                           {300, 12, 40, Activation::None}};
     for (int threads : {1, 2, 3})
         for (const Case& c : cases) {
             use_threads(threads);
-            auto x = random_vector(size_t(c.m * c.in), 31), w = random_vector(size_t(c.out * c.in), 32);
+            auto x = random_vector(size_t(c.m * c.in), 31),
+                 w = random_vector(size_t(c.out * c.in), 32);
             auto b = random_vector(size_t(c.out), 33);
             std::vector<float> ref(size_t(c.m * c.out));
             ref::linear(c.m, c.in, c.out, x.data(), w.data(), b.data(), c.act, ref.data());
@@ -194,7 +197,8 @@ TEST(LinearTokens, RowsOfABatchEqualTheImageAloneBitForBit) {
     for (int64_t rows : {49, 50, 197})
         for (int64_t in : {64, 384})
             for (int64_t out : {96, 1152}) {
-                auto x = random_vector(size_t(3 * rows * in), 34), w = random_vector(size_t(out * in), 35);
+                auto x = random_vector(size_t(3 * rows * in), 34),
+                     w = random_vector(size_t(out * in), 35);
                 auto b = random_vector(size_t(out), 36);
                 use_threads(1);
                 const auto alone = run_tokens(rows, in, out, x, w, b, Activation::None, rows);
@@ -211,8 +215,10 @@ TEST(Windows, PartitionAgainstReferenceAndReverseRoundTrips) {
     struct Case {
         int64_t n, h, w, c, wh, ww, sh, sw;
     };
-    const Case cases[] = {{1, 14, 14, 8, 7, 7, 3, 3}, {2, 8, 8, 5, 4, 4, 0, 0},
-                          {1, 9, 13, 3, 7, 7, 3, 3},  {1, 5, 6, 16, 8, 8, 4, 4},
+    const Case cases[] = {{1, 14, 14, 8, 7, 7, 3, 3},
+                          {2, 8, 8, 5, 4, 4, 0, 0},
+                          {1, 9, 13, 3, 7, 7, 3, 3},
+                          {1, 5, 6, 16, 8, 8, 4, 4},
                           {3, 12, 10, 4, 6, 5, 2, 1}};
     for (int threads : {1, 3})
         for (const Case& c : cases) {

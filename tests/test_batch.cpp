@@ -83,17 +83,14 @@ TEST_P(BatchModels, ABatchOfThreeImagesIsEachImageAlone) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(FiveAndZoo, BatchModels,
-                         ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16",
-                                           "squeezenet1_1", "vgg11_bn", "googlenet", "inception_v3",
-                                           "densenet121", "mobilenet_v3_small", "mnasnet0_5",
-                                           "shufflenet_v2_x0_5", "efficientnet_b0",
-                                           "regnet_y_400mf", "resnext50_32x4d", "convnext_tiny",
-                                           "vit_b_32", "tiny_vit", "tiny_swin",
-                                           "tiny_swin_v2", "tiny_maxvit"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                             return std::string(i.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    FiveAndZoo, BatchModels,
+    ::testing::Values("lenet", "alexnet", "mobilenet_v2", "resnet18", "vgg16", "squeezenet1_1",
+                      "vgg11_bn", "googlenet", "inception_v3", "densenet121", "mobilenet_v3_small",
+                      "mnasnet0_5", "shufflenet_v2_x0_5", "efficientnet_b0", "regnet_y_400mf",
+                      "resnext50_32x4d", "convnext_tiny", "vit_b_32", "tiny_vit", "tiny_swin",
+                      "tiny_swin_v2", "tiny_maxvit"),
+    [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 namespace {
 

@@ -81,19 +81,18 @@ INSTANTIATE_TEST_SUITE_P(Custom, Parity,
                          ::testing::ValuesIn(in(NSE_TEST_DATA_DIR,
                                                 {"sigmoid_gate", "activations", "squeeze_excite",
                                                  "dense_order", "shuffle", "channels_last",
-                                                 "tiny_vit", "tiny_swin", "tiny_swin_v2", "tiny_maxvit",
-                                                 "onnx_activations", "onnx_shuffle",
+                                                 "tiny_vit", "tiny_swin", "tiny_swin_v2",
+                                                 "tiny_maxvit", "onnx_activations", "onnx_shuffle",
                                                  "onnx_channels_last", "onnx_dense_order"})),
                          [](const auto& info) { return info.param.second; });
 // One network of each torchvision family (the ctest fixture convert_zoo_subset).
-INSTANTIATE_TEST_SUITE_P(Zoo, Parity,
-                         ::testing::ValuesIn(in(std::string(NSE_TEST_DATA_DIR) + "/zoo",
-                                                {"vgg11_bn", "resnext50_32x4d", "squeezenet1_1",
-                                                 "densenet121", "googlenet", "inception_v3",
-                                                 "mobilenet_v3_small", "mnasnet0_5",
-                                                 "shufflenet_v2_x0_5", "efficientnet_b0",
-                                                 "regnet_y_400mf", "convnext_tiny",
-                                                 "vit_b_32", "swin_t"})),
-                         [](const auto& info) { return info.param.second; });
+INSTANTIATE_TEST_SUITE_P(
+    Zoo, Parity,
+    ::testing::ValuesIn(in(std::string(NSE_TEST_DATA_DIR) + "/zoo",
+                           {"vgg11_bn", "resnext50_32x4d", "squeezenet1_1", "densenet121",
+                            "googlenet", "inception_v3", "mobilenet_v3_small", "mnasnet0_5",
+                            "shufflenet_v2_x0_5", "efficientnet_b0", "regnet_y_400mf",
+                            "convnext_tiny", "vit_b_32", "swin_t"})),
+    [](const auto& info) { return info.param.second; });
 
 }  // namespace nse::test

@@ -4,10 +4,10 @@
 //        column h d of its third;
 //   out: [batch, L, E], head h's output at columns h d ..;
 //   out_i = softmax(scale q_i K^T + bias + mask) V per image, window and head (scale: 1/sqrt(d)
-//   for a transformer; Swin V2: q and k normalised, a scale per head). Windows (Swin's): the L tokens are L / window groups of `window`
-//   consecutive rows, each attending only within itself; bias [heads, window, window] (a
-//   relative position bias) and mask [masks, window, window] (window w takes mask w % masks: a
-//   shifted window's) are optional.
+//   for a transformer; Swin V2: q and k normalised, a scale per head). Windows (Swin's): the L
+//   tokens are L / window groups of `window` consecutive rows, each attending only within itself;
+//   bias [heads, window, window] (a relative position bias) and mask [masks, window, window]
+//   (window w takes mask w % masks: a shifted window's) are optional.
 // One fused kernel per path (simd/attention_body.h): the scores of 4 queries at a time, never
 // the L x L matrix. Split over the pool by image, window, head and block of queries; each result
 // is the same however the work is split.

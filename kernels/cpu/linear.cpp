@@ -53,13 +53,12 @@ size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m) {
 }
 
 void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, const float* x,
-                           const float* b, Activation act, bool gelu, float* y,
-                           float* workspace) {
+                           const float* b, Activation act, bool gelu, float* y, float* workspace) {
     if (w.layout() == PackedWeights::Layout::Columns && packed_gemm_rows_available())
         return packed_gemm_rows(pool, w, m, x, w.k(), b, act, gelu, y, w.m(), workspace);
     // Elsewhere: y^T = W x^T through two transposes.
-    float* xt = workspace;          // [I][M]
-    float* yt = xt + m * w.k();     // [O][M]
+    float* xt = workspace;       // [I][M]
+    float* yt = xt + m * w.k();  // [O][M]
     float* scratch = yt + m * w.m();
     transpose_f32_cpu(pool, m, w.k(), x, xt);
     packed_gemm(pool, w, m, xt, m, b, act, yt, m,

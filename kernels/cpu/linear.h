@@ -33,8 +33,7 @@ size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m);
 // The same product for many rows: y[M, O] = act(x[M, I] w^T + b), w packed from [O, I];
 // `gelu`: then GELU (a transformer MLP's first layer; on AVX-512 as the values are stored).
 void linear_tokens_f32_cpu(ThreadPool& pool, int64_t m, const PackedWeights& w, const float* x,
-                           const float* b, Activation act, bool gelu, float* y,
-                           float* workspace);
+                           const float* b, Activation act, bool gelu, float* y, float* workspace);
 
 // y[c][r] = x[r][c] for x:[rows, cols] (blocked, split over the pool).
 void transpose_f32_cpu(ThreadPool& pool, int64_t rows, int64_t cols, const float* x, float* y);

@@ -244,9 +244,9 @@ __attribute__((target("avx512f"))) void pack_columns(int64_t K, const float* b, 
 __attribute__((target("avx512f"))) void pack_rows_as_columns(int64_t K, const float* x, int64_t ldx,
                                                              int64_t rows, int64_t width,
                                                              float* bt) {
-    const __m512i index = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32(int32_t(ldx)));
+    const __m512i index =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(int32_t(ldx)));
     const __mmask16 load = lanes(rows), store = lanes(width);
     for (int64_t kk = 0; kk < K; ++kk)
         _mm512_mask_storeu_ps(
@@ -301,8 +301,7 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
         // Tile row p is row p of C^T: 32 (or `rows`) features of one token.
         const __mmask16 m0 = lanes(out.rows), m1 = lanes(std::max<int64_t>(0, out.rows - 16));
         const __m512 b0 = out.bias ? _mm512_maskz_loadu_ps(m0, out.bias) : _mm512_setzero_ps();
-        const __m512 b1 =
-            out.bias ? _mm512_maskz_loadu_ps(m1, out.bias + 16) : _mm512_setzero_ps();
+        const __m512 b1 = out.bias ? _mm512_maskz_loadu_ps(m1, out.bias + 16) : _mm512_setzero_ps();
         const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
         for (int p = 0; p < PR && p < out.cols; ++p) {
             __m512 v0 = _mm512_add_ps(lo[p], b0), v1 = _mm512_add_ps(hi[p], b1);
@@ -432,13 +431,12 @@ void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, cons
                        int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
                        int64_t ldy, float* bt) {
     const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
-    pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
-                      [&](int64_t i0, int64_t i1) {
-                          for (int64_t i = i0; i < i1; ++i)
-                              pack_rows_as_columns(K, x + i * kMr * ldx, ldx,
-                                                   std::min(kMr, n - i * kMr),
-                                                   packed_column_width(n, i), bt + i * kMr * K);
-                      });
+    pool.parallel_for(
+        col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i)
+                pack_rows_as_columns(K, x + i * kMr * ldx, ldx, std::min(kMr, n - i * kMr),
+                                     packed_column_width(n, i), bt + i * kMr * K);
+        });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true, gelu);
 }
 

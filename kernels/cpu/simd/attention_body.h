@@ -164,9 +164,8 @@ inline void attention_block(int64_t L, int64_t d, const float* q, const float* k
 }
 
 void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,
-                    int64_t ld, float scale, const float* bias, const float* mask,
-                    bool normalize, float* o, int64_t ldo, int64_t q0, int64_t q1, int64_t lp,
-                    float* scratch) {
+                    int64_t ld, float scale, const float* bias, const float* mask, bool normalize,
+                    float* o, int64_t ldo, int64_t q0, int64_t q1, int64_t lp, float* scratch) {
     float* kt = scratch;
     float* s = scratch + d * lp;
     float* factor = s;  // the keys' factors, before s is used
@@ -183,14 +182,14 @@ void attention_head(int64_t L, int64_t d, const float* q, const float* k, const 
     int64_t r = q0;
     const auto rows = [&](const float* t) { return t ? t + r * L : nullptr; };
     for (; r + kAttnRows <= q1; r += kAttnRows)
-        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, s,
-                                   o + r * ldo, ldo);
+        attention_block<kAttnRows>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask),
+                                   normalize, s, o + r * ldo, ldo);
     switch (q1 - r) {
-#define NSE_ATTENTION_TAIL(R)                                                                   \
-    case R:                                                                                     \
-        if constexpr (R < kAttnRows)                                                            \
+#define NSE_ATTENTION_TAIL(R)                                                                      \
+    case R:                                                                                        \
+        if constexpr (R < kAttnRows)                                                               \
             attention_block<R>(L, d, q + r * ld, kt, lp, v, ld, rows(bias), rows(mask), normalize, \
-                               s, o + r * ldo, ldo);                                            \
+                               s, o + r * ldo, ldo);                                               \
         return;
         NSE_ATTENTION_TAIL(7)
         NSE_ATTENTION_TAIL(6)

@@ -9,11 +9,11 @@
 // apart, o at its first output column of rows `ldo` apart; bias and mask (L x L, or null) are
 // added to the scores; `normalize`: q and k L2-normalised first (cosine attention); scratch
 // holds the kernel's (d + 8) lp floats.
-#define NSE_DECLARE_ATTENTION_KERNEL                                                          \
-    void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,  \
-                        int64_t ld, float scale, const float* bias, const float* mask,          \
-                        bool normalize, float* o, int64_t ldo, int64_t q0, int64_t q1,          \
-                        int64_t lp, float* scratch);
+#define NSE_DECLARE_ATTENTION_KERNEL                                                               \
+    void attention_head(int64_t L, int64_t d, const float* q, const float* k, const float* v,      \
+                        int64_t ld, float scale, const float* bias, const float* mask,             \
+                        bool normalize, float* o, int64_t ldo, int64_t q0, int64_t q1, int64_t lp, \
+                        float* scratch);
 
 namespace nse {
 namespace generic {

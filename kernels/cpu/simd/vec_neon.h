@@ -46,8 +46,8 @@ inline Vf sub(Vf a, Vf b) { return {vsubq_f32(a.v, b.v)}; }
 inline Vf round_nearest(Vf x) { return {vrndnq_f32(x.v)}; }
 // 2^n for integer-valued lanes n in [-126, 127], by building the exponent field.
 inline Vf pow2i(Vf n) {
-    return {vreinterpretq_f32_s32(
-        vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n.v), vdupq_n_s32(127)), 23))};
+    return {
+        vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n.v), vdupq_n_s32(127)), 23))};
 }
 inline void lanes(Vf x, float* out) { vst1q_f32(out, x.v); }
 // e where x >= t, 0 elsewhere.
