@@ -73,22 +73,28 @@ void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, float* w
 
 const CostKind Linear::kKind{
     "linear", {"1", "mflop", "param_mb_cached", "param_mb_streamed"}, false, true};
-const CostKind Linear::kTokens{"linear_tokens",
-                               {"1", "mflop", "mflop_few_rows", "in_mb", "out_mb", "mgelu"},
-                               false,
-                               true,
-                               packed_gemm_available};
+const CostKind Linear::kTokens{
+    "linear_tokens",
+    {"1", "mflop_computed", "mflop_few_rows", "in_mb", "out_mb", "mgelu", "param_mb"},
+    false,
+    true,
+    packed_gemm_available};
 
 NodeCost Linear::cost(const std::vector<Shape>& in) const {
     if (token_gemm()) {
-        // The packed GEMM with the tokens as its columns (and two transposes): few tokens
-        // leave its 32-column tiles partly empty.
-        // A fused GELU: millions of values through it.
+        // The packed GEMM with the tokens as its columns: the MFLOP as its tiles compute them
+        // (a last panel of 4, 8 or 12 tokens computed whole), few tokens at a lower rate, a
+        // fused GELU's values, and the weights read once per inference (from memory, for
+        // ViT-L's 4 to 17 MB layers).
         const double f = flops(in), rows = double(rows_of(in[0]));
+        const double images = double(in[0][0]);
+        const double computed =
+            f * double(packed_gemm_computed_columns(packed_.layout(), int64_t(rows / images))) /
+            (rows / images);
         const double gelu = gelu_ ? double(numel(output_shape(in))) / 1e6 : 0.0;
         return {&kTokens,
-                {1, f / 1e6, f / 1e6 * std::max(0.0, std::log2(256.0 / rows)), inputs_mb(in),
-                 shape_mb(output_shape(in)), gelu},
+                {1, computed / 1e6, f / 1e6 * std::max(0.0, std::log2(256.0 / rows)), inputs_mb(in),
+                 shape_mb(output_shape(in)), gelu, double(param_bytes()) / 1e6},
                 f >= kMinParallelWork};
     }
     // Weights that stay cached between inferences, or all of them from memory: the sweep
@@ -116,7 +122,7 @@ void Linear::sweep(SweepContext& ctx) {
     // Token rows (a transformer's): the packed GEMM, up to ~2.5 GFLOP an instance.
     if (!kTokens.runs_here()) return;
     for (int made = 0; made < ctx.count(30);) {
-        const std::vector<int64_t> widths{96, 192, 256, 320, 384, 512, 640, 1024, 1536, 2560};
+        const std::vector<int64_t> widths{96, 192, 256, 320, 384, 512, 640, 1024, 1536, 2560, 4096};
         const int64_t rows = ctx.pick(std::vector<int64_t>{8, 24, 36, 64, 100, 144, 256, 324, 400});
         const int64_t in = ctx.pick(widths), o = ctx.pick(widths);
         if (2.0 * rows * in * o > 2.5e9) continue;
