@@ -123,7 +123,9 @@ void Linear::sweep(SweepContext& ctx) {
     if (!kTokens.runs_here()) return;
     for (int made = 0; made < ctx.count(30);) {
         const std::vector<int64_t> widths{96, 192, 256, 320, 384, 512, 640, 1024, 1536, 2560, 4096};
-        const int64_t rows = ctx.pick(std::vector<int64_t>{8, 24, 36, 64, 100, 144, 256, 324, 400});
+        // (Up to 1024 rows: ViT-H/14 at 518 x 518 has 1370 tokens.)
+        const int64_t rows =
+            ctx.pick(std::vector<int64_t>{8, 24, 36, 64, 100, 144, 256, 324, 400, 576, 784, 1024});
         const int64_t in = ctx.pick(widths), o = ctx.pick(widths);
         if (2.0 * rows * in * o > 2.5e9) continue;
         SweepCase cfg{kTokens.name,
