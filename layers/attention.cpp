@@ -99,8 +99,8 @@ const CostKind Attention::kKind{
     "attention", {"1", "mflop", "mexp", "kunits", "in_mb", "out_mb"}, false, true};
 
 NodeCost Attention::cost(const std::vector<Shape>& in) const {
-    // The products (FMAs of 4 queries by a few vectors of keys or value columns), one exp per
-    // score (over the keys padded to 16), and per window and head a fixed cost: its keys
+    // The products (FMAs of a block of queries by a few vectors of keys or value columns), one exp
+    // per score (over the keys padded to 16), and per window and head a fixed cost: its keys
     // transposed into scratch, the loops set up (Swin's 64 windows of 49 tokens by 3 heads).
     const Shape& x = in[0];
     const AttentionShape sh = shape_of(x);

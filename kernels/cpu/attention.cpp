@@ -10,11 +10,9 @@ namespace nse {
 
 namespace {
 
-constexpr int64_t kRowsPerBlock = 8;  // attention_body.h's kAttnRows, the most of any path
-
 size_t scratch_floats(int64_t L, int64_t d) {
     const int64_t lp = attention_padded_tokens(L);
-    return size_t(d * lp + kRowsPerBlock * lp);
+    return size_t(d * lp + kAttentionMaxRows * lp);
 }
 
 using HeadKernel = void (*)(int64_t, int64_t, const float*, const float*, const float*, int64_t,

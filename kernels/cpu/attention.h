@@ -8,9 +8,9 @@
 //   tokens are L / window groups of `window` consecutive rows, each attending only within itself;
 //   bias [heads, window, window] (a relative position bias) and mask [masks, window, window]
 //   (window w takes mask w % masks: a shifted window's) are optional.
-// One fused kernel per path (simd/attention_body.h): the scores of 4 queries at a time, never
-// the L x L matrix. Split over the pool by image, window, head and block of queries; each result
-// is the same however the work is split.
+// One fused kernel per path (simd/attention_body.h): the scores of 8 queries at a time (4 on AVX2),
+// never the L x L matrix. Split over the pool by image, window, head and block of queries; each
+// result is the same however the work is split.
 #pragma once
 
 #include <cstddef>

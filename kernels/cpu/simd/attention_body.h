@@ -3,15 +3,15 @@
 // attention.h's. For queries q0..q1 of one image and one head:
 //
 //   S = Q (scale K)^T   K scaled and transposed once into scratch (d rows of lp columns, the
-//                       columns past L zero), so a block of 4 queries sweeps it as a GEMM would:
-//                       4 x NV vectors of accumulators, NV loads and 4 broadcasts per 4 NV FMAs
+//                       columns past L zero), so a block of R queries (kAttnRows) sweeps it as
+//                       a GEMM would: R x NV vectors of accumulators, NV loads and R broadcasts
+//                       per R NV FMAs
 //   P = exp(S - max)    per row, exp by Cephes' degree-6 polynomial (exp_nonpositive)
-//   O = (P V) / sum(P)  4 x NV vectors of accumulators again, one broadcast of P per row
+//   O = (P V) / sum(P)  R x NV vectors of accumulators again, one broadcast of P per row
 //
-// Only a block of rows of S exists at a time (up to 8 lp floats): the L x L matrix is never
-// stored. Additive
-// terms (Swin's relative position bias and shifted-window mask, L x L each, row stride L) join
-// the scores before the softmax. `normalize` (Swin V2's cosine attention): q and k divided by
+// Only a block of rows of S exists at a time (R lp floats): the L x L matrix is never stored.
+// Additive terms (Swin's relative position bias and shifted-window mask, L x L each, row stride L)
+// join the scores before the softmax. `normalize` (Swin V2's cosine attention): q and k divided by
 // their L2 norms (at least 1e-12, as F.normalize) first; k's in the transposed copy, q's as a
 // factor on its row of scores.
 
@@ -21,6 +21,7 @@
 // and the kernel ran at 55 GFLOP/s.
 constexpr int kAttnRows = kLanes == 8 ? 4 : kLanes == 1 ? 4 : 8;
 constexpr int kAttnVectors = kLanes == 1 ? 4 : 2;
+static_assert(kAttnRows <= kAttentionMaxRows, "attention.cpp sizes each head's scratch for this");
 
 // exp(x) for x <= 0 (a softmax's shifted scores), relative error ~1e-7; exactly 0 below -80,
 // where it is under 2e-35 and adds nothing to a sum that holds a 1. (Left at exp(-87), Swin's

@@ -5,6 +5,10 @@
 
 #include <cstdint>
 
+// The most queries any path's kernel keeps in a register block (its scratch holds that many rows
+// of scores).
+constexpr int64_t kAttentionMaxRows = 8;
+
 // Queries q0..q1 of one head over L keys: q, k, v point at the head's first column of rows `ld`
 // apart, o at its first output column of rows `ldo` apart; bias and mask (L x L, or null) are
 // added to the scores; `normalize`: q and k L2-normalised first (cosine attention); scratch
