@@ -200,6 +200,18 @@ std::vector<Shape> Model::shapes_for_batch(int64_t batch) const {
     return shapes;
 }
 
+int Model::batched_from(int begin, int end) const {
+    int j = end;
+    while (j > begin) {
+        const NodeInfo& node = info(j - 1);
+        const bool batch_pays = node.param_bytes > 0 ? node.param_bytes >= node.out_bytes
+                                                     : node.out_bytes <= kSmallPerImage;
+        if (!batch_pays) break;
+        --j;
+    }
+    return j;
+}
+
 std::vector<int> Model::live_at(int cut) const {
     NSE_ASSERT(cut >= 0 && cut <= size());
     std::vector<int> live;

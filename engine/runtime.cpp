@@ -31,8 +31,7 @@ struct Runtime::Staging {
 };
 
 namespace {
-constexpr size_t kAlignFloats = 16;            // 64 bytes
-constexpr size_t kSmallPerImage = 128 * 1024;  // bytes a weightless node may write per image
+constexpr size_t kAlignFloats = 16;  // 64 bytes
 }  // namespace
 
 Runtime::Runtime(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool)
@@ -91,18 +90,6 @@ void Runtime::prepare(int begin, int end, int64_t batch) {
         std::memset(plan.workspace.get(), 0, plan.workspace_floats * sizeof(float));
 }
 
-int Runtime::batched_from(int begin, int end) const {
-    int j = end;
-    while (j > begin) {
-        const NodeInfo& node = model_->info(j - 1);
-        const bool batch_pays = node.param_bytes > 0 ? node.param_bytes >= node.out_bytes
-                                                     : node.out_bytes <= kSmallPerImage;
-        if (!batch_pays) break;
-        --j;
-    }
-    return j;
-}
-
 const std::vector<Tensor>& Runtime::run_by_image(int begin, int split, int end,
                                                  const std::vector<Tensor>& live_in,
                                                  int64_t batch) {
@@ -137,8 +124,8 @@ const std::vector<Tensor>& Runtime::run_by_image(int begin, int split, int end,
 const std::vector<Tensor>& Runtime::run(int begin, int end, const std::vector<Tensor>& live_in) {
     const Model& m = *model_;
     const int64_t batch = check_range(begin, end, live_in);
-    if (batch > 1 && !observer_) {  // (an observer times each node of the whole batch)
-        const int split = batched_from(begin, end);
+    if (batch > 1) {  // (an observer sees each image's nodes, then the batch's)
+        const int split = m.batched_from(begin, end);
         if (split > begin) return run_by_image(begin, split, end, live_in, batch);
     }
     Plan& plan = plan_for(begin, end, batch);

@@ -4,7 +4,7 @@
 // Kernels run on the thread pool the Runtime was given (several runtimes used from one thread
 // may share one). Memory is planned once per (begin, end, batch): activations share one arena by
 // lifetime, scratch is one buffer; later calls with the same key allocate nothing.
-// A batch of N runs image by image up to batched_from() and as one batch from there (see
+// A batch of N runs image by image up to Model::batched_from() and as one batch from there (see
 // there); each image's result equals its run alone, bit for bit.
 // A Runtime is used by one thread at a time; make one per worker.
 #pragma once
@@ -33,12 +33,6 @@ class Runtime : public Executor {
 
     // Floats held by all plans (activation arenas and scratch), for diagnostics.
     size_t planned_floats() const;
-    // Where a batch of [begin, end) starts running as one batch: the first position from which
-    // every node reads at least as many weight bytes as it writes per image, or writes at most
-    // 128 KB per image without weights (a classifier and the layers next to it). Before it the
-    // images go one by one: a batch's feature maps outgrow the caches one image's fit in
-    // (MobileNetV2 at one thread: 110 images/s alone, 71 as one batch of 16).
-    int batched_from(int begin, int end) const;
 
   private:
     struct Plan;

@@ -158,8 +158,9 @@ DeviceProfile deploy_profile(const DeployOptions& options, const DeployProgress&
     // ranges (not CostKind::blocked_reads) find much of it in another core's cache after a
     // producer that split it by rows or tiles; inputs under kSplitInputMb keep the threads'
     // shares. (docs/split.md: how the caches are set, and the figures behind each choice.)
+    // (`input` may hold a batch of images: its first dimension.)
     auto time_layer = [&](const std::shared_ptr<const Model>& model, Tensor& input) {
-        const bool cold = model_weights(*model)[0].measured_cold;
+        const bool cold = model_weights(*model, input.dim(0))[0].measured_cold;
         const bool cpu = options.device.device == Device::Cpu;
         const std::vector<Shape> in(model->graph().nodes[0].inputs.size(),
                                     model->graph().input_shape);
@@ -257,7 +258,25 @@ DeviceProfile deploy_profile(const DeployOptions& options, const DeployProgress&
         measured.push_back({f.kind, c.desc, f, ms});
         if (hot_fits && hot_network(*model))
             hot.push_back({kHotPrefix + f.kind, c.desc, f, time_hot(model, input)});
-        if (ms < kSecondPassMs) small.push_back({i, model, std::move(input)});
+        if (ms < kSecondPassMs) small.push_back({measured.size() - 1, model, std::move(input)});
+        // A layer that a batch runs as one batch (Model::batched_from: a classifier's, the
+        // layers of large weights on small maps) is timed at a batch too, one in two of them:
+        // the latency models then know what N images cost it (weights read once, N times the
+        // arithmetic), not only one.
+        if (model->batched_from(0, 1) == 0 && rng() % 2 == 0) {
+            const int64_t images = std::vector<int64_t>{2, 4, 8, 16}[rng() % 4];
+            Shape shape = c.input;
+            shape[0] = images;
+            Tensor batch = random_tensor(shape, rng);
+            const double batch_ms = time_layer(model, batch);
+            const NodeFeatures fb = node_features(*model, 0, std::vector<Shape>(c.inputs, shape));
+            const std::string desc = c.desc + " x" + std::to_string(images);
+            measured.push_back({fb.kind, desc, fb, batch_ms});
+            if (hot_fits && hot_network(*model, images))
+                hot.push_back({kHotPrefix + fb.kind, desc, fb, time_hot(model, batch)});
+            if (batch_ms < kSecondPassMs)
+                small.push_back({measured.size() - 1, model, std::move(batch)});
+        }
         if (progress) progress(stage, ++done, total);
     }
     stage = "second pass";

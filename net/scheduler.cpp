@@ -50,7 +50,6 @@ bool Scheduler::stopping() {
 void Scheduler::enqueue(Job job) {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        backlog_ms_ += job.predicted_ms;
         queue_.push_back(std::move(job));
     }
     // A worker waiting to fill a batch may not want this job: wake them all so an idle one can.
@@ -65,12 +64,6 @@ Scheduler::Load Scheduler::load() {
     return load_locked();
 }
 
-Scheduler::Load Scheduler::load_locked() const {
-    const double batching = std::min(1.5, std::max(0.05, cost_ratio_ / solo_ratio_));
-    return {uint32_t(queue_.size()), uint32_t(running_),
-            uint64_t(std::max(0.0, backlog_ms_) * batching * 1e3 / opts_.workers)};
-}
-
 namespace {
 
 const std::shared_ptr<const Model>& model_of(const Job& job) {
@@ -80,6 +73,24 @@ const std::shared_ptr<const Model>& model_of(const Job& job) {
 int64_t images(const Job& job) { return job.inputs.empty() ? 1 : job.inputs[0].dim(0); }
 
 }  // namespace
+
+Scheduler::Load Scheduler::load_locked() const {
+    // The queued jobs as the batches they will run in: those of one model and cut together, up
+    // to max_batch images a batch, each batch at its predicted cost.
+    std::map<std::pair<const Model*, uint32_t>, std::pair<int64_t, const RequestCost*>> groups;
+    for (const Job& job : queue_) {
+        auto& g = groups[{model_of(job).get(), job.cut}];
+        g.first += images(job);
+        g.second = &job.cost;
+    }
+    double ms = running_ms_;
+    for (const auto& [key, g] : groups) {
+        const int64_t full = g.first / opts_.max_batch, rest = g.first % opts_.max_batch;
+        ms += double(full) * g.second->at(opts_.max_batch) + g.second->at(rest);
+    }
+    return {uint32_t(queue_.size()), uint32_t(running_),
+            uint64_t(std::max(0.0, ms) * 1e3 / opts_.workers)};
+}
 
 struct Scheduler::Worker {
     std::shared_ptr<ThreadPool> pool;
@@ -125,12 +136,17 @@ std::vector<Job> Scheduler::take_batch() {
         cv_.wait_until(lock, deadline);
         gather();
     }
+    // The batch's predicted compute, shared by its jobs by images.
+    const double batch_ms = jobs[0].cost.at(n);
+    for (Job& job : jobs) job.predicted_ms = batch_ms * double(images(job)) / double(n);
+    running_ms_ += batch_ms;
     return jobs;
 }
 
 void Scheduler::release(double predicted_ms, ResultReply* res) {
     --running_;
-    backlog_ms_ -= predicted_ms;
+    running_ms_ -= predicted_ms;
+    if (!running_) running_ms_ = 0;  // (no rounding left behind)
     if (!res) return;
     const Load l = load_locked();
     res->queued = l.queued;
@@ -252,13 +268,6 @@ void Scheduler::run_batch(std::vector<Job>& taken, Worker& w) {
     std::vector<ResultReply> results(jobs.size());
     {
         std::lock_guard<std::mutex> lock(mu_);
-        double predicted = 0;
-        for (const Job& job : jobs) predicted += job.predicted_ms;
-        if (predicted > 0) {
-            const double ratio = std::min(100.0, std::max(0.01, compute_us / 1e3 / predicted));
-            cost_ratio_ += 0.2 * (ratio - cost_ratio_);
-            if (jobs.size() == 1) solo_ratio_ += 0.2 * (ratio - solo_ratio_);
-        }
         for (size_t j = 0; j < jobs.size(); ++j) release(jobs[j].predicted_ms, &results[j]);
     }
     batches_.fetch_add(1);

@@ -42,7 +42,8 @@ struct Job {
     uint16_t version = kProtocolVersion;  // the edge's protocol version, for the RESULT
     size_t in_bytes = 0;
     uint64_t receive_us = 0;
-    double predicted_ms = 0;  // from the profile, for the backlog estimate
+    RequestCost cost;         // predicted compute at each batch size, for the backlog estimate
+    double predicted_ms = 0;  // its images' share of its batch's (set when a worker takes it)
     std::chrono::steady_clock::time_point queued_at;
     // Called on the worker's thread: with the RESULT frame and the request's log line (without
     // the peer), or with the reason it failed (bad_tensors for tensors that do not decode).
@@ -93,11 +94,7 @@ class Scheduler {
     std::condition_variable cv_;
     std::deque<Job> queue_;
     int running_ = 0;
-    double backlog_ms_ = 0;  // predicted compute of queued + running jobs (each alone)
-    // Measured compute of a batch over its jobs' predicted compute alone (EWMAs over all runs
-    // and over runs of one job): their quotient is what batching saves, which the published
-    // backlog (in the profile's time, as edges scale it by the cloud's speed) takes into account.
-    double cost_ratio_ = 1, solo_ratio_ = 1;
+    double running_ms_ = 0;  // predicted compute of the running jobs' batches
     bool stopping_ = false;
     std::vector<std::thread> workers_;
     std::atomic<uint64_t> served_{0}, batches_{0};

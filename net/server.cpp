@@ -141,13 +141,9 @@ void CloudServer::Impl::accept() {
 }
 
 namespace {
-// A model's predicted cloud time of nodes [k, n) per cut, from `profile` (empty without one).
-std::vector<double> predict_suffix(const Model& model, const DeviceProfile* profile) {
-    if (!profile) return {};
-    const std::vector<double> node_ms = profile->predict_model(model);
-    std::vector<double> suffix(node_ms.size() + 1, 0);
-    for (int k = int(node_ms.size()) - 1; k >= 0; --k) suffix[k] = suffix[k + 1] + node_ms[k];
-    return suffix;
+// A model's predicted cloud time per cut and batch size (empty without a profile).
+BatchCosts predict_costs(const Model& model, const DeviceProfile* profile, int max_batch) {
+    return profile ? BatchCosts(model, *profile, max_batch) : BatchCosts();
 }
 }  // namespace
 
@@ -157,7 +153,7 @@ CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models)
     for (auto& m : models) {
         m.output_ids = m.model->live_at(m.model->size());
         m.partitions = std::make_shared<PartitionedModels>(m.model);
-        m.suffix_ms = predict_suffix(*m.model, options.profile.get());
+        m.costs = predict_costs(*m.model, options.profile.get(), options.max_batch);
     }
     impl_ = std::make_unique<Impl>(std::move(options), std::move(models));
 }
@@ -165,13 +161,14 @@ CloudServer::CloudServer(ServerOptions options, std::vector<ServedModel> models)
 void CloudServer::set_profile(std::shared_ptr<const DeviceProfile> profile) {
     // Predicted here, not on the I/O thread (the models are immutable); the sessions read the
     // suffixes and the profile on the I/O thread only, where they are handed over.
-    std::vector<std::vector<double>> suffixes;
-    for (const auto& m : impl_->models) suffixes.push_back(predict_suffix(*m.model, profile.get()));
+    std::vector<BatchCosts> costs;
+    for (const auto& m : impl_->models)
+        costs.push_back(predict_costs(*m.model, profile.get(), impl_->opts.max_batch));
     auto applied = std::make_shared<std::promise<void>>();
     std::future<void> done = applied->get_future();
-    asio::post(impl_->io, [s = impl_.get(), profile, suffixes = std::move(suffixes), applied] {
+    asio::post(impl_->io, [s = impl_.get(), profile, costs = std::move(costs), applied] {
         s->opts.profile = profile;
-        for (size_t i = 0; i < s->models.size(); ++i) s->models[i].suffix_ms = suffixes[i];
+        for (size_t i = 0; i < s->models.size(); ++i) s->models[i].costs = costs[i];
         s->ready = true;
         applied->set_value();
     });

@@ -16,6 +16,7 @@
 #include "engine/executor.h"
 #include "engine/model.h"
 #include "net/auth.h"
+#include "net/batch_costs.h"
 #include "net/protocol.h"
 #include "net/tls.h"
 #include "partition/dag_cut.h"
@@ -59,9 +60,10 @@ struct ServerOptions {
 
 struct ServedModel {
     std::shared_ptr<const Model> model;
-    uint64_t hash = 0;              // file_content_hash of the model file
-    std::vector<double> suffix_ms;  // predicted cloud time of nodes [k, n), per cut (filled by
-                                    // the server from its profile)
+    uint64_t hash = 0;  // file_content_hash of the model file
+    // Predicted compute on this cloud per cut and batch size (filled by the server from its
+    // profile; empty without one).
+    BatchCosts costs;
     std::vector<int> output_ids;  // live_at(n): the tensors a RESULT carries (filled by the server)
     // The model reordered for each partition edges have asked for (filled by the server).
     std::shared_ptr<PartitionedModels> partitions;

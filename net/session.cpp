@@ -19,17 +19,13 @@ std::string seconds_str(double s) {
     return buf;
 }
 
-// The request's predicted compute on this cloud, for the backlog: the suffix of its cut, or the
-// nodes its node set leaves to the cloud (check_infer has checked it).
-double predicted_ms(const ServedModel& served, const InferRequest& req) {
-    const std::vector<double>& suffix = served.suffix_ms;
-    if (suffix.empty()) return 0;
-    if (!req.node_bits) return suffix[req.cut];
+// The request's predicted compute on this cloud at each batch size, for the backlog: the suffix
+// of its cut, or the nodes its node set leaves to the cloud (check_infer has checked it).
+RequestCost predicted_cost(const ServedModel& served, const InferRequest& req) {
+    if (served.costs.empty()) return {};
+    if (!req.node_bits) return served.costs.request(req.cut, nullptr);
     const NodeSet edge = unpack_nodes(req.nodes.data(), req.nodes.size(), int(req.node_bits));
-    double ms = 0;
-    for (size_t i = 0; i + 1 < suffix.size(); ++i)
-        if (!edge[i]) ms += suffix[i] - suffix[i + 1];
-    return ms;
+    return served.costs.request(req.cut, &edge);
 }
 }  // namespace
 
@@ -402,7 +398,7 @@ void Session::on_payload(std::error_code ec) {
                 job.payload = payload_;
                 job.in_bytes = size_;
                 job.receive_us = receive_us;
-                job.predicted_ms = predicted_ms(*served, req);
+                job.cost = predicted_cost(*served, req);
                 job.queued_at = Clock::now();
                 // The replies travel to the I/O thread with a reference to this session, so
                 // a session is only ever destroyed on the thread that owns its socket.

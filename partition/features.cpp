@@ -33,16 +33,16 @@ NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& 
     return {c.kind->name, std::move(c.x)};
 }
 
-std::vector<NodeFeatures> model_features(const Model& model) {
-    const std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
+std::vector<NodeFeatures> model_features(const Model& model, int64_t batch) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(batch);
     std::vector<NodeFeatures> out;
     for (int i = 0; i < model.size(); ++i)
         out.push_back(node_features(model, i, inputs_at(model, shapes, i)));
     return out;
 }
 
-std::vector<NodeWeights> model_weights(const Model& model) {
-    const std::vector<Shape> shapes = model.shapes_for_batch(model.graph().input_shape[0]);
+std::vector<NodeWeights> model_weights(const Model& model, int64_t batch) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(batch);
     std::vector<NodeWeights> out;
     for (int i = 0; i < model.size(); ++i) {
         const std::vector<Shape> in = inputs_at(model, shapes, i);

@@ -33,19 +33,20 @@ std::vector<std::string> cost_kinds();
 
 // Features of node `i` of `model` when its inputs have `in` shapes.
 NodeFeatures node_features(const Model& model, int i, const std::vector<Shape>& in);
-// Features of every node at batch 1.
-std::vector<NodeFeatures> model_features(const Model& model);
+// Features of every node with the whole model run at `batch` images (each node's shapes at
+// that batch: which nodes a CPU actually runs as one batch is Model::batched_from).
+std::vector<NodeFeatures> model_features(const Model& model, int64_t batch = 1);
 
 // What a node reads of its weights per inference, as its kernel keeps them (MB,
 // Layer::weight_read_mb). And whether the deployment phase measured that node cold
-// (measured_cold), at batch 1, and the MB of its output, which the sweep wrote to memory when
-// measured cold.
+// (measured_cold), and the MB of its output, which the sweep wrote to memory when measured cold;
+// with the node run as one batch of `batch` images (its weights read once).
 struct NodeWeights {
     double read_mb = 0;
     bool measured_cold = false;
     double out_mb = 0;
 };
-std::vector<NodeWeights> model_weights(const Model& model);
+std::vector<NodeWeights> model_weights(const Model& model, int64_t batch = 1);
 
 // Per node of a model run with `threads` threads, the MB of its inputs written by a node that
 // ran the other way — spread over the pool's threads where this one runs on the calling thread

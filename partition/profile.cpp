@@ -41,7 +41,12 @@ bool DeviceProfile::has_memory_terms(size_t nodes, const std::vector<double>& al
 std::vector<double> DeviceProfile::weight_reads_ms(const Model& model,
                                                    const std::vector<double>& alone_ms,
                                                    double pressure) const {
-    const std::vector<NodeWeights> weights = model_weights(model);
+    return weight_reads_ms(model_weights(model), alone_ms, pressure);
+}
+
+std::vector<double> DeviceProfile::weight_reads_ms(const std::vector<NodeWeights>& weights,
+                                                   const std::vector<double>& alone_ms,
+                                                   double pressure) const {
     std::vector<double> out(weights.size(), 0.0);
     if (!has_memory_terms(weights.size(), alone_ms)) return out;
     const double rate = weights_gbps(memory, weights, pressure);  // MB / (GB/s) = ms
@@ -57,7 +62,11 @@ std::vector<double> DeviceProfile::weight_reads_ms(const Model& model,
 
 std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
                                                     const std::vector<double>& alone_ms) const {
-    const std::vector<NodeWeights> weights = model_weights(model);
+    return output_writes_ms(model_weights(model), alone_ms);
+}
+
+std::vector<double> DeviceProfile::output_writes_ms(const std::vector<NodeWeights>& weights,
+                                                    const std::vector<double>& alone_ms) const {
     std::vector<double> out(weights.size(), 0.0);
     if (!has_memory_terms(weights.size(), alone_ms)) return out;
     // A line written in the cache is read for ownership and later written back, both at the
@@ -77,7 +86,12 @@ std::vector<double> DeviceProfile::output_writes_ms(const Model& model,
 std::vector<double> DeviceProfile::cold_outputs_ms(const Model& model,
                                                    const std::vector<NodeFeatures>& features,
                                                    const std::vector<double>& alone_ms) const {
-    const std::vector<NodeWeights> weights = model_weights(model);
+    return cold_outputs_ms(model_weights(model), features, alone_ms);
+}
+
+std::vector<double> DeviceProfile::cold_outputs_ms(const std::vector<NodeWeights>& weights,
+                                                   const std::vector<NodeFeatures>& features,
+                                                   const std::vector<double>& alone_ms) const {
     std::vector<double> out(weights.size(), 0.0);
     if (!has_memory_terms(weights.size(), alone_ms)) return out;
     const double rate = weights_gbps(memory, weights, memory.pressure);
@@ -88,9 +102,10 @@ std::vector<double> DeviceProfile::cold_outputs_ms(const Model& model,
     return out;
 }
 
-std::vector<double> DeviceProfile::predict_model(const Model& model) const {
+std::vector<double> DeviceProfile::predict_nodes(const Model& model, int64_t batch) const {
     const double factor = network_factor_for(double(model.total_param_bytes()) / 1e6);
-    const std::vector<NodeFeatures> features = model_features(model);
+    const std::vector<NodeFeatures> features = model_features(model, batch);
+    const std::vector<NodeWeights> weights = model_weights(model, batch);
     std::vector<double> alone;  // with the weights in the cache, as the sweep measured
     for (int i = 0; i < model.size(); ++i) {
         const NodeFeatures& f = features[i];
@@ -105,9 +120,9 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         const bool streamed = double(model.layer(i).param_bytes()) > kCachedWeightsMb * 1e6;
         alone.push_back(it->second.predict_ms(f.x) * (streamed ? 1.0 : factor));
     }
-    const std::vector<double> reads = weight_reads_ms(model, alone);
-    const std::vector<double> writes = output_writes_ms(model, alone);
-    const std::vector<double> cold = cold_outputs_ms(model, features, alone);
+    const std::vector<double> reads = weight_reads_ms(weights, alone, memory.pressure);
+    const std::vector<double> writes = output_writes_ms(weights, alone);
+    const std::vector<double> cold = cold_outputs_ms(weights, features, alone);
     std::vector<double> out;
     for (int i = 0; i < model.size(); ++i) {
         const double ms = alone[i];
@@ -119,7 +134,7 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
         const double memory_ms = std::max(ms + reads[i], 0.5 * ms) + writes[i] + cold[i];
         out.push_back(std::max(memory_ms - node_overhead_ms, kMinNodeMs));
     }
-    if (hot_network_factor > 0 && hot_network(model)) {
+    if (hot_network_factor > 0 && hot_network(model, batch)) {
         const std::vector<double> handoff = handoff_mb(model, threads);
         for (int i = 0; i < model.size(); ++i) {
             auto it = hot_kinds.find(features[i].kind);
@@ -132,8 +147,20 @@ std::vector<double> DeviceProfile::predict_model(const Model& model) const {
     return out;
 }
 
-double working_set_mb(const Model& model) {
-    const std::vector<Shape> shapes = model.shapes_for_batch(1);
+std::vector<double> DeviceProfile::predict_model(const Model& model, int64_t batch) const {
+    NSE_CHECK(batch >= 1, ErrorCode::InvalidArgument, "batch size must be >= 1, got ", batch);
+    std::vector<double> out = predict_nodes(model, 1);
+    if (batch == 1) return out;
+    // As the CPU runtime runs a batch: image by image up to batched_from, then as one batch.
+    // (A GPU runs every node as one batch.)
+    const int split = device == "cpu" ? model.batched_from(0, model.size()) : 0;
+    const std::vector<double> whole = predict_nodes(model, batch);
+    for (int i = 0; i < model.size(); ++i) out[i] = i < split ? double(batch) * out[i] : whole[i];
+    return out;
+}
+
+double working_set_mb(const Model& model, int64_t batch) {
+    const std::vector<Shape> shapes = model.shapes_for_batch(batch);
     size_t largest = 0;
     for (int i = 0; i < model.size(); ++i) {
         size_t bytes = size_t(numel(shapes[i + 1])) * sizeof(float);

@@ -48,7 +48,7 @@ struct WireCost {
 // profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
 // one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
 // the field count as 1. What each revision changed: docs/split.md, "Kernel revisions".
-inline constexpr int kKernelRevision = 12;
+inline constexpr int kKernelRevision = 13;
 
 class DeviceProfile {
   public:
@@ -143,8 +143,12 @@ class DeviceProfile {
     // Predicted latency of one node; kinds the profile lacks cost nothing but a warning-free
     // floor of kMinNodeMs (a profile from `deploy` has every kind).
     double predict_ms(const NodeFeatures& f) const;
-    // Per node of a model, with the network factor for its weight size and the weight-read term.
-    std::vector<double> predict_model(const Model& model) const;
+    // Per node of a model run on a batch of `batch` images, with the network factor for its
+    // weight size and the weight-read term. A CPU runs a batch image by image up to
+    // Model::batched_from (those nodes cost `batch` times their single-image time) and as one
+    // batch from there (predicted from their features at the batch's shapes, weights read once;
+    // the deployment phase times such layers at batches of 2 to 16 too).
+    std::vector<double> predict_model(const Model& model, int64_t batch = 1) const;
 
     nlohmann::json to_json() const;
     // Throws Error(InvalidArgument) naming what is wrong.
@@ -153,6 +157,15 @@ class DeviceProfile {
     void save(const std::string& path) const;  // writes atomically (temp file + rename)
 
   private:
+    // Every node of the model as run as one batch of `batch` images.
+    std::vector<double> predict_nodes(const Model& model, int64_t batch) const;
+    std::vector<double> weight_reads_ms(const std::vector<NodeWeights>& weights,
+                                        const std::vector<double>& alone_ms, double pressure) const;
+    std::vector<double> output_writes_ms(const std::vector<NodeWeights>& weights,
+                                         const std::vector<double>& alone_ms) const;
+    std::vector<double> cold_outputs_ms(const std::vector<NodeWeights>& weights,
+                                        const std::vector<NodeFeatures>& features,
+                                        const std::vector<double>& alone_ms) const;
     // Whether the memory terms apply (a CPU profile with a read ladder); throws
     // Error(Internal) unless `alone_ms` has one time per node.
     bool has_memory_terms(size_t nodes, const std::vector<double>& alone_ms) const;
@@ -161,9 +174,12 @@ class DeviceProfile {
 // What a network keeps in a core's caches while it runs: its weights and the largest input and
 // output of one node. A network within kHotNetworkMb of it runs hot (DeviceProfile::hot_kinds),
 // and so does a layer of the sweep within it (LeNet: 0.27 MB; a core's L2 here: 2 MB).
-double working_set_mb(const Model& model);
+// (At `batch` images run as one batch.)
+double working_set_mb(const Model& model, int64_t batch = 1);
 constexpr double kHotNetworkMb = 1.0;
-inline bool hot_network(const Model& model) { return working_set_mb(model) <= kHotNetworkMb; }
+inline bool hot_network(const Model& model, int64_t batch = 1) {
+    return working_set_mb(model, batch) <= kHotNetworkMb;
+}
 
 // Where profiles are cached: $NSE_CACHE_DIR, else $XDG_CACHE_HOME/nsengine, else
 // ~/.cache/nsengine; the file is profile-<device>-<threads>t.json, where a CPU's device is

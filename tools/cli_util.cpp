@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iomanip>
 #include <random>
 #include <sstream>
@@ -104,6 +105,22 @@ Tensor random_input(const Model& model, uint32_t seed) {
     std::normal_distribution<float> dist(0.f, 1.f);
     for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(rng);
     return t;
+}
+
+Tensor repeat_batch(const Tensor& image, int batch) {
+    if (batch == 1) return image;
+    Shape s = image.shape();
+    s[0] = batch;
+    Tensor many = Tensor::zeros(s);
+    for (int i = 0; i < batch; ++i)
+        std::memcpy(many.data() + i * image.numel(), image.data(), image.bytes());
+    return many;
+}
+
+int batch_arg(const cxxopts::ParseResult& args) {
+    const int batch = args["batch"].as<int>();
+    NSE_CHECK(batch >= 1 && batch <= 4096, ErrorCode::InvalidArgument, "--batch must be 1..4096");
+    return batch;
 }
 
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec) {

@@ -45,6 +45,10 @@ std::string reference_path(const std::string& model_file);
 Tensor make_input(const Model& model, const std::string& model_file, const std::string& spec);
 // The model's input at batch 1 filled from a seeded normal distribution (--input random: seed 1).
 Tensor random_input(const Model& model, uint32_t seed);
+// `image` (batch 1) repeated `batch` times along the batch axis.
+Tensor repeat_batch(const Tensor& image, int batch);
+// --batch N: images per run (1..4096; throws Error(InvalidArgument) otherwise).
+int batch_arg(const cxxopts::ParseResult& args);
 
 struct Prediction {
     int index;

@@ -36,21 +36,13 @@ int cmd_bench(int argc, char** argv) {
     const int runs = args["runs"].as<int>(), warmup = args["warmup"].as<int>();
     NSE_CHECK(runs >= 1 && runs <= 1000000 && warmup >= 0 && warmup <= 1000000,
               ErrorCode::InvalidArgument, "--runs must be >= 1 and --warmup >= 0");
-    const int batch = args["batch"].as<int>();
-    NSE_CHECK(batch >= 1 && batch <= 4096, ErrorCode::InvalidArgument, "--batch must be 1..4096");
+    const int batch = batch_arg(args);
     const std::shared_ptr<ThreadPool> pool = thread_pool_arg(args);
     const int threads = pool->size();
     const DeviceOptions device = device_options(args);
     auto model = load_model_arg(args);
-    Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
-    if (batch > 1) {  // the image repeated
-        Shape s = input.shape();
-        s[0] = batch;
-        Tensor many = Tensor::zeros(s);
-        for (int i = 0; i < batch; ++i)
-            std::memcpy(many.data() + i * input.numel(), input.data(), input.bytes());
-        input = many;
-    }
+    Tensor input = repeat_batch(
+        make_input(*model, model_path_arg(args), args["input"].as<std::string>()), batch);
     std::unique_ptr<Executor> rt = make_executor(model, device, pool);
     // On a GPU the input waits in pinned host memory, as a server's receive buffer would hold it;
     // each run still copies it to the device and the output back.

@@ -26,15 +26,22 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
                  const std::shared_ptr<ThreadPool>& pool) {
     std::unique_ptr<Executor> exec = make_executor(model, device, pool);
     Executor& rt = *exec;
+    // Per node, its time in each run: summed over the images where a batch runs image by image
+    // (Model::batched_from).
     std::vector<std::vector<double>> per_node(model->size());
-    const auto observe = [&](int i, double s) { per_node[i].push_back(s * 1e3); };
+    std::vector<double> this_run(model->size(), 0.0);
+    const auto observe = [&](int i, double s) { this_run[i] += s * 1e3; };
+    const auto node_run = [&] {
+        std::fill(this_run.begin(), this_run.end(), 0.0);
+        rt.run(input);
+        for (int i = 0; i < model->size(); ++i) per_node[i].push_back(this_run[i]);
+    };
     rt.set_node_observer(observe);
     // Warm-up: plans memory, and gives the scheduler time to spread a new process's threads over
     // the cores (right after another process, MobileNetV2's first 80 ms of 2-thread runs went at
     // 1-thread speed, its threads sharing a core, and its per-node medians came out 2x the
     // whole runs').
     warm_up([&] { rt.run(input); }, 3);
-    for (auto& v : per_node) v.clear();
     Progress progress(label);
     std::vector<double> whole;
     auto whole_run = [&] {
@@ -50,14 +57,14 @@ Measured measure(const std::shared_ptr<const Model>& model, const Tensor& input,
         // ms against per-node medians summing to 6.4).
         for (int r = 0; r < runs; ++r) {
             rt.set_node_observer(observe);
-            rt.run(input);
+            node_run();
             rt.set_node_observer(nullptr);
             whole_run();
             progress.update(2 * (r + 1), 2 * runs);
         }
     } else {
         for (int r = 0; r < runs; ++r) {
-            rt.run(input);
+            node_run();
             progress.update(r + 1, 2 * runs);
         }
         rt.set_node_observer(nullptr);
@@ -81,7 +88,9 @@ cxxopts::ParseResult parse_common(cxxopts::Options& opts, int argc, char** argv,
         "csv", "print CSV instead of a table")("h,help", "show this help");
     if (predict)
         opts.add_options()("profile", "device profile JSON (from nsengine deploy)",
-                           cxxopts::value<std::string>());
+                           cxxopts::value<std::string>())(
+            "batch", "images per run (the input repeated): predicted and measured for the batch",
+            cxxopts::value<int>()->default_value("1"));
     else
         add_device_options(opts);
     return parse_args(opts, argc, argv);
@@ -174,9 +183,10 @@ int cmd_predict(int argc, char** argv) {
     if (threads != profile.threads)
         std::cerr << "nsengine predict: warning: profile was fitted with " << profile.threads
                   << " thread(s), measuring with " << threads << "\n";
+    const int batch = batch_arg(args);
     auto model = load_model_arg(args);
-    Tensor input = make_input(*model, model_path_arg(args), "random");
-    const std::vector<double> pred = profile.predict_model(*model);
+    const Tensor input = repeat_batch(make_input(*model, model_path_arg(args), "random"), batch);
+    const std::vector<double> pred = profile.predict_model(*model, batch);
     DeviceOptions device;  // the profile's device
     device.device = parse_device(profile.device);
     check_device_available(device);
@@ -187,7 +197,12 @@ int cmd_predict(int argc, char** argv) {
     std::map<std::string, double> now = time_reference_networks(profile, device, pool);
     for (auto& [name, ms] : now) ms = std::sqrt(ms * before.at(name));
     const double speed = reference_ratio(profile.reference_ms, now);
-    const std::vector<NodeFeatures> feats = model_features(*model);
+    // (Each node's features as it runs: at batch 1 before batched_from, at the batch after.)
+    const int split =
+        batch > 1 && profile.device == "cpu" ? model->batched_from(0, model->size()) : 0;
+    std::vector<NodeFeatures> feats = model_features(*model);
+    const std::vector<NodeFeatures> batch_feats = model_features(*model, batch);
+    for (int i = split; i < model->size(); ++i) feats[i] = batch_feats[i];
 
     // The whole-model error and the nodes of >= 0.1 ms within 20 %, of the predictions scaled
     // by `scale`.
@@ -222,10 +237,16 @@ int cmd_predict(int argc, char** argv) {
                              {"predicted_ms", pred[i]},
                              {"measured_ms", m.node_ms[i]},
                              {"features", feats[i].x}});
-        nlohmann::json out{{"model", model->name()},       {"threads", threads},
-                           {"predicted_ms", pred_sum},     {"measured_ms", m.whole_ms},
-                           {"whole_rel_error", whole_err}, {"nodes_over_0.1ms", big},
-                           {"nodes_within_20pct", big_ok}, {"nodes", nodes}};
+        nlohmann::json out{{"model", model->name()},
+                           {"threads", threads},
+                           {"batch", batch},
+                           {"batched_from", split},
+                           {"predicted_ms", pred_sum},
+                           {"measured_ms", m.whole_ms},
+                           {"whole_rel_error", whole_err},
+                           {"nodes_over_0.1ms", big},
+                           {"nodes_within_20pct", big_ok},
+                           {"nodes", nodes}};
         if (speed > 0)
             out["machine_now"] = {{"reference_ratio", speed},
                                   {"whole_rel_error", at_speed.whole_err},
@@ -248,7 +269,11 @@ int cmd_predict(int argc, char** argv) {
                         (err >= 0 ? "+" : "") + fixed(100 * err, 1) + " %"});
     }
     std::cout << model->name() << ", profile " << args["profile"].as<std::string>() << " ("
-              << profile.threads << " thread(s)), medians of " << runs << " runs\n\n";
+              << profile.threads << " thread(s)), "
+              << (batch > 1 ? "batch " + std::to_string(batch) + " (one batch from node " +
+                                  std::to_string(split) + ", image by image before), "
+                            : "")
+              << "medians of " << runs << " runs\n\n";
     print_table(std::cout, {"#", "name", "kind", "predicted ms", "measured ms", "error"}, rows,
                 {true, false, false, true, true, true});
     std::cout << "\nwhole model: predicted " << fixed(pred_sum, 3) << " ms, measured "
