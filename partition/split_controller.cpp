@@ -62,14 +62,11 @@ std::vector<int> SplitController::likely_cuts(int count) const {
 void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->edge_part_ms(d.estimate));
     if (o.offloaded) {
-        // A batch's compute tells how fast the cloud is per image only alone; what sharing it
-        // cost is a wait the next request will likely see too (until a reply says otherwise).
-        double batch_wait_ms = 0;
+        // A batch's compute tells how fast the cloud is per image only alone. What sharing
+        // batches costs the next request is in the backlog the cloud published with the reply:
+        // its queue counted as the batches it will run in.
         if (o.cloud_batch <= 1)
             cloud_speed_.add(o.cloud_compute_ms, planner_->cloud_part_ms(d.estimate));
-        else
-            batch_wait_ms = std::max(0.0, o.cloud_compute_ms / cloud_speed_.factor() -
-                                              planner_->cloud_part_ms(d.estimate));
         // What this encoding made of this cut's tensors (a coded one's gain depends on the
         // data): half-way from the prediction to what was seen.
         if (o.raw_bytes > 0)
@@ -92,7 +89,7 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         else
             link_.add_rtt(unexplained);
         link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
-        cloud_backlog_ms_ = o.cloud_backlog_ms + batch_wait_ms;
+        cloud_backlog_ms_ = o.cloud_backlog_ms;
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();
     } else if (d.cut == model_.size() && d.nodes.empty()) {

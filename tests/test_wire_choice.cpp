@@ -159,7 +159,7 @@ TEST(WirePlanner, TheBytesACodedEncodingMakesAreLearntFromRequests) {
     EXPECT_DOUBLE_EQ(split.wires()[0].ratio[size_t(d.cut)], 1.0);  // another encoding: as it was
 }
 
-TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsAWaitNotASlowCloud) {
+TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsNotASlowCloud) {
     auto m = small_chain().load("wire_chain4.safetensors");
     auto edge = std::make_shared<DeviceProfile>(constant_profile(5));
     LinkModel link;
@@ -176,7 +176,7 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsAWaitNotASl
     split.set_cloud(std::move(other), 0);
     EXPECT_EQ(split.cloud_profile(), other_raw);
     // Replies computed in batches of 4 taking 10x the request's share: the cloud's speed is not
-    // taken from them; the excess waits in the backlog of the next decision instead.
+    // taken from them; the next decision waits what the cloud published (its queue as batches).
     const SplitController::Decision d = split.decide();
     ASSERT_LT(d.cut, m->size());  // the fast cloud gets the work
     const double share = split.planner()->cloud_part_ms(d.estimate);
@@ -191,7 +191,19 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsAWaitNotASl
         split.record(d, o);
     }
     EXPECT_DOUBLE_EQ(split.cloud_speed().factor(), 1);
-    EXPECT_NEAR(split.decide().link.cloud_backlog_ms, 1 + 9 * share, 1e-9);
+    EXPECT_DOUBLE_EQ(split.decide().link.cloud_backlog_ms, 1);
+    // Replies computed alone are the cloud's speed: 10x their share makes it 10x slower (from
+    // the tracker's third sample).
+    for (int i = 0; i < int(SpeedTracker::kMinSamples); ++i) {
+        SplitOutcome alone;
+        alone.offloaded = true;
+        alone.cloud_compute_ms = 10 * share;
+        alone.cloud_batch = 1;
+        alone.upload_ms = 0.01;
+        alone.upload_start = std::chrono::steady_clock::now();
+        split.record(d, alone);
+    }
+    EXPECT_NEAR(split.cloud_speed().factor(), 10, 1e-9);
 }
 
 }  // namespace nse::test
