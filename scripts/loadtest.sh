@@ -50,7 +50,13 @@ done
 load=$!
 if [ "$kill_after" != 0 ] && [ "$replicas" -ge 2 ]; then
     sleep "$kill_after"
-    victim=2
+    # The victim is the replica that has served most so far: one the edges are connected to
+    # (on a busy machine HAProxy may have sent every connection to one replica).
+    victim=1 most=-1
+    for i in $(seq "$replicas"); do
+        served=$(grep -c "cut=" "$run/cloud$i.log" 2>/dev/null || true)
+        [ "${served:-0}" -gt "$most" ] && victim=$i most=${served:-0}
+    done
     pid=$(cat "$run/cloud$victim.pid")
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "nsengine cloud --port" ||
         { echo "loadtest.sh: replica $victim is not running" >&2; exit 1; }

@@ -582,8 +582,9 @@ TEST(Deploy, NetworkPointsOfSimilarSizeMerge) {
 
 TEST(Deploy, EachKindIsTimedAllThroughTheSweep) {
     // The machine's speed drifts over the two minutes of a sweep: a kind timed in one stretch
-    // would take that stretch's speed into its fit. Every kind with enough layers has some in
-    // each quarter of the sweep; the order is the seed's (deploys repeat).
+    // would take that stretch's speed into its fit. Every kind with enough layers has close to
+    // a quarter of them in each quarter of the sweep; the order is the seed's (deploys repeat).
+    // (The kinds and their counts differ by CPU path: direct convolution is AVX-512's only.)
     const std::vector<SweepCase> configs = make_configs(false, 7);
     std::map<std::string, std::vector<int>> quarters;
     for (size_t i = 0; i < configs.size(); ++i) {
@@ -594,7 +595,7 @@ TEST(Deploy, EachKindIsTimedAllThroughTheSweep) {
     for (const auto& [kind, q] : quarters) {
         const int n = q[0] + q[1] + q[2] + q[3];
         if (n < 40) continue;
-        for (int count : q) EXPECT_GE(count, n / 10) << kind;
+        for (int count : q) EXPECT_GE(count, n / 6) << kind;
     }
     const std::vector<SweepCase> again = make_configs(false, 7);
     ASSERT_EQ(again.size(), configs.size());
