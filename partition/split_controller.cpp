@@ -15,19 +15,18 @@ SplitController::SplitController(const Model& model, std::shared_ptr<const Devic
 }
 
 void SplitController::set_cloud(std::unique_ptr<DeviceProfile> cloud, double backlog_ms) {
-    cloud_backlog_ms_ = backlog_ms;
+    learn_backlog(backlog_ms);
     if (cloud && cloud_profile_ && planner_ && cloud->to_json() == cloud_profile_->to_json())
         return;
     planner_.reset();
     cloud_profile_ = std::move(cloud);
     if (cloud_profile_)
         planner_ = std::make_unique<Planner>(model_, *edge_profile_, *cloud_profile_, dag_cuts_);
-    cloud_backlog_ms_ = backlog_ms;
 }
 
 void SplitController::set_wires(std::vector<WireOption> wires) { wires_ = std::move(wires); }
 
-SplitController::Decision SplitController::decide() const {
+SplitController::Decision SplitController::decide(std::chrono::steady_clock::time_point now) const {
     NSE_ASSERT(planner_);
     Decision d;
     d.link.upload_bytes_per_ms = link_.upload_bytes_per_ms();
@@ -36,9 +35,13 @@ SplitController::Decision SplitController::decide() const {
     d.link.burst_bytes = link_.burst_bytes();
     d.link.burst_available_bytes = link_.burst_available();
     d.link.peak_bytes_per_ms = link_.peak_bytes_per_ms();
-    d.link.cloud_backlog_ms = cloud_backlog_ms_;
     d.link.edge_scale = edge_speed_.factor();
     d.link.cloud_scale = cloud_speed_.factor();
+    // (The backlog is in the cloud profile's milliseconds: worked off at 1 / cloud_scale of them
+    // per millisecond.)
+    const double since_ms = std::chrono::duration<double, std::milli>(now - backlog_at_).count();
+    d.link.cloud_backlog_ms =
+        std::max(0.0, cloud_backlog_ms_ - std::max(0.0, since_ms) / d.link.cloud_scale);
     d.estimate = planner_->best(d.link, wires_, objective_);
     d.cut = d.estimate.cut;
     if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];
@@ -89,7 +92,7 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         else
             link_.add_rtt(unexplained);
         link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
-        cloud_backlog_ms_ = o.cloud_backlog_ms;
+        learn_backlog(o.cloud_backlog_ms);
         local_streak_ = 0;
         last_link_sample_ = std::chrono::steady_clock::now();
     } else if (d.cut == model_.size() && d.nodes.empty()) {

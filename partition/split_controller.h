@@ -56,8 +56,13 @@ class SplitController {
         CutEstimate estimate;  // for that cut
         LinkState link;        // what it assumed
     };
-    // The best cut for the next request now (ready() must hold).
-    Decision decide() const;
+    // The best cut for the next request now (ready() must hold). The cloud's backlog is taken
+    // as it was last published less what the cloud has worked off since (at the speed it has
+    // been seen to run): an edge that keeps its requests local hears of the cloud only from its
+    // occasional probes, and a backlog heard while the cloud was loaded would keep it away
+    // from a cloud that has since gone idle.
+    Decision decide(
+        std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;
     // The `count` positions (all-edge among them) predicted best now, best first: the edge
     // prepares their
     // plans at connect, so the first request at one of them costs what later ones do.
@@ -72,7 +77,7 @@ class SplitController {
     // cloud's load its PROBE_ACK published (negative: a cloud that does not say).
     void probed(double backlog_ms = -1) {
         last_link_sample_ = std::chrono::steady_clock::now();
-        if (backlog_ms >= 0) cloud_backlog_ms_ = backlog_ms;
+        if (backlog_ms >= 0) learn_backlog(backlog_ms);
     }
 
     const SpeedTracker& edge_speed() const { return edge_speed_; }
@@ -82,6 +87,11 @@ class SplitController {
     static constexpr std::chrono::milliseconds kProbeInterval{100};
 
   private:
+    void learn_backlog(double ms) {
+        cloud_backlog_ms_ = ms;
+        backlog_at_ = std::chrono::steady_clock::now();
+    }
+
     const Model& model_;
     std::shared_ptr<const DeviceProfile> edge_profile_;
     Objective objective_;
@@ -91,7 +101,8 @@ class SplitController {
     std::vector<WireOption> wires_;
     LinkModel& link_;
     SpeedTracker edge_speed_, cloud_speed_;
-    double cloud_backlog_ms_ = 0;
+    double cloud_backlog_ms_ = 0;                         // as last published
+    std::chrono::steady_clock::time_point backlog_at_{};  // when
     int local_streak_ = 0;  // requests in a row kept on the edge by the planner
     std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload
 };

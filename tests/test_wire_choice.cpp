@@ -167,9 +167,10 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsNotASlowClo
     split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 0);
     const DeviceProfile* first = split.cloud_profile();
     // Another replica behind a load balancer, same profile: kept, nothing is searched again.
+    const auto before = std::chrono::steady_clock::now();
     split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 3);
     EXPECT_EQ(split.cloud_profile(), first);
-    EXPECT_DOUBLE_EQ(split.decide().link.cloud_backlog_ms, 3);
+    EXPECT_DOUBLE_EQ(split.decide(before).link.cloud_backlog_ms, 3);
     // A different cloud: its profile, and a planner for it.
     auto other = std::make_unique<DeviceProfile>(constant_profile(0.02));
     const DeviceProfile* other_raw = other.get();
@@ -180,6 +181,7 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsNotASlowClo
     const SplitController::Decision d = split.decide();
     ASSERT_LT(d.cut, m->size());  // the fast cloud gets the work
     const double share = split.planner()->cloud_part_ms(d.estimate);
+    const auto replied = std::chrono::steady_clock::now();
     for (int i = 0; i < 4; ++i) {
         SplitOutcome o;
         o.offloaded = true;
@@ -191,7 +193,7 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsNotASlowClo
         split.record(d, o);
     }
     EXPECT_DOUBLE_EQ(split.cloud_speed().factor(), 1);
-    EXPECT_DOUBLE_EQ(split.decide().link.cloud_backlog_ms, 1);
+    EXPECT_DOUBLE_EQ(split.decide(replied).link.cloud_backlog_ms, 1);
     // Replies computed alone are the cloud's speed: 10x their share makes it 10x slower (from
     // the tracker's third sample).
     for (int i = 0; i < int(SpeedTracker::kMinSamples); ++i) {
@@ -204,6 +206,25 @@ TEST(SplitControl, ACloudWithTheSameProfileKeepsThePlannerAndABatchIsNotASlowClo
         split.record(d, alone);
     }
     EXPECT_NEAR(split.cloud_speed().factor(), 10, 1e-9);
+}
+
+TEST(SplitControl, TheCloudsBacklogIsWorkedOffWhileTheEdgeDoesNotHearOfIt) {
+    auto m = small_chain().load("wire_chain4.safetensors");
+    LinkModel link;
+    SplitController split(*m, std::make_shared<DeviceProfile>(constant_profile(5)),
+                          Objective::Latency, link);
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 100);
+    const auto at = std::chrono::steady_clock::now();
+    // At most 100 ms of the cloud's work ahead, less what it has done since (speed as profiled).
+    const double soon = split.decide(at).link.cloud_backlog_ms;
+    EXPECT_LE(soon, 100);
+    EXPECT_GT(soon, 50);  // (set a moment ago)
+    EXPECT_NEAR(split.decide(at + std::chrono::milliseconds(30)).link.cloud_backlog_ms, soon - 30,
+                1e-6);
+    EXPECT_EQ(split.decide(at + std::chrono::milliseconds(150)).link.cloud_backlog_ms, 0);
+    // A probe's PROBE_ACK publishes it anew.
+    split.probed(40);
+    EXPECT_DOUBLE_EQ(split.decide(at).link.cloud_backlog_ms, 40);  // (heard after `at`)
 }
 
 }  // namespace nse::test
