@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Load-aware splitting against its baselines on loopback, interleaved (docs/serving.md): the
+# cloud pinned to CPU 0 (1 worker x 1 thread), 32 edges (one `nsengine load` process, 1 kernel
+# thread each) pinned to CPU 1. Each round runs: a batch-1 FIFO cloud with every request at cut 0,
+# everything on the edges, and --split auto against a batching cloud (--max-batch 8), also with
+# a second build when --baseline is given. Prints total requests/s (by the cloud), p50 and the
+# edges' medians per run; exit 1 if any answer was wrong or lost.
+#
+#   scripts/loadaware.sh [--model mobilenet_v2] [--rounds 2] [--requests 10] [--edges 32]
+#                        [--profile FILE] [--baseline OTHER_NSENGINE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) model=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --requests) requests=$2; shift 2 ;;
+        --edges) edges=$2; shift 2 ;;
+        --profile) profile=$2; shift 2 ;;
+        --baseline) baseline=$2; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "loadaware.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ "$(nproc)" -ge 2 ] || { echo "loadaware.sh: needs two CPUs" >&2; exit 2; }
+nse=${NSE:-build/tools/nsengine}
+prof=()
+[ -z "$profile" ] || prof=(--profile "$profile")
+run=$(mktemp -d /tmp/nsengine-loadaware.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$run"' EXIT
+status=0
+one() {  # label binary max_batch split
+    local port=$((20000 + RANDOM % 9000))
+    taskset -c 0 "$2" cloud --port "$port" --models "$model" --workers 1 --threads 1 \
+        --max-batch "$3" "${prof[@]}" --quiet >"$run/cloud.log" 2>&1 &
+    local cloud=$!
+    for _ in $(seq 6000); do  # up to 10 min: without --profile the first start builds one
+        grep -q "serving" "$run/cloud.log" && break
+        kill -0 $cloud 2>/dev/null || { cat "$run/cloud.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    taskset -c 1 "$2" load --model "$model" -p "$port" --edges "$edges" --requests "$requests" \
+        --split "$4" "${prof[@]}" --max-seconds 300 --json >"$run/load.json" || status=1
+    kill $cloud; wait $cloud 2>/dev/null || true
+    /usr/bin/python3 - "$run/load.json" "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"  {sys.argv[2]:14} {r['requests_per_s']:7.1f} req/s ({r['cloud_requests_per_s']:.1f} by the "
+      f"cloud)  p50 {r['p50_ms']:7.1f} ms  edges' medians {r['edge_median_ms_min']:.0f}.."
+      f"{r['edge_median_ms_max']:.0f} ms  wrong {r['wrong']} lost {r['lost']}")
+PY
+}
+for r in $(seq "$rounds"); do
+    echo "$model, round $r ($edges edges x $requests requests)"
+    one "fifo cut 0" "$nse" 1 cloud
+    one "all on edges" "$nse" 1 edge
+    [ -z "$baseline" ] || one "auto baseline" "$baseline" 8 auto
+    one "auto" "$nse" 8 auto
+done
+exit $status
