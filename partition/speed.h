@@ -18,18 +18,20 @@ class SpeedTracker {
     // predicted under kMinPredictedMs is too short to time against its prediction: ignored.
     void add(double measured_ms, double predicted_ms, Clock::time_point now = Clock::now());
     // The factor to multiply this side's predictions by: the median ratio of the last kWindow
-    // samples younger than kMaxAge, each clamped to [1/kMaxRatio, kMaxRatio]; 1 with fewer than
-    // kMinSamples
-    // such samples (a first request's cold start moves nothing, and a side not used for a while
-    // is trusted again, so a slow spell that sent all work elsewhere does not keep it there). A
-    // step in speed is followed after 3 requests.
+    // samples younger than kMaxAge, each clamped to [1/kMaxRatio, kMaxRatio]; 1 without such
+    // samples (a side not used for a while is trusted again, so a slow spell that sent all work
+    // elsewhere does not keep it there). The first sample counts at once: under load an edge
+    // that waited for three slow requests before believing them kept all 32 edges local for
+    // their first 6 s while the cloud idled (docs/serving.md); a cold first request is rare
+    // since the edge prepares its likely cuts' plans at connect, and is outvoted by the third.
+    // A step in speed is followed after 3 requests.
     double factor(Clock::time_point now = Clock::now()) const;
 
     static constexpr double kMinPredictedMs = 0.05;
     // As slow as 32 edges sharing one core run (measured: 250 ms for an 8 ms prefix), not more.
     static constexpr double kMaxRatio = 64;
     static constexpr size_t kWindow = 5;
-    static constexpr size_t kMinSamples = 3;
+    static constexpr size_t kMinSamples = 1;
     static constexpr std::chrono::seconds kMaxAge{10};
 
   private:

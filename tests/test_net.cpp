@@ -197,7 +197,7 @@ TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
     EXPECT_GT(cloud.server().probes_answered(), at_connect) << "no probe after the interval";
 }
 
-TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
+TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedAfterItsFirstRequest) {
     ServedModel vgg = serve("vgg16");
     ServerOptions so = server_options();
     so.profile = constant_profile(50.0);  // a slow cloud: everything stays on the edge
@@ -208,11 +208,9 @@ TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedOnTheThirdRequest) {
     edge.enable_auto(constant_profile(0.004), Objective::Latency);
     const Tensor x = reference_input(*vgg.model);
     EdgeReport r;
-    for (int i = 0; i < 3; ++i) {
-        edge.infer_auto(x, r);
-        EXPECT_EQ(r.cut, vgg.model->size());
-        EXPECT_EQ(r.edge_scale, 1) << "request " << i + 1;  // fewer than three measurements
-    }
+    edge.infer_auto(x, r);
+    EXPECT_EQ(r.cut, vgg.model->size());
+    EXPECT_EQ(r.edge_scale, 1);  // nothing measured yet
     edge.infer_auto(x, r);
     EXPECT_DOUBLE_EQ(r.edge_scale, 64);
     EXPECT_DOUBLE_EQ(r.cloud_scale, 1);  // never offloaded: nothing measured
