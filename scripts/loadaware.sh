@@ -6,11 +6,14 @@
 # a second build when --baseline is given. Prints total requests/s (by the cloud), p50 and the
 # edges' medians per run; exit 1 if any answer was wrong or lost.
 #
+# With --edge-cpu F each edge's thread is limited to F of a CPU (nsengine load --edge-cpu: a
+# cgroup per edge, root), as devices of their own would be, rather than all sharing CPU 1.
+#
 #   scripts/loadaware.sh [--model mobilenet_v2] [--rounds 2] [--requests 10] [--edges 32]
-#                        [--profile FILE] [--baseline OTHER_NSENGINE]
+#                        [--profile FILE] [--baseline OTHER_NSENGINE] [--edge-cpu F]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline=""
+model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline="" edge_cpu=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model=$2; shift 2 ;;
@@ -19,7 +22,8 @@ while [ $# -gt 0 ]; do
         --edges) edges=$2; shift 2 ;;
         --profile) profile=$2; shift 2 ;;
         --baseline) baseline=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --edge-cpu) edge_cpu=$2; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "loadaware.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -41,7 +45,8 @@ one() {  # label binary max_batch split
         sleep 0.1
     done
     taskset -c 1 "$2" load --model "$model" -p "$port" --edges "$edges" --requests "$requests" \
-        --split "$4" "${prof[@]}" --max-seconds 300 --json >"$run/load.json" || status=1
+        --split "$4" "${prof[@]}" --edge-cpu "$edge_cpu" --max-seconds 300 --json \
+        >"$run/load.json" || status=1
     kill $cloud; wait $cloud 2>/dev/null || true
     /usr/bin/python3 - "$run/load.json" "$1" <<'PY'
 import json, sys
@@ -52,7 +57,9 @@ print(f"  {sys.argv[2]:14} {r['requests_per_s']:7.1f} req/s ({r['cloud_requests_
 PY
 }
 for r in $(seq "$rounds"); do
-    echo "$model, round $r ($edges edges x $requests requests)"
+    limit="each edge's CPU: $edge_cpu"
+    [ "$edge_cpu" != 0 ] || limit="the edges share CPU 1"
+    echo "$model, round $r ($edges edges x $requests requests; $limit)"
     one "fifo cut 0" "$nse" 1 cloud
     one "all on edges" "$nse" 1 edge
     [ -z "$baseline" ] || one "auto baseline" "$baseline" 8 auto

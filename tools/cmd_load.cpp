@@ -15,6 +15,7 @@
 #include "base/thread_pool.h"
 #include "net/edge.h"
 #include "tools/cli_util.h"
+#include "tools/cpu_quota.h"
 #include "tools/net_util.h"
 #include "weights/safetensors.h"
 
@@ -62,7 +63,11 @@ int cmd_load(int argc, char** argv) {
         "timeout-s", "deadline for one cloud request",
         cxxopts::value<double>()->default_value("30"))(
         "profile", "this device's profile for --split auto (default: the cached one)",
-        cxxopts::value<std::string>()->default_value(""))("h,help", "show this help");
+        cxxopts::value<std::string>()->default_value(""))(
+        "edge-cpu",
+        "limit each edge's thread to this fraction of a CPU (0.01..1; 0: no limit), as a device "
+        "of its own that slow: a cgroup per edge (Linux cgroup v1 cpu controller, root)",
+        cxxopts::value<double>()->default_value("0"))("h,help", "show this help");
     add_edge_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
@@ -77,6 +82,11 @@ int cmd_load(int argc, char** argv) {
     NSE_CHECK(interval_ms >= 0 && interval_ms <= 3.6e6 && max_s > 0 && max_s <= 86400,
               ErrorCode::InvalidArgument,
               "--interval-ms must be 0..3600000 and --max-seconds 0..86400");
+    const double edge_cpu = args["edge-cpu"].as<double>();
+    NSE_CHECK(edge_cpu == 0 || (edge_cpu >= ThreadCpuQuota::kMinFraction && edge_cpu <= 1),
+              ErrorCode::InvalidArgument, "--edge-cpu must be 0 (no limit) or 0.01..1");
+    NSE_CHECK(edge_cpu == 0 || threads == 1, ErrorCode::InvalidArgument,
+              "--edge-cpu limits each edge's one thread: use --threads-per-edge 1");
     net::ClientOptions co = client_options(args);
     co.request_timeout_s = args["timeout-s"].as<double>();
     NSE_CHECK(co.request_timeout_s > 0, ErrorCode::InvalidArgument, "--timeout-s must be > 0");
@@ -105,6 +115,13 @@ int cmd_load(int argc, char** argv) {
             want.push_back(rt->run(inputs.back()).clone());
         }
     }
+    // A cgroup per edge (made here, where a machine without the controller stops the command
+    // with one line; each edge's thread enters its own).
+    std::vector<std::unique_ptr<ThreadCpuQuota>> quotas;
+    if (edge_cpu > 0)
+        for (int e = 0; e < edges; ++e)
+            quotas.push_back(std::make_unique<ThreadCpuQuota>(
+                "nsengine-load-" + std::to_string(getpid()) + "-" + std::to_string(e), edge_cpu));
     std::vector<std::vector<Outcome>> outcomes(static_cast<size_t>(edges));
     std::atomic<int> done{0}, lost{0}, finished{0};
     std::mutex error_mu;
@@ -115,6 +132,16 @@ int cmd_load(int argc, char** argv) {
     std::vector<std::thread> workers;
     for (int e = 0; e < edges; ++e)
         workers.emplace_back([&, e] {
+            if (!quotas.empty()) {
+                try {
+                    quotas[size_t(e)]->enter();
+                } catch (const std::exception& ex) {
+                    std::lock_guard<std::mutex> lock(error_mu);
+                    ++errors[ex.what()];
+                    ++finished;
+                    return;  // (its requests count as not started)
+                }
+            }
             auto pool = std::make_shared<ThreadPool>(threads);
             net::EdgeRunner edge(model, hash, co, pool);
             // Lossless wire only: every answer must equal the local run bit for bit.
@@ -190,6 +217,7 @@ int cmd_load(int argc, char** argv) {
                             {"requests_per_edge", requests},
                             {"split", args["split"].as<std::string>()},
                             {"threads_per_edge", threads},
+                            {"edge_cpu", edge_cpu},
                             {"planned", planned},
                             {"answered", answered},
                             {"cloud", cloud},
