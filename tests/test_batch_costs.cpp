@@ -4,50 +4,18 @@
 #include "net/batch_costs.h"
 #include "net/scheduler.h"
 #include "partition/profile.h"
-#include "tests/model_builder.h"
+#include "tests/partition_helpers.h"
 #include "tests/test_helpers.h"
 
 namespace nse::test {
 
-namespace {
-
-// A 3x3 convolution on a 1100x1000 map (its weights are far smaller than its output: a batch
-// runs it image by image), a pool to 40x40, a flatten and a 1600 -> 50 linear layer (run as one
-// batch: Model::batched_from is 1).
-std::shared_ptr<const Model> conv_then_classifier() {
-    ModelBuilder b({1, 1, 1100, 1000});
-    b.node("conv", "conv2d", {"input"}, {{"padding", 1}}, {"conv.weight", "conv.bias"})
-        .weight("conv.weight", {1, 1, 3, 3})
-        .weight("conv.bias", {1})
-        .node("pool", "adaptive_avg_pool2d", {"conv"}, {{"output_size", 40}})
-        .node("flat", "flatten", {"pool"})
-        .node("fc", "linear", {"flat"}, {}, {"fc.weight", "fc.bias"})
-        .weight("fc.weight", {50, 1600})
-        .weight("fc.bias", {50})
-        .output("fc");
-    return b.load("conv_then_classifier.safetensors");
-}
-
-// Every kind: `base` ms plus `per_mflop` ms per MFLOP.
-DeviceProfile flat(double base, double per_mflop) {
-    DeviceProfile p;
-    for (const auto& kind : cost_kinds()) {
-        KindFit f;
-        f.coef.assign(feature_names(kind).size(), 0.0);
-        f.coef[0] = base;
-        if (feature_names(kind)[1].rfind("mflop", 0) == 0) f.coef[1] = per_mflop;
-        p.kinds[kind] = f;
-    }
-    return p;
-}
-
-}  // namespace
-
+// weight_reads_model: its convolution's weights are far smaller than its output (a batch runs it
+// image by image); the pool, flatten and linear layer run as one batch (batched_from is 1).
 TEST(BatchPrediction, ImageByImageNodesCostNTimesAndTheBatchedTailItsBatchFeatures) {
-    auto m = conv_then_classifier();
+    auto m = weight_reads_model();
     ASSERT_EQ(m->batched_from(0, m->size()), 1);
     EXPECT_EQ(m->batched_from(2, m->size()), 2);  // (a range starting past it: from its start)
-    const DeviceProfile p = flat(0.01, 0.001);
+    const DeviceProfile p = flat_profile(0.01, 0.001);
     const std::vector<double> one = p.predict_model(*m), four = p.predict_model(*m, 4);
     ASSERT_EQ(four.size(), one.size());
     EXPECT_DOUBLE_EQ(four[0], 4 * one[0]);  // the convolution, once per image
@@ -73,8 +41,8 @@ TEST(BatchCosts, SuffixesAtEachBatchSizeLinearBetweenThem) {
     EXPECT_DOUBLE_EQ(c.at(8), 3.0);  // beyond the table: the last two's slope
     EXPECT_EQ(net::RequestCost{}.at(3), 0);
 
-    auto m = conv_then_classifier();
-    const DeviceProfile p = flat(0.01, 0.001);
+    auto m = weight_reads_model();
+    const DeviceProfile p = flat_profile(0.01, 0.001);
     const net::BatchCosts costs(*m, p, 3);  // sizes 1, 2, 4 (the first power of 2 >= 3)
     const std::vector<double> one = p.predict_model(*m), four = p.predict_model(*m, 4);
     EXPECT_DOUBLE_EQ(costs.suffix_ms(2), one[2] + one[3]);
@@ -88,7 +56,7 @@ TEST(BatchCosts, SuffixesAtEachBatchSizeLinearBetweenThem) {
 }
 
 TEST(BatchCosts, TheCloudPublishesItsQueueAsTheBatchesItWillRunIn) {
-    auto m = conv_then_classifier();
+    auto m = weight_reads_model();
     for (int workers : {1, 2}) {
         net::ServerOptions so;
         so.max_batch = 4;

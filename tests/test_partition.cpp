@@ -12,6 +12,7 @@
 #include "partition/planner.h"
 #include "partition/speed.h"
 #include "tests/model_builder.h"
+#include "tests/partition_helpers.h"
 
 namespace nse::test {
 
@@ -96,7 +97,6 @@ TEST(Fit, NeighbourCorrectionIsBounded) {
     EXPECT_DOUBLE_EQ(c.factor({1, 20}, 0), 0.5);
 }
 
-// A profile where every kind costs `per_mflop` ms per MFLOP plus `base` ms.
 DeviceProfile flat_profile(double base, double per_mflop) {
     DeviceProfile p;
     for (const auto& kind : cost_kinds()) {
@@ -297,8 +297,6 @@ TEST(Memory, MeasuredLadderIsOrderedAndPositive) {
     for (const auto& [mb, gbps] : f.read_gbps) EXPECT_TRUE(gbps > 0 && std::isfinite(gbps)) << mb;
 }
 
-// conv (9 weights) on a 1100x1000 map: its 4.4 MB output gets it measured cold; then a linear
-// layer of 1600x50 (0.32 MB).
 std::shared_ptr<const Model> weight_reads_model() {
     ModelBuilder b({1, 1, 1100, 1000});
     b.node("conv", "conv2d", {"input"}, {{"padding", 1}}, {"conv.weight", "conv.bias"})
