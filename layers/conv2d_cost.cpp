@@ -28,7 +28,7 @@ std::vector<std::string> gemm_features(const char* read) {
             "param_mb_streamed"};
 }
 
-bool direct_conv_available() { return cpu_path() == CpuPath::Avx512; }
+bool direct_conv_available() { return cpu_path() != CpuPath::Generic; }
 
 }  // namespace
 
@@ -209,7 +209,7 @@ void Conv2d::sweep(SweepContext& ctx) {
     }
     for (int made = 0; made < ctx.count(15);) {  // and its F(2x2) form on small maps
         const int64_t c = ctx.pick(channels), k = ctx.pick(channels);
-        const int64_t h = ctx.pick(std::vector<int64_t>{11, 12, 14, 16});
+        const int64_t h = ctx.pick(std::vector<int64_t>{7, 8, 11, 12, 14, 16});  // 7, 8: AVX2, NEON
         if (winograd_tile(ConvShape{1, c, h, h, k, 3, 3, 1, 1, 1, 1}) != 2) continue;
         ctx.add(conv_case(kWinograd.name, c, k, h, 3, 1));
         ++made;

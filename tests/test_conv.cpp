@@ -174,12 +174,16 @@ TEST(Winograd, AppliesToUnitStride3x3WithEnoughChannelsOnly) {
     EXPECT_FALSE(winograd_applies(shape(3, 64, 224, 3, 1, 1, 1)));  // RGB input
     EXPECT_FALSE(winograd_applies(shape(64, 8, 56, 3, 1, 1, 1)));   // few outputs
     EXPECT_FALSE(winograd_applies(shape(64, 64, 16, 3, 1, 1, 1)));  // 4 x 4 tiles, few channels
+    // AVX2 and NEON take F(2x2) from 16 tiles, AVX-512 from 36.
+    const bool narrow = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
     EXPECT_EQ(winograd_tile(shape(64, 64, 17, 3, 1, 1, 1)), 4);
     EXPECT_EQ(winograd_tile(shape(512, 512, 14, 3, 1, 1, 1)), 2);  // 7 x 7 tiles of 2x2
     EXPECT_EQ(winograd_tile(shape(128, 128, 12, 3, 1, 1, 1)), 2);  // 6 x 6
-    EXPECT_EQ(winograd_tile(shape(128, 128, 10, 3, 1, 1, 1)), 0);  // 5 x 5 tiles
-    EXPECT_EQ(winograd_tile(shape(512, 512, 7, 3, 1, 1, 1)), 0);   // 3 x 3 tiles
-    EXPECT_EQ(winograd_tile(shape(96, 512, 14, 3, 1, 1, 1)), 0);   // few input channels
+    EXPECT_EQ(winograd_tile(shape(128, 128, 10, 3, 1, 1, 1)), narrow ? 2 : 0);  // 5 x 5 tiles
+    // 4 x 4 tiles of 2x2 (ResNet's 7x7 maps): one AVX2 micro-tile of products, half an AVX-512 one.
+    EXPECT_EQ(winograd_tile(shape(512, 512, 7, 3, 1, 1, 1)), narrow ? 2 : 0);
+    EXPECT_EQ(winograd_tile(shape(512, 512, 5, 3, 1, 1, 1)), 0);  // 3 x 3 tiles
+    EXPECT_EQ(winograd_tile(shape(96, 512, 14, 3, 1, 1, 1)), 0);  // few input channels
 }
 
 // F(4x4, 3x3) against the naive direct convolution: every way a map can end inside a 4x4 tile
@@ -259,6 +263,10 @@ void check_small_maps(bool packed) {
     tester().in(160, 14, 14).out(128).k(3).pad(1).no_bias().check();
     tester().in(256, 12, 14).out(200).k(3).pad(1).check();  // column layout, K % 32 != 0
     tester().batch(2).in(128, 14, 14).out(128).k(3).pad(1).check();
+    if (winograd_applies(ConvShape{1, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1}))  // AVX2, NEON
+        for (int64_t size : {7, 8})  // outputs of 7 and 8 columns, 7 to 9 rows
+            for (int64_t pad : {0, 1})
+                tester().in(128, size + 2 - 2 * pad, size + 2 - pad).out(136).k(3).pad(pad).check();
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
         tester().in(256, 14, 14).out(256).k(3).pad(1).check();  // ResNet-18 layer 3
@@ -300,22 +308,23 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     // LeNet's layers, RGB stems (3x3 stride 2, 7x7 stride 2), output channels that fill no,
     // one and several 16-wide vectors (5, 16, 24, 40, 48, 64: groups of 4, 8 and 6 pixels),
     // widths that leave part of the last group and of the last 16 pixels written out, strides,
-    // dilation, padding, batch, every activation, no bias.
-    const bool avx512 = cpu_path() == CpuPath::Avx512;
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), avx512);
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), avx512);
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), avx512);
+    // dilation, padding, batch, every activation, no bias. Every path with own vector kernels
+    // (AVX-512's channel vectors; AVX2's and NEON's implicit GEMM) takes these shapes.
+    const bool simd = cpu_path() != CpuPath::Generic;
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), simd);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), simd);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));  // > 64 outputs
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), avx512);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}));  // 432 values
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
     // Grouped: per group (2 inputs x 9 taps, 2 outputs), not in all; a group of 48 inputs is past
     // the reach (432 values), depthwise has its own path.
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}), avx512);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
-    if (!avx512) GTEST_SKIP() << "SKIPPED: the direct path needs AVX-512";
+    if (!simd) GTEST_SKIP() << "SKIPPED: the generic path has no direct convolution";
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
         ConvTester().in(1, 28, 28).out(6).k(5).pad(2).act(Activation::Relu).check();

@@ -115,16 +115,23 @@ bool plane_7x7(const PlaneArgs& a) {
 }  // namespace
 
 size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
-    if (depthwise3x3_applies(sh)) return 0;
+    if (depthwise3x3_applies(sh)) return size_t(threads) * depthwise3x3_scratch_floats(sh);
     PhaseLayout l = plane_layout(sh);
     return static_cast<size_t>(threads) * l.hp * l.phases * l.phase_w;
 }
 
 void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
                               const float* b, Activation act, float* y, float* workspace) {
-    if (depthwise3x3_applies(sh)) {  // MobileNetV2's layers, without the padded copies
-        pool.parallel_for(sh.n * sh.c, sh.flops(), [&](int64_t first, int64_t last) {
-            depthwise3x3_f32_cpu(sh, x, w, b, act, y, first, last);
+    if (depthwise3x3_applies(sh)) {  // MobileNetV2's layers
+        // Whole planes per part, each part with its own scratch (one per thread at most).
+        const int64_t planes = sh.n * sh.c;
+        const int64_t parts = std::min<int64_t>(pool.size(), planes);
+        const size_t scratch = depthwise3x3_scratch_floats(sh);
+        pool.parallel_for(parts, sh.flops(), [&](int64_t part0, int64_t part1) {
+            for (int64_t part = part0; part < part1; ++part)
+                depthwise3x3_f32_cpu(sh, x, w, b, act, y, planes * part / parts,
+                                     planes * (part + 1) / parts,
+                                     scratch ? workspace + part * scratch : nullptr);
         });
         return;
     }

@@ -177,8 +177,23 @@ __attribute__((target("avx512f"))) void depthwise3x3_avx512(const ConvShape& sh,
 }  // namespace
 #endif
 
+size_t depthwise3x3_scratch_floats(const ConvShape& sh) {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx2:
+            return avx2::depthwise3x3_scratch_floats(sh);
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::depthwise3x3_scratch_floats(sh);
+#endif
+        default:
+            return 0;  // AVX-512 reads the input planes where they lie
+    }
+}
+
 void depthwise3x3_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                          Activation act, float* y, int64_t first, int64_t last) {
+                          Activation act, float* y, int64_t first, int64_t last, float* scratch) {
     NSE_CHECK(depthwise3x3_applies(sh), ErrorCode::Internal,
               "depthwise3x3 needs a SIMD path and a 3x3 depthwise shape with stride 1 or 2");
     switch (cpu_path()) {
@@ -186,11 +201,11 @@ void depthwise3x3_f32_cpu(const ConvShape& sh, const float* x, const float* w, c
         case CpuPath::Avx512:
             return depthwise3x3_avx512(sh, x, w, b, act, y, first, last);
         case CpuPath::Avx2:
-            return avx2::depthwise3x3(sh, x, w, b, act, y, first, last);
+            return avx2::depthwise3x3(sh, x, w, b, act, y, first, last, scratch);
 #endif
 #if defined(__aarch64__)
         case CpuPath::Neon:
-            return neon::depthwise3x3(sh, x, w, b, act, y, first, last);
+            return neon::depthwise3x3(sh, x, w, b, act, y, first, last, scratch);
 #endif
         default:
             break;

@@ -11,18 +11,26 @@
 // stride-1 planes 10-30 % (bound by the L3 traffic of their 1.6-1.8 MB in and out).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "kernels/shapes.h"
 
 namespace nse {
 
 // Whether depthwise3x3_f32_cpu runs `shape`: a SIMD path (AVX-512 here; AVX2 and NEON in
-// simd/depthwise_body.h), a 3x3 unit-dilation depthwise filter with
-// equal strides of 1 or 2 and padding of at most 1 (MobileNetV2's depthwise layers).
+// simd/depthwise_body.h, from a padded copy of each plane), a 3x3 unit-dilation depthwise filter
+// with equal strides of 1 or 2 and padding of at most 1 (MobileNetV2's depthwise layers).
 bool depthwise3x3_applies(const ConvShape& shape);
 
+// Floats of scratch one call of depthwise3x3_f32_cpu needs on the path in use (AVX2 and NEON copy
+// each plane into a padded one there; AVX-512 needs none).
+size_t depthwise3x3_scratch_floats(const ConvShape& shape);
+
 // Input channel planes [first, last) of x:[N, C, H, W] (plane = n * C + c) -> the same planes of
-// y:[N, C, P, Q]; w:[C, 1, 3, 3], b:[C] (may be null).
+// y:[N, C, P, Q]; w:[C, 1, 3, 3], b:[C] (may be null). `scratch`: depthwise3x3_scratch_floats
+// floats of the calling thread's own.
 void depthwise3x3_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                          Activation act, float* y, int64_t first, int64_t last);
+                          Activation act, float* y, int64_t first, int64_t last, float* scratch);
 
 }  // namespace nse

@@ -9,6 +9,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 #include "kernels/cpu/winograd.h"
 
 namespace nse {
@@ -121,22 +122,81 @@ ConvShape group_shape(const ConvShape& sh) {
 }
 }  // namespace
 
+namespace {
+
+// The shared SIMD paths (AVX2, NEON): the path's kernels, or null elsewhere.
+struct SimdDirect {
+    int64_t (*panel_rows)();
+    int64_t (*tile_pixels)();
+    void (*split_row)(const float*, int64_t, int64_t, int64_t, int64_t, float*);
+    void (*rows)(const DirectConvArgs&, int64_t, int64_t);
+};
+const SimdDirect* simd_direct() {
+#if defined(__x86_64__)
+    static const SimdDirect avx2_kernels{avx2::direct_conv_panel_rows,
+                                         avx2::direct_conv_tile_pixels, avx2::direct_conv_split_row,
+                                         avx2::direct_conv_rows};
+    if (cpu_path() == CpuPath::Avx2) return &avx2_kernels;
+#endif
+#if defined(__aarch64__)
+    static const SimdDirect neon_kernels{neon::direct_conv_panel_rows,
+                                         neon::direct_conv_tile_pixels, neon::direct_conv_split_row,
+                                         neon::direct_conv_rows};
+    if (cpu_path() == CpuPath::Neon) return &neon_kernels;
+#endif
+    return nullptr;
+}
+
+// The shared kernels' input layout: rows of the padded input split into stride_w phases of wq
+// floats; a phase holds every padded column the taps read (the last tile of pixels included).
+struct SplitLayout {
+    int64_t hp, phases, wq;
+};
+SplitLayout split_layout(const ConvShape& sh, int64_t tile_pixels) {
+    const int64_t S = sh.stride_w, Q = sh.q();
+    const int64_t tiles = (Q + tile_pixels - 1) / tile_pixels;
+    const int64_t widest_tap = ((sh.s - 1) * sh.dil_w) / S;
+    return {sh.h + 2 * sh.pad_h, S,
+            std::max(tiles * tile_pixels + widest_tap, (sh.w + 2 * sh.pad_w + S - 1) / S)};
+}
+
+int64_t simd_panels_floats(const ConvShape& g, int64_t mr) {
+    return (g.k + mr - 1) / mr * mr * g.c * g.r * g.s;
+}
+
+}  // namespace
+
 bool direct_conv_applies(const ConvShape& sh) {
     if (sh.depthwise()) return false;
     const ConvShape g = group_shape(sh);
-    return cpu_path() == CpuPath::Avx512 && sh.r * sh.s > 1 && g.k <= 64 &&
-           g.c * sh.r * sh.s <= kMaxReduction && sh.q() <= kMaxRowPixels && !winograd_applies(sh);
+    const CpuPath path = cpu_path();
+    const bool simd = path == CpuPath::Avx512 || (simd_direct() && sh.s <= kDirectConvMaxTaps);
+    return simd && sh.r * sh.s > 1 && g.k <= 64 && g.c * sh.r * sh.s <= kMaxReduction &&
+           sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }
 
 size_t direct_conv_weight_floats(const ConvShape& sh) {
     const ConvShape g = group_shape(sh);
+    if (const SimdDirect* k = simd_direct())
+        return static_cast<size_t>(sh.groups * simd_panels_floats(g, k->panel_rows()));
     return static_cast<size_t>(sh.groups * g.c * sh.r * sh.s * padded_k(g));
 }
 
 void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt) {
     const ConvShape g = group_shape(sh);
-    const int64_t Kp = padded_k(g), CRS = g.c * sh.r * sh.s;
-    std::fill_n(wt, sh.groups * CRS * Kp, 0.f);
+    const int64_t CRS = g.c * sh.r * sh.s;
+    std::fill_n(wt, direct_conv_weight_floats(sh), 0.f);
+    if (const SimdDirect* k = simd_direct()) {
+        // Per group, panels of MR output channels: wt[panel][i][row] = w[panel MR + row][i].
+        const int64_t mr = k->panel_rows(), per_group = simd_panels_floats(g, mr);
+        for (int64_t gi = 0; gi < sh.groups; ++gi)
+            for (int64_t row = 0; row < g.k; ++row)
+                for (int64_t i = 0; i < CRS; ++i)
+                    wt[gi * per_group + (row / mr) * CRS * mr + i * mr + row % mr] =
+                        w[(gi * g.k + row) * CRS + i];
+        return;
+    }
+    const int64_t Kp = padded_k(g);
     for (int64_t gi = 0; gi < sh.groups; ++gi)
         for (int64_t k = 0; k < g.k; ++k)
             for (int64_t i = 0; i < CRS; ++i)
@@ -144,13 +204,69 @@ void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt)
 }
 
 size_t direct_conv_workspace_floats(const ConvShape& sh) {
+    if (const SimdDirect* k = simd_direct()) {
+        const SplitLayout l = split_layout(sh, k->tile_pixels());
+        return direct_conv_weight_floats(sh) + static_cast<size_t>(sh.c * l.hp * l.phases * l.wq);
+    }
     return direct_conv_weight_floats(sh) +
            static_cast<size_t>(sh.c * (sh.h + 2 * sh.pad_h) * padded_width(sh));
 }
 
+namespace {
+
+// The shared SIMD paths: the input split by column phase, then each group's rows in parallel.
+void direct_conv_simd(const SimdDirect& k, ThreadPool& pool, const ConvShape& sh, const float* x,
+                      const float* b, Activation act, float* y, float* xs, const float* wt) {
+    const ConvShape g = group_shape(sh);
+    const SplitLayout l = split_layout(sh, k.tile_pixels());
+    const int64_t P = sh.p(), Q = sh.q(), G = sh.groups, row_floats = l.phases * l.wq;
+    const int64_t per_group = simd_panels_floats(g, k.panel_rows());
+    for (int64_t n = 0; n < sh.n; ++n) {
+        const float* xn = x + n * sh.c * sh.h * sh.w;
+        float* yn = y + n * sh.k * P * Q;
+        std::fill_n(xs, sh.c * l.hp * row_floats, 0.f);
+        for (int64_t c = 0; c < sh.c; ++c)
+            for (int64_t i = 0; i < sh.h; ++i)
+                k.split_row(xn + (c * sh.h + i) * sh.w, sh.w, sh.pad_w, l.phases, l.wq,
+                            xs + (c * l.hp + i + sh.pad_h) * row_floats);
+        pool.parallel_for(G * P, sh.flops() / sh.n, [&](int64_t t0, int64_t t1) {
+            while (t0 < t1) {
+                const int64_t gi = t0 / P, p0 = t0 % P, p1 = std::min(P, p0 + (t1 - t0));
+                const DirectConvArgs a{xs + gi * g.c * l.hp * row_floats,
+                                       l.hp,
+                                       l.phases,
+                                       l.wq,
+                                       wt + gi * per_group,
+                                       b ? b + gi * g.k : nullptr,
+                                       act,
+                                       yn + gi * g.k * P * Q,
+                                       g.c,
+                                       g.k,
+                                       sh.r,
+                                       sh.s,
+                                       P,
+                                       Q,
+                                       sh.stride_h,
+                                       sh.dil_h,
+                                       sh.dil_w};
+                k.rows(a, p0, p1);
+                t0 += p1 - p0;
+            }
+        });
+    }
+}
+
+}  // namespace
+
 void direct_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
                            const float* b, Activation act, float* y, float* workspace,
                            const float* prepared) {
+    if (const SimdDirect* k = simd_direct()) {
+        if (!prepared) direct_conv_prepare_weights(sh, w, workspace);
+        direct_conv_simd(*k, pool, sh, x, b, act, y, workspace + direct_conv_weight_floats(sh),
+                         prepared ? prepared : workspace);
+        return;
+    }
 #if defined(__x86_64__)
     const ConvShape g = group_shape(sh);
     const int64_t Kp = padded_k(g), CRS = g.c * sh.r * sh.s, G = sh.groups;

@@ -1,6 +1,8 @@
 // Direct convolution for layers with few output channels and short reductions (LeNet's, a
-// network's RGB stem), output channels in AVX-512 vectors: a GEMM with 6 or 16 rows runs its
-// micro-kernels mostly empty and im2col copies the input R*S times.
+// network's RGB stem): a GEMM with 6 or 16 rows runs its micro-kernels mostly empty and im2col
+// copies the input R*S times. AVX-512: output channels in vectors, input values broadcast.
+// AVX2 and NEON (simd/direct_conv_body.h): an implicit GEMM, output pixels in vectors read
+// straight from the input split by column phase, weights in panels of the GEMM's tile height.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +19,8 @@ class ThreadPool;
 // at 288-360 on 28x28 maps.
 constexpr int64_t kMaxReduction = 400;
 constexpr int64_t kMaxRowPixels = 512;
-// Whether conv2d_f32_cpu runs `shape` this way: a CPU with AVX-512, not depthwise, not 1x1 (a
+// Whether conv2d_f32_cpu runs `shape` this way: a path with own vector kernels (AVX-512, AVX2,
+// NEON; on AVX2 and NEON filters at most kDirectConvMaxTaps wide), not depthwise, not 1x1 (a
 // plain GEMM), at most 64 output channels per group, C / groups * R * S <= kMaxReduction, rows of
 // at most kMaxRowPixels outputs, and not a shape Winograd takes (winograd.h: 1.3-2.4x faster
 // than this path on the 3x3 layers with 16-40 channels both apply to). Grouped layers (ResNeXt's
@@ -26,8 +29,9 @@ constexpr int64_t kMaxRowPixels = 512;
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 
-// The weights as the kernel reads them, per group [C/G][R][S][K/G rounded up to 16]
-// (zero-padded): laid out once at load by the layer.
+// The weights as the kernel reads them, zero-padded: per group [C/G][R][S][K/G rounded up to
+// 16] on AVX-512, panels [K/G / MR][C/G R S][MR] of the GEMM's tile height MR on AVX2 and NEON;
+// laid out once at load by the layer (for the path in use then).
 size_t direct_conv_weight_floats(const ConvShape& shape);
 void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* wt);
 

@@ -143,9 +143,37 @@ void avg_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& sh, const float* x, f
         });
 }
 
+namespace {
+
+// The mean of a whole plane (global pooling: the plane is one contiguous run): 16 partial sums
+// (a vector's lanes) over chunks of 1024 values, the chunks' sums in double. Row by row, as the
+// general loop below goes, a 7x7 plane cost 7 passes of 16 double additions (MobileNetV2's
+// 1280 x 7x7 head pooling took 0.17 ms, as long as a 1x1 convolution).
+float plane_mean(const float* in, int64_t len) {
+    constexpr int64_t kChunk = 1024;
+    double sum = 0.0;
+    for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
+        const int64_t c1 = std::min(len, c0 + kChunk);
+        float part[16] = {};
+        int64_t j = c0;
+        for (; j + 16 <= c1; j += 16)
+            for (int k = 0; k < 16; ++k) part[k] += in[j + k];
+        for (; j < c1; ++j) part[j % 16] += in[j];
+        for (int k = 0; k < 16; ++k) sum += part[k];
+    }
+    return static_cast<float>(sum / double(len));
+}
+
+}  // namespace
+
 void adaptive_avg_pool2d_f32_cpu(ThreadPool& pool, int64_t n, int64_t c, int64_t h, int64_t w,
                                  int64_t P, int64_t Q, const float* x, float* y) {
     pool.parallel_for(n * c, kFlopsPerElement * n * c * h * w, [&](int64_t pl0, int64_t pl1) {
+        if (P == 1 && Q == 1) {
+            for (int64_t plane = pl0; plane < pl1; ++plane)
+                y[plane] = plane_mean(x + plane * h * w, h * w);
+            return;
+        }
         for (int64_t plane = pl0; plane < pl1; ++plane) {
             const float* in = x + plane * h * w;
             float* out = y + plane * P * Q;

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/isa_clones.h"
 #include "kernels/cpu/packed_gemm.h"
@@ -30,6 +31,14 @@ constexpr int64_t kCachedWeightFloats = int64_t(400) << 10;
 // 2.25x fewer multiply-adds than im2col pay for the transforms only with many channels.
 constexpr int64_t kSmallMapMinChannels = 128;
 constexpr int64_t kSmallMapMinTiles = 36;
+// AVX2 and NEON: 16 tiles too (7x7 maps: ResNet's last stage), whose products fill one AVX2
+// micro-tile (16 columns) or two NEON ones exactly; on AVX-512 they are half a 32-wide tile.
+constexpr int64_t kSmallMapMinTilesNarrow = 16;
+int64_t small_map_min_tiles() {
+    const CpuPath path = cpu_path();
+    return path == CpuPath::Avx2 || path == CpuPath::Neon ? kSmallMapMinTilesNarrow
+                                                          : kSmallMapMinTiles;
+}
 // F(4x4)'s products run on the own packed GEMM from this many channels in and out (OpenBLAS's
 // small-matrix kernel below).
 constexpr int64_t kPackedProductsMinChannels = 128;
@@ -396,7 +405,7 @@ int winograd_tile(const ConvShape& sh) {
         return 0;
     if (Winograd<4>::tiles_h(sh) * Winograd<4>::tiles_w(sh) >= 25) return 4;
     if (sh.c >= kSmallMapMinChannels && sh.k >= kSmallMapMinChannels &&
-        Winograd<2>::tiles_h(sh) * Winograd<2>::tiles_w(sh) >= kSmallMapMinTiles)
+        Winograd<2>::tiles_h(sh) * Winograd<2>::tiles_w(sh) >= small_map_min_tiles())
         return 2;
     return 0;
 }

@@ -1,105 +1,161 @@
-// The 3x3 depthwise convolution straight from the input planes (padding = lanes a load leaves
-// zero), as kernels/cpu/depthwise3x3.cpp does with AVX-512, written against the vector interface
-// of vec_<isa>.h (included as gemm_body.h is). A block of output rows by vectors of columns keeps
-// kDepthwiseBlock chains of multiply-adds going; each input row is loaded once per block and
-// serves every output row it is a tap row of. Stride 2 takes the even columns of two loads per
-// tap column (`even`). Taps are summed row by row, left to right, then bias and activation.
+// The 3x3 depthwise convolution of the shared SIMD paths, written against the vector interface
+// of vec_<isa>.h (included as gemm_body.h is).
+//
+// Each input plane is first copied into a padded plane in the calling thread's scratch (zero
+// rows above and below, zero columns left and right, slack for the last block; stride 2 keeps
+// each padded row's even and odd columns in two halves), so every tap of every output vector is
+// one plain load at a fixed offset: no masks, no bounds tests in the inner loop. (Loading
+// straight from the input with a mask per edge load, as the AVX-512 kernel does, left GCC a
+// compare, a branch and an address computation per multiply-add: 8-10 GFLOP/s on a Zen 3 core.)
+// A block of kDepthwiseRows output rows by one vector of columns keeps that many chains of
+// multiply-adds going; each input row is loaded once per block and serves every output row it
+// is a tap row of. Taps are summed row by row, left to right, then bias and activation, as the
+// plane kernels of plane.h sum them.
 
 namespace dw_detail {
 
-struct Plane {
-    const float* x;  // input plane, H x W
-    float* y;        // output plane, P x Q
-    Vf w[9];         // the taps, r-major
+// The padded plane: `rows` rows of `row_floats`; stride 1: column c of the input at c + pad_w;
+// stride 2: padded column c' in the first half (c' even) or the second (odd) at c' / 2, the
+// halves `half` floats apart.
+struct Padded {
+    int64_t P, Q;        // output rows and columns (kept here: sh.p() and sh.q() divide)
+    int64_t vectors;     // output vectors per row (the last one partly past the plane)
+    int64_t rows;        // padded rows, including the slack a last block of rows reads
+    int64_t half;        // stride 2: floats per half-row; stride 1: the row
+    int64_t row_floats;  // floats per padded row
+};
+
+inline Padded padded_layout(const ConvShape& sh) {
+    const int64_t S = sh.stride_w, P = sh.p(), Q = sh.q();
+    Padded l;
+    l.P = P;
+    l.Q = Q;
+    l.vectors = (Q + kLanes - 1) / kLanes;
+    const int64_t row_blocks = (P + kDepthwiseRows - 1) / kDepthwiseRows;
+    l.rows = std::max(S * (row_blocks * kDepthwiseRows - 1) + 3, sh.pad_h + sh.h);
+    const int64_t cols = l.vectors * kLanes;  // output columns computed per row
+    if (S == 1) {
+        l.half = std::max(cols + 2, sh.pad_w + sh.w);
+        l.row_floats = l.half;
+    } else {
+        l.half = std::max(cols + 1, (sh.pad_w + sh.w + 1) / 2);
+        l.row_floats = 2 * l.half;
+    }
+    return l;
+}
+
+// Input row `in` (W floats) into padded row `out`, by vectors (rows of 7-14 floats are common:
+// a memcpy call or a scalar loop per row cost more than the row's multiply-adds).
+inline void copy_row(const ConvShape& sh, const Padded& l, const float* in, float* out) {
+    const int64_t W = sh.w;
+    if (sh.stride_w == 1) {
+        out += sh.pad_w;
+        int64_t c = 0;
+        for (; c + kLanes <= W; c += kLanes) store(out + c, load(in + c));
+        for (; c < W; ++c) out[c] = in[c];
+        return;
+    }
+    // Input column c is padded column c + pad_w: even ones to the first half, odd to the second.
+    float* even_half = out;
+    float* odd_half = out + l.half;
+    float* to_even = sh.pad_w == 0 ? even_half : odd_half;     // where input column 2k goes
+    float* to_odd = sh.pad_w == 0 ? odd_half : even_half + 1;  // and 2k + 1
+    int64_t c = 0;
+    for (; c + 2 * kLanes <= W; c += 2 * kLanes) {
+        const Vf lo = load(in + c), hi = load(in + c + kLanes);
+        store(to_even + c / 2, even(lo, hi));
+        store(to_odd + c / 2, odd(lo, hi));
+    }
+    for (; c + 1 < W; c += 2) {
+        to_even[c / 2] = in[c];
+        to_odd[c / 2] = in[c + 1];
+    }
+    if (c < W) to_even[c / 2] = in[c];
+}
+
+struct Taps {
+    Vf w[9];  // r-major
     Vf bias;
     Activation act;
 };
 
-inline void store_out(const Plane& pl, float* out, int64_t n, Vf acc) {
-    acc = add(acc, pl.bias);
-    if (pl.act != Activation::None) acc = max(acc, zero());
-    if (pl.act == Activation::Relu6) acc = min(acc, set1(6.f));
+inline void store_out(const Taps& k, float* out, int64_t n, Vf acc) {
+    acc = add(acc, k.bias);
+    if (k.act != Activation::None) acc = max(acc, zero());
+    if (k.act == Activation::Relu6) acc = min(acc, set1(6.f));
     if (n >= kLanes)
         store(out, acc);
     else
         store_n(out, acc, n);
 }
 
-// Output rows [p, p + ROWS) by VECS vectors of columns from i (rows and columns past the plane
-// are computed but not stored; input rows outside it are skipped).
-template <int ROWS, int VECS, int STRIDE>
-inline void block(const ConvShape& sh, const Plane& pl, int64_t p, int64_t i) {
-    const int64_t H = sh.h, W = sh.w, P = sh.p(), Q = sh.q();
-    // Per vector and tap column: the column its first lane loads, and the lanes inside the row
-    // (stride 2: two loads, of which the even columns are taken).
-    int64_t col[VECS][3];
-    Span m[VECS][3][STRIDE];
-    for (int v = 0; v < VECS; ++v)
-        for (int s = 0; s < 3; ++s) {
-            col[v][s] = STRIDE * (i + kLanes * v) - sh.pad_w + s;
-            for (int h = 0; h < STRIDE; ++h) m[v][s][h] = span(col[v][s] + h * kLanes, W);
-        }
-    Vf acc[ROWS][VECS];
-    for (int r = 0; r < ROWS; ++r)
-        for (int v = 0; v < VECS; ++v) acc[r][v] = zero();
+// Output rows [p, p + kDepthwiseRows) of vector j from the padded plane `pad` (rows past the
+// plane are computed from the slack rows and not stored).
+template <int STRIDE>
+inline void block(const Padded& l, const Taps& k, const float* pad, float* y, int64_t p,
+                  int64_t j) {
+    constexpr int ROWS = kDepthwiseRows;
+    const int64_t P = l.P, Q = l.Q, col = j * kLanes;
+    Vf acc[ROWS];
+    for (int r = 0; r < ROWS; ++r) acc[r] = zero();
+    const float* first = pad + STRIDE * p * l.row_floats + col;
 #pragma GCC unroll 20
     for (int t = 0; t < STRIDE * (ROWS - 1) + 3; ++t) {
-        const int64_t ih = STRIDE * p - sh.pad_h + t;
-        if (ih < 0 || ih >= H) continue;
-        const float* row = pl.x + ih * W;
-#pragma GCC unroll 4
-        for (int v = 0; v < VECS; ++v)
+        const float* row = first + t * l.row_floats;
 #pragma GCC unroll 3
-            for (int s = 0; s < 3; ++s) {
-                const float* in = row + col[v][s];
-                const Vf x = STRIDE == 1 ? load_span(in, m[v][s][0])
-                                         : even(load_span(in, m[v][s][0]),
-                                                load_span(in + kLanes, m[v][s][STRIDE - 1]));
+        for (int s = 0; s < 3; ++s) {
+            // Output column q reads padded columns q + s (stride 1) or 2q + s: the first half's
+            // q (s = 0) and q + 1 (s = 2), the second half's q (s = 1).
+            const Vf x = STRIDE == 1 ? load(row + s) : load(row + (s == 1 ? l.half : s / 2));
 #pragma GCC unroll 8
-                for (int r = 0; r < ROWS; ++r) {  // output row p + r: tap row t - STRIDE r
-                    const int tr = t - STRIDE * r;
-                    if (tr >= 0 && tr < 3) acc[r][v] = fma(pl.w[tr * 3 + s], x, acc[r][v]);
-                }
+            for (int r = 0; r < ROWS; ++r) {  // output row p + r: tap row t - STRIDE r
+                const int tr = t - STRIDE * r;
+                if (tr >= 0 && tr < 3) acc[r] = fma(k.w[tr * 3 + s], x, acc[r]);
             }
+        }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < VECS; ++v) {
-            const int64_t n = Q - i - kLanes * v;
-            if (p + r < P && n > 0)
-                store_out(pl, pl.y + (p + r) * Q + i + kLanes * v, n, acc[r][v]);
-        }
-}
-
-template <int ROWS, int VECS>
-inline void plane_blocks(const ConvShape& sh, const Plane& pl) {
-    const int64_t P = sh.p(), Q = sh.q();
-    for (int64_t p = 0; p < P; p += ROWS)
-        for (int64_t i = 0; i < Q; i += kLanes * VECS)
-            if (sh.stride_h == 1)
-                block<ROWS, VECS, 1>(sh, pl, p, i);
-            else
-                block<ROWS, VECS, 2>(sh, pl, p, i);
+        if (p + r < P) store_out(k, y + (p + r) * Q + col, Q - col, acc[r]);
 }
 
 }  // namespace dw_detail
 
+size_t depthwise3x3_scratch_floats(const ConvShape& sh) {
+    const dw_detail::Padded l = dw_detail::padded_layout(sh);
+    return size_t(2 * l.rows * l.row_floats);
+}
+
 void depthwise3x3(const ConvShape& sh, const float* x, const float* w, const float* b,
-                  Activation act, float* y, int64_t first, int64_t last) {
+                  Activation act, float* y, int64_t first, int64_t last, float* scratch) {
     using namespace dw_detail;
+    const Padded l = padded_layout(sh);
+    const int64_t P = l.P, Q = l.Q, floats = l.rows * l.row_floats;
+    // Two padded planes: the next plane is copied in before this one is computed, so the loads
+    // of small planes (7x7, 14x14) do not wait on stores still in flight. Pads and slack are zero
+    // for every plane: only the input's own cells are rewritten.
+    std::fill_n(scratch, 2 * floats, 0.f);
+    auto copy_plane = [&](int64_t plane) {
+        const float* xp = x + plane * sh.h * sh.w;
+        float* pad = scratch + (plane - first) % 2 * floats;
+        for (int64_t ih = 0; ih < sh.h; ++ih)
+            copy_row(sh, l, xp + ih * sh.w, pad + (ih + sh.pad_h) * l.row_floats);
+    };
+    if (first < last) copy_plane(first);
     for (int64_t plane = first; plane < last; ++plane) {
+        if (plane + 1 < last) copy_plane(plane + 1);
+        const float* pad = scratch + (plane - first) % 2 * floats;
         const int64_t c = plane % sh.c;
-        Plane pl;
-        pl.x = x + plane * sh.h * sh.w;
-        pl.y = y + plane * sh.p() * sh.q();
-        for (int k = 0; k < 9; ++k) pl.w[k] = set1(w[c * 9 + k]);
-        pl.bias = set1(b ? b[c] : 0.f);
-        pl.act = act;
-        // One vector per row: rows kDepthwiseBlock at a time; wider rows: two vectors by half.
-        if (sh.q() <= kLanes)
-            plane_blocks<kDepthwiseBlock, 1>(sh, pl);
-        else
-            plane_blocks<kDepthwiseBlock / 2, 2>(sh, pl);
+        Taps k;
+        for (int i = 0; i < 9; ++i) k.w[i] = set1(w[c * 9 + i]);
+        k.bias = set1(b ? b[c] : 0.f);
+        k.act = act;
+        float* yp = y + plane * P * Q;
+        for (int64_t p = 0; p < P; p += kDepthwiseRows)
+            for (int64_t j = 0; j < l.vectors; ++j)
+                if (sh.stride_h == 1)
+                    block<1>(l, k, pad, yp, p, j);
+                else
+                    block<2>(l, k, pad, yp, p, j);
     }
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cpu/simd/attention_kernels.h"
@@ -20,6 +21,7 @@
 namespace nse::avx2 {
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
+#include "kernels/cpu/simd/direct_conv_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
 }  // namespace nse::avx2
 #endif

@@ -4,10 +4,28 @@
 // (packed_gemm.cpp, gemm.cpp) pick by cpu_path(); the AVX-512 kernels stay hand-tuned apart.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/shapes.h"
+
+namespace nse {
+
+// One group of a direct convolution on the shared SIMD paths (simd/direct_conv_body.h).
+struct DirectConvArgs {
+    const float* x;  // input [c][hp][phases][wq]: padded, each row split by column phase
+    int64_t hp, phases, wq;
+    const float* w;     // weights in panels of direct_conv_panel_rows() rows: [k/MR][c r s][MR]
+    const float* bias;  // k values, or null
+    Activation act;
+    float* y;  // output [k][p][q]
+    int64_t c, k, r, s, p, q, stride_h, dil_h, dil_w;
+};
+// The widest filter the shared direct convolution takes (direct_conv_applies checks).
+constexpr int64_t kDirectConvMaxTaps = 16;
+
+}  // namespace nse
 
 #define NSE_DECLARE_SIMD_KERNELS                                                                 \
     /* Columns of C per micro-tile (B is packed this wide). */                                   \
@@ -23,9 +41,18 @@
        row bit-identical to gemv's. */                                                           \
     void gemv_multi(int64_t M, int64_t N, int64_t K, const float* W, const float* X, float* Y,   \
                     int64_t ldy);                                                                \
-    /* depthwise3x3_f32_cpu's contract (depthwise3x3.h) on this path. */                         \
+    /* Direct convolution (direct_conv.h): output rows [p0, p1) of one group; its weights in     \
+       panels of direct_conv_panel_rows() output channels, k-major; its input split by           \
+       direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */        \
+    int64_t direct_conv_panel_rows();                                                            \
+    int64_t direct_conv_tile_pixels();                                                           \
+    void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
+                               int64_t wq, float* out);                                          \
+    void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
+    /* depthwise3x3_f32_cpu's contract (depthwise3x3.h) on this path, and its scratch. */        \
+    size_t depthwise3x3_scratch_floats(const ConvShape& sh);                                     \
     void depthwise3x3(const ConvShape& sh, const float* x, const float* w, const float* b,       \
-                      Activation act, float* y, int64_t first, int64_t last);
+                      Activation act, float* y, int64_t first, int64_t last, float* scratch);
 
 namespace nse {
 #if defined(__x86_64__)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cpu/simd/attention_kernels.h"
@@ -14,6 +15,7 @@
 namespace nse::neon {
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
+#include "kernels/cpu/simd/direct_conv_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
 }  // namespace nse::neon
 #endif

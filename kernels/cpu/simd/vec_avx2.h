@@ -26,9 +26,30 @@ inline __m256i first_lanes(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 // The first n lanes from p (n may exceed the width), zero beyond; lanes past n are not read.
-inline Vf load_n(const float* p, int64_t n) { return {_mm256_maskload_ps(p, first_lanes(n))}; }
-// Stores the first n lanes (n may exceed the width); memory past them is not touched.
-inline void store_n(float* p, Vf x, int64_t n) { _mm256_maskstore_ps(p, first_lanes(n), x.v); }
+// (A full vector as a plain load: vmaskmovps loads are slow on AMD's Zen cores.)
+inline Vf load_n(const float* p, int64_t n) {
+    if (n >= 8) return {_mm256_loadu_ps(p)};
+    return {_mm256_maskload_ps(p, first_lanes(n))};
+}
+// Stores the first n lanes (n may exceed the width); memory past them is not touched. (Four,
+// two and one at a time: vmaskmovps stores are microcoded on AMD's Zen cores.)
+inline void store_n(float* p, Vf x, int64_t n) {
+    if (n >= 8) return _mm256_storeu_ps(p, x.v);
+    __m128 part = _mm256_castps256_ps128(x.v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(x.v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        n -= 2;
+    }
+    if (n >= 1) _mm_store_ss(p, part);
+}
 inline Vf fma(Vf a, Vf b, Vf c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vf add(Vf a, Vf b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline Vf max(Vf a, Vf b) { return {_mm256_max_ps(a.v, b.v)}; }
@@ -50,31 +71,19 @@ inline void lanes(Vf x, float* out) { _mm256_storeu_ps(out, x.v); }
 inline Vf keep_at_least(Vf x, float t, Vf e) {
     return {_mm256_and_ps(_mm256_cmp_ps(x.v, _mm256_set1_ps(t), _CMP_GE_OQ), e.v)};
 }
-// Lanes 0, 2, 4, ... of the 16 values lo:hi (the even columns of a stride-2 row).
+// Lanes 0, 2, 4, ... (even) and 1, 3, 5, ... (odd) of the 16 values lo:hi: a stride-2 row's
+// columns.
 inline Vf even(Vf lo, Vf hi) {
     const __m256 e = _mm256_shuffle_ps(lo.v, hi.v, _MM_SHUFFLE(2, 0, 2, 0));
     return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)))};
 }
+inline Vf odd(Vf lo, Vf hi) {
+    const __m256 o = _mm256_shuffle_ps(lo.v, hi.v, _MM_SHUFFLE(3, 1, 3, 1));
+    return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)))};
+}
 
-// The lanes l of a load from column c whose column c + l lies in [0, w) (the others are zero,
-// and not read): precomputed once per block of a kernel that loads rows with padding.
-struct Span {
-    __m256i mask;
-    bool full;
-};
-inline Span span(int64_t c, int64_t w) {
-    const int64_t lo = c < 0 ? -c : 0, hi = w - c;
-    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const int32_t lo32 = int32_t(lo > 8 ? 8 : lo), hi32 = int32_t(hi < 0 ? 0 : hi > 8 ? 8 : hi);
-    const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo32), l),
-                                           _mm256_cmpgt_epi32(_mm256_set1_epi32(hi32), l));
-    return {in, lo == 0 && hi >= 8};
-}
-inline Vf load_span(const float* p, const Span& s) {
-    return s.full ? load(p) : Vf{_mm256_maskload_ps(p, s.mask)};
-}
-// Output blocks of the 3x3 depthwise kernel: 4 chains of multiply-adds, which with the 9 taps,
-// the bias and the loaded row fit the 16 registers.
-constexpr int kDepthwiseBlock = 4;
+// Output rows of a block of the 3x3 depthwise kernel: 4 chains of multiply-adds, which with the
+// 9 taps and the loaded input vector fit the 16 registers.
+constexpr int kDepthwiseRows = 4;
 
 }  // namespace nse::avx2

@@ -55,28 +55,12 @@ inline Vf keep_at_least(Vf x, float t, Vf e) {
     return {vreinterpretq_f32_u32(
         vandq_u32(vcgeq_f32(x.v, vdupq_n_f32(t)), vreinterpretq_u32_f32(e.v)))};
 }
-// Lanes 0, 2, 4, 6 of the 8 values lo:hi (the even columns of a stride-2 row).
+// Lanes 0, 2, 4, 6 (even) and 1, 3, 5, 7 (odd) of the 8 values lo:hi: a stride-2 row's columns.
 inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }
+inline Vf odd(Vf lo, Vf hi) { return {vuzp2q_f32(lo.v, hi.v)}; }
 
-// The lanes l of a load from column c whose column c + l lies in [0, w) (the others are zero,
-// and not read): precomputed once per block of a kernel that loads rows with padding.
-struct Span {
-    int lo, hi;
-    bool full;
-};
-inline Span span(int64_t c, int64_t w) {
-    const int64_t lo = c < 0 ? -c : 0, hi = w - c;
-    const int lo4 = int(lo > 4 ? 4 : lo), hi4 = int(hi < 0 ? 0 : hi > 4 ? 4 : hi);
-    return {lo4, hi4, lo4 == 0 && hi4 == 4};
-}
-inline Vf load_span(const float* p, const Span& s) {
-    if (s.full) return load(p);
-    float t[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int l = s.lo; l < s.hi; ++l) t[l] = p[l];
-    return load(t);
-}
-// Output blocks of the 3x3 depthwise kernel: 8 chains of multiply-adds (with the 9 taps, the
-// bias and the loaded row, 19 of the 32 registers).
-constexpr int kDepthwiseBlock = 8;
+// Output rows of a block of the 3x3 depthwise kernel: 8 chains of multiply-adds (with the 9
+// taps, the bias and the loaded vector, 19 of the 32 registers).
+constexpr int kDepthwiseRows = 8;
 
 }  // namespace nse::neon
