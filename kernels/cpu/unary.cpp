@@ -7,6 +7,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -105,6 +106,10 @@ void unary_f32_cpu(ThreadPool& pool, int64_t n, UnaryOp op, const float* x, floa
     auto run = [&](int64_t i0, int64_t i1) {
 #if defined(__x86_64__)
         if (cpu_path() == CpuPath::Avx512) return unary_avx512(op, i0, i1, x, y);
+        if (cpu_path() == CpuPath::Avx2 && avx2::unary(op, i1 - i0, x + i0, y + i0)) return;
+#endif
+#if defined(__aarch64__)
+        if (cpu_path() == CpuPath::Neon && neon::unary(op, i1 - i0, x + i0, y + i0)) return;
 #endif
         unary_f32_portable(i1 - i0, op, x + i0, y + i0);
     };

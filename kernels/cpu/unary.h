@@ -1,6 +1,7 @@
 // Element-wise functions of one value that are more than a clamp: sigmoid, SiLU, hardswish,
 // hardsigmoid and GELU (the clamps relu and relu6 are Activation, fused into the kernels that
-// produce a tensor). AVX-512 versions where the CPU has it, a portable loop otherwise.
+// produce a tensor). Vector versions on the AVX-512, AVX2 and NEON paths, a portable loop on the
+// generic one (and for tanh everywhere).
 #pragma once
 
 #include <cstdint>
@@ -22,8 +23,8 @@ bool unary_from_name(const char* name, UnaryOp* op);
 // rounding). GELU is the exact form x/2 (1 + erf(x / sqrt 2)), as PyTorch's default. tanh runs
 // as std::tanh on every path (MaxViT's classifier, its one user, has 512 values).
 void unary_f32_cpu(ThreadPool& pool, int64_t n, UnaryOp op, const float* x, float* y);
-// The portable path alone (std::exp, std::erfc), on the calling thread: what a CPU without
-// AVX-512 runs, exposed so its tests run on every CPU.
+// The portable path alone (std::exp, std::erfc), on the calling thread: what the generic path
+// runs, exposed so its tests run on every CPU.
 void unary_f32_portable(int64_t n, UnaryOp op, const float* x, float* y);
 
 }  // namespace nse
