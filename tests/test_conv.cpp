@@ -1,6 +1,6 @@
 // conv2d CPU kernels (im2col + GEMM, 1x1 GEMM, depthwise) against the naive reference.
 #include "kernels/cpu/cpu_features.h"
-#include "kernels/cpu/depthwise3x3.h"
+#include "kernels/cpu/depthwise_direct.h"
 #include "tests/kernel_tester.h"
 
 namespace nse::test {
@@ -108,11 +108,11 @@ TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
         return ConvShape{1, 8, hw, hw, 8, 3, 3, stride, stride, pad, pad, dil, dil, 8};
     };
     // (every path with own vector kernels: avx512, avx2, neon)
-    EXPECT_EQ(depthwise3x3_applies(shape(56, 1, 1, 1)), cpu_path() != CpuPath::Generic);
-    EXPECT_EQ(depthwise3x3_applies(shape(112, 2, 0, 1)), cpu_path() != CpuPath::Generic);
-    EXPECT_FALSE(depthwise3x3_applies(shape(56, 3, 1, 1)));  // stride 3
-    EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 2, 1)));  // padding 2
-    EXPECT_FALSE(depthwise3x3_applies(shape(56, 1, 1, 2)));  // dilated
+    EXPECT_EQ(depthwise_direct_applies(shape(56, 1, 1, 1)), cpu_path() != CpuPath::Generic);
+    EXPECT_EQ(depthwise_direct_applies(shape(112, 2, 0, 1)), cpu_path() != CpuPath::Generic);
+    EXPECT_FALSE(depthwise_direct_applies(shape(56, 3, 1, 1)));  // stride 3
+    EXPECT_FALSE(depthwise_direct_applies(shape(56, 1, 2, 1)));  // padding 2
+    EXPECT_FALSE(depthwise_direct_applies(shape(56, 1, 1, 2)));  // dilated
     // Output widths of one to seven AVX-512 vectors (blocks of 8x1, 4x2, 2x3 and 2x4 vectors, the
     // last block of a row partly past it; 1 to 15 AVX2 vectors, up to 29 NEON ones), heights that
     // leave a partial block of rows, both strides and paddings, every activation.
@@ -132,6 +132,36 @@ TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
                         .check();
     ConvTester().depthwise(4).in(4, 20, 20).k(3).pad(1).no_bias().check();
     ConvTester().depthwise(5).in(5, 10, 10).k(3).stride(2).pad(1, 0).check();  // unequal pads
+}
+
+TEST(Conv2d, Depthwise5x5And7x7BlocksOverRowAndColumnEdges) {
+    // AVX2 and NEON run these from a padded copy of each plane (depthwise_direct.h), the other
+    // paths by the plane kernels: rows of one to several vectors, heights leaving a partial
+    // block of rows, paddings from none to half the filter, both strides, activations.
+    const bool simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    EXPECT_EQ(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 5, 5, 2, 2, 2, 2, 1, 1, 8}),
+              simd);
+    EXPECT_EQ(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 7, 7, 1, 1, 3, 3, 1, 1, 8}),
+              simd);
+    EXPECT_FALSE(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 5, 5, 1, 1, 3, 3, 1, 1, 8}));
+    EXPECT_FALSE(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 5, 3, 1, 1, 2, 1, 1, 1, 8}));
+    const int64_t sizes[][2] = {{7, 7}, {9, 14}, {15, 17}, {28, 28}, {11, 33}, {6, 57}};
+    for (int64_t k : {5, 7})
+        for (int64_t stride : {1, 2})
+            for (int64_t pad : {int64_t(0), int64_t(1), k / 2})
+                for (const auto& hw : sizes) {
+                    if (hw[0] + 2 * pad < k) continue;
+                    ConvTester()
+                        .depthwise(3)
+                        .in(3, hw[0], hw[1])
+                        .k(k)
+                        .stride(stride)
+                        .pad(pad)
+                        .act(pad == 1 ? Activation::Relu6 : Activation::None)
+                        .check();
+                }
+    ConvTester().depthwise(4).in(4, 20, 20).k(5).pad(2).no_bias().check();
+    ConvTester().batch(2).depthwise(6).in(6, 10, 10).k(7).stride(2).pad(3).check();
 }
 
 TEST(Conv2d, Batch) {

@@ -1,13 +1,13 @@
-// Depthwise convolution (groups == C == K). Each thread takes whole channel planes; 3x3 filters
-// with stride 1 or 2 run depthwise3x3.h on AVX-512 CPUs, the others copy each plane into padded
-// scratch and run the plane kernels of plane.h on it (3x3, 5x5 and 7x7 unrolled; other sizes
-// one tap at a time).
+// Depthwise convolution (groups == C == K). Each thread takes whole channel planes; the shapes
+// depthwise_direct.h takes (3x3 on AVX-512; 3x3, 5x5 and 7x7 on AVX2 and NEON; strides 1 and 2)
+// run there, the others copy each plane into padded scratch and run the plane kernels of plane.h
+// on it (3x3, 5x5 and 7x7 unrolled; other sizes one tap at a time).
 #include <algorithm>
 #include <cstring>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/depthwise3x3.h"
+#include "kernels/cpu/depthwise_direct.h"
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/isa_clones.h"
 #include "kernels/cpu/plane.h"
@@ -115,23 +115,23 @@ bool plane_7x7(const PlaneArgs& a) {
 }  // namespace
 
 size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
-    if (depthwise3x3_applies(sh)) return size_t(threads) * depthwise3x3_scratch_floats(sh);
+    if (depthwise_direct_applies(sh)) return size_t(threads) * depthwise_direct_scratch_floats(sh);
     PhaseLayout l = plane_layout(sh);
     return static_cast<size_t>(threads) * l.hp * l.phases * l.phase_w;
 }
 
 void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
                               const float* b, Activation act, float* y, float* workspace) {
-    if (depthwise3x3_applies(sh)) {  // MobileNetV2's layers
+    if (depthwise_direct_applies(sh)) {  // MobileNet's, EfficientNet's layers
         // Whole planes per part, each part with its own scratch (one per thread at most).
         const int64_t planes = sh.n * sh.c;
         const int64_t parts = std::min<int64_t>(pool.size(), planes);
-        const size_t scratch = depthwise3x3_scratch_floats(sh);
+        const size_t scratch = depthwise_direct_scratch_floats(sh);
         pool.parallel_for(parts, sh.flops(), [&](int64_t part0, int64_t part1) {
             for (int64_t part = part0; part < part1; ++part)
-                depthwise3x3_f32_cpu(sh, x, w, b, act, y, planes * part / parts,
-                                     planes * (part + 1) / parts,
-                                     scratch ? workspace + part * scratch : nullptr);
+                depthwise_direct_f32_cpu(sh, x, w, b, act, y, planes * part / parts,
+                                         planes * (part + 1) / parts,
+                                         scratch ? workspace + part * scratch : nullptr);
         });
         return;
     }

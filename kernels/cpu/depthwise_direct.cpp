@@ -1,4 +1,4 @@
-#include "kernels/cpu/depthwise3x3.h"
+#include "kernels/cpu/depthwise_direct.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -10,10 +10,14 @@
 
 namespace nse {
 
-bool depthwise3x3_applies(const ConvShape& sh) {
-    return cpu_path() != CpuPath::Generic && sh.depthwise() && sh.r == 3 && sh.s == 3 &&
-           sh.dil_h == 1 && sh.dil_w == 1 && sh.stride_h == sh.stride_w &&
-           (sh.stride_h == 1 || sh.stride_h == 2) && sh.pad_h <= 1 && sh.pad_w <= 1;
+bool depthwise_direct_applies(const ConvShape& sh) {
+    const CpuPath path = cpu_path();
+    if (path == CpuPath::Generic || !sh.depthwise() || sh.r != sh.s || sh.dil_h != 1 ||
+        sh.dil_w != 1 || sh.stride_h != sh.stride_w || (sh.stride_h != 1 && sh.stride_h != 2))
+        return false;
+    const int64_t K = sh.r;
+    if (path == CpuPath::Avx512) return K == 3 && sh.pad_h <= 1 && sh.pad_w <= 1;
+    return (K == 3 || K == 5 || K == 7) && sh.pad_h <= K / 2 && sh.pad_w <= K / 2;
 }
 
 #if defined(__x86_64__)
@@ -177,35 +181,36 @@ __attribute__((target("avx512f"))) void depthwise3x3_avx512(const ConvShape& sh,
 }  // namespace
 #endif
 
-size_t depthwise3x3_scratch_floats(const ConvShape& sh) {
+size_t depthwise_direct_scratch_floats(const ConvShape& sh) {
     switch (cpu_path()) {
 #if defined(__x86_64__)
         case CpuPath::Avx2:
-            return avx2::depthwise3x3_scratch_floats(sh);
+            return avx2::depthwise_scratch_floats(sh);
 #endif
 #if defined(__aarch64__)
         case CpuPath::Neon:
-            return neon::depthwise3x3_scratch_floats(sh);
+            return neon::depthwise_scratch_floats(sh);
 #endif
         default:
             return 0;  // AVX-512 reads the input planes where they lie
     }
 }
 
-void depthwise3x3_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
-                          Activation act, float* y, int64_t first, int64_t last, float* scratch) {
-    NSE_CHECK(depthwise3x3_applies(sh), ErrorCode::Internal,
-              "depthwise3x3 needs a SIMD path and a 3x3 depthwise shape with stride 1 or 2");
+void depthwise_direct_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
+                              Activation act, float* y, int64_t first, int64_t last,
+                              float* scratch) {
+    NSE_CHECK(depthwise_direct_applies(sh), ErrorCode::Internal,
+              "depthwise_direct needs a SIMD path and a depthwise shape it takes");
     switch (cpu_path()) {
 #if defined(__x86_64__)
         case CpuPath::Avx512:
             return depthwise3x3_avx512(sh, x, w, b, act, y, first, last);
         case CpuPath::Avx2:
-            return avx2::depthwise3x3(sh, x, w, b, act, y, first, last, scratch);
+            return avx2::depthwise(sh, x, w, b, act, y, first, last, scratch);
 #endif
 #if defined(__aarch64__)
         case CpuPath::Neon:
-            return neon::depthwise3x3(sh, x, w, b, act, y, first, last, scratch);
+            return neon::depthwise(sh, x, w, b, act, y, first, last, scratch);
 #endif
         default:
             break;

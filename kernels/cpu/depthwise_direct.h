@@ -1,3 +1,7 @@
+// Depthwise convolution by the paths' own vector kernels. AVX2 and NEON: square 3x3, 5x5 and 7x7
+// filters from a padded copy of each plane (simd/depthwise_body.h). AVX-512: 3x3 only, the
+// kernel below.
+//
 // 3x3 depthwise convolution straight from the input planes with AVX-512 (no padded copy): the
 // padding is the masked-off lanes of each load. Stride 1 computes two output rows at a time
 // from four input rows (12 loads for 32 outputs); stride 2 splits each input row's 32 values
@@ -18,19 +22,22 @@
 
 namespace nse {
 
-// Whether depthwise3x3_f32_cpu runs `shape`: a SIMD path (AVX-512 here; AVX2 and NEON in
-// simd/depthwise_body.h, from a padded copy of each plane), a 3x3 unit-dilation depthwise filter
-// with equal strides of 1 or 2 and padding of at most 1 (MobileNetV2's depthwise layers).
-bool depthwise3x3_applies(const ConvShape& shape);
+// Whether depthwise_direct_f32_cpu runs `shape`: a depthwise layer with unit dilation, equal
+// strides of 1 or 2 and a square filter; on AVX-512 3x3 with padding of at most 1 (MobileNetV2's
+// layers), on AVX2 and NEON 3x3, 5x5 or 7x7 with padding of at most half the filter
+// (EfficientNet's, MNASNet's, ConvNeXt's too). Other shapes, and the generic path, run the plane
+// kernels.
+bool depthwise_direct_applies(const ConvShape& shape);
 
-// Floats of scratch one call of depthwise3x3_f32_cpu needs on the path in use (AVX2 and NEON copy
-// each plane into a padded one there; AVX-512 needs none).
-size_t depthwise3x3_scratch_floats(const ConvShape& shape);
+// Floats of scratch one call of depthwise_direct_f32_cpu needs on the path in use (AVX2 and NEON
+// copy each plane into a padded one; AVX-512 needs none).
+size_t depthwise_direct_scratch_floats(const ConvShape& shape);
 
 // Input channel planes [first, last) of x:[N, C, H, W] (plane = n * C + c) -> the same planes of
-// y:[N, C, P, Q]; w:[C, 1, 3, 3], b:[C] (may be null). `scratch`: depthwise3x3_scratch_floats
+// y:[N, C, P, Q]; w:[C, 1, K, K], b:[C] (may be null). `scratch`: depthwise_direct_scratch_floats
 // floats of the calling thread's own.
-void depthwise3x3_f32_cpu(const ConvShape& shape, const float* x, const float* w, const float* b,
-                          Activation act, float* y, int64_t first, int64_t last, float* scratch);
+void depthwise_direct_f32_cpu(const ConvShape& shape, const float* x, const float* w,
+                              const float* b, Activation act, float* y, int64_t first, int64_t last,
+                              float* scratch);
 
 }  // namespace nse

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/packed_gemm.h"
+#include "kernels/cpu/unary.h"
 #include "kernels/shapes.h"
 
 namespace nse {
@@ -49,10 +50,13 @@ constexpr int64_t kDirectConvMaxTaps = 16;
     void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
                                int64_t wq, float* out);                                          \
     void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
-    /* depthwise3x3_f32_cpu's contract (depthwise3x3.h) on this path, and its scratch. */        \
-    size_t depthwise3x3_scratch_floats(const ConvShape& sh);                                     \
-    void depthwise3x3(const ConvShape& sh, const float* x, const float* w, const float* b,       \
-                      Activation act, float* y, int64_t first, int64_t last, float* scratch);
+    /* y = op(x) for n values (unary.h); false for an op left to the portable loop (tanh). */    \
+    bool unary(UnaryOp op, int64_t n, const float* x, float* y);                                 \
+    /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \
+       and 7x7 filters; and its scratch. */                                                      \
+    size_t depthwise_scratch_floats(const ConvShape& sh);                                        \
+    void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
+                   Activation act, float* y, int64_t first, int64_t last, float* scratch);
 
 namespace nse {
 #if defined(__x86_64__)

@@ -56,6 +56,7 @@ inline Vf max(Vf a, Vf b) { return {_mm256_max_ps(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {_mm256_min_ps(a.v, b.v)}; }
 inline Vf mul(Vf a, Vf b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vf sub(Vf a, Vf b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline Vf div(Vf a, Vf b) { return {_mm256_div_ps(a.v, b.v)}; }
 // Each lane rounded to the nearest integer (ties to even).
 inline Vf round_nearest(Vf x) {
     return {_mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};

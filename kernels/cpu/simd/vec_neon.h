@@ -42,6 +42,7 @@ inline Vf max(Vf a, Vf b) { return {vmaxq_f32(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {vminq_f32(a.v, b.v)}; }
 inline Vf mul(Vf a, Vf b) { return {vmulq_f32(a.v, b.v)}; }
 inline Vf sub(Vf a, Vf b) { return {vsubq_f32(a.v, b.v)}; }
+inline Vf div(Vf a, Vf b) { return {vdivq_f32(a.v, b.v)}; }
 // Each lane rounded to the nearest integer (ties to even).
 inline Vf round_nearest(Vf x) { return {vrndnq_f32(x.v)}; }
 // 2^n for integer-valued lanes n in [-126, 127], by building the exponent field.
