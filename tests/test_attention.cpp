@@ -149,6 +149,29 @@ std::vector<float> run_tokens(int64_t m, int64_t in, int64_t out, const std::vec
 }
 }  // namespace
 
+TEST(Transpose, EveryShapeAndThreadCount) {
+    // Blocks of 64, tiles of 8 (AVX2) or 4 (NEON) transposed in registers, ragged edges.
+    for (int threads : {1, 2, 3}) {
+        use_threads(threads);
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1},
+                                  {7, 9},
+                                  {8, 8},
+                                  {64, 64},
+                                  {65, 130},
+                                  {200, 3},
+                                  {3136, 96}}) {
+            const auto x = random_vector(size_t(rows * cols), 41);
+            std::vector<float> y(x.size(), NAN);
+            transpose_f32_cpu(test_pool(), rows, cols, x.data(), y.data());
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t c = 0; c < cols; ++c)
+                    ASSERT_EQ(y[size_t(c * rows + r)], x[size_t(r * cols + c)])
+                        << rows << "x" << cols << " at " << r << "," << c;
+        }
+    }
+    use_threads(hardware_threads());
+}
+
 TEST(LinearTokens, AgainstReferenceOverShapesAndThreads) {
     if (!packed_gemm_available()) GTEST_SKIP() << "no packed GEMM on the generic path";
     struct Case {

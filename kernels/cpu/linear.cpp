@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 #include "kernels/cpu/unary.h"
 
 namespace nse {
@@ -24,21 +26,37 @@ void linear_f32_cpu(ThreadPool& pool, int64_t m, int64_t in, int64_t out, const 
 }
 
 void transpose_f32_cpu(ThreadPool& pool, int64_t rows, int64_t cols, const float* x, float* y) {
-    // 16 x 16 tiles: both the reads and the writes touch a few cache lines per tile.
-    constexpr int64_t kTile = 16;
-    const int64_t col_tiles = (cols + kTile - 1) / kTile;
-    const auto run = [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const int64_t c0 = t * kTile, c1 = std::min(cols, c0 + kTile);
-            for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-                const int64_t r1 = std::min(rows, r0 + kTile);
-                for (int64_t c = c0; c < c1; ++c)
-                    for (int64_t r = r0; r < r1; ++r) y[c * rows + r] = x[r * cols + c];
+    // Blocks of 64 x 64 (16 KB read, 16 KB written: both in L1), 8 x 8 tiles inside; AVX2 and
+    // NEON transpose the tiles in registers (simd/transpose_body.h). Walking a 16-column strip
+    // down all the rows instead read every row once per strip (a transformer's 3136 x 384
+    // tokens: 24 times over, from L3) and took 6-11 ms for 1.2 M values on a Zen 3 core.
+    constexpr int64_t kBlock = 64, kTile = 8;
+    const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
+    const auto run = [&](int64_t b0, int64_t b1) {
+        const int64_t first = b0 * kBlock, last = std::min(cols, b1 * kBlock);
+#if defined(__x86_64__)
+        if (cpu_path() == CpuPath::Avx2)
+            return avx2::transpose_columns(rows, cols, x, y, first, last);
+#endif
+#if defined(__aarch64__)
+        if (cpu_path() == CpuPath::Neon)
+            return neon::transpose_columns(rows, cols, x, y, first, last);
+#endif
+        for (int64_t c0 = first; c0 < last; c0 += kBlock) {
+            const int64_t c1 = std::min(last, c0 + kBlock);
+            for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+                const int64_t r1 = std::min(rows, r0 + kBlock);
+                for (int64_t rt = r0; rt < r1; rt += kTile)
+                    for (int64_t ct = c0; ct < c1; ct += kTile) {
+                        const int64_t re = std::min(r1, rt + kTile), ce = std::min(c1, ct + kTile);
+                        for (int64_t c = ct; c < ce; ++c)
+                            for (int64_t r = rt; r < re; ++r) y[c * rows + r] = x[r * cols + c];
+                    }
             }
         }
     };
-    if (rows * cols < kElementwiseParallelValues || pool.size() < 2) return run(0, col_tiles);
-    pool.parallel_for(col_tiles, run);
+    if (rows * cols < kElementwiseParallelValues || pool.size() < 2) return run(0, col_blocks);
+    pool.parallel_for(col_blocks, run);
 }
 
 PackedWeights::Layout linear_tokens_layout(int64_t m, int64_t in, int64_t out) {

@@ -50,6 +50,9 @@ constexpr int64_t kDirectConvMaxTaps = 16;
     void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
                                int64_t wq, float* out);                                          \
     void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
+    /* y[c][r] = x[r][c] for the columns [c0, c1) of x [rows][cols] (linear.h's transpose). */   \
+    void transpose_columns(int64_t rows, int64_t cols, const float* x, float* y, int64_t c0,     \
+                           int64_t c1);                                                          \
     /* y = op(x) for n values (unary.h); false for an op left to the portable loop (tanh). */    \
     bool unary(UnaryOp op, int64_t n, const float* x, float* y);                                 \
     /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \

@@ -17,6 +17,7 @@ namespace nse::neon {
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/direct_conv_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
+#include "kernels/cpu/simd/transpose_body.h"
 #include "kernels/cpu/simd/unary_body.h"
 }  // namespace nse::neon
 #endif

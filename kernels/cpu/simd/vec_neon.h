@@ -60,6 +60,16 @@ inline Vf keep_at_least(Vf x, float t, Vf e) {
 inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }
 inline Vf odd(Vf lo, Vf hi) { return {vuzp2q_f32(lo.v, hi.v)}; }
 
+// y[j][i] = x[i][j] for a 4 x 4 tile (rows ldx and ldy floats apart).
+inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
+    const float32x4x2_t a = vtrnq_f32(vld1q_f32(x), vld1q_f32(x + ldx));
+    const float32x4x2_t b = vtrnq_f32(vld1q_f32(x + 2 * ldx), vld1q_f32(x + 3 * ldx));
+    vst1q_f32(y, vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0])));
+    vst1q_f32(y + ldy, vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1])));
+    vst1q_f32(y + 2 * ldy, vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0])));
+    vst1q_f32(y + 3 * ldy, vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1])));
+}
+
 // Output rows of a block of the 3x3 depthwise kernel: 8 chains of multiply-adds (with the 9
 // taps, the bias and the loaded vector, 19 of the 32 registers).
 constexpr int kDepthwiseRows = 8;
