@@ -28,18 +28,7 @@ static_assert(kAttnRows <= kAttentionMaxRows, "attention.cpp sizes each head's s
 // masked scores, -100 and below, gave probabilities near float's smallest normal; their
 // products with the values were subnormal, and the shifted windows' attention took 4x as long.)
 inline Vf exp_nonpositive(Vf in) {
-    const Vf x = max(in, set1(-80.f));
-    const Vf n = round_nearest(mul(x, set1(1.44269504088896341f)));
-    Vf r = fma(n, set1(-0.693359375f), x);  // x - n ln 2, ln 2 in two parts
-    r = fma(n, set1(2.12194440e-4f), r);
-    Vf p = set1(1.9875691500e-4f);
-    p = fma(p, r, set1(1.3981999507e-3f));
-    p = fma(p, r, set1(8.3334519073e-3f));
-    p = fma(p, r, set1(4.1665795894e-2f));
-    p = fma(p, r, set1(1.6666665459e-1f));
-    p = fma(p, r, set1(5.0000001201e-1f));
-    p = fma(p, mul(r, r), add(r, set1(1.f)));
-    return keep_at_least(in, -80.f, mul(p, pow2i(n)));
+    return keep_at_least(in, -80.f, exp_in_range(max(in, set1(-80.f))));
 }
 
 // s[r][j .. j + NV kLanes) = q_r . kt[:, j ..] for R query rows.

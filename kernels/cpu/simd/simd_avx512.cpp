@@ -18,6 +18,9 @@
 #include "kernels/cpu/simd/vec_avx512.h"
 
 namespace nse::avx512 {
+// clang-format off: exp_body.h first, the bodies below use it
+#include "kernels/cpu/simd/exp_body.h"
+// clang-format on
 #include "kernels/cpu/simd/attention_body.h"
 }  // namespace nse::avx512
 #endif

@@ -8,5 +8,8 @@
 #include "kernels/cpu/simd/vec_scalar.h"
 
 namespace nse::generic {
+// clang-format off: exp_body.h first, the bodies below use it
+#include "kernels/cpu/simd/exp_body.h"
+// clang-format on
 #include "kernels/cpu/simd/attention_body.h"
 }  // namespace nse::generic

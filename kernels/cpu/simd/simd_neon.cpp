@@ -13,6 +13,9 @@
 #include "kernels/cpu/simd/vec_neon.h"
 
 namespace nse::neon {
+// clang-format off: exp_body.h first, the bodies below use it
+#include "kernels/cpu/simd/exp_body.h"
+// clang-format on
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/direct_conv_body.h"

@@ -6,22 +6,8 @@
 
 namespace unary_detail {
 
-// e^v for v clamped to [-87, 88] (e^v and 2^n stay normal floats): 2^n e^r with n = round(v /
-// ln 2), ln 2 in two parts so r is exact, and Cephes' degree-6 polynomial for e^r.
-inline Vf exp_clamped(Vf v) {
-    v = min(max(v, set1(-87.f)), set1(88.f));
-    const Vf n = round_nearest(mul(v, set1(1.44269504088896341f)));
-    Vf r = fma(n, set1(-0.693359375f), v);
-    r = fma(n, set1(2.12194440e-4f), r);
-    Vf p = set1(1.9875691500e-4f);
-    p = fma(p, r, set1(1.3981999507e-3f));
-    p = fma(p, r, set1(8.3334519073e-3f));
-    p = fma(p, r, set1(4.1665795894e-2f));
-    p = fma(p, r, set1(1.6666665459e-1f));
-    p = fma(p, r, set1(5.0000001201e-1f));
-    p = fma(p, mul(r, r), add(r, set1(1.f)));
-    return mul(p, pow2i(n));
-}
+// e^v for v clamped to [-87, 88] (exp_body.h).
+inline Vf exp_clamped(Vf v) { return exp_in_range(min(max(v, set1(-87.f)), set1(88.f))); }
 
 inline Vf sigmoid(Vf x) {
     const Vf one = set1(1.f);
