@@ -103,8 +103,9 @@ inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
     }
 }
 
-// Output rows of a block of the 3x3 depthwise kernel: 4 chains of multiply-adds, which with the
-// 9 taps and the loaded input vector fit the 16 registers.
+// Output rows of a block of the depthwise kernel: 4 chains of multiply-adds, which with a 3x3
+// filter's 9 taps and the loaded input vector fit the 16 registers (5x5 and 7x7 taps are read
+// as memory operands).
 constexpr int kDepthwiseRows = 4;
 
 }  // namespace nse::avx2

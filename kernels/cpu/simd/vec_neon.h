@@ -70,8 +70,8 @@ inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
     vst1q_f32(y + 3 * ldy, vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1])));
 }
 
-// Output rows of a block of the 3x3 depthwise kernel: 8 chains of multiply-adds (with the 9
-// taps, the bias and the loaded vector, 19 of the 32 registers).
+// Output rows of a block of the depthwise kernel: 8 chains of multiply-adds (with a 3x3 filter's
+// 9 taps and the loaded vector, 18 of the 32 registers).
 constexpr int kDepthwiseRows = 8;
 
 }  // namespace nse::neon
