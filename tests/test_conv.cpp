@@ -164,6 +164,32 @@ TEST(Conv2d, Depthwise5x5And7x7BlocksOverRowAndColumnEdges) {
     ConvTester().batch(2).depthwise(6).in(6, 10, 10).k(7).stride(2).pad(3).check();
 }
 
+TEST(Conv2d, DepthwiseChannelGroupsOverEveryEdge) {
+    // AVX2 and NEON run a depthwise layer's channels in groups of a vector's lanes (8, 4),
+    // interleaved (simd/depthwise_body.h): channel counts with and without planes left over, a
+    // batch (no group spans two images), maps narrower than a tile, between tiles and wider
+    // than a block of 8 outputs, both strides, every filter size and padding, and the planes
+    // split over threads at channels that cut groups.
+    for (int threads : {1, 3}) {
+        use_threads(threads);
+        for (int64_t channels : {8, 19})
+            for (int64_t k : {3, 5, 7})
+                for (int64_t stride : {1, 2})
+                    for (int64_t pad : {k / 2, k == 3 ? int64_t(0) : int64_t(1)})
+                        for (int64_t hw : {7, 12, 17, 30})
+                            ConvTester()
+                                .batch(2)
+                                .depthwise(channels)
+                                .in(channels, hw, hw + 1)
+                                .k(k)
+                                .stride(stride)
+                                .pad(pad)
+                                .act(hw == 12 ? Activation::Relu6 : Activation::Relu)
+                                .check();
+    }
+    use_threads(hardware_threads());
+}
+
 TEST(Conv2d, Batch) {
     ConvTester().batch(3).in(3, 9, 9).out(4).k(3).pad(1).check();
     ConvTester().batch(2).in(8, 6, 6).out(8).k(1).check();

@@ -123,14 +123,17 @@ size_t depthwise_workspace_floats(const ConvShape& sh, int threads) {
 void depthwise_conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const float* w,
                               const float* b, Activation act, float* y, float* workspace) {
     if (depthwise_direct_applies(sh)) {  // MobileNet's, EfficientNet's layers
-        // Whole planes per part, each part with its own scratch (one per thread at most).
+        // Whole planes per part, each part with its own scratch (one per thread at most); parts
+        // start at multiples of 16 planes (AVX2 and NEON run groups of 8 or 4 channels).
         const int64_t planes = sh.n * sh.c;
         const int64_t parts = std::min<int64_t>(pool.size(), planes);
         const size_t scratch = depthwise_direct_scratch_floats(sh);
+        auto start = [&](int64_t part) {
+            return part == parts ? planes : std::min(planes, (planes * part / parts + 8) / 16 * 16);
+        };
         pool.parallel_for(parts, sh.flops(), [&](int64_t part0, int64_t part1) {
             for (int64_t part = part0; part < part1; ++part)
-                depthwise_direct_f32_cpu(sh, x, w, b, act, y, planes * part / parts,
-                                         planes * (part + 1) / parts,
+                depthwise_direct_f32_cpu(sh, x, w, b, act, y, start(part), start(part + 1),
                                          scratch ? workspace + part * scratch : nullptr);
         });
         return;
