@@ -89,7 +89,8 @@ class ConvTester {
             const int tile = winograd_tile(sh_);
             std::vector<float> u(winograd_weight_floats(tile, sh_.k, sh_.c));
             winograd_transform_weights(tile, sh_.k, sh_.c, w.data(), u.data());
-            std::vector<float> ws(winograd_workspace_floats(sh_, test_pool().size()) + 1);
+            // Scratch starts as NaN: a kernel may not count on what it holds (zeros, say).
+            std::vector<float> ws(winograd_workspace_floats(sh_, test_pool().size()) + 1, NAN);
             // With packed(): the products on the own GEMM, as the layer runs F(2x2) where it can;
             // without, on OpenBLAS (the path without AVX-512).
             std::vector<PackedWeights> pw;
@@ -100,7 +101,7 @@ class ConvTester {
             winograd_conv2d_f32_cpu(test_pool(), sh_, x.data(), u.data(), pw,
                                     bias_ ? b.data() : nullptr, act_, y.data(), ws.data());
         } else {
-            std::vector<float> ws(conv2d_workspace_floats(sh_, test_pool().size()) + 1);
+            std::vector<float> ws(conv2d_workspace_floats(sh_, test_pool().size()) + 1, NAN);
             std::vector<PackedWeights> pw;
             if (packed_) {
                 ASSERT_TRUE(conv2d_uses_packed_gemm(sh_));

@@ -294,7 +294,16 @@ void planes_interleaved(const ConvShape& sh, const Padded& l, const float* x, co
                         float* scratch) {
     const Interleaved il = interleaved_layout(sh);
     float* pad = scratch + 2 * l.rows * l.row_floats;  // after the one-plane path's scratch
-    std::fill_n(pad, il.rows * il.cols * kLanes, 0.f);
+    // Zero cells around the input's: fill_interleaved rewrites only columns [pad_w, pad_w +
+    // in_cols) of rows [pad_h, pad_h + H) (a 112x112 plane's whole copy is 416 KB).
+    const int64_t in_cols = (sh.w + kLanes - 1) / kLanes * kLanes, row = il.cols * kLanes;
+    std::fill_n(pad, sh.pad_h * row, 0.f);
+    std::fill_n(pad + (sh.pad_h + sh.h) * row, (il.rows - sh.pad_h - sh.h) * row, 0.f);
+    for (int64_t r = sh.pad_h; r < sh.pad_h + sh.h; ++r) {
+        std::fill_n(pad + r * row, sh.pad_w * kLanes, 0.f);
+        std::fill_n(pad + r * row + (sh.pad_w + in_cols) * kLanes,
+                    (il.cols - sh.pad_w - in_cols) * kLanes, 0.f);
+    }
     const int64_t in_plane = sh.h * sh.w, out_plane = il.P * il.Q;
     for (int64_t plane = first; plane < last;) {
         const int64_t c = plane % sh.c;
