@@ -5,8 +5,8 @@ squeeze-and-excite block, a DenseNet-order batch norm, a channel shuffle with ch
 ConvNeXt-style channels-last block, broadcasting constants, small vision transformers (ViT: class
 token, position embedding, multi-head self-attention; Swin V1 and V2: shifted and padded
 windows, relative position bias, cosine attention, patch merging; MaxViT: window and grid
-partitions, MBConv), and the ONNX route (a module
-exported to ONNX and imported, its reference computed by PyTorch). Writes
+partitions, MBConv), and the ONNX route (modules exported to ONNX and imported, the tiny ViT
+among them, their reference computed by PyTorch). Writes
 <out>/<name>.safetensors and <name>.ref.safetensors as convert_torchvision.py does.
 
   /usr/bin/python3 tests/make_custom_models.py OUT_DIR
@@ -171,15 +171,15 @@ def write(model, name, shape, out, seed=7):
     print(f"wrote {out}/{name}.safetensors")
 
 
-def write_via_onnx(model, name, shape, out, seed=7):
-    """Exported to ONNX (opset 13, a symbolic batch) and imported; PyTorch gives the reference."""
+def write_via_onnx(model, name, shape, out, seed=7, opset=13):
+    """Exported to ONNX (a symbolic batch) and imported; PyTorch gives the reference."""
     torch.manual_seed(seed)
     model = model.eval()
     zoo.make_random(model, shape, seed)
     import onnx
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"{name}.onnx")
-        torch.onnx.export(model, torch.randn(shape), path, opset_version=13,
+        torch.onnx.export(model, torch.randn(shape), path, opset_version=opset,
                           input_names=["input"], dynamic_axes={"input": {0: "batch"}})
 
         def reference(x):
@@ -209,6 +209,9 @@ def main(out):
     write_via_onnx(Shuffle(), "onnx_shuffle", [1, 16, 7, 9], out)
     write_via_onnx(ChannelsLast(), "onnx_channels_last", [1, 16, 10, 10], out)
     write_via_onnx(DenseOrder(), "onnx_dense_order", [1, 3, 6, 6], out)
+    # nn.MultiheadAttention's exported form (slices, head reshapes, MatMul, Softmax, MatMul) as
+    # one attention op, the class token's guarded expand folded, GELU into its linear layer.
+    write_via_onnx(tiny_vit(), "onnx_tiny_vit", [1, 3, 32, 32], out, opset=17)
 
 
 if __name__ == "__main__":

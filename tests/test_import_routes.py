@@ -157,6 +157,25 @@ class Tiny(nn.Module):
         return torch.cos(self.conv(x))
 
 
+class Tokens(nn.Module):
+    """8x8 -> 16 tokens of 8 values, then self-attention that also returns its weights (the
+    attention pattern does not hold: the weights are read) or a token picked by Gather on the
+    batch axis."""
+
+    def __init__(self, what):
+        super().__init__()
+        self.what = what
+        self.conv = nn.Conv2d(3, 8, 2, stride=2)
+        self.att = nn.MultiheadAttention(8, 2)
+
+    def forward(self, x):
+        t = self.conv(x).flatten(2).permute(2, 0, 1)  # [L, N, E]
+        if self.what == "weights":
+            y, w = self.att(t, t, t, need_weights=True)
+            return y.sum(0) + w.sum(1)[:, :8]
+        return t[0]  # Gather on axis 0, which the importer takes for the batch
+
+
 class OnnxRoute(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -180,6 +199,12 @@ class OnnxRoute(unittest.TestCase):
 
     def test_unsupported_op_names_node_and_type(self):
         self.one_line([self.export(Tiny(), "tiny")], "unsupported op Cos at node")
+
+    def test_attention_weights_read_and_gather_on_the_batch(self):
+        self.one_line([self.export(Tokens("weights"), "weights", opset=17)],
+                      "MatMul other than [N, ..., in] x constant")
+        self.one_line([self.export(Tokens("gather"), "gather", opset=17)],
+                      "Gather other than one index along a non-batch axis")
 
     def test_truncated_and_missing_files(self):
         path = self.export(nn.Conv2d(3, 4, 3), "conv")

@@ -78,6 +78,29 @@ class ConstantFolding:
             r = np.full([int(d) for d in x], v.reshape(-1)[0], dtype=v.dtype)
         elif t == "Sqrt":
             r = np.sqrt(x)
+        elif t in ("Equal", "Less", "Greater", "And", "Or", "Mod", "Pow", "Max", "Min"):
+            # (the guards of a class token's expand, shape arithmetic)
+            f = {"Equal": np.equal, "Less": np.less, "Greater": np.greater,
+                 "And": np.logical_and, "Or": np.logical_or, "Pow": np.power,
+                 "Max": np.maximum, "Min": np.minimum}.get(t)
+            if t == "Mod":
+                f = np.fmod if a.get("fmod", 0) else np.mod
+            r = f(x, ins[1])
+            if t in ("Max", "Min"):
+                for other in ins[2:]:
+                    r = f(r, other)
+        elif t == "Not":
+            r = np.logical_not(x)
+        elif t == "Where":
+            r = np.where(x, ins[1], ins[2])
+        elif t == "Expand":
+            shape = [int(d) for d in ins[1]]
+            r = x * np.ones(shape, dtype=x.dtype)  # numpy broadcasting is ONNX's here
+        elif t == "Range":
+            r = np.arange(x, ins[1], ins[2])
+        elif t == "Transpose":
+            perm = a.get("perm")
+            r = np.transpose(x, perm)
         else:
             return False
         self.consts[n.output[0]] = np.asarray(r)

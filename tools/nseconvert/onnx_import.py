@@ -114,6 +114,8 @@ class OnnxImporter(ConstantFolding, Patterns):
         for o in graph.output:
             self.users.setdefault(o.name, []).append(None)
         self.skip = set()  # nodes consumed by a pattern
+        self.find_attention_blocks()
+        self.find_gelus()
 
     # -- helpers --------------------------------------------------------------------------------
     def where(self, n):
@@ -267,9 +269,13 @@ class OnnxImporter(ConstantFolding, Patterns):
         linear layer on [N, in]."""
         w = self.const(n, 1, "weight")
         cv = self.channel_view(n)
-        if w.ndim != 2 or (len(self.shapes.get(n.input[0], [])) != 2 and cv is None):
-            raise Unsupported(f"{self.where(n)}: MatMul other than [N, in] x constant [in, out] "
-                              "or the channels of a channels-last map")
+        rank = len(self.shapes.get(n.input[0], []))
+        v = n.input[0]
+        # Over the last axis of [N, ..., in] (tokens), or of a view that keeps it last.
+        rows = rank >= 2 and (v not in self.perm or self.perm[v][-1] == rank - 1)
+        if w.ndim != 2 or (rank != 2 and cv is None and not rows):
+            raise Unsupported(f"{self.where(n)}: MatMul other than [N, ..., in] x constant "
+                              "[in, out] or the channels of a channels-last map")
         label = n.name or n.output[0]
         bias = np.zeros(w.shape[1], np.float32)
         users = self.users.get(n.output[0], [])
@@ -295,11 +301,32 @@ class OnnxImporter(ConstantFolding, Patterns):
                 self.env[o] = name
                 self.perm[o] = perm
             return
-        name = self.g.add(label, "linear", [self.tensor(n)], {},
+        perm = self.perm.get(v) if rows and rank > 2 else None
+        src = self.env[v] if perm is not None else self.tensor(n)
+        name = self.g.add(label, "linear", [src], {},
                           {f"{label}.weight": self.torch_of(w.T), f"{label}.bias":
                            self.torch_of(bias)})
-        self.env[out_node.output[0]] = name
-        self.env[n.output[0]] = name
+        for o in {n.output[0], out_node.output[0]}:
+            self.env[o] = name
+            if perm is not None:
+                self.perm[o] = perm
+
+    def concat(self, n, a, label):
+        """Concat of tensors, at most one of them a constant of one image's shape (a
+        transformer's class token, expanded to the batch)."""
+        axis = int(a["axis"])
+        constants = [i for i, v in enumerate(n.input) if v in self.consts]
+        attrs, params = {"dim": axis}, {}
+        if constants:
+            c = np.asarray(self.consts[n.input[constants[0]]], np.float32)
+            rank = len(self.shapes.get(n.output[0], []))
+            if len(constants) > 1 or c.ndim != rank or c.shape[0] != 1 or axis % rank == 0:
+                raise Unsupported(f"{self.where(n)}: Concat with other than one constant of one "
+                                  "image's shape")
+            attrs["constant_at"] = constants[0]
+            params[f"{label}.constant"] = self.torch_of(c)
+        names = [self.tensor(n, i) for i in range(len(n.input)) if i not in constants]
+        self.out(n, self.g.add(label, "concat", names, attrs, params))
 
     def gemm(self, n, a):
         if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
@@ -372,6 +399,10 @@ class OnnxImporter(ConstantFolding, Patterns):
     def node(self, n):
         t, a = n.op_type, _attrs(n)
         label = n.name or n.output[0]
+        if id(n) in self.attention_at:
+            return self.emit_attention(n, self.attention_at[id(n)])
+        if id(n) in self.gelu_at:
+            return self.emit_gelu(n, *self.gelu_at[id(n)])
         if t in ("Relu",):
             self.activation(n, "relu")
         elif t == "Clip":
@@ -394,17 +425,8 @@ class OnnxImporter(ConstantFolding, Patterns):
             if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:
                 raise Unsupported(f"{self.where(n)}: HardSigmoid other than x/6 + 1/2")
             self.out(n, self.g.add(label, "hardsigmoid", [self.tensor(n)]))
-        elif t == "Erf":
-            found = self.gelu(n)
-            if not found:
-                raise Unsupported(f"{self.where(n)}: Erf outside the GELU pattern")
-            x, chain = found
-            name = self.g.add(label, "gelu", [self.env[x]])  # element-wise: views stay views
-            for m in chain:
-                self.skip.add(id(m))
-            self.env[chain[-1].output[0]] = name
-            if x in self.perm:
-                self.perm[chain[-1].output[0]] = self.perm[x]
+        elif t == "Erf":  # (find_gelus took every Erf of the GELU pattern)
+            raise Unsupported(f"{self.where(n)}: Erf outside the GELU pattern")
         elif t == "Conv":
             self.conv(n, a)
         elif t == "BatchNormalization":
@@ -453,9 +475,7 @@ class OnnxImporter(ConstantFolding, Patterns):
                 name = self.g.add(f"{label}.flatten", "flatten", [name], {"start_dim": 1})
             self.out(n, name)
         elif t == "Concat":
-            self.out(n, self.g.add(label, "concat", [self.tensor(n, i) for i in
-                                                     range(len(n.input))],
-                                   {"dim": int(a["axis"])}))
+            self.concat(n, a, label)
         elif t == "Flatten":
             axis = int(a.get("axis", 1))
             if axis != 1:
@@ -503,6 +523,23 @@ class OnnxImporter(ConstantFolding, Patterns):
                                    {"dim": int(axes[0]) if axes is not None else 0,
                                     "start": int(starts[0]), "end": min(end, 2**62),
                                     "step": step}))
+        elif t == "Gather":
+            # One index along an axis (a transformer's class token: x[:, 0]): a slice, and the
+            # axis dropped where the index is a scalar.
+            idx = np.asarray(self.const(n, 1, "indices"))
+            axis = int(a.get("axis", 0))
+            rank = len(self.shapes.get(n.input[0], []))
+            if idx.size != 1 or rank == 0 or axis % rank == 0:
+                raise Unsupported(f"{self.where(n)}: Gather other than one index along a "
+                                  "non-batch axis")
+            dim = axis % rank
+            i = int(idx.reshape(-1)[0]) % self.shapes[n.input[0]][dim]
+            name = self.g.add(label, "slice", [self.tensor(n)],
+                              {"dim": dim, "start": i, "end": i + 1, "step": 1})
+            if idx.ndim == 0:
+                name = self.g.add(f"{label}.squeeze", "reshape", [name],
+                                  {"shape": self.shape_of(n)})
+            self.out(n, name)
         elif t == "LayerNormalization":
             axis = int(a.get("axis", -1))
             rank = len(self.shapes.get(n.input[0], []))

@@ -1,13 +1,15 @@
 """The multi-node forms exporters write for ops ONNX lacked before opset 17 or 20, recognised
-as one nsengine op each: exact GELU (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5) and layer
-norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add beta])."""
+as one nsengine op each: exact GELU (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5), layer
+norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add beta]) and
+nn.MultiheadAttention's scaled dot-product attention on its packed projection (three Slices,
+Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul, Transpose, Reshape)."""
 
 import math
 
 import numpy as np
 
+from .graph import Unsupported
 from .onnx_fold import _attrs
-
 
 
 class Patterns:
@@ -99,3 +101,163 @@ class Patterns:
             chain.append(u)
             cur = u
         return x, chain
+
+    def find_gelus(self):
+        """Marks each GELU pattern's nodes as consumed; its first (the Div or Mul by sqrt 2)
+        emits the gelu when the importer reaches it, so no node of it is emitted unused."""
+        self.gelu_at = {}
+        for m in self.graph.node:
+            if m.op_type == "Erf" and id(m) not in self.skip:
+                found = self.gelu(m)
+                if found:
+                    x, chain = found
+                    self.gelu_at[id(chain[0])] = (x, chain)
+                    self.skip.update(id(c) for c in chain[1:])
+
+    def emit_gelu(self, n, x, chain):
+        out = chain[-1].output[0]
+        perm = self.perm.get(x)
+        if perm is None:
+            # A transformer MLP's GELU joins the linear layer that feeds only it.
+            only_chain = all(u is not None and any(u is c for c in chain)
+                             for u in self.users.get(x, []))
+            node = self.g.fusable(self.env[x], only_chain, ("linear",))
+            if node is not None:
+                node["attrs"]["activation"] = "gelu"
+                self.env[out] = self.env[x]
+                return
+        name = self.g.add(n.name or n.output[0], "gelu", [self.env[x]])  # element-wise
+        self.env[out] = name
+        if perm is not None:
+            self.perm[out] = perm
+
+    # -- multi-head attention ---------------------------------------------------------------------
+    def producer(self, value):
+        if not hasattr(self, "_producers"):
+            self._producers = {o: m for m in self.graph.node for o in m.output}
+        return self._producers.get(value)
+
+    def _head_view(self, value, perm):
+        """value = Transpose(perm) of Reshape([L, N h, d]) of Slice(P, [a, b) on the last axis):
+        (P, a, b, [L, N h, d], nodes) or None."""
+        t = self.producer(value)
+        if t is None or t.op_type != "Transpose" or list(_attrs(t).get("perm", [])) != perm:
+            return None
+        r = self.producer(t.input[0])
+        if r is None or r.op_type != "Reshape" or len(self.shapes.get(r.output[0], [])) != 3:
+            return None
+        sl = self.producer(r.input[0])
+        if sl is None or sl.op_type != "Slice" or len(sl.input) < 4:
+            return None
+        rank = len(self.shapes.get(sl.input[0], []))
+        starts, ends, axes = (np.asarray(self.consts.get(i, [])).reshape(-1)
+                              for i in sl.input[1:4])
+        steps = np.asarray(self.consts.get(sl.input[4], [1])).reshape(-1) \
+            if len(sl.input) > 4 and sl.input[4] else [1]
+        if rank != 3 or len(starts) != 1 or len(ends) != 1 or len(axes) != 1 or \
+                int(axes[0]) % 3 != 2 or int(steps[0]) != 1:
+            return None
+        return sl.input[0], int(starts[0]), int(ends[0]), self.shapes[r.output[0]], [sl, r, t]
+
+    def attention_block(self, mm):
+        """The pattern from MatMul `mm` (scaled q times k transposed) on: a dict of what the
+        attention op needs, or None where it is something else."""
+        ins = list(mm.input)
+        scale, q_value, nodes = None, ins[0], []
+        s = self.producer(ins[0])
+        if s is not None and s.op_type in ("Div", "Mul") and self.scalar(s.input[1]) is not None:
+            c = self.scalar(s.input[1])
+            scale = 1.0 / c if s.op_type == "Div" else c
+            q_value, nodes = s.input[0], [s]
+        q = self._head_view(q_value, [1, 0, 2])
+        k = self._head_view(ins[1], [1, 2, 0])
+        soft = self.only_user(mm.output[0], "Softmax")
+        if q is None or k is None or soft is None or scale is None:
+            return None
+        if int(_attrs(soft).get("axis", -1)) % 3 != 2:
+            return None
+        mm2 = self.only_user(soft.output[0], "MatMul")
+        if mm2 is None or mm2.input[0] != soft.output[0]:
+            return None
+        v = self._head_view(mm2.input[1], [1, 0, 2])
+        back = self.only_user(mm2.output[0], "Transpose")
+        if v is None or back is None or list(_attrs(back).get("perm", [])) != [1, 0, 2]:
+            return None
+        merge = self.only_user(back.output[0], "Reshape")
+        if merge is None:
+            return None
+        P = q[0]
+        L, N, E3 = self.shapes.get(P, [0, 0, 0])
+        E = E3 // 3
+        if k[0] != P or v[0] != P or E3 != 3 * E or [q[1], q[2], k[1], k[2], v[1], v[2]] != \
+                [0, E, E, 2 * E, 2 * E, 3 * E]:
+            return None
+        Lr, NH, d = q[3]
+        if Lr != L or NH % N or k[3] != q[3] or v[3] != q[3] or NH // N * d != E:
+            return None
+        nodes += q[4] + k[4] + v[4] + [mm, soft, mm2, back, merge]
+        found = {"qkv": P, "heads": NH // N, "scale": scale, "tokens": L, "batch": N, "dim": E,
+                 "out": merge.output[0], "nodes": nodes, "proj": None}
+        # The output projection on [L N, E] rows, back to [L, N, E] and to [N, L, E]: taken in,
+        # as a linear layer on the attention's [N, L, E] (no reshapes and copies around it).
+        gemm = self.only_user(merge.output[0], "Gemm")
+        r = gemm and self.only_user(gemm.output[0], "Reshape")
+        tt = r and self.only_user(r.output[0], "Transpose")
+        if tt is not None and self.shapes.get(merge.output[0]) == [L * N, E] and \
+                self.shapes.get(r.output[0]) == [L, N, E] and \
+                list(_attrs(tt).get("perm", [])) == [1, 0, 2] and \
+                all(i in self.consts for i in gemm.input[1:]) and \
+                _attrs(gemm).get("alpha", 1.0) == 1.0 and _attrs(gemm).get("beta", 1.0) == 1.0 \
+                and not _attrs(gemm).get("transA", 0):
+            found["proj"] = gemm
+            found["out"] = tt.output[0]
+            nodes += [gemm, r, tt]
+        inner = {o for m in nodes for o in m.output} - {found["out"]}
+        if any(u not in nodes for o in inner for u in self.users.get(o, [])):
+            return None  # an intermediate read elsewhere (attention weights returned, say)
+        return found
+
+    def find_attention_blocks(self):
+        """Marks each attention block's nodes as consumed; the first of them (in graph order)
+        emits the attention op when the importer reaches it."""
+        self.attention_at = {}
+        order = {id(m): i for i, m in enumerate(self.graph.node)}
+        for m in self.graph.node:
+            if m.op_type != "MatMul" or m.input[1] in self.consts:
+                continue
+            found = self.attention_block(m)
+            if found:
+                first = min(found["nodes"], key=lambda x: order[id(x)])
+                self.attention_at[id(first)] = found
+                self.skip.update(id(x) for x in found["nodes"] if x is not first)
+
+    def emit_attention(self, n, found):
+        """The attention op for a block found by find_attention_blocks, at its first node."""
+        P = found["qkv"]
+        if P not in self.env:
+            raise Unsupported(f"{self.where(n)}: attention on a value the graph does not compute")
+        if self.perm.get(P) != [1, 0, 2]:
+            raise Unsupported(f"{self.where(n)}: attention whose [tokens, batch, 3 E] projection "
+                              "is not a view of a [batch, tokens, 3 E] tensor")
+        label = n.name or n.output[0]
+        att = self.g.add(f"{label}.attention", "attention", [self.env[P]],
+                         {"heads": int(found["heads"]), "scale": float(found["scale"])})
+        out, L, N, E = found["out"], found["tokens"], found["batch"], found["dim"]
+        shape = self.shapes.get(out)
+        gemm = found["proj"]
+        if gemm is not None:
+            w = np.asarray(self.consts[gemm.input[1]], np.float32)
+            w = w if _attrs(gemm).get("transB", 0) else w.T
+            b = np.asarray(self.consts[gemm.input[2]], np.float32) if len(gemm.input) > 2 \
+                else np.zeros(w.shape[0], np.float32)
+            name = gemm.name or gemm.output[0]
+            self.env[out] = self.g.add(name, "linear", [att], {},
+                                       {f"{name}.weight": self.torch_of(w), f"{name}.bias":
+                                        self.torch_of(np.broadcast_to(b, (w.shape[0],)))})
+        elif shape == [L, N, E]:
+            self.env[out] = att
+            self.perm[out] = [1, 0, 2]
+        elif shape == [L * N, E] and N == 1:
+            self.env[out] = self.g.add(f"{label}.tokens", "reshape", [att], {"shape": [L, E]})
+        else:
+            raise Unsupported(f"{self.where(n)}: attention output reshaped to {shape}")
