@@ -120,8 +120,13 @@ TEST(Bandwidth, EstimateOnARateLimitedLinkAndAfterItChanges) {
     RateLimitedProxy link(cloud.port(), kRate);
     EdgeRunner edge(lenet.model, lenet.hash, client_for(link.port()), current_test_pool(), true);
     edge.connect();
-    edge.probe_link(300);
-    const double measured = edge.link().upload_bytes_per_ms() * 1e3;
+    // Within three probes: on a loaded machine (ctest -j) the proxy's pacing thread can be late
+    // and one probe read 0.39 of the rate; a late proxy only ever makes a probe slower.
+    double measured = 0;
+    for (int probe = 0; probe < 3 && !(measured > 0.5 * kRate); ++probe) {
+        edge.probe_link(300);
+        measured = edge.link().upload_bytes_per_ms() * 1e3;
+    }
     EXPECT_GT(measured, 0.5 * kRate) << measured;
     EXPECT_LT(measured, 1.5 * kRate) << measured;
     EXPECT_LT(edge.link().rtt_ms(), 20.0);
