@@ -85,10 +85,9 @@ class ConstantFolding:
                  "Max": np.maximum, "Min": np.minimum}.get(t)
             if t == "Mod":
                 f = np.fmod if a.get("fmod", 0) else np.mod
-            r = f(x, ins[1])
-            if t in ("Max", "Min"):
-                for other in ins[2:]:
-                    r = f(r, other)
+            r = x
+            for other in ins[1:]:  # Max and Min take one or more inputs, the others two
+                r = f(r, other)
         elif t == "Not":
             r = np.logical_not(x)
         elif t == "Where":
