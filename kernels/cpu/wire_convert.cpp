@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/wire_convert_simd.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -96,8 +97,8 @@ __attribute__((target("avx512f"))) void f16_to_f32_avx512(int64_t n, const uint1
     }
 }
 
-__attribute__((target("avx512f"))) void minmax_avx512(int64_t n, const float* x, float* lo,
-                                                      float* hi) {
+__attribute__((target("avx512f"))) void minmax_f32_avx512(int64_t n, const float* x, float* lo,
+                                                          float* hi) {
     __m512 vlo = _mm512_set1_ps(INFINITY), vhi = _mm512_set1_ps(-INFINITY);
     __mmask16 nan = 0;
     for (int64_t i = 0; i < n; i += 16) {
@@ -114,8 +115,8 @@ __attribute__((target("avx512f"))) void minmax_avx512(int64_t n, const float* x,
     *hi = nan ? NAN : *std::max_element(b, b + 16);
 }
 
-__attribute__((target("avx512f"))) void quantize_avx512(int64_t n, const float* x, float lo,
-                                                        float inv, uint8_t* q) {
+__attribute__((target("avx512f"))) void quantize_u8_avx512(int64_t n, const float* x, float lo,
+                                                           float inv, uint8_t* q) {
     const __m512 vlo = _mm512_set1_ps(lo), vinv = _mm512_set1_ps(inv);
     const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.f);
     for (int64_t i = 0; i < n; i += 16) {
@@ -129,8 +130,8 @@ __attribute__((target("avx512f"))) void quantize_avx512(int64_t n, const float* 
     }
 }
 
-__attribute__((target("avx512f"))) void dequantize_avx512(int64_t n, const uint8_t* q, float lo,
-                                                          float scale, float* x) {
+__attribute__((target("avx512f"))) void dequantize_u8_avx512(int64_t n, const uint8_t* q, float lo,
+                                                             float scale, float* x) {
     const __m512 vlo = _mm512_set1_ps(lo), vs = _mm512_set1_ps(scale);
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = lane_mask(n - i);
@@ -174,27 +175,45 @@ void dequantize_u8_portable(int64_t n, const uint8_t* q, float lo, float scale, 
     for (int64_t i = 0; i < n; ++i) x[i] = std::fma(float(q[i]), scale, lo);
 }
 
+// The widest path the CPU runs (cpu_path(), so NSE_CPU can force each), else the portable loop.
 #if defined(__x86_64__)
-#define NSE_DISPATCH(fast, portable, ...) \
-    ((cpu_path() == CpuPath::Avx512) ? fast(__VA_ARGS__) : portable(__VA_ARGS__))
+namespace {
+bool avx2_halves() {
+    static const bool f16c = __builtin_cpu_supports("f16c");
+    return f16c && cpu_path() == CpuPath::Avx2;
+}
+}  // namespace
+#define NSE_DISPATCH(name, portable, ...)                         \
+    (cpu_path() == CpuPath::Avx512 ? name##_avx512(__VA_ARGS__)   \
+     : cpu_path() == CpuPath::Avx2 ? wire_simd::name(__VA_ARGS__) \
+                                   : portable(__VA_ARGS__))
+#define NSE_DISPATCH_HALF(name, portable, ...)                    \
+    (cpu_path() == CpuPath::Avx512 ? name##_avx512(__VA_ARGS__)   \
+     : avx2_halves()               ? wire_simd::name(__VA_ARGS__) \
+                                   : portable(__VA_ARGS__))
+#elif defined(__aarch64__)
+#define NSE_DISPATCH(name, portable, ...) \
+    (cpu_path() == CpuPath::Neon ? wire_simd::name(__VA_ARGS__) : portable(__VA_ARGS__))
+#define NSE_DISPATCH_HALF NSE_DISPATCH
 #else
-#define NSE_DISPATCH(fast, portable, ...) portable(__VA_ARGS__)
+#define NSE_DISPATCH(name, portable, ...) portable(__VA_ARGS__)
+#define NSE_DISPATCH_HALF NSE_DISPATCH
 #endif
 
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
-    NSE_DISPATCH(f32_to_f16_avx512, f32_to_f16_portable, n, x, y);
+    NSE_DISPATCH_HALF(f32_to_f16, f32_to_f16_portable, n, x, y);
 }
 void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
-    NSE_DISPATCH(f16_to_f32_avx512, f16_to_f32_portable, n, x, y);
+    NSE_DISPATCH_HALF(f16_to_f32, f16_to_f32_portable, n, x, y);
 }
 void minmax_f32(int64_t n, const float* x, float* lo, float* hi) {
-    NSE_DISPATCH(minmax_avx512, minmax_f32_portable, n, x, lo, hi);
+    NSE_DISPATCH(minmax_f32, minmax_f32_portable, n, x, lo, hi);
 }
 void quantize_u8(int64_t n, const float* x, float lo, float inv_scale, uint8_t* q) {
-    NSE_DISPATCH(quantize_avx512, quantize_u8_portable, n, x, lo, inv_scale, q);
+    NSE_DISPATCH(quantize_u8, quantize_u8_portable, n, x, lo, inv_scale, q);
 }
 void dequantize_u8(int64_t n, const uint8_t* q, float lo, float scale, float* x) {
-    NSE_DISPATCH(dequantize_avx512, dequantize_u8_portable, n, q, lo, scale, x);
+    NSE_DISPATCH(dequantize_u8, dequantize_u8_portable, n, q, lo, scale, x);
 }
 
 }  // namespace nse

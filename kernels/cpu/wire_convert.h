@@ -1,8 +1,9 @@
 // Element conversions for tensors that cross the network (net/wire_codec.h): float to IEEE half
 // and back, and 8-bit affine quantisation (q = round((x - lo) / scale), clamped to [0, 255];
-// x' = lo + q * scale). AVX-512 (with its half conversions) where the CPU has it, a portable loop
-// otherwise; both give the same bits, and the portable ones are exposed so their tests run on
-// every CPU. All run on the calling thread: a cut's tensors are a few hundred kilobytes.
+// x' = lo + q * scale). On the path cpu_path() chose: AVX-512, AVX2 (+ F16C for the halves) or
+// NEON (wire_convert_simd.h), a portable loop otherwise; all give the same bits, and the portable
+// ones are exposed so their tests compare every path with them. All run on the calling thread: a
+// cut's tensors are a few hundred kilobytes.
 #pragma once
 
 #include <cstdint>
