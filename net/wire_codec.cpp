@@ -2,17 +2,23 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/wire_convert.h"
 #include "net/protocol.h"
+#include "net/wire_jpeg.h"
 
 namespace nse::net {
 
 namespace {
 
 size_t elem_bytes(WireFormat f) { return f == WireFormat::F32 ? 4 : f == WireFormat::F16 ? 2 : 1; }
+
+constexpr WireFormat kFormats[] = {WireFormat::F32,    WireFormat::F16,    WireFormat::I8,
+                                   WireFormat::Jpeg90, WireFormat::Jpeg75, WireFormat::Jpeg50};
 
 [[noreturn]] void bad(const std::string& what) { throw ProtocolError(WireError::BadTensors, what); }
 
@@ -99,7 +105,15 @@ void decode_format(const uint8_t* in, const Shape& shape, WireFormat f, float* o
 
 }  // namespace
 
+int jpeg_quality(WireFormat f) {
+    return f == WireFormat::Jpeg90   ? 90
+           : f == WireFormat::Jpeg75 ? 75
+           : f == WireFormat::Jpeg50 ? 50
+                                     : 0;
+}
+
 std::string WireEncoding::name() const {
+    if (jpeg_quality(format)) return "jpeg" + std::to_string(jpeg_quality(format));
     std::string s = format == WireFormat::F32   ? "fp32"
                     : format == WireFormat::F16 ? "fp16"
                                                 : "int8";
@@ -111,9 +125,14 @@ std::string WireEncoding::name() const {
 const std::vector<WireEncoding>& all_encodings() {
     static const std::vector<WireEncoding> all = [] {
         std::vector<WireEncoding> v;
-        for (WireFormat f : {WireFormat::F32, WireFormat::F16, WireFormat::I8})
+        for (WireFormat f : kFormats) {
+            if (jpeg_quality(f)) {
+                v.push_back({f, WireCoding::Raw});
+                continue;
+            }
             for (WireCoding c : {WireCoding::Raw, WireCoding::Sparse, WireCoding::Zstd})
                 v.push_back({f, c});
+        }
         return v;
     }();
     return all;
@@ -147,25 +166,69 @@ int64_t wire_channels(const Shape& shape) {
 size_t format_bytes(const Shape& shape, WireFormat format) {
     const size_t n = size_t(numel(shape));
     return n * elem_bytes(format) +
-           (format == WireFormat::I8 ? size_t(wire_channels(shape)) * 8 : 0);
+           (elem_bytes(format) == 1 ? size_t(wire_channels(shape)) * 8 : 0);
 }
+
+namespace {
+
+// Elements of E bytes as one unsigned integer (zero exactly when all its bytes are).
+template <size_t E>
+using Elem = std::conditional_t<E == 4, uint32_t, std::conditional_t<E == 2, uint16_t, uint8_t>>;
+
+// Branch-free: every element is written at the kept position, which advances only past a
+// non-zero one (the worst-case buffer has room for it).
+template <size_t E>
+size_t pack(const uint8_t* x, size_t n, uint8_t* map, uint8_t* kept) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        unsigned bits = 0;
+        const size_t m = std::min<size_t>(8, n - i);
+        for (size_t j = 0; j < m; ++j) {
+            Elem<E> v;
+            std::memcpy(&v, x + (i + j) * E, E);
+            std::memcpy(kept + k * E, &v, E);
+            const unsigned keep = v != 0;
+            bits |= keep << j;
+            k += keep;
+        }
+        map[i / 8] = uint8_t(bits);
+    }
+    return k;
+}
+
+// Branch-free on the bits as well (post-ReLU zeros fall at random): each element takes the next
+// kept value or zero; the read stops at the last kept one.
+template <size_t E>
+void unpack(const uint8_t* map, const uint8_t* kept, size_t set, size_t n, uint8_t* out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        const size_t m = std::min<size_t>(8, n - i);
+        unsigned bits = map[i / 8];
+        if (bits == 0) {  // runs of zeros
+            std::memset(out + i * E, 0, m * E);
+            continue;
+        }
+        for (size_t j = 0; j < m; ++j, bits >>= 1) {
+            Elem<E> v = 0;
+            if (k < set) std::memcpy(&v, kept + k * E, E);
+            const unsigned keep = bits & 1;
+            v = keep ? v : Elem<E>(0);
+            std::memcpy(out + (i + j) * E, &v, E);
+            k += keep;
+        }
+    }
+}
+
+}  // namespace
 
 void sparse_pack(const uint8_t* x, size_t n, size_t elem, std::vector<uint8_t>& out) {
     const size_t at = out.size(), map_bytes = (n + 7) / 8;
     out.resize(at + map_bytes + n * elem);  // the worst case; trimmed below
     uint8_t* map = out.data() + at;
     uint8_t* kept = map + map_bytes;
-    std::memset(map, 0, map_bytes);
-    size_t k = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const uint8_t* e = x + i * elem;
-        bool zero = true;
-        for (size_t b = 0; b < elem; ++b) zero &= e[b] == 0;
-        if (zero) continue;
-        map[i / 8] |= uint8_t(1u << (i % 8));
-        std::memcpy(kept + k * elem, e, elem);
-        ++k;
-    }
+    const size_t k = elem == 4   ? pack<4>(x, n, map, kept)
+                     : elem == 2 ? pack<2>(x, n, map, kept)
+                                 : pack<1>(x, n, map, kept);
     out.resize(at + map_bytes + k * elem);
 }
 
@@ -179,22 +242,26 @@ void sparse_unpack(const uint8_t* in, size_t bytes, size_t n, size_t elem, uint8
     if (bytes - map_bytes != set * elem)
         bad("sparse tensor holds " + std::to_string(bytes - map_bytes) + " bytes of values; its " +
             "bitmap needs " + std::to_string(set * elem));
-    const uint8_t* kept = in + map_bytes;
-    for (size_t i = 0; i < n; ++i) {
-        if (in[i / 8] >> (i % 8) & 1) {
-            std::memcpy(out + i * elem, kept, elem);
-            kept += elem;
-        } else {
-            std::memset(out + i * elem, 0, elem);
-        }
-    }
+    if (elem == 4)
+        unpack<4>(in, in + map_bytes, set, n, out);
+    else if (elem == 2)
+        unpack<2>(in, in + map_bytes, set, n, out);
+    else
+        unpack<1>(in, in + map_bytes, set, n, out);
 }
 
 bool encode_tensor(const float* x, const Shape& shape, WireEncoding enc,
                    std::vector<uint8_t>& out) {
-    if (enc.coding == WireCoding::Raw) return encode_format(x, shape, enc.format, out);
     thread_local std::vector<uint8_t> body;
     body.clear();
+    if (const int quality = jpeg_quality(enc.format)) {
+        // int8's per-channel (lo, scale) pairs as they are, its values as a JPEG image.
+        if (!jpeg_carries(shape) || !encode_format(x, shape, WireFormat::I8, body)) return false;
+        const size_t head = size_t(wire_channels(shape)) * 8;
+        out.insert(out.end(), body.begin(), body.begin() + ptrdiff_t(head));
+        return jpeg_encode(body.data() + head, shape, quality, out);
+    }
+    if (enc.coding == WireCoding::Raw) return encode_format(x, shape, enc.format, out);
     if (!encode_format(x, shape, enc.format, body)) return false;
     const size_t at = out.size();
     if (enc.coding == WireCoding::Sparse) {
@@ -212,6 +279,17 @@ bool encode_tensor(const float* x, const Shape& shape, WireEncoding enc,
 void decode_tensor(const uint8_t* in, size_t bytes, const Shape& shape, WireEncoding enc,
                    float* out) {
     const size_t want = format_bytes(shape, enc.format);
+    thread_local std::vector<uint8_t> body;
+    if (jpeg_quality(enc.format)) {
+        const size_t head = size_t(wire_channels(shape)) * 8;
+        if (bytes < head)
+            bad(enc.name() + " tensor of shape " + shape_str(shape) + " is shorter than its " +
+                std::to_string(head) + " bytes of scales");
+        body.resize(want);
+        std::memcpy(body.data(), in, head);
+        jpeg_decode(in + head, bytes - head, shape, body.data() + head);
+        return decode_format(body.data(), shape, WireFormat::I8, out);
+    }
     if (enc.coding == WireCoding::Raw) {
         if (bytes != want)
             bad(enc.name() + " tensor of shape " + shape_str(shape) + " must be " +
@@ -219,7 +297,6 @@ void decode_tensor(const uint8_t* in, size_t bytes, const Shape& shape, WireEnco
         return decode_format(in, shape, enc.format, out);
     }
     // The format's bytes, of exactly the size the receiver's shape gives: never larger.
-    thread_local std::vector<uint8_t> body;
     body.resize(want);
     if (enc.coding == WireCoding::Sparse) {
         sparse_unpack(in, bytes, want / elem_bytes(enc.format), elem_bytes(enc.format),
