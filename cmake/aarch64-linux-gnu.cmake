@@ -1,6 +1,6 @@
 # Cross-compiling nsengine for 64-bit ARM (Raspberry Pi 4/5, Jetson) with Debian's cross compiler:
 #   apt-get install crossbuild-essential-arm64 libopenblas-dev:arm64 libssl-dev:arm64 \
-#       libzstd-dev:arm64 libgtest-dev:arm64   (after dpkg --add-architecture arm64)
+#       libzstd-dev:arm64 libturbojpeg0-dev:arm64 libgtest-dev:arm64   (after dpkg --add-architecture arm64)
 #   cmake -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
 # Header-only dependencies (asio, nlohmann-json, cxxopts, stb) come from the host's /usr/include.
 # scripts/test-arm64.sh builds with this and runs the tests under qemu-aarch64-static.

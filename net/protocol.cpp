@@ -251,11 +251,10 @@ std::vector<WireTensor> read_tensors(Reader& r, const uint8_t* payload, size_t p
             t.shape.push_back(int64_t(dim));
         }
         const uint64_t offset = r.u64(), bytes = r.u64();
-        // A format without a lossless stage has an exact size; a coded one is checked when it is
-        // decoded, against the receiver's own shape (wire_codec.h).
-        const uint64_t exact = t.encoding.coding == WireCoding::Raw
-                                   ? uint64_t(format_bytes(t.shape, t.encoding.format))
-                                   : bytes;
+        // A plain format has an exact size; a coded one (or JPEG) is checked when it is decoded,
+        // against the receiver's own shape (wire_codec.h).
+        const uint64_t exact =
+            t.encoding.fixed_size() ? uint64_t(format_bytes(t.shape, t.encoding.format)) : bytes;
         if (bytes != exact)
             throw ProtocolError(WireError::BadTensors,
                                 "tensor '" + t.name + "' declares " + std::to_string(bytes) +

@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already installed.
 # --arm64: also the cross toolchain, arm64 libraries and qemu for scripts/test-arm64.sh.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libopenblas-dev libasio-dev libssl-dev openssl libzstd-dev libcxxopts-dev
+packages=(build-essential cmake pkg-config libopenblas-dev libasio-dev libssl-dev openssl libzstd-dev libturbojpeg0-dev libcxxopts-dev
           python3-onnx python3-prometheus-client python3-skimage
           nlohmann-json3-dev libgtest-dev libstb-dev python3-torch python3-torchvision
           python3-pil python3-numpy iproute2 haproxy)
@@ -11,7 +11,7 @@ arm64=0
 [ "${1:-}" = "--arm64" ] && arm64=1
 if [ "$arm64" = 1 ]; then
     packages+=(crossbuild-essential-arm64 qemu-user-static file libopenblas-dev:arm64 libssl-dev:arm64
-              libzstd-dev:arm64 libgtest-dev:arm64)
+              libzstd-dev:arm64 libturbojpeg0-dev:arm64 libgtest-dev:arm64)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@
 #include "kernels/cpu/wire_convert.h"
 #include "net/protocol.h"
 #include "net/server.h"
+#include "net/wire_jpeg.h"
 #include "tests/kernel_tester.h"
 #include "tests/model_builder.h"
 
@@ -138,13 +139,18 @@ TEST(WireConvert, QuantiseDequantiseAndMinMaxMatchPortableOverSizes) {
 }
 
 TEST(WireCodec, NamesCodesAndParsing) {
-    EXPECT_EQ(all_encodings().size(), 9u);
+    EXPECT_EQ(all_encodings().size(), 12u);
     EXPECT_EQ(WireEncoding{}.code(), 1);  // protocol version 1's f32 byte
     for (const auto& e : all_encodings()) {
         EXPECT_EQ(parse_encoding(e.name()), e);
         EXPECT_EQ(encoding_from_code(e.code()), e);
     }
     EXPECT_EQ(parse_encoding("int8+zstd").name(), "int8+zstd");
+    EXPECT_EQ(parse_encoding("jpeg75").format, WireFormat::Jpeg75);
+    EXPECT_FALSE(parse_encoding("jpeg90").lossless());
+    EXPECT_FALSE(parse_encoding("jpeg90").fixed_size());
+    EXPECT_TRUE(parse_encoding("int8").fixed_size());
+    expect_error([] { parse_encoding("jpeg90+zstd"); }, "unknown wire encoding");
     expect_error([] { parse_encoding("int4"); }, "unknown wire encoding 'int4'");
     expect_error([] { encoding_from_code(0x33); }, "unknown tensor encoding 51");
 }
@@ -157,6 +163,11 @@ TEST(WireCodec, EveryEncodingRoundTripsWithinItsBound) {
         for (size_t i = 0; i < n; i += 7) x[i] = -x[i];  // some negatives too
         for (const auto& enc : all_encodings()) {
             std::vector<uint8_t> buf = {0xAB};  // appends after what is there
+            if (jpeg_quality(enc.format) && !jpeg_carries(shape)) {
+                ASSERT_FALSE(encode_tensor(x.data(), shape, enc, buf)) << shape_str(shape);
+                ASSERT_EQ(buf.size(), 1u);
+                continue;
+            }
             ASSERT_TRUE(encode_tensor(x.data(), shape, enc, buf));
             std::vector<float> y(n + 1, 42.f);
             decode_tensor(buf.data() + 1, buf.size() - 1, shape, enc, y.data());
@@ -166,6 +177,8 @@ TEST(WireCodec, EveryEncodingRoundTripsWithinItsBound) {
             for (size_t i = 0; i < n; ++i) {
                 if (enc.lossless()) {
                     ASSERT_EQ(bits(y[i]), bits(x[i])) << enc.name();
+                } else if (jpeg_quality(enc.format)) {
+                    continue;  // no per-value bound: the JPEG tests below
                 } else if (enc.format == WireFormat::F16) {
                     ASSERT_LE(std::fabs(y[i] - x[i]), std::fabs(x[i]) * (1.f / 2048) + 1e-7f);
                 } else {  // within half a step of its channel's range

@@ -130,6 +130,7 @@ int cmd_calibrate(int argc, char** argv) {
                 for (size_t e = 0; e < encs.size(); ++e) {
                     const net::WireEncoding enc = encs[e];
                     double sent = 0, raw = 0;
+                    bool encoded = false;  // JPEG carries NCHW only: the rest goes as fp32
                     std::vector<Tensor> decoded;
                     for (const Tensor& t : live) {
                         std::vector<uint8_t> buf;
@@ -140,6 +141,7 @@ int cmd_calibrate(int argc, char** argv) {
                             continue;
                         }
                         sent += double(buf.size());
+                        encoded = true;
                         if (!enc.lossless() && !answer.count(enc.format)) {
                             decoded.push_back(Tensor::zeros(t.shape()));
                             net::decode_tensor(buf.data(), buf.size(), t.shape(), enc,
@@ -151,6 +153,7 @@ int cmd_calibrate(int argc, char** argv) {
                         agree[size_t(k)][e] += 1;
                         continue;
                     }
+                    if (!encoded) answer[enc.format] = {true, 0.0};  // the exact tensors
                     if (!answer.count(enc.format)) {
                         const Tensor& y = rt.run(k, n, decoded)[0];
                         double worst = 0;
