@@ -85,6 +85,8 @@ const nlohmann::json& EdgeRunner::connect() {
             cuts.push_back(model_->size());
             for (int k : cuts) runtime_->prepare(0, k, model_->graph().input_shape[0]);
         }
+    } else if (probe_on_connect_ && !quick_connect_) {
+        probe_link(100);
     }
     return hello_ack_;
 }

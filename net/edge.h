@@ -84,6 +84,10 @@ class EdgeRunner {
     // Measures the link with PROBEs of growing size until one takes ~20 ms or `budget_ms` is
     // spent; feeds the link model.
     void probe_link(double budget_ms);
+    // With a fixed cut, probe the link at connect as automatic splitting does (off by default:
+    // a fixed cut needs no estimate). The probe drains a shaper's burst, so fixed and automatic
+    // runs meet the link in the same state (tools/netbench.sh races them).
+    void set_probe_on_connect(bool on) { probe_on_connect_ = on; }
     const LinkModel& link() const { return link_; }
     // The split controller (null unless enable_auto was called).
     const SplitController* split() const { return split_.get(); }
@@ -120,6 +124,7 @@ class EdgeRunner {
     uint64_t next_id_ = 1;
     double connect_ms_ = 0;       // spent in connect() since the last request took it
     bool quick_connect_ = false;  // connect() without probing the link (a retry)
+    bool probe_on_connect_ = false;
     std::chrono::steady_clock::time_point last_upload_start_;  // of the last INFER sent
     Tensor output_;
     Shape output_shape_;  // of the model output at batch output_batch_

@@ -202,6 +202,24 @@ TEST(Bandwidth, KeptLocalTheEdgeProbesOnlyAfterTheIntervalFromItsLastSample) {
     EXPECT_GT(cloud.server().probes_answered(), at_connect) << "no probe after the interval";
 }
 
+TEST(Bandwidth, AFixedCutProbesTheLinkAtConnectOnlyWhenAsked) {
+    ServedModel lenet = serve("lenet");
+    BackgroundServer cloud(server_options(), {lenet});
+    const Tensor x = reference_input(*lenet.model);
+    EdgeReport r;
+    EdgeRunner plain(lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool(), false);
+    plain.infer(x, 3, r);
+    ASSERT_TRUE(r.offloaded) << r.fallback_reason;
+    EXPECT_EQ(cloud.server().probes_answered(), 0u);
+    EdgeRunner probing(lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool(),
+                       false);
+    probing.set_probe_on_connect(true);
+    probing.infer(x, 3, r);
+    ASSERT_TRUE(r.offloaded) << r.fallback_reason;
+    EXPECT_GE(cloud.server().probes_answered(), 3u) << "two round-trip probes and a 16 KB one";
+    EXPECT_EQ(cloud.server().requests_served(), 2u);
+}
+
 TEST(Speed, AnEdgeSlowerThanItsProfileIsNoticedAfterItsFirstRequest) {
     ServedModel vgg = serve("vgg16");
     ServerOptions so = server_options();

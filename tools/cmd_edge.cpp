@@ -71,6 +71,9 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value("ref"))(
         "top", "classes to print", cxxopts::value<int>()->default_value("5"))(
         "require-cloud", "fail instead of finishing locally when the cloud fails")(
+        "probe-link",
+        "with a fixed --split, measure the link at connect as --split auto does (its probes "
+        "drain a shaper's burst, so fixed and automatic runs meet the link in the same state)")(
         "objective", "what --split auto minimises: latency or energy (edge energy)",
         cxxopts::value<std::string>()->default_value("latency"))(
         "profile",
@@ -126,6 +129,7 @@ int cmd_edge(int argc, char** argv) {
                   << " (nsengine calibrate --model " << model->name()
                   << "): its cut tensors travel as fp32\n";
     net::EdgeRunner edge(model, hash, co, pool, args.count("require-cloud") > 0, device);
+    edge.set_probe_on_connect(args.count("probe-link") > 0);
     if (fixed_cut < 0)
         edge.enable_auto(
             profile_for(args["profile"].as<std::string>(), device, pool, "nsengine edge"),
