@@ -15,27 +15,26 @@ namespace direct_detail {
 
 constexpr int64_t kNr = kGemmVectors * kLanes;  // output pixels per micro-tile
 
+// `off` holds each tap's (c, r, s) input offset from the tile's first pixel in its top row: one
+// flat loop over the reduction (a stem's 27 taps in three nested loops of 3 spent as many
+// instructions on loop control and row addresses as on the multiply-adds).
 template <int MR>
-inline void tile(const DirectConvArgs& a, const float* ap, const int64_t* tap, int64_t p, int64_t q,
-                 int64_t k0) {
+inline void tile(const DirectConvArgs& a, const float* ap, const int64_t* off, int64_t crs,
+                 int64_t p, int64_t q, int64_t k0) {
     constexpr int NV = kGemmVectors;
     Vf acc[MR][NV];
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = zero();
-    for (int64_t c = 0; c < a.c; ++c)
-        for (int64_t r = 0; r < a.r; ++r) {
-            const float* row =
-                a.x + ((c * a.hp + p * a.stride_h + r * a.dil_h) * a.phases) * a.wq + q;
-            for (int64_t s = 0; s < a.s; ++s, ap += MR) {
-                Vf b[NV];
-                for (int v = 0; v < NV; ++v) b[v] = load(row + tap[s] + v * kLanes);
+    const float* base = a.x + p * a.stride_h * a.phases * a.wq + q;
+    for (int64_t t = 0; t < crs; ++t, ap += MR) {
+        Vf b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = load(base + off[t] + v * kLanes);
 #pragma GCC unroll 12
-                for (int i = 0; i < MR; ++i) {
-                    const Vf w = set1(ap[i]);
-                    for (int v = 0; v < NV; ++v) acc[i][v] = fma(w, b[v], acc[i][v]);
-                }
-            }
+        for (int i = 0; i < MR; ++i) {
+            const Vf w = set1(ap[i]);
+            for (int v = 0; v < NV; ++v) acc[i][v] = fma(w, b[v], acc[i][v]);
         }
+    }
     const Vf lo = zero(), six = set1(6.f);
 #pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
@@ -86,14 +85,17 @@ void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phas
 
 void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1) {
     using namespace direct_detail;
-    int64_t tap[kDirectConvMaxTaps];
-    for (int64_t s = 0; s < a.s; ++s) {
-        const int64_t col = s * a.dil_w;
-        tap[s] = (col % a.phases) * a.wq + col / a.phases;
-    }
-    const int64_t crs = a.c * a.r * a.s;
+    const int64_t crs = a.c * a.r * a.s;  // <= kMaxReduction (direct_conv_applies)
+    int64_t off[kMaxReduction];
+    for (int64_t c = 0, t = 0; c < a.c; ++c)
+        for (int64_t r = 0; r < a.r; ++r)
+            for (int64_t s = 0; s < a.s; ++s, ++t) {
+                const int64_t col = s * a.dil_w;
+                off[t] =
+                    ((c * a.hp + r * a.dil_h) * a.phases + col % a.phases) * a.wq + col / a.phases;
+            }
     for (int64_t p = p0; p < p1; ++p)
         for (int64_t q = 0; q < a.q; q += kNr)
             for (int64_t k0 = 0; k0 < a.k; k0 += kGemmRows)
-                tile<kGemmRows>(a, a.w + k0 * crs, tap, p, q, k0);
+                tile<kGemmRows>(a, a.w + k0 * crs, off, crs, p, q, k0);
 }
