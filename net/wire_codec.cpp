@@ -222,6 +222,8 @@ void unpack(const uint8_t* map, const uint8_t* kept, size_t set, size_t n, uint8
 }  // namespace
 
 void sparse_pack(const uint8_t* x, size_t n, size_t elem, std::vector<uint8_t>& out) {
+    NSE_CHECK(elem == 1 || elem == 2 || elem == 4, ErrorCode::Internal, "sparse elements of ", elem,
+              " bytes");
     const size_t at = out.size(), map_bytes = (n + 7) / 8;
     out.resize(at + map_bytes + n * elem);  // the worst case; trimmed below
     uint8_t* map = out.data() + at;
@@ -233,6 +235,8 @@ void sparse_pack(const uint8_t* x, size_t n, size_t elem, std::vector<uint8_t>& 
 }
 
 void sparse_unpack(const uint8_t* in, size_t bytes, size_t n, size_t elem, uint8_t* out) {
+    NSE_CHECK(elem == 1 || elem == 2 || elem == 4, ErrorCode::Internal, "sparse elements of ", elem,
+              " bytes");
     const size_t map_bytes = (n + 7) / 8;
     if (bytes < map_bytes) bad("sparse tensor is shorter than its bitmap");
     size_t set = 0;

@@ -68,8 +68,8 @@ bool encode_tensor(const float* x, const Shape& shape, WireEncoding enc, std::ve
 void decode_tensor(const uint8_t* in, size_t bytes, const Shape& shape, WireEncoding enc,
                    float* out);
 
-// The sparse stage on its own: elements of `elem` bytes; a bitmap of n bits (bit i of byte i/8:
-// element i is kept), then the kept elements, those whose bytes are not all zero.
+// The sparse stage on its own: elements of `elem` bytes (1, 2 or 4); a bitmap of n bits (bit i of
+// byte i/8: element i is kept), then the kept elements, those whose bytes are not all zero.
 void sparse_pack(const uint8_t* x, size_t n, size_t elem, std::vector<uint8_t>& out);
 // Unpacks exactly n elements into `out`; throws ProtocolError(BadTensors) when `bytes` does not
 // hold the bitmap and as many elements as it has bits set (or bits beyond n are set).
