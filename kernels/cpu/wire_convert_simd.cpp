@@ -1,5 +1,6 @@
 #include "kernels/cpu/wire_convert_simd.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/wire_convert.h"
@@ -47,13 +48,13 @@ NSE_WIRE_SIMD void minmax_f32(int64_t n, const float* x, float* lo, float* hi) {
     _mm256_storeu_ps(a, vlo);
     _mm256_storeu_ps(b, vhi);
     for (int l = 0; l < 8; ++l) rlo = std::min(rlo, a[l]), rhi = std::max(rhi, b[l]);
+    bool any_nan = _mm256_movemask_ps(nan) != 0;
     if (i < n) {
         float tlo, thi;
         minmax_f32_portable(n - i, x + i, &tlo, &thi);
-        if (std::isnan(tlo)) rlo = rhi = NAN;
+        any_nan |= std::isnan(tlo);
         rlo = std::min(rlo, tlo), rhi = std::max(rhi, thi);
     }
-    const bool any_nan = _mm256_movemask_ps(nan) != 0 || std::isnan(rlo);
     *lo = any_nan ? NAN : rlo;
     *hi = any_nan ? NAN : rhi;
 }
