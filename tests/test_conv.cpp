@@ -371,6 +371,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), simd);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));  // > 64 outputs
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 2, 9, 40, 7, 3, 21, 1, 1, 1, 10}), simd);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}));  // 432 values
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
@@ -390,7 +391,8 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
         ConvTester().in(4, 17, 18).out(40).k(3).stride(3, 2).pad(1).check();
         ConvTester().in(2, 19, 19).out(5).k(3).dilation(2).pad(2).no_bias().check();
         ConvTester().batch(3).in(4, 12, 13).out(8).k(5).stride(2).pad(2).check();
-        ConvTester().in(3, 11, 9).out(16).k(1, 3).pad(0, 1).check();  // 1x3 is not 1x1
+        ConvTester().in(3, 11, 9).out(16).k(1, 3).pad(0, 1).check();   // 1x3 is not 1x1
+        ConvTester().in(2, 9, 40).out(7).k(3, 21).pad(1, 10).check();  // wider than 16 taps
         ConvTester().in(3, 9, 75).out(48).k(3).pad(1).act(Activation::Relu).check();
         ConvTester().in(2, 7, 37).out(24).k(5).pad(2).check();
         ConvTester().in(3, 6, 53).out(64).k(3).stride(1, 2).pad(1).check();

@@ -170,7 +170,7 @@ bool direct_conv_applies(const ConvShape& sh) {
     if (sh.depthwise()) return false;
     const ConvShape g = group_shape(sh);
     const CpuPath path = cpu_path();
-    const bool simd = path == CpuPath::Avx512 || (simd_direct() && sh.s <= kDirectConvMaxTaps);
+    const bool simd = path == CpuPath::Avx512 || simd_direct() != nullptr;
     return simd && sh.r * sh.s > 1 && g.k <= 64 && g.c * sh.r * sh.s <= kMaxReduction &&
            sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }

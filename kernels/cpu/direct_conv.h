@@ -20,12 +20,11 @@ class ThreadPool;
 constexpr int64_t kMaxReduction = 400;
 constexpr int64_t kMaxRowPixels = 512;
 // Whether conv2d_f32_cpu runs `shape` this way: a path with own vector kernels (AVX-512, AVX2,
-// NEON; on AVX2 and NEON filters at most kDirectConvMaxTaps wide), not depthwise, not 1x1 (a
-// plain GEMM), at most 64 output channels per group, C / groups * R * S <= kMaxReduction, rows of
-// at most kMaxRowPixels outputs, and not a shape Winograd takes (winograd.h: 1.3-2.4x faster
-// than this path on the 3x3 layers with 16-40 channels both apply to). Grouped layers (ResNeXt's
-// and RegNet's groups of 4 to 44 channels) run each group so: a GEMM per group of so few rows
-// and columns ran at 11-35 GFLOP/s.
+// NEON), not depthwise, not 1x1 (a plain GEMM), at most 64 output channels per group, C / groups *
+// R * S <= kMaxReduction, rows of at most kMaxRowPixels outputs, and not a shape Winograd takes
+// (winograd.h: 1.3-2.4x faster than this path on the 3x3 layers with 16-40 channels both apply to).
+// Grouped layers (ResNeXt's and RegNet's groups of 4 to 44 channels) run each group so: a GEMM per
+// group of so few rows and columns ran at 11-35 GFLOP/s.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 

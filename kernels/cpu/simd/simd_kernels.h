@@ -24,8 +24,6 @@ struct DirectConvArgs {
     float* y;  // output [k][p][q]
     int64_t c, k, r, s, p, q, stride_h, dil_h, dil_w;
 };
-// The widest filter the shared direct convolution takes (direct_conv_applies checks).
-constexpr int64_t kDirectConvMaxTaps = 16;
 
 }  // namespace nse
 
