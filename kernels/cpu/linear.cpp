@@ -60,8 +60,9 @@ void transpose_f32_cpu(ThreadPool& pool, int64_t rows, int64_t cols, const float
 }
 
 PackedWeights::Layout linear_tokens_layout(int64_t m, int64_t in, int64_t out) {
-    return packed_gemm_rows_available() ? PackedWeights::Layout::Columns
-                                        : packed_layout_for(out, m, in);
+    const int64_t min_in = cpu_path() == CpuPath::Avx512 ? 1 : 256;
+    return packed_gemm_rows_available() && in >= min_in ? PackedWeights::Layout::Columns
+                                                        : packed_layout_for(out, m, in);
 }
 
 size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m) {

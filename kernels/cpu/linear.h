@@ -25,8 +25,10 @@ void linear_f32_cpu(ThreadPool& pool, int64_t m, int64_t in, int64_t out, const 
 // exists on the path in use).
 constexpr int64_t kLinearTokenRows = 8;
 
-// The packing of W [out, in] for linear_tokens_f32_cpu at m rows: the column layout where
-// packed_gemm_rows runs (AVX-512: no transposes), else packed_layout_for's choice.
+// The packing of W [out, in] for linear_tokens_f32_cpu at m rows: the column layout, which
+// packed_gemm_rows runs without transposing x or y, on AVX-512 always and on AVX2 and NEON for
+// reductions of 256 or more (shorter ones gained nothing there: the tile's stores weigh more);
+// else packed_layout_for's choice, between two transposes.
 PackedWeights::Layout linear_tokens_layout(int64_t m, int64_t in, int64_t out);
 // Workspace floats of linear_tokens_f32_cpu for m rows and weights w (packed from [O, I]).
 size_t linear_tokens_workspace_floats(const PackedWeights& w, int64_t m);

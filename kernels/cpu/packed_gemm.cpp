@@ -60,28 +60,35 @@ size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int
     return static_cast<size_t>((n + kMr - 1) / kMr * kMr * k);
 }
 
-PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
-    // (The column layout's kernel exists for AVX-512 only.)
-    if (cpu_path() != CpuPath::Avx512) return PackedWeights::Layout::Rows;
-    auto fill = [](int64_t x, int64_t tile) {
-        return double(x) / double((x + tile - 1) / tile * tile);
-    };
-    const double rows = fill(n, kNr) * fill(m, 4);    // 32-column tiles, rows in 4s
-    const double columns = fill(n, 4) * fill(m, 32);  // columns in 4s, 32-row panels
-    return k >= 256 && columns > 1.1 * rows ? PackedWeights::Layout::Columns
-                                            : PackedWeights::Layout::Rows;
-}
-
-bool packed_gemm_available() { return cpu_path() != CpuPath::Generic; }
-bool packed_gemm_rows_available() { return cpu_path() == CpuPath::Avx512; }
-
 namespace {
 using RowBlockFn = void (*)(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
                             const float* b, int64_t ldb, const float* bias, Activation act,
                             float* c, int64_t ldc);
+using ColumnTilesFn = void (*)(int64_t g, const ColumnTile* tiles, int64_t kc, const float* ap,
+                               bool resume, bool last);
+// The column layout's tile kernel for the path in use, or null (generic).
+ColumnTilesFn column_tile_kernel();
 // The row layout's kernel for the path in use and its micro-tile's width in columns.
 RowBlockFn row_block_kernel(int64_t& tile_cols);
 }  // namespace
+
+PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
+    int64_t tile = 0;  // the row layout's micro-tile width in columns
+    if (!row_block_kernel(tile) || !column_tile_kernel()) return PackedWeights::Layout::Rows;
+    auto fill = [](int64_t x, int64_t t) { return double(x) / double((x + t - 1) / t * t); };
+    const double rows = fill(n, tile) * fill(m, 4);   // whole tiles of columns, rows in 4s
+    const double columns = fill(n, 4) * fill(m, 32);  // columns in 4s, 32-row panels
+    // The column kernel's tile stores want a long reduction: AVX-512 from k = 256 (measured
+    // there); AVX2 from 1024. On a Zen 3 core (`nse_bench_gemm`, docs/cpu-paths.md) the 7x7
+    // maps' products with 160-960 values gained 0-5 % in columns in quiet spells and lost
+    // 7-25 % while another tenant shared the core; 512 x 49 x 4608 gained 9-15 % in both.
+    const int64_t min_k = cpu_path() == CpuPath::Avx512 ? 256 : 1024;
+    return k >= min_k && columns > 1.1 * rows ? PackedWeights::Layout::Columns
+                                              : PackedWeights::Layout::Rows;
+}
+
+bool packed_gemm_available() { return cpu_path() != CpuPath::Generic; }
+bool packed_gemm_rows_available() { return column_tile_kernel() != nullptr; }
 
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
     int64_t nr = 0;
@@ -254,19 +261,6 @@ __attribute__((target("avx512f"))) void pack_rows_as_columns(int64_t K, const fl
             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), load, index, x + kk, 4));
 }
 
-// Where a C^T tile goes when its last block of K is done: columns `cols` x rows `rows` of C
-// from `c` (row stride ldc), with bias (per row, may be null) and activation. `transposed`: C^T
-// itself is wanted (a linear layer's output, tokens by features): `c` is then C^T's element
-// (column, row) and ldc its row stride, and the tile goes out as it is, no gather.
-struct ColumnTileOut {
-    float* c;
-    int64_t ldc, cols, rows;
-    const float* bias;
-    Activation act;
-    bool transposed = false;
-    bool gelu = false;  // (transposed only) GELU after the bias: a transformer MLP's first layer
-};
-
 // C^T tile: PR columns of C (a panel of bt) by the 32 rows of a column panel of A, over one block
 // of K (kc values; bt and ap point at its start). The sums start from `acc` (PR x 32, k-major
 // tile order) where `resume`, and go back there unless this is the last block, whose tile is
@@ -346,6 +340,77 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
     }
 }
 
+// The column layout's group of tiles on AVX-512 (simd_kernels.h's gemm_column_tiles contract),
+// one after the other: a 32 KB block of A and a B panel fit the L1 of AVX-512 cores.
+void column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const float* ap, bool resume,
+                  bool last) {
+    for (int64_t q = 0; q < g; ++q) {
+        const ColumnTile& t = tiles[q];
+        if (t.w == 12)
+            micro_kernel_t<12>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
+        else if (t.w == 8)
+            micro_kernel_t<8>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
+        else
+            micro_kernel_t<4>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
+    }
+}
+
+}  // namespace
+#endif
+
+namespace {
+
+ColumnTilesFn column_tile_kernel() {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            return column_tiles;
+        case CpuPath::Avx2:
+            return avx2::gemm_column_tiles;
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::gemm_column_tiles;
+#endif
+        default:
+            return nullptr;
+    }
+}
+
+// A column panel of B (`cols` real columns, `width` wide, k-major) from B's rows, or from the
+// rows of x (B = x^T: a linear layer's tokens).
+using PackFn = void (*)(int64_t K, const float* b, int64_t ldb, int64_t cols, int64_t width,
+                        float* bt);
+void pack_columns_portable(int64_t K, const float* b, int64_t ldb, int64_t cols, int64_t width,
+                           float* bt) {
+    for (int64_t kk = 0; kk < K; ++kk) {
+        const float* row = b + kk * ldb;
+        float* out = bt + kk * width;
+        int64_t p = 0;
+        for (; p < cols; ++p) out[p] = row[p];
+        for (; p < width; ++p) out[p] = 0.f;
+    }
+}
+void pack_rows_as_columns_portable(int64_t K, const float* x, int64_t ldx, int64_t rows,
+                                   int64_t width, float* bt) {
+    for (int64_t p = 0; p < width; ++p) {
+        const float* row = x + p * ldx;
+        for (int64_t kk = 0; kk < K; ++kk) bt[kk * width + p] = p < rows ? row[kk] : 0.f;
+    }
+}
+PackFn pack_columns_kernel() {
+#if defined(__x86_64__)
+    if (cpu_path() == CpuPath::Avx512) return pack_columns;
+#endif
+    return pack_columns_portable;
+}
+PackFn pack_rows_kernel() {
+#if defined(__x86_64__)
+    if (cpu_path() == CpuPath::Avx512) return pack_rows_as_columns;
+#endif
+    return pack_rows_as_columns_portable;
+}
+
 // Column panels of B that pass one block of an A panel before the next block (their sums wait
 // in a buffer on the stack, 1.5 KB each).
 constexpr int64_t kColumnGroup = 16;
@@ -360,6 +425,9 @@ constexpr int64_t kColumnGroup = 16;
 void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
                             const float* bias, Activation act, float* c, int64_t ldc,
                             bool transposed = false, bool gelu = false) {
+    const ColumnTilesFn tiles_fn = column_tile_kernel();
+    NSE_CHECK(tiles_fn, ErrorCode::Internal, "packed_gemm's column layout has no kernel for the ",
+              cpu_path_name(cpu_path()), " path");
     const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
     const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
     // Groups of even size: 17 panels (14x14 maps, 197 tokens) as 9 + 8, not 16 + 1, whose lone
@@ -382,31 +450,25 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
                 const float* next = b + 1 < blocks ? panel + (k0 + kKc) * 32
                                     : next_panel   ? a.panel(j + 1)
                                                    : nullptr;
+                ColumnTile group_tiles[kColumnGroup];
                 for (int64_t q = 0; q < g; ++q) {
                     const int64_t i = i0 + q;
                     const int64_t w = packed_column_width(n, i);
-                    const ColumnTileOut out{
-                        transposed ? c + i * kMr * ldc + row0 : c + row0 * ldc + i * kMr,
-                        ldc,
-                        std::min(kMr, n - i * kMr),
-                        std::min(PackedWeights::kColumnPanelRows, M - row0),
-                        bias ? bias + row0 : nullptr,
-                        act,
-                        transposed,
-                        gelu};
-                    const float* bti = bt + i * kMr * K + k0 * w;
                     // The next block's 2 kc lines over min(g, 4) passes: `lines` per 2 values.
                     const int lines = g >= 4 ? 1 : g >= 2 ? 2 : 4;
-                    const float* pf = next && q * lines < 4 ? next + q * kc * 8 * lines : nullptr;
-                    const bool last = b + 1 == blocks;
-                    const float* ap = panel + k0 * 32;
-                    if (w == 12)
-                        micro_kernel_t<12>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
-                    else if (w == 8)
-                        micro_kernel_t<8>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
-                    else
-                        micro_kernel_t<4>(kc, bti, ap, acc[q], b > 0, last, out, pf, lines);
+                    group_tiles[q] = ColumnTile{
+                        w,
+                        bt + i * kMr * K + k0 * w,
+                        acc[q],
+                        ColumnTileOut{
+                            transposed ? c + i * kMr * ldc + row0 : c + row0 * ldc + i * kMr, ldc,
+                            std::min(kMr, n - i * kMr),
+                            std::min(PackedWeights::kColumnPanelRows, M - row0),
+                            bias ? bias + row0 : nullptr, act, transposed, gelu},
+                        next && q * lines < 4 ? next + q * kc * 8 * lines : nullptr,
+                        lines};
                 }
+                tiles_fn(g, group_tiles, kc, panel + k0 * 32, b > 0, b + 1 == blocks);
             }
             t = te;
         }
@@ -417,11 +479,12 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
 void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
                   const float* bias, Activation act, float* c, int64_t ldc, float* bt) {
     const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
+    const PackFn pack = pack_columns_kernel();
     pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
                       [&](int64_t i0, int64_t i1) {
                           for (int64_t i = i0; i < i1; ++i)
-                              pack_columns(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr),
-                                           packed_column_width(n, i), bt + i * kMr * K);
+                              pack(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr),
+                                   packed_column_width(n, i), bt + i * kMr * K);
                       });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
 }
@@ -431,17 +494,17 @@ void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, cons
                        int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
                        int64_t ldy, float* bt) {
     const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
-    pool.parallel_for(
-        col_panels, kFlopsPerElement * double(n) * double(K), [&](int64_t i0, int64_t i1) {
-            for (int64_t i = i0; i < i1; ++i)
-                pack_rows_as_columns(K, x + i * kMr * ldx, ldx, std::min(kMr, n - i * kMr),
-                                     packed_column_width(n, i), bt + i * kMr * K);
-        });
+    const PackFn pack = pack_rows_kernel();
+    pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
+                      [&](int64_t i0, int64_t i1) {
+                          for (int64_t i = i0; i < i1; ++i)
+                              pack(K, x + i * kMr * ldx, ldx, std::min(kMr, n - i * kMr),
+                                   packed_column_width(n, i), bt + i * kMr * K);
+                      });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true, gelu);
 }
 
 }  // namespace
-#endif
 
 namespace {
 RowBlockFn row_block_kernel(int64_t& tile_cols) {
@@ -467,13 +530,8 @@ RowBlockFn row_block_kernel(int64_t& tile_cols) {
 
 void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
                  const float* bias, Activation act, float* c, int64_t ldc, float* workspace) {
-    if (a.layout() == PackedWeights::Layout::Columns) {
-#if defined(__x86_64__)
-        if (cpu_path() == CpuPath::Avx512)
-            return gemm_columns(pool, a, n, b, ldb, bias, act, c, ldc, workspace);
-#endif
-        NSE_CHECK(false, ErrorCode::Internal, "packed_gemm's column layout needs AVX-512");
-    }
+    if (a.layout() == PackedWeights::Layout::Columns)
+        return gemm_columns(pool, a, n, b, ldb, bias, act, c, ldc, workspace);
     int64_t nr = 0;
     const RowBlockFn block = row_block_kernel(nr);
     NSE_CHECK(block, ErrorCode::Internal, "packed_gemm has no kernel for the ",
@@ -500,21 +558,16 @@ void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const floa
 void packed_gemm_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
                       int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
                       int64_t ldy, float* workspace) {
-#if defined(__x86_64__)
-    if (cpu_path() == CpuPath::Avx512 && a.layout() == PackedWeights::Layout::Columns)
-        return gemm_columns_rows(pool, a, n, x, ldx, bias, act, gelu, y, ldy, workspace);
-#endif
-    NSE_CHECK(false, ErrorCode::Internal, "packed_gemm_rows needs AVX-512 and the column layout");
+    NSE_CHECK(a.layout() == PackedWeights::Layout::Columns, ErrorCode::Internal,
+              "packed_gemm_rows needs the column layout");
+    gemm_columns_rows(pool, a, n, x, ldx, bias, act, gelu, y, ldy, workspace);
 }
 
 void packed_gemm_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* bt,
                            const float* bias, Activation act, float* c, int64_t ldc) {
-#if defined(__x86_64__)
-    if (cpu_path() == CpuPath::Avx512 && a.layout() == PackedWeights::Layout::Columns)
-        return gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
-#endif
-    NSE_CHECK(false, ErrorCode::Internal,
-              "packed_gemm_prepacked needs AVX-512 and the column layout");
+    NSE_CHECK(a.layout() == PackedWeights::Layout::Columns, ErrorCode::Internal,
+              "packed_gemm_prepacked needs the column layout");
+    gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
 }
 
 }  // namespace nse

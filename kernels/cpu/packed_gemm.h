@@ -7,7 +7,8 @@
 // panel fills two thirds of L1); a 12 x 32 block of C stays in 24 AVX-512 registers over the K
 // loop, and the bias and activation are applied as the last block of K is stored. That is the
 // AVX-512 kernel; AVX2 and NEON run the same panels through simd/gemm_body.h (6 x 16 and 12 x 8
-// tiles, row layout only). OpenBLAS (gemm.h) remains the generic path.
+// tiles) and simd/gemm_columns_body.h (the column layout). OpenBLAS (gemm.h) remains the
+// generic path.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +63,31 @@ struct GemmTileEpilogue {
     bool last;          // the last block of K: bias and activation, then C is final
     const float* bias;  // rows of this tile, or null
     Activation act;
+};
+
+// Where a tile of the column layout (C computed transposed) goes when its last block of K is
+// done: columns `cols` x rows `rows` of C from `c` (row stride ldc), with bias (per row, may be
+// null) and activation. `transposed`: C^T itself is wanted (a linear layer's output, tokens by
+// features): `c` is then C^T's element (column, row) and ldc its row stride, and the tile goes
+// out as it is, no transpose.
+struct ColumnTileOut {
+    float* c;
+    int64_t ldc, cols, rows;
+    const float* bias;
+    Activation act;
+    bool transposed = false;
+    bool gelu = false;  // (transposed only) GELU after the bias: a transformer MLP's first layer
+};
+
+// A panel of B passing one block of K of a 32-row panel of A in the column layout (a group of
+// them passes each block in turn, their sums waiting in `acc` between blocks).
+struct ColumnTile {
+    int64_t w;          // the B panel's width: 12, 8 or 4 columns
+    const float* bt;    // the B panel, at this block of K (k-major, w values per K)
+    float* acc;         // its sums between blocks: w x 32, column-major
+    ColumnTileOut out;  // where they go after the last block
+    const float* pf;    // part of the next block of A fetched into L2 meanwhile, or null:
+    int lines;          // `lines` cache lines every second value of K
 };
 
 // The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the 32-wide tiles at least

@@ -35,6 +35,11 @@ struct DirectConvArgs {
     void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,      \
                     const float* b, int64_t ldb, const float* bias, Activation act, float* c,    \
                     int64_t ldc);                                                                \
+    /* A group of g column-layout tiles (packed_gemm.h) over one block of K (kc values) of       \
+       the 32-row panel of A at ap (k-major); their sums start from their acc where `resume`,    \
+       and go to their `out` where `last`. */                                                    \
+    void gemm_column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const float* ap,      \
+                           bool resume, bool last);                                              \
     /* y[i] = W[i, :] . x for i < N (row stride ldw). */                                         \
     void gemv(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);      \
     /* Y[m, i] = W[i, :] . X[m, :] for m < M, i < N (W's rows K apart, Y's rows ldy apart), each \

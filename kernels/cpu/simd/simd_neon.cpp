@@ -22,5 +22,7 @@ namespace nse::neon {
 #include "kernels/cpu/simd/gemm_body.h"
 #include "kernels/cpu/simd/transpose_body.h"
 #include "kernels/cpu/simd/unary_body.h"
+// (after unary_body.h: its transposed stores may apply GELU)
+#include "kernels/cpu/simd/gemm_columns_body.h"
 }  // namespace nse::neon
 #endif
