@@ -66,9 +66,10 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
     if (!packed_gemm_available())
         GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     // Rows around the 12-row panels and their 4/8-row tails, columns around the 32-wide tiles
-    // and 16-lane masks, K around the 256-value blocks (a later block adds to C).
+    // and 16-lane masks, last tiles of 1-8 columns, K around the 256-value blocks (a later
+    // block adds to C).
     for (int64_t m : {1, 4, 5, 8, 11, 12, 13, 24, 30})
-        for (int64_t n : {1, 15, 16, 17, 32, 33, 49})
+        for (int64_t n : {1, 2, 3, 15, 16, 17, 18, 19, 20, 21, 24, 32, 33, 49})
             for (int64_t k : {1, 7, 256, 257}) check_gemm(m, n, k);
     check_gemm(100, 196, 600, Activation::Relu);
     check_gemm(16, 300, 32, Activation::Relu6);
