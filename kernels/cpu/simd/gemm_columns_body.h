@@ -20,7 +20,7 @@ constexpr int kPanelRows = 32;                  // PackedWeights::kColumnPanelRo
 
 // Rows [h, h + 16) of the tile by its columns [p0, p0 + PR) (PR real ones in the B panel of
 // width w); `acc` is the tile's buffer (column-major: acc[p * 32 + row]).
-template <int PR>
+template <int PR, bool kFetch>
 inline void subtile(int64_t kc, const float* bt, int64_t w, int64_t p0, const float* ap, int64_t h,
                     float* acc, bool resume, bool last, const ColumnTileOut& out, const float* pf,
                     int lines) {
@@ -33,10 +33,11 @@ inline void subtile(int64_t kc, const float* bt, int64_t w, int64_t p0, const fl
     for (int64_t kk = 0; kk < kc; ++kk) {
         Vf av[kColVectors];
         for (int v = 0; v < kColVectors; ++v) av[v] = load(a + kk * kPanelRows + v * kLanes);
-        __builtin_prefetch(a + (kk + 8) * kPanelRows, 0, 3);
-        if (pf && (kk & 1) == 0)
-            for (int l = 0; l < lines; ++l)
-                __builtin_prefetch(pf + (kk / 2 * lines + l) * 16, 0, 2);
+        if constexpr (kFetch) {
+            if ((kk & 1) == 0)
+                for (int l = 0; l < lines; ++l)
+                    __builtin_prefetch(pf + (kk / 2 * lines + l) * 16, 0, 2);
+        }
 #pragma GCC unroll 6
         for (int p = 0; p < PR; ++p) {
             const Vf bv = set1(b[kk * w + p]);
@@ -111,15 +112,25 @@ void gemm_column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const flo
     for (int64_t h = 0; h < kPanelRows && h < rows; h += kColRows)
         for (int64_t q = 0; q < g; ++q) {
             const ColumnTile& t = tiles[q];
-            const float* pf = h == 0 ? t.pf : nullptr;
+            // (The prefetching form only where there is something to fetch: the test and the
+            // loop cost the K loop as much as the fetches.)
+            auto first = [&](auto pr) {
+                constexpr int PR = decltype(pr)::value;
+                if (h == 0 && t.pf)
+                    subtile<PR, true>(kc, t.bt, t.w, 0, ap, h, t.acc, resume, last, t.out, t.pf,
+                                      t.lines);
+                else
+                    subtile<PR, false>(kc, t.bt, t.w, 0, ap, h, t.acc, resume, last, t.out, nullptr,
+                                       0);
+            };
             if (t.w == 12) {
-                subtile<6>(kc, t.bt, t.w, 0, ap, h, t.acc, resume, last, t.out, pf, t.lines);
-                subtile<6>(kc, t.bt, t.w, 6, ap, h, t.acc, resume, last, t.out, nullptr, 0);
+                first(std::integral_constant<int, 6>());
+                subtile<6, false>(kc, t.bt, t.w, 6, ap, h, t.acc, resume, last, t.out, nullptr, 0);
             } else if (t.w == 8) {
-                subtile<4>(kc, t.bt, t.w, 0, ap, h, t.acc, resume, last, t.out, pf, t.lines);
-                subtile<4>(kc, t.bt, t.w, 4, ap, h, t.acc, resume, last, t.out, nullptr, 0);
+                first(std::integral_constant<int, 4>());
+                subtile<4, false>(kc, t.bt, t.w, 4, ap, h, t.acc, resume, last, t.out, nullptr, 0);
             } else {
-                subtile<4>(kc, t.bt, t.w, 0, ap, h, t.acc, resume, last, t.out, pf, t.lines);
+                first(std::integral_constant<int, 4>());
             }
         }
 }
