@@ -80,8 +80,8 @@ PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
     const double columns = fill(n, 4) * fill(m, 32);  // columns in 4s, 32-row panels
     // The column kernel's tile stores want a long reduction: AVX-512 from k = 256 (measured
     // there); AVX2 from 1024. On a Zen 3 core (`nse_bench_gemm`, docs/cpu-paths.md) the 7x7
-    // maps' products with 160-960 values gained 0-5 % in columns in quiet spells and lost
-    // 7-25 % while another tenant shared the core; 512 x 49 x 4608 gained 9-15 % in both.
+    // maps' products with 160-960 values gained 0-6 % in columns in quiet spells and lost
+    // 7-25 % while another tenant shared the core; 512 x 49 x 4608 gained 5-18 % in both.
     const int64_t min_k = cpu_path() == CpuPath::Avx512 ? 256 : 1024;
     return k >= min_k && columns > 1.1 * rows ? PackedWeights::Layout::Columns
                                               : PackedWeights::Layout::Rows;
