@@ -90,9 +90,10 @@ struct ColumnTile {
     int lines;          // `lines` cache lines every second value of K
 };
 
-// The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the 32-wide tiles at least
-// a tenth worse than 12-wide ones would and the reduction is long enough (k >= 256) to amortise
-// the transposed stores; Rows otherwise.
+// The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the row layout's tiles (32
+// wide on AVX-512, 16 on AVX2, 8 on NEON) at least a tenth worse than steps of 4 would and the
+// reduction is long enough (AVX-512 k >= 256, elsewhere k >= 1024); Rows otherwise, and always
+// on the generic path.
 PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
 
 // Reductions of at most this many values run the micro-kernels on B where it lies, each panel

@@ -1,8 +1,8 @@
 // The packed GEMM's column layout (packed_gemm.h) on the shared SIMD paths, written against the
 // vector interface of vec_<isa>.h (included as gemm_body.h is): C computed transposed, the
 // lanes along C's rows (output channels, or a linear layer's features) and the broadcasts along
-// its columns (pixels, tokens), for products whose columns fill the row layout's 16-wide tiles
-// badly (7x7 maps: 49 columns are 3 tiles and a one-column tail) while the rows come in 32s.
+// its columns (pixels, tokens): linear layers over tokens (no transposes of x or y, GELU in the
+// store) and products whose columns fill the row layout's tiles badly (packed_layout_for).
 //
 // Register blocking. A tile of the driver (packed_gemm.cpp) is a 32-row panel of A by a panel of
 // B of 12, 8 or 4 columns, over one block of K; here it runs as sub-tiles of 16 rows (kColVectors
@@ -14,9 +14,9 @@
 
 namespace gemm_columns_detail {
 
-constexpr int kColRows = 16;                    // rows of A per sub-tile
-constexpr int kColVectors = kColRows / kLanes;  // ... in vectors
-constexpr int kPanelRows = 32;                  // PackedWeights::kColumnPanelRows
+constexpr int kColRows = 16;                                      // rows of A per sub-tile
+constexpr int kColVectors = kColRows / kLanes;                    // ... in vectors
+constexpr int kPanelRows = int(PackedWeights::kColumnPanelRows);  // rows of A per panel
 
 // Rows [h, h + 16) of the tile by its columns [p0, p0 + PR) (PR real ones in the B panel of
 // width w); `acc` is the tile's buffer (column-major: acc[p * 32 + row]).
@@ -102,7 +102,7 @@ inline void subtile(int64_t kc, const float* bt, int64_t w, int64_t p0, const fl
 void gemm_column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const float* ap, bool resume,
                        bool last) {
     using namespace gemm_columns_detail;
-    static_assert(kColRows % kLanes == 0 && kPanelRows == PackedWeights::kColumnPanelRows);
+    static_assert(kColRows % kLanes == 0 && kPanelRows % kColRows == 0);
     // Half a panel of A (16 KB of a block of 256) passes every B panel of the group before the
     // other half, so a 32 KB L1 (Zen 3) holds it and a B panel (panel by panel, a block and a
     // panel came to 44 KB; the two orders timed alike there). Rows past M are zero in A: a half
@@ -112,8 +112,8 @@ void gemm_column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const flo
     for (int64_t h = 0; h < kPanelRows && h < rows; h += kColRows)
         for (int64_t q = 0; q < g; ++q) {
             const ColumnTile& t = tiles[q];
-            // (The prefetching form only where there is something to fetch: the test and the
-            // loop cost the K loop as much as the fetches.)
+            // (The fetching form only where there is something to fetch: no test per value of
+            // K in the others.)
             auto first = [&](auto pr) {
                 constexpr int PR = decltype(pr)::value;
                 if (h == 0 && t.pf)
