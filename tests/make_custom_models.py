@@ -97,6 +97,21 @@ class DenseOrder(nn.Module):
         return torch.flatten(self.conv2(F.relu(self.bn2(x))), 1)
 
 
+class CountedPadPools(nn.Module):
+    """Average pools that count their padding (PyTorch's default), as inception_v3's branches
+    (3x3, stride 1) and MaxViT's downsampling (3x3, stride 2) use them: ONNX exports each as a
+    Pad of zeros before a pool without pads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        y = F.avg_pool2d(F.relu(self.conv1(x)), 3, stride=1, padding=1)
+        return torch.flatten(F.avg_pool2d(self.conv2(y), 3, stride=2, padding=1), 1)
+
+
 class Shuffle(nn.Module):
     """ShuffleNetV2's unit: chunk, a branch, concat, channel shuffle (view, transpose, view)."""
 
@@ -209,6 +224,7 @@ def main(out):
     write_via_onnx(Shuffle(), "onnx_shuffle", [1, 16, 7, 9], out)
     write_via_onnx(ChannelsLast(), "onnx_channels_last", [1, 16, 10, 10], out)
     write_via_onnx(DenseOrder(), "onnx_dense_order", [1, 3, 6, 6], out)
+    write_via_onnx(CountedPadPools(), "onnx_counted_pad_pools", [1, 3, 11, 11], out, opset=17)
     # nn.MultiheadAttention's exported form (slices, head reshapes, MatMul, Softmax, MatMul) as
     # one attention op, the class token's guarded expand folded, GELU into its linear layer.
     write_via_onnx(tiny_vit(), "onnx_tiny_vit", [1, 3, 32, 32], out, opset=17)

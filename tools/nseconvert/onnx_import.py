@@ -23,9 +23,15 @@ from .onnx_patterns import Patterns
 OPSETS = range(11, 18)
 
 
-
 def _pair(v):
     return [int(v[0]), int(v[1])]
+
+
+def _pad_counted(a):
+    """Whether an AveragePool with attributes `a`, after a zero Pad, averages that padding as
+    values: it counts its own (count_include_pad), or has none (torch exports avg_pool2d's
+    padding, counted by default, as a Pad before a pool without pads: inception_v3)."""
+    return bool(a.get("count_include_pad", 0)) or not any(a.get("pads", [0, 0, 0, 0]))
 
 
 class OnnxImporter(ConstantFolding, Patterns):
@@ -379,7 +385,7 @@ class OnnxImporter(ConstantFolding, Patterns):
                       not any(pads[:2] + pads[4:6]) and pads[2] == pads[6] and
                       pads[3] == pads[7] and users and
                       all(u is not None and (u.op_type == "Conv" or (
-                          u.op_type == "AveragePool" and _attrs(u).get("count_include_pad", 0)))
+                          u.op_type == "AveragePool" and _pad_counted(_attrs(u))))
                           for u in users))
         if not absorbable:
             raise Unsupported(f"{self.where(n)}: Pad other than zeros on H and W before a Conv "
