@@ -26,6 +26,37 @@ EdgeRunner::EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash,
       device_(device),
       partitions_(model) {}
 
+EdgeRunner::~EdgeRunner() {
+    if (edge_probe_.joinable()) edge_probe_.join();
+}
+
+void EdgeRunner::start_edge_probe(const Tensor& input) {
+    const int k = std::exchange(edge_probe_k_, 0);
+    if (k <= 0 || edge_probe_.joinable()) return;
+    if (edge_probe_input_.shape() != input.shape())
+        edge_probe_input_ = Tensor::zeros(input.shape());
+    std::memcpy(edge_probe_input_.data(), input.data(), input.bytes());
+    edge_probe_running_k_ = k;
+    edge_probe_ = std::thread([this, k] {
+        try {
+            const auto t0 = Clock::now();
+            const std::vector<Tensor> in{
+                Tensor::view(edge_probe_input_.shape(), edge_probe_input_.data())};
+            runtime_->run(0, k, in);
+            edge_probe_ms_ = ms_since(t0);
+        } catch (...) {  // what runs the request's own cut would fail there too, and say why
+            edge_probe_ms_ = -1;
+        }
+    });
+}
+
+void EdgeRunner::finish_edge_probe() {
+    if (!edge_probe_.joinable()) return;
+    edge_probe_.join();
+    if (split_ && edge_probe_ms_ >= 0) split_->edge_probed(edge_probe_running_k_, edge_probe_ms_);
+    edge_probe_running_k_ = 0;
+}
+
 namespace {
 // Whether another connection might succeed where this one failed: it broke or the cloud was
 // going away or busy, not a deadline spent or a request the cloud refused.
@@ -62,6 +93,7 @@ const nlohmann::json& EdgeRunner::connect() {
         throw Error(ErrorCode::Network, problem);
     }
     if (split_) {
+        finish_edge_probe();  // (prepare() below uses the runtime)
         const auto& prof =
             hello_ack_.contains("profile") ? hello_ack_["profile"] : nlohmann::json();
         split_->set_cloud(
@@ -127,6 +159,7 @@ void EdgeRunner::probe_link(double budget_ms) {
 
 const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     NSE_CHECK(split_, ErrorCode::InvalidArgument, "automatic splitting is not enabled");
+    finish_edge_probe();  // the last request's, before this one is decided
     const int n = model_->size();
     std::string unavailable;
     if (!client_.connected()) {
@@ -145,6 +178,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     }
     const SplitController::Decision d = split_->decide();
     const WireEncoding wire = d.cut < n ? parse_encoding(d.estimate.wire) : WireEncoding{};
+    edge_probe_k_ = split_->edge_probe_cut(d);  // started once the request is on its way
     const Tensor& out = d.nodes.empty() ? infer(input, d.cut, report, wire)
                                         : infer_nodes(input, d.nodes, report, wire);
     report.predicted_ms = d.estimate.total_ms;
@@ -156,6 +190,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     report.assumed_peak_mbps = d.link.peak_bytes_per_ms * 8 / 1e3;
     report.edge_scale = d.link.edge_scale;
     report.cloud_scale = d.link.cloud_scale;
+    edge_probe_k_ = 0;  // (not started where the request stayed here)
     SplitOutcome o;
     o.edge_ms = report.edge_ms;
     o.offloaded = report.offloaded;
@@ -188,6 +223,7 @@ bool EdgeRunner::cloud_accepts(WireEncoding wire) const {
 
 const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report,
                                 WireEncoding wire) {
+    finish_edge_probe();
     const int n = model_->size();
     NSE_CHECK(cut >= 0 && cut <= n, ErrorCode::InvalidArgument, "cut ", cut,
               " is out of range [0, ", n, "]");
@@ -196,6 +232,7 @@ const Tensor& EdgeRunner::infer(const Tensor& input, int cut, EdgeReport& report
 
 const Tensor& EdgeRunner::infer_nodes(const Tensor& input, const NodeSet& nodes, EdgeReport& report,
                                       WireEncoding wire) {
+    finish_edge_probe();
     const std::shared_ptr<const Model> m = partitions_.get(nodes);
     if (m == model_) return infer(input, edge_count(nodes), report, wire);
     auto& rt = partition_runtimes_[m.get()];
@@ -234,6 +271,11 @@ const Tensor& EdgeRunner::offload(const Tensor& input, const Model& m, int cut,
     }
     report.encode_ms = ms_since(te);
     report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
+    // The edge's CPU waits from here on: time a prefix meanwhile if the controller asked.
+    if (!nodes && edge_probe_k_ > 0 && edge_probe_k_ != cut) {
+        report.edge_probe_cut = edge_probe_k_;
+        start_edge_probe(input);
+    }
     last_upload_start_ = Clock::now();
     InferReply reply = client_.infer(req, next_id_++);
     const ResultReply& res = reply.result;
@@ -309,6 +351,7 @@ const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<c
     }
     // The cloud failed: finish locally from the live tensors the prefix left (still valid: the
     // suffix runs in a different plan of the same runtime).
+    finish_edge_probe();
     const auto t1 = Clock::now();
     const std::vector<Tensor>& out = rt.run(cut, n, live);
     report.local_suffix_ms = ms_since(t1);

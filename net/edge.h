@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/executor.h"
 #include "net/client.h"
@@ -50,6 +51,10 @@ struct EdgeReport {
     double assumed_burst_bytes = 0, assumed_burst_available_bytes = 0, assumed_peak_mbps = 0;
     // How fast each side was taken to run against its profile (SpeedTracker; 1 = as profiled).
     double edge_scale = 1, cloud_scale = 1;
+    // A prefix [0, k) the edge timed while this request waited for the cloud, to learn its own
+    // speed (SplitController::edge_probe_cut); 0: none. Its time enters edge_scale from the
+    // next request on.
+    int edge_probe_cut = 0;
 };
 
 class EdgeRunner {
@@ -58,6 +63,7 @@ class EdgeRunner {
     EdgeRunner(std::shared_ptr<const Model> model, uint64_t model_hash, ClientOptions options,
                std::shared_ptr<ThreadPool> pool, bool require_cloud = false,
                const DeviceOptions& device = {});
+    ~EdgeRunner();
 
     // Runs one inference split at `cut` (0 = all cloud, size() = all edge), the cut's tensors
     // sent as `wire` (fp32 for a tensor int8 cannot carry, and for a cloud that does not take
@@ -110,6 +116,12 @@ class EdgeRunner {
     const Tensor& run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
                             Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
                             WireEncoding wire);
+    // Starts timing [0, edge_probe_k_) of the model on `input` (copied) on a thread of its own
+    // while the request waits for the cloud; a no-op when no probe is pending.
+    void start_edge_probe(const Tensor& input);
+    // Waits for a started probe and hands its time to the split controller. Called before
+    // anything else uses the edge's runtime or its pool.
+    void finish_edge_probe();
 
     std::shared_ptr<const Model> model_;
     uint64_t hash_;
@@ -136,6 +148,13 @@ class EdgeRunner {
     std::shared_ptr<const WireCalibration> calibration_;
     LinkModel link_;                          // the uplink, from probes and transfers
     std::unique_ptr<SplitController> split_;  // automatic splitting
+
+    // The prefix the next offloaded request times while it waits (0: none), and the one timing.
+    int edge_probe_k_ = 0;
+    std::thread edge_probe_;
+    int edge_probe_running_k_ = 0;
+    double edge_probe_ms_ = -1;  // its time; negative when it failed
+    Tensor edge_probe_input_;
 };
 
 }  // namespace nse::net

@@ -26,6 +26,10 @@ class SpeedTracker {
     // since the edge prepares its likely cuts' plans at connect, and is outvoted by the third.
     // A step in speed is followed after 3 requests.
     double factor(Clock::time_point now = Clock::now()) const;
+    // Whether a sample was added at or after `t`.
+    bool sampled_since(Clock::time_point t) const {
+        return !samples_.empty() && samples_.back().at >= t;
+    }
 
     static constexpr double kMinPredictedMs = 0.05;
     // As slow as 32 edges sharing one core run (measured: 250 ms for an 8 ms prefix), not more.

@@ -62,6 +62,26 @@ std::vector<int> SplitController::likely_cuts(int count) const {
     return cuts;
 }
 
+int SplitController::edge_probe_cut(const Decision& d,
+                                    std::chrono::steady_clock::time_point now) const {
+    const int n = model_.size();
+    if (!planner_ || !d.nodes.empty() || d.cut >= n ||
+        edge_speed_.sampled_since(now - kEdgeProbeEvery))
+        return 0;
+    const CutEstimate& e = d.estimate;
+    const double wait_ms =
+        e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;
+    const double budget_ms = 0.5 * wait_ms / d.link.edge_scale;  // in the profile's ms
+    int chosen = 0;
+    for (int k = 1; k < n; ++k) {
+        const double p = planner_->prefix_ms(k);
+        if (k == d.cut || p < SpeedTracker::kMinPredictedMs) continue;
+        if (p > budget_ms) return chosen ? chosen : k;
+        chosen = k;
+    }
+    return chosen;
+}
+
 void SplitController::record(const Decision& d, const SplitOutcome& o) {
     edge_speed_.add(o.edge_ms, planner_->edge_part_ms(d.estimate));
     if (o.offloaded) {

@@ -80,11 +80,30 @@ class SplitController {
         if (backlog_ms >= 0) learn_backlog(backlog_ms);
     }
 
+    // While an offloaded request waits for the cloud, the edge's CPU is idle: the prefix [0, k)
+    // it should time meanwhile, or 0 for none. A request that runs nothing (or too little to
+    // time) on the edge says nothing of the edge's speed, so a profile wrong about it was never
+    // corrected while the cloud won: a quarter-CPU edge whose deployed profile put AlexNet at
+    // 196 ms, where it ran in 120-157, kept sending its input at cut 0 when a cut after the
+    // convolutions was 1.5x faster (docs/split.md). Asked for when no edge time was measured
+    // for kEdgeProbeEvery (so the edge's factor never lapses to 1 while the cloud works): the
+    // longest position whose prefix is predicted, at the current factor, to take at most half
+    // of the request's wait for the cloud, else the shortest prefix that can be timed (a
+    // profile that overrates the edge's times would otherwise never let one fit). Never the
+    // request's own cut, whose live tensors are in use.
+    int edge_probe_cut(const Decision& d, std::chrono::steady_clock::time_point now =
+                                              std::chrono::steady_clock::now()) const;
+    // The edge ran [0, k) of edge_probe_cut() in `measured_ms`.
+    void edge_probed(int k, double measured_ms) {
+        if (planner_) edge_speed_.add(measured_ms, planner_->prefix_ms(k));
+    }
+
     const SpeedTracker& edge_speed() const { return edge_speed_; }
     const SpeedTracker& cloud_speed() const { return cloud_speed_; }
     const Planner* planner() const { return planner_.get(); }
 
     static constexpr std::chrono::milliseconds kProbeInterval{100};
+    static constexpr std::chrono::seconds kEdgeProbeEvery{5};
 
   private:
     void learn_backlog(double ms) {

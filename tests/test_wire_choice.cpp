@@ -227,4 +227,51 @@ TEST(SplitControl, TheCloudsBacklogIsWorkedOffWhileTheEdgeDoesNotHearOfIt) {
     EXPECT_DOUBLE_EQ(split.decide(at).link.cloud_backlog_ms, 40);  // (heard after `at`)
 }
 
+// A request that runs nothing on the edge cannot tell how fast the edge is: while it waits for
+// the cloud, the edge times a prefix, the longest predicted to take half the wait.
+TEST(SplitControl, AnEdgeThatRunsNothingTimesAPrefixWhileItWaits) {
+    auto m = small_chain().load("wire_chain5.safetensors");
+    const int n = m->size();
+    ASSERT_EQ(n, 4);
+    LinkModel link;
+    SplitController split(*m, std::make_shared<DeviceProfile>(constant_profile(5)),
+                          Objective::Latency, link);
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 12);
+    const auto now = std::chrono::steady_clock::now();
+    const SplitController::Decision d = split.decide(now);
+    ASSERT_EQ(d.cut, 0);  // 12 ms of backlog beats the edge's 20
+    const CutEstimate& e = d.estimate;
+    const double wait =
+        e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;
+    ASSERT_GT(wait, 10);
+    ASSERT_LT(wait, 20);
+    EXPECT_EQ(split.edge_probe_cut(d, now), 1);  // 5 ms in about 6: one node, not two
+    SplitController::Decision longer = d;
+    longer.estimate.cloud_wait_ms += 30;  // about 21 ms to fill: three nodes, never all four
+    EXPECT_EQ(split.edge_probe_cut(longer, now), 3);
+    longer.cut = 3;  // (its own cut's tensors are the request's)
+    EXPECT_EQ(split.edge_probe_cut(longer, now), 2);
+    SplitController::Decision quick = d;
+    quick.estimate.cloud_wait_ms = 0;
+    quick.estimate.upload_ms = quick.estimate.rtt_ms = 0.1;
+    EXPECT_EQ(split.edge_probe_cut(quick, now), 1);  // nothing fits: the shortest that times
+    SplitController::Decision all_edge = d;
+    all_edge.cut = n;
+    EXPECT_EQ(split.edge_probe_cut(all_edge, now), 0);
+    SplitController::Decision partition = d;
+    partition.nodes = NodeSet(size_t(n), false);
+    EXPECT_EQ(split.edge_probe_cut(partition, now), 0);
+
+    // Timed 10x faster than profiled: the factor follows at once, and the next probe waits
+    // kEdgeProbeEvery; the budget is then in the faster edge's time.
+    split.edge_probed(1, 0.5);
+    EXPECT_DOUBLE_EQ(split.edge_speed().factor(), 0.1);
+    EXPECT_EQ(split.edge_probe_cut(d), 0);
+    const auto later = std::chrono::steady_clock::now() + SplitController::kEdgeProbeEvery +
+                       std::chrono::seconds(1);
+    SplitController::Decision faster = d;
+    faster.link.edge_scale = 0.1;  // 6 ms of wait hold 60 profiled
+    EXPECT_EQ(split.edge_probe_cut(faster, later), 3);
+}
+
 }  // namespace nse::test

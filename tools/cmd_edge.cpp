@@ -45,7 +45,8 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"assumed_burst_available_bytes", r.assumed_burst_available_bytes},
         {"assumed_peak_mbps", r.assumed_peak_mbps},
         {"edge_scale", r.edge_scale},
-        {"cloud_scale", r.cloud_scale}};
+        {"cloud_scale", r.cloud_scale},
+        {"edge_probe_cut", r.edge_probe_cut}};
 }
 
 }  // namespace
