@@ -28,6 +28,7 @@ struct EdgeReport {
     bool retried = false;         // a first try failed and the request was sent again on a
     std::string retry_reason;     //   fresh connection, because of this
     double edge_ms = 0;           // prefix on the edge
+    double prepare_ms = 0;        // making its memory ready first (a cut's first run only)
     double upload_ms = 0;         // cloud's receive time, first to last request byte
     double cloud_queue_ms = 0;
     double cloud_compute_ms = 0;

@@ -22,6 +22,7 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"where", r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge-fallback")},
         {"fallback_reason", r.fallback_reason},
         {"edge_ms", r.edge_ms},
+        {"prepare_ms", r.prepare_ms},
         {"upload_ms", r.upload_ms},
         {"cloud_queue_ms", r.cloud_queue_ms},
         {"cloud_compute_ms", r.cloud_compute_ms},
