@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/tools/nsengine ] || scripts/build.sh
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SKYLAKEX}
+coretype=$(scripts/openblas-coretype.sh)  # SKYLAKEX on AVX-512 CPUs, HASWELL on AVX2 ones
+[ -z "$coretype" ] || export OPENBLAS_CORETYPE=$coretype
 exec /usr/bin/python3 tools/zoo.py "$@"

@@ -34,7 +34,8 @@ done
 [[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "accuracy: --repeat wants a count >= 1"; exit 2; }
 nse=${NSE:-$PWD/build/tools/nsengine}
 [ -x "$nse" ] || { echo "accuracy: build first (scripts/build.sh)"; exit 2; }
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SKYLAKEX}  # see DESIGN.md: Prescott kernels else
+coretype=$(scripts/openblas-coretype.sh)  # SKYLAKEX on AVX-512 CPUs, HASWELL on AVX2 ones
+[ -z "$coretype" ] || export OPENBLAS_CORETYPE=$coretype
 mkdir -p "$out"
 IFS=, read -r -a thread_list <<<"$threads"
 IFS=, read -r -a model_list <<<"$models"
