@@ -161,7 +161,8 @@ def markdown(rows, args):
         "give the whole run's output bit for bit. Times: median ms at "
         f"{args.threads} thread(s), nsengine and PyTorch (jit trace + freeze + "
         f"optimize_for_inference) taking turns run by run for {args.rounds} rounds; ratio = "
-        "median of the per-round nsengine / PyTorch (< 1: nsengine faster).", "",
+        "median of the per-round nsengine / PyTorch (< 1: nsengine faster). The same models "
+        "exported to ONNX and imported: docs/zoo-onnx.md (tools/zoo_onnx.py).", "",
         f"Measured {time.strftime('%Y-%m-%d')} on this 2-core VM (timings drift by up to 1.5x "
         "between minutes; the ratio is the figure to read).", "",
         "The error columns against float64: the same network run in double precision by "
