@@ -42,7 +42,7 @@ def _threads_argument(argv):
 # PyTorch peer of a --threads 1 race ran ViT-B/16's GEMMs on two threads (258 ms against 398).
 os.environ["OPENBLAS_NUM_THREADS"] = _threads_argument(sys.argv)
 sys.path.insert(0, HERE)
-from nseconvert import zoo  # noqa: E402
+from nseconvert import sweep, zoo  # noqa: E402
 
 
 def run(cmd, timeout):
@@ -208,32 +208,15 @@ def main():
     args = ap.parse_args()
     every = [n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
     names = args.models.split(",") if args.models else every
-    # With --models and an existing --json, the rows of the other models are kept: a rerun of a
-    # few updates their rows in the table.
-    kept = {}
-    if args.models and args.json and os.path.exists(args.json):
-        with open(args.json) as f:
-            kept = {r["model"]: r for r in json.load(f) if r["model"] not in names}
-    rows = []
-    for i, name in enumerate(names):
-        t0 = time.time()
-        row = one(name, args)
-        rows.append(row)
+
+    def status(row):
         c = row.get("check", {})
-        status = row.get("error") or (
+        return row.get("error") or (
             f"err {c.get('max_rel_diff', float('nan')):.1e}, "
             f"{'ok' if c.get('ok') else 'FAILED'}, nsengine {row.get('nse_ms', float('nan')):.1f} "
             f"ms, torch {row.get('torch_ms', float('nan')):.1f} ms")
-        print(f"[{i + 1}/{len(names)}] {name}: {status} ({time.time() - t0:.0f} s)",
-              file=sys.stderr, flush=True)
-        merged = {**kept, **{r["model"]: r for r in rows}}
-        table = [merged[n] for n in every if n in merged] + [
-            r for n, r in merged.items() if n not in every]
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(table, f, indent=1)
-        with open(args.doc, "w") as f:
-            f.write(markdown(table, args))
+
+    rows = sweep.run(names, every, args, one, markdown, status)
     bad = [r["model"] for r in rows if r.get("error") or not r.get("check", {}).get("ok")]
     print(f"{len(rows) - len(bad)} of {len(rows)} pass" + (f"; failed: {', '.join(bad)}"
                                                            if bad else ""), file=sys.stderr)

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from convert_onnx import convert_onnx, ort_output  # noqa: E402
 from convert_torchvision import build_model  # noqa: E402
-from nseconvert import zoo  # noqa: E402
+from nseconvert import sweep, zoo  # noqa: E402
 from nseconvert.graph import Unsupported  # noqa: E402
 from nseconvert.onnx_import import load_onnx  # noqa: E402
 
@@ -149,29 +149,13 @@ def main():
     every = [n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
     names = args.models.split(",") if args.models else every
     os.makedirs(args.out, exist_ok=True)
-    # With --models and an existing --json, the other models' rows are kept (a rerun of a few).
-    kept = {}
-    if args.models and args.json and os.path.exists(args.json):
-        with open(args.json) as f:
-            kept = {r["model"]: r for r in json.load(f) if r["model"] not in names}
-    rows = []
-    for i, name in enumerate(names):
-        t0 = time.time()
-        row = one(name, args)
-        rows.append(row)
+
+    def status(row):
         c = row.get("check", {})
-        status = row.get("skipped") or row.get("error") or (
+        return row.get("skipped") or row.get("error") or (
             f"err {c.get('max_rel_diff', float('nan')):.1e}, {'ok' if c.get('ok') else 'FAILED'}")
-        print(f"[{i + 1}/{len(names)}] {name}: {status} ({time.time() - t0:.0f} s)",
-              file=sys.stderr, flush=True)
-        merged = {**kept, **{r["model"]: r for r in rows}}
-        table = [merged[n] for n in every if n in merged] + [
-            r for n, r in merged.items() if n not in every]
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(table, f, indent=1)
-        with open(args.doc, "w") as f:
-            f.write(markdown(table, args))
+
+    rows = sweep.run(names, every, args, one, markdown, status)
     bad = [r["model"] for r in rows if r.get("error") or
            (not r.get("skipped") and not r.get("check", {}).get("ok"))]
     print(f"{len(rows) - len(bad)} of {len(rows)} pass or are not run" +
