@@ -16,7 +16,6 @@ median of the per-round ratios. Progress goes to stderr, one line per model.
 With --models and an existing --json, the other models' rows are kept (a rerun of a few).
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -25,7 +24,6 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 def _threads_argument(argv):
@@ -193,18 +191,8 @@ def markdown(rows, args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--models", help="comma-separated subset (default: every model)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "zoo"),
-                    help="folder for the converted models (default: build/zoo)")
-    ap.add_argument("--nsengine", default=os.path.join(ROOT, "build", "tools", "nsengine"))
-    ap.add_argument("--threads", type=int, default=1)
+    ap = sweep.arguments(__doc__, "build/zoo", "docs/zoo.md", 16)
     ap.add_argument("--rounds", type=int, default=15, help="timed rounds (0: no timing)")
-    ap.add_argument("--cuts", type=int, default=16, help="cuts checked per model")
-    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "zoo.md"))
-    ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
     every = [n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
     names = args.models.split(",") if args.models else every

@@ -16,7 +16,6 @@ copies do not fit beside each other in this machine's memory). Progress goes to 
 With --models and an existing --json, the other models' rows are kept (a rerun of a few).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -25,7 +24,6 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -133,18 +131,8 @@ def markdown(rows, args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--models", help="comma-separated subset (default: every model)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "zoo-onnx"),
-                    help="folder for the imported models (default: build/zoo-onnx)")
-    ap.add_argument("--nsengine", default=os.path.join(ROOT, "build", "tools", "nsengine"))
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cuts", type=int, default=8, help="cuts checked per model")
+    ap = sweep.arguments(__doc__, "build/zoo-onnx", "docs/zoo-onnx.md", 8)
     ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "zoo-onnx.md"))
-    ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
     every = [n for n in zoo.torchvision_names() if not zoo.not_yet(n)]
     names = args.models.split(",") if args.models else every
