@@ -228,6 +228,9 @@ def main(out):
     # nn.MultiheadAttention's exported form (slices, head reshapes, MatMul, Softmax, MatMul) as
     # one attention op, the class token's guarded expand folded, GELU into its linear layer.
     write_via_onnx(tiny_vit(), "onnx_tiny_vit", [1, 3, 32, 32], out, opset=17)
+    # MaxViT's exported window and grid attention (three Slices, head reshapes, two Einsums, the
+    # relative position bias added) as one attention op over windows; its MBConv's pools.
+    write_via_onnx(tiny_maxvit(), "onnx_tiny_maxvit", [1, 3, 32, 32], out, opset=17)
 
 
 if __name__ == "__main__":

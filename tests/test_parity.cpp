@@ -83,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
                            {"sigmoid_gate", "activations", "squeeze_excite", "dense_order",
                             "shuffle", "channels_last", "tiny_vit", "tiny_swin", "tiny_swin_v2",
                             "tiny_maxvit", "onnx_activations", "onnx_shuffle", "onnx_channels_last",
-                            "onnx_dense_order", "onnx_counted_pad_pools", "onnx_tiny_vit"})),
+                            "onnx_dense_order", "onnx_counted_pad_pools", "onnx_tiny_vit",
+                            "onnx_tiny_maxvit"})),
     [](const auto& info) { return info.param.second; });
 // One network of each torchvision family (the ctest fixture convert_zoo_subset).
 INSTANTIATE_TEST_SUITE_P(

@@ -129,7 +129,10 @@ class OnnxImporter(ConstantFolding, Patterns):
 
     def tensor(self, n, i=0):
         """Input i as an nsengine tensor in its own order (a permute node where it is a view)."""
-        v = self.value(n, i)
+        return self.tensor_of(self.value(n, i))
+
+    def tensor_of(self, v):
+        """ONNX value v as an nsengine tensor in its own order."""
         perm = self.perm.get(v)
         if perm is None:
             return self.env[v]

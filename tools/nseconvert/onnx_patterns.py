@@ -2,7 +2,8 @@
 as one nsengine op each: exact GELU (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5), layer
 norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add beta]) and
 nn.MultiheadAttention's scaled dot-product attention on its packed projection (three Slices,
-Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul, Transpose, Reshape)."""
+Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul, Transpose, Reshape), and
+MaxViT's attention over windows (the same on [B, G, P, 3 E] with Einsums and a bias added)."""
 
 import math
 
@@ -137,27 +138,38 @@ class Patterns:
             self._producers = {o: m for m in self.graph.node for o in m.output}
         return self._producers.get(value)
 
-    def _head_view(self, value, perm):
-        """value = Transpose(perm) of Reshape([L, N h, d]) of Slice(P, [a, b) on the last axis):
-        (P, a, b, [L, N h, d], nodes) or None."""
+    def _head_view(self, value, perm, rank=3, heads_rank=3):
+        """value = Transpose(perm) of Reshape(to rank `heads_rank`) of Slice(P, [a, b) on the
+        last axis of a rank-`rank` P): (P, a, b, the Reshape's shape, nodes) or None.
+        nn.MultiheadAttention's: P [L, N, 3 E] to [L, N h, d]; MaxViT's: P [B, G, P, 3 E] to
+        [B, G, P, h, d]."""
         t = self.producer(value)
         if t is None or t.op_type != "Transpose" or list(_attrs(t).get("perm", [])) != perm:
             return None
         r = self.producer(t.input[0])
-        if r is None or r.op_type != "Reshape" or len(self.shapes.get(r.output[0], [])) != 3:
+        if r is None or r.op_type != "Reshape" or \
+                len(self.shapes.get(r.output[0], [])) != heads_rank:
             return None
         sl = self.producer(r.input[0])
         if sl is None or sl.op_type != "Slice" or len(sl.input) < 4:
             return None
-        rank = len(self.shapes.get(sl.input[0], []))
         starts, ends, axes = (np.asarray(self.consts.get(i, [])).reshape(-1)
                               for i in sl.input[1:4])
         steps = np.asarray(self.consts.get(sl.input[4], [1])).reshape(-1) \
             if len(sl.input) > 4 and sl.input[4] else [1]
-        if rank != 3 or len(starts) != 1 or len(ends) != 1 or len(axes) != 1 or \
-                int(axes[0]) % 3 != 2 or int(steps[0]) != 1:
+        if len(self.shapes.get(sl.input[0], [])) != rank or len(starts) != 1 or \
+                len(ends) != 1 or len(axes) != 1 or int(axes[0]) % rank != rank - 1 or \
+                int(steps[0]) != 1:
             return None
         return sl.input[0], int(starts[0]), int(ends[0]), self.shapes[r.output[0]], [sl, r, t]
+
+    def _scaled(self, value):
+        """(what value is a scalar multiple of, the factor, [the node]) or (value, None, [])."""
+        s = self.producer(value)
+        if s is not None and s.op_type in ("Div", "Mul") and self.scalar(s.input[1]) is not None:
+            c = self.scalar(s.input[1])
+            return s.input[0], (1.0 / c if s.op_type == "Div" else c), [s]
+        return value, None, []
 
     def attention_block(self, mm):
         """The pattern from MatMul `mm` (scaled q times k transposed) on: a dict of what the
@@ -217,15 +229,99 @@ class Patterns:
             return None  # an intermediate read elsewhere (attention weights returned, say)
         return found
 
+    @staticmethod
+    def _einsum(n):
+        """'scores' for an Einsum of q [.., i, d] and k [.., j, d] to [.., i, j], 'mix' for
+        one of weights [.., i, j] and v [.., j, d] to [.., i, d] (the same batch letters in
+        front), else None."""
+        eq = _attrs(n).get("equation", b"")
+        eq = (eq.decode() if isinstance(eq, bytes) else eq).replace(" ", "")
+        if "->" not in eq or eq.count(",") != 1:
+            return None
+        (a, b), out = eq.split("->")[0].split(","), eq.split("->")[1]
+        if not (len(a) == len(b) == len(out) >= 3) or a[:-2] != b[:-2] or a[:-2] != out[:-2]:
+            return None
+        x, y, z, w, o1, o2 = a[-2], a[-1], b[-2], b[-1], out[-2], out[-1]
+        if len({x, y, z}) == 3 and w == y and (o1, o2) == (x, z):
+            return "scores"
+        if len({x, y, w}) == 3 and z == y and (o1, o2) == (x, w):
+            return "mix"
+        return None
+
+    def window_attention_block(self, e1):
+        """MaxViT's attention as exported, from the Einsum `e1` of q and (scaled) k over
+        [B, G, h, P, d] (G windows or grid cells of P tokens; q, k and v three Slices of one
+        [B, G, P, 3 E] projection, each reshaped to heads and transposed), a constant bias
+        added, Softmax, the Einsum with v, Transpose and Reshape back to [B, G, P, E]: a dict
+        of what the attention op needs, or None."""
+        if self._einsum(e1) != "scores":
+            return None
+        q_value, qs, q_nodes = self._scaled(e1.input[0])
+        k_value, ks, k_nodes = self._scaled(e1.input[1])
+        if (qs is None) == (ks is None):
+            return None  # one scale, on q or on k
+        heads_of = [0, 1, 3, 2, 4]
+        q = self._head_view(q_value, heads_of, 4, 5)
+        k = self._head_view(k_value, heads_of, 4, 5)
+        if q is None or k is None:
+            return None
+        nodes = q_nodes + k_nodes + q[4] + k[4] + [e1]
+        scores, bias = e1.output[0], None
+        add = self.only_user(scores, "Add")
+        if add is not None:
+            other = [i for i in add.input if i != scores]
+            if len(other) != 1 or other[0] not in self.consts:
+                return None
+            bias, scores = np.asarray(self.consts[other[0]], np.float32), add.output[0]
+            nodes.append(add)
+        soft = self.only_user(scores, "Softmax")
+        if soft is None or int(_attrs(soft).get("axis", -1)) % 5 != 4:
+            return None
+        e2 = self.only_user(soft.output[0], "Einsum")
+        if e2 is None or self._einsum(e2) != "mix" or e2.input[0] != soft.output[0]:
+            return None
+        v = self._head_view(e2.input[1], heads_of, 4, 5)
+        back = self.only_user(e2.output[0], "Transpose")
+        if v is None or back is None or list(_attrs(back).get("perm", [])) != heads_of:
+            return None
+        merge = self.only_user(back.output[0], "Reshape")
+        if merge is None:
+            return None
+        X = q[0]
+        B, G, P, E3 = self.shapes.get(X, [0, 0, 0, 0])
+        E = E3 // 3
+        if k[0] != X or v[0] != X or E3 != 3 * E or [q[1], q[2], k[1], k[2], v[1], v[2]] != \
+                [0, E, E, 2 * E, 2 * E, 3 * E]:
+            return None
+        _, _, _, h, d = q[3]
+        if q[3] != [B, G, P, h, d] or k[3] != q[3] or v[3] != q[3] or h * d != E or \
+                self.shapes.get(merge.output[0]) != [B, G, P, E]:
+            return None
+        if bias is not None:
+            if bias.size != h * P * P or any(s != 1 for s in bias.shape[:-3]) or \
+                    list(bias.shape[-3:]) not in ([h, P, P], [1, P, P]):
+                return None
+            bias = np.broadcast_to(bias.reshape(bias.shape[-3:]), (h, P, P))
+        nodes += v[4] + [soft, e2, back, merge]
+        inner = {o for m in nodes for o in m.output} - {merge.output[0]}
+        if any(u not in nodes for o in inner for u in self.users.get(o, [])):
+            return None
+        return {"windows": True, "qkv": X, "heads": h, "scale": qs if ks is None else ks,
+                "window": P, "shape": [B, G, P, E], "bias": bias, "out": merge.output[0],
+                "nodes": nodes}
+
     def find_attention_blocks(self):
         """Marks each attention block's nodes as consumed; the first of them (in graph order)
         emits the attention op when the importer reaches it."""
         self.attention_at = {}
         order = {id(m): i for i, m in enumerate(self.graph.node)}
         for m in self.graph.node:
-            if m.op_type != "MatMul" or m.input[1] in self.consts:
+            if m.op_type == "Einsum":
+                found = self.window_attention_block(m)
+            elif m.op_type == "MatMul" and m.input[1] not in self.consts:
+                found = self.attention_block(m)
+            else:
                 continue
-            found = self.attention_block(m)
             if found:
                 first = min(found["nodes"], key=lambda x: order[id(x)])
                 self.attention_at[id(first)] = found
@@ -236,6 +332,8 @@ class Patterns:
         P = found["qkv"]
         if P not in self.env:
             raise Unsupported(f"{self.where(n)}: attention on a value the graph does not compute")
+        if found.get("windows"):
+            return self.emit_window_attention(n, found)
         if self.perm.get(P) != [1, 0, 2]:
             raise Unsupported(f"{self.where(n)}: attention whose [tokens, batch, 3 E] projection "
                               "is not a view of a [batch, tokens, 3 E] tensor")
@@ -261,3 +359,20 @@ class Patterns:
             self.env[out] = self.g.add(f"{label}.tokens", "reshape", [att], {"shape": [L, E]})
         else:
             raise Unsupported(f"{self.where(n)}: attention output reshaped to {shape}")
+
+    def emit_window_attention(self, n, found):
+        """[B, G, P, 3 E] -> [B, G P, 3 E] -> attention over windows of P tokens (with the
+        bias) -> [B, G P, E] -> [B, G, P, E]: the op MaxViT's torch.fx route makes."""
+        X, (B, G, P, E) = found["qkv"], found["shape"]
+        label = n.name or n.output[0]
+        flat = self.g.add(f"{label}.tokens", "reshape", [self.tensor_of(X)],
+                          {"shape": [B, G * P, 3 * E]})
+        params = {}
+        if found["bias"] is not None:
+            params[f"{label}.relative_position_bias"] = self.torch_of(found["bias"])
+        att = self.g.add(f"{label}.attention", "attention", [flat],
+                         {"heads": int(found["heads"]), "window": int(P),
+                          "scale": float(found["scale"]), "bias": found["bias"] is not None},
+                         params)
+        self.env[found["out"]] = self.g.add(f"{label}.windows", "reshape", [att],
+                                            {"shape": [B, G, P, E]})
