@@ -2,9 +2,10 @@
 """Convert an ONNX model (opsets 11-17) into an nsengine model file.
 
 Initializers become the weights; constant shape computations are folded; Conv +
-BatchNormalization is folded and Relu / Clip(0, 6) fused; the exported forms of GELU and of
-nn.MultiheadAttention (a ViT's) become one op each. The input must have a static shape apart from its batch (give --input-shape where the file
-leaves a dimension symbolic). Writes
+BatchNormalization is folded and Relu / Clip(0, 6) fused; the exported forms of SiLU, GELU,
+nn.MultiheadAttention (a ViT's) and MaxViT's window attention become one op each. The input
+must have a static shape apart from its batch (give --input-shape where the file leaves a
+dimension symbolic). Writes
 
   <out>/<name>.safetensors      graph + weights
   <out>/<name>.ref.safetensors  a seeded input and, where ONNX Runtime is installed

@@ -1,6 +1,7 @@
 """The multi-node forms exporters write for ops ONNX lacked before opset 17 or 20, recognised
-as one nsengine op each: exact GELU (Div by sqrt 2, Erf, Add 1, Mul by x, Mul by 0.5), layer
-norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add beta]) and
+as one nsengine op each: SiLU (x * Sigmoid(x)), exact GELU (Div by sqrt 2, Erf, Add 1, Mul by
+x, Mul by 0.5), layer norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul
+gamma, Add beta]) and
 nn.MultiheadAttention's scaled dot-product attention on its packed projection (three Slices,
 Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul, Transpose, Reshape), and
 MaxViT's attention over windows (the same on [B, G, P, 3 E] with Einsums and a bias added)."""
@@ -102,6 +103,13 @@ class Patterns:
             chain.append(u)
             cur = u
         return x, chain
+
+    def silu_product(self, sigmoid):
+        """The Mul of x and Sigmoid(x) when it is the Sigmoid's only reader, else None."""
+        mul = self.only_user(sigmoid.output[0], "Mul")
+        if mul is None or sorted(mul.input) != sorted([sigmoid.input[0], sigmoid.output[0]]):
+            return None
+        return mul
 
     def find_gelus(self):
         """Marks each GELU pattern's nodes as consumed; its first (the Div or Mul by sqrt 2)
