@@ -197,6 +197,16 @@ class OnnxRoute(unittest.TestCase):
         self.assertEqual(len(lines), 1, err)
         self.assertIn(needle, lines[0])
 
+    def test_silu_is_one_op(self):
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.SiLU(), nn.AdaptiveAvgPool2d(1),
+                            nn.Flatten(), nn.Linear(8, 5))
+        code, _, err = run_main(co.main, [self.export(net, "silu", opset=17), "--out", self.dir])
+        self.assertEqual(code, 0, err)
+        graph = json.loads(cv.read_metadata(os.path.join(self.dir, "silu.safetensors"))
+                           ["nsengine.graph"])
+        self.assertEqual([n["op"] for n in graph["nodes"]],
+                         ["conv2d", "silu", "adaptive_avg_pool2d", "flatten", "linear"])
+
     def test_unsupported_op_names_node_and_type(self):
         self.one_line([self.export(Tiny(), "tiny")], "unsupported op Cos at node")
 
