@@ -71,7 +71,8 @@ int SplitController::edge_probe_cut(const Decision& d,
     const CutEstimate& e = d.estimate;
     const double wait_ms =
         e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;
-    const double budget_ms = 0.5 * wait_ms / d.link.edge_scale;  // in the profile's ms
+    const double budget_ms =  // in the profile's ms
+        std::min(0.5 * wait_ms, kEdgeProbeMaxMs) / d.link.edge_scale;
     int chosen = 0;
     for (int k = 1; k < n; ++k) {
         const double p = planner_->prefix_ms(k);

@@ -88,7 +88,8 @@ class SplitController {
     // convolutions was 1.5x faster (docs/split.md). Asked for when no edge time was measured
     // for kEdgeProbeEvery (so the edge's factor never lapses to 1 while the cloud works): the
     // longest position whose prefix is predicted, at the current factor, to take at most half
-    // of the request's wait for the cloud, else the shortest prefix that can be timed (a
+    // of the request's wait for the cloud and at most kEdgeProbeMaxMs (a device's time and
+    // energy: at most 1 % of them), else the shortest prefix that can be timed (a
     // profile that overrates the edge's times would otherwise never let one fit). Never the
     // request's own cut, whose live tensors are in use.
     int edge_probe_cut(const Decision& d, std::chrono::steady_clock::time_point now =
@@ -104,6 +105,7 @@ class SplitController {
 
     static constexpr std::chrono::milliseconds kProbeInterval{100};
     static constexpr std::chrono::seconds kEdgeProbeEvery{5};
+    static constexpr double kEdgeProbeMaxMs = 50;
 
   private:
     void learn_backlog(double ms) {

@@ -272,6 +272,15 @@ TEST(SplitControl, AnEdgeThatRunsNothingTimesAPrefixWhileItWaits) {
     SplitController::Decision faster = d;
     faster.link.edge_scale = 0.1;  // 6 ms of wait hold 60 profiled
     EXPECT_EQ(split.edge_probe_cut(faster, later), 3);
+
+    // A long wait (a loaded cloud, a slow link) buys no probe longer than kEdgeProbeMaxMs.
+    SplitController slow(*m, std::make_shared<DeviceProfile>(constant_profile(30)),
+                         Objective::Latency, link);
+    slow.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 1000);
+    SplitController::Decision waits = slow.decide(now);
+    waits.cut = 0;
+    waits.estimate.cloud_wait_ms = 1000;            // half of it would hold all three prefixes
+    EXPECT_EQ(slow.edge_probe_cut(waits, now), 1);  // 30 ms fits 50, 60 does not
 }
 
 }  // namespace nse::test
