@@ -41,7 +41,7 @@ import json, sys
 r = json.load(sys.stdin)["requests"]
 assert r[0]["connect_ms"] > 0 and r[1]["connect_ms"] == 0, r
 for q in r:
-    parts = q["connect_ms"] + q["edge_ms"] + q["encode_ms"] + q["upload_ms"] \
+    parts = q["connect_ms"] + q["prepare_ms"] + q["edge_ms"] + q["encode_ms"] + q["upload_ms"] \
         + q["cloud_queue_ms"] + q["cloud_decode_ms"] + q["cloud_compute_ms"] + q["network_ms"]
     assert abs(q["total_ms"] - parts) < 0.5 + 0.05 * q["total_ms"], (q["total_ms"], parts)
 ' || fail "the columns do not add up to the total: $out"

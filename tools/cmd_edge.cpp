@@ -188,7 +188,7 @@ int cmd_edge(int argc, char** argv) {
         const std::string where =
             r.offloaded ? "cloud" : (r.fallback_reason.empty() ? "edge" : "edge (fallback)");
         rows.push_back({std::to_string(i + 1), std::to_string(r.cut) + (r.nodes.empty() ? "" : "*"),
-                        where, fixed(r.edge_ms, 2), r.offloaded ? r.wire : "-",
+                        where, fixed(r.prepare_ms + r.edge_ms, 2), r.offloaded ? r.wire : "-",
                         human_bytes(double(r.sent_bytes)), fixed(r.upload_ms, 2),
                         fixed(r.cloud_queue_ms + r.cloud_decode_ms + r.cloud_compute_ms, 2),
                         fixed(r.network_ms, 2), fixed(r.local_suffix_ms, 2), fixed(r.connect_ms, 2),
