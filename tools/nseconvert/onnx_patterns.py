@@ -1,10 +1,10 @@
 """The multi-node forms exporters write for ops ONNX lacked before opset 17 or 20, recognised
 as one nsengine op each: SiLU (x * Sigmoid(x)), exact GELU (Div by sqrt 2, Erf, Add 1, Mul by
 x, Mul by 0.5), layer norm (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, [Mul
-gamma, Add beta]) and
-nn.MultiheadAttention's scaled dot-product attention on its packed projection (three Slices,
-Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul, Transpose, Reshape), and
-MaxViT's attention over windows (the same on [B, G, P, 3 E] with Einsums and a bias added)."""
+gamma, Add beta]), nn.MultiheadAttention's scaled dot-product attention on its packed
+projection (three Slices, Reshapes to heads, Transposes, a scale, MatMul, Softmax, MatMul,
+Transpose, Reshape), and MaxViT's attention over windows (the same on [B, G, P, 3 E] with
+Einsums and a bias added)."""
 
 import math
 
@@ -183,12 +183,7 @@ class Patterns:
         """The pattern from MatMul `mm` (scaled q times k transposed) on: a dict of what the
         attention op needs, or None where it is something else."""
         ins = list(mm.input)
-        scale, q_value, nodes = None, ins[0], []
-        s = self.producer(ins[0])
-        if s is not None and s.op_type in ("Div", "Mul") and self.scalar(s.input[1]) is not None:
-            c = self.scalar(s.input[1])
-            scale = 1.0 / c if s.op_type == "Div" else c
-            q_value, nodes = s.input[0], [s]
+        q_value, scale, nodes = self._scaled(ins[0])
         q = self._head_view(q_value, [1, 0, 2])
         k = self._head_view(ins[1], [1, 2, 0])
         soft = self.only_user(mm.output[0], "Softmax")
