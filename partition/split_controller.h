@@ -88,10 +88,11 @@ class SplitController {
     // convolutions was 1.5x faster (docs/split.md). Asked for when no edge time was measured
     // for kEdgeProbeEvery (so the edge's factor never lapses to 1 while the cloud works): the
     // longest position whose prefix is predicted, at the current factor, to take at most half
-    // of the request's wait for the cloud and at most kEdgeProbeMaxMs (a device's time and
-    // energy: at most 1 % of them), else the shortest prefix that can be timed (a
-    // profile that overrates the edge's times would otherwise never let one fit). Never the
-    // request's own cut, whose live tensors are in use.
+    // of the request's wait for the cloud and at most kEdgeProbeMaxMs (a loaded cloud's long
+    // waits buy no longer probe), else the shortest prefix that can be timed (a profile that
+    // overrates the edge's times would otherwise never let one fit; then one node's time per
+    // kEdgeProbeEvery, whatever it is). Never the request's own cut, whose live tensors are
+    // in use.
     int edge_probe_cut(const Decision& d, std::chrono::steady_clock::time_point now =
                                               std::chrono::steady_clock::now()) const;
     // The edge ran [0, k) of edge_probe_cut() in `measured_ms`.
