@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -15,7 +16,6 @@ namespace nse {
 namespace {
 
 constexpr const char* kController = "/sys/fs/cgroup/cpu";
-constexpr long kPeriodUs = 100000;
 
 void write_file(const std::string& path, const std::string& value) {
     std::ofstream f(path);
@@ -38,8 +38,13 @@ ThreadCpuQuota::ThreadCpuQuota(const std::string& name, double fraction) {
     dir_ = std::string(kController) + "/" + name;
     NSE_CHECK(mkdir(dir_.c_str(), 0755) == 0 || errno == EEXIST, ErrorCode::Io, "cannot create ",
               dir_, " (", std::strerror(errno), "; run as root)");
-    write_file(dir_ + "/cpu.cfs_period_us", std::to_string(kPeriodUs));
-    write_file(dir_ + "/cpu.cfs_quota_us", std::to_string(long(fraction * kPeriodUs)));
+    // 1 ms of CPU (the kernel's least quota) per period of 1 ms / fraction: throttled for at
+    // most the rest of that period, as tools/netbench.sh's edge. Over a 100 ms period a
+    // 1/32-CPU edge stalled 97 ms mid-send, and its link model took those stalls for a slow
+    // link (docs/serving.md).
+    const long period_us = std::lround(1000 / fraction);
+    write_file(dir_ + "/cpu.cfs_period_us", std::to_string(period_us));
+    write_file(dir_ + "/cpu.cfs_quota_us", std::to_string(std::lround(fraction * period_us)));
 }
 
 void ThreadCpuQuota::enter() { write_file(dir_ + "/tasks", std::to_string(thread_id())); }

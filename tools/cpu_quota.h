@@ -22,7 +22,7 @@ class ThreadCpuQuota {
     // Puts the calling thread under the quota.
     void enter();
 
-    static constexpr double kMinFraction = 0.01;  // 1 ms of a 100 ms period, the kernel's least
+    static constexpr double kMinFraction = 0.01;  // 1 ms (the least quota) of a 100 ms period
 
   private:
     std::string dir_;
