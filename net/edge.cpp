@@ -186,6 +186,8 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
                                         : infer_nodes(input, d.nodes, report, wire);
     report.predicted_ms = d.estimate.total_ms;
     report.predicted_energy_mj = d.estimate.energy_mj;
+    report.predicted_wait_ms = d.estimate.cloud_wait_ms;
+    report.toll_ms = d.estimate.toll_ms;
     report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
     report.assumed_rtt_ms = d.link.rtt_ms;
     report.assumed_burst_bytes = d.link.burst_bytes;

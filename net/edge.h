@@ -47,6 +47,8 @@ struct EdgeReport {
     // With --split auto: what the planner predicted for the chosen cut, and the link it assumed.
     double predicted_ms = 0;
     double predicted_energy_mj = 0;
+    double predicted_wait_ms = 0;  // of predicted_ms: the cloud's backlog as assumed
+    double toll_ms = 0;            // the price of that wait the choice added (queue toll)
     double assumed_mbps = 0, assumed_rtt_ms = 0;  // sustained upload rate, latency
     // The link's token bucket as assumed: its size, what was left of it, and the rate inside it.
     double assumed_burst_bytes = 0, assumed_burst_available_bytes = 0, assumed_peak_mbps = 0;
@@ -96,6 +98,10 @@ class EdgeRunner {
     // runs meet the link in the same state (tools/netbench.sh races them).
     void set_probe_on_connect(bool on) { probe_on_connect_ = on; }
     const LinkModel& link() const { return link_; }
+    // With automatic splitting: SplitController::set_queue_toll.
+    void set_queue_toll(double toll) {
+        if (split_) split_->set_queue_toll(toll);
+    }
     // The split controller (null unless enable_auto was called).
     const SplitController* split() const { return split_.get(); }
     // The planner for the current cloud (null before a connection with a cloud profile).

@@ -44,6 +44,12 @@ Planner::Planner(const Model& model, const DeviceProfile& edge, const DeviceProf
     }
 }
 
+double queue_toll(double wait_ms, double service_ms, double unit_ms, double weight) {
+    if (weight <= 0 || unit_ms <= 0 || wait_ms <= unit_ms) return 0;
+    const double n = wait_ms / unit_ms;
+    return weight * service_ms * n * (n - 1) / 2;
+}
+
 CutEstimate Planner::price(int cut, bool all_edge, double prefix, double suffix, size_t live,
                            const WireOption& w, double ratio, const LinkState& link) const {
     CutEstimate e;
@@ -68,6 +74,9 @@ CutEstimate Planner::price(int cut, bool all_edge, double prefix, double suffix,
         // symmetric), refilled since the last small reply.
         e.download_ms = bucket_transfer_ms(double(output_bytes_), link.burst_bytes,
                                            link.peak_bytes_per_ms, link.download_bytes_per_ms);
+        // (The unit: the whole model on the cloud, most requests' service when it is loaded.)
+        e.toll_ms = queue_toll(e.cloud_wait_ms, e.decode_ms + e.cloud_ms,
+                               suffix_[0] * link.cloud_scale, link.queue_toll);
     }
     e.total_ms = e.edge_ms + e.encode_ms + e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms +
                  e.cloud_ms + e.download_ms;
@@ -79,9 +88,7 @@ CutEstimate Planner::price(int cut, bool all_edge, double prefix, double suffix,
 }
 
 namespace {
-double cost_of(const CutEstimate& c, Objective objective) {
-    return objective == Objective::Latency ? c.total_ms : c.energy_mj;
-}
+double cost_of(const CutEstimate& c, Objective objective) { return Planner::cost(c, objective); }
 CutEstimate never(int cut, size_t live) {  // no option may carry this cut: never chosen
     CutEstimate e;
     e.cut = cut;
@@ -157,9 +164,7 @@ int Planner::choose(const LinkState& link, Objective objective,
 int Planner::best_cut(const std::vector<CutEstimate>& est, Objective objective) {
     int best = int(est.size()) - 1;
     for (const auto& e : est) {
-        const double v = objective == Objective::Latency ? e.total_ms : e.energy_mj;
-        const double b = objective == Objective::Latency ? est[best].total_ms : est[best].energy_mj;
-        if (v < b) best = e.cut;
+        if (cost(e, objective) < cost(est[size_t(best)], objective)) best = e.cut;
     }
     return best;
 }

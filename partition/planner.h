@@ -30,6 +30,9 @@ struct LinkState {
     // computes the prefix. Zero: a plain rate.
     double burst_bytes = 0, burst_available_bytes = 0, peak_bytes_per_ms = 0;
     double cloud_backlog_ms = 0;  // predicted wait before the cloud starts our request
+    // The weight of the queue's toll in the latency objective (CutEstimate::toll_ms): 0, each
+    // edge minimises its own latency alone; 1, Naor's socially optimal toll.
+    double queue_toll = 0;
     // Measured over predicted time of recent requests (SpeedTracker): multiply the edge's
     // prefix, and the cloud's suffix and backlog.
     double edge_scale = 1;
@@ -59,7 +62,23 @@ struct CutEstimate {
            cloud_ms = 0, download_ms = 0;
     double total_ms = 0;
     double energy_mj = 0;  // edge energy, millijoules
+    // What joining the cloud's queue costs the requests that will queue behind it
+    // (queue_toll()): the latency objective chooses by total_ms + toll_ms, and total_ms stays
+    // the prediction.
+    double toll_ms = 0;
 };
+
+// The toll of joining a queue whose wait is `wait_ms` for a request the server takes
+// `service_ms` to serve, when a typical request takes it `unit_ms` (LinkState::queue_toll is
+// `weight`). Edges that each minimise their own latency join while the wait is below what they
+// gain by the cloud, so the queue grows until its wait eats the whole gain: every device idle,
+// the cloud saturated, every request as slow as if it had run at home. Naor (1969): requests
+// that maximise the welfare of all join a queue at full load (rho = 1) holding n others only
+// while n(n + 1) / 2 is below the gain in service times, where each would join while n + 1 is;
+// the difference, n(n - 1) / 2 service times, is the toll: the delay of those that will queue
+// behind it. Here n = wait / unit, each delayed by this request's own service (a cut that
+// leaves the cloud less work pays less). None below one request ahead.
+double queue_toll(double wait_ms, double service_ms, double unit_ms, double weight);
 
 class Planner {
   public:
@@ -76,6 +95,10 @@ class Planner {
     // The best cut (and its encoding, in estimate()[cut]) for the objective.
     int choose(const LinkState& link, Objective objective,
                const std::vector<WireOption>& wires = {}) const;
+    // What `objective` minimises of an estimate: total_ms + toll_ms, or energy_mj.
+    static double cost(const CutEstimate& e, Objective objective) {
+        return objective == Objective::Latency ? e.total_ms + e.toll_ms : e.energy_mj;
+    }
     // The best cut among estimates made for `objective` (ties: all on the edge, else the
     // smaller cut).
     static int best_cut(const std::vector<CutEstimate>& estimates, Objective objective);

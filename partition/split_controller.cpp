@@ -42,6 +42,7 @@ SplitController::Decision SplitController::decide(std::chrono::steady_clock::tim
     const double since_ms = std::chrono::duration<double, std::milli>(now - backlog_at_).count();
     d.link.cloud_backlog_ms =
         std::max(0.0, cloud_backlog_ms_ - std::max(0.0, since_ms) / d.link.cloud_scale);
+    d.link.queue_toll = queue_toll_;
     d.estimate = planner_->best(d.link, wires_, objective_);
     d.cut = d.estimate.cut;
     if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];
@@ -53,8 +54,7 @@ std::vector<int> SplitController::likely_cuts(int count) const {
     const Decision d = decide();
     std::vector<CutEstimate> est = planner_->estimate(d.link, wires_, objective_);
     std::sort(est.begin(), est.end(), [&](const CutEstimate& a, const CutEstimate& b) {
-        return objective_ == Objective::Latency ? a.total_ms < b.total_ms
-                                                : a.energy_mj < b.energy_mj;
+        return Planner::cost(a, objective_) < Planner::cost(b, objective_);
     });
     std::vector<int> cuts;
     for (const CutEstimate& e : est)

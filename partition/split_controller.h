@@ -49,6 +49,10 @@ class SplitController {
     // makes of a cut are then learnt from the requests sent in it.
     void set_wires(std::vector<WireOption> wires);
     const std::vector<WireOption>& wires() const { return wires_; }
+    // The weight of the toll on joining the cloud's queue (LinkState::queue_toll, queue_toll()
+    // in partition/planner.h; kDefaultQueueToll unless set).
+    void set_queue_toll(double toll) { queue_toll_ = toll; }
+    double queue_toll() const { return queue_toll_; }
 
     struct Decision {
         int cut = 0;           // a position, or the count of `nodes`
@@ -107,6 +111,7 @@ class SplitController {
     static constexpr std::chrono::milliseconds kProbeInterval{100};
     static constexpr std::chrono::seconds kEdgeProbeEvery{5};
     static constexpr double kEdgeProbeMaxMs = 50;
+    static constexpr double kDefaultQueueToll = 1;
 
   private:
     void learn_backlog(double ms) {
@@ -121,6 +126,7 @@ class SplitController {
     std::unique_ptr<DeviceProfile> cloud_profile_;
     std::unique_ptr<Planner> planner_;
     std::vector<WireOption> wires_;
+    double queue_toll_ = kDefaultQueueToll;
     LinkModel& link_;
     SpeedTracker edge_speed_, cloud_speed_;
     double cloud_backlog_ms_ = 0;                         // as last published

@@ -8,12 +8,17 @@
 #
 # With --edge-cpu F each edge's thread is limited to F of a CPU (nsengine load --edge-cpu: a
 # cgroup per edge, root), as devices of their own would be, rather than all sharing CPU 1.
+# --tolls "0 1 3" runs auto once per --queue-toll value (default: the edge's default only).
+# --seconds S runs each configuration for S seconds (every edge sends until then) instead of a
+# count of requests per edge: a count ends in a tail where the edges that fell behind finish
+# alone while the rest of the system idles.
 #
 #   scripts/loadaware.sh [--model mobilenet_v2] [--rounds 2] [--requests 10] [--edges 32]
 #                        [--profile FILE] [--baseline OTHER_NSENGINE] [--edge-cpu F]
+#                        [--tolls "T ..."] [--seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline="" edge_cpu=0
+model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline="" edge_cpu=0 tolls="" seconds=300
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model=$2; shift 2 ;;
@@ -23,7 +28,9 @@ while [ $# -gt 0 ]; do
         --profile) profile=$2; shift 2 ;;
         --baseline) baseline=$2; shift 2 ;;
         --edge-cpu) edge_cpu=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --tolls) tolls=$2; shift 2 ;;
+        --seconds) seconds=$2 requests=100000; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "loadaware.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +41,7 @@ prof=()
 run=$(mktemp -d /tmp/nsengine-loadaware.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$run"' EXIT
 status=0
-one() {  # label binary max_batch split
+one() {  # label binary max_batch split [load options...]
     local port=$((20000 + RANDOM % 9000))
     taskset -c 0 "$2" cloud --port "$port" --models "$model" --workers 1 --threads 1 \
         --max-batch "$3" "${prof[@]}" --quiet >"$run/cloud.log" 2>&1 &
@@ -45,7 +52,7 @@ one() {  # label binary max_batch split
         sleep 0.1
     done
     taskset -c 1 "$2" load --model "$model" -p "$port" --edges "$edges" --requests "$requests" \
-        --split "$4" "${prof[@]}" --edge-cpu "$edge_cpu" --max-seconds 300 --json \
+        --split "$4" "${prof[@]}" --edge-cpu "$edge_cpu" --max-seconds "$seconds" --json "${@:5}" \
         >"$run/load.json" || status=1
     kill $cloud; wait $cloud 2>/dev/null || true
     /usr/bin/python3 - "$run/load.json" "$1" <<'PY'
@@ -59,10 +66,16 @@ PY
 for r in $(seq "$rounds"); do
     limit="each edge's CPU: $edge_cpu"
     [ "$edge_cpu" != 0 ] || limit="the edges share CPU 1"
-    echo "$model, round $r ($edges edges x $requests requests; $limit)"
+    length="$requests requests"
+    [ "$requests" != 100000 ] || length="${seconds} s"
+    echo "$model, round $r ($edges edges x $length; $limit)"
     one "fifo cut 0" "$nse" 1 cloud
     one "all on edges" "$nse" 1 edge
     [ -z "$baseline" ] || one "auto baseline" "$baseline" 8 auto
-    one "auto" "$nse" 8 auto
+    if [ -z "$tolls" ]; then
+        one "auto" "$nse" 8 auto
+    else
+        for t in $tolls; do one "auto toll $t" "$nse" 8 auto --queue-toll "$t"; done
+    fi
 done
 exit $status

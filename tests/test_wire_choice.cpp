@@ -227,6 +227,47 @@ TEST(SplitControl, TheCloudsBacklogIsWorkedOffWhileTheEdgeDoesNotHearOfIt) {
     EXPECT_DOUBLE_EQ(split.decide(at).link.cloud_backlog_ms, 40);  // (heard after `at`)
 }
 
+// Edges that each minimise their own latency fill a loaded cloud's queue until its wait equals
+// their own run time; the toll (Naor's) counts the delay a request adds for those behind it.
+TEST(SplitControl, AQueueTollKeepsWorkOnTheEdgeBeforeTheWaitEqualsItsOwnTime) {
+    EXPECT_EQ(queue_toll(12, 4, 4, 1), 4 * 3.0 * 2 / 2);  // 3 ahead: 3 later delayed 4 ms each
+    EXPECT_EQ(queue_toll(12, 1, 4, 1), 1 * 3.0 * 2 / 2);  // a lighter request delays them less
+    EXPECT_EQ(queue_toll(12, 4, 4, 0.5), 0.5 * 12);
+    EXPECT_EQ(queue_toll(4, 4, 4, 1), 0);  // one ahead: none
+    EXPECT_EQ(queue_toll(12, 4, 4, 0), 0);
+    EXPECT_EQ(queue_toll(12, 4, 0, 1), 0);
+
+    auto m = small_chain().load("wire_chain6.safetensors");
+    const int n = m->size();
+    ASSERT_EQ(n, 4);
+    LinkModel link;
+    SplitController split(*m, std::make_shared<DeviceProfile>(constant_profile(5)),
+                          Objective::Latency, link);
+    EXPECT_EQ(split.queue_toll(), SplitController::kDefaultQueueToll);
+    const auto now = std::chrono::steady_clock::now();
+    // The edge: 20 ms for the whole model; the cloud: 4 ms, behind 12 ms of backlog.
+    split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(1)), 12);
+    split.set_queue_toll(0);
+    const SplitController::Decision selfish = split.decide(now);
+    EXPECT_EQ(selfish.cut, 0);  // 12 + 4 + the input's transfer: under 20
+    EXPECT_EQ(selfish.estimate.toll_ms, 0);
+    EXPECT_LT(selfish.estimate.total_ms, 20);
+    split.set_queue_toll(1);  // 3 ahead: 3 n(n - 1) / 2 = 3 requests delayed 4 ms each
+    const SplitController::Decision tolled = split.decide(now);
+    EXPECT_EQ(tolled.cut, n);
+    EXPECT_EQ(tolled.estimate.toll_ms, 0);  // (nothing waits for the cloud)
+    // The toll changes the choice, not the prediction.
+    const auto est = split.planner()->estimate(tolled.link);
+    EXPECT_NEAR(est[0].toll_ms, 4 * 3 * 2 / 2.0, 1e-6);
+    EXPECT_NEAR(est[0].total_ms, selfish.estimate.total_ms, 1e-6);
+    EXPECT_LT(est[3].toll_ms, est[0].toll_ms);  // (cut 3 leaves the cloud one node)
+    EXPECT_EQ(split.likely_cuts(1), std::vector<int>{n});
+    // A short queue costs little: the work goes back to the cloud.
+    split.probed(6);
+    EXPECT_EQ(split.decide(now).cut, 0);
+    EXPECT_NEAR(split.decide(now).estimate.toll_ms, 4 * 1.5 * 0.5 / 2, 1e-6);
+}
+
 // A request that runs nothing on the edge cannot tell how fast the edge is: while it waits for
 // the cloud, the edge times a prefix, the longest predicted to take half the wait.
 TEST(SplitControl, AnEdgeThatRunsNothingTimesAPrefixWhileItWaits) {
@@ -237,9 +278,10 @@ TEST(SplitControl, AnEdgeThatRunsNothingTimesAPrefixWhileItWaits) {
     SplitController split(*m, std::make_shared<DeviceProfile>(constant_profile(5)),
                           Objective::Latency, link);
     split.set_cloud(std::make_unique<DeviceProfile>(constant_profile(0.01)), 12);
+    split.set_queue_toll(0);
     const auto now = std::chrono::steady_clock::now();
     const SplitController::Decision d = split.decide(now);
-    ASSERT_EQ(d.cut, 0);  // 12 ms of backlog beats the edge's 20
+    ASSERT_EQ(d.cut, 0);  // 12 ms of backlog beats the edge's 20 (untolled)
     const CutEstimate& e = d.estimate;
     const double wait =
         e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;

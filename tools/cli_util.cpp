@@ -298,6 +298,24 @@ bool parse_cuts(const std::string& s) {
     return s == "dag";
 }
 
+void add_queue_toll_option(cxxopts::Options& opts) {
+    opts.add_options()(
+        "queue-toll",
+        "with --split auto, the weight of the toll on joining a loaded cloud's queue: 1 = "
+        "Naor's, the delay the request adds for the requests that will queue behind it (a busy "
+        "cloud then keeps a short queue and the devices take the rest); 0 = none, each edge "
+        "minimises its own latency (the queue then grows until its wait equals the devices' own "
+        "time) (docs/serving.md)",
+        cxxopts::value<double>()->default_value("1"));
+}
+
+double queue_toll_arg(const cxxopts::ParseResult& args) {
+    const double toll = args["queue-toll"].as<double>();
+    NSE_CHECK(toll >= 0 && toll <= 100, ErrorCode::InvalidArgument,
+              "--queue-toll must be 0..100, got ", toll);
+    return toll;
+}
+
 std::shared_ptr<const net::WireCalibration> load_wire_calibration(const std::string& path,
                                                                   const std::string& model_file,
                                                                   const Model& model, uint64_t hash,

@@ -78,12 +78,16 @@ std::shared_ptr<const DeviceProfile> profile_for(const std::string& path,
                                                  const std::shared_ptr<ThreadPool>& pool,
                                                  const std::string& who);
 
-// The model's wire calibration: `path`, else <model>.wire.json beside `model_file` if there is
-// one (null if not). One made for another file of the model, or a broken one found beside it, is
-// ignored with a warning on stderr (a missing or broken `path` is an error).
 // --cuts: true for dag (partitions that are not positions are candidates too), false for
 // positions; anything else is Error(InvalidArgument).
 bool parse_cuts(const std::string& s);
+// --queue-toll X for --split auto (SplitController::set_queue_toll): the option, and its value
+// (0..100; Error(InvalidArgument) otherwise).
+void add_queue_toll_option(cxxopts::Options& opts);
+double queue_toll_arg(const cxxopts::ParseResult& args);
+// The model's wire calibration: `path`, else <model>.wire.json beside `model_file` if there is
+// one (null if not). One made for another file of the model, or a broken one found beside it, is
+// ignored with a warning on stderr (a missing or broken `path` is an error).
 std::shared_ptr<const net::WireCalibration> load_wire_calibration(const std::string& path,
                                                                   const std::string& model_file,
                                                                   const Model& model, uint64_t hash,

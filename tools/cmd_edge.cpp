@@ -40,6 +40,8 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"retried", r.retried},
         {"predicted_ms", r.predicted_ms},
         {"predicted_energy_mj", r.predicted_energy_mj},
+        {"predicted_wait_ms", r.predicted_wait_ms},
+        {"toll_ms", r.toll_ms},
         {"assumed_upload_mbps", r.assumed_mbps},
         {"assumed_rtt_ms", r.assumed_rtt_ms},
         {"assumed_burst_bytes", r.assumed_burst_bytes},
@@ -97,6 +99,7 @@ int cmd_edge(int argc, char** argv) {
         cxxopts::value<double>()->default_value("30"))(
         "connect-timeout-s", "deadline to connect and handshake",
         cxxopts::value<double>()->default_value("2"))("h,help", "show this help");
+    add_queue_toll_option(opts);
     add_edge_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
@@ -118,6 +121,7 @@ int cmd_edge(int argc, char** argv) {
     const int fixed_cut = parse_split(args["split"].as<std::string>(), *model, fixed_nodes);
     const bool dag_cuts = parse_cuts(args["cuts"].as<std::string>());
     const Objective objective = parse_objective(args["objective"].as<std::string>());
+    const double queue_toll = queue_toll_arg(args);
     Tensor input = make_input(*model, model_path_arg(args), args["input"].as<std::string>());
     const bool json = args.count("json") > 0;
 
@@ -136,6 +140,7 @@ int cmd_edge(int argc, char** argv) {
         edge.enable_auto(
             profile_for(args["profile"].as<std::string>(), device, pool, "nsengine edge"),
             objective, wire, calibration, dag_cuts);
+    edge.set_queue_toll(queue_toll);
     const net::WireEncoding fixed_wire =
         wire.mode == net::WirePolicy::Mode::Forced ? wire.forced : net::WireEncoding{};
     std::vector<net::EdgeReport> reports;

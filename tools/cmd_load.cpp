@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -31,12 +32,33 @@ struct Outcome {
     bool offloaded = false, retried = false, fallback = false, correct = false;
     uint32_t batch = 0;  // the cloud's batch, when it answered
     int cut = 0;
+    double start_ms = 0;  // since the load's clock started
+    net::EdgeReport report;
 };
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v[std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())))];
+}
+
+void write_requests_csv(std::ofstream& f, const std::string& path,
+                        const std::vector<std::vector<Outcome>>& outcomes) {
+    f << "edge,request,start_ms,total_ms,where,cut,cloud_batch,cloud_queue_ms,cloud_backlog_ms,"
+         "predicted_ms,predicted_wait_ms,toll_ms,edge_scale,cloud_scale\n";
+    for (size_t e = 0; e < outcomes.size(); ++e)
+        for (size_t i = 0; i < outcomes[e].size(); ++i) {
+            const Outcome& o = outcomes[e][i];
+            const net::EdgeReport& r = o.report;
+            f << e << ',' << i << ',' << o.start_ms << ',' << o.total_ms << ','
+              << (o.offloaded  ? "cloud"
+                  : o.fallback ? "edge-fallback"
+                               : "edge")
+              << ',' << o.cut << ',' << o.batch << ',' << r.cloud_queue_ms << ','
+              << r.cloud_backlog_ms << ',' << r.predicted_ms << ',' << r.predicted_wait_ms << ','
+              << r.toll_ms << ',' << r.edge_scale << ',' << r.cloud_scale << '\n';
+        }
+    NSE_CHECK(f.flush(), ErrorCode::Io, "cannot write ", path);
 }
 
 }  // namespace
@@ -66,10 +88,15 @@ int cmd_load(int argc, char** argv) {
         cxxopts::value<double>()->default_value("30"))(
         "profile", "this device's profile for --split auto (default: the cached one)",
         cxxopts::value<std::string>()->default_value(""))(
+        "csv",
+        "also write one line per request to this file (when it started, where it ran, the "
+        "cut, the cloud's batch and backlog, what the planner predicted)",
+        cxxopts::value<std::string>()->default_value(""))(
         "edge-cpu",
         "limit each edge's thread to this fraction of a CPU (0.01..1; 0: no limit), as a device "
         "of its own that slow: a cgroup per edge (Linux cgroup v1 cpu controller, root)",
         cxxopts::value<double>()->default_value("0"))("h,help", "show this help");
+    add_queue_toll_option(opts);
     add_edge_security_options(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
@@ -84,6 +111,13 @@ int cmd_load(int argc, char** argv) {
     NSE_CHECK(interval_ms >= 0 && interval_ms <= 3.6e6 && max_s > 0 && max_s <= 86400,
               ErrorCode::InvalidArgument,
               "--interval-ms must be 0..3600000 and --max-seconds 0..86400");
+    const double queue_toll = queue_toll_arg(args);
+    const std::string csv_path = args["csv"].as<std::string>();
+    std::ofstream csv;  // opened now: a path that cannot be written stops the run before it starts
+    if (!csv_path.empty()) {
+        csv.open(csv_path);
+        NSE_CHECK(csv, ErrorCode::Io, "--csv: cannot write ", csv_path);
+    }
     const double edge_cpu = args["edge-cpu"].as<double>();
     NSE_CHECK(edge_cpu == 0 || (edge_cpu >= ThreadCpuQuota::kMinFraction && edge_cpu <= 1),
               ErrorCode::InvalidArgument, "--edge-cpu must be 0 (no limit) or 0.01..1");
@@ -162,7 +196,10 @@ int cmd_load(int argc, char** argv) {
             // Lossless wire only: every answer must equal the local run bit for bit.
             net::WirePolicy lossless;
             lossless.mode = net::WirePolicy::Mode::Exact;
-            if (cut < 0) edge.enable_auto(profile, Objective::Latency, lossless);
+            if (cut < 0) {
+                edge.enable_auto(profile, Objective::Latency, lossless);
+                edge.set_queue_toll(queue_toll);
+            }
             try {
                 edge.connect();
             } catch (const std::exception&) {
@@ -174,6 +211,7 @@ int cmd_load(int argc, char** argv) {
                     std::this_thread::sleep_for(
                         std::chrono::duration<double, std::milli>(interval_ms));
                 net::EdgeReport r;
+                const auto started = Clock::now();
                 try {
                     const Tensor& y = cut < 0 ? edge.infer_auto(inputs[size_t(e)], r)
                                               : edge.infer(inputs[size_t(e)], cut, r);
@@ -187,6 +225,8 @@ int cmd_load(int argc, char** argv) {
                         y.shape() == w.shape() && std::memcmp(y.data(), w.data(), w.bytes()) == 0;
                     o.batch = r.offloaded ? r.cloud_batch : 0;
                     o.cut = r.cut;
+                    o.start_ms = std::chrono::duration<double, std::milli>(started - t0).count();
+                    o.report = r;
                     outcomes[size_t(e)].push_back(o);
                 } catch (const std::exception& ex) {
                     ++lost;
@@ -238,6 +278,7 @@ int cmd_load(int argc, char** argv) {
     }
     double batch_sum = 0;
     for (const auto& [b, count] : batches) batch_sum += double(b) * count;
+    if (csv.is_open()) write_requests_csv(csv, csv_path, outcomes);
     const int planned = edges * requests;
     const int not_started = planned - answered - lost.load();
     if (json) {
@@ -249,6 +290,7 @@ int cmd_load(int argc, char** argv) {
                             {"split", args["split"].as<std::string>()},
                             {"threads_per_edge", threads},
                             {"edge_cpu", edge_cpu},
+                            {"queue_toll", queue_toll},
                             {"setup_s", setup_s},
                             {"planned", planned},
                             {"answered", answered},
