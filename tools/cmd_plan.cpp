@@ -28,6 +28,7 @@ nlohmann::json estimate_json(const CutEstimate& e) {
             {"cloud_ms", e.cloud_wait_ms + e.cloud_ms},
             {"download_ms", e.download_ms},
             {"total_ms", e.total_ms},
+            {"toll_ms", e.toll_ms},
             {"energy_mj", e.energy_mj}};
 }
 
@@ -128,7 +129,8 @@ int cmd_plan(int argc, char** argv) {
         "the link's token bucket, full: this many KB leave at --peak-mbps before the rate applies",
         cxxopts::value<double>()->default_value("0"))(
         "peak-mbps", "the rate inside the burst", cxxopts::value<double>()->default_value("10000"))(
-        "backlog-ms", "cloud queueing delay", cxxopts::value<double>()->default_value("0"))(
+        "backlog-ms", "cloud queueing delay (priced with --queue-toll's toll too)",
+        cxxopts::value<double>()->default_value("0"))(
         "edge-scale",
         "what if the edge ran at this factor of its profile's times (2: twice as slow)",
         cxxopts::value<double>()->default_value("1"))(
@@ -150,6 +152,7 @@ int cmd_plan(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value("dag"))(
         "svg", "also draw the cuts as stacked bars into this SVG file",
         cxxopts::value<std::string>())("h,help", "show this help");
+    add_queue_toll_option(opts);
     auto args = parse_args(opts, argc, argv);
     if (print_help(opts, args)) return 0;
     NSE_CHECK(args.count("edge-profile") && args.count("cloud-profile"), ErrorCode::InvalidArgument,
@@ -161,6 +164,7 @@ int cmd_plan(int argc, char** argv) {
     const double rtt = args["rtt-ms"].as<double>(), backlog = args["backlog-ms"].as<double>();
     NSE_CHECK(rtt >= 0 && backlog >= 0, ErrorCode::InvalidArgument,
               "--rtt-ms and --backlog-ms must be >= 0");
+    const double queue_toll = queue_toll_arg(args);
     const double edge_scale = args["edge-scale"].as<double>(),
                  cloud_scale = args["cloud-scale"].as<double>();
     NSE_CHECK(edge_scale > 0 && edge_scale <= 1e3 && cloud_scale > 0 && cloud_scale <= 1e3,
@@ -194,6 +198,7 @@ int cmd_plan(int argc, char** argv) {
         link.upload_bytes_per_ms = link.download_bytes_per_ms = m * 1e6 / 8 / 1e3;
         link.rtt_ms = rtt;
         link.cloud_backlog_ms = backlog;
+        link.queue_toll = queue_toll;
         link.burst_bytes = link.burst_available_bytes = burst_kb * 1024;
         link.peak_bytes_per_ms = peak * 1e6 / 8 / 1e3;
         link.edge_scale = edge_scale;
@@ -266,8 +271,10 @@ int cmd_plan(int argc, char** argv) {
                       << fixed(best[b].total_ms, 2) << " ms, " << fixed(best[b].energy_mj, 1)
                       << " mJ (--split nodes:"
                       << nodes_hex(planner.partitions()[size_t(best[b].partition)]) << ")\n";
+        // (With a backlog, the toll the choice added to each cloud cut: partition/planner.h.)
+        const bool tolled = backlog > 0 && queue_toll > 0;
         std::vector<std::vector<std::string>> rows;
-        for (const auto& c : e)
+        for (const auto& c : e) {
             rows.push_back(
                 {std::string(c.cut == chosen[b] ? "*" : "") + std::to_string(c.cut),
                  c.cut == 0 ? "(input)" : model->node(c.cut - 1).name, std::to_string(c.live_bytes),
@@ -276,11 +283,18 @@ int cmd_plan(int argc, char** argv) {
                  fixed(c.edge_ms, 2), fixed(c.encode_ms + c.decode_ms, 2), fixed(c.upload_ms, 2),
                  fixed(c.cloud_wait_ms + c.cloud_ms, 2), fixed(c.rtt_ms + c.download_ms, 2),
                  fixed(c.total_ms, 2), fixed(c.energy_mj, 1)});
-        print_table(std::cout,
-                    {"cut", "after", "live bytes", "wire", "sent bytes", "edge ms", "codec ms",
-                     "upload ms", "cloud ms", "rtt+down ms", "total ms", "edge mJ"},
-                    rows,
-                    {true, false, true, false, true, true, true, true, true, true, true, true});
+            if (tolled) rows.back().push_back(fixed(c.toll_ms, 2));
+        }
+        std::vector<std::string> header = {"cut",        "after",       "live bytes", "wire",
+                                           "sent bytes", "edge ms",     "codec ms",   "upload ms",
+                                           "cloud ms",   "rtt+down ms", "total ms",   "edge mJ"};
+        std::vector<bool> right = {true, false, true, false, true, true,
+                                   true, true,  true, true,  true, true};
+        if (tolled) {
+            header.push_back("toll ms");
+            right.push_back(true);
+        }
+        print_table(std::cout, header, rows, right);
         if (!parts[b].empty()) {
             std::cout << "partitions that are not positions (minimum cuts of the graph; their "
                          "tensors travel as fp32; nodes: --json):\n";
