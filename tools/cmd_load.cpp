@@ -28,12 +28,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Outcome {
-    double total_ms = 0;
-    bool offloaded = false, retried = false, fallback = false, correct = false;
-    uint32_t batch = 0;  // the cloud's batch, when it answered
-    int cut = 0;
-    double start_ms = 0;  // since the load's clock started
     net::EdgeReport report;
+    bool correct = false;  // the answer equals the local run's, bit for bit
+    double start_ms = 0;   // since the load's clock started
+    bool fallback() const { return !report.fallback_reason.empty(); }
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -50,13 +48,13 @@ void write_requests_csv(std::ofstream& f, const std::string& path,
         for (size_t i = 0; i < outcomes[e].size(); ++i) {
             const Outcome& o = outcomes[e][i];
             const net::EdgeReport& r = o.report;
-            f << e << ',' << i << ',' << o.start_ms << ',' << o.total_ms << ','
-              << (o.offloaded  ? "cloud"
-                  : o.fallback ? "edge-fallback"
-                               : "edge")
-              << ',' << o.cut << ',' << o.batch << ',' << r.cloud_queue_ms << ','
-              << r.cloud_backlog_ms << ',' << r.predicted_ms << ',' << r.predicted_wait_ms << ','
-              << r.toll_ms << ',' << r.edge_scale << ',' << r.cloud_scale << '\n';
+            f << e << ',' << i << ',' << o.start_ms << ',' << r.total_ms << ','
+              << (r.offloaded    ? "cloud"
+                  : o.fallback() ? "edge-fallback"
+                                 : "edge")
+              << ',' << r.cut << ',' << (r.offloaded ? r.cloud_batch : 0) << ',' << r.cloud_queue_ms
+              << ',' << r.cloud_backlog_ms << ',' << r.predicted_ms << ',' << r.predicted_wait_ms
+              << ',' << r.toll_ms << ',' << r.edge_scale << ',' << r.cloud_scale << '\n';
         }
     NSE_CHECK(f.flush(), ErrorCode::Io, "cannot write ", path);
 }
@@ -217,16 +215,10 @@ int cmd_load(int argc, char** argv) {
                                               : edge.infer(inputs[size_t(e)], cut, r);
                     const Tensor& w = want[size_t(e)];
                     Outcome o;
-                    o.total_ms = r.total_ms;
-                    o.offloaded = r.offloaded;
-                    o.retried = r.retried;
-                    o.fallback = !r.fallback_reason.empty();
+                    o.report = r;
                     o.correct =
                         y.shape() == w.shape() && std::memcmp(y.data(), w.data(), w.bytes()) == 0;
-                    o.batch = r.offloaded ? r.cloud_batch : 0;
-                    o.cut = r.cut;
                     o.start_ms = std::chrono::duration<double, std::milli>(started - t0).count();
-                    o.report = r;
                     outcomes[size_t(e)].push_back(o);
                 } catch (const std::exception& ex) {
                     ++lost;
@@ -265,14 +257,15 @@ int cmd_load(int argc, char** argv) {
         std::vector<double> mine;
         for (const Outcome& o : per_edge) {
             ++answered;
-            cloud += o.offloaded;
-            retried += o.retried;
-            fallbacks += o.fallback;
-            by_choice += !o.offloaded && !o.fallback;
+            const net::EdgeReport& r = o.report;
+            cloud += r.offloaded;
+            retried += r.retried;
+            fallbacks += o.fallback();
+            by_choice += !r.offloaded && !o.fallback();
             wrong += !o.correct;
-            latency.push_back(o.total_ms);
-            mine.push_back(o.total_ms);
-            if (o.offloaded) ++batches[o.batch];
+            latency.push_back(r.total_ms);
+            mine.push_back(r.total_ms);
+            if (r.offloaded) ++batches[r.cloud_batch];
         }
         if (!mine.empty()) edge_medians.push_back(median(mine));
     }
