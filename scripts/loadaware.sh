@@ -18,7 +18,8 @@
 #                        [--tolls "T ..."] [--seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline="" edge_cpu=0 tolls="" seconds=300
+model=mobilenet_v2 rounds=2 requests=10 edges=32 profile="" baseline="" edge_cpu=0 tolls=""
+seconds=300 timed=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model=$2; shift 2 ;;
@@ -29,11 +30,12 @@ while [ $# -gt 0 ]; do
         --baseline) baseline=$2; shift 2 ;;
         --edge-cpu) edge_cpu=$2; shift 2 ;;
         --tolls) tolls=$2; shift 2 ;;
-        --seconds) seconds=$2 requests=100000; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --seconds) seconds=$2 timed=1; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "loadaware.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+[ "$timed" = 0 ] || requests=100000  # (each edge sends until --seconds)
 [ "$(nproc)" -ge 2 ] || { echo "loadaware.sh: needs two CPUs" >&2; exit 2; }
 nse=${NSE:-build/tools/nsengine}
 prof=()
@@ -67,7 +69,7 @@ for r in $(seq "$rounds"); do
     limit="each edge's CPU: $edge_cpu"
     [ "$edge_cpu" != 0 ] || limit="the edges share CPU 1"
     length="$requests requests"
-    [ "$requests" != 100000 ] || length="${seconds} s"
+    [ "$timed" = 0 ] || length="${seconds} s"
     echo "$model, round $r ($edges edges x $length; $limit)"
     one "fifo cut 0" "$nse" 1 cloud
     one "all on edges" "$nse" 1 edge
