@@ -18,6 +18,7 @@
 #include "lab/deploy.h"
 #include "net/protocol.h"
 #include "net/wire_choice.h"
+#include "partition/split_controller.h"
 #include "tools/image.h"
 #include "weights/safetensors.h"
 
@@ -299,6 +300,8 @@ bool parse_cuts(const std::string& s) {
 }
 
 void add_queue_toll_option(cxxopts::Options& opts) {
+    std::ostringstream default_toll;
+    default_toll << SplitController::kDefaultQueueToll;
     opts.add_options()(
         "queue-toll",
         "with --split auto, the weight of the toll on joining a loaded cloud's queue: 1 = "
@@ -306,7 +309,7 @@ void add_queue_toll_option(cxxopts::Options& opts) {
         "cloud then keeps a short queue and the devices take the rest); 0 = none, each edge "
         "minimises its own latency (the queue then grows until its wait equals the devices' own "
         "time) (docs/serving.md)",
-        cxxopts::value<double>()->default_value("1"));
+        cxxopts::value<double>()->default_value(default_toll.str()));
 }
 
 double queue_toll_arg(const cxxopts::ParseResult& args) {

@@ -427,9 +427,9 @@ class OnnxImporter(ConstantFolding, Patterns):
                 self.activation(n, "relu")
             else:
                 raise Unsupported(f"{self.where(n)}: Clip({lo}, {hi}) (nsengine has 0-6 and 0-inf)")
-        elif t == "Sigmoid" and self.silu_product(n) is not None:
+        elif t == "Sigmoid" and (mul := self.silu_product(n)) is not None:
             # x * sigmoid(x), as SiLU exports: one op, one pass over the tensor.
-            mul, v = self.silu_product(n), self.value(n)
+            v = self.value(n)
             self.view_out(mul, self.g.add(mul.name or mul.output[0], "silu", [self.env[v]]),
                           self.perm.get(v))
             self.skip.add(id(mul))

@@ -301,7 +301,7 @@ class Patterns:
                 self.shapes.get(merge.output[0]) != [B, G, P, E]:
             return None
         if bias is not None:
-            if bias.size != h * P * P or any(s != 1 for s in bias.shape[:-3]) or \
+            if bias.ndim < 3 or any(s != 1 for s in bias.shape[:-3]) or \
                     list(bias.shape[-3:]) not in ([h, P, P], [1, P, P]):
                 return None
             bias = np.broadcast_to(bias.reshape(bias.shape[-3:]), (h, P, P))
