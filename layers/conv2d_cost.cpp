@@ -41,7 +41,7 @@ const CostKind Conv2d::kWinograd{"winograd",
                                  true};
 const CostKind Conv2d::kDirect{
     "direct_conv",
-    {"1", "mflop", "in_mb", "out_mb", "mvector_fmas", "out_mb_cold", "mbroadcasts"},
+    {"1", "mflop", "in_mb", "out_mb", "mflop_issued", "out_mb_cold", "mbroadcasts"},
     false,
     true,
     direct_conv_available};
@@ -122,14 +122,15 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         const double weights = positions * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / 1e6;
         c.x = {1, computed, few, values, in_mb, out_mb, weights};
     } else if (&kind == &kDirect) {
-        // Output channels in 16-wide vectors: one multiply-add per pixel, tap and 16 channels,
-        // after one load and broadcast of the input value per pixel and tap, shared by all the
-        // vectors. An output past kFlushedOutputMb goes to memory the network last used long
-        // before: its writes get a coefficient of their own.
+        // The multiply-adds the tiles issue, the lanes past a group's channels (AVX-512's and the
+        // channel tiling's vectors) and past a row's or the map's pixels (the pixel tiling's)
+        // included; one load and broadcast of the input value per pixel and tap (AVX-512 and
+        // channel tiles), shared by all the vectors. An output past kFlushedOutputMb goes to
+        // memory the network last used long before: its writes get a coefficient of their own.
         const double broadcasts = double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s / 1e6;
-        const double fmas = broadcasts * double((cs.k / cs.groups + 15) / 16);
+        const double issued = mflop / direct_conv_lane_fill(cs);
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
-        c.x = {1, mflop, in_mb, out_mb, fmas, out_cold, broadcasts};
+        c.x = {1, mflop, in_mb, out_mb, issued, out_cold, broadcasts};
     } else {
         // Depthwise: the kernel sums all taps of an output row in 16-wide vectors, so a row of
         // Q outputs costs ceil(Q / 16) vector multiply-adds per tap however few lanes are used;

@@ -1,6 +1,7 @@
 // conv2d CPU kernels (im2col + GEMM, 1x1 GEMM, depthwise) against the naive reference.
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/depthwise_direct.h"
+#include "kernels/cpu/direct_conv.h"
 #include "tests/kernel_tester.h"
 
 namespace nse::test {
@@ -40,10 +41,10 @@ TEST(Conv2d, GroupedOnTheDirectPathAndBeyondIt) {
     // ResNeXt's and RegNet's grouped 3x3 layers: groups of 4 to 64 channels (one to four 16-wide
     // vectors of outputs per group, a partial last vector), both strides, 7x7 to 28x28 maps,
     // dilation; and groups too wide for the direct path (48 * 9 > 400 inputs: the GEMM per group).
-    for (int64_t width : {4, 16, 24, 44, 64})
+    for (int64_t width : {4, 8, 16, 24, 32, 44, 64})
         for (int64_t groups : {2, 5})
             for (int64_t stride : {1, 2})
-                for (int64_t hw : {7, 28})
+                for (int64_t hw : {7, 14, 28})
                     ConvTester()
                         .in(width * groups, hw, hw)
                         .out(width * groups)
@@ -55,6 +56,45 @@ TEST(Conv2d, GroupedOnTheDirectPathAndBeyondIt) {
                         .check();
     ConvTester().in(32, 12, 12).out(64).k(3).pad(2).dilation(2).groups(8).check();
     ConvTester().in(8, 9, 9).out(12).k(5).pad(2).groups(4).check();  // 3 outputs per group
+}
+
+TEST(Conv2d, GroupedInChannelVectorsAndInPixelTiles) {
+    // AVX2 and NEON run a group either in pixel tiles (the implicit GEMM) or in channel vectors
+    // (direct_conv.h), whichever fills more of its multiply-adds: both are met here, over tiles
+    // that span rows and end part-filled, several threads splitting the map, a batch, dilation
+    // and stride 3 (three column phases).
+    auto shape = [](int64_t width, int64_t hw) {
+        return ConvShape{1, 4 * width, hw, hw, 4 * width, 3, 3, 1, 1, 1, 1, 1, 1, 4};
+    };
+    const bool simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    EXPECT_EQ(direct_conv_channel_tiling(shape(16, 7)), simd);  // RegNetX's 25 groups of 16
+    EXPECT_EQ(direct_conv_channel_tiling(shape(8, 28)), simd);  // RegNetY's groups of 8
+    // ResNeXt's groups of 4: half a vector on AVX2, a whole one on NEON.
+    EXPECT_EQ(direct_conv_channel_tiling(shape(4, 56)), cpu_path() == CpuPath::Neon);
+    EXPECT_FALSE(direct_conv_channel_tiling(shape(24, 32)));  // 24 rows and 32 pixels: full
+    // AlexNet's stem: 64 channels in chunks, 363 taps; MobileNetV2's 27-tap stem stays in pixel
+    // tiles, whose outputs go out a vector at a time.
+    EXPECT_EQ(direct_conv_channel_tiling(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
+    EXPECT_FALSE(direct_conv_channel_tiling(ConvShape{1, 3, 224, 224, 32, 3, 3, 2, 2, 1, 1}));
+    for (int threads : {1, 2, 3}) {
+        use_threads(threads);
+        for (int64_t width : {8, 16, 24, 32, 40})  // 40: a chunk of 2 vectors and one of 3
+            for (int64_t hw : {5, 9, 13})
+                ConvTester()
+                    .batch(hw == 9 ? 2 : 1)
+                    .in(3 * width, hw, hw + 2)
+                    .out(3 * width)
+                    .k(3)
+                    .pad(1)
+                    .groups(3)
+                    .act(hw == 13 ? Activation::Relu6 : Activation::None)
+                    .check();
+        ConvTester().in(32, 11, 10).out(32).k(3).pad(2).dilation(2).groups(2).check();
+        ConvTester().in(24, 13, 12).out(24).k(3).stride(3).pad(1).groups(3).no_bias().check();
+        ConvTester().in(40, 8, 8).out(40).k(5).stride(2).pad(2).groups(4).check();  // 10 per group
+        ConvTester().in(3, 47, 45).out(64).k(11).stride(4).pad(2).check();  // 4 chunks (AVX2)
+    }
+    use_threads(hardware_threads());
 }
 
 TEST(Conv2d, Pointwise) {

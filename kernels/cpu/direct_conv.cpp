@@ -127,21 +127,28 @@ namespace {
 // The shared SIMD paths (AVX2, NEON): the path's kernels, or null elsewhere.
 struct SimdDirect {
     int64_t (*panel_rows)();
+    int64_t (*channel_width)(int64_t, int64_t, int64_t, int64_t);
+    double (*fill)(int64_t, int64_t, int64_t, int64_t);
+    void (*channel_weights)(const float*, int64_t, int64_t, float*);
     int64_t (*tile_pixels)();
     void (*split_row)(const float*, int64_t, int64_t, int64_t, int64_t, float*);
     void (*rows)(const DirectConvArgs&, int64_t, int64_t);
 };
 const SimdDirect* simd_direct() {
 #if defined(__x86_64__)
-    static const SimdDirect avx2_kernels{avx2::direct_conv_panel_rows,
-                                         avx2::direct_conv_tile_pixels, avx2::direct_conv_split_row,
-                                         avx2::direct_conv_rows};
+    static const SimdDirect avx2_kernels{
+        avx2::direct_conv_panel_rows,  avx2::direct_conv_channel_width,
+        avx2::direct_conv_fill,        avx2::direct_conv_channel_weights,
+        avx2::direct_conv_tile_pixels, avx2::direct_conv_split_row,
+        avx2::direct_conv_rows};
     if (cpu_path() == CpuPath::Avx2) return &avx2_kernels;
 #endif
 #if defined(__aarch64__)
-    static const SimdDirect neon_kernels{neon::direct_conv_panel_rows,
-                                         neon::direct_conv_tile_pixels, neon::direct_conv_split_row,
-                                         neon::direct_conv_rows};
+    static const SimdDirect neon_kernels{
+        neon::direct_conv_panel_rows,  neon::direct_conv_channel_width,
+        neon::direct_conv_fill,        neon::direct_conv_channel_weights,
+        neon::direct_conv_tile_pixels, neon::direct_conv_split_row,
+        neon::direct_conv_rows};
     if (cpu_path() == CpuPath::Neon) return &neon_kernels;
 #endif
     return nullptr;
@@ -160,8 +167,13 @@ SplitLayout split_layout(const ConvShape& sh, int64_t tile_pixels) {
             std::max(tiles * tile_pixels + widest_tap, (sh.w + 2 * sh.pad_w + S - 1) / S)};
 }
 
-int64_t simd_panels_floats(const ConvShape& g, int64_t mr) {
-    return (g.k + mr - 1) / mr * mr * g.c * g.r * g.s;
+// A group's weights as the path's kernel reads them: panels of its tile height, or the output
+// channels in whole vectors per tap.
+int64_t simd_group_floats(const SimdDirect& k, const ConvShape& g) {
+    const int64_t crs = g.c * g.r * g.s;
+    if (const int64_t width = k.channel_width(g.k, crs, g.p(), g.q())) return crs * width;
+    const int64_t mr = k.panel_rows();
+    return (g.k + mr - 1) / mr * mr * crs;
 }
 
 }  // namespace
@@ -175,10 +187,23 @@ bool direct_conv_applies(const ConvShape& sh) {
            sh.q() <= kMaxRowPixels && !winograd_applies(sh);
 }
 
+bool direct_conv_channel_tiling(const ConvShape& sh) {
+    const SimdDirect* k = simd_direct();
+    const ConvShape g = group_shape(sh);
+    return k && direct_conv_applies(sh) &&
+           k->channel_width(g.k, g.c * g.r * g.s, g.p(), g.q()) != 0;
+}
+
+double direct_conv_lane_fill(const ConvShape& sh) {
+    const ConvShape g = group_shape(sh);
+    if (const SimdDirect* k = simd_direct()) return k->fill(g.k, g.c * g.r * g.s, g.p(), g.q());
+    return double(g.k) / double(padded_k(g));  // AVX-512: 16-wide vectors of channels
+}
+
 size_t direct_conv_weight_floats(const ConvShape& sh) {
     const ConvShape g = group_shape(sh);
     if (const SimdDirect* k = simd_direct())
-        return static_cast<size_t>(sh.groups * simd_panels_floats(g, k->panel_rows()));
+        return static_cast<size_t>(sh.groups * simd_group_floats(*k, g));
     return static_cast<size_t>(sh.groups * g.c * sh.r * sh.s * padded_k(g));
 }
 
@@ -187,8 +212,14 @@ void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt)
     const int64_t CRS = g.c * sh.r * sh.s;
     std::fill_n(wt, direct_conv_weight_floats(sh), 0.f);
     if (const SimdDirect* k = simd_direct()) {
+        const int64_t per_group = simd_group_floats(*k, g);
+        if (k->channel_width(g.k, CRS, g.p(), g.q()) != 0) {
+            for (int64_t gi = 0; gi < sh.groups; ++gi)
+                k->channel_weights(w + gi * g.k * CRS, g.k, CRS, wt + gi * per_group);
+            return;
+        }
         // Per group, panels of MR output channels: wt[panel][i][row] = w[panel MR + row][i].
-        const int64_t mr = k->panel_rows(), per_group = simd_panels_floats(g, mr);
+        const int64_t mr = k->panel_rows();
         for (int64_t gi = 0; gi < sh.groups; ++gi)
             for (int64_t row = 0; row < g.k; ++row)
                 for (int64_t i = 0; i < CRS; ++i)
@@ -220,7 +251,7 @@ void direct_conv_simd(const SimdDirect& k, ThreadPool& pool, const ConvShape& sh
     const ConvShape g = group_shape(sh);
     const SplitLayout l = split_layout(sh, k.tile_pixels());
     const int64_t P = sh.p(), Q = sh.q(), G = sh.groups, row_floats = l.phases * l.wq;
-    const int64_t per_group = simd_panels_floats(g, k.panel_rows());
+    const int64_t per_group = simd_group_floats(k, g);
     for (int64_t n = 0; n < sh.n; ++n) {
         const float* xn = x + n * sh.c * sh.h * sh.w;
         float* yn = y + n * sh.k * P * Q;

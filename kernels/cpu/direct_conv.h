@@ -2,7 +2,9 @@
 // network's RGB stem): a GEMM with 6 or 16 rows runs its micro-kernels mostly empty and im2col
 // copies the input R*S times. AVX-512: output channels in vectors, input values broadcast.
 // AVX2 and NEON (simd/direct_conv_body.h): an implicit GEMM, output pixels in vectors read
-// straight from the input split by column phase, weights in panels of the GEMM's tile height.
+// straight from the input split by column phase, weights in panels of the GEMM's tile height;
+// or, for groups of up to 32 channels where that fills more of the multiply-adds, output
+// channels in vectors as AVX-512 has them.
 #pragma once
 
 #include <cstddef>
@@ -27,10 +29,18 @@ constexpr int64_t kMaxRowPixels = 512;
 // group of so few rows and columns ran at 11-35 GFLOP/s.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
+// Whether the shape's groups run in channel vectors on the AVX2 or NEON path in use (few output
+// channels per group on a small map: whole vectors of channels, pixels broadcast; see
+// simd/direct_conv_body.h) rather than in the implicit GEMM's pixel tiles.
+bool direct_conv_channel_tiling(const ConvShape& shape);
+// The share of the multiply-adds the path's tiles issue that make outputs (the rest fill the
+// lanes and rows past a group's channels and a row's or map's pixels); for the cost model.
+double direct_conv_lane_fill(const ConvShape& shape);
 
 // The weights as the kernel reads them, zero-padded: per group [C/G][R][S][K/G rounded up to
-// 16] on AVX-512, panels [K/G / MR][C/G R S][MR] of the GEMM's tile height MR on AVX2 and NEON;
-// laid out once at load by the layer (for the path in use then).
+// 16] on AVX-512, panels [K/G / MR][C/G R S][MR] of the GEMM's tile height MR on AVX2 and NEON
+// ([C/G R S][K/G rounded up to whole vectors] in channel tiling); laid out once at load by the
+// layer (for the path in use then).
 size_t direct_conv_weight_floats(const ConvShape& shape);
 void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* wt);
 

@@ -18,7 +18,9 @@ namespace nse {
 struct DirectConvArgs {
     const float* x;  // input [c][hp][phases][wq]: padded, each row split by column phase
     int64_t hp, phases, wq;
-    const float* w;     // weights in panels of direct_conv_panel_rows() rows: [k/MR][c r s][MR]
+    // Weights in panels of direct_conv_panel_rows() rows, [k/MR][c r s][MR], or where
+    // direct_conv_channel_width is not 0, as direct_conv_channel_weights lays them out.
+    const float* w;
     const float* bias;  // k values, or null
     Activation act;
     float* y;  // output [k][p][q]
@@ -50,6 +52,14 @@ struct DirectConvArgs {
        panels of direct_conv_panel_rows() output channels, k-major; its input split by           \
        direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */        \
     int64_t direct_conv_panel_rows();                                                            \
+    /* A group of k output channels, crs taps, on a p x q map in channel vectors instead: the    \
+       weights' values per tap (k rounded up to whole vectors), or 0 for the panels. */          \
+    int64_t direct_conv_channel_width(int64_t k, int64_t crs, int64_t p, int64_t q);             \
+    /* The share of the multiply-adds of the group's tiles (either tiling) that make outputs. */ \
+    double direct_conv_fill(int64_t k, int64_t crs, int64_t p, int64_t q);                       \
+    /* One group's weights w [k][crs] laid out for channel tiles (k rounded up to whole vectors  \
+       times crs floats at out). */                                                              \
+    void direct_conv_channel_weights(const float* w, int64_t k, int64_t crs, float* out);        \
     int64_t direct_conv_tile_pixels();                                                           \
     void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
                                int64_t wq, float* out);                                          \

@@ -16,6 +16,8 @@ constexpr int kLanes = 8;
 // of B and a broadcast of A in the 16 ymm registers (2 loads and 6 broadcasts per 12 FMAs).
 constexpr int kGemmRows = 6;
 constexpr int kGemmVectors = 2;
+// Vector registers the kernels' register blocks are sized for (ymm0-15).
+constexpr int kVectorRegisters = 16;
 
 inline Vf zero() { return {_mm256_setzero_ps()}; }
 inline Vf set1(float x) { return {_mm256_set1_ps(x)}; }

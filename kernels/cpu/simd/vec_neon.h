@@ -17,6 +17,8 @@ constexpr int kLanes = 4;
 // broadcast of A in the 32 q registers (2 loads and 12 load-broadcasts per 24 FMAs).
 constexpr int kGemmRows = 12;
 constexpr int kGemmVectors = 2;
+// Vector registers the kernels' register blocks are sized for (v0-v31).
+constexpr int kVectorRegisters = 32;
 
 inline Vf zero() { return {vdupq_n_f32(0.f)}; }
 inline Vf set1(float x) { return {vdupq_n_f32(x)}; }
