@@ -40,8 +40,9 @@ TEST(Conv2d, Groups) {
 TEST(Conv2d, GroupedOnTheDirectPathAndBeyondIt) {
     // ResNeXt's and RegNet's grouped 3x3 layers: groups of 4 to 64 channels (one to four 16-wide
     // vectors of outputs per group, a partial last vector), both strides, 7x7 to 28x28 maps,
-    // dilation; and groups too wide for the direct path (48 * 9 > 400 inputs: the GEMM per group).
-    for (int64_t width : {4, 8, 16, 24, 32, 44, 64})
+    // dilation; and groups too wide for the direct path (72: the GEMM per group; 48 to 64 where
+    // they do not run in channel tiles: 9 x 48 > 400 inputs).
+    for (int64_t width : {4, 8, 16, 24, 32, 44, 48, 56, 64, 72})
         for (int64_t groups : {2, 5})
             for (int64_t stride : {1, 2})
                 for (int64_t hw : {7, 14, 28})
@@ -71,14 +72,17 @@ TEST(Conv2d, GroupedInChannelVectorsAndInPixelTiles) {
     EXPECT_EQ(direct_conv_channel_tiling(shape(8, 28)), simd);  // RegNetY's groups of 8
     // ResNeXt's groups of 4: half a vector on AVX2, a whole one on NEON.
     EXPECT_EQ(direct_conv_channel_tiling(shape(4, 56)), cpu_path() == CpuPath::Neon);
-    EXPECT_FALSE(direct_conv_channel_tiling(shape(24, 32)));  // 24 rows and 32 pixels: full
+    EXPECT_FALSE(direct_conv_channel_tiling(shape(24, 32)));    // 24 rows and 32 pixels: full
+    EXPECT_EQ(direct_conv_channel_tiling(shape(56, 7)), simd);  // RegNetY-8GF's 504 values
     // AlexNet's stem: 64 channels in chunks, 363 taps; MobileNetV2's 27-tap stem stays in pixel
     // tiles, whose outputs go out a vector at a time.
     EXPECT_EQ(direct_conv_channel_tiling(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
     EXPECT_FALSE(direct_conv_channel_tiling(ConvShape{1, 3, 224, 224, 32, 3, 3, 2, 2, 1, 1}));
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
-        for (int64_t width : {8, 16, 24, 32, 40})  // 40: a chunk of 2 vectors and one of 3
+        // 40: a chunk of 2 vectors and one of 3 (AVX2); 56: 504 values, past the pixel tiles'
+        // reach.
+        for (int64_t width : {8, 16, 24, 32, 40, 56})
             for (int64_t hw : {5, 9, 13})
                 ConvTester()
                     .batch(hw == 9 ? 2 : 1)
@@ -413,13 +417,21 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 3, 32, 32, 65, 3, 3}));  // > 64 outputs
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 2, 9, 40, 7, 3, 21, 1, 1, 1, 10}), simd);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}));  // 432 values
+    // 432 values: past the pixel tiles' reach (24 channels and 32 pixels fill them), within the
+    // channel tiles' (16 channels on 15 pixels a row fill them better; AVX2 and NEON), 648 past
+    // both.
+    const bool channel_tiles = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 66, 66, 24, 3, 3, 2, 2}));
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}), channel_tiles);
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 72, 32, 32, 16, 3, 3, 2, 2}));
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
-    // Grouped: per group (2 inputs x 9 taps, 2 outputs), not in all; a group of 48 inputs is past
-    // the reach (432 values), depthwise has its own path.
+    // Grouped: per group (2 inputs x 9 taps, 2 outputs), not in all; a group of 48 inputs (432
+    // values) only in channel tiles, of 72 (648) not at all; depthwise has its own path.
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}), simd);
-    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}),
+              channel_tiles);
+    EXPECT_FALSE(direct_conv_applies(ConvShape{1, 144, 9, 9, 144, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
     if (!simd) GTEST_SKIP() << "SKIPPED: the generic path has no direct convolution";
     for (int threads : {1, 2, 3}) {

@@ -134,12 +134,13 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
         ConvTester().in(32, 28, 28).out(100).k(1).act(Activation::Relu6).packed().check();
         ConvTester().in(8, 9, 9).out(4).k(1).stride(2).packed().check();  // strided: im2col
         ConvTester().in(64, 14, 14).out(70).k(3).pad(1).act(Activation::Relu).packed().check();
-        ConvTester().in(64, 7, 7).out(64).k(3).pad(1).act(Activation::Relu).packed().check();
+        // (more than 64 outputs: AVX2 and NEON would run 64 in the direct path's channel tiles)
+        ConvTester().in(64, 7, 7).out(72).k(3).pad(1).act(Activation::Relu).packed().check();
         ConvTester().in(300, 7, 7).out(64).k(1).act(Activation::Relu6).packed().check();
         ConvTester().in(3, 63, 63).out(96).k(11).stride(4).pad(2).packed().check();
         ConvTester().in(64, 56, 56).out(16).k(3).pad(1).packed().check();  // several tiles
-        // (groups of 48 channels: 432 inputs per output, past the direct path's reach)
-        ConvTester().in(96, 8, 8).out(90).k(3).stride(2).pad(1).groups(2).packed().check();
+        // (groups of 48 inputs and 72 outputs: past the direct path's reach)
+        ConvTester().in(96, 8, 8).out(144).k(3).stride(2).pad(1).groups(2).packed().check();
         ConvTester().batch(2).in(8, 6, 6).out(8).k(1).no_bias().packed().check();
     }
     use_threads(hardware_threads());
@@ -160,7 +161,7 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
         {32, 14, 14, 96, 3, 2, 1, 1, 1},   // stride 2
         {32, 9, 9, 96, 3, 1, 2, 2, 1},     // dilation 2: 81 pixels
         {96, 7, 7, 192, 3, 1, 1, 1, 2},    // groups (of 48: too wide for the direct path)
-        {48, 5, 9, 64, 3, 1, 1, 1, 1},     // 45 pixels: last panel 12 wide, 9 used
+        {48, 5, 9, 72, 3, 1, 1, 1, 1},     // 45 pixels: last panel 12 wide, 9 used
         {40, 6, 6, 96, 3, 1, 1, 1, 1},     // 36: three full panels
         {32, 4, 7, 96, 3, 1, 0, 1, 1},     // padding 0: 2 x 5 = 10 pixels
         {300, 6, 6, 64, 1, 1, 0, 1, 1},    // 1x1 with stride 1 stays a plain GEMM

@@ -183,8 +183,12 @@ bool direct_conv_applies(const ConvShape& sh) {
     const ConvShape g = group_shape(sh);
     const CpuPath path = cpu_path();
     const bool simd = path == CpuPath::Avx512 || simd_direct() != nullptr;
-    return simd && sh.r * sh.s > 1 && g.k <= 64 && g.c * sh.r * sh.s <= kMaxReduction &&
-           sh.q() <= kMaxRowPixels && !winograd_applies(sh);
+    const int64_t crs = g.c * sh.r * sh.s;
+    const SimdDirect* k = simd_direct();
+    const bool reach = crs <= kMaxReduction || (k && crs <= kMaxChannelTileReduction &&
+                                                k->channel_width(g.k, crs, g.p(), g.q()) != 0);
+    return simd && sh.r * sh.s > 1 && g.k <= 64 && reach && sh.q() <= kMaxRowPixels &&
+           !winograd_applies(sh);
 }
 
 bool direct_conv_channel_tiling(const ConvShape& sh) {

@@ -20,13 +20,17 @@ class ThreadPool;
 // stride-4 stem, 363: 2.0 -> 1.2 ms; 16 -> 64 channels 5x5 at 56x56: 1.8 -> 1.3 ms), about equal
 // at 288-360 on 28x28 maps.
 constexpr int64_t kMaxReduction = 400;
+// Up to this in channel tiles (AVX2, NEON): RegNet's grouped layers of 48 and 56 channels (432
+// and 504 values) ran as a GEMM per group at 30-47 GFLOP/s.
+constexpr int64_t kMaxChannelTileReduction = 576;
 constexpr int64_t kMaxRowPixels = 512;
 // Whether conv2d_f32_cpu runs `shape` this way: a path with own vector kernels (AVX-512, AVX2,
 // NEON), not depthwise, not 1x1 (a plain GEMM), at most 64 output channels per group, C / groups *
-// R * S <= kMaxReduction, rows of at most kMaxRowPixels outputs, and not a shape Winograd takes
+// R * S <= kMaxReduction (kMaxChannelTileReduction where the group runs in channel tiles), rows of
+// at most kMaxRowPixels outputs, and not a shape Winograd takes
 // (winograd.h: 1.3-2.4x faster than this path on the 3x3 layers with 16-40 channels both apply to).
-// Grouped layers (ResNeXt's and RegNet's groups of 4 to 44 channels) run each group so: a GEMM per
-// group of so few rows and columns ran at 11-35 GFLOP/s.
+// Grouped layers (ResNeXt's and RegNet's groups of 4 to 44 channels, 48 to 64 in channel tiles) run
+// each group so: a GEMM per group of so few rows and columns ran at 11-35 GFLOP/s.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
 // Whether the shape's groups run in channel vectors on the AVX2 or NEON path in use (few output

@@ -246,8 +246,9 @@ void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phas
 
 void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1) {
     using namespace direct_detail;
-    const int64_t crs = a.c * a.r * a.s;  // <= kMaxReduction (direct_conv_applies)
-    int64_t off[kMaxReduction];
+    // <= kMaxReduction, or kMaxChannelTileReduction in channel tiles (direct_conv_applies)
+    const int64_t crs = a.c * a.r * a.s;
+    int64_t off[kMaxChannelTileReduction];
     for (int64_t c = 0, t = 0; c < a.c; ++c)
         for (int64_t r = 0; r < a.r; ++r)
             for (int64_t s = 0; s < a.s; ++s, ++t) {
