@@ -11,11 +11,12 @@
 // stored. (im2col + GEMM spent a third of ResNet-18's 7x7 stem writing and re-reading a 7 MB
 // column matrix.)
 //
-// Groups of few output channels on small maps (RegNet's and ResNeXt's grouped 3x3 layers: 8 to 32
-// channels per group, 7x7 to 56x56 maps) take a second tiling, channel vectors: the group's output
-// channels in vectors, a few output pixels anywhere in the map (consecutive in the flattened map,
-// so a tile may span rows) each broadcast from the input per tap. A 7x7 map filled 7 of the 16
-// lanes of the pixel tiling's vectors; 16 channels filled 16 of 18 rows of its 6-row panels.
+// Groups of few output channels on small maps (RegNet's and ResNeXt's grouped 3x3 layers: 8 to 56
+// channels per group, 7x7 to 56x56 maps) take a second tiling, channel vectors, where it fills
+// more of the multiply-adds: the group's output channels in vectors, a few output pixels anywhere
+// in the map (consecutive in the flattened map, so a tile may span rows) each broadcast from the
+// input per tap. A 7x7 map filled 7 of the 16 lanes of the pixel tiling's vectors; 16 channels
+// filled 16 of 18 rows of its 6-row panels.
 
 namespace direct_detail {
 
