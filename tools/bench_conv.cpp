@@ -23,6 +23,18 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+// "C,H,K,R,STRIDE,GROUPS" -> a square layer with "same" padding; false if it is not one.
+bool parse_shape(const char* text, nse::ConvShape& s) {
+    long c, h, k, r, st, g;
+    if (std::sscanf(text, "%ld,%ld,%ld,%ld,%ld,%ld", &c, &h, &k, &r, &st, &g) != 6 || c <= 0 ||
+        h <= 0 || k <= 0 || r <= 0 || st <= 0 || g <= 0 || c % g != 0 || k % g != 0)
+        return false;
+    s = nse::ConvShape{};
+    s.c = c, s.h = s.w = h, s.k = k, s.r = s.s = r, s.stride_h = s.stride_w = st;
+    s.pad_h = s.pad_w = r / 2, s.groups = g;
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -30,16 +42,10 @@ int main(int argc, char** argv) {
     std::vector<nse::ConvShape> shapes;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        long c, h, k, r, st, g;
+        nse::ConvShape s;
         if ((a == "--threads" || a == "--runs") && i + 1 < argc) {
             (a == "--threads" ? threads : runs) = std::atoi(argv[++i]);
-        } else if (std::sscanf(a.c_str(), "%ld,%ld,%ld,%ld,%ld,%ld", &c, &h, &k, &r, &st, &g) ==
-                       6 &&
-                   c > 0 && h > 0 && k > 0 && r > 0 && st > 0 && g > 0 && c % g == 0 &&
-                   k % g == 0) {
-            nse::ConvShape s;
-            s.c = c, s.h = s.w = h, s.k = k, s.r = s.s = r, s.stride_h = s.stride_w = st;
-            s.pad_h = s.pad_w = r / 2, s.groups = g;
+        } else if (parse_shape(argv[i], s)) {
             shapes.push_back(s);
         } else {
             std::fprintf(stderr,
@@ -53,15 +59,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (shapes.empty())
-        for (const char* s :
+        for (const char* text :
              {"32,112,32,3,2,2", "64,56,64,3,2,4", "64,28,64,3,1,4", "160,28,160,3,2,10",
               "160,14,160,3,1,10", "400,14,400,3,2,25", "400,7,400,3,1,25"}) {
-            long c, h, k, r, st, g;
-            std::sscanf(s, "%ld,%ld,%ld,%ld,%ld,%ld", &c, &h, &k, &r, &st, &g);
-            nse::ConvShape sh;
-            sh.c = c, sh.h = sh.w = h, sh.k = k, sh.r = sh.s = r, sh.stride_h = sh.stride_w = st;
-            sh.pad_h = sh.pad_w = r / 2, sh.groups = g;
-            shapes.push_back(sh);
+            nse::ConvShape s;
+            parse_shape(text, s);
+            shapes.push_back(s);
         }
     nse::ThreadPool pool(threads);
     std::printf("path %s, %d thread(s), median of %d runs\n", nse::cpu_path_name(nse::cpu_path()),

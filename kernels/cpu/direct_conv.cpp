@@ -167,11 +167,16 @@ SplitLayout split_layout(const ConvShape& sh, int64_t tile_pixels) {
             std::max(tiles * tile_pixels + widest_tap, (sh.w + 2 * sh.pad_w + S - 1) / S)};
 }
 
+// The values per tap a group `g` (group_shape) keeps in channel tiles, or 0 in pixel tiles.
+int64_t channel_width(const SimdDirect& k, const ConvShape& g) {
+    return k.channel_width(g.k, g.c * g.r * g.s, g.p(), g.q());
+}
+
 // A group's weights as the path's kernel reads them: panels of its tile height, or the output
 // channels in whole vectors per tap.
 int64_t simd_group_floats(const SimdDirect& k, const ConvShape& g) {
     const int64_t crs = g.c * g.r * g.s;
-    if (const int64_t width = k.channel_width(g.k, crs, g.p(), g.q())) return crs * width;
+    if (const int64_t width = channel_width(k, g)) return crs * width;
     const int64_t mr = k.panel_rows();
     return (g.k + mr - 1) / mr * mr * crs;
 }
@@ -185,8 +190,8 @@ bool direct_conv_applies(const ConvShape& sh) {
     const bool simd = path == CpuPath::Avx512 || simd_direct() != nullptr;
     const int64_t crs = g.c * sh.r * sh.s;
     const SimdDirect* k = simd_direct();
-    const bool reach = crs <= kMaxReduction || (k && crs <= kMaxChannelTileReduction &&
-                                                k->channel_width(g.k, crs, g.p(), g.q()) != 0);
+    const bool reach =
+        crs <= kMaxReduction || (k && crs <= kMaxChannelTileReduction && channel_width(*k, g) != 0);
     return simd && sh.r * sh.s > 1 && g.k <= 64 && reach && sh.q() <= kMaxRowPixels &&
            !winograd_applies(sh);
 }
@@ -194,8 +199,7 @@ bool direct_conv_applies(const ConvShape& sh) {
 bool direct_conv_channel_tiling(const ConvShape& sh) {
     const SimdDirect* k = simd_direct();
     const ConvShape g = group_shape(sh);
-    return k && direct_conv_applies(sh) &&
-           k->channel_width(g.k, g.c * g.r * g.s, g.p(), g.q()) != 0;
+    return k && direct_conv_applies(sh) && channel_width(*k, g) != 0;
 }
 
 double direct_conv_lane_fill(const ConvShape& sh) {
@@ -217,7 +221,7 @@ void direct_conv_prepare_weights(const ConvShape& sh, const float* w, float* wt)
     std::fill_n(wt, direct_conv_weight_floats(sh), 0.f);
     if (const SimdDirect* k = simd_direct()) {
         const int64_t per_group = simd_group_floats(*k, g);
-        if (k->channel_width(g.k, CRS, g.p(), g.q()) != 0) {
+        if (channel_width(*k, g) != 0) {
             for (int64_t gi = 0; gi < sh.groups; ++gi)
                 k->channel_weights(w + gi * g.k * CRS, g.k, CRS, wt + gi * per_group);
             return;
