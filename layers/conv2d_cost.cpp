@@ -122,10 +122,10 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         const double weights = positions * 4 * cs.k * cs.c * cs.n * winograd_chunks(cs) / 1e6;
         c.x = {1, computed, few, values, in_mb, out_mb, weights};
     } else if (&kind == &kDirect) {
-        // The multiply-adds the tiles issue, the lanes past a group's channels (AVX-512's and the
-        // channel tiling's vectors) and past a row's or the map's pixels (the pixel tiling's)
-        // included; one load and broadcast of the input value per pixel and tap (AVX-512 and
-        // channel tiles), shared by all the vectors. An output past kFlushedOutputMb goes to
+        // The multiply-adds the tiles issue, the lanes past a group's channels (the channel
+        // tiling's vectors) and past a row's or the map's pixels (the pixel tiling's) included;
+        // one load and broadcast of the input value per pixel and tap (channel tiles), shared by
+        // all the vectors. An output past kFlushedOutputMb goes to
         // memory the network last used long before: its writes get a coefficient of their own.
         const double broadcasts = double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s / 1e6;
         const double issued = mflop / direct_conv_lane_fill(cs);

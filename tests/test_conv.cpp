@@ -60,16 +60,17 @@ TEST(Conv2d, GroupedOnTheDirectPathAndBeyondIt) {
 }
 
 TEST(Conv2d, GroupedInChannelVectorsAndInPixelTiles) {
-    // AVX2 and NEON run a group either in pixel tiles (the implicit GEMM) or in channel vectors
-    // (direct_conv.h), whichever fills more of its multiply-adds: both are met here, over tiles
-    // that span rows and end part-filled, several threads splitting the map, a batch, dilation
-    // and stride 3 (three column phases).
+    // Each vector path runs a group either in pixel tiles (the implicit GEMM) or in channel
+    // vectors (direct_conv.h), whichever fills more of its multiply-adds: both are met here, over
+    // tiles that span rows and end part-filled, several threads splitting the map, a batch,
+    // dilation and stride 3 (three column phases).
     auto shape = [](int64_t width, int64_t hw) {
         return ConvShape{1, 4 * width, hw, hw, 4 * width, 3, 3, 1, 1, 1, 1, 1, 1, 4};
     };
-    const bool simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    const bool simd = cpu_path() != CpuPath::Generic;
     EXPECT_EQ(direct_conv_channel_tiling(shape(16, 7)), simd);  // RegNetX's 25 groups of 16
-    EXPECT_EQ(direct_conv_channel_tiling(shape(8, 28)), simd);  // RegNetY's groups of 8
+    // RegNetY's groups of 8: a whole vector on AVX2, two on NEON, half of one on AVX-512.
+    EXPECT_EQ(direct_conv_channel_tiling(shape(8, 28)), simd && cpu_path() != CpuPath::Avx512);
     // ResNeXt's groups of 4: half a vector on AVX2, a whole one on NEON.
     EXPECT_EQ(direct_conv_channel_tiling(shape(4, 56)), cpu_path() == CpuPath::Neon);
     EXPECT_FALSE(direct_conv_channel_tiling(shape(24, 32)));    // 24 rows and 32 pixels: full
@@ -81,8 +82,8 @@ TEST(Conv2d, GroupedInChannelVectorsAndInPixelTiles) {
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
         // 40: a chunk of 2 vectors and one of 3 (AVX2); 56: 504 values, past the pixel tiles'
-        // reach.
-        for (int64_t width : {8, 16, 24, 32, 40, 56})
+        // reach (AVX-512: a chunk of 1 vector and one of 3 at 56 and 64).
+        for (int64_t width : {8, 16, 24, 32, 40, 56, 64})
             for (int64_t hw : {5, 9, 13})
                 ConvTester()
                     .batch(hw == 9 ? 2 : 1)
@@ -179,10 +180,10 @@ TEST(Conv2d, Depthwise3x3BlocksOverRowAndColumnEdges) {
 }
 
 TEST(Conv2d, Depthwise5x5And7x7BlocksOverRowAndColumnEdges) {
-    // AVX2 and NEON run these from a padded copy of each plane (depthwise_direct.h), the other
-    // paths by the plane kernels: rows of one to several vectors, heights leaving a partial
+    // The vector paths run these from a padded copy of each plane (depthwise_direct.h), the
+    // generic one by the plane kernels: rows of one to several vectors, heights leaving a partial
     // block of rows, paddings from none to half the filter, both strides, activations.
-    const bool simd = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    const bool simd = cpu_path() != CpuPath::Generic;
     EXPECT_EQ(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 5, 5, 2, 2, 2, 2, 1, 1, 8}),
               simd);
     EXPECT_EQ(depthwise_direct_applies(ConvShape{1, 8, 14, 14, 8, 7, 7, 1, 1, 3, 3, 1, 1, 8}),
@@ -209,14 +210,14 @@ TEST(Conv2d, Depthwise5x5And7x7BlocksOverRowAndColumnEdges) {
 }
 
 TEST(Conv2d, DepthwiseChannelGroupsOverEveryEdge) {
-    // AVX2 and NEON run a depthwise layer's channels in groups of a vector's lanes (8, 4),
-    // interleaved (simd/depthwise_body.h): channel counts with and without planes left over, a
-    // batch (no group spans two images), maps narrower than a tile, between tiles and wider
-    // than a block of 8 outputs, both strides, every filter size and padding, and the planes
-    // split over threads at channels that cut groups.
+    // The vector paths run a depthwise layer's channels in groups of a vector's lanes (8, 4, 16
+    // on AVX-512, there 5x5 and 7x7 only), interleaved (simd/depthwise_body.h): channel counts
+    // with and without planes left over, a batch (no group spans two images), maps narrower than
+    // a tile, between tiles and wider than a block of 8 (16) outputs, both strides, every filter
+    // size and padding, and the planes split over threads at channels that cut groups.
     for (int threads : {1, 3}) {
         use_threads(threads);
-        for (int64_t channels : {8, 19})
+        for (int64_t channels : {8, 19, 40})
             for (int64_t k : {3, 5, 7})
                 for (int64_t stride : {1, 2})
                     for (int64_t pad : {k / 2, k == 3 ? int64_t(0) : int64_t(1)})
@@ -409,7 +410,7 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     // one and several 16-wide vectors (5, 16, 24, 40, 48, 64: groups of 4, 8 and 6 pixels),
     // widths that leave part of the last group and of the last 16 pixels written out, strides,
     // dilation, padding, batch, every activation, no bias. Every path with own vector kernels
-    // (AVX-512's channel vectors; AVX2's and NEON's implicit GEMM) takes these shapes.
+    // (the implicit GEMM of simd/direct_conv_body.h, or its channel vectors) takes these shapes.
     const bool simd = cpu_path() != CpuPath::Generic;
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}), simd);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 6, 14, 14, 16, 5, 5}), simd);
@@ -418,19 +419,16 @@ TEST(DirectConv, SmallChannelLayersAgainstTheReference) {
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 2, 9, 40, 7, 3, 21, 1, 1, 1, 10}), simd);
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2}), simd);
     // 432 values: past the pixel tiles' reach (24 channels and 32 pixels fill them), within the
-    // channel tiles' (16 channels on 15 pixels a row fill them better; AVX2 and NEON), 648 past
-    // both.
-    const bool channel_tiles = cpu_path() == CpuPath::Avx2 || cpu_path() == CpuPath::Neon;
+    // channel tiles' (16 channels on 15 pixels a row fill them better), 648 past both.
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 48, 66, 66, 24, 3, 3, 2, 2}));
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}), channel_tiles);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 48, 32, 32, 16, 3, 3, 2, 2}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 72, 32, 32, 16, 3, 3, 2, 2}));
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}));  // Winograd
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 16, 32, 32, 16, 1, 1}));  // 1x1: a GEMM
     // Grouped: per group (2 inputs x 9 taps, 2 outputs), not in all; a group of 48 inputs (432
     // values) only in channel tiles, of 72 (648) not at all; depthwise has its own path.
     EXPECT_EQ(direct_conv_applies(ConvShape{1, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}), simd);
-    EXPECT_EQ(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}),
-              channel_tiles);
+    EXPECT_EQ(direct_conv_applies(ConvShape{1, 96, 9, 9, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2}), simd);
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 144, 9, 9, 144, 3, 3, 1, 1, 1, 1, 1, 1, 2}));
     EXPECT_FALSE(direct_conv_applies(ConvShape{1, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}));
     if (!simd) GTEST_SKIP() << "SKIPPED: the generic path has no direct convolution";

@@ -161,7 +161,7 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
         {32, 14, 14, 96, 3, 2, 1, 1, 1},   // stride 2
         {32, 9, 9, 96, 3, 1, 2, 2, 1},     // dilation 2: 81 pixels
         {96, 7, 7, 192, 3, 1, 1, 1, 2},    // groups (of 48: too wide for the direct path)
-        {48, 5, 9, 72, 3, 1, 1, 1, 1},     // 45 pixels: last panel 12 wide, 9 used
+        {48, 5, 9, 96, 3, 1, 1, 1, 1},     // 45 pixels: last panel 12 wide, 9 used
         {40, 6, 6, 96, 3, 1, 1, 1, 1},     // 36: three full panels
         {32, 4, 7, 96, 3, 1, 0, 1, 1},     // padding 0: 2 x 5 = 10 pixels
         {300, 6, 6, 64, 1, 1, 0, 1, 1},    // 1x1 with stride 1 stays a plain GEMM

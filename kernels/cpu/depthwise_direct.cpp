@@ -16,7 +16,6 @@ bool depthwise_direct_applies(const ConvShape& sh) {
         sh.dil_w != 1 || sh.stride_h != sh.stride_w || (sh.stride_h != 1 && sh.stride_h != 2))
         return false;
     const int64_t K = sh.r;
-    if (path == CpuPath::Avx512) return K == 3 && sh.pad_h <= 1 && sh.pad_w <= 1;
     return (K == 3 || K == 5 || K == 7) && sh.pad_h <= K / 2 && sh.pad_w <= K / 2;
 }
 
@@ -186,13 +185,15 @@ size_t depthwise_direct_scratch_floats(const ConvShape& sh) {
 #if defined(__x86_64__)
         case CpuPath::Avx2:
             return avx2::depthwise_scratch_floats(sh);
+        case CpuPath::Avx512:  // 3x3 reads the input planes where they lie
+            return sh.r == 3 ? 0 : avx512::depthwise_scratch_floats(sh);
 #endif
 #if defined(__aarch64__)
         case CpuPath::Neon:
             return neon::depthwise_scratch_floats(sh);
 #endif
         default:
-            return 0;  // AVX-512 reads the input planes where they lie
+            return 0;
     }
 }
 
@@ -204,7 +205,8 @@ void depthwise_direct_f32_cpu(const ConvShape& sh, const float* x, const float* 
     switch (cpu_path()) {
 #if defined(__x86_64__)
         case CpuPath::Avx512:
-            return depthwise3x3_avx512(sh, x, w, b, act, y, first, last);
+            if (sh.r == 3) return depthwise3x3_avx512(sh, x, w, b, act, y, first, last);
+            return avx512::depthwise(sh, x, w, b, act, y, first, last, scratch);
         case CpuPath::Avx2:
             return avx2::depthwise(sh, x, w, b, act, y, first, last, scratch);
 #endif

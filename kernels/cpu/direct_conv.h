@@ -1,10 +1,12 @@
 // Direct convolution for layers with few output channels and short reductions (LeNet's, a
-// network's RGB stem): a GEMM with 6 or 16 rows runs its micro-kernels mostly empty and im2col
-// copies the input R*S times. AVX-512: output channels in vectors, input values broadcast.
-// AVX2 and NEON (simd/direct_conv_body.h): an implicit GEMM, output pixels in vectors read
+// network's RGB stem, grouped layers): a GEMM with 6 or 16 rows runs its micro-kernels mostly
+// empty and im2col copies the input R*S times. On every vector path (simd/direct_conv_body.h: 8
+// lanes on AVX2, 16 on AVX-512, 4 on NEON): an implicit GEMM, output pixels in vectors read
 // straight from the input split by column phase, weights in panels of the GEMM's tile height;
-// or, for groups of up to 32 channels where that fills more of the multiply-adds, output
-// channels in vectors as AVX-512 has them.
+// or, for groups of up to 64 channels where that fills more of the multiply-adds, output
+// channels in vectors, input values broadcast. (AVX-512 had a kernel of its own, channels in
+// vectors only, until kernel revision 19: on a Zen 4 core the shared body took 0.5-0.95 of its
+// time, docs/cpu-paths.md.)
 #pragma once
 
 #include <cstddef>
@@ -20,7 +22,7 @@ class ThreadPool;
 // stride-4 stem, 363: 2.0 -> 1.2 ms; 16 -> 64 channels 5x5 at 56x56: 1.8 -> 1.3 ms), about equal
 // at 288-360 on 28x28 maps.
 constexpr int64_t kMaxReduction = 400;
-// Up to this in channel tiles (AVX2, NEON): RegNet's grouped layers of 48 and 56 channels (432
+// Up to this in channel tiles: RegNet's grouped layers of 48 and 56 channels (432
 // and 504 values) ran as a GEMM per group at 30-47 GFLOP/s.
 constexpr int64_t kMaxChannelTileReduction = 576;
 constexpr int64_t kMaxRowPixels = 512;
@@ -33,7 +35,7 @@ constexpr int64_t kMaxRowPixels = 512;
 // each group so: a GEMM per group of so few rows and columns ran at 11-35 GFLOP/s.
 bool direct_conv_applies(const ConvShape& shape);
 size_t direct_conv_workspace_floats(const ConvShape& shape);
-// Whether the shape's groups run in channel vectors on the AVX2 or NEON path in use (few output
+// Whether the shape's groups run in channel vectors on the path in use (few output
 // channels per group on a small map: whole vectors of channels, pixels broadcast; see
 // simd/direct_conv_body.h) rather than in the implicit GEMM's pixel tiles.
 bool direct_conv_channel_tiling(const ConvShape& shape);
@@ -41,10 +43,9 @@ bool direct_conv_channel_tiling(const ConvShape& shape);
 // lanes and rows past a group's channels and a row's or map's pixels); for the cost model.
 double direct_conv_lane_fill(const ConvShape& shape);
 
-// The weights as the kernel reads them, zero-padded: per group [C/G][R][S][K/G rounded up to
-// 16] on AVX-512, panels [K/G / MR][C/G R S][MR] of the GEMM's tile height MR on AVX2 and NEON
-// ([C/G R S][K/G rounded up to whole vectors] in channel tiling); laid out once at load by the
-// layer (for the path in use then).
+// The weights as the kernel reads them, zero-padded: per group panels [K/G / MR][C/G R S][MR] of
+// the tile height MR ([C/G R S][K/G rounded up to whole vectors] in channel tiling); laid out
+// once at load by the layer (for the path in use then).
 size_t direct_conv_weight_floats(const ConvShape& shape);
 void direct_conv_prepare_weights(const ConvShape& shape, const float* w, float* wt);
 

@@ -172,8 +172,15 @@ void planes(const ConvShape& sh, const Padded& l, const float* x, const float* w
 // right, then bias and activation: the results are bit-identical), and is transposed back into
 // the kLanes output planes. On a Zen 3 core it took 0.25-0.65 of the one-plane kernel's time on
 // 7x7 to 28x28 maps, 0.6-0.85 on 56x56 and 112x112 (docs/cpu-paths.md).
-constexpr int64_t kInterleavedCols = 8;  // one AVX2 8x8 tile, two NEON 4x4 ones
+// Output columns per block: one AVX2 8x8 tile, two NEON 4x4 ones, one AVX-512 16x16 one (its
+// transposes work on whole tiles of kLanes x kLanes).
+constexpr int64_t kInterleavedCols = kLanes > 8 ? kLanes : 8;
 constexpr int64_t kInterleavedMaxFloats = int64_t(1) << 18;
+constexpr int64_t kLineFloats = 16;  // a 64-byte cache line
+
+inline float* align_line(float* p) {
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
 
 // The interleaved plane: `rows` x `cols` cells of kLanes floats, input cell (h, w) at (h + pad_h,
 // w + pad_w); wide enough for the last block of columns and the last input tile's zero lanes.
@@ -231,19 +238,27 @@ inline void block_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Act
     Vf acc[COLS];
     for (int j = 0; j < COLS; ++j) acc[j] = zero();
     const float* first = pad + (STRIDE * p * l.cols + STRIDE * q0) * kLanes;
-#pragma GCC unroll 7
-    for (int r = 0; r < K; ++r) {
+    auto tap_row = [&](int r) __attribute__((always_inline)) {
         const float* row = first + r * l.cols * kLanes;
 #pragma GCC unroll 7
         for (int s = 0; s < K; ++s) {
             const Vf wv = taps[r * K + s];
-#pragma GCC unroll 8
+#pragma GCC unroll 16  // COLS: the accumulators must stay registers
             for (int j = 0; j < COLS; ++j)
                 acc[j] = fma(wv, load(row + (STRIDE * j + s) * kLanes), acc[j]);
         }
+    };
+    if constexpr (K * K * COLS > 512) {
+        // (7x7 with 16 columns: unrolled whole, 784 multiply-adds left GCC spilling the
+        // accumulators, 2x the time; a loop over the tap rows keeps them in registers)
+#pragma GCC unroll 1
+        for (int r = 0; r < K; ++r) tap_row(r);
+    } else {
+#pragma GCC unroll 7
+        for (int r = 0; r < K; ++r) tap_row(r);
     }
     const Vf six = set1(6.f);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < COLS; ++j) {
         Vf v = add(acc[j], bias);
         if (act != Activation::None) v = max(v, zero());
@@ -270,13 +285,18 @@ void group_interleaved(const ConvShape& sh, const Interleaved& l, const float* x
                        const float* b, Activation act, float* y, int64_t c, float* pad) {
     float* tile = pad + l.rows * l.cols * kLanes;
     float* spare = tile + kInterleavedCols * kLanes;
-    Vf taps[K * K];
-    for (int t = 0; t < K * K; ++t) {
-        for (int i = 0; i < kLanes; ++i) tile[i] = w[(c + i) * K * K + t];
-        taps[t] = load(tile);
+    // The taps' values tap-major, then the biases, all written before any is loaded as a vector
+    // (a vector loaded right after its lanes' scalar stores waits for them to drain: 49 such
+    // waits per group took more than a 7x7 map's multiply-adds).
+    alignas(64) float tw[(K * K + 1) * kLanes];
+    for (int i = 0; i < kLanes; ++i) {
+        const float* wc = w + (c + i) * K * K;
+        for (int t = 0; t < K * K; ++t) tw[t * kLanes + i] = wc[t];
+        tw[K * K * kLanes + i] = b ? b[c + i] : 0.f;
     }
-    for (int i = 0; i < kLanes; ++i) tile[i] = b ? b[c + i] : 0.f;
-    const Vf bias = load(tile);
+    Vf taps[K * K];
+    for (int t = 0; t < K * K; ++t) taps[t] = load(tw + t * kLanes);
+    const Vf bias = load(tw + K * K * kLanes);
     fill_interleaved(sh, l, x, pad, tile);
     for (int64_t p = 0; p < l.P; ++p)
         for (int64_t q0 = 0; q0 < l.Q; q0 += kInterleavedCols)
@@ -293,7 +313,9 @@ void planes_interleaved(const ConvShape& sh, const Padded& l, const float* x, co
                         const float* b, Activation act, float* y, int64_t first, int64_t last,
                         float* scratch) {
     const Interleaved il = interleaved_layout(sh);
-    float* pad = scratch + 2 * l.rows * l.row_floats;  // after the one-plane path's scratch
+    // After the one-plane path's scratch, at a cache line: a vector load that straddles two
+    // lines costs two, and 16-lane vectors at an unaligned start straddle them all.
+    float* pad = align_line(scratch + 2 * l.rows * l.row_floats);
     // Zero cells around the input's: fill_interleaved rewrites only columns [pad_w, pad_w +
     // in_cols) of rows [pad_h, pad_h + H) (a 112x112 plane's whole copy is 416 KB).
     const int64_t in_cols = (sh.w + kLanes - 1) / kLanes * kLanes, row = il.cols * kLanes;
@@ -325,7 +347,7 @@ size_t depthwise_scratch_floats(const ConvShape& sh) {
     const Padded l = padded_layout(sh);
     const size_t one_plane = size_t(2 * l.rows * l.row_floats);
     if (!interleaved_applies(sh)) return one_plane;
-    return one_plane + interleaved_floats(interleaved_layout(sh));
+    return one_plane + kLineFloats + interleaved_floats(interleaved_layout(sh));
 }
 
 void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b, Activation act,

@@ -66,8 +66,8 @@ inline void tile(const DirectConvArgs& a, const float* ap, const int64_t* off, i
 // broadcast and NP x KV accumulators in the registers); a wider group runs in chunks of
 // kChunkVectors (16 channels), each chunk's weights one stream that stays in L1 over the map
 // (32 channels x 288 taps, 36 KB, came from L2 for every tile of two pixels).
-constexpr int kTileVectors = kVectorRegisters == 16 ? 3 : 6;
-constexpr int kChunkVectors = kVectorRegisters == 16 ? 2 : 4;
+constexpr int kTileVectors = kChannelTileVectors;  // vec_<isa>.h
+constexpr int kChunkVectors = kChannelChunkVectors;
 constexpr int64_t kMaxChannels = 64;  // direct_conv_applies: K / groups <= 64
 constexpr int channel_tile_pixels(int kv) {
     return (kVectorRegisters - 1 - kv) / kv > 8 ? 8 : (kVectorRegisters - 1 - kv) / kv;

@@ -1,7 +1,9 @@
 // The shared SIMD kernels: one source (the *_body.h files) written against a small vector
-// interface (vec_avx2.h: 8 lanes; vec_neon.h: 4 lanes), compiled into namespace nse::avx2 by
-// simd_avx2.cpp (x86-64, AVX2 + FMA) and nse::neon by simd_neon.cpp (aarch64). The callers
-// (packed_gemm.cpp, gemm.cpp) pick by cpu_path(); the AVX-512 kernels stay hand-tuned apart.
+// interface (vec_avx2.h: 8 lanes; vec_neon.h: 4 lanes; vec_avx512.h: 16), compiled into namespace
+// nse::avx2 by simd_avx2.cpp (x86-64, AVX2 + FMA) and nse::neon by simd_neon.cpp (aarch64); the
+// convolution bodies (direct and depthwise) into nse::avx512 by simd_avx512.cpp too. The callers
+// (packed_gemm.cpp, direct_conv.cpp, ...) pick by cpu_path(); AVX-512's GEMM and FC kernels stay
+// hand-tuned apart.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +31,30 @@ struct DirectConvArgs {
 
 }  // namespace nse
 
+// The convolution kernels of the shared bodies, which AVX-512 compiles too (simd_avx512.cpp).
+#define NSE_DECLARE_SIMD_CONV_KERNELS                                                            \
+    /* Direct convolution (direct_conv.h): output rows [p0, p1) of one group; its weights in     \
+       panels of direct_conv_panel_rows() output channels, k-major; its input split by           \
+       direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */        \
+    int64_t direct_conv_panel_rows();                                                            \
+    /* A group of k output channels, crs taps, on a p x q map in channel vectors instead: the    \
+       weights' values per tap (k rounded up to whole vectors), or 0 for the panels. */          \
+    int64_t direct_conv_channel_width(int64_t k, int64_t crs, int64_t p, int64_t q);             \
+    /* The share of the multiply-adds of the group's tiles (either tiling) that make outputs. */ \
+    double direct_conv_fill(int64_t k, int64_t crs, int64_t p, int64_t q);                       \
+    /* One group's weights w [k][crs] laid out for channel tiles (k rounded up to whole vectors  \
+       times crs floats at out). */                                                              \
+    void direct_conv_channel_weights(const float* w, int64_t k, int64_t crs, float* out);        \
+    int64_t direct_conv_tile_pixels();                                                           \
+    void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
+                               int64_t wq, float* out);                                          \
+    void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
+    /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \
+       and 7x7 filters; and its scratch. */                                                      \
+    size_t depthwise_scratch_floats(const ConvShape& sh);                                        \
+    void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
+                   Activation act, float* y, int64_t first, int64_t last, float* scratch);
+
 #define NSE_DECLARE_SIMD_KERNELS                                                                 \
     /* Columns of C per micro-tile (B is packed this wide). */                                   \
     int64_t gemm_tile_cols();                                                                    \
@@ -48,37 +74,20 @@ struct DirectConvArgs {
        row bit-identical to gemv's. */                                                           \
     void gemv_multi(int64_t M, int64_t N, int64_t K, const float* W, const float* X, float* Y,   \
                     int64_t ldy);                                                                \
-    /* Direct convolution (direct_conv.h): output rows [p0, p1) of one group; its weights in     \
-       panels of direct_conv_panel_rows() output channels, k-major; its input split by           \
-       direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */        \
-    int64_t direct_conv_panel_rows();                                                            \
-    /* A group of k output channels, crs taps, on a p x q map in channel vectors instead: the    \
-       weights' values per tap (k rounded up to whole vectors), or 0 for the panels. */          \
-    int64_t direct_conv_channel_width(int64_t k, int64_t crs, int64_t p, int64_t q);             \
-    /* The share of the multiply-adds of the group's tiles (either tiling) that make outputs. */ \
-    double direct_conv_fill(int64_t k, int64_t crs, int64_t p, int64_t q);                       \
-    /* One group's weights w [k][crs] laid out for channel tiles (k rounded up to whole vectors  \
-       times crs floats at out). */                                                              \
-    void direct_conv_channel_weights(const float* w, int64_t k, int64_t crs, float* out);        \
-    int64_t direct_conv_tile_pixels();                                                           \
-    void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
-                               int64_t wq, float* out);                                          \
-    void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
     /* y[c][r] = x[r][c] for the columns [c0, c1) of x [rows][cols] (linear.h's transpose). */   \
     void transpose_columns(int64_t rows, int64_t cols, const float* x, float* y, int64_t c0,     \
                            int64_t c1);                                                          \
     /* y = op(x) for n values (unary.h); false for an op left to the portable loop (tanh). */    \
     bool unary(UnaryOp op, int64_t n, const float* x, float* y);                                 \
-    /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \
-       and 7x7 filters; and its scratch. */                                                      \
-    size_t depthwise_scratch_floats(const ConvShape& sh);                                        \
-    void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
-                   Activation act, float* y, int64_t first, int64_t last, float* scratch);
+    NSE_DECLARE_SIMD_CONV_KERNELS
 
 namespace nse {
 #if defined(__x86_64__)
 namespace avx2 {
 NSE_DECLARE_SIMD_KERNELS
+}
+namespace avx512 {
+NSE_DECLARE_SIMD_CONV_KERNELS
 }
 #endif
 #if defined(__aarch64__)

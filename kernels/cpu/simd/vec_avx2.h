@@ -18,6 +18,10 @@ constexpr int kGemmRows = 6;
 constexpr int kGemmVectors = 2;
 // Vector registers the kernels' register blocks are sized for (ymm0-15).
 constexpr int kVectorRegisters = 16;
+// The direct convolution's channel tiles (direct_conv_body.h): up to 3 vectors (24 channels) per
+// tile, wider groups in chunks of 2 (16 channels, so a chunk's weights stay in L1).
+constexpr int kChannelTileVectors = 3;
+constexpr int kChannelChunkVectors = 2;
 
 inline Vf zero() { return {_mm256_setzero_ps()}; }
 inline Vf set1(float x) { return {_mm256_set1_ps(x)}; }

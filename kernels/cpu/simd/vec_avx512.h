@@ -1,7 +1,7 @@
 // The shared SIMD kernels' vector for x86-64 with AVX-512F: sixteen floats in a zmm register.
-// Included only by simd_avx512.cpp, after `#pragma GCC target("avx512f,fma")`. (The GEMM,
-// depthwise and FC kernels of this path are hand-tuned apart; the bodies compiled with this
-// vector are the ones written once for every path, such as attention_body.h.)
+// Included only by simd_avx512.cpp, after `#pragma GCC target("avx512f,fma")`. (The GEMM and FC
+// kernels of this path are hand-tuned apart; the bodies compiled with this vector are the ones
+// written once for every path: attention, depthwise and direct convolution.)
 #pragma once
 
 #include <immintrin.h>
@@ -14,6 +14,15 @@ struct Vf {
     __m512 v;
 };
 constexpr int kLanes = 16;
+// The direct convolution's pixel tiles (direct_conv_body.h): 12 output channels by two vectors
+// of a row's pixels, 24 accumulators of the 32 zmm registers (the hand-tuned GEMM's tile).
+constexpr int kGemmRows = 12;
+constexpr int kGemmVectors = 2;
+constexpr int kVectorRegisters = 32;
+// Its channel tiles: up to 3 vectors (48 channels) per tile, wider groups in chunks of one (16
+// channels, so a chunk's weights stay in L1 as on the other paths).
+constexpr int kChannelTileVectors = 3;
+constexpr int kChannelChunkVectors = 1;
 
 inline __mmask16 first_lanes(int64_t n) {
     return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
@@ -46,5 +55,47 @@ inline Vf pow2i(Vf n) {
     return {_mm512_castsi512_ps(
         _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23))};
 }
+
+// Lanes 0, 2, ..., 30 (even) and 1, 3, ..., 31 (odd) of the 32 values lo:hi: a stride-2 row's
+// columns.
+inline Vf even(Vf lo, Vf hi) {
+    const __m512i i = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return {_mm512_permutex2var_ps(lo.v, i, hi.v)};
+}
+inline Vf odd(Vf lo, Vf hi) {
+    const __m512i i = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return {_mm512_permutex2var_ps(lo.v, i, hi.v)};
+}
+
+// y[j][i] = x[i][j] for an 8 x 8 block (rows ldx and ldy floats apart), in ymm registers.
+inline void transpose8(const float* x, int64_t ldx, float* y, int64_t ldy) {
+    __m256 r[8], t[8], s[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + i * ldx);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(y + i * ldy, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+        _mm256_storeu_ps(y + (i + 4) * ldy, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+    }
+}
+
+// y[j][i] = x[i][j] for a 16 x 16 tile: its four 8 x 8 blocks, each to the mirrored place.
+inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
+    for (int bi = 0; bi < 2; ++bi)
+        for (int bj = 0; bj < 2; ++bj)
+            transpose8(x + 8 * bi * ldx + 8 * bj, ldx, y + 8 * bj * ldy + 8 * bi, ldy);
+}
+
+// Output rows of a block of the one-plane depthwise kernel: 8 chains of multiply-adds (with a 3x3
+// filter's 9 taps and the loaded vector, 18 of the 32 registers), as on NEON.
+constexpr int kDepthwiseRows = 8;
 
 }  // namespace nse::avx512

@@ -19,6 +19,10 @@ constexpr int kGemmRows = 12;
 constexpr int kGemmVectors = 2;
 // Vector registers the kernels' register blocks are sized for (v0-v31).
 constexpr int kVectorRegisters = 32;
+// The direct convolution's channel tiles (direct_conv_body.h): up to 6 vectors (24 channels) per
+// tile, wider groups in chunks of 4 (16 channels, so a chunk's weights stay in L1).
+constexpr int kChannelTileVectors = 6;
+constexpr int kChannelChunkVectors = 4;
 
 inline Vf zero() { return {vdupq_n_f32(0.f)}; }
 inline Vf set1(float x) { return {vdupq_n_f32(x)}; }
