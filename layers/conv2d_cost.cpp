@@ -9,6 +9,7 @@
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd.h"
 #include "layers/conv2d.h"
+#include "layers/linear.h"
 
 namespace nse {
 
@@ -56,6 +57,7 @@ const CostKind& Conv2d::kind_for(const ConvShape& cs) const {
     if (cs.depthwise()) return kDepthwise;
     if (runs_winograd(cs)) return kWinograd;
     if (direct_conv_applies(cs)) return kDirect;
+    if (conv2d_matrix_vector(cs)) return Linear::kKind;  // run as a fully connected layer
     if (cs.pointwise() && cs.groups == 1) return kPointwise;
     return kGemm;
 }
@@ -74,6 +76,7 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
     const double param_mb = double(param_bytes()) / 1e6, mflop = cs.flops() / 1e6;
     const double split_mb = in_mb >= kSplitInputMb ? in_mb : 0.0;
     NodeCost c{&kind, {}, cs.flops() >= kMinParallelWork};
+    if (&kind == &Linear::kKind) return Linear::vector_cost(double(cs.flops()), param_bytes());
     if (&kind == &kGemm || &kind == &kPointwise) {
         // GEMM rows are the output channels per group; below ~64 the micro-kernels run partly
         // empty, so those FLOPs cost more.
@@ -241,6 +244,19 @@ void Conv2d::sweep(SweepContext& ctx) {
         cfg.params = {{k, c, 1, 1}, {k}};
         ctx.add(cfg);
         ++made;
+    }
+    // 1x1 on a 1x1 map: squeeze-and-excitation's layers, which run as fully connected ones do
+    // (conv2d_matrix_vector), reduce or expand 4x.
+    for (int made = 0; made < ctx.count(20); ++made) {
+        const int64_t c = ctx.pick(channels) * ctx.pick(std::vector<int64_t>{1, 2, 4});
+        const int64_t k = ctx.draw() % 2 ? std::max<int64_t>(8, c / 4) : c * 4;
+        SweepCase cfg{Linear::kKind.name,
+                      "conv2d",
+                      SweepContext::desc("conv1x1 squeeze k" + std::to_string(k), c, 1),
+                      {1, c, 1, 1}};
+        cfg.attrs = {{"activation", "relu"}};
+        cfg.params = {{k, c, 1, 1}, {k}};
+        ctx.add(cfg);
     }
     for (int made = 0; made < ctx.count(90);) {  // depthwise (cheap to measure; a wide sweep)
         const int64_t c = ctx.pick(channels) * ctx.pick(std::vector<int64_t>{1, 2, 3, 6});

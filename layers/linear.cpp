@@ -97,14 +97,20 @@ NodeCost Linear::cost(const std::vector<Shape>& in) const {
                  shape_mb(output_shape(in)), gelu, double(param_bytes()) / 1e6},
                 f >= kMinParallelWork};
     }
+    return vector_cost(flops(in), param_bytes());
+}
+
+NodeCost Linear::vector_cost(double flops, int64_t param_bytes) {
     // Weights that stay cached between inferences, or all of them from memory: the sweep
     // measures a layer past kCachedWeightsMb cold, so all its MB are streamed (counted as 16 MB
     // cached and the rest streamed, AlexNet's and VGG16's 16.4 MB 4096 -> 1000 layer came out
-    // 31-34 % low).
-    const double param_mb = double(param_bytes()) / 1e6, f = flops(in);
+    // 31-34 % low). Split over the threads where the weights' read is (gemm.h's sgemv_n).
+    const double param_mb = double(param_bytes) / 1e6;
     const bool cold = param_mb > kCachedWeightsMb;
-    return {
-        &kKind, {1, f / 1e6, cold ? 0.0 : param_mb, cold ? param_mb : 0.0}, f >= kMinParallelWork};
+    const double work = std::max(flops, kFlopsPerElement * double(param_bytes) / 4);
+    return {&kKind,
+            {1, flops / 1e6, cold ? 0.0 : param_mb, cold ? param_mb : 0.0},
+            work >= kMinParallelWork};
 }
 
 void Linear::sweep(SweepContext& ctx) {

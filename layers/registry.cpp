@@ -44,7 +44,7 @@ const std::vector<OpRecord>& registry() {
     static const std::vector<OpRecord> ops = {
         {"conv2d", make<Conv2d>,
          {&Conv2d::kGemm, &Conv2d::kPointwise, &Conv2d::kWinograd, &Conv2d::kDirect,
-          &Conv2d::kDepthwise},
+          &Conv2d::kDepthwise, &Linear::kKind},
          Conv2d::sweep, NSE_GPU_KERNEL(Conv2d::gpu_op)},
         {"linear", make<Linear>, {&Linear::kKind, &Linear::kTokens}, Linear::sweep,
          NSE_GPU_KERNEL(Linear::gpu_op)},

@@ -109,6 +109,25 @@ TEST(Conv2d, Pointwise) {
     ConvTester().in(8, 5, 5).out(4).k(1).pad(1).check();
 }
 
+TEST(Conv2d, OneByOneMapsRunAsMatrixVectorProducts) {
+    // Squeeze-and-excitation's layers: a 1x1 map, one matrix-vector product per image on the
+    // fully connected layers' kernel, weights split over the threads; the shapes around it stay.
+    EXPECT_TRUE(conv2d_matrix_vector(ConvShape{1, 960, 1, 1, 240, 1, 1}));
+    EXPECT_FALSE(conv2d_uses_packed_gemm(ConvShape{1, 960, 1, 1, 240, 1, 1}));
+    EXPECT_FALSE(conv2d_matrix_vector(ConvShape{1, 960, 1, 1, 240, 1, 1, 1, 1, 0, 0, 1, 1, 2}));
+    EXPECT_FALSE(conv2d_matrix_vector(ConvShape{1, 960, 2, 2, 240, 1, 1}));
+    EXPECT_FALSE(conv2d_matrix_vector(ConvShape{1, 960, 1, 1, 240, 3, 3, 1, 1, 1, 1}));
+    for (int threads : {1, 2, 3}) {
+        use_threads(threads);
+        ConvTester().in(960, 1, 1).out(240).k(1).act(Activation::Relu).check();
+        ConvTester().in(240, 1, 1).out(960).k(1).check();
+        ConvTester().batch(5).in(72, 1, 1).out(24).k(1).act(Activation::Relu6).check();
+        ConvTester().batch(2).in(40, 1, 1).out(1000).k(1).no_bias().check();
+        ConvTester().in(3, 1, 1).out(5).k(1).check();
+    }
+    use_threads(hardware_threads());
+}
+
 TEST(Conv2d, Depthwise) {
     for (int64_t stride : {1, 2, 3})
         for (int64_t size : {5, 8, 13, 17})

@@ -8,6 +8,7 @@
 #include "kernels/cpu/epilogue.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col_panels.h"
+#include "kernels/cpu/linear.h"
 #include "kernels/cpu/packed_gemm.h"
 
 namespace nse {
@@ -112,7 +113,12 @@ size_t conv2d_workspace_floats(const ConvShape& sh, int threads) {
 }
 
 bool conv2d_uses_packed_gemm(const ConvShape& sh) {
-    return !sh.depthwise() && !direct_conv_applies(sh) && packed_gemm_available();
+    return !sh.depthwise() && !direct_conv_applies(sh) && !conv2d_matrix_vector(sh) &&
+           packed_gemm_available();
+}
+
+bool conv2d_matrix_vector(const ConvShape& sh) {
+    return sh.pointwise() && sh.groups == 1 && sh.p() * sh.q() == 1;
 }
 
 std::vector<PackedWeights> pack_conv_weights(const ConvShape& sh, const float* w) {
@@ -133,6 +139,10 @@ void conv2d_f32_cpu(ThreadPool& pool, const ConvShape& sh, const float* x, const
     }
     if (direct_conv_applies(sh)) {
         direct_conv2d_f32_cpu(pool, sh, x, w, b, act, y, workspace, direct);
+        return;
+    }
+    if (conv2d_matrix_vector(sh)) {  // x [N, C], w [K, C]: y [N, K]
+        linear_f32_cpu(pool, sh.n, sh.c, sh.k, x, w, b, act, y);
         return;
     }
     const int64_t G = sh.groups, cg = sh.c / G, kg = sh.k / G;

@@ -198,7 +198,9 @@ void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
 
 void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
                 float* Y) {
-    for_blocks(pool, N, blocks_for(pool, N, 16), 2.0 * M * N * K, [&](int64_t i0, int64_t i1) {
+    // (W read once: split by the larger of the FLOPs and its memory-bound work, as sgemv_n.)
+    const double work = std::max(2.0 * M * N * K, kFlopsPerElement * double(N) * double(K));
+    for_blocks(pool, N, blocks_for(pool, N, 16), work, [&](int64_t i0, int64_t i1) {
         switch (cpu_path()) {
 #if defined(__x86_64__)
             case CpuPath::Avx512:
