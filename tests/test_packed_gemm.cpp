@@ -94,12 +94,13 @@ TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
     EXPECT_EQ(packed_layout_for(256, 64, 2304), Layout::Rows);  // fills the row layout's tiles
     if (!packed_gemm_rows_available())
         GTEST_SKIP() << "SKIPPED: the column layout needs a SIMD path (avx512, avx2, neon)";
-    // Rows around the 32-row panels, columns around the 12/8/4-wide panels, any K (the layout
-    // computes every shape; the choice above is only about speed).
+    // Rows around the 32-row panels, columns around the 12/8/4-wide panels (and AVX-512's merged
+    // last ones of 13 and 14: 13, 14, 25, 26, 49, 50), any K (the layout computes every shape; the
+    // choice above is only about speed).
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
         for (int64_t m : {1, 16, 31, 32, 33, 70})
-            for (int64_t n : {1, 3, 4, 5, 8, 11, 12, 13, 25, 49})
+            for (int64_t n : {1, 3, 4, 5, 8, 11, 12, 13, 14, 15, 25, 26, 49, 50})
                 for (int64_t k : {1, 9, 300})
                     check_gemm(m, n, k, Activation::None, true, 0, Layout::Columns);
         check_gemm(64, 49, 600, Activation::Relu, true, 3, Layout::Columns);
@@ -204,7 +205,18 @@ TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), rows49);
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
     }
-    EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 49), 52);  // 12 x 4 + 4
+    // Column panels of 12, the last 4, 8 or 12 wide; on AVX-512 one or two columns left after a
+    // whole panel join it (12 x 3 + 13, not 12 x 4 + 4).
+    const bool merged = cpu_path() == CpuPath::Avx512;
+    EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 49), merged ? 49 : 52);
+    EXPECT_EQ(packed_column_panels(49), merged ? 4 : 5);
+    EXPECT_EQ(packed_column_width(49, 3), merged ? 13 : 12);
+    EXPECT_EQ(packed_column_cols(49, 3), merged ? 13 : 12);
+    EXPECT_EQ(packed_column_width(50, 3), merged ? 14 : 12);
+    EXPECT_EQ(packed_column_panels(51), 5);  // 3 left: a panel of 4
+    EXPECT_EQ(packed_column_width(51, 4), 4);
+    EXPECT_EQ(packed_column_cols(51, 4), 3);
+    EXPECT_EQ(packed_column_panels(2), 1);  // nothing before to join
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
     // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles in two 32-wide ones on
     // the packed GEMM (four 16-wide on AVX2); 64 channels run on OpenBLAS (nothing padded that

@@ -25,7 +25,7 @@ __attribute__((target("avx512f"))) void gather_panel(const ConvShape& sh, const 
                                                      float* bt) {
     const int64_t cg = sh.c / sh.groups, Q = sh.q(), n = sh.p() * Q;
     const int64_t K = cg * sh.r * sh.s, HW = sh.h * sh.w;
-    const int64_t j0 = i * kPanel, cols = std::min(kPanel, n - j0);
+    const int64_t j0 = i * kPanel, cols = packed_column_cols(n, i);
     const int64_t w = packed_column_width(n, i);
     const __mmask16 store = lane_mask(w), inside = lane_mask(cols);
     // Each column's output pixel (oh, ow) and the input row and column of its tap (0, 0).
@@ -60,7 +60,7 @@ __attribute__((target("avx512f"))) void gather_panel(const ConvShape& sh, const 
 
 void im2col_column_panels(ThreadPool& pool, const ConvShape& sh, const float* x, float* bt) {
     const int64_t n = sh.p() * sh.q(), K = sh.c / sh.groups * sh.r * sh.s;
-    const int64_t panels = (n + kPanel - 1) / kPanel;
+    const int64_t panels = packed_column_panels(n);
     pool.parallel_for(panels, kFlopsPerElement * double(n) * double(K),
                       [&](int64_t i0, int64_t i1) {
                           for (int64_t i = i0; i < i1; ++i) gather_panel(sh, x, i, bt);

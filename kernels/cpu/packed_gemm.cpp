@@ -94,11 +94,30 @@ int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
     int64_t nr = 0;
     if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr))
         return (n + nr - 1) / nr * nr;
-    return (n + 3) / 4 * 4;
+    int64_t computed = 0;
+    for (int64_t i = 0; i < packed_column_panels(n); ++i) computed += packed_column_width(n, i);
+    return computed;
+}
+
+namespace {
+// Whether the last one or two columns join the panel before (AVX-512's kernel has the registers
+// for 14 columns: 28 accumulators, 2 vectors of A and a broadcast).
+bool merged_last_panel(int64_t n) {
+    return cpu_path() == CpuPath::Avx512 && n > kMr && n % kMr >= 1 && n % kMr <= 2;
+}
+}  // namespace
+
+int64_t packed_column_panels(int64_t n) {
+    return merged_last_panel(n) ? n / kMr : (n + kMr - 1) / kMr;
+}
+
+int64_t packed_column_cols(int64_t n, int64_t i) {
+    return i + 1 == packed_column_panels(n) ? n - i * kMr : std::min(kMr, n - i * kMr);
 }
 
 int64_t packed_column_width(int64_t n, int64_t i) {
-    return std::min(kMr, (n - i * kMr + 3) / 4 * 4);
+    const int64_t cols = packed_column_cols(n, i);
+    return cols > kMr ? cols : std::min(kMr, (cols + 3) / 4 * 4);
 }
 
 #if defined(__x86_64__)
@@ -284,7 +303,7 @@ __attribute__((target("avx512f"))) void micro_kernel_t(int64_t kc, const float* 
             for (int l = 0; l < lines; ++l)
                 _mm_prefetch(reinterpret_cast<const char*>(pf + (kk / 2 * lines + l) * 16),
                              _MM_HINT_T1);
-#pragma GCC unroll 12
+#pragma GCC unroll 14  // PR: up to 14 (a merged last panel)
         for (int p = 0; p < PR; ++p) {
             const __m512 bv = _mm512_set1_ps(bt[kk * PR + p]);
             lo[p] = _mm512_fmadd_ps(bv, a0, lo[p]);
@@ -348,6 +367,10 @@ void column_tiles(int64_t g, const ColumnTile* tiles, int64_t kc, const float* a
         const ColumnTile& t = tiles[q];
         if (t.w == 12)
             micro_kernel_t<12>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
+        else if (t.w == 13)
+            micro_kernel_t<13>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
+        else if (t.w == 14)
+            micro_kernel_t<14>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
         else if (t.w == 8)
             micro_kernel_t<8>(kc, t.bt, ap, t.acc, resume, last, t.out, t.pf, t.lines);
         else
@@ -428,7 +451,7 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
     const ColumnTilesFn tiles_fn = column_tile_kernel();
     NSE_CHECK(tiles_fn, ErrorCode::Internal, "packed_gemm's column layout has no kernel for the ",
               cpu_path_name(cpu_path()), " path");
-    const int64_t K = a.k(), M = a.m(), col_panels = (n + kMr - 1) / kMr;
+    const int64_t K = a.k(), M = a.m(), col_panels = packed_column_panels(n);
     const int64_t tiles = a.panels() * col_panels, blocks = (K + kKc - 1) / kKc;
     // Groups of even size: 17 panels (14x14 maps, 197 tokens) as 9 + 8, not 16 + 1, whose lone
     // pass had to fetch the whole next block of A (from memory, for weights that do not stay
@@ -436,7 +459,7 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
     const int64_t groups = (col_panels + kColumnGroup - 1) / kColumnGroup;
     const int64_t group = (col_panels + groups - 1) / groups;
     pool.parallel_for(tiles, 2.0 * double(M) * double(n) * double(K), [&](int64_t t0, int64_t t1) {
-        alignas(64) float acc[kColumnGroup][kMr * 32];
+        alignas(64) float acc[kColumnGroup][(kMr + 2) * 32];  // (a last panel of 14)
         for (int64_t t = t0; t < t1;) {
             // Tiles [t, te): B panels [i0, i0 + g) of A panel j.
             const int64_t j = t / col_panels, i0 = t % col_panels;
@@ -462,7 +485,7 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
                         acc[q],
                         ColumnTileOut{
                             transposed ? c + i * kMr * ldc + row0 : c + row0 * ldc + i * kMr, ldc,
-                            std::min(kMr, n - i * kMr),
+                            packed_column_cols(n, i),
                             std::min(PackedWeights::kColumnPanelRows, M - row0),
                             bias ? bias + row0 : nullptr, act, transposed, gelu},
                         next && q * lines < 4 ? next + q * kc * 8 * lines : nullptr,
@@ -478,12 +501,12 @@ void gemm_columns_prepacked(ThreadPool& pool, const PackedWeights& a, int64_t n,
 // The same with B row-major: packed into column panels first (split over the pool).
 void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* b, int64_t ldb,
                   const float* bias, Activation act, float* c, int64_t ldc, float* bt) {
-    const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
+    const int64_t K = a.k(), col_panels = packed_column_panels(n);
     const PackFn pack = pack_columns_kernel();
     pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
                       [&](int64_t i0, int64_t i1) {
                           for (int64_t i = i0; i < i1; ++i)
-                              pack(K, b + i * kMr, ldb, std::min(kMr, n - i * kMr),
+                              pack(K, b + i * kMr, ldb, packed_column_cols(n, i),
                                    packed_column_width(n, i), bt + i * kMr * K);
                       });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, c, ldc);
@@ -493,12 +516,12 @@ void gemm_columns(ThreadPool& pool, const PackedWeights& a, int64_t n, const flo
 void gemm_columns_rows(ThreadPool& pool, const PackedWeights& a, int64_t n, const float* x,
                        int64_t ldx, const float* bias, Activation act, bool gelu, float* y,
                        int64_t ldy, float* bt) {
-    const int64_t K = a.k(), col_panels = (n + kMr - 1) / kMr;
+    const int64_t K = a.k(), col_panels = packed_column_panels(n);
     const PackFn pack = pack_rows_kernel();
     pool.parallel_for(col_panels, kFlopsPerElement * double(n) * double(K),
                       [&](int64_t i0, int64_t i1) {
                           for (int64_t i = i0; i < i1; ++i)
-                              pack(K, x + i * kMr * ldx, ldx, std::min(kMr, n - i * kMr),
+                              pack(K, x + i * kMr * ldx, ldx, packed_column_cols(n, i),
                                    packed_column_width(n, i), bt + i * kMr * K);
                       });
     gemm_columns_prepacked(pool, a, n, bt, bias, act, y, ldy, true, gelu);

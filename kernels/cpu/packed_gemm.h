@@ -82,7 +82,7 @@ struct ColumnTileOut {
 // A panel of B passing one block of K of a 32-row panel of A in the column layout (a group of
 // them passes each block in turn, their sums waiting in `acc` between blocks).
 struct ColumnTile {
-    int64_t w;          // the B panel's width: 12, 8 or 4 columns
+    int64_t w;          // the B panel's width: 12, 8 or 4 columns (AVX-512: 13, 14)
     const float* bt;    // the B panel, at this block of K (k-major, w values per K)
     float* acc;         // its sums between blocks: w x 32, column-major
     ColumnTileOut out;  // where they go after the last block
@@ -108,12 +108,18 @@ bool packed_gemm_available();
 size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
 
 // The columns of C the micro-kernels compute for n real ones: whole 32-wide tiles in the row
-// layout, 12-wide panels with the last one 4, 8 or 12 wide in the column layout.
+// layout, the column panels' widths in the column layout.
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n);
 
-// The column layout's panels of B, as packed_gemm packs them into its workspace: panel i holds
-// columns [12 i, 12 i + cols) k-major, bt[12 i K + kk w + p] = B[kk][12 i + p], w =
-// packed_column_width(n, i) (12, or 4 / 8 for the last panel; columns beyond n are zero).
+// The column layout's panels of B, as packed_gemm packs them into its workspace: panel i (of
+// packed_column_panels(n)) holds columns [12 i, 12 i + packed_column_cols(n, i)) k-major,
+// bt[12 i K + kk w + p] = B[kk][12 i + p], w = packed_column_width(n, i): 12, or for the last
+// panel 4, 8 or 12 — on AVX-512, where one or two columns would be left after a whole panel, a
+// last panel of 13 or 14 (a 7x7 map's 49 columns: 12 + 12 + 12 + 13, not a fifth panel of 4 for
+// one column, which streamed all of A again: 400 x 49 x 400 at 84 GFLOP/s against 99 on 48
+// columns). Columns beyond n are zero.
+int64_t packed_column_panels(int64_t n);
+int64_t packed_column_cols(int64_t n, int64_t i);
 int64_t packed_column_width(int64_t n, int64_t i);
 
 // C = act(A B + bias) for A in the column layout and B already in its panels (bt, as above):
