@@ -128,8 +128,8 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         // The multiply-adds the tiles issue, the lanes past a group's channels (the channel
         // tiling's vectors) and past a row's or the map's pixels (the pixel tiling's) included;
         // one load and broadcast of the input value per pixel and tap (channel tiles), shared by
-        // all the vectors. An output past kFlushedOutputMb goes to
-        // memory the network last used long before: its writes get a coefficient of their own.
+        // all the vectors. An output past kFlushedOutputMb goes to memory the network last used
+        // long before: its writes get a coefficient of their own.
         const double broadcasts = double(cs.n) * cs.p() * cs.q() * cs.c * cs.r * cs.s / 1e6;
         const double issued = mflop / direct_conv_lane_fill(cs);
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
