@@ -67,25 +67,9 @@ inline Vf odd(Vf lo, Vf hi) {
     return {_mm512_permutex2var_ps(lo.v, i, hi.v)};
 }
 
-// y[j][i] = x[i][j] for an 8 x 8 block (rows ldx and ldy floats apart), in ymm registers.
-inline void transpose8(const float* x, int64_t ldx, float* y, int64_t ldy) {
-    __m256 r[8], t[8], s[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + i * ldx);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(y + i * ldy, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
-        _mm256_storeu_ps(y + (i + 4) * ldy, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
-    }
-}
+// clang-format off: inside this namespace (transpose8_ymm.h says why)
+#include "kernels/cpu/simd/transpose8_ymm.h"
+// clang-format on
 
 // y[j][i] = x[i][j] for a 16 x 16 tile: its four 8 x 8 blocks, each to the mirrored place.
 inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
