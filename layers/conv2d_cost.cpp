@@ -76,7 +76,7 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
     const double param_mb = double(param_bytes()) / 1e6, mflop = cs.flops() / 1e6;
     const double split_mb = in_mb >= kSplitInputMb ? in_mb : 0.0;
     NodeCost c{&kind, {}, cs.flops() >= kMinParallelWork};
-    if (&kind == &Linear::kKind) return Linear::vector_cost(double(cs.flops()), param_bytes());
+    if (&kind == &Linear::kKind) return Linear::vector_cost(cs.n, cs.k, cs.c, param_bytes());
     if (&kind == &kGemm || &kind == &kPointwise) {
         // GEMM rows are the output channels per group; below ~64 the micro-kernels run partly
         // empty, so those FLOPs cost more.

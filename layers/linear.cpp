@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/unary.h"
 
@@ -97,20 +98,21 @@ NodeCost Linear::cost(const std::vector<Shape>& in) const {
                  shape_mb(output_shape(in)), gelu, double(param_bytes()) / 1e6},
                 f >= kMinParallelWork};
     }
-    return vector_cost(flops(in), param_bytes());
+    const Shape& w = params_[0].shape();
+    return vector_cost(rows_of(in[0]), w[0], w[1], param_bytes());
 }
 
-NodeCost Linear::vector_cost(double flops, int64_t param_bytes) {
+NodeCost Linear::vector_cost(int64_t rows, int64_t out, int64_t in, int64_t param_bytes) {
     // Weights that stay cached between inferences, or all of them from memory: the sweep
     // measures a layer past kCachedWeightsMb cold, so all its MB are streamed (counted as 16 MB
     // cached and the rest streamed, AlexNet's and VGG16's 16.4 MB 4096 -> 1000 layer came out
-    // 31-34 % low). Split over the threads where the weights' read is (gemm.h's sgemv_n).
+    // 31-34 % low). Split over the threads as the kernel splits it (gemm.h's gemv_work).
     const double param_mb = double(param_bytes) / 1e6;
+    const double flops = 2.0 * double(rows) * double(out) * double(in);
     const bool cold = param_mb > kCachedWeightsMb;
-    const double work = std::max(flops, kFlopsPerElement * double(param_bytes) / 4);
     return {&kKind,
             {1, flops / 1e6, cold ? 0.0 : param_mb, cold ? param_mb : 0.0},
-            work >= kMinParallelWork};
+            gemv_work(rows, out, in) >= kMinParallelWork};
 }
 
 void Linear::sweep(SweepContext& ctx) {

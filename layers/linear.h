@@ -25,9 +25,9 @@ class Linear : public Layer {
     size_t workspace_floats(const std::vector<Shape>& in, int threads) const override;
 
     static const CostKind kKind, kTokens;
-    // kKind's cost of a matrix-vector product (batch 1, or a few rows) of `flops` over weights of
-    // `param_bytes`: this layer's, and a 1x1 convolution's of a 1x1 map (conv2d_matrix_vector).
-    static NodeCost vector_cost(double flops, int64_t param_bytes);
+    // kKind's cost of `rows` matrix-vector products with weights [out, in] (param_bytes with the
+    // bias): this layer's, and a 1x1 convolution's of a 1x1 map (conv2d_matrix_vector).
+    static NodeCost vector_cost(int64_t rows, int64_t out, int64_t in, int64_t param_bytes);
     // The CUDA op (linear_cuda.cpp; built with NSE_WITH_CUDA only).
     static std::unique_ptr<cuda::GpuOp> gpu_op(const Layer& layer,
                                                const std::vector<const float*>& params);

@@ -198,9 +198,7 @@ void sgemm_nn(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A,
 
 void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* X, const float* W,
                 float* Y) {
-    // (W read once: split by the larger of the FLOPs and its memory-bound work, as sgemv_n.)
-    const double work = std::max(2.0 * M * N * K, kFlopsPerElement * double(N) * double(K));
-    for_blocks(pool, N, blocks_for(pool, N, 16), work, [&](int64_t i0, int64_t i1) {
+    for_blocks(pool, N, blocks_for(pool, N, 16), gemv_work(M, N, K), [&](int64_t i0, int64_t i1) {
         switch (cpu_path()) {
 #if defined(__x86_64__)
             case CpuPath::Avx512:
@@ -222,13 +220,14 @@ void sgemv_rows(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* 
     });
 }
 
+double gemv_work(int64_t M, int64_t N, int64_t K) {
+    return std::max(2.0 * double(M) * double(N) * double(K),
+                    kFlopsPerElement * double(N) * double(K));
+}
+
 void sgemv_n(ThreadPool& pool, int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
              float* y) {
-    // Bound by reading W: its values count as a memory-bound loop's (kFlopsPerElement each), so
-    // a 400 x 1000 classifier (1.6 MB, 0.8 MFLOP; RegNetX-400MF's) is split too: 0.138 ms on
-    // one thread of a Zen 4 core, 0.132 on two when it ran inline.
-    const double work = std::max(2.0, kFlopsPerElement) * double(N) * double(K);
-    for_blocks(pool, N, blocks_for(pool, N, 16), work, [&](int64_t i0, int64_t i1) {
+    for_blocks(pool, N, blocks_for(pool, N, 16), gemv_work(1, N, K), [&](int64_t i0, int64_t i1) {
         gemv_block(i1 - i0, K, W + i0 * ldw, ldw, x, y + i0);
     });
 }
