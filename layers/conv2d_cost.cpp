@@ -5,6 +5,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/depthwise_direct.h"
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/winograd.h"
@@ -135,12 +136,13 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         const double out_cold = out_mb > kFlushedOutputMb ? out_mb : 0.0;
         c.x = {1, mflop, in_mb, out_mb, issued, out_cold, broadcasts};
     } else {
-        // Depthwise: the kernel sums all taps of an output row in 16-wide vectors, so a row of
-        // Q outputs costs ceil(Q / 16) vector multiply-adds per tap however few lanes are used;
-        // a per-plane cost dominates small planes; strided planes are split into column phases
-        // (more work per FLOP); 5x5 runs other plane kernels than 3x3.
+        // Depthwise: the vector multiply-adds the path's kernel issues per tap and output row
+        // (depthwise_direct_row_vectors: rows of one plane in whole vectors, or channels
+        // interleaved in the lanes and rows in blocks of columns); a per-plane cost dominates
+        // small planes; strided planes are split into column phases (more work per FLOP); 5x5
+        // runs other kernels than 3x3.
         const double row_calls =
-            double(cs.n) * cs.c * cs.p() * ((cs.q() + 15) / 16) * cs.r * cs.s / 1e6;
+            double(cs.n) * cs.c * cs.p() * depthwise_direct_row_vectors(cs) * cs.r * cs.s / 1e6;
         const double planes = double(cs.n) * cs.c / 1e6;
         const double strided = cs.stride_w > 1 ? mflop : 0.0;
         const double wide = cs.r * cs.s > 9 ? mflop : 0.0;

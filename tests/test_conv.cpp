@@ -228,12 +228,39 @@ TEST(Conv2d, Depthwise5x5And7x7BlocksOverRowAndColumnEdges) {
     ConvTester().batch(2).depthwise(6).in(6, 10, 10).k(7).stride(2).pad(3).check();
 }
 
+TEST(Conv2d, DepthwiseRowVectorsCountTheBlocksThePathRuns) {
+    // The cost model's vector multiply-adds per tap and output row of one channel: channels
+    // interleaved in the lanes share a vector (AVX-512 5x5: a 7x7 map's row is half of one block
+    // of 8 columns x 16 channels, a 14x14 map's one of 16; AVX2: 8 lanes, blocks of 8; NEON: 4
+    // lanes, blocks of 8), AVX-512's 3x3 kernel and the plane kernels run a row of one plane in
+    // whole vectors.
+    auto dw = [](int64_t hw, int64_t k) {
+        return ConvShape{1, 64, hw, hw, 64, k, k, 1, 1, k / 2, k / 2, 1, 1, 64};
+    };
+    const CpuPath path = cpu_path();
+    const double at7 = path == CpuPath::Avx512 ? 0.5 : path == CpuPath::Neon ? 2.0 : 1.0;
+    EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(7, 5)), at7);
+    if (path == CpuPath::Avx512) {
+        EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(14, 5)), 1.0);
+        EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(7, 3)), 1.0);
+        EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(56, 3)), 4.0);
+    }
+    if (path == CpuPath::Avx2) {
+        EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(14, 3)), 2.0);
+    }
+    if (path == CpuPath::Generic) {
+        EXPECT_DOUBLE_EQ(depthwise_direct_row_vectors(dw(28, 3)), 2.0);
+    }
+}
+
 TEST(Conv2d, DepthwiseChannelGroupsOverEveryEdge) {
     // The vector paths run a depthwise layer's channels in groups of a vector's lanes (8, 4, 16
     // on AVX-512, there 5x5 and 7x7 only), interleaved (simd/depthwise_body.h): channel counts
     // with and without planes left over, a batch (no group spans two images), maps narrower than
-    // a tile, between tiles and wider than a block of 8 (16) outputs, both strides, every filter
-    // size and padding, and the planes split over threads at channels that cut groups.
+    // a tile, between tiles and wider than a block of 8 (16) outputs, AVX-512's rows in blocks of
+    // 8 where 16 would pad them much more (8, 18 and 7 outputs wide) and of 16 (13, 31), both
+    // strides, every filter size and padding, and the planes split over threads at channels that
+    // cut groups.
     for (int threads : {1, 3}) {
         use_threads(threads);
         for (int64_t channels : {8, 19, 40})

@@ -197,6 +197,25 @@ size_t depthwise_direct_scratch_floats(const ConvShape& sh) {
     }
 }
 
+double depthwise_direct_row_vectors(const ConvShape& sh) {
+    const double sixteens = double((sh.q() + 15) / 16);
+    if (!depthwise_direct_applies(sh)) return sixteens;
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx2:
+            return avx2::depthwise_row_vectors(sh);
+        case CpuPath::Avx512:  // 3x3: rows of 16-lane vectors of one plane
+            return sh.r == 3 ? sixteens : avx512::depthwise_row_vectors(sh);
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::depthwise_row_vectors(sh);
+#endif
+        default:
+            return sixteens;
+    }
+}
+
 void depthwise_direct_f32_cpu(const ConvShape& sh, const float* x, const float* w, const float* b,
                               Activation act, float* y, int64_t first, int64_t last,
                               float* scratch) {

@@ -25,15 +25,19 @@
 namespace nse {
 
 // Whether depthwise_direct_f32_cpu runs `shape`: a depthwise layer with unit dilation, equal
-// strides of 1 or 2 and a square filter; on AVX-512 3x3 with padding of at most 1 (MobileNetV2's
-// layers), on AVX2 and NEON 3x3, 5x5 or 7x7 with padding of at most half the filter
-// (EfficientNet's, MNASNet's, ConvNeXt's too). Other shapes, and the generic path, run the plane
-// kernels.
+// strides of 1 or 2 and a square 3x3, 5x5 or 7x7 filter with padding of at most half the filter
+// (MobileNetV2's, EfficientNet's, MNASNet's, ConvNeXt's layers). Other shapes, and the generic
+// path, run the plane kernels.
 bool depthwise_direct_applies(const ConvShape& shape);
 
-// Floats of scratch one call of depthwise_direct_f32_cpu needs on the path in use (AVX2 and NEON
-// copy each plane into a padded one; AVX-512 needs none).
+// Floats of scratch one call of depthwise_direct_f32_cpu needs on the path in use (the shared
+// body copies planes into padded or interleaved ones; AVX-512's 3x3 kernel needs none).
 size_t depthwise_direct_scratch_floats(const ConvShape& shape);
+
+// The vector multiply-adds per tap that one output row of one channel costs on the path in use
+// (lanes shared by several channels count as a share): the cost model's feature. Shapes
+// depthwise_direct_applies refuses: a 16-lane vector per 16 outputs of a row.
+double depthwise_direct_row_vectors(const ConvShape& shape);
 
 // Input channel planes [first, last) of x:[N, C, H, W] (plane = n * C + c) -> the same planes of
 // y:[N, C, P, Q]; w:[C, 1, K, K], b:[C] (may be null). `scratch`: depthwise_direct_scratch_floats

@@ -41,9 +41,30 @@ __attribute__((target("avx512f"))) inline __m512 reciprocal16(__m512 d) {
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
 }
 
+// e^-x for sigmoid's denominator, cheaper than exp16: 2^t for t = -x log2 e clamped to [-127,
+// 127], as 2^n (scalef) times a degree-5 polynomial for 2^f, n = round(t), f = t - n in [-1/2,
+// 1/2] (fitted for relative error: 1.1e-7 with float coefficients). Rounding t adds up to
+// |t| 2^-25 ln 2 of relative error (3.6e-7 at |x| = 12), where sigmoid(x) is within 6e-6 of 0 or
+// 1: below 1e-11 absolute. SiLU ran at 1.27x exp16's throughput on a Zen 4 core (3.1 -> 3.9
+// Gvalues/s, L1-resident).
+__attribute__((target("avx512f"))) inline __m512 exp_neg_for_sigmoid16(__m512 x) {
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(-1.44269504088896341f));
+    t = _mm512_mask_max_ps(t, kAll, t, _mm512_set1_ps(-127.f));
+    t = _mm512_mask_min_ps(t, kAll, t, _mm512_set1_ps(127.f));
+    const __m512 n = _mm512_mask_roundscale_ps(_mm512_setzero_ps(), kAll, t,
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.326472731307149e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671512991189957e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733581185341e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242426872253e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+    return _mm512_mask_scalef_ps(_mm512_setzero_ps(), kAll, p, n);
+}
+
 __attribute__((target("avx512f"))) inline __m512 sigmoid16(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.f);
-    return reciprocal16(_mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return reciprocal16(_mm512_add_ps(_mm512_set1_ps(1.f), exp_neg_for_sigmoid16(x)));
 }
 
 __attribute__((target("avx512f"))) inline __m512 hardsigmoid16(__m512 x) {

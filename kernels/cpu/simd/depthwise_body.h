@@ -173,8 +173,12 @@ void planes(const ConvShape& sh, const Padded& l, const float* x, const float* w
 // the kLanes output planes. On a Zen 3 core it took 0.25-0.65 of the one-plane kernel's time on
 // 7x7 to 28x28 maps, 0.6-0.85 on 56x56 and 112x112 (docs/cpu-paths.md).
 // Output columns per block: one AVX2 8x8 tile, two NEON 4x4 ones, one AVX-512 16x16 one (its
-// transposes work on whole tiles of kLanes x kLanes).
+// transposes work on whole tiles of kLanes x kLanes). Where a row's last block would be mostly
+// padding, AVX-512 takes 8 columns a block instead (interleaved_cols): a 7x7 map's rows in 16
+// columns had 9 of every 16 multiply-adds wasted, and EfficientNet-B0's 5x5 layers on 7x7 maps
+// ran at 2.5x ONNX Runtime's time on a Zen 4 core.
 constexpr int64_t kInterleavedCols = kLanes > 8 ? kLanes : 8;
+constexpr int64_t kInterleavedNarrowCols = 8;
 constexpr int64_t kInterleavedMaxFloats = int64_t(1) << 18;
 constexpr int64_t kLineFloats = 16;  // a 64-byte cache line
 
@@ -182,18 +186,31 @@ inline float* align_line(float* p) {
     return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
 }
 
+// Output columns per block for rows of Q outputs: kInterleavedCols, or the narrow blocks where
+// they compute at most 3/4 of the columns (AVX-512: Q = 7 in one block of 8, not 16; Q = 18 in
+// 3 of 8, not 2 of 16). A narrow block transposes a whole 16 x 16 tile for its 8 columns, so
+// saving less does not pay: 56 columns as 7 blocks of 8 took 0.95-1.05 of 4 of 16's time.
+inline int64_t interleaved_cols(int64_t Q) {
+    auto padded = [Q](int64_t cols) { return (Q + cols - 1) / cols * cols; };
+    return 4 * padded(kInterleavedNarrowCols) <= 3 * padded(kInterleavedCols)
+               ? kInterleavedNarrowCols
+               : kInterleavedCols;
+}
+
 // The interleaved plane: `rows` x `cols` cells of kLanes floats, input cell (h, w) at (h + pad_h,
 // w + pad_w); wide enough for the last block of columns and the last input tile's zero lanes.
+// block_cols: output columns per block (interleaved_cols).
 struct Interleaved {
-    int64_t P, Q, rows, cols;
+    int64_t P, Q, rows, cols, block_cols;
 };
 
 inline Interleaved interleaved_layout(const ConvShape& sh) {
     Interleaved l;
     l.P = sh.p();
     l.Q = sh.q();
+    l.block_cols = interleaved_cols(l.Q);
     const int64_t K = sh.r;
-    const int64_t out_cols = (l.Q + kInterleavedCols - 1) / kInterleavedCols * kInterleavedCols;
+    const int64_t out_cols = (l.Q + l.block_cols - 1) / l.block_cols * l.block_cols;
     const int64_t in_cols = (sh.w + kLanes - 1) / kLanes * kLanes;
     l.rows = std::max((l.P - 1) * sh.stride_h + K, sh.pad_h + sh.h);
     l.cols = std::max((out_cols - 1) * sh.stride_w + K, sh.pad_w + in_cols);
@@ -229,12 +246,11 @@ inline void fill_interleaved(const ConvShape& sh, const Interleaved& l, const fl
     }
 }
 
-// Output columns [q0, q0 + kInterleavedCols) of row p of the kLanes planes from y on.
-template <int K, int STRIDE>
+// Output columns [q0, q0 + COLS) of row p of the kLanes planes from y on.
+template <int K, int STRIDE, int COLS>
 inline void block_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Activation act,
                               const float* pad, float* y, int64_t p, int64_t q0, float* tile,
                               float* spare) {
-    constexpr int COLS = kInterleavedCols;
     Vf acc[COLS];
     for (int j = 0; j < COLS; ++j) acc[j] = zero();
     const float* first = pad + (STRIDE * p * l.cols + STRIDE * q0) * kLanes;
@@ -266,8 +282,9 @@ inline void block_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Act
         store(tile + j * kLanes, v);
     }
     const int64_t PQ = l.P * l.Q;
+    // (A narrow block's transposes read the tile's cells past COLS: stale, never stored.)
     for (int64_t t = 0; t < COLS; t += kLanes) {
-        const int64_t q = q0 + t, n = l.Q - q;
+        const int64_t q = q0 + t, n = std::min<int64_t>(l.Q - q, COLS - t);
         if (n <= 0) break;
         float* out = y + p * l.Q + q;
         if (n >= kLanes) {
@@ -277,6 +294,15 @@ inline void block_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Act
             for (int i = 0; i < kLanes; ++i) store_n(out + i * PQ, load(spare + i * kLanes), n);
         }
     }
+}
+
+// Every output row of the kLanes planes from y on, in blocks of COLS columns.
+template <int K, int STRIDE, int COLS>
+void rows_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Activation act,
+                      const float* pad, float* y, float* tile, float* spare) {
+    for (int64_t p = 0; p < l.P; ++p)
+        for (int64_t q0 = 0; q0 < l.Q; q0 += COLS)
+            block_interleaved<K, STRIDE, COLS>(l, taps, bias, act, pad, y, p, q0, tile, spare);
 }
 
 // Channels [c, c + kLanes) of one image: input planes from x, output planes from y.
@@ -298,12 +324,14 @@ void group_interleaved(const ConvShape& sh, const Interleaved& l, const float* x
     for (int t = 0; t < K * K; ++t) taps[t] = load(tw + t * kLanes);
     const Vf bias = load(tw + K * K * kLanes);
     fill_interleaved(sh, l, x, pad, tile);
-    for (int64_t p = 0; p < l.P; ++p)
-        for (int64_t q0 = 0; q0 < l.Q; q0 += kInterleavedCols)
-            if (sh.stride_h == 1)
-                block_interleaved<K, 1>(l, taps, bias, act, pad, y, p, q0, tile, spare);
-            else
-                block_interleaved<K, 2>(l, taps, bias, act, pad, y, p, q0, tile, spare);
+    constexpr int kWide = int(kInterleavedCols), kNarrow = int(kInterleavedNarrowCols);
+    const bool s1 = sh.stride_h == 1;
+    if (l.block_cols == kWide)
+        (s1 ? rows_interleaved<K, 1, kWide> : rows_interleaved<K, 2, kWide>)(l, taps, bias, act,
+                                                                             pad, y, tile, spare);
+    else
+        (s1 ? rows_interleaved<K, 1, kNarrow>
+            : rows_interleaved<K, 2, kNarrow>)(l, taps, bias, act, pad, y, tile, spare);
 }
 
 // Planes [first, last): groups of kLanes channels of one image interleaved, the planes left over
@@ -348,6 +376,14 @@ size_t depthwise_scratch_floats(const ConvShape& sh) {
     const size_t one_plane = size_t(2 * l.rows * l.row_floats);
     if (!interleaved_applies(sh)) return one_plane;
     return one_plane + kLineFloats + interleaved_floats(interleaved_layout(sh));
+}
+
+double depthwise_row_vectors(const ConvShape& sh) {
+    using namespace dw_detail;
+    if (!interleaved_applies(sh)) return double(padded_layout(sh).vectors);
+    // kLanes channels share each vector: a row of one channel costs its blocks' columns / kLanes.
+    const int64_t Q = sh.q(), cols = interleaved_cols(Q);
+    return double((Q + cols - 1) / cols * cols) / double(kLanes);
 }
 
 void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b, Activation act,

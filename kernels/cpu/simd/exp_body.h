@@ -18,3 +18,20 @@ inline Vf exp_in_range(Vf x) {
     p = fma(p, mul(r, r), add(r, set1(1.f)));
     return mul(p, pow2i(n));
 }
+
+// e^-x for sigmoid's denominator, as smooth_avx512.h's exp_neg_for_sigmoid16: 2^t for t = -x
+// log2 e clamped to [-126, 126] (2^n built in the exponent field), a degree-5 polynomial for
+// 2^(t - round t); relative error ~1e-7 plus |t| 2^-25 ln 2 from rounding t, negligible in
+// sigmoid's value.
+inline Vf exp_neg_for_sigmoid(Vf x) {
+    const Vf t = min(max(mul(x, set1(-1.44269504088896341f)), set1(-126.f)), set1(126.f));
+    const Vf n = round_nearest(t);
+    const Vf f = sub(t, n);
+    Vf p = set1(1.326472731307149e-3f);
+    p = fma(p, f, set1(9.671512991189957e-3f));
+    p = fma(p, f, set1(5.550733581185341e-2f));
+    p = fma(p, f, set1(2.4022242426872253e-1f));
+    p = fma(p, f, set1(6.931470036506653e-1f));
+    p = fma(p, f, set1(1.f));
+    return mul(p, pow2i(n));
+}

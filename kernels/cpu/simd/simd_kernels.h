@@ -52,6 +52,8 @@ struct DirectConvArgs {
     /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \
        and 7x7 filters; and its scratch. */                                                      \
     size_t depthwise_scratch_floats(const ConvShape& sh);                                        \
+    /* Vector multiply-adds per tap for one output row of one channel (the cost's feature). */   \
+    double depthwise_row_vectors(const ConvShape& sh);                                           \
     void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
                    Activation act, float* y, int64_t first, int64_t last, float* scratch);
 

@@ -11,7 +11,7 @@ inline Vf exp_clamped(Vf v) { return exp_in_range(min(max(v, set1(-87.f)), set1(
 
 inline Vf sigmoid(Vf x) {
     const Vf one = set1(1.f);
-    return div(one, add(one, exp_clamped(sub(zero(), x))));
+    return div(one, add(one, exp_neg_for_sigmoid(x)));
 }
 
 inline Vf hardsigmoid(Vf x) {
