@@ -199,11 +199,16 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
 
 TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     using L = PackedWeights::Layout;
-    // Tiles 32 columns wide on AVX-512, 16 on AVX2, 8 on NEON.
-    const int64_t rows49 = cpu_path() == CpuPath::Neon ? 56 : 64;
+    // Tiles 32 columns wide on AVX-512, 16 on AVX2, 8 on NEON; a last one of at most one vector
+    // (16, 8, 4 columns) computes that vector only.
+    const CpuPath path = cpu_path();
+    const int64_t rows49 = path == CpuPath::Avx512 ? 64 : path == CpuPath::Avx2 ? 56 : 52;
     if (packed_gemm_available()) {
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), rows49);
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 196), path == CpuPath::Avx512 ? 208
+                                                              : path == CpuPath::Avx2 ? 200
+                                                                                      : 196);
     }
     // Column panels of 12, the last 4, 8 or 12 wide; on AVX-512 one or two columns left after a
     // whole panel join it (12 x 3 + 13, not 12 x 4 + 4).
@@ -219,8 +224,8 @@ TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     EXPECT_EQ(packed_column_panels(2), 1);  // nothing before to join
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
     // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles in two 32-wide ones on
-    // the packed GEMM (four 16-wide on AVX2); 64 channels run on OpenBLAS (nothing padded that
-    // the features count).
+    // the packed GEMM (three 16-wide and one of 8 on AVX2); 64 channels run on OpenBLAS (nothing
+    // padded that the features count).
     const ConvShape wide{1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1};
     const ConvShape narrow{1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1};
     EXPECT_DOUBLE_EQ(winograd_products_fill(narrow), 1.0);

@@ -92,8 +92,11 @@ bool packed_gemm_rows_available() { return column_tile_kernel() != nullptr; }
 
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
     int64_t nr = 0;
-    if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr))
-        return (n + nr - 1) / nr * nr;
+    if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr)) {
+        // Whole tiles of two vectors; a last tile of at most one vector computes one.
+        const int64_t whole = n / nr * nr, rest = n - whole;
+        return whole + (rest == 0 ? 0 : rest <= nr / 2 ? nr / 2 : nr);
+    }
     int64_t computed = 0;
     for (int64_t i = 0; i < packed_column_panels(n); ++i) computed += packed_column_width(n, i);
     return computed;
@@ -137,17 +140,20 @@ using Epilogue = GemmTileEpilogue;
 
 // C[rows, 32-column tile] (+)= A panel (MR rows, kc values, k-major) x B[kc][32], B's rows
 // `ldb` apart (kNr in a packed panel); lanes outside m0/m1 are neither read nor written.
-// kPrefetchA: A is read for the first time in this block (kPrefetchAhead).
-template <int MR, bool kPrefetchA>
-__attribute__((target("avx512f"))) void micro_kernel(int64_t kc, const float* ap, const float* bp,
-                                                     int64_t ldb, float* c, int64_t ldc,
-                                                     int64_t rows, __mmask16 m0, __mmask16 m1,
-                                                     const Epilogue& e) {
+// kPrefetchA: A is read for the first time in this block (kPrefetchAhead). NV: the vectors of
+// columns computed, 1 for a last tile of at most 16 columns (m1 empty: a 14x14 map's 196 columns
+// end in a tile of 4, which cost a whole tile's multiply-adds with 2).
+template <int MR, bool kPrefetchA, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void micro_kernel(
+    int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c, int64_t ldc, int64_t rows,
+    __mmask16 m0, __mmask16 m1, const Epilogue& e) {
+    static_assert(NV == 1 || NV == 2, "one or two vectors of columns");
     __m512 lo[MR], hi[MR];
     for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < kc; ++kk) {
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + kk * ldb);
-        const __m512 b1 = _mm512_maskz_loadu_ps(m1, bp + kk * ldb + 16);
+        __m512 b1 = _mm512_setzero_ps();
+        if constexpr (NV == 2) b1 = _mm512_maskz_loadu_ps(m1, bp + kk * ldb + 16);
         _mm_prefetch(reinterpret_cast<const char*>(bp + (kk + 8) * ldb), _MM_HINT_T0);
         if (kPrefetchA)
             _mm_prefetch(reinterpret_cast<const char*>(ap + (kk + kPrefetchAhead) * MR),
@@ -156,7 +162,7 @@ __attribute__((target("avx512f"))) void micro_kernel(int64_t kc, const float* ap
         for (int r = 0; r < MR; ++r) {
             const __m512 a = _mm512_set1_ps(ap[kk * MR + r]);
             lo[r] = _mm512_fmadd_ps(a, b0, lo[r]);
-            hi[r] = _mm512_fmadd_ps(a, b1, hi[r]);
+            if constexpr (NV == 2) hi[r] = _mm512_fmadd_ps(a, b1, hi[r]);
         }
     }
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
@@ -170,7 +176,7 @@ __attribute__((target("avx512f"))) void micro_kernel(int64_t kc, const float* ap
         __m512 x = lo[r], y = hi[r];
         if (e.accumulate) {
             x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m0, cr));
-            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m1, cr + 16));
+            if constexpr (NV == 2) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m1, cr + 16));
         }
         if (e.last) {
             if (e.bias) {
@@ -189,11 +195,31 @@ __attribute__((target("avx512f"))) void micro_kernel(int64_t kc, const float* ap
             }
         }
         _mm512_mask_storeu_ps(cr, m0, x);
-        _mm512_mask_storeu_ps(cr + 16, m1, y);
+        if constexpr (NV == 2) _mm512_mask_storeu_ps(cr + 16, m1, y);
     }
 }
 
 __mmask16 lanes(int64_t n) { return lane_mask(n); }
+
+// micro_kernel for a panel of `pr` rows (12, 8 or 4).
+template <int NV>
+__attribute__((target("avx512f"), always_inline)) inline void tile(
+    bool first_read, int64_t pr, int64_t kc, const float* ap, const float* bp, int64_t ldb,
+    float* ct, int64_t ldc, int64_t rows, __mmask16 m0, __mmask16 m1, const Epilogue& e) {
+    if (first_read) {
+        if (pr == 12)
+            micro_kernel<12, true, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+        else if (pr == 8)
+            micro_kernel<8, true, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+        else
+            micro_kernel<4, true, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+    } else if (pr == 12)
+        micro_kernel<12, false, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+    else if (pr == 8)
+        micro_kernel<8, false, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+    else
+        micro_kernel<4, false, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+}
 
 __attribute__((target("avx512f"))) void run_panel(const PackedWeights& a, int64_t p, int64_t k0,
                                                   int64_t kc, const float* bp, int64_t ldb,
@@ -205,19 +231,10 @@ __attribute__((target("avx512f"))) void run_panel(const PackedWeights& a, int64_
     const float* ap = a.panel(p) + k0 * pr;
     float* ct = c + row0 * ldc + j;
     const int64_t rows = std::min(kMr, a.m() - row0);
-    if (first_read) {
-        if (pr == 12)
-            micro_kernel<12, true>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
-        else if (pr == 8)
-            micro_kernel<8, true>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
-        else
-            micro_kernel<4, true>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
-    } else if (pr == 12)
-        micro_kernel<12, false>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
-    else if (pr == 8)
-        micro_kernel<8, false>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+    if (m1 == 0)
+        tile<1>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
     else
-        micro_kernel<4, false>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+        tile<2>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
 }
 
 // The rectangle of C made of A panels [p0, p1) and columns [n0, n1), on one thread.

@@ -107,8 +107,9 @@ bool packed_gemm_available();
 // column layout packs all of B first; the row layout packs it on each thread's stack).
 size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
 
-// The columns of C the micro-kernels compute for n real ones: whole 32-wide tiles in the row
-// layout, the column panels' widths in the column layout.
+// The columns of C the micro-kernels compute for n real ones: in the row layout whole tiles of
+// two vectors (32 columns on AVX-512, 16 on AVX2, 8 on NEON), the last one a single vector where
+// the columns left fit one; in the column layout the column panels' widths.
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n);
 
 // The column layout's panels of B, as packed_gemm packs them into its workspace: panel i (of
