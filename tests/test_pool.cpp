@@ -14,6 +14,10 @@ TEST(MaxPool2d, Shapes) {
     PoolTester().batch(3).in(2, 6, 6).k(2).stride(2).check_max();
     PoolTester().in(3, 36, 150).k(2).stride(2).check_max();  // VGG16's, vectorised over rows
     PoolTester().in(2, 9, 67).k(2).stride(2).ceil().check_max();
+    PoolTester().in(3, 28, 28).k(3).stride(1).pad(1).ceil().check_max();  // GoogLeNet's branches
+    PoolTester().in(2, 9, 9).k(4).stride(1).pad(2).check_max();     // 4 rows, columns tap by tap
+    PoolTester().in(2, 6, 5).k(1).stride(1).check_max();            // one row: copied
+    PoolTester().in(1, 3, 4100).k(3).stride(1).pad(1).check_max();  // wider than the row buffer
 }
 
 TEST(MaxPool2d, CeilMode) {

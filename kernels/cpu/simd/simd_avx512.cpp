@@ -1,11 +1,12 @@
-// The shared SIMD bodies compiled for x86-64 with AVX-512F: attention, and the depthwise and
-// direct convolutions (simd_kernels.h's NSE_DECLARE_SIMD_CONV_KERNELS); the GEMM and FC kernels of
+// The shared SIMD bodies compiled for x86-64 with AVX-512F: attention, the depthwise and direct
+// convolutions and max pooling (simd_kernels.h's NSE_DECLARE_SIMD_CONV_KERNELS); the GEMM and FC kernels of
 // this path are hand-tuned apart. As in simd_avx2.cpp, everything the bodies use is included
 // before the target switch.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/cpu/simd/attention_kernels.h"
@@ -28,5 +29,6 @@ namespace nse::avx512 {
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/direct_conv_body.h"
+#include "kernels/cpu/simd/pool_body.h"
 }  // namespace nse::avx512
 #endif

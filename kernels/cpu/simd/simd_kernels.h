@@ -55,7 +55,9 @@ struct DirectConvArgs {
     /* Vector multiply-adds per tap for one output row of one channel (the cost's feature). */   \
     double depthwise_row_vectors(const ConvShape& sh);                                           \
     void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
-                   Activation act, float* y, int64_t first, int64_t last, float* scratch);
+                   Activation act, float* y, int64_t first, int64_t last, float* scratch);       \
+    /* Max pooling of one plane (pool.cpp's contract: rm0, rm1 row buffers, -inf margins). */    \
+    void max_pool_plane(const PoolShape& sh, const float* in, float* out, float* rm0, float* rm1);
 
 #define NSE_DECLARE_SIMD_KERNELS                                                                 \
     /* Columns of C per micro-tile (B is packed this wide). */                                   \

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/cpu/simd/attention_kernels.h"
@@ -19,6 +20,7 @@ namespace nse::neon {
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/direct_conv_body.h"
+#include "kernels/cpu/simd/pool_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
 #include "kernels/cpu/simd/transpose_body.h"
 #include "kernels/cpu/simd/unary_body.h"
