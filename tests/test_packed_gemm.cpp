@@ -66,10 +66,12 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
     if (!packed_gemm_available())
         GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     // Rows around the 12-row panels and their 4/8-row tails, columns around the 32-wide tiles
-    // and 16-lane masks, last tiles of 1-8 columns, K around the 256-value blocks (a later
-    // block adds to C).
+    // and 16-lane masks, last tiles of 1-8 columns (AVX-512: column tails of 1-11 columns alone,
+    // 12-16 in one vector, one vector and 1-11 tails up to 27, two vectors from 28), K around
+    // the 256-value blocks (a later block adds to C).
     for (int64_t m : {1, 4, 5, 8, 11, 12, 13, 24, 30})
-        for (int64_t n : {1, 2, 3, 15, 16, 17, 18, 19, 20, 21, 24, 32, 33, 49})
+        for (int64_t n :
+             {1, 2, 3, 7, 11, 12, 15, 16, 17, 18, 19, 20, 21, 24, 27, 28, 32, 33, 44, 49})
             for (int64_t k : {1, 7, 256, 257}) check_gemm(m, n, k);
     check_gemm(100, 196, 600, Activation::Relu);
     check_gemm(16, 300, 32, Activation::Relu6);
@@ -200,13 +202,14 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
 TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     using L = PackedWeights::Layout;
     // Tiles 32 columns wide on AVX-512, 16 on AVX2, 8 on NEON; a last one of at most one vector
-    // (16, 8, 4 columns) computes that vector only.
+    // (16, 8, 4 columns) computes that vector only; AVX-512's column tails count 4/3 a column
+    // (49 = 32 + 16 + 1, 196 = 6 x 32 + 4).
     const CpuPath path = cpu_path();
-    const int64_t rows49 = path == CpuPath::Avx512 ? 64 : path == CpuPath::Avx2 ? 56 : 52;
+    const int64_t rows49 = path == CpuPath::Avx512 ? 50 : path == CpuPath::Avx2 ? 56 : 52;
     if (packed_gemm_available()) {
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), rows49);
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
-        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 196), path == CpuPath::Avx512 ? 208
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 196), path == CpuPath::Avx512 ? 198
                                                               : path == CpuPath::Avx2 ? 200
                                                                                       : 196);
     }
@@ -223,9 +226,9 @@ TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     EXPECT_EQ(packed_column_cols(51, 4), 3);
     EXPECT_EQ(packed_column_panels(2), 1);  // nothing before to join
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
-    // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles in two 32-wide ones on
-    // the packed GEMM (three 16-wide and one of 8 on AVX2); 64 channels run on OpenBLAS (nothing
-    // padded that the features count).
+    // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles on the packed GEMM
+    // (AVX-512: a tile of 32, one of 16 and a column tail; AVX2: three of 16 and one of 8); 64
+    // channels run on OpenBLAS (nothing padded that the features count).
     const ConvShape wide{1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1};
     const ConvShape narrow{1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1};
     EXPECT_DOUBLE_EQ(winograd_products_fill(narrow), 1.0);

@@ -30,6 +30,10 @@ constexpr int64_t kMinColsPerThread = 128;
 // of 3; with this, 0.45-0.47 and 0.42 (2 threads); in ResNet-18 at 1 thread 0.94-1.05 ->
 // 0.78-0.89 ms.
 constexpr int64_t kPrefetchAhead = 64;
+// Columns AVX-512's row layout leaves to its column tails: up to this many after the first vector
+// of a last tile, or all of a last tile this narrow (a vector of 16 lanes for 12 columns still
+// does more per multiply-add than a panel's 12 rows in the lanes).
+constexpr int64_t kAvx512TailColumns = 11;
 }  // namespace
 
 PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, Layout layout)
@@ -93,8 +97,15 @@ bool packed_gemm_rows_available() { return column_tile_kernel() != nullptr; }
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
     int64_t nr = 0;
     if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr)) {
-        // Whole tiles of two vectors; a last tile of at most one vector computes one.
+        // Whole tiles of two vectors; a last tile of at most one vector computes one. AVX-512's
+        // column tails (at most 11 columns, after a vector or alone) issue a multiply-add of 16
+        // lanes for 12 rows per column, where a vector tile issues 12 for 16 columns: 4/3 each.
         const int64_t whole = n / nr * nr, rest = n - whole;
+        if (cpu_path() == CpuPath::Avx512 && rest > 0 && rest < 28) {
+            const int64_t vector = rest > kAvx512TailColumns ? 16 : 0;
+            const int64_t tail = std::max<int64_t>(0, rest - vector);
+            return whole + (tail > kAvx512TailColumns ? 32 : vector + (4 * tail + 2) / 3);
+        }
         return whole + (rest == 0 ? 0 : rest <= nr / 2 ? nr / 2 : nr);
     }
     int64_t computed = 0;
@@ -221,20 +232,82 @@ __attribute__((target("avx512f"), always_inline)) inline void tile(
         micro_kernel<4, false, NV>(kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
 }
 
+// C[rows, C columns] (+)= A panel (pr rows, kc values, k-major) x B[kc][C] (B's rows `ldb`
+// apart) with the panel's rows in the lanes of one vector per column: the few columns left after
+// a row of tiles (a 7x7 map's 49th), which a tile computed as a whole vector for one column. Per
+// value of K one load of A and a broadcast of B per column; the columns' sums go to C through a
+// small buffer (a row apart in C: one store per row).
+template <int C>
+__attribute__((target("avx512f"))) void column_tail(int64_t kc, const float* ap, int64_t pr,
+                                                    const float* bp, int64_t ldb, float* c,
+                                                    int64_t ldc, int64_t rows, const Epilogue& e) {
+    const __mmask16 panel = lanes(pr), live = lanes(rows);
+    __m512 acc[C];
+    for (int j = 0; j < C; ++j) acc[j] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m512 a = _mm512_maskz_loadu_ps(panel, ap + kk * pr);
+        for (int j = 0; j < C; ++j)
+            acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(bp[kk * ldb + j]), acc[j]);
+    }
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
+    alignas(64) float t[16];
+    for (int j = 0; j < C; ++j) {
+        __m512 x = acc[j];
+        if (e.accumulate) {
+            for (int64_t r = 0; r < rows; ++r) t[r] = c[r * ldc + j];
+            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(live, t));
+        }
+        if (e.last) {
+            if (e.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(live, e.bias));
+            if (e.act != Activation::None) x = _mm512_mask_max_ps(x, 0xFFFF, x, zero);
+            if (e.act == Activation::Relu6) x = _mm512_mask_min_ps(x, 0xFFFF, x, six);
+        }
+        _mm512_store_ps(t, x);
+        for (int64_t r = 0; r < rows; ++r) c[r * ldc + j] = t[r];
+    }
+}
+
+// column_tail over `cols` columns, at most 4 at a time.
+__attribute__((target("avx512f"))) void column_tails(int64_t cols, int64_t kc, const float* ap,
+                                                     int64_t pr, const float* bp, int64_t ldb,
+                                                     float* c, int64_t ldc, int64_t rows,
+                                                     const Epilogue& e) {
+    for (int64_t j = 0; j < cols; j += 4) {
+        const int64_t n = std::min<int64_t>(4, cols - j);
+        if (n == 4)
+            column_tail<4>(kc, ap, pr, bp + j, ldb, c + j, ldc, rows, e);
+        else if (n == 3)
+            column_tail<3>(kc, ap, pr, bp + j, ldb, c + j, ldc, rows, e);
+        else if (n == 2)
+            column_tail<2>(kc, ap, pr, bp + j, ldb, c + j, ldc, rows, e);
+        else
+            column_tail<1>(kc, ap, pr, bp + j, ldb, c + j, ldc, rows, e);
+    }
+}
+
+// Panel p of A over values [k0, k0 + kc) of K against the tile of `cols` (<= 32) columns at j,
+// B's rows ldb apart from bp: two vectors of columns, one, one and the column tails, or the
+// tails alone.
 __attribute__((target("avx512f"))) void run_panel(const PackedWeights& a, int64_t p, int64_t k0,
                                                   int64_t kc, const float* bp, int64_t ldb,
-                                                  float* c, int64_t ldc, int64_t j, __mmask16 m0,
-                                                  __mmask16 m1, const float* bias, Activation act,
+                                                  float* c, int64_t ldc, int64_t j, int64_t cols,
+                                                  const float* bias, Activation act,
                                                   bool first_read) {
     const int64_t pr = a.panel_rows(p), row0 = p * kMr;
     const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
     const float* ap = a.panel(p) + k0 * pr;
     float* ct = c + row0 * ldc + j;
     const int64_t rows = std::min(kMr, a.m() - row0);
-    if (m1 == 0)
-        tile<1>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
-    else
-        tile<2>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, m0, m1, e);
+    if (cols <= kAvx512TailColumns) {
+        column_tails(cols, kc, ap, pr, bp, ldb, ct, ldc, rows, e);
+    } else if (cols <= 16) {
+        tile<1>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, lanes(cols), 0, e);
+    } else if (cols - 16 <= kAvx512TailColumns) {
+        tile<1>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, 0xFFFF, 0, e);
+        column_tails(cols - 16, kc, ap, pr, bp + 16, ldb, ct + 16, ldc, rows, e);
+    } else {
+        tile<2>(first_read, pr, kc, ap, bp, ldb, ct, ldc, rows, 0xFFFF, lanes(cols - 16), e);
+    }
 }
 
 // The rectangle of C made of A panels [p0, p1) and columns [n0, n1), on one thread.
@@ -252,8 +325,7 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
         for (int64_t p = p0; p < p1; ++p)
             for (int64_t j = n0; j < n1; j += kNr) {
                 const int64_t cols = std::min(kNr, n1 - j);
-                run_panel(a, p, 0, K, b + j, ldb, c, ldc, j, lanes(cols),
-                          lanes(std::max<int64_t>(0, cols - 16)), bias, act, j == n0);
+                run_panel(a, p, 0, K, b + j, ldb, c, ldc, j, cols, bias, act, j == n0);
             }
         return;
     }
@@ -267,7 +339,7 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
                 const __mmask16 m0 = lanes(cols), m1 = lanes(std::max<int64_t>(0, cols - 16));
                 pack_b(kc, b + k0 * ldb + j, ldb, m0, m1, bp);
                 for (int64_t p = pa; p < pb; ++p)
-                    run_panel(a, p, k0, kc, bp, kNr, c, ldc, j, m0, m1, bias, act, j == n0);
+                    run_panel(a, p, k0, kc, bp, kNr, c, ldc, j, cols, bias, act, j == n0);
             }
         }
     }
