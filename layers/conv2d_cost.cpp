@@ -95,9 +95,10 @@ NodeCost Conv2d::cost(const std::vector<Shape>& in) const {
         // narrow maps and long reductions), short rows cost nothing extra.
         const double cols = double(cs.p() * cs.q());
         const double inner = double(cs.c / cs.groups * cs.r * cs.s);
-        const bool transposed = conv2d_uses_packed_gemm(cs) &&
-                                packed_layout_for(cs.k / cs.groups, cs.p() * cs.q(),
-                                                  int64_t(inner)) == PackedWeights::Layout::Columns;
+        const bool transposed =
+            conv2d_uses_packed_gemm(cs) &&
+            packed_layout_for(cs.k / cs.groups, cs.p() * cs.q(), int64_t(inner), !cs.pointwise()) ==
+                PackedWeights::Layout::Columns;
         const double small_n =
             transposed ? 0.0
                        : mflop * std::max(0.0, std::log2(400.0 / cols)) * std::min(1.0, 128.0 / m);

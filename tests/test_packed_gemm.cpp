@@ -80,17 +80,24 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
 }
 
 TEST(PackedGemm, ColumnPanelsForNarrowProducts) {
-    // The layout choice: 7x7 maps with long reductions take column panels on x86 (AVX2 from
-    // 1024 values, AVX-512 from 256); 14x14 maps too where the row layout's tiles are 32 wide
-    // (AVX-512: 196 columns fill 88 % of them), not 16 (AVX2: 94 %). NEON's row tiles are 8
-    // wide: 49 columns fill them well enough.
+    // The layout choice: where the row layout's tiles would compute a tenth more columns than
+    // 4-wide steps and the reduction is long. AVX2 (tiles of 16): 7x7 maps from 1024 values.
+    // AVX-512 (tiles of 32, with a one-vector tile and column tails at a row's end): 49 columns
+    // cost 50 and 196 cost 198, so 1x1 layers on 7x7 and 14x14 maps stay in rows; products of an
+    // im2col count whole tiles (the column layout gathers its panels and saves the im2col), 7x7
+    // and 14x14 maps from 256 values. NEON's row tiles are 8 wide: 49 columns fill them.
     const CpuPath path = cpu_path();
     const bool x86 = path == CpuPath::Avx512 || path == CpuPath::Avx2;
+    const bool avx2 = path == CpuPath::Avx2;
     const bool avx512 = path == CpuPath::Avx512;
-    EXPECT_EQ(packed_layout_for(512, 49, 4608), x86 ? Layout::Columns : Layout::Rows);
-    EXPECT_EQ(packed_layout_for(512, 49, 2048), x86 ? Layout::Columns : Layout::Rows);
-    EXPECT_EQ(packed_layout_for(160, 49, 960), avx512 ? Layout::Columns : Layout::Rows);
-    EXPECT_EQ(packed_layout_for(256, 196, 2304), avx512 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(512, 49, 4608), avx2 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(512, 49, 4608, true), x86 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(512, 49, 2048), avx2 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(160, 49, 960), Layout::Rows);
+    EXPECT_EQ(packed_layout_for(32, 49, 1152, true), x86 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(256, 196, 2304), Layout::Rows);
+    EXPECT_EQ(packed_layout_for(256, 196, 2304, true), avx512 ? Layout::Columns : Layout::Rows);
+    EXPECT_EQ(packed_layout_for(256, 28, 2304), x86 ? Layout::Columns : Layout::Rows);
     EXPECT_EQ(packed_layout_for(512, 49, 128), Layout::Rows);   // short reduction
     EXPECT_EQ(packed_layout_for(64, 3136, 576), Layout::Rows);  // wide map
     EXPECT_EQ(packed_layout_for(256, 64, 2304), Layout::Rows);  // fills the row layout's tiles
@@ -152,7 +159,8 @@ TEST(PackedGemm, ConvolutionsOnThePackedPath) {
 // Convolutions whose weights take the column layout gather their im2col panels straight from
 // the input (im2col_panels.h): strides, dilation, groups, padding 0, maps whose last panel is
 // 4, 8 or 12 columns wide (more than 64 outputs where the reduction is short enough for the
-// direct path).
+// direct path). AVX-512 takes columns for all those with an im2col; a 1x1 layer of stride 1,
+// a plain GEMM, stays in rows there (its 36 columns cost 38 with a column tail).
 TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
     if (!packed_gemm_available())
         GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
@@ -175,12 +183,11 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
         for (const Case& t : cases) {
             const ConvShape sh{1,        t.c,      t.h,   t.w,   t.k,   t.r,   t.r,
                                t.stride, t.stride, t.pad, t.pad, t.dil, t.dil, t.groups};
-            // (AVX-512 takes columns for all of these; AVX2 for most, the narrower row tiles of
-            // AVX2 and NEON fill well on some.)
             if (cpu_path() == CpuPath::Avx512) {
                 EXPECT_EQ(
-                    packed_layout_for(t.k / t.groups, sh.p() * sh.q(), t.c / t.groups * t.r * t.r),
-                    PackedWeights::Layout::Columns)
+                    packed_layout_for(t.k / t.groups, sh.p() * sh.q(), t.c / t.groups * t.r * t.r,
+                                      !sh.pointwise()),
+                    sh.pointwise() ? PackedWeights::Layout::Rows : PackedWeights::Layout::Columns)
                     << "c" << t.c << " " << t.h << "x" << t.w;
             }
             ConvTester()

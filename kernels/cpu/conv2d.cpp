@@ -91,7 +91,8 @@ void bias_activation(ThreadPool& pool, int64_t K, int64_t HW, const float* b, Ac
 namespace {
 // The packed weights' layout for a shape (its output map decides).
 PackedWeights::Layout packed_layout(const ConvShape& sh) {
-    return packed_layout_for(sh.k / sh.groups, sh.p() * sh.q(), sh.c / sh.groups * sh.r * sh.s);
+    return packed_layout_for(sh.k / sh.groups, sh.p() * sh.q(), sh.c / sh.groups * sh.r * sh.s,
+                             !sh.pointwise());
 }
 // Floats of the im2col tile at the start of the workspace (none for 1x1).
 size_t im2col_floats(const ConvShape& sh) {

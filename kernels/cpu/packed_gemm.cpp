@@ -76,11 +76,22 @@ ColumnTilesFn column_tile_kernel();
 RowBlockFn row_block_kernel(int64_t& tile_cols);
 }  // namespace
 
-PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k) {
+PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k, bool im2col) {
     int64_t tile = 0;  // the row layout's micro-tile width in columns
     if (!row_block_kernel(tile) || !column_tile_kernel()) return PackedWeights::Layout::Rows;
     auto fill = [](int64_t x, int64_t t) { return double(x) / double((x + t - 1) / t * t); };
-    const double rows = fill(n, tile) * fill(m, 4);   // whole tiles of columns, rows in 4s
+    // The row layout's columns: on AVX-512 what its tiles and column tails compute (a 7x7 map's
+    // 49 as 50, a 14x14 map's 196 as 198), so since the column tails (revision 20) 1x1 layers
+    // and Winograd's products take rows there: on a Zen 4 core the 7x7 and 14x14 products of
+    // ResNet-50 and MobileNetV2 took 0.94-1.07 of the column layout's time at 1 thread and
+    // 0.77-0.96 at 2. Elsewhere, and for an im2col, whole tiles: DenseNet's 3x3 layers of 32
+    // channels on 7x7 maps took 1.9x (1 thread) and 3.1x (2) their time in rows, with the
+    // im2col pass that the column layout's gathered panels do without.
+    const double row_cols =
+        cpu_path() == CpuPath::Avx512 && !im2col
+            ? double(n) / double(packed_gemm_computed_columns(PackedWeights::Layout::Rows, n))
+            : fill(n, tile);
+    const double rows = row_cols * fill(m, 4);        // rows in 4s
     const double columns = fill(n, 4) * fill(m, 32);  // columns in 4s, 32-row panels
     // The column kernel's tile stores want a long reduction: AVX-512 from k = 256 (measured
     // there); AVX2 from 1024. On a Zen 3 core (`nse_bench_gemm`, docs/cpu-paths.md) the 7x7
@@ -652,9 +663,32 @@ void packed_gemm(ThreadPool& pool, const PackedWeights& a, int64_t n, const floa
     const int threads = pool.size();
     const double flops = 2.0 * double(a.m()) * double(n) * double(a.k());
     // Columns are split while each thread keeps >= 128 of them (B packed once per thread);
-    // narrower maps (7x7, 14x14) are split by rows of C instead.
+    // narrower maps (7x7, 14x14) are split by rows of C instead, unless C has so few panels that
+    // its columns share out evenly: a tenth less work on the busiest thread (DenseNet's 3x3
+    // layers of 32 channels on 14x14 maps: 3 panels split 1 + 2, 1.44x at 2 threads).
     int64_t tn = std::clamp<int64_t>(n / kMinColsPerThread, 1, threads);
     int64_t tm = std::clamp<int64_t>(threads / tn, 1, panels);
+    if (tn == 1 && tm > 1 && col_tiles >= tm) {
+        int64_t rows_busiest = 0, rows_all = 0;  // rows of the largest share of panels, of all
+        for (int64_t i = 0; i < tm; ++i) {
+            int64_t rows = 0;
+            for (int64_t p = panels * i / tm; p < panels * (i + 1) / tm; ++p)
+                rows += a.panel_rows(p);
+            rows_busiest = std::max(rows_busiest, rows);
+            rows_all += rows;
+        }
+        int64_t cols_busiest = 0;  // columns the largest share of column tiles computes
+        for (int64_t j = 0; j < tm; ++j) {
+            const int64_t n0 = std::min(n, col_tiles * j / tm * nr);
+            const int64_t n1 = std::min(n, col_tiles * (j + 1) / tm * nr);
+            cols_busiest = std::max(
+                cols_busiest, packed_gemm_computed_columns(PackedWeights::Layout::Rows, n1 - n0));
+        }
+        const double by_rows = double(rows_busiest) *
+                               double(packed_gemm_computed_columns(PackedWeights::Layout::Rows, n));
+        const double by_cols = double(rows_all) * double(cols_busiest);
+        if (by_cols < 0.9 * by_rows) std::swap(tn, tm);
+    }
     if (flops < kMinParallelWork) tn = tm = 1;
     pool.parallel_for(tn * tm, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {

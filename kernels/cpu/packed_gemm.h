@@ -93,8 +93,11 @@ struct ColumnTile {
 // The layout for C[m, n] = A[m, k] B: Columns where C's columns fill the row layout's tiles (32
 // wide on AVX-512, 16 on AVX2, 8 on NEON) at least a tenth worse than steps of 4 would and the
 // reduction is long enough (AVX-512 k >= 256, elsewhere k >= 1024); Rows otherwise, and always
-// on the generic path.
-PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k);
+// on the generic path. On AVX-512 the row layout's one-vector tile and column tails count as
+// the columns they compute (a 7x7 map's 49 as 50) where B is where it lies (`im2col` false);
+// where B is a convolution's im2col, whole tiles count, for the column layout gathers its panels
+// straight from the input and saves the im2col pass the row layout needs.
+PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k, bool im2col = false);
 
 // Reductions of at most this many values run the micro-kernels on B where it lies, each panel
 // of A over all columns in one sweep (the time goes into writing C), instead of packing B.
