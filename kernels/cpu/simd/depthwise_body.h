@@ -296,15 +296,6 @@ inline void block_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Act
     }
 }
 
-// Every output row of the kLanes planes from y on, in blocks of COLS columns.
-template <int K, int STRIDE, int COLS>
-void rows_interleaved(const Interleaved& l, const Vf* taps, Vf bias, Activation act,
-                      const float* pad, float* y, float* tile, float* spare) {
-    for (int64_t p = 0; p < l.P; ++p)
-        for (int64_t q0 = 0; q0 < l.Q; q0 += COLS)
-            block_interleaved<K, STRIDE, COLS>(l, taps, bias, act, pad, y, p, q0, tile, spare);
-}
-
 // Channels [c, c + kLanes) of one image: input planes from x, output planes from y.
 template <int K>
 void group_interleaved(const ConvShape& sh, const Interleaved& l, const float* x, const float* w,
@@ -325,13 +316,23 @@ void group_interleaved(const ConvShape& sh, const Interleaved& l, const float* x
     const Vf bias = load(tw + K * K * kLanes);
     fill_interleaved(sh, l, x, pad, tile);
     constexpr int kWide = int(kInterleavedCols), kNarrow = int(kInterleavedNarrowCols);
-    const bool s1 = sh.stride_h == 1;
-    if (l.block_cols == kWide)
-        (s1 ? rows_interleaved<K, 1, kWide> : rows_interleaved<K, 2, kWide>)(l, taps, bias, act,
-                                                                             pad, y, tile, spare);
-    else
-        (s1 ? rows_interleaved<K, 1, kNarrow>
-            : rows_interleaved<K, 2, kNarrow>)(l, taps, bias, act, pad, y, tile, spare);
+    if (l.block_cols == kWide) {
+        for (int64_t p = 0; p < l.P; ++p)
+            for (int64_t q0 = 0; q0 < l.Q; q0 += kWide)
+                if (sh.stride_h == 1)
+                    block_interleaved<K, 1, kWide>(l, taps, bias, act, pad, y, p, q0, tile, spare);
+                else
+                    block_interleaved<K, 2, kWide>(l, taps, bias, act, pad, y, p, q0, tile, spare);
+    } else if constexpr (kNarrow < kWide) {
+        for (int64_t p = 0; p < l.P; ++p)
+            for (int64_t q0 = 0; q0 < l.Q; q0 += kNarrow)
+                if (sh.stride_h == 1)
+                    block_interleaved<K, 1, kNarrow>(l, taps, bias, act, pad, y, p, q0, tile,
+                                                     spare);
+                else
+                    block_interleaved<K, 2, kNarrow>(l, taps, bias, act, pad, y, p, q0, tile,
+                                                     spare);
+    }
 }
 
 // Planes [first, last): groups of kLanes channels of one image interleaved, the planes left over
