@@ -105,14 +105,15 @@ PlaneFn max_pool_plane_kernel() {
 // Planes [pl0, pl1) of x into y.
 void max_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0, int64_t pl1) {
     if (rows_first(sh)) {
-        // Two row buffers, each with its -inf margins (the SIMD bodies alternate between them).
-        constexpr int64_t kFloats = kRowBuffer + 2 * kRowPad + kVectorSlack;
-        float buffer[2 * kFloats];
-        std::fill_n(buffer, 2 * kFloats, -std::numeric_limits<float>::infinity());
+        // Two row buffers, each with its -inf margins (the SIMD bodies alternate between them),
+        // as long as this row needs: filling two of the widest took more than LeNet's poolings.
+        float buffer[2 * (kRowBuffer + 2 * kRowPad + kVectorSlack)];
+        const int64_t floats = sh.w + 2 * kRowPad + kVectorSlack;
+        std::fill_n(buffer, 2 * floats, -std::numeric_limits<float>::infinity());
         const PlaneFn plane_fn = max_pool_plane_kernel();
         for (int64_t plane = pl0; plane < pl1; ++plane)
             plane_fn(sh, x + plane * sh.h * sh.w, y + plane * sh.p * sh.q, buffer + kRowPad,
-                     buffer + kFloats + kRowPad);
+                     buffer + floats + kRowPad);
         return;
     }
     // Rows too wide for the buffer: every window tap by tap, clipped to the input.
