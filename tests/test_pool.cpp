@@ -36,6 +36,12 @@ TEST(AvgPool2d, Shapes) {
     PoolTester().in(3, 9, 9).k(3).stride(2).pad(1).check_avg();
     PoolTester().in(3, 9, 9).k(3).stride(2).pad(1).exclude_pad().check_avg();
     PoolTester().in(2, 7, 7).k(7).stride(1).check_avg();
+    PoolTester().in(4, 56, 56).k(2).stride(2).check_avg();         // DenseNet's transitions
+    PoolTester().in(3, 17, 17).k(3).stride(1).pad(1).check_avg();  // Inception-v3's branches
+    PoolTester().in(3, 17, 17).k(3).stride(1).pad(1).exclude_pad().check_avg();
+    PoolTester().in(2, 9, 35).k(3).stride(2).pad(1).exclude_pad().check_avg();  // rows of vectors
+    PoolTester().in(2, 9, 9).k(4).stride(1).pad(2).check_avg();     // columns one by one
+    PoolTester().in(1, 3, 4100).k(3).stride(1).pad(1).check_avg();  // wider than the buffer
 }
 
 TEST(AvgPool2d, CeilMode) {

@@ -32,32 +32,36 @@ struct DirectConvArgs {
 }  // namespace nse
 
 // The convolution kernels of the shared bodies, which AVX-512 compiles too (simd_avx512.cpp).
-#define NSE_DECLARE_SIMD_CONV_KERNELS                                                            \
-    /* Direct convolution (direct_conv.h): output rows [p0, p1) of one group; its weights in     \
-       panels of direct_conv_panel_rows() output channels, k-major; its input split by           \
-       direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */        \
-    int64_t direct_conv_panel_rows();                                                            \
-    /* A group of k output channels, crs taps, on a p x q map in channel vectors instead: the    \
-       weights' values per tap (k rounded up to whole vectors), or 0 for the panels. */          \
-    int64_t direct_conv_channel_width(int64_t k, int64_t crs, int64_t p, int64_t q);             \
-    /* The share of the multiply-adds of the group's tiles (either tiling) that make outputs. */ \
-    double direct_conv_fill(int64_t k, int64_t crs, int64_t p, int64_t q);                       \
-    /* One group's weights w [k][crs] laid out for channel tiles (k rounded up to whole vectors  \
-       times crs floats at out). */                                                              \
-    void direct_conv_channel_weights(const float* w, int64_t k, int64_t crs, float* out);        \
-    int64_t direct_conv_tile_pixels();                                                           \
-    void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,          \
-                               int64_t wq, float* out);                                          \
-    void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                      \
-    /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5    \
-       and 7x7 filters; and its scratch. */                                                      \
-    size_t depthwise_scratch_floats(const ConvShape& sh);                                        \
-    /* Vector multiply-adds per tap for one output row of one channel (the cost's feature). */   \
-    double depthwise_row_vectors(const ConvShape& sh);                                           \
-    void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,          \
-                   Activation act, float* y, int64_t first, int64_t last, float* scratch);       \
-    /* Max pooling of one plane (pool.cpp's contract: rm0, rm1 row buffers, -inf margins). */    \
-    void max_pool_plane(const PoolShape& sh, const float* in, float* out, float* rm0, float* rm1);
+#define NSE_DECLARE_SIMD_CONV_KERNELS                                                              \
+    /* Direct convolution (direct_conv.h): output rows [p0, p1) of one group; its weights in       \
+       panels of direct_conv_panel_rows() output channels, k-major; its input split by             \
+       direct_conv_split_row, one padded row at a time (`phases` runs of `wq` floats). */          \
+    int64_t direct_conv_panel_rows();                                                              \
+    /* A group of k output channels, crs taps, on a p x q map in channel vectors instead: the      \
+       weights' values per tap (k rounded up to whole vectors), or 0 for the panels. */            \
+    int64_t direct_conv_channel_width(int64_t k, int64_t crs, int64_t p, int64_t q);               \
+    /* The share of the multiply-adds of the group's tiles (either tiling) that make outputs. */   \
+    double direct_conv_fill(int64_t k, int64_t crs, int64_t p, int64_t q);                         \
+    /* One group's weights w [k][crs] laid out for channel tiles (k rounded up to whole vectors    \
+       times crs floats at out). */                                                                \
+    void direct_conv_channel_weights(const float* w, int64_t k, int64_t crs, float* out);          \
+    int64_t direct_conv_tile_pixels();                                                             \
+    void direct_conv_split_row(const float* in, int64_t w, int64_t pad, int64_t phases,            \
+                               int64_t wq, float* out);                                            \
+    void direct_conv_rows(const DirectConvArgs& a, int64_t p0, int64_t p1);                        \
+    /* depthwise_direct_f32_cpu's contract (depthwise_direct.h) on this path: square 3x3, 5x5      \
+       and 7x7 filters; and its scratch. */                                                        \
+    size_t depthwise_scratch_floats(const ConvShape& sh);                                          \
+    /* Vector multiply-adds per tap for one output row of one channel (the cost's feature). */     \
+    double depthwise_row_vectors(const ConvShape& sh);                                             \
+    void depthwise(const ConvShape& sh, const float* x, const float* w, const float* b,            \
+                   Activation act, float* y, int64_t first, int64_t last, float* scratch);         \
+    /* Max pooling of one plane (pool.cpp's contract: rm0, rm1 row buffers, -inf margins). */      \
+    void max_pool_plane(const PoolShape& sh, const float* in, float* out, float* rm0, float* rm1); \
+    /* Average pooling of one plane, the same way (0 margins); wcount[q]: the window columns       \
+       output column q divides by (PyTorch's count_include_pad rule). */                           \
+    void avg_pool_plane(const PoolShape& sh, const float* in, float* out, float* rm0, float* rm1,  \
+                        const float* wcount);
 
 #define NSE_DECLARE_SIMD_KERNELS                                                                 \
     /* Columns of C per micro-tile (B is packed this wide). */                                   \

@@ -38,6 +38,7 @@ inline void store_n(float* p, Vf x, int64_t n) { _mm512_mask_storeu_ps(p, first_
 inline Vf fma(Vf a, Vf b, Vf c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vf add(Vf a, Vf b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline Vf mul(Vf a, Vf b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline Vf div(Vf a, Vf b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline Vf sub(Vf a, Vf b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline Vf max(Vf a, Vf b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline Vf min(Vf a, Vf b) { return {_mm512_min_ps(a.v, b.v)}; }
