@@ -79,41 +79,57 @@ void max_pool_plane_portable(const PoolShape& sh, const float* __restrict in, fl
     }
 }
 using PlaneFn = void (*)(const PoolShape&, const float*, float*, float*, float*);
+using AvgPlaneFn = void (*)(const PoolShape&, const float*, float*, float*, float*, const float*);
 
 // The portable body's form of the SIMD bodies' contract: one row buffer is enough for it.
 void max_pool_plane_generic(const PoolShape& sh, const float* in, float* out, float* rm, float*) {
     max_pool_plane_portable(sh, in, out, rm);
 }
 
-PlaneFn max_pool_plane_kernel() {
+// The plane kernels of the path in use: the SIMD bodies (simd/pool_body.h), or the portable max
+// body and no average one (the generic path's loop in avg_pool_planes).
+struct PlaneKernels {
+    PlaneFn max;
+    AvgPlaneFn avg;
+};
+
+PlaneKernels plane_kernels() {
     switch (cpu_path()) {
 #if defined(__x86_64__)
         case CpuPath::Avx512:
-            return avx512::max_pool_plane;
+            return {avx512::max_pool_plane, avx512::avg_pool_plane};
         case CpuPath::Avx2:
-            return avx2::max_pool_plane;
+            return {avx2::max_pool_plane, avx2::avg_pool_plane};
 #endif
 #if defined(__aarch64__)
         case CpuPath::Neon:
-            return neon::max_pool_plane;
+            return {neon::max_pool_plane, neon::avg_pool_plane};
 #endif
         default:
-            return max_pool_plane_generic;
+            return {max_pool_plane_generic, nullptr};
     }
 }
+
+// The two row buffers the plane kernels alternate between, each with its margins (-inf for a
+// maximum, 0 for a sum), as long as this row needs: filling two of the widest took longer than
+// LeNet's poolings.
+struct RowBuffers {
+    float data[2 * (kRowBuffer + 2 * kRowPad + kVectorSlack)];
+    int64_t floats;
+    RowBuffers(int64_t w, float margin) : floats(w + 2 * kRowPad + kVectorSlack) {
+        std::fill_n(data, 2 * floats, margin);
+    }
+    float* first() { return data + kRowPad; }
+    float* second() { return data + floats + kRowPad; }
+};
 
 // Planes [pl0, pl1) of x into y.
 void max_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0, int64_t pl1) {
     if (rows_first(sh)) {
-        // Two row buffers, each with its -inf margins (the SIMD bodies alternate between them),
-        // as long as this row needs: filling two of the widest took more than LeNet's poolings.
-        float buffer[2 * (kRowBuffer + 2 * kRowPad + kVectorSlack)];
-        const int64_t floats = sh.w + 2 * kRowPad + kVectorSlack;
-        std::fill_n(buffer, 2 * floats, -std::numeric_limits<float>::infinity());
-        const PlaneFn plane_fn = max_pool_plane_kernel();
+        RowBuffers rm(sh.w, -std::numeric_limits<float>::infinity());
+        const PlaneFn plane_fn = plane_kernels().max;
         for (int64_t plane = pl0; plane < pl1; ++plane)
-            plane_fn(sh, x + plane * sh.h * sh.w, y + plane * sh.p * sh.q, buffer + kRowPad,
-                     buffer + floats + kRowPad);
+            plane_fn(sh, x + plane * sh.h * sh.w, y + plane * sh.p * sh.q, rm.first(), rm.second());
         return;
     }
     // Rows too wide for the buffer: every window tap by tap, clipped to the input.
@@ -148,35 +164,13 @@ void max_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& sh, const float* x, f
 
 namespace {
 
-using AvgPlaneFn = void (*)(const PoolShape&, const float*, float*, float*, float*, const float*);
-
-// The SIMD paths' average pooling of a plane, or null (the generic path's loop below).
-AvgPlaneFn avg_pool_plane_kernel() {
-    switch (cpu_path()) {
-#if defined(__x86_64__)
-        case CpuPath::Avx512:
-            return avx512::avg_pool_plane;
-        case CpuPath::Avx2:
-            return avx2::avg_pool_plane;
-#endif
-#if defined(__aarch64__)
-        case CpuPath::Neon:
-            return neon::avg_pool_plane;
-#endif
-        default:
-            return nullptr;
-    }
-}
-
 // Planes [pl0, pl1) of x into y: rows reduced in vectors on the SIMD paths (simd/pool_body.h;
 // DenseNet-121's three 2x2 transitions took 0.99 ms at 1 thread output by output, ONNX
 // Runtime's 0.09), each output's window summed where it lies otherwise.
 void avg_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0, int64_t pl1) {
-    const AvgPlaneFn plane_fn = avg_pool_plane_kernel();
+    const AvgPlaneFn plane_fn = plane_kernels().avg;
     if (plane_fn && rows_first(sh) && sh.q <= kRowBuffer) {
-        float buffer[2 * (kRowBuffer + 2 * kRowPad + kVectorSlack)];
-        const int64_t floats = sh.w + 2 * kRowPad + kVectorSlack;
-        std::fill_n(buffer, 2 * floats, 0.f);  // the margins: nothing to add
+        RowBuffers rm(sh.w, 0.f);
         float wcount[kRowBuffer];
         for (int64_t q = 0; q < sh.q; ++q) {
             const int64_t ws = q * sh.stride_w - sh.pad_w;
@@ -186,8 +180,8 @@ void avg_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0,
             wcount[q] = n > 0 ? float(n) : 1.f;  // (no values: their sum 0 stays 0)
         }
         for (int64_t plane = pl0; plane < pl1; ++plane)
-            plane_fn(sh, x + plane * sh.h * sh.w, y + plane * sh.p * sh.q, buffer + kRowPad,
-                     buffer + floats + kRowPad, wcount);
+            plane_fn(sh, x + plane * sh.h * sh.w, y + plane * sh.p * sh.q, rm.first(), rm.second(),
+                     wcount);
         return;
     }
     for (int64_t plane = pl0; plane < pl1; ++plane) {

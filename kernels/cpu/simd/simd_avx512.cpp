@@ -1,7 +1,7 @@
 // The shared SIMD bodies compiled for x86-64 with AVX-512F: attention, the depthwise and direct
-// convolutions and max pooling (simd_kernels.h's NSE_DECLARE_SIMD_CONV_KERNELS); the GEMM and FC kernels of
-// this path are hand-tuned apart. As in simd_avx2.cpp, everything the bodies use is included
-// before the target switch.
+// convolutions and pooling (simd_kernels.h's NSE_DECLARE_SIMD_CONV_KERNELS); the GEMM and FC
+// kernels of this path are hand-tuned apart. As in simd_avx2.cpp, everything the bodies use is
+// included before the target switch.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -20,8 +20,8 @@ namespace nse::neon {
 #include "kernels/cpu/simd/attention_body.h"
 #include "kernels/cpu/simd/depthwise_body.h"
 #include "kernels/cpu/simd/direct_conv_body.h"
-#include "kernels/cpu/simd/pool_body.h"
 #include "kernels/cpu/simd/gemm_body.h"
+#include "kernels/cpu/simd/pool_body.h"
 #include "kernels/cpu/simd/transpose_body.h"
 #include "kernels/cpu/simd/unary_body.h"
 // (after unary_body.h: its transposed stores may apply GELU)
