@@ -99,6 +99,11 @@ struct ColumnTile {
 // straight from the input and saves the im2col pass the row layout needs.
 PackedWeights::Layout packed_layout_for(int64_t m, int64_t n, int64_t k, bool im2col = false);
 
+// Columns AVX-512's row layout leaves to its column tails: up to this many after the first vector
+// of a last tile, or all of a last tile this narrow (a vector of 16 lanes for 12 columns still
+// does more per multiply-add than a panel's 12 rows in the lanes).
+constexpr int64_t kAvx512GemmTailColumns = 11;
+
 // Reductions of at most this many values run the micro-kernels on B where it lies, each panel
 // of A over all columns in one sweep (the time goes into writing C), instead of packing B.
 constexpr int64_t kPackedGemmShortK = 16;

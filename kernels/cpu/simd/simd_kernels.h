@@ -96,7 +96,12 @@ NSE_DECLARE_SIMD_KERNELS
 }
 namespace avx512 {
 NSE_DECLARE_SIMD_CONV_KERNELS
-}
+// The row layout's GEMM, hand-tuned (packed_gemm_rows_avx512.cpp): gemm_block's contract above.
+__attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1,
+                                                   int64_t n0, int64_t n1, const float* b,
+                                                   int64_t ldb, const float* bias, Activation act,
+                                                   float* c, int64_t ldc);
+}  // namespace avx512
 #endif
 #if defined(__aarch64__)
 namespace neon {
