@@ -164,6 +164,14 @@ void max_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& sh, const float* x, f
 
 namespace {
 
+// The values an average divides by along one axis at output position i (input `in` long, window
+// k, PyTorch's count_include_pad rule): the window clipped to the padded input, or to the input.
+int64_t window_count(int64_t i, int64_t k, int64_t stride, int64_t pad, int64_t in,
+                     bool include_pad) {
+    const int64_t s = i * stride - pad, e = std::min(s + k, in + pad);
+    return include_pad ? e - s : std::min(e, in) - std::max<int64_t>(s, 0);
+}
+
 // Planes [pl0, pl1) of x into y: rows reduced in vectors on the SIMD paths (simd/pool_body.h;
 // DenseNet-121's three 2x2 transitions took 0.99 ms at 1 thread output by output, ONNX
 // Runtime's 0.09), each output's window summed where it lies otherwise.
@@ -173,10 +181,8 @@ void avg_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0,
         RowBuffers rm(sh.w, 0.f);
         float wcount[kRowBuffer];
         for (int64_t q = 0; q < sh.q; ++q) {
-            const int64_t ws = q * sh.stride_w - sh.pad_w;
-            const int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
             const int64_t n =
-                sh.count_include_pad ? we - ws : std::min(we, sh.w) - std::max<int64_t>(ws, 0);
+                window_count(q, sh.kw, sh.stride_w, sh.pad_w, sh.w, sh.count_include_pad);
             wcount[q] = n > 0 ? float(n) : 1.f;  // (no values: their sum 0 stays 0)
         }
         for (int64_t plane = pl0; plane < pl1; ++plane)
@@ -188,21 +194,18 @@ void avg_pool_planes(const PoolShape& sh, const float* x, float* y, int64_t pl0,
         const float* in = x + plane * sh.h * sh.w;
         float* out = y + plane * sh.p * sh.q;
         for (int64_t p = 0; p < sh.p; ++p) {
-            int64_t hs = p * sh.stride_h - sh.pad_h;
-            int64_t he = std::min(hs + sh.kh, sh.h + sh.pad_h);
-            const int64_t hspan = he - hs;
-            hs = std::max<int64_t>(hs, 0);
-            he = std::min(he, sh.h);
+            const int64_t hs = std::max<int64_t>(p * sh.stride_h - sh.pad_h, 0);
+            const int64_t he = std::min(p * sh.stride_h - sh.pad_h + sh.kh, sh.h);
+            const int64_t rows =
+                window_count(p, sh.kh, sh.stride_h, sh.pad_h, sh.h, sh.count_include_pad);
             for (int64_t q = 0; q < sh.q; ++q) {
-                int64_t ws = q * sh.stride_w - sh.pad_w;
-                int64_t we = std::min(ws + sh.kw, sh.w + sh.pad_w);
-                const int64_t wspan = we - ws;
-                ws = std::max<int64_t>(ws, 0);
-                we = std::min(we, sh.w);
+                const int64_t ws = std::max<int64_t>(q * sh.stride_w - sh.pad_w, 0);
+                const int64_t we = std::min(q * sh.stride_w - sh.pad_w + sh.kw, sh.w);
                 float sum = 0.f;
                 for (int64_t i = hs; i < he; ++i)
                     for (int64_t j = ws; j < we; ++j) sum += in[i * sh.w + j];
-                const int64_t count = sh.count_include_pad ? hspan * wspan : (he - hs) * (we - ws);
+                const int64_t count = rows * window_count(q, sh.kw, sh.stride_w, sh.pad_w, sh.w,
+                                                          sh.count_include_pad);
                 out[p * sh.q + q] = count > 0 ? sum / static_cast<float>(count) : 0.f;
             }
         }
