@@ -77,6 +77,10 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
     check_gemm(16, 300, 32, Activation::Relu6);
     check_gemm(7, 40, 20, Activation::None, false, 5);  // row strides beyond N, no bias
     check_gemm(800, 20, 300);                           // more rows than one block of panels
+    // Columns over several 256-wide blocks of packed B, the last one part-filled, with K over
+    // two blocks (a block's later K adds to C) and within one.
+    check_gemm(30, 530, 300, Activation::Relu);
+    check_gemm(13, 600, 40, Activation::None, true, 3);
 }
 
 TEST(PackedGemm, ColumnPanelsForNarrowProducts) {

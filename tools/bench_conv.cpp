@@ -1,7 +1,10 @@
 // nse_bench_conv: one convolution layer timed as the Conv2d layer runs it on the CPU path in use
 // (NSE_CPU forces one): weights prepared once (direct path) or packed once (GEMM paths), then
 // conv2d's own choice of kernel. For racing a change to a kernel, run two builds interleaved.
-//   build/tools/nse_bench_conv [--threads N] [--runs K] C,H,K,R,STRIDE,GROUPS ...
+//   build/tools/nse_bench_conv [--threads N] [--runs K] [--cold-output] C,H,K,R,STRIDE,GROUPS ...
+// --cold-output flushes the output's lines from the caches before each run, as a layer runs
+// inside a network: its output's memory last touched an inference ago, its input and the
+// scratch memory just used by the layers before.
 // Default shapes: RegNetX-400MF's grouped 3x3 layers (groups of 16 channels).
 #include <algorithm>
 #include <chrono>
@@ -9,6 +12,10 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
@@ -37,20 +44,37 @@ bool parse_shape(const char* text, nse::ConvShape& s) {
 
 }  // namespace
 
+// Writes back and drops every cache line of p[0, n) (x86's clflush; elsewhere a buffer larger
+// than the last-level cache is written over, which drops the input's lines too).
+static void flush_from_caches(const float* p, size_t n) {
+#if defined(__x86_64__)
+    for (size_t i = 0; i < n; i += 16) _mm_clflush(p + i);
+    _mm_clflush(p + n - 1);
+    _mm_mfence();
+#else
+    static std::vector<float> evict(size_t(64) << 20 >> 2);
+    for (size_t i = 0; i < evict.size(); i += 16) evict[i] += 1.f;
+    (void)p, (void)n;
+#endif
+}
+
 int main(int argc, char** argv) {
     int threads = 1, runs = 200;
+    bool cold_output = false;
     std::vector<nse::ConvShape> shapes;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         nse::ConvShape s;
-        if ((a == "--threads" || a == "--runs") && i + 1 < argc) {
+        if (a == "--cold-output") {
+            cold_output = true;
+        } else if ((a == "--threads" || a == "--runs") && i + 1 < argc) {
             (a == "--threads" ? threads : runs) = std::atoi(argv[++i]);
         } else if (parse_shape(argv[i], s)) {
             shapes.push_back(s);
         } else {
             std::fprintf(stderr,
-                         "usage: nse_bench_conv [--threads N] [--runs K] C,H,K,R,STRIDE,GROUPS "
-                         "...\n");
+                         "usage: nse_bench_conv [--threads N] [--runs K] [--cold-output] "
+                         "C,H,K,R,STRIDE,GROUPS ...\n");
             return 2;
         }
     }
@@ -90,6 +114,7 @@ int main(int argc, char** argv) {
         }
         std::vector<double> t;
         for (int r = 0; r < runs + runs / 10; ++r) {
+            if (cold_output) flush_from_caches(y.data(), y.size());
             const auto t0 = std::chrono::steady_clock::now();
             if (direct)
                 nse::direct_conv2d_f32_cpu(pool, s, x.data(), w.data(), b.data(),

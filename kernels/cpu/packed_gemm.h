@@ -3,9 +3,10 @@
 //   C[M, N] = act(A[M, K] B[K, N] + bias)
 // A (the weights) is packed once, when the model is loaded, into panels of up to 12 rows stored
 // k-major, so the micro-kernel reads it as one stream; B (the input of a 1x1 convolution or an
-// im2col tile, row-major) is packed per call into 32-column panels, 256 values of K at a time (a
-// panel fills two thirds of L1); a 12 x 32 block of C stays in 24 AVX-512 registers over the K
-// loop, and the bias and activation are applied as the last block of K is stored. That is the
+// im2col tile, row-major) is packed per call into 32-column panels, 256 values of K at a time,
+// eight panels (256 columns) at once, each panel of A then running over all eight (C's rows are
+// written 1 KB at a time); a 12 x 32 block of C stays in 24 AVX-512 registers over the K loop,
+// and the bias and activation are applied as the last block of K is stored. That is the
 // AVX-512 kernel; AVX2 and NEON run the same panels through simd/gemm_body.h (6 x 16 and 12 x 8
 // tiles) and simd/gemm_columns_body.h (the column layout). OpenBLAS (gemm.h) remains the
 // generic path.
@@ -112,7 +113,7 @@ constexpr int64_t kPackedGemmShortK = 16;
 bool packed_gemm_available();
 
 // Scratch floats packed_gemm needs for A of this layout and k columns times B of n columns (the
-// column layout packs all of B first; the row layout packs it on each thread's stack).
+// column layout packs all of B first; the row layout packs it into a buffer of each thread's).
 size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int64_t k);
 
 // The columns of C the micro-kernels compute for n real ones: in the row layout whole tiles of

@@ -3,6 +3,8 @@
 // a one-vector tile and column tails. Hand-tuned apart from the shared bodies (simd/gemm_body.h
 // is the AVX2 and NEON form); packed_gemm.cpp dispatches to it.
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/packed_gemm.h"
@@ -15,9 +17,15 @@ namespace nse::avx512 {
 
 namespace {
 constexpr int64_t kMr = PackedWeights::kPanelRows;
-constexpr int64_t kNr = 32;        // columns per micro-tile: two AVX-512 vectors
-constexpr int64_t kKc = 256;       // values of K per packed B panel (32 KB)
-constexpr int64_t kMcPanels = 64;  // A panels per block: 768 rows x 256 x 4 B = 768 KB of L2
+constexpr int64_t kNr = 32;   // columns per micro-tile: two AVX-512 vectors
+constexpr int64_t kKc = 256;  // values of K per packed B panel (32 KB)
+// Columns of C per block: B packed for this many tiles (256 KB at kKc), then each A panel over
+// the block's tiles. A tile at a time over every panel wrote C as M runs of 128 bytes, each row a
+// stream of its own, and a layer's output, last touched an inference ago, waited on memory for
+// every line (`nse_bench_conv --cold-output`, 1 thread, six alternating rounds: 32 -> 16
+// channels at 112x112 0.66 of the time, 24 -> 144 at 56x56 0.58, 64 -> 256 at 56x56 0.76,
+// 32 -> 192 at 28x28 0.61, 512 -> 128 at 28x28 0.94; with the output in the caches 0.93-1.05).
+constexpr int64_t kBlockTiles = 8;
 // The micro-kernel's first pass over an A panel (the first column tile of a block) asks for A this
 // many values of K ahead; later passes find A in L1 or L2. Where the weights come from memory
 // (a network's weights pushed out by its other layers), the hardware's prefetch alone left the
@@ -178,11 +186,10 @@ __attribute__((target("avx512f"))) void column_tails(int64_t cols, int64_t kc, c
 // Panel p of A over values [k0, k0 + kc) of K against the tile of `cols` (<= 32) columns at j,
 // B's rows ldb apart from bp: two vectors of columns, one, one and the column tails, or the
 // tails alone.
-__attribute__((target("avx512f"))) void run_panel(const PackedWeights& a, int64_t p, int64_t k0,
-                                                  int64_t kc, const float* bp, int64_t ldb,
-                                                  float* c, int64_t ldc, int64_t j, int64_t cols,
-                                                  const float* bias, Activation act,
-                                                  bool first_read) {
+__attribute__((target("avx512f"), always_inline)) inline void run_panel(
+    const PackedWeights& a, int64_t p, int64_t k0, int64_t kc, const float* bp, int64_t ldb,
+    float* c, int64_t ldc, int64_t j, int64_t cols, const float* bias, Activation act,
+    bool first_read) {
     const int64_t pr = a.panel_rows(p), row0 = p * kMr;
     const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
     const float* ap = a.panel(p) + k0 * pr;
@@ -221,18 +228,24 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
             }
         return;
     }
-    alignas(64) float bp[kKc * kNr];
-    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-        const int64_t kc = std::min(kKc, K - k0);
-        for (int64_t pa = p0; pa < p1; pa += kMcPanels) {
-            const int64_t pb = std::min(p1, pa + kMcPanels);
-            for (int64_t j = n0; j < n1; j += kNr) {
-                const int64_t cols = std::min(kNr, n1 - j);
-                const __mmask16 m0 = lanes(cols), m1 = lanes(std::max<int64_t>(0, cols - 16));
-                pack_b(kc, b + k0 * ldb + j, ldb, m0, m1, bp);
-                for (int64_t p = pa; p < pb; ++p)
-                    run_panel(a, p, k0, kc, bp, kNr, c, ldc, j, cols, bias, act, j == n0);
+    // B's panels for one block of columns, one buffer per thread (256 KB: not on the stack).
+    thread_local std::vector<float> buffer;
+    if (buffer.empty()) buffer.resize(kKc * kNr * kBlockTiles + 16);
+    float* const bp =
+        buffer.data() + (16 - reinterpret_cast<uintptr_t>(buffer.data()) / 4 % 16) % 16;
+    for (int64_t jb = n0; jb < n1; jb += kBlockTiles * kNr) {
+        const int64_t je = std::min(n1, jb + kBlockTiles * kNr);
+        for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+            const int64_t kc = std::min(kKc, K - k0);
+            for (int64_t j = jb; j < je; j += kNr) {
+                const int64_t cols = std::min(kNr, je - j);
+                pack_b(kc, b + k0 * ldb + j, ldb, lanes(cols),
+                       lanes(std::max<int64_t>(0, cols - 16)), bp + (j - jb) * kKc);
             }
+            for (int64_t p = p0; p < p1; ++p)
+                for (int64_t j = jb; j < je; j += kNr)
+                    run_panel(a, p, k0, kc, bp + (j - jb) * kKc, kNr, c, ldc, j,
+                              std::min(kNr, je - j), bias, act, j == jb);
         }
     }
 }

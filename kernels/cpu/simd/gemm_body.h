@@ -16,7 +16,10 @@ namespace gemm_detail {
 
 constexpr int64_t kNr = kGemmVectors * kLanes;  // columns of C per micro-tile
 constexpr int64_t kKc = 256;                    // values of K per packed block of B
-constexpr int64_t kMcPanels = 64;               // A panels per block (768 rows x 256 x 4 B)
+// Columns of C per block: B packed for the whole block (256 KB at kKc), then each A panel over
+// the block's tiles, so each row of C is written 1 KB at a time (a tile at a time over every
+// panel made each row of C a stream of its own: see packed_gemm_rows_avx512.cpp).
+constexpr int64_t kBlockColumns = 256;
 constexpr int64_t kPanelRows = PackedWeights::kPanelRows;
 
 using Epilogue = GemmTileEpilogue;  // packed_gemm.h
@@ -149,16 +152,21 @@ void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int6
             }
         return;
     }
-    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-        const int64_t kc = std::min(kKc, K - k0);
-        for (int64_t pa = p0; pa < p1; pa += kMcPanels) {
-            const int64_t pb = std::min(p1, pa + kMcPanels);
-            for (int64_t j = n0; j < n1; j += kNr) {
-                const int64_t cols = std::min(kNr, n1 - j);
-                pack_b(kc, b + k0 * ldb + j, ldb, cols, bp);
-                for (int64_t p = pa; p < pb; ++p)
-                    run_panel(a, p, k0, kc, bp, kNr, c, ldc, j, cols, bias, act);
-            }
+    // B's panels for one block of columns, one buffer per thread (256 KB: not on the stack).
+    thread_local std::vector<float> buffer;
+    if (buffer.empty()) buffer.resize(kKc * kBlockColumns + 16);
+    float* const bb =
+        buffer.data() + (16 - reinterpret_cast<uintptr_t>(buffer.data()) / 4 % 16) % 16;
+    for (int64_t jb = n0; jb < n1; jb += kBlockColumns) {
+        const int64_t je = std::min(n1, jb + kBlockColumns);
+        for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+            const int64_t kc = std::min(kKc, K - k0);
+            for (int64_t j = jb; j < je; j += kNr)
+                pack_b(kc, b + k0 * ldb + j, ldb, std::min(kNr, je - j), bb + (j - jb) * kKc);
+            for (int64_t p = p0; p < p1; ++p)
+                for (int64_t j = jb; j < je; j += kNr)
+                    run_panel(a, p, k0, kc, bb + (j - jb) * kKc, kNr, c, ldc, j,
+                              std::min(kNr, je - j), bias, act);
         }
     }
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/simd/attention_kernels.h"
 #include "kernels/cpu/simd/simd_kernels.h"
