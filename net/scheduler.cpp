@@ -109,13 +109,29 @@ bool Scheduler::joins(const Job& first, const Job& job, int64_t images_so_far) c
            images_so_far + images(job) <= opts_.max_batch;
 }
 
+bool Scheduler::claimed(const Job& job) const {
+    for (const Filling& f : filling_)
+        if (f.model == model_of(job).get() && f.cut == job.cut &&
+            f.images + images(job) <= opts_.max_batch)
+            return true;
+    return false;
+}
+
 std::vector<Job> Scheduler::take_batch() {
     std::vector<Job> jobs;
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // The first queued job no batch being filled would take: enqueue wakes every worker, and an
+    // idle one that took the job a filling batch waits for split that batch in two (a batch of
+    // four edges' requests ran as 1 + 3 now and then on a loaded machine).
+    auto first = queue_.end();
+    cv_.wait(lock, [&] {
+        if (stopping_) return true;
+        for (first = queue_.begin(); first != queue_.end() && claimed(*first);) ++first;
+        return first != queue_.end();
+    });
     if (stopping_) return jobs;
-    jobs.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+    jobs.push_back(std::move(*first));
+    queue_.erase(first);
     ++running_;
     int64_t n = images(jobs[0]);
     const auto gather = [&] {
@@ -132,9 +148,17 @@ std::vector<Job> Scheduler::take_batch() {
     };
     gather();
     const auto deadline = jobs[0].queued_at + std::chrono::microseconds(opts_.max_queue_delay_us);
-    while (n < opts_.max_batch && !stopping_ && Clock::now() < deadline) {
-        cv_.wait_until(lock, deadline);
-        gather();
+    if (n < opts_.max_batch && !stopping_ && Clock::now() < deadline) {
+        const auto me =
+            filling_.insert(filling_.end(), Filling{model_of(jobs[0]).get(), jobs[0].cut, n});
+        while (n < opts_.max_batch && !stopping_ && Clock::now() < deadline) {
+            cv_.wait_until(lock, deadline);
+            gather();
+            me->images = n;
+        }
+        filling_.erase(me);
+        // What this batch leaves in the queue is free for an idle worker now.
+        if (!queue_.empty()) cv_.notify_all();
     }
     // The batch's predicted compute, shared by its jobs by images.
     const double batch_ms = jobs[0].cost.at(n);

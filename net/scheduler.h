@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,8 @@ class Scheduler {
     // (waiting for more until its delay is spent); empty when stopping.
     std::vector<Job> take_batch();
     bool joins(const Job& first, const Job& job, int64_t images) const;
+    // Whether a batch a worker is still filling would take `job` (then an idle worker leaves it).
+    bool claimed(const Job& job) const;
     // Runs the jobs as one batch on this worker's executors and delivers each job's RESULT (or
     // its failure).
     void run_batch(std::vector<Job>& jobs, Worker& w);
@@ -96,6 +99,13 @@ class Scheduler {
     int running_ = 0;
     double running_ms_ = 0;  // predicted compute of the running jobs' batches
     bool stopping_ = false;
+    // The batches workers are filling (waiting out max_queue_delay_us for more jobs).
+    struct Filling {
+        const Model* model;
+        uint32_t cut;
+        int64_t images;
+    };
+    std::list<Filling> filling_;
     std::vector<std::thread> workers_;
     std::atomic<uint64_t> served_{0}, batches_{0};
 };

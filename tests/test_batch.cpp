@@ -156,6 +156,36 @@ TEST(DynamicBatching, QueuedRequestsRunTogetherAndEachGetsItsOwnAnswer) {
     EXPECT_NE(metrics.find(fourth), std::string::npos) << metrics;
 }
 
+TEST(DynamicBatching, IdleWorkersLeaveABatchBeingFilledItsJobs) {
+    // Three workers, four requests 40 ms apart: each arrival wakes every worker, and an idle one
+    // must not take the job the first worker's batch is waiting for (it did, splitting the batch
+    // into runs of 1-3 most of the time).
+    ServedModel lenet = serve("lenet");
+    ServerOptions so = server_options();
+    so.workers = 3;
+    so.max_batch = 4;
+    so.max_queue_delay_us = 3'000'000;
+    BackgroundServer cloud(so, {lenet});
+    std::vector<std::unique_ptr<EdgeRunner>> edges;
+    for (int i = 0; i < 4; ++i) {
+        edges.push_back(std::make_unique<EdgeRunner>(
+            lenet.model, lenet.hash, client_for(cloud.port()), current_test_pool(), true));
+        edges.back()->connect();
+    }
+    std::vector<std::future<EdgeReport>> replies;
+    for (int i = 0; i < 4; ++i)
+        replies.push_back(std::async(std::launch::async, [&, i] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));
+            EdgeReport r;
+            const Tensor& y = edges[size_t(i)]->infer(image(*lenet.model, i), 1, r);
+            EXPECT_TRUE(r.offloaded);
+            EXPECT_TRUE(same_bytes(y, local_output(lenet.model, image(*lenet.model, i))));
+            return r;
+        }));
+    for (auto& f : replies) EXPECT_EQ(f.get().cloud_batch, 4u);
+    EXPECT_EQ(cloud.server().requests_served(), 4u);
+}
+
 TEST(DynamicBatching, OffAtMaxBatchOneAndNeverAcrossCutsOrPastTheLimit) {
     ServedModel lenet = serve("lenet");
     for (int max_batch : {1, 3}) {
