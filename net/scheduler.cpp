@@ -104,16 +104,15 @@ struct Scheduler::Worker {
     size_t capacity = 0;  // floats
 };
 
-bool Scheduler::joins(const Job& first, const Job& job, int64_t images_so_far) const {
-    return model_of(job).get() == model_of(first).get() && job.cut == first.cut &&
+bool Scheduler::joins(const Model* model, uint32_t cut, int64_t images_so_far,
+                      const Job& job) const {
+    return model_of(job).get() == model && job.cut == cut &&
            images_so_far + images(job) <= opts_.max_batch;
 }
 
 bool Scheduler::claimed(const Job& job) const {
     for (const Filling& f : filling_)
-        if (f.model == model_of(job).get() && f.cut == job.cut &&
-            f.images + images(job) <= opts_.max_batch)
-            return true;
+        if (joins(f.model, f.cut, f.images, job)) return true;
     return false;
 }
 
@@ -121,8 +120,8 @@ std::vector<Job> Scheduler::take_batch() {
     std::vector<Job> jobs;
     std::unique_lock<std::mutex> lock(mu_);
     // The first queued job no batch being filled would take: enqueue wakes every worker, and an
-    // idle one that took the job a filling batch waits for split that batch in two (a batch of
-    // four edges' requests ran as 1 + 3 now and then on a loaded machine).
+    // idle one that took the job a filling batch waits for split that batch (four requests 40 ms
+    // apart ran as batches of 1-3 in four of five tries with three workers).
     auto first = queue_.end();
     cv_.wait(lock, [&] {
         if (stopping_) return true;
@@ -136,7 +135,7 @@ std::vector<Job> Scheduler::take_batch() {
     int64_t n = images(jobs[0]);
     const auto gather = [&] {
         for (auto it = queue_.begin(); it != queue_.end() && n < opts_.max_batch;) {
-            if (!joins(jobs[0], *it, n)) {
+            if (!joins(model_of(jobs[0]).get(), jobs[0].cut, n, *it)) {
                 ++it;
                 continue;
             }

@@ -77,10 +77,12 @@ class Scheduler {
     struct Worker;
     void worker_main();
     Load load_locked() const;
-    // Takes the queue's first job and, with batching on, the queued jobs that can run with it
-    // (waiting for more until its delay is spent); empty when stopping.
+    // Takes the queue's first job that no batch being filled would take and, with batching on,
+    // the queued jobs that can run with it (waiting for more until its delay is spent); empty
+    // when stopping.
     std::vector<Job> take_batch();
-    bool joins(const Job& first, const Job& job, int64_t images) const;
+    // Whether `job` can join a batch of `model` at `cut` that holds `images` images.
+    bool joins(const Model* model, uint32_t cut, int64_t images, const Job& job) const;
     // Whether a batch a worker is still filling would take `job` (then an idle worker leaves it).
     bool claimed(const Job& job) const;
     // Runs the jobs as one batch on this worker's executors and delivers each job's RESULT (or
