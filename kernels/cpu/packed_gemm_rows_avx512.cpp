@@ -4,8 +4,9 @@
 // is the AVX2 and NEON form); packed_gemm.cpp dispatches to it.
 #include <algorithm>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
+#include "base/tensor.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/simd/simd_kernels.h"
@@ -247,10 +248,8 @@ __attribute__((target("avx512f"))) void gemm_block(const PackedWeights& a, int64
         return;
     }
     // B's panels for one block of columns, one buffer per thread (256 KB: not on the stack).
-    thread_local std::vector<float> buffer;
-    if (buffer.empty()) buffer.resize(kKc * kNr * kBlockTiles + 16);
-    float* const bp =
-        buffer.data() + (16 - reinterpret_cast<uintptr_t>(buffer.data()) / 4 % 16) % 16;
+    thread_local const std::shared_ptr<float> buffer = aligned_floats(kKc * kNr * kBlockTiles);
+    float* const bp = buffer.get();
     for (int64_t jb = n0; jb < n1; jb += kBlockTiles * kNr) {
         const int64_t je = std::min(n1, jb + kBlockTiles * kNr);
         for (int64_t k0 = 0; k0 < K; k0 += kKc) {

@@ -153,10 +153,8 @@ void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int6
         return;
     }
     // B's panels for one block of columns, one buffer per thread (256 KB: not on the stack).
-    thread_local std::vector<float> buffer;
-    if (buffer.empty()) buffer.resize(kKc * kBlockColumns + 16);
-    float* const bb =
-        buffer.data() + (16 - reinterpret_cast<uintptr_t>(buffer.data()) / 4 % 16) % 16;
+    thread_local const std::shared_ptr<float> buffer = aligned_floats(kKc * kBlockColumns);
+    float* const bb = buffer.get();
     for (int64_t jb = n0; jb < n1; jb += kBlockColumns) {
         const int64_t je = std::min(n1, jb + kBlockColumns);
         for (int64_t k0 = 0; k0 < K; k0 += kKc) {

@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
-#include <vector>
 
+#include "base/tensor.h"
 #include "kernels/cpu/simd/attention_kernels.h"
 #include "kernels/cpu/simd/simd_kernels.h"
 
