@@ -81,6 +81,9 @@ TEST(PackedGemm, MatchesANaiveProductOverShapes) {
     // two blocks (a block's later K adds to C) and within one.
     check_gemm(30, 530, 300, Activation::Relu);
     check_gemm(13, 600, 40, Activation::None, true, 3);
+    // A short reduction (each row tile written in one sweep over the columns) with the epilogue:
+    // panels of 12, 12 and 8 rows (6 live), a last tile of 1-16 columns.
+    for (int64_t n : {530, 537, 545}) check_gemm(30, n, 12, Activation::Relu6, n != 537, 2);
 }
 
 TEST(PackedGemm, ColumnPanelsForNarrowProducts) {

@@ -21,12 +21,16 @@ constexpr int64_t kKc = 256;                    // values of K per packed block 
 // panel made each row of C a stream of its own: see packed_gemm_rows_avx512.cpp).
 constexpr int64_t kBlockColumns = 256;
 constexpr int64_t kPanelRows = PackedWeights::kPanelRows;
+// Values of K ahead that the first pass over an A panel prefetches (kGemmPrefetchA), as the
+// AVX-512 kernel does: inside a network the weights come from memory, and a 1x1 layer on a 7x7
+// map reads each panel for only 3-4 tiles (MobileNetV2's 320 -> 1280: 0.60 -> 0.53 ms).
+constexpr int64_t kPrefetchAhead = 64;
 
 using Epilogue = GemmTileEpilogue;  // packed_gemm.h
 
 // C[rows (<= MR) x cols (<= NV vectors)] (+)= A (MR rows, kc values; row r of value kk at
 // ap[kk * as + r]) x B (kc rows ldb apart, NV full vectors each: packed, or where it lies).
-template <int MR, int NV>
+template <int MR, int NV, bool kPrefetchA = false>
 inline void micro_kernel(int64_t kc, const float* ap, int64_t as, const float* bp, int64_t ldb,
                          float* c, int64_t ldc, int64_t rows, int64_t cols, const Epilogue& e) {
     Vf acc[MR][NV];
@@ -35,6 +39,7 @@ inline void micro_kernel(int64_t kc, const float* ap, int64_t as, const float* b
     for (int64_t kk = 0; kk < kc; ++kk) {
         Vf b[NV];
         for (int v = 0; v < NV; ++v) b[v] = load(bp + kk * ldb + v * kLanes);
+        if constexpr (kPrefetchA) __builtin_prefetch(ap + (kk + kPrefetchAhead) * as, 0, 3);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
             const Vf a = set1(ap[kk * as + r]);
@@ -74,26 +79,43 @@ inline void pack_b(int64_t kc, const float* b, int64_t ldb, int64_t cols, float*
         }
 }
 
-// Panel p of A over values [k0, k0 + kc) of K against the B tile of columns [j, j + cols)
-// (rows ldb apart: packed, or where it lies when the tile is full).
+// Calls f(std::integral_constant<int, MR>(), r0) for each micro-tile of rows [r0, r0 + MR) of a
+// panel of pr rows: AVX2 runs a 12-row panel as two tiles of 6, NEON as one of 12.
+template <class F>
+inline void panel_tiles(int64_t pr, F&& f) {
+    using R4 = std::integral_constant<int, 4>;
+    static_assert(kGemmRows == 6 || kGemmRows == 12, "row tiles of 6 or 12");
+    if constexpr (kGemmRows == 12) {
+        if (pr == 12)
+            f(std::integral_constant<int, 12>(), 0);
+        else if (pr == 8)
+            f(std::integral_constant<int, 8>(), 0);
+        else
+            f(R4(), 0);
+    } else {
+        if (pr == 12) {
+            f(std::integral_constant<int, 6>(), 0);
+            f(std::integral_constant<int, 6>(), 6);
+        } else if (pr == 8) {
+            f(R4(), 0);
+            f(R4(), 4);
+        } else {
+            f(R4(), 0);
+        }
+    }
+}
+
+// Panel p of A over values [k0, k0 + kc) against the B tile of columns [j, j + cols)
+// (rows ldb apart: packed, or where it lies when the tile is full). first_read: the block's
+// first tile, which reads the panel from memory (kGemmPrefetchA).
 inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc, const float* bp,
                       int64_t ldb, float* c, int64_t ldc, int64_t j, int64_t cols,
-                      const float* bias, Activation act) {
+                      const float* bias, Activation act, bool first_read) {
     const int64_t pr = a.panel_rows(p), row0 = p * kPanelRows;
     const float* ap = a.panel(p) + k0 * pr;
     float* ct = c + row0 * ldc + j;
     const int64_t rows = std::min(kPanelRows, a.m() - row0);
     const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
-    // Rows [r0, r0 + MR) of the panel as one micro-tile.
-    auto tile = [&](auto mr, int64_t r0) {
-        constexpr int MR = decltype(mr)::value;
-        if (rows <= r0) return;
-        Epilogue er = e;
-        if (er.bias) er.bias += r0;
-        micro_kernel<MR, kGemmVectors>(kc, ap + r0, pr, bp, ldb, ct + r0 * ldc, ldc, rows - r0,
-                                       cols, er);
-    };
-    using R4 = std::integral_constant<int, 4>;
     if (cols <= kLanes) {
         // A last tile of one vector or less (a 7x7 map's 49 columns: 3 x 16 + 1 on AVX2): the
         // whole panel as one tile of one vector, not two with one of them idle.
@@ -105,23 +127,64 @@ inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc,
             micro_kernel<4, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
         return;
     }
-    static_assert(kGemmRows == 6 || kGemmRows == 12, "row tiles of 6 or 12");
-    if constexpr (kGemmRows == 12) {
-        if (pr == 12)
-            tile(std::integral_constant<int, 12>(), 0);
-        else if (pr == 8)
-            tile(std::integral_constant<int, 8>(), 0);
+    panel_tiles(pr, [&](auto mr, int64_t r0) {
+        constexpr int MR = decltype(mr)::value;
+        if (rows <= r0) return;
+        Epilogue er = e;
+        if (er.bias) er.bias += r0;
+        if (kGemmPrefetchA && first_read && r0 == 0)  // (the tiles share A's lines)
+            micro_kernel<MR, kGemmVectors, kGemmPrefetchA>(kc, ap + r0, pr, bp, ldb, ct + r0 * ldc,
+                                                           ldc, rows - r0, cols, er);
         else
-            tile(R4(), 0);
-    } else {
-        if (pr == 12) {
-            tile(std::integral_constant<int, 6>(), 0);
-            tile(std::integral_constant<int, 6>(), 6);
-        } else if (pr == 8) {
-            tile(R4(), 0);
-            tile(R4(), 4);
+            micro_kernel<MR, kGemmVectors>(kc, ap + r0, pr, bp, ldb, ct + r0 * ldc, ldc, rows - r0,
+                                           cols, er);
+    });
+}
+
+// C[panels p0..p1, columns n0..n1) = A x B for K <= kPackedGemmShortK. The time goes into writing
+// C, which the layer before left out of the caches (a map of many channels written from few), so
+// C is written in few streams: kGemmShortKRows rows at a time in one sweep over all the columns
+// (B, a few rows, re-read from L2 per sweep), full tiles of B read where they lie, a last,
+// partial one packed into a buffer. On AVX2 (MobileNetV2's 16 -> 96 expansion at 112x112,
+// `nse_bench_conv --cold-output`, one Zen 4 core): both 6-row tiles of a panel per column tile,
+// 12 rows in flight 64 bytes at a time, 1.41-1.47 ms; a sweep per 6-row tile 0.72-0.73; per 4
+// rows 0.49-0.51 (0.47 with C in the caches); per 3, 2 or 1 row 0.55, 0.90, 1.05.
+inline void short_k_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
+                          const float* b, int64_t ldb, const float* bias, Activation act, float* c,
+                          int64_t ldc) {
+    const int64_t K = a.k();
+    alignas(64) float bp[kPackedGemmShortK * kNr];
+    for (int64_t p = p0; p < p1; ++p) {
+        const int64_t pr = a.panel_rows(p), row0 = p * kPanelRows;
+        const int64_t rows = std::min(kPanelRows, a.m() - row0);
+        const Epilogue e{false, true, bias ? bias + row0 : nullptr, act};
+        // Rows [r0, r0 + MR) of the panel in one sweep.
+        auto sweep = [&](auto mr, int64_t r0) {
+            constexpr int MR = decltype(mr)::value;
+            if (rows <= r0) return;
+            Epilogue er = e;
+            if (er.bias) er.bias += r0;
+            const float* ap = a.panel(p) + r0;
+            float* ct = c + (row0 + r0) * ldc;
+            for (int64_t j = n0; j < n1; j += kNr) {
+                const int64_t cols = std::min(kNr, n1 - j);
+                if (cols == kNr) {
+                    micro_kernel<MR, kGemmVectors>(K, ap, pr, b + j, ldb, ct + j, ldc, rows - r0,
+                                                   cols, er);
+                    continue;
+                }
+                pack_b(K, b + j, ldb, cols, bp);
+                if (cols <= kLanes)
+                    micro_kernel<MR, 1>(K, ap, pr, bp, kNr, ct + j, ldc, rows - r0, cols, er);
+                else
+                    micro_kernel<MR, kGemmVectors>(K, ap, pr, bp, kNr, ct + j, ldc, rows - r0, cols,
+                                                   er);
+            }
+        };
+        if constexpr (kGemmShortKRows == 4) {
+            for (int64_t r0 = 0; r0 < pr; r0 += 4) sweep(std::integral_constant<int, 4>(), r0);
         } else {
-            tile(R4(), 0);
+            panel_tiles(pr, sweep);
         }
     }
 }
@@ -134,24 +197,8 @@ void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int6
                 const float* b, int64_t ldb, const float* bias, Activation act, float* c,
                 int64_t ldc) {
     using namespace gemm_detail;
-    alignas(64) float bp[kKc * kNr];
     const int64_t K = a.k();
-    if (K <= kPackedGemmShortK) {
-        // A reduction of a few values (MobileNetV2's 16 -> 96 expansion at 112x112): the time
-        // goes into writing C, so each panel's rows are written in one sweep, reading full tiles
-        // of B where they lie (the last, partial one packed), as the AVX-512 kernel does.
-        for (int64_t p = p0; p < p1; ++p)
-            for (int64_t j = n0; j < n1; j += kNr) {
-                const int64_t cols = std::min(kNr, n1 - j);
-                if (cols == kNr) {
-                    run_panel(a, p, 0, K, b + j, ldb, c, ldc, j, cols, bias, act);
-                } else {
-                    pack_b(K, b + j, ldb, cols, bp);
-                    run_panel(a, p, 0, K, bp, kNr, c, ldc, j, cols, bias, act);
-                }
-            }
-        return;
-    }
+    if (K <= kPackedGemmShortK) return short_k_block(a, p0, p1, n0, n1, b, ldb, bias, act, c, ldc);
     // B's panels for one block of columns, one buffer per thread (256 KB: not on the stack).
     thread_local const std::shared_ptr<float> buffer = aligned_floats(kKc * kBlockColumns);
     float* const bb = buffer.get();
@@ -164,7 +211,7 @@ void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int6
             for (int64_t p = p0; p < p1; ++p)
                 for (int64_t j = jb; j < je; j += kNr)
                     run_panel(a, p, k0, kc, bb + (j - jb) * kKc, kNr, c, ldc, j,
-                              std::min(kNr, je - j), bias, act);
+                              std::min(kNr, je - j), bias, act, j == jb);
         }
     }
 }

@@ -16,6 +16,13 @@ constexpr int kLanes = 8;
 // of B and a broadcast of A in the 16 ymm registers (2 loads and 6 broadcasts per 12 FMAs).
 constexpr int kGemmRows = 6;
 constexpr int kGemmVectors = 2;
+// Rows of C the GEMM writes per sweep where the reduction is short (gemm_body.h's
+// short_k_block): 4, the fewest streams of C that still ran at full speed on a Zen 4 core.
+constexpr int kGemmShortKRows = 4;
+// Whether the GEMM's first pass over an A panel prefetches A (gemm_body.h): on a Zen 4 core,
+// where a network's weights come from memory, MobileNetV2 took 0.96 and ResNet-18 0.94 of the
+// time with it (kernel revision 22); on Zen 3 it had changed nothing (docs/cpu-paths.md).
+constexpr bool kGemmPrefetchA = true;
 // Vector registers the kernels' register blocks are sized for (ymm0-15).
 constexpr int kVectorRegisters = 16;
 // The direct convolution's channel tiles (direct_conv_body.h): up to 3 vectors (24 channels) per

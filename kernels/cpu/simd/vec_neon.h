@@ -17,6 +17,12 @@ constexpr int kLanes = 4;
 // broadcast of A in the 32 q registers (2 loads and 12 load-broadcasts per 24 FMAs).
 constexpr int kGemmRows = 12;
 constexpr int kGemmVectors = 2;
+// Rows of C the GEMM writes per sweep where the reduction is short (gemm_body.h's
+// short_k_block): a whole micro-tile (fewer, as on AVX2, not measured on an ARM core).
+constexpr int kGemmShortKRows = kGemmRows;
+// Whether the GEMM's first pass over an A panel prefetches A (gemm_body.h): not measured on an
+// ARM core, so off.
+constexpr bool kGemmPrefetchA = false;
 // Vector registers the kernels' register blocks are sized for (v0-v31).
 constexpr int kVectorRegisters = 32;
 // The direct convolution's channel tiles (direct_conv_body.h): up to 6 vectors (24 channels) per
