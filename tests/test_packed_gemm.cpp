@@ -218,16 +218,18 @@ TEST(PackedGemm, ColumnLayoutConvolutionsGatherTheirPanels) {
 TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     using L = PackedWeights::Layout;
     // Tiles 32 columns wide on AVX-512, 16 on AVX2, 8 on NEON; a last one of at most one vector
-    // (16, 8, 4 columns) computes that vector only; AVX-512's column tails count 4/3 a column
-    // (49 = 32 + 16 + 1, 196 = 6 x 32 + 4).
+    // (16, 8, 4 columns) computes that vector only; column tails count 4/3 a column on AVX-512
+    // and AVX2 (12 rows in 16 lanes), 1 on NEON (in 12): 49 = 32 + 16 + 1 (AVX-512), 48 + 1
+    // (AVX2, NEON); 196 = 6 x 32 + 4, 12 x 16 + 4 (AVX2: 4 tails), 24 x 8 + 4 (NEON: a vector).
     const CpuPath path = cpu_path();
-    const int64_t rows49 = path == CpuPath::Avx512 ? 50 : path == CpuPath::Avx2 ? 56 : 52;
     if (packed_gemm_available()) {
-        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), rows49);
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 49), path == CpuPath::Neon ? 49 : 50);
         EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 64), 64);
-        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 196), path == CpuPath::Avx512 ? 198
-                                                              : path == CpuPath::Avx2 ? 200
-                                                                                      : 196);
+        EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 196), path == CpuPath::Neon ? 196 : 198);
+        if (path == CpuPath::Avx2) {
+            EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 16 + 8 + 5), 16 + 8 + 7);
+            EXPECT_EQ(packed_gemm_computed_columns(L::Rows, 16 + 14), 32);  // two vectors
+        }
     }
     // Column panels of 12, the last 4, 8 or 12 wide; on AVX-512 one or two columns left after a
     // whole panel join it (12 x 3 + 13, not 12 x 4 + 4).
@@ -243,14 +245,14 @@ TEST(PackedGemm, ColumnsTheMicroKernelsCompute) {
     EXPECT_EQ(packed_column_panels(2), 1);  // nothing before to join
     EXPECT_EQ(packed_gemm_computed_columns(L::Columns, 48), 48);
     // Winograd's products: F(4x4) on 128 channels at 28x28 runs 49 tiles on the packed GEMM
-    // (AVX-512: a tile of 32, one of 16 and a column tail; AVX2: three of 16 and one of 8); 64
+    // (AVX-512: a tile of 32, one of 16 and a column tail; AVX2: three of 16 and a tail); 64
     // channels run on OpenBLAS (nothing padded that the features count).
     const ConvShape wide{1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1};
     const ConvShape narrow{1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1};
     EXPECT_DOUBLE_EQ(winograd_products_fill(narrow), 1.0);
     if (!packed_gemm_available())
         GTEST_SKIP() << "SKIPPED: the generic path runs the products on OpenBLAS";
-    EXPECT_DOUBLE_EQ(winograd_products_fill(wide), 49.0 / double(rows49));
+    EXPECT_DOUBLE_EQ(winograd_products_fill(wide), 49.0 / (path == CpuPath::Neon ? 49.0 : 50.0));
 }
 
 }  // namespace nse::test

@@ -27,7 +27,7 @@ PackedWeights::PackedWeights(int64_t m, int64_t k, const float* a, int64_t lda, 
     : layout_(layout), m_(m), k_(k) {
     NSE_CHECK(m > 0 && k > 0, ErrorCode::Internal, "packed weights need M, K > 0");
     const int64_t last = panel_rows(panels() - 1);
-    const size_t count = size_t(((panels() - 1) * height() + last) * k);
+    const size_t count = size_t(((panels() - 1) * height() + last) * k + kSlackFloats);
     data_ = aligned_floats(count);
     std::fill_n(data_.get(), count, 0.f);
     for (int64_t i = 0; i < panels(); ++i) {
@@ -95,16 +95,23 @@ bool packed_gemm_rows_available() { return column_tile_kernel() != nullptr; }
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n) {
     int64_t nr = 0;
     if (layout == PackedWeights::Layout::Rows && row_block_kernel(nr)) {
-        // Whole tiles of two vectors; a last tile of at most one vector computes one. AVX-512's
-        // column tails (at most 11 columns, after a vector or alone) issue a multiply-add of 16
-        // lanes for 12 rows per column, where a vector tile issues 12 for 16 columns: 4/3 each.
+        // Whole tiles of two vectors, then the last tile's: a vector where the columns left fit
+        // one, and column tails. AVX-512's (at most 11 columns, after a vector or alone) issue a
+        // multiply-add of 16 lanes for 12 rows per column, where a vector tile issues 12 for 16
+        // columns: 4/3 each; AVX2's and NEON's count in gemm_last_tile_columns (simd/gemm_body.h).
         const int64_t whole = n / nr * nr, rest = n - whole;
         if (cpu_path() == CpuPath::Avx512 && rest > 0 && rest < 28) {
             const int64_t vector = rest > kAvx512GemmTailColumns ? 16 : 0;
             const int64_t tail = std::max<int64_t>(0, rest - vector);
             return whole + (tail > kAvx512GemmTailColumns ? 32 : vector + (4 * tail + 2) / 3);
         }
-        return whole + (rest == 0 ? 0 : rest <= nr / 2 ? nr / 2 : nr);
+#if defined(__x86_64__)
+        if (cpu_path() == CpuPath::Avx2) return whole + avx2::gemm_last_tile_columns(rest);
+#endif
+#if defined(__aarch64__)
+        if (cpu_path() == CpuPath::Neon) return whole + neon::gemm_last_tile_columns(rest);
+#endif
+        return whole + (rest == 0 ? 0 : nr);
     }
     int64_t computed = 0;
     for (int64_t i = 0; i < packed_column_panels(n); ++i) computed += packed_column_width(n, i);

@@ -32,6 +32,9 @@ class PackedWeights {
     enum class Layout { Rows, Columns };
     static constexpr int64_t kPanelRows = 12;
     static constexpr int64_t kColumnPanelRows = 32;
+    // Zeros after the last panel: the AVX2 and NEON column tails (simd/gemm_body.h) load whole
+    // vectors of a panel's rows, past a 4-row panel's last value by up to 4 floats.
+    static constexpr int64_t kSlackFloats = 16;
 
     PackedWeights() = default;
     // Packs A[M, K] (row stride lda). A last row panel is zero-padded to 4, 8 or 12 rows, a
@@ -118,7 +121,8 @@ size_t packed_gemm_workspace_floats(PackedWeights::Layout layout, int64_t n, int
 
 // The columns of C the micro-kernels compute for n real ones: in the row layout whole tiles of
 // two vectors (32 columns on AVX-512, 16 on AVX2, 8 on NEON), the last one a single vector where
-// the columns left fit one; in the column layout the column panels' widths.
+// the columns left fit one, and column tails (a panel's rows in the lanes) for the few left after
+// it, counted by their multiply-adds; in the column layout the column panels' widths.
 int64_t packed_gemm_computed_columns(PackedWeights::Layout layout, int64_t n);
 
 // The column layout's panels of B, as packed_gemm packs them into its workspace: panel i (of

@@ -25,6 +25,12 @@ constexpr int64_t kPanelRows = PackedWeights::kPanelRows;
 // AVX-512 kernel does: inside a network the weights come from memory, and a 1x1 layer on a 7x7
 // map reads each panel for only 3-4 tiles (MobileNetV2's 320 -> 1280: 0.60 -> 0.53 ms).
 constexpr int64_t kPrefetchAhead = 64;
+// Column tails: a panel's rows in the lanes (kTailVectors vectors: AVX2 2, NEON 3), a broadcast
+// of B per column, for the few columns a row of tiles leaves (a 7x7 map's 49th). A column costs
+// kTailVectors multiply-adds per value of K where a one-vector tile costs kPanelRows for up to
+// kLanes columns, so tails take the last kGemmTailColumns columns or fewer (AVX2 5, NEON 3).
+constexpr int kTailVectors = int((kPanelRows + kLanes - 1) / kLanes);
+constexpr int64_t kGemmTailColumns = (kPanelRows - 1) / kTailVectors;
 
 using Epilogue = GemmTileEpilogue;  // packed_gemm.h
 
@@ -79,6 +85,70 @@ inline void pack_b(int64_t kc, const float* b, int64_t ldb, int64_t cols, float*
         }
 }
 
+// C[rows, NC columns] (+)= A panel (PR rows, kc values, k-major) x B (kc rows ldb apart, NC
+// columns): the panel's rows in the lanes of kTailVectors vectors (whole vectors read; past a
+// 4-row panel's or a 12-row panel's last value into the next value's rows, or the slack after the
+// last panel: lanes never stored), per value of K one broadcast of B per column. The sums reach
+// C through a small buffer, a column's rows ldc apart.
+template <int PR, int NC>
+inline void column_tail(int64_t kc, const float* ap, const float* bp, int64_t ldb, float* c,
+                        int64_t ldc, int64_t rows, const Epilogue& e) {
+    constexpr int V = (PR + kLanes - 1) / kLanes;
+    Vf acc[NC][V];
+    for (int j = 0; j < NC; ++j)
+        for (int v = 0; v < V; ++v) acc[j][v] = zero();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        Vf a[V];
+        for (int v = 0; v < V; ++v) a[v] = load(ap + kk * PR + v * kLanes);
+        for (int j = 0; j < NC; ++j) {
+            const Vf bj = set1(bp[kk * ldb + j]);
+            for (int v = 0; v < V; ++v) acc[j][v] = fma(a[v], bj, acc[j][v]);
+        }
+    }
+    const Vf lo = zero(), six = set1(6.f);
+    float t[V * kLanes];
+    for (int j = 0; j < NC; ++j) {
+        if (e.accumulate)
+            for (int64_t r = 0; r < rows; ++r) t[r] = c[r * ldc + j];
+        for (int v = 0; v < V; ++v) {
+            const int64_t live = rows - v * kLanes;
+            if (live <= 0) break;
+            Vf x = acc[j][v];
+            if (e.accumulate) x = add(x, load_n(t + v * kLanes, live));
+            if (e.last) {
+                if (e.bias) x = add(x, load_n(e.bias + v * kLanes, live));
+                if (e.act != Activation::None) x = max(x, lo);
+                if (e.act == Activation::Relu6) x = min(x, six);
+            }
+            store(t + v * kLanes, x);
+        }
+        for (int64_t r = 0; r < rows; ++r) c[r * ldc + j] = t[r];
+    }
+}
+
+// column_tail over `cols` (<= kGemmTailColumns) columns for a panel of pr rows.
+template <int PR>
+inline void column_tails(int64_t cols, int64_t kc, const float* ap, const float* bp, int64_t ldb,
+                         float* c, int64_t ldc, int64_t rows, const Epilogue& e) {
+    static_assert(kGemmTailColumns <= 5, "tails of up to 5 columns");
+    switch (cols) {
+        case 1:
+            return column_tail<PR, 1>(kc, ap, bp, ldb, c, ldc, rows, e);
+        case 2:
+            return column_tail<PR, 2>(kc, ap, bp, ldb, c, ldc, rows, e);
+        case 3:
+            return column_tail<PR, 3>(kc, ap, bp, ldb, c, ldc, rows, e);
+        case 4:
+            if constexpr (kGemmTailColumns >= 4)
+                return column_tail<PR, 4>(kc, ap, bp, ldb, c, ldc, rows, e);
+            break;
+        case 5:
+            if constexpr (kGemmTailColumns >= 5)
+                return column_tail<PR, 5>(kc, ap, bp, ldb, c, ldc, rows, e);
+            break;
+    }
+}
+
 // Calls f(std::integral_constant<int, MR>(), r0) for each micro-tile of rows [r0, r0 + MR) of a
 // panel of pr rows: AVX2 runs a 12-row panel as two tiles of 6, NEON as one of 12.
 template <class F>
@@ -116,15 +186,24 @@ inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc,
     float* ct = c + row0 * ldc + j;
     const int64_t rows = std::min(kPanelRows, a.m() - row0);
     const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
-    if (cols <= kLanes) {
-        // A last tile of one vector or less (a 7x7 map's 49 columns: 3 x 16 + 1 on AVX2): the
-        // whole panel as one tile of one vector, not two with one of them idle.
+    if (cols < kNr && (cols <= kLanes || cols - kLanes <= kGemmTailColumns)) {
+        // A last tile of a vector and a few columns, one vector or less: the whole panel as one
+        // tile of one vector, not two with one of them idle, and columns past it (all of a tile
+        // of at most kGemmTailColumns) as column tails (a 7x7 map's 49 columns: 3 x 16 + 1 on
+        // AVX2, the 49th a tail; before, a vector tile of 12 x 8 for it).
+        const int64_t vec = cols <= kGemmTailColumns ? 0 : std::min<int64_t>(kLanes, cols);
+        auto last_tile = [&](auto pr_c) {
+            constexpr int PR = decltype(pr_c)::value;
+            if (vec > 0) micro_kernel<PR, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, vec, e);
+            if (cols > vec)
+                column_tails<PR>(cols - vec, kc, ap, bp + vec, ldb, ct + vec, ldc, rows, e);
+        };
         if (pr == 12)
-            micro_kernel<12, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+            last_tile(std::integral_constant<int, 12>());
         else if (pr == 8)
-            micro_kernel<8, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+            last_tile(std::integral_constant<int, 8>());
         else
-            micro_kernel<4, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, cols, e);
+            last_tile(std::integral_constant<int, 4>());
         return;
     }
     panel_tiles(pr, [&](auto mr, int64_t r0) {
@@ -192,6 +271,20 @@ inline void short_k_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_
 }  // namespace gemm_detail
 
 int64_t gemm_tile_cols() { return gemm_detail::kNr; }
+
+int64_t gemm_last_tile_columns(int64_t rest) {
+    using namespace gemm_detail;
+    // A tail column issues kTailVectors multiply-adds where a tile issues kPanelRows / kLanes per
+    // column (AVX2: 4/3 of a column, NEON: 1).
+    auto tails = [](int64_t n) {
+        return (n * kTailVectors * kLanes + kPanelRows - 1) / kPanelRows;
+    };
+    if (rest <= 0) return 0;
+    if (rest <= kGemmTailColumns) return tails(rest);
+    if (rest <= kLanes) return kLanes;
+    if (rest - kLanes <= kGemmTailColumns) return kLanes + tails(rest - kLanes);
+    return kNr;
+}
 
 void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
                 const float* b, int64_t ldb, const float* bias, Activation act, float* c,

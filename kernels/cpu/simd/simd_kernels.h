@@ -66,6 +66,9 @@ struct DirectConvArgs {
 #define NSE_DECLARE_SIMD_KERNELS                                                                 \
     /* Columns of C per micro-tile (B is packed this wide). */                                   \
     int64_t gemm_tile_cols();                                                                    \
+    /* Columns of C, counted in multiply-adds, that a last tile of `rest` (< gemm_tile_cols())   \
+       columns computes: a vector tile, column tails, or both. */                                \
+    int64_t gemm_last_tile_columns(int64_t rest);                                                \
     /* C[rows of A panels p0..p1, columns n0..n1) = act(A B + bias), A packed in the row layout, \
        on the calling thread. */                                                                 \
     void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,      \
