@@ -1,6 +1,7 @@
 // The packed GEMM (row layout) and the fully connected layers' weight-streaming products,
 // written once against the vector interface (Vf, kLanes, zero, set1, load, load_n, store,
-// store_n, fma, add, max, min, lanes, kGemmRows, kGemmVectors) of vec_avx2.h or vec_neon.h.
+// store_n, fma, add, max, min, lanes, kGemmRows, kGemmVectors, kGemmShortKRows, kGemmPrefetchA)
+// of vec_avx2.h or vec_neon.h.
 // Included by simd_<isa>.cpp inside namespace nse::<isa>, after that header; it includes nothing
 // itself (its TU includes what it needs before switching the target).
 //
