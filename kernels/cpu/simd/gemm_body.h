@@ -32,6 +32,18 @@ constexpr int64_t kPrefetchAhead = 64;
 // kLanes columns, so tails take the last kGemmTailColumns columns or fewer (AVX2 5, NEON 3).
 constexpr int kTailVectors = int((kPanelRows + kLanes - 1) / kLanes);
 constexpr int64_t kGemmTailColumns = (kPanelRows - 1) / kTailVectors;
+// How a last tile of `cols` (< kNr) columns runs: a one-vector tile of `vec` columns, then
+// `tails` column tails; both 0 where it runs as a tile of two vectors (run_panel's rule, which
+// gemm_last_tile_columns counts).
+struct LastTile {
+    int64_t vec, tails;
+};
+inline LastTile last_tile(int64_t cols) {
+    if (cols <= kGemmTailColumns) return {0, cols};
+    if (cols <= kLanes) return {cols, 0};
+    if (cols - kLanes <= kGemmTailColumns) return {kLanes, cols - kLanes};
+    return {0, 0};
+}
 
 using Epilogue = GemmTileEpilogue;  // packed_gemm.h
 
@@ -187,24 +199,25 @@ inline void run_panel(const PackedWeights& a, int64_t p, int64_t k0, int64_t kc,
     float* ct = c + row0 * ldc + j;
     const int64_t rows = std::min(kPanelRows, a.m() - row0);
     const Epilogue e{k0 > 0, k0 + kc == a.k(), bias ? bias + row0 : nullptr, act};
-    if (cols < kNr && (cols <= kLanes || cols - kLanes <= kGemmTailColumns)) {
+    const LastTile last = cols < kNr ? last_tile(cols) : LastTile{0, 0};
+    if (last.vec + last.tails > 0) {
         // A last tile of a vector and a few columns, one vector or less: the whole panel as one
-        // tile of one vector, not two with one of them idle, and columns past it (all of a tile
-        // of at most kGemmTailColumns) as column tails (a 7x7 map's 49 columns: 3 x 16 + 1 on
-        // AVX2, the 49th a tail; before, a vector tile of 12 x 8 for it).
-        const int64_t vec = cols <= kGemmTailColumns ? 0 : std::min<int64_t>(kLanes, cols);
-        auto last_tile = [&](auto pr_c) {
+        // tile of one vector, not two with one of them idle, and the columns past it (or all of
+        // a tile of at most kGemmTailColumns) as column tails (a 7x7 map's 49 columns: 3 x 16 +
+        // 1 on AVX2, the 49th a tail; before, a vector tile of 12 x 8 for it).
+        auto run = [&](auto pr_c) {
             constexpr int PR = decltype(pr_c)::value;
-            if (vec > 0) micro_kernel<PR, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, vec, e);
-            if (cols > vec)
-                column_tails<PR>(cols - vec, kc, ap, bp + vec, ldb, ct + vec, ldc, rows, e);
+            if (last.vec > 0) micro_kernel<PR, 1>(kc, ap, pr, bp, ldb, ct, ldc, rows, last.vec, e);
+            if (last.tails > 0)
+                column_tails<PR>(last.tails, kc, ap, bp + last.vec, ldb, ct + last.vec, ldc, rows,
+                                 e);
         };
         if (pr == 12)
-            last_tile(std::integral_constant<int, 12>());
+            run(std::integral_constant<int, 12>());
         else if (pr == 8)
-            last_tile(std::integral_constant<int, 8>());
+            run(std::integral_constant<int, 8>());
         else
-            last_tile(std::integral_constant<int, 4>());
+            run(std::integral_constant<int, 4>());
         return;
     }
     panel_tiles(pr, [&](auto mr, int64_t r0) {
@@ -261,6 +274,8 @@ inline void short_k_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_
                                                    er);
             }
         };
+        static_assert(kGemmShortKRows == 4 || kGemmShortKRows == kGemmRows,
+                      "sweeps of 4 rows (panels are 4, 8 or 12) or of the micro-tile's rows");
         if constexpr (kGemmShortKRows == 4) {
             for (int64_t r0 = 0; r0 < pr; r0 += 4) sweep(std::integral_constant<int, 4>(), r0);
         } else {
@@ -281,10 +296,9 @@ int64_t gemm_last_tile_columns(int64_t rest) {
         return (n * kTailVectors * kLanes + kPanelRows - 1) / kPanelRows;
     };
     if (rest <= 0) return 0;
-    if (rest <= kGemmTailColumns) return tails(rest);
-    if (rest <= kLanes) return kLanes;
-    if (rest - kLanes <= kGemmTailColumns) return kLanes + tails(rest - kLanes);
-    return kNr;
+    const LastTile last = last_tile(rest);
+    if (last.vec + last.tails == 0) return kNr;
+    return (last.vec > 0 ? kLanes : 0) + tails(last.tails);
 }
 
 void gemm_block(const PackedWeights& a, int64_t p0, int64_t p1, int64_t n0, int64_t n1,
