@@ -46,6 +46,12 @@ class Executor {
     // and touched), so its first run costs what later ones do. Optional; a no-op where a backend
     // has nothing to prepare.
     virtual void prepare(int begin, int end, int64_t batch) {}
+    // Whether run(begin, end, ...) at this batch has its memory (prepare() or an earlier run
+    // made it), and the bytes of host memory its first run maps where not: what that first run
+    // pays in page faults (the edge prices a cut it has not run yet by it). A backend that does
+    // not say answers true and 0.
+    virtual bool prepared(int begin, int end, int64_t batch) const { return true; }
+    virtual size_t first_run_bytes(int begin, int end, int64_t batch) const { return 0; }
 
     // Called after each node with its index and seconds taken (for profiling); empty = off.
     // On a GPU each node is then timed to its completion (no graph replay while it is set).

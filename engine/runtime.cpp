@@ -41,8 +41,30 @@ Runtime::Runtime(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool>
 
 Runtime::~Runtime() = default;
 
+Runtime::Sizes Runtime::plan_sizes(int begin, int end, const std::vector<Shape>& shapes,
+                                   std::vector<size_t>* offsets) const {
+    const Model& m = *model_;
+    MemoryPlan mem = plan_memory(m, begin, end, shapes, kAlignFloats);
+    Sizes sizes;
+    sizes.arena_floats = mem.arena_floats;
+    for (int i = begin; i < end; ++i) {
+        std::vector<Shape> in_shapes;
+        for (int in : m.node_inputs(i)) in_shapes.push_back(shapes[in]);
+        sizes.workspace_floats =
+            std::max(sizes.workspace_floats, m.layer(i).workspace_floats(in_shapes, pool_->size()));
+    }
+    if (offsets) *offsets = std::move(mem.offset);
+    return sizes;
+}
+
+size_t Runtime::first_run_bytes(int begin, int end, int64_t batch) const {
+    NSE_CHECK(begin >= 0 && begin <= end && end <= model_->size() && batch >= 1,
+              ErrorCode::InvalidArgument, "no plan for [", begin, ", ", end, ") at batch ", batch);
+    const Sizes sizes = plan_sizes(begin, end, model_->shapes_for_batch(batch));
+    return (sizes.arena_floats + sizes.workspace_floats) * sizeof(float);
+}
+
 Runtime::Plan& Runtime::plan_for(int begin, int end, int64_t batch) {
-    const int threads = pool_->size();
     auto key = std::make_tuple(begin, end, batch);
     auto it = plans_.find(key);
     if (it != plans_.end()) return *it->second;
@@ -54,19 +76,15 @@ Runtime::Plan& Runtime::plan_for(int begin, int end, int64_t batch) {
     plan->shapes = m.shapes_for_batch(batch);
     plan->tensors.resize(m.tensor_count());
 
-    const MemoryPlan mem = plan_memory(m, begin, end, plan->shapes, kAlignFloats);
-    plan->arena_floats = mem.arena_floats;
-    for (int i = begin; i < end; ++i) {
-        std::vector<Shape> in_shapes;
-        for (int in : m.node_inputs(i)) in_shapes.push_back(plan->shapes[in]);
-        plan->workspace_floats =
-            std::max(plan->workspace_floats, m.layer(i).workspace_floats(in_shapes, threads));
-    }
+    std::vector<size_t> offset;
+    const Sizes sizes = plan_sizes(begin, end, plan->shapes, &offset);
+    plan->arena_floats = sizes.arena_floats;
+    plan->workspace_floats = sizes.workspace_floats;
     plan->arena = aligned_floats(plan->arena_floats);
     plan->workspace = aligned_floats(plan->workspace_floats);
     for (int i = begin; i < end; ++i) {
         const int id = i + 1;
-        plan->tensors[id] = Tensor::view(plan->shapes[id], plan->arena.get() + mem.offset[id]);
+        plan->tensors[id] = Tensor::view(plan->shapes[id], plan->arena.get() + offset[id]);
         std::vector<const Tensor*> ins;
         for (int in : m.node_inputs(i)) ins.push_back(&plan->tensors[in]);
         plan->node_inputs.push_back(std::move(ins));

@@ -30,6 +30,12 @@ class Runtime : public Executor {
     const std::vector<Tensor>& run(int begin, int end, const std::vector<Tensor>& live_in) override;
     std::string description() const override { return "cpu"; }
     void prepare(int begin, int end, int64_t batch) override;
+    bool prepared(int begin, int end, int64_t batch) const override {
+        return plans_.count(std::make_tuple(begin, end, int64_t(batch))) > 0;
+    }
+    // The arena and scratch bytes the plan of (begin, end, batch) allocates (whether made yet
+    // or not).
+    size_t first_run_bytes(int begin, int end, int64_t batch) const override;
 
     // Floats held by all plans (activation arenas and scratch), for diagnostics.
     size_t planned_floats() const;
@@ -37,6 +43,12 @@ class Runtime : public Executor {
   private:
     struct Plan;
     struct Staging;
+    struct Sizes {
+        size_t arena_floats = 0, workspace_floats = 0;
+    };
+    // What a plan of [begin, end) needs, for `shapes` (per tensor id, at its batch).
+    Sizes plan_sizes(int begin, int end, const std::vector<Shape>& shapes,
+                     std::vector<size_t>* offsets = nullptr) const;
     Plan& plan_for(int begin, int end, int64_t batch);
     const std::vector<Tensor>& run_by_image(int begin, int split, int end,
                                             const std::vector<Tensor>& live_in, int64_t batch);

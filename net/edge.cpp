@@ -30,18 +30,38 @@ EdgeRunner::~EdgeRunner() {
     if (edge_probe_.joinable()) edge_probe_.join();
 }
 
+double EdgeRunner::prepare_prefix(int k, int64_t batch) {
+    if (runtime_->prepared(0, k, batch)) return 0;
+    const auto t0 = Clock::now();
+    runtime_->prepare(0, k, batch);
+    return ms_since(t0);
+}
+
+void EdgeRunner::prepare_and_tell(int k) {
+    const double ms = prepare_prefix(k, priced_batch());
+    if (split_) split_->prepared(k, ms);
+}
+
 void EdgeRunner::start_edge_probe(const Tensor& input) {
     const int k = std::exchange(edge_probe_k_, 0);
-    if (k <= 0 || edge_probe_.joinable()) return;
-    if (edge_probe_input_.shape() != input.shape())
+    const int prepare = std::exchange(prepare_k_, -1);
+    if ((k <= 0 && prepare < 0) || edge_probe_.joinable()) return;
+    if (k > 0 && edge_probe_input_.shape() != input.shape())
         edge_probe_input_ = Tensor::zeros(input.shape());
-    std::memcpy(edge_probe_input_.data(), input.data(), input.bytes());
+    if (k > 0) std::memcpy(edge_probe_input_.data(), input.data(), input.bytes());
     edge_probe_running_k_ = k;
-    edge_probe_ = std::thread([this, k] {
+    edge_probe_ms_ = -1;
+    background_prepared_.clear();
+    edge_probe_ = std::thread([this, k, prepare] {
         try {
+            if (prepare >= 0)
+                background_prepared_.emplace_back(prepare, prepare_prefix(prepare, priced_batch()));
+            if (k <= 0) return;
             // A plan's first run pays its allocation and page faults (2-3x a steady run): taken
             // before the clock starts, as the likely cuts' are at connect.
-            runtime_->prepare(0, k, edge_probe_input_.dim(0));
+            const int64_t batch = edge_probe_input_.dim(0);
+            const double ms = prepare_prefix(k, batch);
+            if (batch == priced_batch()) background_prepared_.emplace_back(k, ms);
             const auto t0 = Clock::now();
             const std::vector<Tensor> in{
                 Tensor::view(edge_probe_input_.shape(), edge_probe_input_.data())};
@@ -56,7 +76,11 @@ void EdgeRunner::start_edge_probe(const Tensor& input) {
 void EdgeRunner::finish_edge_probe() {
     if (!edge_probe_.joinable()) return;
     edge_probe_.join();
-    if (split_ && edge_probe_ms_ >= 0) split_->edge_probed(edge_probe_running_k_, edge_probe_ms_);
+    if (split_ && edge_probe_running_k_ > 0 && edge_probe_ms_ >= 0)
+        split_->edge_probed(edge_probe_running_k_, edge_probe_ms_);
+    if (split_)
+        for (const auto& [k, ms] : background_prepared_) split_->prepared(k, ms);
+    background_prepared_.clear();
     edge_probe_running_k_ = 0;
 }
 
@@ -114,11 +138,21 @@ const nlohmann::json& EdgeRunner::connect() {
         if (!quick_connect_) probe_link(100);
         // The first run of a cut in a process pays the page faults of its new memory plan
         // (4-7 ms of MobileNetV2's 4-10 ms prefixes): take them now for the likeliest cuts and
-        // for all-edge, where every fallback to local ends up.
+        // for all-edge, where every fallback to local ends up; their times price the other
+        // cuts' first runs (SplitController::set_first_run_bytes).
         if (split_->ready()) {
+            if (!first_run_bytes_set_) {
+                std::vector<size_t> bytes;
+                for (int k = 0; k <= model_->size(); ++k)
+                    bytes.push_back(runtime_->prepared(0, k, priced_batch())
+                                        ? 0
+                                        : runtime_->first_run_bytes(0, k, priced_batch()));
+                split_->set_first_run_bytes(std::move(bytes));
+                first_run_bytes_set_ = true;
+            }
             std::vector<int> cuts = split_->likely_cuts(3);
             cuts.push_back(model_->size());
-            for (int k : cuts) runtime_->prepare(0, k, model_->graph().input_shape[0]);
+            for (int k : cuts) prepare_and_tell(k);
         }
     } else if (probe_on_connect_ && !quick_connect_) {
         probe_link(100);
@@ -182,11 +216,13 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     const SplitController::Decision d = split_->decide();
     const WireEncoding wire = d.cut < n ? parse_encoding(d.estimate.wire) : WireEncoding{};
     edge_probe_k_ = split_->edge_probe_cut(d);  // started once the request is on its way
+    prepare_k_ = d.prepare_next;                //   (as is this)
     const Tensor& out = d.nodes.empty() ? infer(input, d.cut, report, wire)
                                         : infer_nodes(input, d.nodes, report, wire);
     report.predicted_ms = d.estimate.total_ms;
     report.predicted_energy_mj = d.estimate.energy_mj;
     report.predicted_wait_ms = d.estimate.cloud_wait_ms;
+    report.predicted_prepare_ms = d.estimate.prepare_ms;
     report.toll_ms = d.estimate.toll_ms;
     report.assumed_mbps = d.link.upload_bytes_per_ms * 8 / 1e3;
     report.assumed_rtt_ms = d.link.rtt_ms;
@@ -196,6 +232,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     report.edge_scale = d.link.edge_scale;
     report.cloud_scale = d.link.cloud_scale;
     edge_probe_k_ = 0;  // (not started where the request stayed here)
+    prepare_k_ = -1;
     SplitOutcome o;
     o.edge_ms = report.edge_ms;
     o.offloaded = report.offloaded;
@@ -277,10 +314,11 @@ const Tensor& EdgeRunner::offload(const Tensor& input, const Model& m, int cut,
     report.encode_ms = ms_since(te);
     report.wire = req.tensors.empty() ? "fp32" : req.tensors[0].encoding.name();
     // The edge's CPU waits from here on: time a prefix meanwhile if the controller asked.
-    if (!nodes && edge_probe_k_ > 0 && edge_probe_k_ != cut) {
-        report.edge_probe_cut = edge_probe_k_;
-        start_edge_probe(input);
-    }
+    if (nodes || edge_probe_k_ == cut) edge_probe_k_ = 0;
+    if (nodes) prepare_k_ = -1;  // (of the model's own runtime, not a partition's)
+    report.edge_probe_cut = edge_probe_k_;
+    report.prepared_cut = prepare_k_;
+    start_edge_probe(input);
     last_upload_start_ = Clock::now();
     InferReply reply = client_.infer(req, next_id_++);
     const ResultReply& res = reply.result;
@@ -323,8 +361,13 @@ const Tensor& EdgeRunner::run_split(const Tensor& input, const std::shared_ptr<c
     // A cut's first run in this process pays the page faults of its new memory plan (2-3x a
     // steady prefix): taken apart, so that the prefix's time, which the planner learns the
     // edge's speed from, is the steady one. The request's total still counts it.
-    rt.prepare(0, cut, input.dim(0));
-    report.prepare_ms = ms_since(t0);
+    if (&rt == runtime_.get() && input.dim(0) == priced_batch()) {
+        report.prepare_ms = prepare_prefix(cut, priced_batch());
+        if (split_) split_->prepared(cut, report.prepare_ms);
+    } else {
+        rt.prepare(0, cut, input.dim(0));
+        report.prepare_ms = ms_since(t0);
+    }
     const auto tr = Clock::now();
     single_.assign(1, Tensor::view(input.shape(), const_cast<float*>(input.data())));
     const std::vector<Tensor>& live = rt.run(0, cut, single_);

@@ -58,6 +58,11 @@ struct EdgeReport {
     // speed (SplitController::edge_probe_cut); 0: none. Its time enters edge_scale from the
     // next request on.
     int edge_probe_cut = 0;
+    // With --split auto: of predicted_ms, the chosen cut's first run (mapping its memory; 0 once
+    // it has run), and a cut the edge prepared while this request waited for the cloud, the one
+    // it would have chosen were it ready (SplitController::Decision::prepare_next); -1: none.
+    double predicted_prepare_ms = 0;
+    int prepared_cut = -1;
 };
 
 class EdgeRunner {
@@ -123,12 +128,20 @@ class EdgeRunner {
     const Tensor& run_split(const Tensor& input, const std::shared_ptr<const Model>& m,
                             Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
                             WireEncoding wire);
-    // Starts timing [0, edge_probe_k_) of the model on `input` (copied) on a thread of its own
-    // while the request waits for the cloud; a no-op when no probe is pending.
+    // While the request waits for the cloud, on a thread of its own: prepares [0, prepare_k_)
+    // and times [0, edge_probe_k_) of the model on `input` (copied); a no-op when neither is
+    // pending.
     void start_edge_probe(const Tensor& input);
-    // Waits for a started probe and hands its time to the split controller. Called before
+    // Waits for a started probe and hands its times to the split controller. Called before
     // anything else uses the edge's runtime or its pool.
     void finish_edge_probe();
+    // Prepares [0, k) of the edge's own model at `batch` (a no-op where it is ready); returns the
+    // milliseconds it took (0: nothing to do).
+    double prepare_prefix(int k, int64_t batch);
+    // The batch the split controller prices first runs at: the model file's.
+    int64_t priced_batch() const { return model_->graph().input_shape[0]; }
+    // prepare_prefix at that batch, and the controller told.
+    void prepare_and_tell(int k);
 
     std::shared_ptr<const Model> model_;
     uint64_t hash_;
@@ -162,6 +175,11 @@ class EdgeRunner {
     int edge_probe_running_k_ = 0;
     double edge_probe_ms_ = -1;  // its time; negative when it failed
     Tensor edge_probe_input_;
+    // The position the next offloaded request prepares while it waits (-1: none), and what the
+    // thread prepared: positions and their times (the probe's own prefix among them).
+    int prepare_k_ = -1;
+    bool first_run_bytes_set_ = false;  // the controller has them
+    std::vector<std::pair<int, double>> background_prepared_;
 };
 
 }  // namespace nse::net

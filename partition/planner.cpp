@@ -100,7 +100,8 @@ CutEstimate never(int cut, size_t live) {  // no option may carry this cut: neve
 
 std::vector<CutEstimate> Planner::estimate(const LinkState& link,
                                            const std::vector<WireOption>& wires,
-                                           Objective objective) const {
+                                           Objective objective,
+                                           const std::vector<double>& first_run_ms) const {
     static const std::vector<WireOption> kFp32Only = {WireOption{}};
     const std::vector<WireOption>& options = wires.empty() ? kFp32Only : wires;
     const int n = int(prefix_.size()) - 1;
@@ -115,6 +116,12 @@ std::vector<CutEstimate> Planner::estimate(const LinkState& link,
             if (cost_of(e, objective) < cost_of(out[k], objective) || std::isinf(out[k].total_ms))
                 out[k] = e;
             if (k == n) break;  // no transfer: one estimate
+        }
+        // (The same for every encoding: added to the best.)
+        if (size_t(k) < first_run_ms.size() && first_run_ms[size_t(k)] > 0) {
+            out[k].prepare_ms = first_run_ms[size_t(k)];
+            out[k].total_ms += out[k].prepare_ms;
+            out[k].energy_mj += power_.compute_w * out[k].prepare_ms;
         }
     }
     return out;
@@ -140,8 +147,8 @@ std::vector<CutEstimate> Planner::estimate_partitions(const LinkState& link,
 }
 
 CutEstimate Planner::best(const LinkState& link, const std::vector<WireOption>& wires,
-                          Objective objective) const {
-    const std::vector<CutEstimate> positions = estimate(link, wires, objective);
+                          Objective objective, const std::vector<double>& first_run_ms) const {
+    const std::vector<CutEstimate> positions = estimate(link, wires, objective, first_run_ms);
     CutEstimate b = positions[size_t(best_cut(positions, objective))];
     for (const CutEstimate& e : estimate_partitions(link, wires))
         if (cost_of(e, objective) < cost_of(b, objective)) b = e;

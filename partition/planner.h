@@ -60,6 +60,9 @@ struct CutEstimate {
     double wire_bytes = 0;  // as sent
     double edge_ms = 0, encode_ms = 0, upload_ms = 0, rtt_ms = 0, cloud_wait_ms = 0, decode_ms = 0,
            cloud_ms = 0, download_ms = 0;
+    // The cut's first run in this process: the edge maps its plan's memory first (page faults;
+    // SplitController). Part of total_ms, paid once.
+    double prepare_ms = 0;
     double total_ms = 0;
     double energy_mj = 0;  // edge energy, millijoules
     // What joining the cloud's queue costs the requests that will queue behind it
@@ -88,9 +91,12 @@ class Planner {
             bool dag_cuts = true);
 
     // Estimates for every cut 0..n (n = all on the edge: no network terms), each with the best
-    // of `wires` there for the objective (no options: fp32 at no cost).
+    // of `wires` there for the objective (no options: fp32 at no cost). `first_run_ms`: per cut
+    // 0..n, what preparing it costs the edge before its prefix runs (empty: nothing; the edge's
+    // compute power meanwhile in the energy).
     std::vector<CutEstimate> estimate(const LinkState& link, const std::vector<WireOption>& wires,
-                                      Objective objective = Objective::Latency) const;
+                                      Objective objective = Objective::Latency,
+                                      const std::vector<double>& first_run_ms = {}) const;
     std::vector<CutEstimate> estimate(const LinkState& link) const { return estimate(link, {}); }
     // The best cut (and its encoding, in estimate()[cut]) for the objective.
     int choose(const LinkState& link, Objective objective,
@@ -108,9 +114,9 @@ class Planner {
     // in `wires` each is priced infinite.
     std::vector<CutEstimate> estimate_partitions(const LinkState& link,
                                                  const std::vector<WireOption>& wires) const;
-    // The best of every position and every partition.
+    // The best of every position (with `first_run_ms` as in estimate()) and every partition.
     CutEstimate best(const LinkState& link, const std::vector<WireOption>& wires,
-                     Objective objective) const;
+                     Objective objective, const std::vector<double>& first_run_ms = {}) const;
     // Node sets closed under predecessors that are not positions, found by minimum cuts.
     const std::vector<NodeSet>& partitions() const { return partitions_; }
     // Predicted edge and cloud time of what `e` puts on each side, before any scale.

@@ -43,10 +43,30 @@ SplitController::Decision SplitController::decide(std::chrono::steady_clock::tim
     d.link.cloud_backlog_ms =
         std::max(0.0, cloud_backlog_ms_ - std::max(0.0, since_ms) / d.link.cloud_scale);
     d.link.queue_toll = queue_toll_;
-    d.estimate = planner_->best(d.link, wires_, objective_);
+    std::vector<double> first_run;
+    for (size_t k = 0; k < first_run_bytes_.size(); ++k) first_run.push_back(first_run_ms(int(k)));
+    d.estimate = planner_->best(d.link, wires_, objective_, first_run);
     d.cut = d.estimate.cut;
     if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];
+    if (prepare_ms_per_byte() > 0) {
+        const CutEstimate ideal = planner_->best(d.link, wires_, objective_);
+        if (ideal.partition < 0 && ideal.cut != d.cut && !is_prepared(ideal.cut))
+            d.prepare_next = ideal.cut;
+    }
     return d;
+}
+
+void SplitController::set_first_run_bytes(std::vector<size_t> bytes) {
+    first_run_bytes_ = std::move(bytes);
+}
+
+void SplitController::prepared(int k, double ms) {
+    if (size_t(k) >= first_run_bytes_.size()) return;
+    if (ms > 0 && first_run_bytes_[size_t(k)] > 0) {
+        prepared_ms_ += ms;
+        prepared_bytes_ += double(first_run_bytes_[size_t(k)]);
+    }
+    first_run_bytes_[size_t(k)] = 0;
 }
 
 std::vector<int> SplitController::likely_cuts(int count) const {

@@ -59,6 +59,10 @@ class SplitController {
         NodeSet nodes;         // a partition that is not a position (else empty)
         CutEstimate estimate;  // for that cut
         LinkState link;        // what it assumed
+        // The position that would be best if every cut were prepared, where it is not (and is
+        // not `cut`): the edge prepares it while this request waits for the cloud, so the next
+        // can take it without paying its first run. -1: none.
+        int prepare_next = -1;
     };
     // The best cut for the next request now (ready() must hold). The cloud's backlog is taken
     // as it was last published less what the cloud has worked off since (at the speed it has
@@ -73,6 +77,25 @@ class SplitController {
     std::vector<int> likely_cuts(int count) const;
     // What the request decided as `d` measured.
     void record(const Decision& d, const SplitOutcome& outcome);
+
+    // A cut's first run in a process maps its plan's memory (page faults: 4-7 ms of MobileNetV2's
+    // 4-10 ms prefixes on a whole core, 25-30 ms on a quarter of one), paid by the request that
+    // runs it. decide() adds that to each position not yet prepared, so an edge does not switch
+    // to a cut that saves it less than that, and names the one it would switch to
+    // (Decision::prepare_next) for the edge to prepare while the cloud works.
+    // `bytes`: per position 0..n, the memory its first run maps (Executor::first_run_bytes);
+    // empty (the default): first runs cost nothing.
+    void set_first_run_bytes(std::vector<size_t> bytes);
+    // The edge has prepared position k, mapping first_run_bytes(k) in `ms` (0: not timed). The
+    // times give the rate first runs are priced at (none until one is timed).
+    void prepared(int k, double ms);
+    bool is_prepared(int k) const {
+        return size_t(k) >= first_run_bytes_.size() || first_run_bytes_[size_t(k)] == 0;
+    }
+    // What decide() adds for position k's first run now.
+    double first_run_ms(int k) const {
+        return is_prepared(k) ? 0 : double(first_run_bytes_[size_t(k)]) * prepare_ms_per_byte();
+    }
     // After a request kept on the edge with the cloud connected: whether to measure the link now
     // (no transfer tells whether it got better): after two local requests, at most every
     // kProbeInterval (a 50 us model would otherwise spend its time probing).
@@ -131,6 +154,12 @@ class SplitController {
     SpeedTracker edge_speed_, cloud_speed_;
     double cloud_backlog_ms_ = 0;                         // as last published
     std::chrono::steady_clock::time_point backlog_at_{};  // when
+    double prepare_ms_per_byte() const {
+        return prepared_bytes_ > 0 ? prepared_ms_ / prepared_bytes_ : 0;
+    }
+
+    std::vector<size_t> first_run_bytes_;          // per position; 0 once prepared
+    double prepared_ms_ = 0, prepared_bytes_ = 0;  // the timed preparations, summed
     int local_streak_ = 0;  // requests in a row kept on the edge by the planner
     std::chrono::steady_clock::time_point last_link_sample_{};  // last probe or offload
 };

@@ -41,6 +41,8 @@ nlohmann::json report_json(const net::EdgeReport& r) {
         {"predicted_ms", r.predicted_ms},
         {"predicted_energy_mj", r.predicted_energy_mj},
         {"predicted_wait_ms", r.predicted_wait_ms},
+        {"predicted_prepare_ms", r.predicted_prepare_ms},
+        {"prepared_cut", r.prepared_cut},
         {"toll_ms", r.toll_ms},
         {"assumed_upload_mbps", r.assumed_mbps},
         {"assumed_rtt_ms", r.assumed_rtt_ms},
