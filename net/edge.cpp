@@ -42,10 +42,10 @@ void EdgeRunner::prepare_and_tell(int k) {
     if (split_) split_->prepared(k, ms);
 }
 
-void EdgeRunner::start_edge_probe(const Tensor& input) {
+bool EdgeRunner::start_edge_probe(const Tensor& input) {
     const int k = std::exchange(edge_probe_k_, 0);
     const int prepare = std::exchange(prepare_k_, -1);
-    if ((k <= 0 && prepare < 0) || edge_probe_.joinable()) return;
+    if ((k <= 0 && prepare < 0) || edge_probe_.joinable()) return false;
     if (k > 0 && edge_probe_input_.shape() != input.shape())
         edge_probe_input_ = Tensor::zeros(input.shape());
     if (k > 0) std::memcpy(edge_probe_input_.data(), input.data(), input.bytes());
@@ -71,6 +71,7 @@ void EdgeRunner::start_edge_probe(const Tensor& input) {
             edge_probe_ms_ = -1;
         }
     });
+    return true;
 }
 
 void EdgeRunner::finish_edge_probe() {
@@ -245,6 +246,7 @@ const Tensor& EdgeRunner::infer_auto(const Tensor& input, EdgeReport& report) {
     o.cloud_batch = report.cloud_batch;
     o.wire = report.wire;
     o.raw_bytes = report.raw_bytes;
+    o.edge_busy = report.edge_probe_cut > 0 || report.prepared_cut >= 0;
     split_->record(d, o);
     // Kept local: measure the link now and then, after the request (its latency is taken).
     if (!report.offloaded && d.cut == n && client_.connected() && split_->wants_probe()) {
@@ -316,9 +318,11 @@ const Tensor& EdgeRunner::offload(const Tensor& input, const Model& m, int cut,
     // The edge's CPU waits from here on: time a prefix meanwhile if the controller asked.
     if (nodes || edge_probe_k_ == cut) edge_probe_k_ = 0;
     if (nodes) prepare_k_ = -1;  // (of the model's own runtime, not a partition's)
-    report.edge_probe_cut = edge_probe_k_;
-    report.prepared_cut = prepare_k_;
-    start_edge_probe(input);
+    const int probe = edge_probe_k_, prepare = prepare_k_;
+    if (start_edge_probe(input)) {
+        report.edge_probe_cut = probe;
+        report.prepared_cut = prepare;
+    }
     last_upload_start_ = Clock::now();
     InferReply reply = client_.infer(req, next_id_++);
     const ResultReply& res = reply.result;

@@ -129,9 +129,9 @@ class EdgeRunner {
                             Executor& rt, int cut, const NodeSet* nodes, EdgeReport& report,
                             WireEncoding wire);
     // While the request waits for the cloud, on a thread of its own: prepares [0, prepare_k_)
-    // and times [0, edge_probe_k_) of the model on `input` (copied); a no-op when neither is
-    // pending.
-    void start_edge_probe(const Tensor& input);
+    // and times [0, edge_probe_k_) of the model on `input` (copied). False (nothing started)
+    // when neither is pending or the last one still runs.
+    bool start_edge_probe(const Tensor& input);
     // Waits for a started probe and hands its times to the split controller. Called before
     // anything else uses the edge's runtime or its pool.
     void finish_edge_probe();

@@ -40,10 +40,10 @@ double bucket_transfer_ms(double bytes, double tokens, double peak, double rate)
 // NSE_LINK_TRACE=1: each transfer and the fit after it on stderr (for studying a link).
 static const bool kTrace = std::getenv("NSE_LINK_TRACE") != nullptr;
 
-void LinkModel::add_upload(size_t bytes, double receive_ms, Clock::time_point start) {
+void LinkModel::add_upload(size_t bytes, double receive_ms, Clock::time_point start, bool fit) {
     // Every transfer of kMinBytes or more is fitted, the fast ones too: riding the burst is
     // what shows the burst and the peak.
-    Sample s{start, double(bytes), std::max(0.0, receive_ms), bytes >= kMinBytes};
+    Sample s{start, double(bytes), std::max(0.0, receive_ms), fit && bytes >= kMinBytes};
     samples_.push_back(s);
     if (samples_.size() > kWindow) {
         samples_.pop_front();

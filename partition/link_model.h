@@ -22,8 +22,10 @@ class LinkModel {
     using Clock = std::chrono::steady_clock;
 
     // An upload of `bytes` that left the edge at `start` and took `receive_ms` at the cloud.
-    // Every transfer drains the bucket; those under kMinBytes are not fitted.
-    void add_upload(size_t bytes, double receive_ms, Clock::time_point start = Clock::now());
+    // Every transfer drains the bucket; those under kMinBytes are not fitted, nor those whose
+    // time is not to be trusted (`fit` false).
+    void add_upload(size_t bytes, double receive_ms, Clock::time_point start = Clock::now(),
+                    bool fit = true);
     // A round trip with negligible payload and cloud time.
     void add_rtt(double ms);
 

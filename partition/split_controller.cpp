@@ -4,6 +4,14 @@
 
 namespace nse {
 
+namespace {
+// How long an offloaded request waits for its reply once its tensors are sent (the edge's CPU is
+// idle meanwhile).
+double wait_ms(const CutEstimate& e) {
+    return e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;
+}
+}  // namespace
+
 SplitController::SplitController(const Model& model, std::shared_ptr<const DeviceProfile> edge,
                                  Objective objective, LinkModel& link, bool dag_cuts)
     : model_(model),
@@ -48,9 +56,10 @@ SplitController::Decision SplitController::decide(std::chrono::steady_clock::tim
     d.estimate = planner_->best(d.link, wires_, objective_, first_run);
     d.cut = d.estimate.cut;
     if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];
-    if (prepare_ms_per_byte() > 0) {
+    if (prepare_ms_per_byte() > 0 && d.cut < model_.size()) {
         const CutEstimate ideal = planner_->best(d.link, wires_, objective_);
-        if (ideal.partition < 0 && ideal.cut != d.cut && !is_prepared(ideal.cut))
+        if (ideal.partition < 0 && ideal.cut != d.cut && !is_prepared(ideal.cut) &&
+            first_run_ms(ideal.cut) <= 0.5 * wait_ms(d.estimate))
             d.prepare_next = ideal.cut;
     }
     return d;
@@ -88,11 +97,8 @@ int SplitController::edge_probe_cut(const Decision& d,
     if (!planner_ || !d.nodes.empty() || d.cut >= n ||
         edge_speed_.sampled_since(now - kEdgeProbeEvery))
         return 0;
-    const CutEstimate& e = d.estimate;
-    const double wait_ms =
-        e.upload_ms + e.rtt_ms + e.cloud_wait_ms + e.decode_ms + e.cloud_ms + e.download_ms;
     const double budget_ms =  // in the profile's ms
-        std::min(0.5 * wait_ms, kEdgeProbeMaxMs) / d.link.edge_scale;
+        std::min(0.5 * wait_ms(d.estimate), kEdgeProbeMaxMs) / d.link.edge_scale;
     int chosen = 0;
     for (int k = 1; k < n; ++k) {
         const double p = planner_->prefix_ms(k);
@@ -126,16 +132,22 @@ void SplitController::record(const Decision& d, const SplitOutcome& o) {
         // the request waited before its first byte reached the cloud (a shaper that holds a
         // whole segment-offloaded burst until it has the tokens, then lets it through at once,
         // so the cloud sees it arrive in no time), and that wait is upload time.
-        const double unexplained = std::max(0.01, o.network_ms - download_ms);
-        double upload_ms = o.upload_ms;
-        if (unexplained > 2 * link_.rtt_ms() + 1)
-            upload_ms += unexplained - link_.rtt_ms();
-        else
-            link_.add_rtt(unexplained);
-        link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
+        // Where the edge worked meanwhile, its round trip is its CPU's as much as the link's:
+        // the transfer only drains the bucket.
+        if (o.edge_busy) {
+            link_.add_upload(o.sent_bytes, o.upload_ms, o.upload_start, false);
+        } else {
+            const double unexplained = std::max(0.01, o.network_ms - download_ms);
+            double upload_ms = o.upload_ms;
+            if (unexplained > 2 * link_.rtt_ms() + 1)
+                upload_ms += unexplained - link_.rtt_ms();
+            else
+                link_.add_rtt(unexplained);
+            link_.add_upload(o.sent_bytes, upload_ms, o.upload_start);
+            last_link_sample_ = std::chrono::steady_clock::now();
+        }
         learn_backlog(o.cloud_backlog_ms);
         local_streak_ = 0;
-        last_link_sample_ = std::chrono::steady_clock::now();
     } else if (d.cut == model_.size() && d.nodes.empty()) {
         ++local_streak_;
     }

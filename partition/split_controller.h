@@ -27,6 +27,11 @@ struct SplitOutcome {
     uint32_t cloud_batch = 1;     // images the cloud computed together with ours
     std::string wire = "fp32";    // how the cut's tensors were sent
     size_t raw_bytes = 0;         //   and their size as fp32
+    // The edge worked meanwhile (timed a prefix, prepared a cut: edge_probe_cut, prepare_next):
+    // on a device short of CPU that work delays reading the reply, and the round trip then says
+    // nothing of the link (a quarter-CPU edge took 9 ms of it for upload time and its link for
+    // 0.6 Mbit/s where it had 5). The link learns nothing from such a request.
+    bool edge_busy = false;
 };
 
 class SplitController {
@@ -82,7 +87,9 @@ class SplitController {
     // 4-10 ms prefixes on a whole core, 25-30 ms on a quarter of one), paid by the request that
     // runs it. decide() adds that to each position not yet prepared, so an edge does not switch
     // to a cut that saves it less than that, and names the one it would switch to
-    // (Decision::prepare_next) for the edge to prepare while the cloud works.
+    // (Decision::prepare_next) for the edge to prepare while the cloud works, where that takes
+    // at most half the request's predicted wait for the reply (as a timed prefix may: together
+    // they fit the wait).
     // `bytes`: per position 0..n, the memory its first run maps (Executor::first_run_bytes);
     // empty (the default): first runs cost nothing.
     void set_first_run_bytes(std::vector<size_t> bytes);
