@@ -37,7 +37,15 @@ scripts/cluster.sh "$replicas" --port "$port" --base-port $((port + 100)) \
     --metrics-base-port $((port + 200)) --models-dir "$models_dir" --run-dir "$run" \
     "${cloud_flags[@]}" >/dev/null 2>"$run/cluster.err" &
 cluster=$!
-trap 'kill $cluster 2>/dev/null || true; wait $cluster 2>/dev/null || true' EXIT
+# The run folder (replica logs, HAProxy's configuration and log) goes when the run passes, and is
+# kept, with a line saying where, when it fails.
+finish() {
+    local rc=$?
+    kill $cluster 2>/dev/null || true
+    wait $cluster 2>/dev/null || true
+    if [ "$rc" = 0 ]; then rm -rf "$run"; else echo "loadtest.sh: logs kept in $run" >&2; fi
+}
+trap finish EXIT
 for _ in $(seq 3000); do  # up to 10 min: the first replica may build the profile
     [ -f "$run/ready" ] && break
     kill -0 $cluster 2>/dev/null || { cat "$run/cluster.err" >&2; exit 1; }

@@ -30,9 +30,11 @@ measured in the same interleaved turns as the peers.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,7 +44,7 @@ ORT_DIR = os.environ.get("NSE_ORT_DIR", os.path.join(ROOT, "build", "ort"))
 
 
 # ---- worker side: one engine, one model, one thread count; a run per stdin line -------------
-def worker(engine, model_name, threads):
+def worker(engine, model_name, threads, tmp_dir=None):
     import torch
     sys.path.insert(0, HERE)
     from convert_torchvision import build_model
@@ -61,8 +63,9 @@ def worker(engine, model_name, threads):
             with torch.no_grad():
                 jit(x)
     elif engine == "ort":
-        import tempfile
-        path = os.path.join(tempfile.mkdtemp(prefix="nse-ort-"), f"{model_name}.onnx")
+        # The export goes into the driver's folder (--tmp-dir), which the driver removes when it
+        # closes this engine: this process becomes Node below and cannot clean up after itself.
+        path = os.path.join(tmp_dir or tempfile.mkdtemp(prefix="nse-ort-"), f"{model_name}.onnx")
         # (Not under no_grad: there nn.MultiheadAttention takes its fused fast path, an op
         # the exporter cannot write; with gradients on it exports as MatMul, Softmax, ...)
         torch.onnx.export(model, x, path, opset_version=17, input_names=["input"],
@@ -113,8 +116,9 @@ def onnx_export(model, x):
 
 # ---- driver side --------------------------------------------------------------------------
 class Engine:
-    def __init__(self, name, cmd, env):
+    def __init__(self, name, cmd, env, tmp_dir=None):
         self.name = name
+        self.tmp_dir = tmp_dir  # removed by close()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline().strip()
@@ -162,6 +166,8 @@ class Engine:
             pass
         self.proc.kill()
         self.proc.wait()
+        if self.tmp_dir:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
 
 def available_peers():
@@ -209,9 +215,13 @@ def bench(model, threads, runs, nsengine, models_dir, peers, block, warm, gap_ms
             engines.append(Engine(name, [binary, "bench", "--model", model, "--models-dir",
                                          models_dir, "--threads", str(threads), "--stdin"], env))
         for p in peers:
+            # ONNX Runtime's worker exports the model (up to 550 MB for VGG16) into a folder of
+            # ours, removed when the engine closes, also when it fails to start.
+            tmp = tempfile.mkdtemp(prefix="nse-ort-") if p == "ort" else None
+            cmd = [sys.executable, __file__, "--worker", p, "--model", model, "--threads",
+                   str(threads)] + (["--tmp-dir", tmp] if tmp else [])
             try:
-                engines.append(Engine(p, [sys.executable, __file__, "--worker", p, "--model", model,
-                                          "--threads", str(threads)], peer_env(threads, isa)))
+                engines.append(Engine(p, cmd, peer_env(threads, isa), tmp))
             except RuntimeError as e:
                 print(f"bench_peers: {model}: {e}", file=sys.stderr)
         done, rnd = 0, 0
@@ -272,9 +282,10 @@ def main():
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.model, int(args.threads))
+        return worker(args.worker, args.model, int(args.threads), args.tmp_dir)
     if args.runs < 1 or args.block < 1 or args.warm_runs < 0:
         ap.error("--runs and --block must be >= 1, --warm-runs >= 0")
     if not os.access(args.nsengine, os.X_OK):
