@@ -4,21 +4,13 @@
 #include "engine/runtime.h"
 #include "partition/split_controller.h"
 #include "tests/model_builder.h"
+#include "tests/partition_helpers.h"
 
 namespace nse::test {
 
 namespace {
 // Every kind costs `ms` a node.
-DeviceProfile constant_profile(double ms) {
-    DeviceProfile p;
-    for (const auto& kind : cost_kinds()) {
-        KindFit f;
-        f.coef.assign(feature_names(kind).size(), 0.0);
-        f.coef[0] = ms;
-        p.kinds[kind] = f;
-    }
-    return p;
-}
+DeviceProfile constant_profile(double ms) { return flat_profile(ms, 0); }
 }  // namespace
 
 TEST(FirstRun, TheRuntimeSaysWhichPlansExistAndWhatANewOneMaps) {

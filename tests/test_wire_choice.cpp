@@ -3,6 +3,7 @@
 #include "net/wire_choice.h"
 #include "partition/split_controller.h"
 #include "tests/model_builder.h"
+#include "tests/partition_helpers.h"
 
 namespace nse::test {
 
@@ -10,16 +11,7 @@ using namespace net;
 
 namespace {
 // Every kind costs `ms` a node.
-DeviceProfile constant_profile(double ms) {
-    DeviceProfile p;
-    for (const auto& kind : cost_kinds()) {
-        KindFit f;
-        f.coef.assign(feature_names(kind).size(), 0.0);
-        f.coef[0] = ms;
-        p.kinds[kind] = f;
-    }
-    return p;
-}
+DeviceProfile constant_profile(double ms) { return flat_profile(ms, 0); }
 
 WireOption option(const std::string& name, double ratio, int cuts, double encode_ns = 0,
                   double decode_ns = 0) {
