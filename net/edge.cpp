@@ -142,14 +142,13 @@ const nlohmann::json& EdgeRunner::connect() {
         // for all-edge, where every fallback to local ends up; their times price the other
         // cuts' first runs (SplitController::set_first_run_bytes).
         if (split_->ready()) {
-            if (!first_run_bytes_set_) {
+            if (!split_->first_run_bytes_known()) {
                 std::vector<size_t> bytes;
                 for (int k = 0; k <= model_->size(); ++k)
                     bytes.push_back(runtime_->prepared(0, k, priced_batch())
                                         ? 0
                                         : runtime_->first_run_bytes(0, k, priced_batch()));
                 split_->set_first_run_bytes(std::move(bytes));
-                first_run_bytes_set_ = true;
             }
             std::vector<int> cuts = split_->likely_cuts(3);
             cuts.push_back(model_->size());

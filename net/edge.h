@@ -178,7 +178,6 @@ class EdgeRunner {
     // The position the next offloaded request prepares while it waits (-1: none), and what the
     // thread prepared: positions and their times (the probe's own prefix among them).
     int prepare_k_ = -1;
-    bool first_run_bytes_set_ = false;  // the controller has them
     std::vector<std::pair<int, double>> background_prepared_;
 };
 

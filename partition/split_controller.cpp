@@ -51,8 +51,10 @@ SplitController::Decision SplitController::decide(std::chrono::steady_clock::tim
     d.link.cloud_backlog_ms =
         std::max(0.0, cloud_backlog_ms_ - std::max(0.0, since_ms) / d.link.cloud_scale);
     d.link.queue_toll = queue_toll_;
-    std::vector<double> first_run;
-    for (size_t k = 0; k < first_run_bytes_.size(); ++k) first_run.push_back(first_run_ms(int(k)));
+    std::vector<double> first_run;  // (none before a preparation was timed: all would be 0)
+    if (prepare_ms_per_byte() > 0)
+        for (size_t k = 0; k < first_run_bytes_.size(); ++k)
+            first_run.push_back(first_run_ms(int(k)));
     d.estimate = planner_->best(d.link, wires_, objective_, first_run);
     d.cut = d.estimate.cut;
     if (d.estimate.partition >= 0) d.nodes = planner_->partitions()[size_t(d.estimate.partition)];

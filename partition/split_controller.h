@@ -93,6 +93,7 @@ class SplitController {
     // `bytes`: per position 0..n, the memory its first run maps (Executor::first_run_bytes);
     // empty (the default): first runs cost nothing.
     void set_first_run_bytes(std::vector<size_t> bytes);
+    bool first_run_bytes_known() const { return !first_run_bytes_.empty(); }
     // The edge has prepared position k, mapping first_run_bytes(k) in `ms` (0: not timed). The
     // times give the rate first runs are priced at (none until one is timed).
     void prepared(int k, double ms);
