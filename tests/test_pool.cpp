@@ -20,6 +20,14 @@ TEST(MaxPool2d, Shapes) {
     PoolTester().in(1, 3, 4100).k(3).stride(1).pad(1).check_max();  // wider than the row buffer
 }
 
+// Inputs past kPoolStreamedInputBytes are reduced one input row at a time (simd/pool_body.h).
+TEST(MaxPool2d, InputsFromMemory) {
+    static_assert(int64_t(6) * 420 * 420 * 4 > kPoolStreamedInputBytes);
+    PoolTester().in(6, 420, 420).k(2).stride(2).check_max();                // VGG16's first
+    PoolTester().in(6, 420, 420).k(3).stride(2).pad(1).check_max();         // a stem's
+    PoolTester().in(6, 420, 421).k(3).stride(1).pad(1).ceil().check_max();  // partial vectors
+}
+
 TEST(MaxPool2d, CeilMode) {
     PoolTester().in(2, 7, 7).k(2).stride(2).ceil().check_max();
     PoolTester().in(2, 10, 13).k(3).stride(2).ceil().check_max();
@@ -42,6 +50,12 @@ TEST(AvgPool2d, Shapes) {
     PoolTester().in(2, 9, 35).k(3).stride(2).pad(1).exclude_pad().check_avg();  // rows of vectors
     PoolTester().in(2, 9, 9).k(4).stride(1).pad(2).check_avg();     // columns one by one
     PoolTester().in(1, 3, 4100).k(3).stride(1).pad(1).check_avg();  // wider than the buffer
+}
+
+TEST(AvgPool2d, InputsFromMemory) {
+    static_assert(int64_t(6) * 420 * 420 * 4 > kPoolStreamedInputBytes);
+    PoolTester().in(6, 420, 420).k(2).stride(2).check_avg();
+    PoolTester().in(6, 420, 421).k(3).stride(2).pad(1).exclude_pad().check_avg();
 }
 
 TEST(AvgPool2d, CeilMode) {

@@ -1,10 +1,12 @@
 // nse_bench_conv: one convolution layer timed as the Conv2d layer runs it on the CPU path in use
 // (NSE_CPU forces one): weights prepared once (direct path) or packed once (GEMM paths), then
 // conv2d's own choice of kernel. For racing a change to a kernel, run two builds interleaved.
-//   build/tools/nse_bench_conv [--threads N] [--runs K] [--cold-output] C,H,K,R,STRIDE,GROUPS ...
+//   build/tools/nse_bench_conv [--threads N] [--runs K] [--cold-output] [--cold-weights]
+//                              C,H,K,R,STRIDE,GROUPS ...
 // --cold-output flushes the output's lines from the caches before each run, as a layer runs
 // inside a network: its output's memory last touched an inference ago, its input and the
-// scratch memory just used by the layers before.
+// scratch memory just used by the layers before. --cold-weights flushes the layer's packed or
+// prepared weights too, as a network's other layers push them out of the caches.
 // Default shapes: RegNetX-400MF's grouped 3x3 layers (groups of 16 channels).
 #include <algorithm>
 #include <chrono>
@@ -60,13 +62,15 @@ static void flush_from_caches(const float* p, size_t n) {
 
 int main(int argc, char** argv) {
     int threads = 1, runs = 200;
-    bool cold_output = false;
+    bool cold_output = false, cold_weights = false;
     std::vector<nse::ConvShape> shapes;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         nse::ConvShape s;
         if (a == "--cold-output") {
             cold_output = true;
+        } else if (a == "--cold-weights") {
+            cold_weights = true;
         } else if ((a == "--threads" || a == "--runs") && i + 1 < argc) {
             (a == "--threads" ? threads : runs) = std::atoi(argv[++i]);
         } else if (parse_shape(argv[i], s)) {
@@ -74,7 +78,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: nse_bench_conv [--threads N] [--runs K] [--cold-output] "
-                         "C,H,K,R,STRIDE,GROUPS ...\n");
+                         "[--cold-weights] C,H,K,R,STRIDE,GROUPS ...\n");
             return 2;
         }
     }
@@ -115,6 +119,13 @@ int main(int argc, char** argv) {
         std::vector<double> t;
         for (int r = 0; r < runs + runs / 10; ++r) {
             if (cold_output) flush_from_caches(y.data(), y.size());
+            if (cold_weights) {
+                flush_from_caches(w.data(), w.size());
+                if (!prepared.empty()) flush_from_caches(prepared.data(), prepared.size());
+                for (const nse::PackedWeights& p : packed)
+                    for (int64_t i = 0; i < p.panels(); ++i)
+                        flush_from_caches(p.panel(i), size_t(p.panel_rows(i) * p.k()));
+            }
             const auto t0 = std::chrono::steady_clock::now();
             if (direct)
                 nse::direct_conv2d_f32_cpu(pool, s, x.data(), w.data(), b.data(),

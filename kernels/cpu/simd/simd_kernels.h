@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/packed_gemm.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/unary.h"
 #include "kernels/shapes.h"
 
