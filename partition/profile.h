@@ -48,7 +48,7 @@ struct WireCost {
 // profile holds changes: a profile fitted for other kernels mispredicts this build, so the cached
 // one is rebuilt (edge and cloud) and one given with --profile draws a warning. Profiles without
 // the field count as 1. What each revision changed: docs/split.md, "Kernel revisions".
-inline constexpr int kKernelRevision = 22;
+inline constexpr int kKernelRevision = 23;
 
 class DeviceProfile {
   public:

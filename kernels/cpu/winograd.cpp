@@ -139,6 +139,12 @@ struct Winograd {
     static int64_t tiles_w(const ConvShape& sh) { return (sh.q() + M - 1) / M; }
     // Width of a tile row's padded input strip and of its half-transformed rows.
     static int64_t strip_width(const ConvShape& sh) { return tiles_w(sh) * M + 2; }
+    // Each thread's scratch: two strips (input: a zero row and the strip; output: the strip and
+    // rows below the map), then the slack the vector row transforms read past a strip's last row
+    // (winograd_rows.h).
+    static int64_t thread_scratch_floats(const ConvShape& sh) {
+        return 2 * A * strip_width(sh) + kWinogradRowSlack;
+    }
 
     // Chunks are whole rows of tiles (so that the transforms run along contiguous rows), at
     // least 64 tiles (the GEMMs' columns) and otherwise as many as keep the chunk within its
@@ -156,7 +162,7 @@ struct Winograd {
     }
     static size_t workspace_floats(const ConvShape& sh, int threads) {
         const int64_t T = chunk_rows(sh) * tiles_w(sh);
-        return size_t(kPositions * (sh.c + sh.k) * T + threads * 2 * A * strip_width(sh)) +
+        return size_t(kPositions * (sh.c + sh.k) * T + threads * thread_scratch_floats(sh)) +
                size_t(threads) * packed_floats(sh);
     }
     // The own GEMM's layout for the products of a chunk, and the floats it packs B into.
@@ -235,8 +241,7 @@ struct Winograd {
                                                                       float* __restrict v,
                                                                       int64_t vs) {
         if constexpr (M == 4)
-            if (winograd_rows_avx512_available())
-                return winograd_input_rows_avx512(tw, n, t, v, vs);
+            if (winograd_input_rows_simd(tw, n, t, v, vs)) return;
         for (int i = 0; i < A; ++i)
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::input(t + i * n + tx * M, 1, v + i * A * vs + tx, vs);
@@ -249,8 +254,7 @@ struct Winograd {
     __attribute__((always_inline)) static inline void output_rows_body(
         int64_t tw, const float* __restrict m, int64_t ms, float* __restrict t, int64_t n) {
         if constexpr (M == 4)
-            if (winograd_rows_avx512_available())
-                return winograd_output_rows_avx512(tw, m, ms, t, n);
+            if (winograd_output_rows_simd(tw, m, ms, t, n)) return;
         for (int i = 0; i < A; ++i)
             for (int64_t tx = 0; tx < tw; ++tx)
                 Tile<M>::output(m + i * A * ms + tx, ms, t + i * n + tx * M, 1);
@@ -319,7 +323,7 @@ struct Winograd {
             sh.c, kFlopsPerElement * sh.c * T * kPositions, [&](int64_t c0, int64_t c1) {
                 // Per range: a zero row (for rows outside the map) and the A x n half-transformed
                 // strip, whose columns outside the map stay zero (B^T of zeros).
-                float* zeros = scratch + range_index(pool, c0, sh.c) * 2 * A * n;
+                float* zeros = scratch + range_index(pool, c0, sh.c) * thread_scratch_floats(sh);
                 float* t = zeros + A * n;
                 std::fill_n(zeros, 2 * A * n, 0.f);
                 for (int64_t c = c0; c < c1; ++c)
@@ -334,7 +338,7 @@ struct Winograd {
         const int64_t n = strip_width(sh), KT = sh.k * T;
         pool.parallel_for(
             sh.k, kFlopsPerElement * sh.k * T * kPositions, [&](int64_t k0, int64_t k1) {
-                float* t = scratch + range_index(pool, k0, sh.k) * 2 * A * n;
+                float* t = scratch + range_index(pool, k0, sh.k) * thread_scratch_floats(sh);
                 float* spare = t + A * n;  // the rows of the last tile row below the map
                 for (int64_t k = k0; k < k1; ++k)
                     output_channel(sh, m + k * T, KT, b ? b[k] : 0.f, act, ty0, rows, t, spare,
@@ -361,7 +365,7 @@ struct Winograd {
         const int64_t C = sh.c, K = sh.k, th = tiles_h(sh), tw = tiles_w(sh);
         const int64_t chunk = chunk_rows(sh);
         float* scratch = workspace + kPositions * (C + K) * chunk * tw;
-        float* packed_b = scratch + pool.size() * 2 * A * strip_width(sh);
+        float* packed_b = scratch + pool.size() * thread_scratch_floats(sh);
         for (int64_t n = 0; n < sh.n; ++n) {
             const float* xn = x + n * C * sh.h * sh.w;
             float* yn = y + n * K * sh.p() * sh.q();

@@ -8,10 +8,43 @@
 
 #include "base/error.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/simd/simd_kernels.h"
 
 namespace nse {
 
-bool winograd_rows_avx512_available() { return cpu_path() == CpuPath::Avx512; }
+bool winograd_input_rows_simd(int64_t tw, int64_t n, const float* t, float* v, int64_t vs) {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            return winograd_input_rows_avx512(tw, n, t, v, vs), true;
+        case CpuPath::Avx2:
+            return avx2::winograd_input_rows(tw, n, t, v, vs), true;
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::winograd_input_rows(tw, n, t, v, vs), true;
+#endif
+        default:
+            return false;
+    }
+}
+
+bool winograd_output_rows_simd(int64_t tw, const float* m, int64_t ms, float* t, int64_t n) {
+    switch (cpu_path()) {
+#if defined(__x86_64__)
+        case CpuPath::Avx512:
+            return winograd_output_rows_avx512(tw, m, ms, t, n), true;
+        case CpuPath::Avx2:
+            return avx2::winograd_output_rows(tw, m, ms, t, n), true;
+#endif
+#if defined(__aarch64__)
+        case CpuPath::Neon:
+            return neon::winograd_output_rows(tw, m, ms, t, n), true;
+#endif
+        default:
+            return false;
+    }
+}
 
 #if defined(__x86_64__)
 namespace {

@@ -32,6 +32,7 @@ namespace nse::avx2 {
 #include "kernels/cpu/simd/pool_body.h"
 #include "kernels/cpu/simd/transpose_body.h"
 #include "kernels/cpu/simd/unary_body.h"
+#include "kernels/cpu/simd/winograd_rows_body.h"
 // (after unary_body.h: its transposed stores may apply GELU)
 #include "kernels/cpu/simd/gemm_columns_body.h"
 }  // namespace nse::avx2

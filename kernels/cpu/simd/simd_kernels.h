@@ -91,6 +91,9 @@ struct DirectConvArgs {
                            int64_t c1);                                                          \
     /* y = op(x) for n values (unary.h); false for an op left to the portable loop (tanh). */    \
     bool unary(UnaryOp op, int64_t n, const float* x, float* y);                                 \
+    /* Winograd F(4x4)'s row transforms: winograd_rows.h's contract. */                          \
+    void winograd_input_rows(int64_t tw, int64_t n, const float* t, float* v, int64_t vs);       \
+    void winograd_output_rows(int64_t tw, const float* m, int64_t ms, float* t, int64_t n);      \
     NSE_DECLARE_SIMD_CONV_KERNELS
 
 namespace nse {

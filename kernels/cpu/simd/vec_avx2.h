@@ -96,6 +96,40 @@ inline Vf odd(Vf lo, Vf hi) {
     return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)))};
 }
 
+// 32 floats split by column phase: d[j] lane l = p[4 l + j] (Winograd F(4x4)'s strips: tile l's
+// four columns in lane l of the four vectors). 128-bit halves of tiles l and l + 4 side by side,
+// then a 4 x 4 transpose within each half.
+inline void deinterleave4(const float* p, Vf d[4]) {
+    __m256 a[4];
+    for (int h = 0; h < 4; ++h)
+        a[h] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 4 * h)),
+                                    _mm_loadu_ps(p + 16 + 4 * h), 1);
+    const __m256 u0 = _mm256_unpacklo_ps(a[0], a[1]), u1 = _mm256_unpackhi_ps(a[0], a[1]);
+    const __m256 u2 = _mm256_unpacklo_ps(a[2], a[3]), u3 = _mm256_unpackhi_ps(a[2], a[3]);
+    d[0] = {_mm256_shuffle_ps(u0, u2, _MM_SHUFFLE(1, 0, 1, 0))};
+    d[1] = {_mm256_shuffle_ps(u0, u2, _MM_SHUFFLE(3, 2, 3, 2))};
+    d[2] = {_mm256_shuffle_ps(u1, u3, _MM_SHUFFLE(1, 0, 1, 0))};
+    d[3] = {_mm256_shuffle_ps(u1, u3, _MM_SHUFFLE(3, 2, 3, 2))};
+}
+// The inverse: p[4 l + j] = o[j] lane l for 32 floats.
+inline void interleave4(const Vf o[4], float* p) {
+    const __m256 u0 = _mm256_unpacklo_ps(o[0].v, o[1].v), u1 = _mm256_unpackhi_ps(o[0].v, o[1].v);
+    const __m256 u2 = _mm256_unpacklo_ps(o[2].v, o[3].v), u3 = _mm256_unpackhi_ps(o[2].v, o[3].v);
+    const __m256 r0 = _mm256_shuffle_ps(u0, u2, _MM_SHUFFLE(1, 0, 1, 0));  // tiles 0 | 4
+    const __m256 r1 = _mm256_shuffle_ps(u0, u2, _MM_SHUFFLE(3, 2, 3, 2));  // 1 | 5
+    const __m256 r2 = _mm256_shuffle_ps(u1, u3, _MM_SHUFFLE(1, 0, 1, 0));  // 2 | 6
+    const __m256 r3 = _mm256_shuffle_ps(u1, u3, _MM_SHUFFLE(3, 2, 3, 2));  // 3 | 7
+    _mm256_storeu_ps(p, _mm256_permute2f128_ps(r0, r1, 0x20));
+    _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(r2, r3, 0x20));
+    _mm256_storeu_ps(p + 16, _mm256_permute2f128_ps(r0, r1, 0x31));
+    _mm256_storeu_ps(p + 24, _mm256_permute2f128_ps(r2, r3, 0x31));
+}
+// Lanes 1 .. 7 of d, then x.
+inline Vf shift_in(Vf d, float x) {
+    const __m256 s = _mm256_permutevar8x32_ps(d.v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+    return {_mm256_blend_ps(s, _mm256_set1_ps(x), 0x80)};
+}
+
 // clang-format off: inside this namespace (transpose8_ymm.h says why)
 #include "kernels/cpu/simd/transpose8_ymm.h"
 // clang-format on

@@ -72,6 +72,18 @@ inline Vf keep_at_least(Vf x, float t, Vf e) {
 inline Vf even(Vf lo, Vf hi) { return {vuzp1q_f32(lo.v, hi.v)}; }
 inline Vf odd(Vf lo, Vf hi) { return {vuzp2q_f32(lo.v, hi.v)}; }
 
+// 16 floats split by column phase: d[j] lane l = p[4 l + j] (Winograd F(4x4)'s strips).
+inline void deinterleave4(const float* p, Vf d[4]) {
+    const float32x4x4_t q = vld4q_f32(p);
+    for (int j = 0; j < 4; ++j) d[j] = {q.val[j]};
+}
+// The inverse: p[4 l + j] = o[j] lane l for 16 floats.
+inline void interleave4(const Vf o[4], float* p) {
+    vst4q_f32(p, float32x4x4_t{{o[0].v, o[1].v, o[2].v, o[3].v}});
+}
+// Lanes 1 .. 3 of d, then x.
+inline Vf shift_in(Vf d, float x) { return {vextq_f32(d.v, vdupq_n_f32(x), 1)}; }
+
 // y[j][i] = x[i][j] for a 4 x 4 tile (rows ldx and ldy floats apart).
 inline void transpose_tile(const float* x, int64_t ldx, float* y, int64_t ldy) {
     const float32x4x2_t a = vtrnq_f32(vld1q_f32(x), vld1q_f32(x + ldx));
