@@ -357,11 +357,26 @@ TEST(Winograd, WideLayersRunTheirProductsOnThePackedGemm) {
     if (!packed_gemm_available())
         GTEST_SKIP() << "SKIPPED: the packed GEMM needs a SIMD path (avx512, avx2, neon)";
     auto shape = [](int64_t c, int64_t k) { return ConvShape{1, c, 28, 28, k, 3, 3, 1, 1, 1, 1}; };
-    float u = 0.f;
-    EXPECT_TRUE(winograd_pack_weights(shape(64, 64), &u).empty());  // OpenBLAS's kernel
-    EXPECT_TRUE(winograd_pack_weights(shape(128, 64), &u).empty());
+    // From 64 channels in and out on AVX2, 128 elsewhere; OpenBLAS's kernel below.
+    const bool avx2 = cpu_path() == CpuPath::Avx2;
+    std::vector<float> u(size_t(winograd_positions(4) * 128 * 64));
+    EXPECT_EQ(winograd_pack_weights(shape(64, 64), u.data()).empty(), !avx2);
+    EXPECT_EQ(winograd_pack_weights(shape(128, 64), u.data()).empty(), !avx2);
+    EXPECT_TRUE(winograd_pack_weights(shape(48, 64), u.data()).empty());
+    EXPECT_FALSE(winograd_pack_weights(shape(128, 128), u.data()).empty());
     for (int threads : {1, 2, 3}) {
         use_threads(threads);
+        if (avx2) {
+            ConvTester().packed().winograd().in(64, 28, 28).out(64).k(3).pad(1).check();
+            ConvTester()
+                .packed()
+                .winograd()
+                .in(64, 23, 30)
+                .out(96)
+                .k(3)
+                .act(Activation::Relu)
+                .check();
+        }
         ConvTester().packed().winograd().in(128, 28, 28).out(128).k(3).pad(1).check();
         ConvTester()
             .packed()

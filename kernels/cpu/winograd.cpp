@@ -40,8 +40,10 @@ int64_t small_map_min_tiles() {
                                                           : kSmallMapMinTiles;
 }
 // F(4x4)'s products run on the own packed GEMM from this many channels in and out (OpenBLAS's
-// small-matrix kernel below).
-constexpr int64_t kPackedProductsMinChannels = 128;
+// small-matrix kernel below); on AVX2 from 64 (its 16-wide tiles fill a chunk's 70 tiles to 88 %,
+// AVX-512's 32-wide ones to 73 %): ResNet-18's 64-channel layers 0.86-0.91 of their time against
+// OpenBLAS's Haswell kernel, VGG16's 0.90-0.95, GoogLeNet whole 0.96 (kernel revision 23).
+int64_t packed_products_min_channels() { return cpu_path() == CpuPath::Avx2 ? 64 : 128; }
 
 // Sixteen floats in one vector (GCC's vector extension: one AVX-512 register in the
 // x86-64-v4 clones, two or four narrower ones in the others), loaded and stored unaligned.
@@ -126,13 +128,14 @@ struct Winograd {
     static constexpr int kPositions = A * A;
 
     // The products run on the own packed GEMM: F(2x2)'s (few tiles: 49 columns at 14x14, which
-    // its column layout fills to 94 %), and F(4x4)'s from 128 channels in and out (VGG16's
-    // 512-channel 28x28 layers 14.3 -> 8.3 ms at 1 thread, 256-channel 56x56 9.2 -> 8.6); with
-    // fewer, OpenBLAS's small-matrix kernel (10-22 % faster on 64-channel products, whose chunks
-    // of 70 tiles fill 73 % of the packed GEMM's 32-wide tiles).
+    // its column layout fills to 94 %), and F(4x4)'s from 128 channels in and out, 64 on AVX2
+    // (packed_products_min_channels; VGG16's 512-channel 28x28 layers 14.3 -> 8.3 ms at 1 thread
+    // on AVX-512, 256-channel 56x56 9.2 -> 8.6); with fewer, OpenBLAS's small-matrix kernel (on
+    // AVX-512 10-22 % faster on 64-channel products, whose chunks of 70 tiles fill 73 % of the
+    // packed GEMM's 32-wide tiles).
     static bool uses_packed_gemm(const ConvShape& sh) {
         return packed_gemm_available() &&
-               (M == 2 || std::min(sh.c, sh.k) >= kPackedProductsMinChannels);
+               (M == 2 || std::min(sh.c, sh.k) >= packed_products_min_channels());
     }
 
     static int64_t tiles_h(const ConvShape& sh) { return (sh.p() + M - 1) / M; }
