@@ -17,7 +17,7 @@
 // side by side. Read side by side, two or three rows 1-2 KB apart defeated the hardware's
 // prefetch: VGG16's first pooling (64 x 224 x 224, 12.8 MB) took 2.4 ms in the network against
 // the generic path's 0.93, its second (6.4 MB) 0.76 against 0.47; out of the caches, one row at a
-// time took 0.27-0.33 of the side-by-side time, in them 1.7 times as long.
+// time took 0.27-0.35 of the side-by-side time, in them 1.7 times as long.
 
 namespace pool_detail {
 
