@@ -15,15 +15,12 @@
 #include <string>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/direct_conv.h"
 #include "kernels/cpu/packed_gemm.h"
+#include "tools/cache_flush.h"
 
 namespace {
 
@@ -45,20 +42,6 @@ bool parse_shape(const char* text, nse::ConvShape& s) {
 }
 
 }  // namespace
-
-// Writes back and drops every cache line of p[0, n) (x86's clflush; elsewhere a buffer larger
-// than the last-level cache is written over, which drops the input's lines too).
-static void flush_from_caches(const float* p, size_t n) {
-#if defined(__x86_64__)
-    for (size_t i = 0; i < n; i += 16) _mm_clflush(p + i);
-    _mm_clflush(p + n - 1);
-    _mm_mfence();
-#else
-    static std::vector<float> evict(size_t(64) << 20 >> 2);
-    for (size_t i = 0; i < evict.size(); i += 16) evict[i] += 1.f;
-    (void)p, (void)n;
-#endif
-}
 
 int main(int argc, char** argv) {
     int threads = 1, runs = 200;
@@ -118,13 +101,14 @@ int main(int argc, char** argv) {
         }
         std::vector<double> t;
         for (int r = 0; r < runs + runs / 10; ++r) {
-            if (cold_output) flush_from_caches(y.data(), y.size());
+            if (cold_output) nse::bench::flush_from_caches(y.data(), y.size());
             if (cold_weights) {
-                flush_from_caches(w.data(), w.size());
-                if (!prepared.empty()) flush_from_caches(prepared.data(), prepared.size());
+                nse::bench::flush_from_caches(w.data(), w.size());
+                if (!prepared.empty())
+                    nse::bench::flush_from_caches(prepared.data(), prepared.size());
                 for (const nse::PackedWeights& p : packed)
                     for (int64_t i = 0; i < p.panels(); ++i)
-                        flush_from_caches(p.panel(i), size_t(p.panel_rows(i) * p.k()));
+                        nse::bench::flush_from_caches(p.panel(i), size_t(p.panel_rows(i) * p.k()));
             }
             const auto t0 = std::chrono::steady_clock::now();
             if (direct)
