@@ -37,6 +37,9 @@ void max_pool_plane_portable(const PoolShape& sh, const float* __restrict in, fl
                              float* __restrict rm) {
     const int64_t W = sh.w, Q = sh.q;
     const bool dense = sh.dil_w == 1;
+    // Inputs from memory: one row at a time (kPoolStreamedInputBytes, as the SIMD bodies).
+    const bool streamed =
+        sh.n * sh.c * sh.h * sh.w * int64_t(sizeof(float)) > kPoolStreamedInputBytes;
     for (int64_t p = 0; p < sh.p; ++p) {
         float* __restrict o = out + p * Q;
         const int64_t h0 = p * sh.stride_h - sh.pad_h;
@@ -49,7 +52,7 @@ void max_pool_plane_portable(const PoolShape& sh, const float* __restrict in, fl
             continue;
         }
         const float* __restrict a = in + (h0 + r0 * sh.dil_h) * W;
-        if (r1 - r0 == 3) {
+        if (r1 - r0 == 3 && !streamed) {
             const float* __restrict b = a + sh.dil_h * W;
             const float* __restrict c = b + sh.dil_h * W;
             for (int64_t x = 0; x < W; ++x) rm[x] = std::max(std::max(a[x], b[x]), c[x]);
